@@ -1,0 +1,215 @@
+//! Model input exactly as NudeNet 3.4.2 builds it with OpenCV.
+//!
+//! NudeNet pads the image with black at the bottom/right to a square of side
+//! `max(w, h)` and calls `cv2.dnn.blobFromImage`, which resizes with OpenCV's
+//! 8-bit INTER_LINEAR. That resize is fixed-point, not float bilinear: 11-bit
+//! weights rounded from float offsets, a horizontal pass kept at full precision
+//! and a vertical pass whose SIMD kernel drops 4 + 16 bits before rounding. An
+//! exact 2x shrink is done as a 2x2 box average instead. Matching those integer
+//! steps is what makes our scores the reference's rather than merely close.
+//!
+//! The padded square is never materialised: pixels past the image are black.
+
+/// OpenCV's INTER_RESIZE_COEF_BITS.
+const COEF_BITS: u32 = 11;
+const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
+
+/// One output coordinate's two source taps and fixed-point weights.
+#[derive(Clone, Copy, Debug)]
+struct Tap {
+    first: usize,
+    second: usize,
+    w_first: i32,
+    w_second: i32,
+}
+
+/// OpenCV `saturate_cast<short>(float)`: round half to even.
+fn round_to_i16(v: f32) -> i32 {
+    v.round_ties_even().clamp(i16::MIN as f32, i16::MAX as f32) as i32
+}
+
+/// Taps along one axis, following OpenCV's resize coefficient set-up.
+/// `clamp_weights` is true for x (OpenCV resets the fraction at the borders) and
+/// false for y (it only clamps the row index).
+fn taps(src_len: usize, dst_len: usize, clamp_weights: bool) -> Vec<Tap> {
+    let inv_scale = dst_len as f64 / src_len as f64;
+    let scale = 1.0 / inv_scale;
+    let last = src_len as i64 - 1;
+    (0..dst_len)
+        .map(|d| {
+            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let mut s = f.floor() as i64;
+            let mut frac = f - s as f32;
+            if clamp_weights {
+                if s < 0 {
+                    frac = 0.0;
+                    s = 0;
+                }
+                if s >= last {
+                    frac = 0.0;
+                    s = last;
+                }
+            }
+            Tap {
+                first: s.clamp(0, last) as usize,
+                second: (s + 1).clamp(0, last) as usize,
+                w_first: round_to_i16((1.0 - frac) * COEF_SCALE),
+                w_second: round_to_i16(frac * COEF_SCALE),
+            }
+        })
+        .collect()
+}
+
+/// Resize the black-padded square of an RGB8 image to `dst_side`², as
+/// `cv2.resize(..., INTER_LINEAR)` does on 8-bit 3-channel input.
+pub fn resize_padded_square(rgb: &[u8], width: usize, height: usize, dst_side: usize) -> Vec<u8> {
+    debug_assert_eq!(rgb.len(), width * height * 3);
+    let side = width.max(height);
+    let pixel = |x: usize, y: usize, c: usize| -> i32 {
+        if x < width && y < height {
+            rgb[(y * width + x) * 3 + c] as i32
+        } else {
+            0
+        }
+    };
+    let mut out = vec![0u8; dst_side * dst_side * 3];
+    if side == dst_side {
+        for y in 0..dst_side {
+            for x in 0..dst_side {
+                for c in 0..3 {
+                    out[(y * dst_side + x) * 3 + c] = pixel(x, y, c) as u8;
+                }
+            }
+        }
+        return out;
+    }
+    // OpenCV turns an exact 2x INTER_LINEAR shrink into its fast 2x2 area average.
+    let scale = 1.0 / (dst_side as f64 / side as f64);
+    if (scale - 2.0).abs() < f64::EPSILON {
+        for y in 0..dst_side {
+            for x in 0..dst_side {
+                for c in 0..3 {
+                    let sum = pixel(2 * x, 2 * y, c)
+                        + pixel(2 * x + 1, 2 * y, c)
+                        + pixel(2 * x, 2 * y + 1, c)
+                        + pixel(2 * x + 1, 2 * y + 1, c);
+                    out[(y * dst_side + x) * 3 + c] = ((sum + 2) >> 2) as u8;
+                }
+            }
+        }
+        return out;
+    }
+
+    let x_taps = taps(side, dst_side, true);
+    let y_taps = taps(side, dst_side, false);
+    // Horizontal pass of one source row, at full fixed-point precision.
+    let horizontal = |row: usize, buf: &mut Vec<i32>| {
+        buf.clear();
+        for t in &x_taps {
+            for c in 0..3 {
+                buf.push(pixel(t.first, row, c) * t.w_first + pixel(t.second, row, c) * t.w_second);
+            }
+        }
+    };
+    let (mut row_a, mut row_b) = (Vec::with_capacity(dst_side * 3), Vec::with_capacity(dst_side * 3));
+    let mut cached: (Option<usize>, Option<usize>) = (None, None);
+    for (dy, t) in y_taps.iter().enumerate() {
+        if cached.0 != Some(t.first) {
+            if cached.1 == Some(t.first) {
+                std::mem::swap(&mut row_a, &mut row_b);
+                cached.0 = cached.1.take();
+            } else {
+                horizontal(t.first, &mut row_a);
+                cached.0 = Some(t.first);
+            }
+        }
+        if cached.1 != Some(t.second) {
+            horizontal(t.second, &mut row_b);
+            cached.1 = Some(t.second);
+        }
+        let dst = &mut out[dy * dst_side * 3..(dy + 1) * dst_side * 3];
+        for (i, d) in dst.iter_mut().enumerate() {
+            // OpenCV's vectorised vertical kernel: >>4, 16-bit multiply-high, then round >>2.
+            let a = ((row_a[i] >> 4).min(i16::MAX as i32) * t.w_first) >> 16;
+            let b = ((row_b[i] >> 4).min(i16::MAX as i32) * t.w_second) >> 16;
+            *d = ((a + b + 2) >> 2).clamp(0, 255) as u8;
+        }
+    }
+    out
+}
+
+/// Channel order of the model input planes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelOrder {
+    Rgb,
+    Bgr,
+}
+
+impl ChannelOrder {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rgb" => Some(ChannelOrder::Rgb),
+            "bgr" => Some(ChannelOrder::Bgr),
+            _ => None,
+        }
+    }
+}
+
+/// Write an RGB8 `side`² image as one NCHW float32 plane set, scaled.
+pub fn to_nchw(resized: &[u8], side: usize, order: ChannelOrder, scale: f32, out: &mut [f32]) {
+    let plane = side * side;
+    debug_assert_eq!(out.len(), plane * 3);
+    let source_channel = |plane_index: usize| match order {
+        ChannelOrder::Rgb => plane_index,
+        ChannelOrder::Bgr => 2 - plane_index,
+    };
+    for p in 0..3 {
+        let c = source_channel(p);
+        for (i, o) in out[p * plane..(p + 1) * plane].iter_mut().enumerate() {
+            *o = resized[i * 3 + c] as f32 * scale;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_size_is_a_copy_and_padding_is_black() {
+        let rgb: Vec<u8> = (0..4 * 2 * 3).map(|v| v as u8 + 10).collect();
+        let out = resize_padded_square(&rgb, 4, 2, 4);
+        assert_eq!(&out[..24], &rgb[..]);
+        assert!(out[24..].iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn exact_half_is_a_rounded_box_average() {
+        // 2x2 block 1, 2, 3, 5 -> (11 + 2) >> 2 = 3.
+        let mut rgb = vec![0u8; 4 * 4 * 3];
+        for (i, v) in [(0, 1u8), (1, 2), (4, 3), (5, 5)] {
+            rgb[i * 3] = v;
+        }
+        let out = resize_padded_square(&rgb, 4, 4, 2);
+        assert_eq!(out[0], 3);
+    }
+
+    #[test]
+    fn flat_image_stays_flat() {
+        let rgb = vec![200u8; 37 * 37 * 3];
+        for side in [5, 16, 20, 50, 111] {
+            let out = resize_padded_square(&rgb, 37, 37, side);
+            assert!(out.iter().all(|&v| v == 200), "side {side}");
+        }
+    }
+
+    #[test]
+    fn channel_order_swaps_planes() {
+        let px = [1u8, 2, 3];
+        let mut out = [0f32; 3];
+        to_nchw(&px, 1, ChannelOrder::Bgr, 1.0, &mut out);
+        assert_eq!(out, [3.0, 2.0, 1.0]);
+        to_nchw(&px, 1, ChannelOrder::Rgb, 1.0, &mut out);
+        assert_eq!(out, [1.0, 2.0, 3.0]);
+    }
+}

@@ -1,0 +1,1471 @@
+//! Decode stage: untrusted image bytes -> tightly packed RGB8 pixels.
+//!
+//! The pixels must equal what the two reference pipelines see, because hashes and
+//! classifier scores are compared against them:
+//! - NudeNet decodes with OpenCV `cv2.imread(path)` (IMREAD_COLOR): EXIF orientation
+//!   applied, alpha dropped (not composited), grey replicated, palette expanded,
+//!   16-bit reduced to 8-bit by keeping the high byte.
+//! - Meta's PDQ reference decodes with Pillow `Image.open(p).convert("RGB")`.
+//!
+//! Where the two disagree we follow OpenCV (the classifier's reference). JPEG goes
+//! through libjpeg-turbo (as `mozjpeg`) so DCT, upsampling and colour conversion are
+//! bit-identical to both references; PNG, WebP and GIF go through the `image` crate.
+//!
+//! Hostile input is expected: the format is sniffed from magic bytes, dimensions are
+//! checked from the header before any pixel buffer exists, every decoder runs under
+//! `catch_unwind`, and libjpeg's "corrupt data" warnings are errors (fail closed), where
+//! OpenCV would return a partly grey image.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::io::Cursor;
+use std::os::raw::c_int;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use image::{DynamicImage, ImageDecoder};
+use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr};
+
+/// Resource limits applied before and during decoding.
+#[derive(Clone, Debug)]
+pub struct DecodeLimits {
+    /// Largest accepted encoded file, in bytes.
+    pub max_bytes: usize,
+    /// Largest accepted width x height, as declared by the file header.
+    pub max_pixels: u64,
+    /// Largest accepted width or height, in pixels.
+    pub max_side: u32,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_bytes: 32 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            max_side: 20_000,
+        }
+    }
+}
+
+/// Container formats we decode, identified from magic bytes only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl ImageFormat {
+    /// Lowercase machine name, as serialized.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpeg",
+            ImageFormat::Png => "png",
+            ImageFormat::Webp => "webp",
+            ImageFormat::Gif => "gif",
+        }
+    }
+
+    /// Name used in human-readable messages.
+    fn label(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "JPEG",
+            ImageFormat::Png => "PNG",
+            ImageFormat::Webp => "WebP",
+            ImageFormat::Gif => "GIF",
+        }
+    }
+}
+
+impl std::fmt::Display for ImageFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A decoded image: `width` and `height` are after EXIF orientation was applied, and
+/// `rgb` holds `width * height * 3` bytes, row-major, no padding.
+#[derive(Clone)]
+pub struct DecodedImage {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+impl std::fmt::Debug for DecodedImage {
+    // Pixels are left out: printing megabytes of them helps no one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedImage")
+            .field("format", &self.format)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("rgb_len", &self.rgb.len())
+            .finish()
+    }
+}
+
+/// Why an image could not be decoded. `kind()` gives a stable machine-readable name.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("image is {bytes} bytes, over the limit of {max} bytes (max_bytes)")]
+    TooLarge { bytes: usize, max: usize },
+    #[error("image is empty (0 bytes)")]
+    Empty,
+    #[error("unsupported image format: {detail}")]
+    UnsupportedFormat { detail: String },
+    #[error("{reason}")]
+    Dimensions {
+        width: u32,
+        height: u32,
+        reason: String,
+    },
+    #[error("corrupt or truncated image: {detail}")]
+    Corrupt { detail: String },
+    #[error("image decoder crashed (caught; the image is refused): {detail}")]
+    DecoderPanicked { detail: String },
+}
+
+impl DecodeError {
+    /// Stable name of the error class, for logs, metrics and API responses.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Empty => "empty",
+            DecodeError::UnsupportedFormat { .. } => "unsupported_format",
+            DecodeError::Dimensions { .. } => "dimensions",
+            DecodeError::Corrupt { .. } => "corrupt",
+            DecodeError::DecoderPanicked { .. } => "decoder_panic",
+        }
+    }
+}
+
+fn corrupt(detail: impl Into<String>) -> DecodeError {
+    DecodeError::Corrupt {
+        detail: detail.into(),
+    }
+}
+
+const SUPPORTED_FORMATS: &str = "supported formats are JPEG, PNG, WebP and GIF";
+
+/// Identifies the format from its magic bytes (never from a file name).
+#[must_use]
+pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(ImageFormat::Jpeg)
+    } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some(ImageFormat::Png)
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some(ImageFormat::Gif)
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some(ImageFormat::Webp)
+    } else {
+        None
+    }
+}
+
+/// Names what the bytes look like, so the user knows what to convert from.
+fn describe_unsupported(bytes: &[u8]) -> String {
+    let known: &[(&[u8], usize, &str)] = &[
+        (b"BM", 0, "BMP"),
+        (b"II*\0", 0, "TIFF"),
+        (b"MM\0*", 0, "TIFF"),
+        (b"ftypavif", 4, "AVIF"),
+        (b"ftypavis", 4, "AVIF"),
+        (b"ftypheic", 4, "HEIC"),
+        (b"ftypheix", 4, "HEIC"),
+        (b"ftypmif1", 4, "HEIF"),
+        (b"ftypmsf1", 4, "HEIF"),
+        (&[0xFF, 0x0A], 0, "JPEG XL"),
+        (b"\0\0\0\x0cJXL ", 0, "JPEG XL"),
+        (b"\0\0\0\x0cjP  ", 0, "JPEG 2000"),
+        (b"\0\0\x01\0", 0, "ICO"),
+        (b"%PDF", 0, "PDF"),
+        (b"8BPS", 0, "Photoshop PSD"),
+        (b"qoif", 0, "QOI"),
+        (b"<svg", 0, "SVG"),
+        (b"<?xml", 0, "XML (SVG?)"),
+    ];
+    for (magic, offset, name) in known {
+        if bytes.len() >= offset + magic.len() && &bytes[*offset..offset + magic.len()] == *magic {
+            return format!("the bytes are {name}, not an accepted format; {SUPPORTED_FORMATS}");
+        }
+    }
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        return format!(
+            "the bytes start like JPEG (FF D8) but lack the marker that must follow; {SUPPORTED_FORMATS}"
+        );
+    }
+    if bytes.starts_with(b"RIFF") {
+        return format!("RIFF container that is not WebP; {SUPPORTED_FORMATS}");
+    }
+    let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let looks_textual = bytes
+        .iter()
+        .take(64)
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let hint = if looks_textual { " (looks like text)" } else { "" };
+    format!(
+        "unrecognised leading bytes {}{hint}; {SUPPORTED_FORMATS}",
+        head.join(" ")
+    )
+}
+
+/// Decodes `bytes` into RGB8 exactly as OpenCV's `imread(IMREAD_COLOR)` would, with
+/// EXIF orientation applied. Never panics; never allocates pixel memory for an image
+/// whose header exceeds `limits`.
+///
+/// # Errors
+/// `Empty`, `TooLarge` and `UnsupportedFormat` before any parsing; `Dimensions` from
+/// the header; `Corrupt` for truncated or damaged data (including libjpeg's
+/// corrupt-data warnings); `DecoderPanicked` if a decoder panicked (caught).
+pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(DecodeError::TooLarge {
+            bytes: bytes.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let format = sniff_format(bytes).ok_or_else(|| DecodeError::UnsupportedFormat {
+        detail: describe_unsupported(bytes),
+    })?;
+    // libjpeg reports fatal errors by unwinding (see `jpeg_error_exit`); the `image`
+    // decoders should not panic but a bug there must not take the service down.
+    let outcome = catch_unwind(AssertUnwindSafe(|| match format {
+        ImageFormat::Jpeg => decode_jpeg(bytes, limits),
+        ImageFormat::Png => decode_png(bytes, limits),
+        ImageFormat::Webp => decode_webp(bytes, limits),
+        ImageFormat::Gif => decode_gif(bytes, limits),
+    }));
+    match outcome {
+        Ok(result) => result,
+        Err(payload) => Err(error_from_unwind(format, payload)),
+    }
+}
+
+fn error_from_unwind(format: ImageFormat, payload: Box<dyn Any + Send>) -> DecodeError {
+    if let Some(failure) = payload.downcast_ref::<LibjpegFailure>() {
+        return failure.to_decode_error();
+    }
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("no panic message");
+    DecodeError::DecoderPanicked {
+        detail: format!("the {format} decoder panicked: {message}"),
+    }
+}
+
+/// Refuses zero-sized and oversized images from header values alone.
+fn check_dimensions(
+    format: ImageFormat,
+    width: u32,
+    height: u32,
+    limits: &DecodeLimits,
+) -> Result<(), DecodeError> {
+    let refuse = |reason: String| DecodeError::Dimensions {
+        width,
+        height,
+        reason,
+    };
+    if width == 0 || height == 0 {
+        return Err(refuse(format!(
+            "{format} header declares {width}x{height}: an image needs at least one pixel in each direction"
+        )));
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(refuse(format!(
+            "{format} header declares {width}x{height} = {pixels} pixels, over the limit of {} (max_pixels)",
+            limits.max_pixels
+        )));
+    }
+    let longest = width.max(height);
+    if longest > limits.max_side {
+        return Err(refuse(format!(
+            "{format} header declares {width}x{height}: a side of {longest} px is over the limit of {} px (max_side)",
+            limits.max_side
+        )));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// JPEG (libjpeg-turbo via mozjpeg)
+// ---------------------------------------------------------------------------------
+
+/// A legitimate progressive JPEG has about ten scans; thousands of tiny scans make
+/// libjpeg re-walk the whole coefficient buffer each time (a known CPU bomb).
+/// libjpeg-turbo recommends a limit of 500 for untrusted input.
+const MAX_JPEG_SCANS: u32 = 500;
+
+/// libjpeg message buffer size (`JMSG_LENGTH_MAX` is 200 in jpeglib.h).
+const JPEG_MESSAGE_BUFFER: usize = 256;
+
+/// Payload of the unwind that our libjpeg callbacks start; caught in `decode`.
+struct LibjpegFailure {
+    message: String,
+}
+
+impl LibjpegFailure {
+    fn to_decode_error(&self) -> DecodeError {
+        let message = &self.message;
+        // Valid JPEG variants that this libjpeg build does not decode are not corruption.
+        let unsupported = message.starts_with("Sorry, arithmetic")
+            || message.starts_with("Unsupported JPEG data precision")
+            || message.starts_with("Unsupported color conversion request");
+        if unsupported {
+            DecodeError::UnsupportedFormat {
+                detail: format!("JPEG variant not supported by the decoder: {message}"),
+            }
+        } else if message.starts_with("Empty JPEG image") {
+            DecodeError::Dimensions {
+                width: 0,
+                height: 0,
+                reason: format!(
+                    "JPEG header declares zero width or height (libjpeg: {message})"
+                ),
+            }
+        } else {
+            corrupt(format!("JPEG: {message}"))
+        }
+    }
+}
+
+thread_local! {
+    /// Start-of-scan markers seen by the libjpeg decoder running on this thread.
+    /// libjpeg is synchronous, so one counter per thread is one counter per decode.
+    static JPEG_SCANS_SEEN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Formats libjpeg's current message (code and parameters are in `cinfo.err`).
+unsafe fn libjpeg_message(cinfo: &mut jpeg_common_struct) -> String {
+    let Some(format_message) = (unsafe { cinfo.err.as_ref() }).and_then(|err| err.format_message)
+    else {
+        return "unknown libjpeg error".to_owned();
+    };
+    // The binding declares the buffer as `&[u8; 80]`, but libjpeg writes up to
+    // JMSG_LENGTH_MAX (200) bytes into it: call it with a large enough mutable buffer.
+    type FormatMessage = unsafe extern "C-unwind" fn(&mut jpeg_common_struct, *mut u8);
+    let format_message: FormatMessage = unsafe { std::mem::transmute(format_message) };
+    let mut buffer = [0u8; JPEG_MESSAGE_BUFFER];
+    unsafe { format_message(cinfo, buffer.as_mut_ptr()) };
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+/// libjpeg "warnings" that leave every pixel as the file intended: metadata oddities,
+/// and padding between the last scan and the end-of-image marker.
+fn jpeg_warning_is_harmless(message: &str) -> bool {
+    message.starts_with("Warning: unknown JFIF revision number")
+        || message.starts_with("Corrupt JPEG data: bad ICC marker")
+        || message.starts_with("Unknown Adobe color transform code")
+        || (message.contains("extraneous bytes before marker") && message.ends_with("0xd9"))
+}
+
+/// libjpeg `error_exit`: must not return, so unwind (C is built with -fexceptions).
+unsafe extern "C-unwind" fn jpeg_error_exit(cinfo: &mut jpeg_common_struct) {
+    let message = unsafe { libjpeg_message(cinfo) };
+    // resume_unwind skips the panic hook: a bad upload is not a crash worth a backtrace.
+    resume_unwind(Box::new(LibjpegFailure { message }));
+}
+
+/// libjpeg `emit_message`: level -1 is a corrupt-data warning, after which libjpeg
+/// would carry on and fill the damage with grey. We stop instead, except for the
+/// harmless ones. Levels >= 0 are trace messages, used here to count scans.
+unsafe extern "C-unwind" fn jpeg_emit_message(cinfo: &mut jpeg_common_struct, msg_level: c_int) {
+    if msg_level < 0 {
+        let message = unsafe { libjpeg_message(cinfo) };
+        if !jpeg_warning_is_harmless(&message) {
+            resume_unwind(Box::new(LibjpegFailure { message }));
+        }
+        return;
+    }
+    let msg_code = unsafe { cinfo.err.as_ref() }.map_or(-1, |err| err.msg_code);
+    if msg_code == mozjpeg_sys::JTRC_SOS {
+        let scans = JPEG_SCANS_SEEN.with(|seen| {
+            seen.set(seen.get().saturating_add(1));
+            seen.get()
+        });
+        if scans > MAX_JPEG_SCANS {
+            resume_unwind(Box::new(LibjpegFailure {
+                message: format!(
+                    "more than {MAX_JPEG_SCANS} scans (a progressive-JPEG decoding bomb)"
+                ),
+            }));
+        }
+    }
+}
+
+/// libjpeg `output_message`: never print to stderr; messages travel in errors.
+unsafe extern "C-unwind" fn jpeg_output_message(_cinfo: &mut jpeg_common_struct) {}
+
+fn strict_jpeg_error_mgr() -> jpeg_error_mgr {
+    // SAFETY: jpeg_error_mgr is plain C data; jpeg_std_error fills every field.
+    let mut error_mgr: jpeg_error_mgr = unsafe { std::mem::zeroed() };
+    unsafe { mozjpeg_sys::jpeg_std_error(&mut error_mgr) };
+    error_mgr.error_exit = Some(jpeg_error_exit);
+    error_mgr.emit_message = Some(jpeg_emit_message);
+    error_mgr.output_message = Some(jpeg_output_message);
+    error_mgr
+}
+
+fn decode_jpeg(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    JPEG_SCANS_SEEN.with(|seen| seen.set(0));
+    // APP1 is kept for EXIF. Reading the header allocates no pixel memory.
+    let decompress = mozjpeg::Decompress::builder()
+        .with_err(strict_jpeg_error_mgr())
+        .with_markers(&[mozjpeg::Marker::APP(1)])
+        .from_mem(bytes)
+        .map_err(|e| corrupt(format!("JPEG header could not be read: {e}")))?;
+    let width = u32::try_from(decompress.width()).unwrap_or(u32::MAX);
+    let height = u32::try_from(decompress.height()).unwrap_or(u32::MAX);
+    check_dimensions(ImageFormat::Jpeg, width, height, limits)?;
+
+    // The first APP1 that is Exif (an XMP APP1 may come before it), as OpenCV does.
+    let orientation = decompress
+        .markers()
+        .filter(|m| m.marker == mozjpeg::Marker::APP(1))
+        .find_map(|m| m.data.strip_prefix(b"Exif\0\0"))
+        .map_or(Orientation::Normal, exif_orientation);
+
+    // A later issue adds DCT-domain downscaling here (`decompress.scale(n)` before
+    // starting): limits stay checked on header values, while the buffer length check
+    // and `orient` below must then use the started decoder's output size.
+    //
+    // Like OpenCV: four components (CMYK or YCCK) are read as CMYK and converted
+    // below; anything else lets libjpeg convert to RGB (grey is replicated).
+    let rgb = if decompress.components().len() == 4 {
+        let mut started = decompress
+            .to_colorspace(mozjpeg_sys::J_COLOR_SPACE::JCS_CMYK)
+            .map_err(|e| corrupt(format!("JPEG decoding could not start: {e}")))?;
+        let cmyk: Vec<u8> = started
+            .read_scanlines()
+            .map_err(|e| corrupt(format!("JPEG scanlines could not be read: {e}")))?;
+        started
+            .finish()
+            .map_err(|e| corrupt(format!("JPEG did not end cleanly: {e}")))?;
+        cmyk_to_rgb_like_opencv(&cmyk)
+    } else {
+        let mut started = decompress
+            .rgb()
+            .map_err(|e| corrupt(format!("JPEG decoding could not start: {e}")))?;
+        let rgb: Vec<u8> = started
+            .read_scanlines()
+            .map_err(|e| corrupt(format!("JPEG scanlines could not be read: {e}")))?;
+        started
+            .finish()
+            .map_err(|e| corrupt(format!("JPEG did not end cleanly: {e}")))?;
+        rgb
+    };
+    let expected_len = width as usize * height as usize * 3;
+    if rgb.len() != expected_len {
+        return Err(corrupt(format!(
+            "JPEG decoder returned {} bytes for {width}x{height}, expected {expected_len}",
+            rgb.len()
+        )));
+    }
+    Ok(orient(ImageFormat::Jpeg, width, height, rgb, orientation))
+}
+
+/// OpenCV's CMYK->BGR rule (imgcodecs `icvCvt_CMYK2BGR_8u_C4C3R`), which treats the
+/// samples as Adobe-style inverted CMYK: channel = k - ((255 - c) * k >> 8).
+fn cmyk_to_rgb_like_opencv(cmyk: &[u8]) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
+    for px in cmyk.chunks_exact(4) {
+        let k = i32::from(px[3]);
+        for &ink in &px[..3] {
+            let value = k - (((255 - i32::from(ink)) * k) >> 8);
+            rgb.push(value.clamp(0, 255) as u8);
+        }
+    }
+    rgb
+}
+
+// ---------------------------------------------------------------------------------
+// PNG, WebP, GIF (image crate)
+// ---------------------------------------------------------------------------------
+
+fn be_u32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn le_u16(b: &[u8]) -> u16 {
+    u16::from_le_bytes([b[0], b[1]])
+}
+
+fn le_u24(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], 0])
+}
+
+/// Reads width and height from the IHDR chunk, which the PNG spec requires first.
+fn png_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
+    if bytes.len() < 24 {
+        return Err(corrupt("PNG is truncated before the end of its IHDR header"));
+    }
+    if &bytes[12..16] != b"IHDR" {
+        return Err(corrupt("PNG's first chunk is not IHDR"));
+    }
+    Ok((be_u32(&bytes[16..20]), be_u32(&bytes[20..24])))
+}
+
+/// Reads the logical screen size from the GIF header.
+fn gif_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
+    if bytes.len() < 10 {
+        return Err(corrupt("GIF is truncated before the end of its screen descriptor"));
+    }
+    Ok((
+        u32::from(le_u16(&bytes[6..8])),
+        u32::from(le_u16(&bytes[8..10])),
+    ))
+}
+
+/// Reads the canvas size from the first chunk of a WebP (VP8X, VP8L or VP8).
+fn webp_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
+    if bytes.len() < 30 {
+        return Err(corrupt("WebP is truncated before the end of its image header"));
+    }
+    let data = &bytes[20..];
+    match &bytes[12..16] {
+        b"VP8X" => Ok((1 + le_u24(&data[4..7]), 1 + le_u24(&data[7..10]))),
+        b"VP8L" => {
+            if data[0] != 0x2F {
+                return Err(corrupt("WebP lossless header lacks its signature byte"));
+            }
+            let bits = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+            Ok((1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)))
+        }
+        b"VP8 " => {
+            if data[3..6] != [0x9D, 0x01, 0x2A] {
+                return Err(corrupt("WebP lossy header lacks its start code"));
+            }
+            Ok((
+                u32::from(le_u16(&data[6..8]) & 0x3FFF),
+                u32::from(le_u16(&data[8..10]) & 0x3FFF),
+            ))
+        }
+        other => Err(corrupt(format!(
+            "WebP's first chunk is {:?}, expected VP8X, VP8L or VP8",
+            String::from_utf8_lossy(other)
+        ))),
+    }
+}
+
+/// Allocation ceiling handed to the `image` decoders: the largest output buffer an
+/// accepted image can need (16-bit RGBA) plus room for metadata chunks.
+fn image_crate_limits(limits: &DecodeLimits) -> image::Limits {
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_side);
+    image_limits.max_image_height = Some(limits.max_side);
+    image_limits.max_alloc = Some(
+        limits
+            .max_pixels
+            .saturating_mul(8)
+            .saturating_add(64 * 1024 * 1024),
+    );
+    image_limits
+}
+
+fn image_error(format: ImageFormat, error: image::ImageError) -> DecodeError {
+    match error {
+        image::ImageError::Unsupported(e) => DecodeError::UnsupportedFormat {
+            detail: format!("{format} variant not supported by the decoder: {e}"),
+        },
+        image::ImageError::Limits(e) => corrupt(format!(
+            "{format} needs more memory than its declared size allows: {e}"
+        )),
+        other => corrupt(format!("{format}: {other}")),
+    }
+}
+
+/// Decodes with an `image` decoder whose header has been read but whose pixels have
+/// not: checks the declared size, then decodes and converts to RGB8.
+fn finish_image_decode(
+    format: ImageFormat,
+    decoder: impl ImageDecoder,
+    limits: &DecodeLimits,
+    orientation: Orientation,
+) -> Result<DecodedImage, DecodeError> {
+    let (width, height) = decoder.dimensions();
+    check_dimensions(format, width, height, limits)?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
+    let rgb = rgb8_like_opencv(format, image)?;
+    Ok(orient(format, width, height, rgb, orientation))
+}
+
+/// IMREAD_COLOR's channel rules: grey is replicated, alpha is dropped (no
+/// compositing), 16-bit samples keep their high byte (libpng `png_set_strip_16`).
+fn rgb8_like_opencv(format: ImageFormat, image: DynamicImage) -> Result<Vec<u8>, DecodeError> {
+    fn high_byte(v: u16) -> u8 {
+        (v >> 8) as u8
+    }
+    let rgb = match image {
+        DynamicImage::ImageRgb8(buf) => buf.into_raw(),
+        DynamicImage::ImageRgba8(buf) => buf
+            .as_raw()
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        DynamicImage::ImageLuma8(buf) => buf.as_raw().iter().flat_map(|&l| [l, l, l]).collect(),
+        DynamicImage::ImageLumaA8(buf) => buf
+            .as_raw()
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
+        DynamicImage::ImageRgb16(buf) => buf.as_raw().iter().map(|&v| high_byte(v)).collect(),
+        DynamicImage::ImageRgba16(buf) => buf
+            .as_raw()
+            .chunks_exact(4)
+            .flat_map(|p| [high_byte(p[0]), high_byte(p[1]), high_byte(p[2])])
+            .collect(),
+        DynamicImage::ImageLuma16(buf) => buf
+            .as_raw()
+            .iter()
+            .flat_map(|&v| [high_byte(v); 3])
+            .collect(),
+        DynamicImage::ImageLumaA16(buf) => buf
+            .as_raw()
+            .chunks_exact(2)
+            .flat_map(|p| [high_byte(p[0]); 3])
+            .collect(),
+        other => {
+            return Err(DecodeError::UnsupportedFormat {
+                detail: format!(
+                    "{format} decoded to an unexpected pixel type {:?}",
+                    other.color()
+                ),
+            })
+        }
+    };
+    Ok(rgb)
+}
+
+fn decode_png(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    let (width, height) = png_header_dimensions(bytes)?;
+    check_dimensions(ImageFormat::Png, width, height, limits)?;
+    let mut decoder =
+        image::codecs::png::PngDecoder::with_limits(Cursor::new(bytes), image_crate_limits(limits))
+            .map_err(|e| image_error(ImageFormat::Png, e))?;
+    // eXIf must precede IDAT to be seen here; that is where writers put it.
+    let orientation = embedded_orientation(&mut decoder);
+    finish_image_decode(ImageFormat::Png, decoder, limits, orientation)
+}
+
+fn decode_webp(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    let (width, height) = webp_header_dimensions(bytes)?;
+    check_dimensions(ImageFormat::Webp, width, height, limits)?;
+    let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes))
+        .map_err(|e| image_error(ImageFormat::Webp, e))?;
+    let orientation = embedded_orientation(&mut decoder);
+    finish_image_decode(ImageFormat::Webp, decoder, limits, orientation)
+}
+
+/// Orientation from the EXIF block an `image` decoder exposes; unreadable EXIF means none.
+fn embedded_orientation(decoder: &mut impl ImageDecoder) -> Orientation {
+    decoder
+        .exif_metadata()
+        .ok()
+        .flatten()
+        .map_or(Orientation::Normal, |exif| exif_orientation(&exif))
+}
+
+/// Position and size of a GIF frame, from its image descriptor.
+struct GifFrameRect {
+    left: u32,
+    top: u32,
+    width: u32,
+    height: u32,
+}
+
+/// Walks the GIF block structure up to the first image descriptor.
+fn gif_first_frame_rect(bytes: &[u8]) -> Result<GifFrameRect, DecodeError> {
+    let truncated = || corrupt("GIF is truncated before its first image");
+    let flags = *bytes.get(10).ok_or_else(truncated)?;
+    let mut pos = 13;
+    if flags & 0x80 != 0 {
+        pos += 3 * (1usize << ((flags & 0x07) + 1));
+    }
+    loop {
+        match *bytes.get(pos).ok_or_else(truncated)? {
+            // Extension: label byte, then data sub-blocks ending with a zero length.
+            0x21 => {
+                pos += 2;
+                loop {
+                    let len = usize::from(*bytes.get(pos).ok_or_else(truncated)?);
+                    pos += 1 + len;
+                    if len == 0 {
+                        break;
+                    }
+                }
+            }
+            0x2C => {
+                let d = bytes.get(pos + 1..pos + 9).ok_or_else(truncated)?;
+                return Ok(GifFrameRect {
+                    left: u32::from(le_u16(&d[0..2])),
+                    top: u32::from(le_u16(&d[2..4])),
+                    width: u32::from(le_u16(&d[4..6])),
+                    height: u32::from(le_u16(&d[6..8])),
+                });
+            }
+            0x3B => return Err(corrupt("GIF ends before any image")),
+            other => {
+                return Err(corrupt(format!(
+                    "GIF has an unknown block type 0x{other:02x} at byte {pos}"
+                )))
+            }
+        }
+    }
+}
+
+fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    let (width, height) = gif_header_dimensions(bytes)?;
+    check_dimensions(ImageFormat::Gif, width, height, limits)?;
+    // The spec requires frames inside the logical screen; OpenCV refuses other files
+    // (Pillow grows the canvas instead), so we refuse them too.
+    let frame = gif_first_frame_rect(bytes)?;
+    let fits = frame.width > 0
+        && frame.height > 0
+        && frame.left + frame.width <= width
+        && frame.top + frame.height <= height;
+    if !fits {
+        return Err(corrupt(format!(
+            "GIF's first frame ({}x{} at {},{}) does not fit its {width}x{height} screen",
+            frame.width, frame.height, frame.left, frame.top
+        )));
+    }
+    let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes))
+        .map_err(|e| image_error(ImageFormat::Gif, e))?;
+    // Bounds the frame buffer of a first frame that is larger than the screen.
+    decoder
+        .set_limits(image_crate_limits(limits))
+        .map_err(|e| image_error(ImageFormat::Gif, e))?;
+    // `read_image` of the GIF decoder yields the first frame only, as RGBA where
+    // transparent pixels and the screen outside the frame have alpha 0.
+    let (width, height) = decoder.dimensions();
+    check_dimensions(ImageFormat::Gif, width, height, limits)?;
+    let frame = DynamicImage::from_decoder(decoder)
+        .map_err(|e| image_error(ImageFormat::Gif, e))?
+        .into_rgba8();
+    // OpenCV paints the first frame onto a canvas of the background colour and leaves
+    // transparent pixels showing it (Pillow shows the transparent index's own colour).
+    let background = gif_background_rgb(bytes);
+    let rgb = frame
+        .as_raw()
+        .chunks_exact(4)
+        .flat_map(|p| if p[3] == 0 { background } else { [p[0], p[1], p[2]] })
+        .collect();
+    Ok(DecodedImage {
+        format: ImageFormat::Gif,
+        width,
+        height,
+        rgb,
+    })
+}
+
+/// The global colour table entry named by the screen descriptor's background index;
+/// black when there is no global table or the index is outside it.
+fn gif_background_rgb(bytes: &[u8]) -> [u8; 3] {
+    let (Some(&flags), Some(&index)) = (bytes.get(10), bytes.get(11)) else {
+        return [0, 0, 0];
+    };
+    let has_global_table = flags & 0x80 != 0;
+    let table_len = 1usize << ((flags & 0x07) + 1);
+    let index = usize::from(index);
+    if !has_global_table || index >= table_len {
+        return [0, 0, 0];
+    }
+    let at = 13 + index * 3;
+    match bytes.get(at..at + 3) {
+        Some(c) => [c[0], c[1], c[2]],
+        None => [0, 0, 0],
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// EXIF orientation
+// ---------------------------------------------------------------------------------
+
+/// EXIF orientation tag values 1..=8 (TIFF 6.0 / EXIF 2.3 semantics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Orientation {
+    /// 1: as stored.
+    Normal,
+    /// 2: mirror left-right.
+    FlipHorizontal,
+    /// 3: rotate 180 degrees.
+    Rotate180,
+    /// 4: mirror top-bottom.
+    FlipVertical,
+    /// 5: transpose (mirror along the main diagonal).
+    Transpose,
+    /// 6: rotate 90 degrees clockwise.
+    Rotate90,
+    /// 7: transverse (mirror along the anti-diagonal).
+    Transverse,
+    /// 8: rotate 270 degrees clockwise.
+    Rotate270,
+}
+
+impl Orientation {
+    fn from_exif_value(value: u32) -> Self {
+        match value {
+            2 => Orientation::FlipHorizontal,
+            3 => Orientation::Rotate180,
+            4 => Orientation::FlipVertical,
+            5 => Orientation::Transpose,
+            6 => Orientation::Rotate90,
+            7 => Orientation::Transverse,
+            8 => Orientation::Rotate270,
+            // 1, absent, or out of range: OpenCV leaves the image as stored.
+            _ => Orientation::Normal,
+        }
+    }
+
+    fn swaps_axes(self) -> bool {
+        matches!(
+            self,
+            Orientation::Transpose
+                | Orientation::Rotate90
+                | Orientation::Transverse
+                | Orientation::Rotate270
+        )
+    }
+}
+
+/// Orientation from a TIFF-structured EXIF block (leading "Exif\0\0" tolerated).
+/// Unreadable EXIF means no rotation, as in OpenCV, never an error.
+fn exif_orientation(exif: &[u8]) -> Orientation {
+    let tiff = exif.strip_prefix(b"Exif\0\0").unwrap_or(exif);
+    let mut reader = exif::Reader::new();
+    // A damaged later IFD must not hide a valid orientation in IFD0.
+    reader.continue_on_error(true);
+    let parsed = match reader.read_raw(tiff.to_vec()) {
+        Ok(parsed) => parsed,
+        Err(error) => match error.distill_partial_result(|_| {}) {
+            Ok(partial) => partial,
+            Err(_) => return Orientation::Normal,
+        },
+    };
+    parsed
+        .get_field(exif::Tag::Orientation, exif::In::PRIMARY)
+        .and_then(|field| field.value.get_uint(0))
+        .map_or(Orientation::Normal, Orientation::from_exif_value)
+}
+
+/// Applies `orientation` to a `width` x `height` RGB8 buffer.
+fn orient(
+    format: ImageFormat,
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+    orientation: Orientation,
+) -> DecodedImage {
+    if orientation == Orientation::Normal {
+        return DecodedImage {
+            format,
+            width,
+            height,
+            rgb,
+        };
+    }
+    let (w, h) = (width as usize, height as usize);
+    let (out_width, out_height) = if orientation.swaps_axes() {
+        (height, width)
+    } else {
+        (width, height)
+    };
+    let out_w = out_width as usize;
+    let mut out = vec![0u8; rgb.len()];
+    for (y, row) in out.chunks_exact_mut(out_w * 3).enumerate() {
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            // Source pixel in the stored image for output pixel (x, y).
+            let (sx, sy) = match orientation {
+                Orientation::Normal => (x, y),
+                Orientation::FlipHorizontal => (w - 1 - x, y),
+                Orientation::Rotate180 => (w - 1 - x, h - 1 - y),
+                Orientation::FlipVertical => (x, h - 1 - y),
+                Orientation::Transpose => (y, x),
+                Orientation::Rotate90 => (y, h - 1 - x),
+                Orientation::Transverse => (w - 1 - y, h - 1 - x),
+                Orientation::Rotate270 => (w - 1 - y, x),
+            };
+            let src = (sy * w + sx) * 3;
+            px.copy_from_slice(&rgb[src..src + 3]);
+        }
+    }
+    DecodedImage {
+        format,
+        width: out_width,
+        height: out_height,
+        rgb: out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageEncoder, RgbImage, RgbaImage};
+
+    fn limits() -> DecodeLimits {
+        DecodeLimits::default()
+    }
+
+    /// A small image with distinct values everywhere, so flips and rotations show.
+    fn test_rgb(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 10) as u8, ((x * 7 + y * 13) % 256) as u8])
+        })
+    }
+
+    fn encode_jpeg(img: &RgbImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+            .unwrap();
+        out
+    }
+
+    fn encode_png(raw: &[u8], width: u32, height: u32, color: image::ExtendedColorType) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(raw, width, height, color)
+            .unwrap();
+        out
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// zlib stream made of stored (uncompressed) deflate blocks.
+    fn zlib_stored(data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x78, 0x01];
+        let blocks: Vec<&[u8]> = if data.is_empty() { vec![&[]] } else { data.chunks(65_535).collect() };
+        for (i, block) in blocks.iter().enumerate() {
+            out.push(u8::from(i + 1 == blocks.len()));
+            let len = block.len() as u16;
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&(!len).to_le_bytes());
+            out.extend_from_slice(block);
+        }
+        let (mut a, mut b) = (1u32, 0u32);
+        for &x in data {
+            a = (a + u32::from(x)) % 65_521;
+            b = (b + a) % 65_521;
+        }
+        out.extend_from_slice(&((b << 16) | a).to_be_bytes());
+        out
+    }
+
+    fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(data);
+        out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+        out
+    }
+
+    /// A PNG written by hand, for variants the `image` encoder cannot produce.
+    /// `rows` are unfiltered scanlines; `extra` chunks go between IHDR and IDAT.
+    fn hand_png(
+        width: u32,
+        height: u32,
+        bit_depth: u8,
+        color_type: u8,
+        rows: &[Vec<u8>],
+        extra: &[(&[u8; 4], Vec<u8>)],
+    ) -> Vec<u8> {
+        let mut ihdr = width.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[bit_depth, color_type, 0, 0, 0]);
+        let mut raw = Vec::new();
+        for row in rows {
+            raw.push(0);
+            raw.extend_from_slice(row);
+        }
+        let mut out = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        out.extend(png_chunk(b"IHDR", &ihdr));
+        for (kind, data) in extra {
+            out.extend(png_chunk(kind, data));
+        }
+        out.extend(png_chunk(b"IDAT", &zlib_stored(&raw)));
+        out.extend(png_chunk(b"IEND", &[]));
+        out
+    }
+
+    /// Big-endian TIFF block whose IFD0 holds only an Orientation tag.
+    fn tiff_with_orientation(value: u16) -> Vec<u8> {
+        let mut t = b"MM\0*".to_vec();
+        t.extend_from_slice(&8u32.to_be_bytes());
+        t.extend_from_slice(&1u16.to_be_bytes());
+        t.extend_from_slice(&0x0112u16.to_be_bytes());
+        t.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        t.extend_from_slice(&1u32.to_be_bytes());
+        t.extend_from_slice(&value.to_be_bytes());
+        t.extend_from_slice(&[0, 0]);
+        t.extend_from_slice(&0u32.to_be_bytes());
+        t
+    }
+
+    /// Inserts APP1 segments right after SOI.
+    fn with_app1(jpeg: &[u8], payloads: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = jpeg[..2].to_vec();
+        for payload in payloads {
+            out.extend_from_slice(&[0xFF, 0xE1]);
+            out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+            out.extend_from_slice(payload);
+        }
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    fn exif_app1(orientation: u16) -> Vec<u8> {
+        let mut payload = b"Exif\0\0".to_vec();
+        payload.extend(tiff_with_orientation(orientation));
+        payload
+    }
+
+    /// What EXIF orientation `value` must turn `img` into (via `image::imageops`,
+    /// independently of `orient`).
+    fn oriented_reference(img: &RgbImage, value: u16) -> RgbImage {
+        use image::imageops::{flip_horizontal, flip_vertical, rotate180, rotate270, rotate90};
+        match value {
+            2 => flip_horizontal(img),
+            3 => rotate180(img),
+            4 => flip_vertical(img),
+            5 => flip_horizontal(&rotate90(img)),
+            6 => rotate90(img),
+            7 => flip_horizontal(&rotate270(img)),
+            8 => rotate270(img),
+            _ => img.clone(),
+        }
+    }
+
+    fn patch_jpeg_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        let mut out = jpeg.to_vec();
+        out[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+        out[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+        out
+    }
+
+    /// 8x8 grey progressive JPEG, all coefficients zero, 1 + 14 * `bands` valid scans.
+    fn many_scan_jpeg(bands: u8) -> Vec<u8> {
+        fn segment(out: &mut Vec<u8>, marker: u8, payload: &[u8]) {
+            out.extend_from_slice(&[0xFF, marker]);
+            out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+            out.extend_from_slice(payload);
+        }
+        // One Huffman code, '0', for symbol 0 (DC diff 0 / AC end-of-band).
+        let mut one_code = vec![1u8];
+        one_code.extend_from_slice(&[0; 15]);
+        one_code.push(0);
+        let mut out = vec![0xFF, 0xD8];
+        let mut dqt = vec![0u8];
+        dqt.extend_from_slice(&[1; 64]);
+        segment(&mut out, 0xDB, &dqt);
+        segment(&mut out, 0xC2, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
+        let mut dht = vec![0x00];
+        dht.extend_from_slice(&one_code);
+        dht.push(0x10);
+        dht.extend_from_slice(&one_code);
+        segment(&mut out, 0xC4, &dht);
+        let mut scans = vec![(0u8, 0u8, 0u8, 0u8)];
+        for band in 1..=bands {
+            scans.push((band, band, 0, 13));
+            scans.extend((1..=13).rev().map(|a| (band, band, a, a - 1)));
+        }
+        for (ss, se, ah, al) in scans {
+            segment(&mut out, 0xDA, &[1, 1, 0x00, ss, se, (ah << 4) | al]);
+            out.push(0x7F); // the single '0' code, padded with ones
+        }
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        out
+    }
+
+    #[test]
+    fn empty_input_is_refused() {
+        let err = decode(&[], &limits()).unwrap_err();
+        assert_eq!(err.kind(), "empty");
+    }
+
+    #[test]
+    fn input_over_max_bytes_is_refused_before_decoding() {
+        let jpeg = encode_jpeg(&test_rgb(16, 16));
+        let small = DecodeLimits { max_bytes: 100, ..limits() };
+        let err = decode(&jpeg, &small).unwrap_err();
+        assert_eq!(err.kind(), "too_large");
+        assert!(err.to_string().contains("over the limit of 100 bytes (max_bytes)"), "{err}");
+    }
+
+    #[test]
+    fn text_and_other_formats_are_unsupported_with_a_hint() {
+        let err = decode(b"hello, this is not an image\n", &limits()).unwrap_err();
+        assert_eq!(err.kind(), "unsupported_format");
+        assert!(err.to_string().contains("looks like text"), "{err}");
+        let err = decode(b"BM\x36\x00\x00\x00\x00\x00", &limits()).unwrap_err();
+        assert!(err.to_string().contains("BMP"), "{err}");
+        let err = decode(b"II*\0\x08\0\0\0", &limits()).unwrap_err();
+        assert!(err.to_string().contains("TIFF"), "{err}");
+    }
+
+    #[test]
+    fn sniffs_magic_bytes() {
+        assert_eq!(sniff_format(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(ImageFormat::Jpeg));
+        assert_eq!(sniff_format(b"\x89PNG\r\n\x1a\n...."), Some(ImageFormat::Png));
+        assert_eq!(sniff_format(b"GIF87a......"), Some(ImageFormat::Gif));
+        assert_eq!(sniff_format(b"GIF89a......"), Some(ImageFormat::Gif));
+        assert_eq!(sniff_format(b"RIFF\0\0\0\0WEBPVP8 "), Some(ImageFormat::Webp));
+        assert_eq!(sniff_format(b"RIFF\0\0\0\0WAVEfmt "), None);
+        assert_eq!(sniff_format(&[0xFF, 0xD8]), None);
+        assert_eq!(sniff_format(b""), None);
+        assert_eq!(serde_json::to_string(&ImageFormat::Webp).unwrap(), "\"webp\"");
+        assert_eq!(ImageFormat::Jpeg.as_str(), "jpeg");
+    }
+
+    #[test]
+    fn png_declaring_ten_gigapixels_is_refused_from_its_header() {
+        // Only a header: decoding would need 30 GB, so passing means nothing was allocated.
+        let png = hand_png(100_000, 100_000, 8, 2, &[], &[]);
+        let err = decode(&png, &limits()).unwrap_err();
+        assert_eq!(err.kind(), "dimensions");
+        assert_eq!(
+            err.to_string(),
+            "PNG header declares 100000x100000 = 10000000000 pixels, over the limit of 50000000 (max_pixels)"
+        );
+        match err {
+            DecodeError::Dimensions { width, height, .. } => assert_eq!((width, height), (100_000, 100_000)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_and_overlong_sides_are_refused() {
+        let err = decode(&hand_png(0, 10, 8, 2, &[], &[]), &limits()).unwrap_err();
+        assert_eq!(err.kind(), "dimensions");
+        assert!(err.to_string().contains("at least one pixel"), "{err}");
+        let err = decode(&hand_png(30_000, 10, 8, 2, &[], &[]), &limits()).unwrap_err();
+        assert_eq!(err.kind(), "dimensions");
+        assert!(err.to_string().contains("over the limit of 20000 px (max_side)"), "{err}");
+        let jpeg = patch_jpeg_size(&encode_jpeg(&test_rgb(16, 16)), 16, 0);
+        assert_eq!(decode(&jpeg, &limits()).unwrap_err().kind(), "dimensions");
+    }
+
+    #[test]
+    fn huge_gif_webp_and_jpeg_headers_are_refused() {
+        let mut gif = b"GIF89a".to_vec();
+        gif.extend_from_slice(&65_535u16.to_le_bytes());
+        gif.extend_from_slice(&65_535u16.to_le_bytes());
+        gif.extend_from_slice(&[0, 0, 0, 0x3B]);
+        let err = decode(&gif, &limits()).unwrap_err();
+        assert_eq!(err.kind(), "dimensions", "{err}");
+        assert!(err.to_string().starts_with("GIF header declares 65535x65535"), "{err}");
+
+        let mut webp = b"RIFF".to_vec();
+        webp.extend_from_slice(&22u32.to_le_bytes());
+        webp.extend_from_slice(b"WEBPVP8X");
+        webp.extend_from_slice(&10u32.to_le_bytes());
+        webp.extend_from_slice(&[0, 0, 0, 0]);
+        webp.extend_from_slice(&16_383u32.to_le_bytes()[..3]);
+        webp.extend_from_slice(&16_383u32.to_le_bytes()[..3]);
+        let err = decode(&webp, &limits()).unwrap_err();
+        assert_eq!(err.kind(), "dimensions", "{err}");
+        assert!(err.to_string().contains("16384x16384 = 268435456 pixels"), "{err}");
+
+        let jpeg = patch_jpeg_size(&encode_jpeg(&test_rgb(16, 16)), 60_000, 60_000);
+        let err = decode(&jpeg, &limits()).unwrap_err();
+        assert_eq!(err.kind(), "dimensions", "{err}");
+    }
+
+    #[test]
+    fn truncated_or_damaged_files_are_corrupt_not_grey() {
+        let jpeg = encode_jpeg(&test_rgb(64, 48));
+        for cut in [jpeg.len() / 2, jpeg.len() - 2] {
+            let err = decode(&jpeg[..cut], &limits()).unwrap_err();
+            assert_eq!(err.kind(), "corrupt", "cut at {cut}: {err}");
+            assert!(err.to_string().contains("Premature end of JPEG file"), "{err}");
+        }
+        // A stray marker inside the entropy-coded data (zeroed bytes would just decode
+        // to different pixels: libjpeg cannot see every kind of damage).
+        let mut damaged = jpeg.clone();
+        let middle = damaged.len() / 2;
+        damaged[middle..middle + 2].copy_from_slice(&[0xFF, 0xD5]);
+        let err = decode(&damaged, &limits()).unwrap_err();
+        assert_eq!(err.kind(), "corrupt");
+        assert!(err.to_string().contains("Corrupt JPEG data"), "{err}");
+
+        let img = test_rgb(64, 48);
+        let png = encode_png(img.as_raw(), 64, 48, image::ExtendedColorType::Rgb8);
+        let err = decode(&png[..png.len() / 2], &limits()).unwrap_err();
+        assert_eq!(err.kind(), "corrupt", "{err}");
+    }
+
+    #[test]
+    fn harmless_jpeg_oddities_still_decode() {
+        let jpeg = encode_jpeg(&test_rgb(32, 24));
+        let clean = decode(&jpeg, &limits()).unwrap();
+        // Padding before EOI makes libjpeg warn "extraneous bytes before marker 0xd9".
+        let mut padded = jpeg[..jpeg.len() - 2].to_vec();
+        padded.extend_from_slice(&[0, 0, 0, 0xFF, 0xD9]);
+        assert_eq!(decode(&padded, &limits()).unwrap().rgb, clean.rgb);
+        let mut trailing = jpeg.clone();
+        trailing.extend_from_slice(b"trailing bytes after EOI");
+        assert_eq!(decode(&trailing, &limits()).unwrap().rgb, clean.rgb);
+    }
+
+    #[test]
+    fn progressive_scan_bomb_is_refused() {
+        let ok = decode(&many_scan_jpeg(35), &limits()).unwrap(); // 491 scans
+        assert_eq!((ok.width, ok.height), (8, 8));
+        // All coefficients zero: every pixel is mid-grey.
+        assert!(ok.rgb.iter().all(|&v| v == 128), "{:?}", &ok.rgb[..6]);
+        let err = decode(&many_scan_jpeg(63), &limits()).unwrap_err(); // 883 scans
+        assert_eq!(err.kind(), "corrupt");
+        assert!(err.to_string().contains("more than 500 scans"), "{err}");
+    }
+
+    #[test]
+    fn every_truncation_and_byte_flip_fails_cleanly() {
+        let img = test_rgb(24, 16);
+        let rgba = RgbaImage::from_fn(24, 16, |x, y| {
+            let p = img.get_pixel(x, y).0;
+            image::Rgba([p[0], p[1], p[2], if x < 4 { 0 } else { 255 }])
+        });
+        let mut gif = Vec::new();
+        image::codecs::gif::GifEncoder::new(&mut gif)
+            .encode_frames([image::Frame::new(rgba.clone()), image::Frame::new(rgba.clone())])
+            .unwrap();
+        let mut webp = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+            .write_image(rgba.as_raw(), 24, 16, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        let files = [
+            encode_jpeg(&img),
+            encode_png(img.as_raw(), 24, 16, image::ExtendedColorType::Rgb8),
+            gif,
+            webp,
+            many_scan_jpeg(2),
+        ];
+        let check = |bytes: &[u8], what: &str| match decode(bytes, &limits()) {
+            Ok(out) => assert_eq!(out.rgb.len(), out.width as usize * out.height as usize * 3, "{what}"),
+            Err(e) => assert_ne!(e.kind(), "decoder_panic", "{what}: {e}"),
+        };
+        for file in &files {
+            for cut in 0..file.len() {
+                check(&file[..cut], &format!("cut at {cut}"));
+            }
+            for at in 0..file.len() {
+                for flip in [0x01u8, 0x80, 0xFF] {
+                    let mut damaged = file.clone();
+                    damaged[at] ^= flip;
+                    check(&damaged, &format!("byte {at} ^ {flip:#x}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exif_orientation_1_to_8_on_lossless_png() {
+        let img = test_rgb(5, 3);
+        for value in 1..=8u16 {
+            let rows: Vec<Vec<u8>> = img.rows().map(|r| r.flat_map(|p| p.0).collect()).collect();
+            let png = hand_png(5, 3, 8, 2, &rows, &[(b"eXIf", tiff_with_orientation(value))]);
+            let out = decode(&png, &limits()).unwrap();
+            let expected = oriented_reference(&img, value);
+            assert_eq!((out.width, out.height), expected.dimensions(), "orientation {value}");
+            assert_eq!(out.rgb, expected.into_raw(), "orientation {value}");
+        }
+    }
+
+    #[test]
+    fn exif_orientation_on_jpeg_follows_opencv() {
+        let jpeg = encode_jpeg(&test_rgb(40, 24));
+        let plain = decode(&jpeg, &limits()).unwrap();
+        let plain = RgbImage::from_raw(plain.width, plain.height, plain.rgb).unwrap();
+        for value in 1..=8u16 {
+            let out = decode(&with_app1(&jpeg, &[exif_app1(value)]), &limits()).unwrap();
+            let expected = oriented_reference(&plain, value);
+            assert_eq!((out.width, out.height), expected.dimensions(), "orientation {value}");
+            assert_eq!(out.rgb, expected.into_raw(), "orientation {value}");
+        }
+        let rotated = oriented_reference(&plain, 6).into_raw();
+        // An XMP APP1 before the Exif one does not hide it.
+        let xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>".to_vec();
+        let out = decode(&with_app1(&jpeg, &[xmp, exif_app1(6)]), &limits()).unwrap();
+        assert_eq!(out.rgb, rotated);
+        // Of two Exif segments the first counts.
+        let out = decode(&with_app1(&jpeg, &[exif_app1(6), exif_app1(3)]), &limits()).unwrap();
+        assert_eq!(out.rgb, rotated);
+        // Out-of-range values and unreadable EXIF leave the image as stored.
+        for payload in [exif_app1(9), exif_app1(0), b"Exif\0\0MM\0*garbage".to_vec(), b"Exif\0\0".to_vec()] {
+            let out = decode(&with_app1(&jpeg, &[payload]), &limits()).unwrap();
+            assert_eq!(out.rgb, plain.as_raw().clone());
+        }
+    }
+
+    #[test]
+    fn png_channels_follow_imread_color() {
+        // 16-bit grey keeps the high byte (libpng strip_16), replicated to RGB.
+        let grey16: Vec<u16> = (0..12).map(|i| i * 5_000 + 255).collect();
+        let raw: Vec<u8> = grey16.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let out = decode(&encode_png(&raw, 4, 3, image::ExtendedColorType::L16), &limits()).unwrap();
+        let expected: Vec<u8> = grey16.iter().flat_map(|v| [(v >> 8) as u8; 3]).collect();
+        assert_eq!(out.rgb, expected);
+
+        // 16-bit RGBA: high bytes, alpha dropped.
+        let rgba16: Vec<u16> = (0..4 * 4 * 2).map(|i| (i * 2_011) as u16).collect();
+        let raw: Vec<u8> = rgba16.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let out = decode(&encode_png(&raw, 4, 2, image::ExtendedColorType::Rgba16), &limits()).unwrap();
+        let expected: Vec<u8> = rgba16.chunks(4).flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8]).collect();
+        assert_eq!(out.rgb, expected);
+
+        // Grey + alpha: grey replicated, alpha dropped (not composited).
+        let la = [10u8, 0, 200, 255, 90, 128];
+        let out = decode(&encode_png(&la, 3, 1, image::ExtendedColorType::La8), &limits()).unwrap();
+        assert_eq!(out.rgb, vec![10, 10, 10, 200, 200, 200, 90, 90, 90]);
+
+        // Palette with tRNS: palette colours, transparency ignored.
+        let plte = vec![255, 0, 0, 0, 255, 0, 0, 0, 255];
+        let png = hand_png(3, 1, 8, 3, &[vec![0, 1, 2]], &[(b"PLTE", plte), (b"tRNS", vec![0, 128])]);
+        let out = decode(&png, &limits()).unwrap();
+        assert_eq!(out.rgb, vec![255, 0, 0, 0, 255, 0, 0, 0, 255]);
+
+        // 1-bit grey scales to 0/255.
+        let png = hand_png(8, 1, 1, 0, &[vec![0b1010_0000]], &[]);
+        let out = decode(&png, &limits()).unwrap();
+        assert_eq!(&out.rgb[..9], &[255, 255, 255, 0, 0, 0, 255, 255, 255]);
+    }
+
+    #[test]
+    fn gif_gives_first_frame_with_background_under_transparency() {
+        let first = RgbaImage::from_fn(6, 4, |x, y| {
+            image::Rgba([(x * 40) as u8, (y * 60) as u8, 7, if x == 0 { 0 } else { 255 }])
+        });
+        let second = RgbaImage::from_pixel(6, 4, image::Rgba([1, 2, 3, 255]));
+        let mut gif = Vec::new();
+        image::codecs::gif::GifEncoder::new(&mut gif)
+            .encode_frames([image::Frame::new(first.clone()), image::Frame::new(second)])
+            .unwrap();
+        let out = decode(&gif, &limits()).unwrap();
+        assert_eq!((out.format, out.width, out.height), (ImageFormat::Gif, 6, 4));
+        // This encoder writes no global colour table, so the background is black.
+        let expected: Vec<u8> = first
+            .pixels()
+            .flat_map(|p| if p.0[3] == 0 { [0, 0, 0] } else { [p.0[0], p.0[1], p.0[2]] })
+            .collect();
+        assert_eq!(out.rgb, expected);
+
+        // A first frame larger than the logical screen is refused, as OpenCV does.
+        let mut shrunk = gif.clone();
+        shrunk[6..8].copy_from_slice(&3u16.to_le_bytes());
+        let err = decode(&shrunk, &limits()).unwrap_err();
+        assert_eq!(err.kind(), "corrupt");
+        assert!(err.to_string().contains("does not fit its 3x4 screen"), "{err}");
+    }
+
+    #[test]
+    fn gif_background_comes_from_the_global_table() {
+        let mut header = b"GIF89a".to_vec();
+        header.extend_from_slice(&[2, 0, 2, 0, 0x81, 2, 0]); // 4-entry table, background 2
+        header.extend_from_slice(&[0, 0, 0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+        assert_eq!(gif_background_rgb(&header), [40, 50, 60]);
+        header[11] = 9; // outside the table
+        assert_eq!(gif_background_rgb(&header), [0, 0, 0]);
+        header[10] = 0x01; // no global table
+        header[11] = 2;
+        assert_eq!(gif_background_rgb(&header), [0, 0, 0]);
+    }
+
+    #[test]
+    fn webp_lossless_is_exact_and_alpha_is_dropped() {
+        let rgba = RgbaImage::from_fn(9, 7, |x, y| image::Rgba([(x * 20) as u8, (y * 30) as u8, 99, (x * 28) as u8]));
+        let mut webp = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+            .write_image(rgba.as_raw(), 9, 7, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        let out = decode(&webp, &limits()).unwrap();
+        assert_eq!((out.format, out.width, out.height), (ImageFormat::Webp, 9, 7));
+        let expected: Vec<u8> = rgba.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2]]).collect();
+        assert_eq!(out.rgb, expected);
+    }
+
+    #[test]
+    fn cmyk_jpeg_uses_opencv_conversion() {
+        let (width, height) = (16usize, 16usize);
+        let ink = [200u8, 100, 50, 180];
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+        compress.set_size(width, height);
+        compress.set_quality(100.0);
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(&ink.repeat(width * height)).unwrap();
+        let jpeg = started.finish().unwrap();
+        let out = decode(&jpeg, &limits()).unwrap();
+        // k - ((255 - ink) * k >> 8) for each of C, M, Y with k = 180.
+        let expected = [142i32, 72, 36];
+        for px in out.rgb.chunks(3) {
+            for (got, want) in px.iter().zip(expected) {
+                assert!((i32::from(*got) - want).abs() <= 2, "{px:?} vs {expected:?}");
+            }
+        }
+        assert_eq!(cmyk_to_rgb_like_opencv(&[0, 255, 128, 255, 9, 9, 9, 0]), vec![1, 255, 129, 0, 0, 0]);
+    }
+
+    #[test]
+    fn grey_jpeg_is_replicated() {
+        let grey = image::GrayImage::from_fn(16, 8, |x, y| image::Luma([(x * 16 + y) as u8]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+            .write_image(grey.as_raw(), 16, 8, image::ExtendedColorType::L8)
+            .unwrap();
+        let out = decode(&jpeg, &limits()).unwrap();
+        assert!(out.rgb.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]));
+    }
+
+    #[test]
+    fn unwind_payloads_map_to_error_kinds() {
+        let err = error_from_unwind(ImageFormat::Png, Box::new(String::from("index out of bounds")));
+        assert_eq!(err.kind(), "decoder_panic");
+        assert!(err.to_string().contains("PNG decoder panicked: index out of bounds"), "{err}");
+        let err = error_from_unwind(ImageFormat::Gif, Box::new(42u8));
+        assert_eq!(err.kind(), "decoder_panic");
+        let failure = LibjpegFailure { message: "Bogus marker length".into() };
+        assert_eq!(error_from_unwind(ImageFormat::Jpeg, Box::new(failure)).kind(), "corrupt");
+        let failure = LibjpegFailure { message: "Sorry, arithmetic coding is not implemented".into() };
+        assert_eq!(error_from_unwind(ImageFormat::Jpeg, Box::new(failure)).kind(), "unsupported_format");
+    }
+
+    #[test]
+    fn only_pixel_neutral_libjpeg_warnings_are_tolerated() {
+        assert!(jpeg_warning_is_harmless("Corrupt JPEG data: 5 extraneous bytes before marker 0xd9"));
+        assert!(jpeg_warning_is_harmless("Warning: unknown JFIF revision number 3.01"));
+        assert!(!jpeg_warning_is_harmless("Corrupt JPEG data: 5 extraneous bytes before marker 0xd0"));
+        assert!(!jpeg_warning_is_harmless("Premature end of JPEG file"));
+        assert!(!jpeg_warning_is_harmless("Corrupt JPEG data: premature end of data segment"));
+        assert!(!jpeg_warning_is_harmless("Corrupt JPEG data: bad Huffman code"));
+    }
+
+    #[test]
+    fn debug_output_leaves_out_pixels() {
+        let img = DecodedImage { format: ImageFormat::Png, width: 2, height: 1, rgb: vec![7; 6] };
+        assert_eq!(
+            format!("{img:?}"),
+            "DecodedImage { format: Png, width: 2, height: 1, rgb_len: 6 }"
+        );
+    }
+}

@@ -1,3 +1,18 @@
-//! coverguard: screens cover artwork before and after it is published.
+//! coverguard screens cover artwork (playlist and track images) before and after
+//! it is published.
+//!
+//! The pipeline runs one way, one module per stage:
+//! [`fetch`] → [`decode`] → [`hash`] → [`bank`] (match) → [`classify`] → [`decide`],
+//! tied together by [`screen`]. [`provision`] fetches the pinned model and ONNX
+//! Runtime on first use.
+//!
+//! Failing closed is the rule: an input that cannot be screened is an error with
+//! a kind ([`screen::ScreenError::kind`]), never an `allow`.
+pub mod bank;
 pub mod classify;
+pub mod decide;
+pub mod decode;
+pub mod fetch;
+pub mod hash;
 pub mod provision;
+pub mod screen;

@@ -1,1 +1,210 @@
-fn main() {}
+//! The `coverguard` command.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use coverguard::bank::BankSet;
+use coverguard::classify::{Detector, DetectorOptions};
+use coverguard::decide::{Policy, Verdict};
+use coverguard::decode::DecodeLimits;
+use coverguard::fetch::{self, HttpFetcher, HttpOptions, Source};
+use coverguard::provision::{self, Cache};
+use coverguard::screen::{ScreenError, Screener, ScreeningRecord};
+
+/// Screens cover artwork: hash banks (PDQ, MD5, SHA-256) and an explicit-content detector.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Screen image files, directories (recursed) and http(s) URLs.
+    ///
+    /// Exit status: 0 every input allowed, 1 at least one review or block,
+    /// 2 at least one input could not be screened (2 wins over 1).
+    Scan(ScanArgs),
+    /// Manage the model and ONNX Runtime.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// One JSON object per input on stdout.
+    #[arg(long)]
+    json: bool,
+    /// A hash bank file (`<signal_type> <hash> [id]` lines); repeatable.
+    #[arg(long = "bank", value_name = "FILE")]
+    banks: Vec<PathBuf>,
+    /// A policy TOML file overriding the built-in policy.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Use this ONNX model file instead of the provisioned one.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Largest accepted input, in bytes.
+    #[arg(long, default_value_t = DecodeLimits::default().max_bytes)]
+    max_bytes: usize,
+    /// Largest accepted width x height.
+    #[arg(long, default_value_t = DecodeLimits::default().max_pixels)]
+    max_pixels: u64,
+    /// Largest accepted width or height.
+    #[arg(long, default_value_t = DecodeLimits::default().max_side)]
+    max_side: u32,
+    /// Seconds allowed for fetching one URL.
+    #[arg(long, default_value_t = 20)]
+    url_timeout: u64,
+    /// Files, directories or http(s) URLs.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download and verify the model and ONNX Runtime into the cache.
+    Fetch {
+        /// Also fetch the scikit-image sample photos the parity tests use.
+        #[arg(long)]
+        test_data: bool,
+    },
+    /// Print where the model and runtime are (fetching them if needed).
+    Path,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COVERGUARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("coverguard=info,ort=warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Models { command } => models(command).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("coverguard: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn models(command: ModelsCommand) -> anyhow::Result<()> {
+    let cache = Cache::from_env()?;
+    match command {
+        ModelsCommand::Fetch { test_data } => {
+            let p = provision::provision(&cache, None)?;
+            println!("model:   {}", p.model_path.display());
+            println!("runtime: {}", p.runtime_library.display());
+            if test_data {
+                let dir = provision::ensure_asset(&cache, "skimage-data")?;
+                println!("test data: {}", dir.display());
+            }
+        }
+        ModelsCommand::Path => {
+            let p = provision::provision(&cache, None)?;
+            println!("cache:   {}", cache.root().display());
+            println!("model:   {}", p.model_path.display());
+            println!("runtime: {}", p.runtime_library.display());
+        }
+    }
+    Ok(())
+}
+
+fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let manifest = provision::manifest()?;
+    let policy = match &args.policy {
+        Some(path) => Policy::from_file(path, &manifest.model.explicit_labels, &manifest.model.labels)?,
+        None => Policy::builtin(&manifest.model.explicit_labels),
+    };
+    let banks = BankSet::load(&args.banks)?;
+    let cache = Cache::from_env()?;
+    let provisioned = provision::provision(&cache, args.model.as_deref()).context("provisioning the model and ONNX Runtime")?;
+    let detector = Detector::load(&provisioned, &DetectorOptions::default())?;
+    let mut screener = Screener { detector, banks, policy };
+    let limits = DecodeLimits {
+        max_bytes: args.max_bytes,
+        max_pixels: args.max_pixels,
+        max_side: args.max_side,
+    };
+
+    let inputs = fetch::expand_inputs(&args.inputs);
+    let needs_http = inputs.iter().any(|(_, s)| matches!(s, Source::Url(_)));
+    let runtime = if needs_http {
+        Some(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    } else {
+        None
+    };
+    let http = if needs_http {
+        Some(HttpFetcher::new(HttpOptions {
+            timeout: std::time::Duration::from_secs(args.url_timeout),
+            ..HttpOptions::default()
+        })?)
+    } else {
+        None
+    };
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let (mut flagged, mut failed) = (false, false);
+    for (shown, source) in inputs {
+        let bytes = match (&source, &runtime, &http) {
+            (Source::File(path), _, _) => fetch::read_file(path, limits.max_bytes),
+            (Source::Url(url), Some(rt), Some(client)) => rt.block_on(client.get(url, limits.max_bytes)),
+            (Source::Url(_), _, _) => unreachable!("an HTTP client exists whenever a URL is given"),
+        };
+        let outcome = bytes
+            .map_err(ScreenError::from)
+            .and_then(|b| screener.screen_bytes(&shown, &b, &limits));
+        match &outcome {
+            Ok(record) => flagged |= record.verdict != Verdict::Allow,
+            Err(_) => failed = true,
+        }
+        let line = if args.json {
+            json_line(&shown, &outcome)
+        } else {
+            text_line(&shown, &outcome)
+        };
+        // A closed pipe (e.g. `| head`) ends the run; it is not a screening failure.
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(ExitCode::from(match (failed, flagged) {
+        (true, _) => 2,
+        (false, true) => 1,
+        (false, false) => 0,
+    }))
+}
+
+fn json_line(source: &str, outcome: &Result<ScreeningRecord, ScreenError>) -> String {
+    let value = match outcome {
+        Ok(record) => serde_json::to_value(record).expect("records serialise"),
+        Err(e) => serde_json::json!({
+            "source": source,
+            "error": { "kind": e.kind(), "message": e.to_string() },
+        }),
+    };
+    value.to_string()
+}
+
+fn text_line(source: &str, outcome: &Result<ScreeningRecord, ScreenError>) -> String {
+    match outcome {
+        Ok(r) if r.reasons.is_empty() => format!("{source}: {}", r.verdict),
+        Ok(r) => format!("{source}: {} ({})", r.verdict, r.reasons.join("; ")),
+        Err(e) => format!("{source}: ERROR {}: {e}", e.kind()),
+    }
+}

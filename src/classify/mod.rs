@@ -56,16 +56,14 @@ pub struct Classification {
     pub detections: Vec<Detection>,
 }
 
-impl Classification {
-    /// Image-level score per label: the maximum over its detections.
-    pub fn label_scores(&self) -> BTreeMap<String, f32> {
-        let mut scores = BTreeMap::new();
-        for d in &self.detections {
-            let s = scores.entry(d.label.clone()).or_insert(0f32);
-            *s = s.max(d.score);
-        }
-        scores
+/// Image-level score per label: the maximum over its detections.
+pub fn label_scores(detections: &[Detection]) -> BTreeMap<String, f32> {
+    let mut scores = BTreeMap::new();
+    for d in detections {
+        let s = scores.entry(d.label.clone()).or_insert(0f32);
+        *s = s.max(d.score);
     }
+    scores
 }
 
 /// The process-wide ONNX Runtime environment. ort loads one dylib per process.

@@ -1,0 +1,365 @@
+//! Match stage: known-bad (and allow-list) hash banks.
+//!
+//! Bank files use HMA's import format: one `<signal_type> <hash> [id]` per line,
+//! `#` starts a comment, the bank's name is the file stem. Exact signals (`md5`,
+//! `sha256`) match by equality; `pdq` matches when the Hamming distance to any of
+//! the image's eight dihedral hashes is within the bank's threshold, and only for
+//! hashes of quality >= the policy's gate (a low-quality PDQ of a flat image
+//! matches far too much).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::{Dihedral, ExactHashes, PdqHash, PdqOutput};
+
+/// The signal a bank entry carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalType {
+    Pdq,
+    Md5,
+    Sha256,
+}
+
+impl SignalType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "pdq" => Some(SignalType::Pdq),
+            "md5" => Some(SignalType::Md5),
+            "sha256" => Some(SignalType::Sha256),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SignalType::Pdq => "pdq",
+            SignalType::Md5 => "md5",
+            SignalType::Sha256 => "sha256",
+        }
+    }
+
+    fn hex_len(&self) -> usize {
+        match self {
+            SignalType::Pdq | SignalType::Sha256 => 64,
+            SignalType::Md5 => 32,
+        }
+    }
+}
+
+impl fmt::Display for SignalType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One malformed line of a bank file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BankError {
+    #[error("cannot read bank file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bank file {path} has no usable name (the bank is named after the file stem)")]
+    NoName { path: PathBuf },
+    #[error("bank file {path} was not loaded: {}", format_bad_lines(path, lines))]
+    Malformed { path: PathBuf, lines: Vec<BadLine> },
+    #[error("two bank files are both named {name}: {first} and {second}")]
+    DuplicateName { name: String, first: PathBuf, second: PathBuf },
+}
+
+fn format_bad_lines(path: &Path, lines: &[BadLine]) -> String {
+    const SHOWN: usize = 10;
+    let mut out: Vec<String> = lines
+        .iter()
+        .take(SHOWN)
+        .map(|b| format!("{}:{}: {}", path.display(), b.line, b.detail))
+        .collect();
+    if lines.len() > SHOWN {
+        out.push(format!("... and {} more malformed lines", lines.len() - SHOWN));
+    }
+    format!("{} malformed line(s)\n  {}", lines.len(), out.join("\n  "))
+}
+
+/// A bank entry's identity as reported in matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub id: String,
+}
+
+/// One bank: its entries indexed by signal.
+#[derive(Clone, Debug, Default)]
+pub struct Bank {
+    pub name: String,
+    pdq: Vec<(PdqHash, Entry)>,
+    exact: HashMap<(SignalType, String), Vec<Entry>>,
+}
+
+impl Bank {
+    pub fn new(name: impl Into<String>) -> Self {
+        Bank {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Parse bank text; the whole file or nothing.
+    pub fn parse(name: &str, text: &str) -> Result<Self, Vec<BadLine>> {
+        let mut bank = Bank::new(name);
+        let mut bad = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line_no = index + 1;
+            let line = match raw.find('#') {
+                Some(i) => &raw[..i],
+                None => raw,
+            }
+            .trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut parts = line.splitn(3, char::is_whitespace);
+            let signal_text = parts.next().unwrap_or_default();
+            let Some(signal) = SignalType::parse(signal_text) else {
+                bad.push(BadLine {
+                    line: line_no,
+                    detail: format!("unknown signal type {signal_text:?} (expected pdq, md5 or sha256)"),
+                });
+                continue;
+            };
+            let Some(hash) = parts.next().map(str::trim).filter(|h| !h.is_empty()) else {
+                bad.push(BadLine {
+                    line: line_no,
+                    detail: format!("{signal} line has no hash"),
+                });
+                continue;
+            };
+            let id = parts
+                .next()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{name}:{line_no}"));
+            if let Err(detail) = bank.add(signal, hash, id) {
+                bad.push(BadLine { line: line_no, detail });
+            }
+        }
+        if bad.is_empty() {
+            Ok(bank)
+        } else {
+            Err(bad)
+        }
+    }
+
+    /// Load a bank file; its name is the file stem.
+    pub fn load(path: &Path) -> Result<Self, BankError> {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| BankError::NoName { path: path.to_path_buf() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| BankError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Bank::parse(name, &text).map_err(|lines| BankError::Malformed {
+            path: path.to_path_buf(),
+            lines,
+        })
+    }
+
+    /// Add one entry; the hash is validated and normalised to lowercase hex.
+    pub fn add(&mut self, signal: SignalType, hash: &str, id: impl Into<String>) -> Result<(), String> {
+        let hash = hash.to_ascii_lowercase();
+        if hash.len() != signal.hex_len() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{signal} hash {hash:?} must be {} hex digits",
+                signal.hex_len()
+            ));
+        }
+        let entry = Entry { id: id.into() };
+        match signal {
+            SignalType::Pdq => {
+                let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
+                self.pdq.push((pdq, entry));
+            }
+            SignalType::Md5 | SignalType::Sha256 => self.exact.entry((signal, hash)).or_default().push(entry),
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.pdq.len() + self.exact.values().map(Vec::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a bank match reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BankMatch {
+    pub bank: String,
+    pub signal: SignalType,
+    pub distance: u32,
+    /// Which dihedral transform of the image matched (PDQ only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transform: Option<&'static str>,
+    pub entry: String,
+}
+
+/// The image's signals, as matching needs them.
+#[derive(Clone, Copy, Debug)]
+pub struct Signals<'a> {
+    pub exact: &'a ExactHashes,
+    pub pdq: Option<&'a PdqOutput>,
+}
+
+/// Per-bank matching parameters (from the policy).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatchParams {
+    pub pdq_threshold: u32,
+    pub pdq_min_quality: u32,
+}
+
+/// All loaded banks.
+#[derive(Clone, Debug, Default)]
+pub struct BankSet {
+    banks: Vec<Bank>,
+    sources: Vec<PathBuf>,
+}
+
+impl BankSet {
+    /// Load bank files; any bad file fails the whole set (no half-loaded banks).
+    pub fn load(paths: &[PathBuf]) -> Result<Self, BankError> {
+        let mut set = BankSet::default();
+        for path in paths {
+            let bank = Bank::load(path)?;
+            if let Some(i) = set.banks.iter().position(|b| b.name == bank.name) {
+                return Err(BankError::DuplicateName {
+                    name: bank.name,
+                    first: set.sources[i].clone(),
+                    second: path.clone(),
+                });
+            }
+            set.banks.push(bank);
+            set.sources.push(path.clone());
+        }
+        Ok(set)
+    }
+
+    pub fn from_banks(banks: Vec<Bank>) -> Self {
+        let sources = banks.iter().map(|b| PathBuf::from(&b.name)).collect();
+        BankSet { banks, sources }
+    }
+
+    pub fn banks(&self) -> &[Bank] {
+        &self.banks
+    }
+
+    /// Every match of the image in every bank: one per entry, at the entry's
+    /// smallest distance over the dihedral hashes, nearest first.
+    pub fn match_signals(&self, signals: Signals<'_>, params: impl Fn(&str) -> MatchParams) -> Vec<BankMatch> {
+        let mut matches = Vec::new();
+        for bank in &self.banks {
+            let p = params(&bank.name);
+            for (signal, value) in [
+                (SignalType::Md5, &signals.exact.md5),
+                (SignalType::Sha256, &signals.exact.sha256),
+            ] {
+                if let Some(entries) = bank.exact.get(&(signal, value.clone())) {
+                    matches.extend(entries.iter().map(|e| BankMatch {
+                        bank: bank.name.clone(),
+                        signal,
+                        distance: 0,
+                        transform: None,
+                        entry: e.id.clone(),
+                    }));
+                }
+            }
+            let Some(pdq) = signals.pdq.filter(|image| image.quality >= p.pdq_min_quality) else {
+                continue;
+            };
+            for (hash, entry) in &bank.pdq {
+                let best = Dihedral::ALL
+                    .iter()
+                    .zip(pdq.dihedral.iter())
+                    .map(|(t, h)| (h.distance(hash), *t))
+                    .min_by_key(|(d, _)| *d);
+                if let Some((distance, transform)) = best.filter(|(d, _)| *d <= p.pdq_threshold) {
+                    matches.push(BankMatch {
+                        bank: bank.name.clone(),
+                        signal: SignalType::Pdq,
+                        distance,
+                        transform: Some(transform.as_str()),
+                        entry: entry.id.clone(),
+                    });
+                }
+            }
+        }
+        matches.sort_by(|a, b| a.distance.cmp(&b.distance).then_with(|| a.bank.cmp(&b.bank)));
+        matches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PDQ_A: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+    #[test]
+    fn parses_comments_ids_and_case() {
+        let text = format!(
+            "# known bad\n\npdq {} case-17\nMD5 900150983CD24FB0D6963F7D28E17F72  # trailing comment\nsha256 {}\n",
+            PDQ_A,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let bank = Bank::parse("known-bad", &text).unwrap();
+        assert_eq!(bank.len(), 3);
+        assert_eq!(bank.pdq[0].1.id, "case-17");
+        // Missing id: file and line stand in.
+        let exact = &bank.exact[&(SignalType::Md5, "900150983cd24fb0d6963f7d28e17f72".to_string())];
+        assert_eq!(exact[0].id, "known-bad:4");
+    }
+
+    #[test]
+    fn every_malformed_line_is_reported_and_nothing_loads() {
+        let text = "pdq abc\nsha1 0000\nmd5\nmd5 900150983cd24fb0d6963f7d28e17f72\npdq zz".to_string() + &"0".repeat(62);
+        let bad = Bank::parse("b", &text).unwrap_err();
+        let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, vec![1, 2, 3, 5]);
+        assert!(bad[1].detail.contains("unknown signal type"));
+    }
+
+    #[test]
+    fn load_error_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("csam-hashes.txt");
+        std::fs::write(&path, "pdq 1234\n").unwrap();
+        let err = BankSet::load(&[path]).unwrap_err().to_string();
+        assert!(err.contains("csam-hashes.txt:1:"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_bank_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("x.txt");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let b = dir.path().join("sub").join("x.csv");
+        std::fs::write(&a, "").unwrap();
+        std::fs::write(&b, "").unwrap();
+        assert!(matches!(BankSet::load(&[a, b]), Err(BankError::DuplicateName { .. })));
+    }
+}

@@ -1,0 +1,111 @@
+//! Shared test helpers: fixtures, the provisioned model, reference data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use coverguard::bank::BankSet;
+use coverguard::classify::{Detector, DetectorOptions};
+use coverguard::decide::Policy;
+use coverguard::provision::{self, Cache};
+use coverguard::screen::Screener;
+use serde::Deserialize;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The scikit-image 0.26.0 sample photos, provisioned from the pinned wheel.
+pub fn skimage_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cache = Cache::from_env().expect("cache dir");
+        provision::ensure_asset(&cache, "skimage-data")
+            .expect("scikit-image test photos (run `cargo run -- models fetch --test-data`)")
+            .join("skimage/data")
+    })
+    .clone()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReferenceImage {
+    pub file: String,
+    pub sha256: String,
+    pub nudenet_3_4_2: Vec<ReferenceDetection>,
+    pub pdq: ReferencePdq,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReferenceDetection {
+    pub class: String,
+    pub score: f32,
+    #[serde(rename = "box")]
+    pub bbox: [f64; 4],
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReferencePdq {
+    pub hash: String,
+    pub quality: u32,
+}
+
+/// `tests/fixtures/skimage-0.26.0.json`: NudeNet 3.4.2 and Meta PDQ outputs.
+pub fn skimage_reference() -> Vec<ReferenceImage> {
+    let text = std::fs::read_to_string(fixtures().join("skimage-0.26.0.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConformanceImage {
+    pub file: String,
+    pub sha256: String,
+    pub pdq: String,
+    pub quality: u32,
+    pub dihedral: Vec<String>,
+}
+
+/// `tests/fixtures/pdq-conformance/expected.json`: Meta's PDQ on its test images.
+pub fn pdq_conformance() -> Vec<ConformanceImage> {
+    let text = std::fs::read_to_string(fixtures().join("pdq-conformance/expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// One detector per test binary; tests take turns (`Session::run` needs `&mut`).
+pub fn screener() -> MutexGuard<'static, Screener> {
+    static SCREENER: OnceLock<Mutex<Screener>> = OnceLock::new();
+    SCREENER
+        .get_or_init(|| {
+            let cache = Cache::from_env().unwrap();
+            let provisioned = provision::provision(&cache, None).expect("model and runtime");
+            let detector = Detector::load(&provisioned, &DetectorOptions::default()).expect("detector");
+            let manifest = provision::manifest().unwrap();
+            Mutex::new(Screener {
+                detector,
+                banks: BankSet::default(),
+                policy: Policy::builtin(&manifest.model.explicit_labels),
+            })
+        })
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let x1 = a[0].max(b[0]);
+    let y1 = a[1].max(b[1]);
+    let x2 = (a[0] + a[2]).min(b[0] + b[2]);
+    let y2 = (a[1] + a[3]).min(b[1] + b[3]);
+    let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);
+    let union = a[2] * a[3] + b[2] * b[3] - inter;
+    if union <= 0.0 {
+        0.0
+    } else {
+        inter / union
+    }
+}
+
+/// Hamming distance of two 64-hex-digit hashes.
+pub fn hex_distance(a: &str, b: &str) -> u32 {
+    let a = hex::decode(a).unwrap();
+    let b = hex::decode(b).unwrap();
+    a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}

@@ -1,0 +1,278 @@
+//! `coverguard scan` end to end: JSON lines, exit status, bad input, URLs, banks.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+struct Run {
+    status: i32,
+    lines: Vec<Value>,
+    stdout: String,
+    stderr: String,
+}
+
+fn scan(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_coverguard"))
+        .arg("scan")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines = if args.contains(&"--json") {
+        stdout.lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+    } else {
+        Vec::new()
+    };
+    Run {
+        status: out.status.code().unwrap(),
+        lines,
+        stdout,
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn copy_photo(dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(skimage_dir().join(name), &to).unwrap();
+    to
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A PNG that declares `w`x`h` and carries no pixel data.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    png
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn by_source<'a>(run: &'a Run, source: &str) -> &'a Value {
+    run.lines
+        .iter()
+        .find(|l| l["source"] == source)
+        .unwrap_or_else(|| panic!("no line for {source} in {}", run.stdout))
+}
+
+#[test]
+fn bad_inputs_get_their_error_kind_and_the_rest_are_still_screened() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = copy_photo(dir.path(), "astronaut.png");
+    let rocket = std::fs::read(skimage_dir().join("rocket.jpg")).unwrap();
+    let truncated = dir.path().join("truncated.jpg");
+    std::fs::write(&truncated, &rocket[..rocket.len() / 2]).unwrap();
+    let empty = dir.path().join("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    let text = dir.path().join("notes.jpg");
+    std::fs::write(&text, b"this is not a picture\n").unwrap();
+    let huge = dir.path().join("huge.png");
+    std::fs::write(&huge, png_header(100_000, 100_000)).unwrap();
+    let over_cap = dir.path().join("over-cap.png");
+    let mut big = png_header(10, 10);
+    big.resize(1_200_000, 0);
+    std::fs::write(&over_cap, big).unwrap();
+    let missing = dir.path().join("missing.png");
+
+    let inputs = [&truncated, &empty, &text, &huge, &good, &over_cap, &missing];
+    let mut args = vec!["--json", "--max-bytes", "1000000"];
+    args.extend(inputs.iter().map(|p| s(p)));
+    let run = scan(&args);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert_eq!(run.lines.len(), inputs.len());
+    for (path, kind) in [
+        (&truncated, "corrupt"),
+        (&empty, "empty"),
+        (&text, "unsupported_format"),
+        (&huge, "dimensions"),
+        (&over_cap, "too_large"),
+        (&missing, "not_found"),
+    ] {
+        let line = by_source(&run, s(path));
+        assert_eq!(line["error"]["kind"], kind, "{line}");
+        assert!(!line["error"]["message"].as_str().unwrap().is_empty());
+        assert!(line.get("verdict").is_none(), "an error is never a verdict: {line}");
+    }
+    assert!(by_source(&run, s(&huge))["error"]["message"].as_str().unwrap().contains("100000x100000"));
+
+    let screened = by_source(&run, s(&good));
+    assert_eq!(screened["verdict"], "allow");
+    assert_eq!(screened["format"], "png");
+    assert_eq!((screened["width"].as_u64(), screened["height"].as_u64()), (Some(512), Some(512)));
+    assert_eq!(screened["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(screened["md5"].as_str().unwrap().len(), 32);
+    assert_eq!(screened["pdq"]["dihedral"].as_array().unwrap().len(), 8);
+    assert_eq!(screened["pdq"]["quality"], 100);
+    assert_eq!(screened["detections"][0]["label"], "FACE_FEMALE");
+    assert_eq!(screened["detections"][0]["box"], serde_json::json!([173, 82, 102, 98]));
+    assert!(screened["model"].as_str().unwrap().starts_with("nudenet-320n@c15d8273"));
+}
+
+#[test]
+fn exit_status_is_0_for_allow_1_for_review_and_2_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let astronaut = copy_photo(dir.path(), "astronaut.png");
+    let color = copy_photo(dir.path(), "color.png");
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\n").unwrap();
+
+    assert_eq!(scan(&[s(&astronaut)]).status, 0);
+    let flagged = scan(&[s(&astronaut), s(&color)]);
+    assert_eq!(flagged.status, 1);
+    // The readable summary: one line per input, the verdict and why.
+    let color_line = flagged.stdout.lines().find(|l| l.starts_with(s(&color))).unwrap();
+    assert!(color_line.contains("review") && color_line.contains("BUTTOCKS_EXPOSED"), "{color_line}");
+    assert_eq!(scan(&[s(&color), s(&broken)]).status, 2);
+}
+
+#[test]
+fn directories_are_recursed_and_named_by_the_given_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("nested")).unwrap();
+    copy_photo(dir.path(), "astronaut.png");
+    copy_photo(&dir.path().join("nested"), "camera.png");
+    let given = format!("{}/", s(dir.path()));
+    let run = scan(&["--json", &given]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let sources: Vec<&str> = run.lines.iter().map(|l| l["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, vec![format!("{given}astronaut.png"), format!("{given}nested/camera.png")]);
+}
+
+#[test]
+fn banks_and_policy_files_change_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let astronaut = copy_photo(dir.path(), "astronaut.png");
+    let color = copy_photo(dir.path(), "color.png");
+    let first = scan(&["--json", s(&astronaut)]);
+    let pdq = first.lines[0]["pdq"]["hash"].as_str().unwrap().to_string();
+    let md5 = first.lines[0]["md5"].as_str().unwrap().to_string();
+
+    let bank = dir.path().join("known-bad.txt");
+    std::fs::write(&bank, format!("# test bank\npdq {pdq} case-1\nmd5 {md5} case-1-file\n")).unwrap();
+    let run = scan(&["--json", "--bank", s(&bank), s(&astronaut)]);
+    assert_eq!(run.status, 1);
+    let line = &run.lines[0];
+    assert_eq!(line["verdict"], "block");
+    let matches = line["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 2, "{line}");
+    let pdq_match = matches.iter().find(|m| m["signal"] == "pdq").unwrap();
+    assert_eq!(pdq_match["bank"], "known-bad");
+    assert_eq!(pdq_match["distance"], 0);
+    assert_eq!(pdq_match["transform"], "original");
+    assert_eq!(pdq_match["entry"], "case-1");
+
+    // An allow-list bank (by policy) clears the colour chart's classifier review.
+    let released = dir.path().join("released.txt");
+    let color_md5 = scan(&["--json", s(&color)]).lines[0]["md5"].as_str().unwrap().to_string();
+    std::fs::write(&released, format!("md5 {color_md5} review-42\n")).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[banks.released]\naction = \"allow\"\n").unwrap();
+    let run = scan(&["--json", "--bank", s(&released), "--policy", s(&policy), s(&color)]);
+    assert_eq!(run.status, 0, "{}", run.stdout);
+    assert_eq!(run.lines[0]["verdict"], "allow");
+}
+
+#[test]
+fn malformed_bank_or_policy_stops_the_run_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let astronaut = copy_photo(dir.path(), "astronaut.png");
+    let bank = dir.path().join("bad-bank.txt");
+    std::fs::write(&bank, "# ok\npdq nothex\n").unwrap();
+    let run = scan(&["--json", "--bank", s(&bank), s(&astronaut)]);
+    assert_eq!(run.status, 2);
+    assert!(run.stdout.is_empty(), "nothing screened against a half-loaded bank");
+    assert!(run.stderr.contains("bad-bank.txt:2:"), "{}", run.stderr);
+
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[labels.NO_SUCH_LABEL]\nreview = 0.5\n").unwrap();
+    let run = scan(&["--policy", s(&policy), s(&astronaut)]);
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("NO_SUCH_LABEL"), "{}", run.stderr);
+}
+
+/// A loopback HTTP server answering each connection by path.
+fn serve(body: Vec<u8>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok() && header != "\r\n" {
+                    header.clear();
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let _ = match path.as_str() {
+                    "/cover.png" => stream
+                        .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
+                        .and_then(|_| stream.write_all(&body)),
+                    // No Content-Length: the cap must be enforced while streaming.
+                    "/endless" => (|| {
+                        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n")?;
+                        let chunk = [0u8; 64 * 1024];
+                        for _ in 0..2_000 {
+                            stream.write_all(&chunk)?;
+                        }
+                        Ok(())
+                    })(),
+                    "/slow" => {
+                        std::thread::sleep(Duration::from_secs(5));
+                        Ok(())
+                    }
+                    _ => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                };
+                let _ = stream.flush();
+                let _ = reader.read(&mut [0u8; 1]);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn urls_are_fetched_with_a_byte_cap_and_a_timeout() {
+    let body = std::fs::read(skimage_dir().join("astronaut.png")).unwrap();
+    let base = serve(body);
+    let (cover, endless, slow, missing) = (
+        format!("{base}/cover.png"),
+        format!("{base}/endless"),
+        format!("{base}/slow"),
+        format!("{base}/missing.png"),
+    );
+    let run = scan(&["--json", "--max-bytes", "1000000", "--url-timeout", "2", &cover, &endless, &slow, &missing]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert_eq!(by_source(&run, &cover)["verdict"], "allow");
+    assert_eq!(by_source(&run, &cover)["detections"][0]["label"], "FACE_FEMALE");
+    assert_eq!(by_source(&run, &endless)["error"]["kind"], "too_large");
+    assert_eq!(by_source(&run, &slow)["error"]["kind"], "timeout");
+    assert_eq!(by_source(&run, &missing)["error"]["kind"], "http_status");
+}

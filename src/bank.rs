@@ -76,7 +76,11 @@ pub enum BankError {
     #[error("bank file {path} was not loaded: {}", format_bad_lines(path, lines))]
     Malformed { path: PathBuf, lines: Vec<BadLine> },
     #[error("two bank files are both named {name}: {first} and {second}")]
-    DuplicateName { name: String, first: PathBuf, second: PathBuf },
+    DuplicateName {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
 }
 
 fn format_bad_lines(path: &Path, lines: &[BadLine]) -> String {
@@ -87,7 +91,10 @@ fn format_bad_lines(path: &Path, lines: &[BadLine]) -> String {
         .map(|b| format!("{}:{}: {}", path.display(), b.line, b.detail))
         .collect();
     if lines.len() > SHOWN {
-        out.push(format!("... and {} more malformed lines", lines.len() - SHOWN));
+        out.push(format!(
+            "... and {} more malformed lines",
+            lines.len() - SHOWN
+        ));
     }
     format!("{} malformed line(s)\n  {}", lines.len(), out.join("\n  "))
 }
@@ -133,7 +140,9 @@ impl Bank {
             let Some(signal) = SignalType::parse(signal_text) else {
                 bad.push(BadLine {
                     line: line_no,
-                    detail: format!("unknown signal type {signal_text:?} (expected pdq, md5 or sha256)"),
+                    detail: format!(
+                        "unknown signal type {signal_text:?} (expected pdq, md5 or sha256)"
+                    ),
                 });
                 continue;
             };
@@ -151,7 +160,10 @@ impl Bank {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{name}:{line_no}"));
             if let Err(detail) = bank.add(signal, hash, id) {
-                bad.push(BadLine { line: line_no, detail });
+                bad.push(BadLine {
+                    line: line_no,
+                    detail,
+                });
             }
         }
         if bad.is_empty() {
@@ -167,7 +179,9 @@ impl Bank {
             .file_stem()
             .and_then(|s| s.to_str())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| BankError::NoName { path: path.to_path_buf() })?;
+            .ok_or_else(|| BankError::NoName {
+                path: path.to_path_buf(),
+            })?;
         let text = std::fs::read_to_string(path).map_err(|source| BankError::Io {
             path: path.to_path_buf(),
             source,
@@ -179,7 +193,12 @@ impl Bank {
     }
 
     /// Add one entry; the hash is validated and normalised to lowercase hex.
-    pub fn add(&mut self, signal: SignalType, hash: &str, id: impl Into<String>) -> Result<(), String> {
+    pub fn add(
+        &mut self,
+        signal: SignalType,
+        hash: &str,
+        id: impl Into<String>,
+    ) -> Result<(), String> {
         let hash = hash.to_ascii_lowercase();
         if hash.len() != signal.hex_len() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!(
@@ -193,7 +212,9 @@ impl Bank {
                 let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
                 self.pdq.push((pdq, entry));
             }
-            SignalType::Md5 | SignalType::Sha256 => self.exact.entry((signal, hash)).or_default().push(entry),
+            SignalType::Md5 | SignalType::Sha256 => {
+                self.exact.entry((signal, hash)).or_default().push(entry)
+            }
         }
         Ok(())
     }
@@ -270,7 +291,11 @@ impl BankSet {
 
     /// Every match of the image in every bank: one per entry, at the entry's
     /// smallest distance over the dihedral hashes, nearest first.
-    pub fn match_signals(&self, signals: Signals<'_>, params: impl Fn(&str) -> MatchParams) -> Vec<BankMatch> {
+    pub fn match_signals(
+        &self,
+        signals: Signals<'_>,
+        params: impl Fn(&str) -> MatchParams,
+    ) -> Vec<BankMatch> {
         let mut matches = Vec::new();
         for bank in &self.banks {
             let p = params(&bank.name);
@@ -288,7 +313,10 @@ impl BankSet {
                     }));
                 }
             }
-            let Some(pdq) = signals.pdq.filter(|image| image.quality >= p.pdq_min_quality) else {
+            let Some(pdq) = signals
+                .pdq
+                .filter(|image| image.quality >= p.pdq_min_quality)
+            else {
                 continue;
             };
             for (hash, entry) in &bank.pdq {
@@ -308,7 +336,11 @@ impl BankSet {
                 }
             }
         }
-        matches.sort_by(|a, b| a.distance.cmp(&b.distance).then_with(|| a.bank.cmp(&b.bank)));
+        matches.sort_by(|a, b| {
+            a.distance
+                .cmp(&b.distance)
+                .then_with(|| a.bank.cmp(&b.bank))
+        });
         matches
     }
 }
@@ -330,13 +362,18 @@ mod tests {
         assert_eq!(bank.len(), 3);
         assert_eq!(bank.pdq[0].1.id, "case-17");
         // Missing id: file and line stand in.
-        let exact = &bank.exact[&(SignalType::Md5, "900150983cd24fb0d6963f7d28e17f72".to_string())];
+        let exact = &bank.exact[&(
+            SignalType::Md5,
+            "900150983cd24fb0d6963f7d28e17f72".to_string(),
+        )];
         assert_eq!(exact[0].id, "known-bad:4");
     }
 
     #[test]
     fn every_malformed_line_is_reported_and_nothing_loads() {
-        let text = "pdq abc\nsha1 0000\nmd5\nmd5 900150983cd24fb0d6963f7d28e17f72\npdq zz".to_string() + &"0".repeat(62);
+        let text = "pdq abc\nsha1 0000\nmd5\nmd5 900150983cd24fb0d6963f7d28e17f72\npdq zz"
+            .to_string()
+            + &"0".repeat(62);
         let bad = Bank::parse("b", &text).unwrap_err();
         let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
         assert_eq!(lines, vec![1, 2, 3, 5]);
@@ -360,6 +397,9 @@ mod tests {
         let b = dir.path().join("sub").join("x.csv");
         std::fs::write(&a, "").unwrap();
         std::fs::write(&b, "").unwrap();
-        assert!(matches!(BankSet::load(&[a, b]), Err(BankError::DuplicateName { .. })));
+        assert!(matches!(
+            BankSet::load(&[a, b]),
+            Err(BankError::DuplicateName { .. })
+        ));
     }
 }

@@ -117,7 +117,10 @@ pub enum PolicyError {
         source: std::io::Error,
     },
     #[error("policy file {path} is not valid: {detail}")]
-    Parse { path: std::path::PathBuf, detail: String },
+    Parse {
+        path: std::path::PathBuf,
+        detail: String,
+    },
     #[error("policy: {0}")]
     Invalid(String),
 }
@@ -159,7 +162,11 @@ impl Policy {
     }
 
     /// The built-in policy with a TOML file's overrides; `known_labels` are the model's.
-    pub fn from_file(path: &Path, explicit_labels: &[String], known_labels: &[String]) -> Result<Self, PolicyError> {
+    pub fn from_file(
+        path: &Path,
+        explicit_labels: &[String],
+        known_labels: &[String],
+    ) -> Result<Self, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
             path: path.to_path_buf(),
             source,
@@ -173,8 +180,13 @@ impl Policy {
         })
     }
 
-    pub fn from_toml(text: &str, explicit_labels: &[String], known_labels: &[String]) -> Result<Self, PolicyError> {
-        let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
+    pub fn from_toml(
+        text: &str,
+        explicit_labels: &[String],
+        known_labels: &[String],
+    ) -> Result<Self, PolicyError> {
+        let file: PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         let mut policy = Policy::builtin(explicit_labels);
         for (label, rule) in file.labels {
             if !known_labels.contains(&label) {
@@ -203,7 +215,9 @@ impl Policy {
             policy.default_bank = merge_bank(policy.default_bank, rule);
         }
         for (name, rule) in file.banks {
-            policy.banks.insert(name, merge_bank(policy.default_bank, rule));
+            policy
+                .banks
+                .insert(name, merge_bank(policy.default_bank, rule));
         }
         if let Some(q) = file.pdq_min_quality {
             policy.pdq_min_quality = q;
@@ -217,7 +231,9 @@ impl Policy {
             for (name, v) in [("review", rule.review), ("block", rule.block)] {
                 if let Some(v) = v {
                     if !(0.0..=1.0).contains(&v) {
-                        return Err(PolicyError::Invalid(format!("labels.{label}.{name} = {v} is not within 0..1")));
+                        return Err(PolicyError::Invalid(format!(
+                            "labels.{label}.{name} = {v} is not within 0..1"
+                        )));
                     }
                 }
             }
@@ -229,7 +245,9 @@ impl Policy {
                 }
             }
         }
-        for (name, rule) in std::iter::once(("default_bank", &self.default_bank)).chain(self.banks.iter().map(|(n, r)| (n.as_str(), r))) {
+        for (name, rule) in std::iter::once(("default_bank", &self.default_bank))
+            .chain(self.banks.iter().map(|(n, r)| (n.as_str(), r)))
+        {
             if rule.pdq_threshold > MAX_PDQ_THRESHOLD {
                 return Err(PolicyError::Invalid(format!(
                     "{name}: pdq_threshold {} is over {MAX_PDQ_THRESHOLD}; unrelated images would match",
@@ -238,7 +256,10 @@ impl Policy {
             }
         }
         if self.pdq_min_quality > 100 {
-            return Err(PolicyError::Invalid(format!("pdq_min_quality {} is over 100", self.pdq_min_quality)));
+            return Err(PolicyError::Invalid(format!(
+                "pdq_min_quality {} is over 100",
+                self.pdq_min_quality
+            )));
         }
         Ok(())
     }
@@ -272,11 +293,21 @@ impl Policy {
                 None => format!("exact {}", m.signal),
             };
             match self.bank_rule(&m.bank).action {
-                BankAction::Allow => allow_listed.push(format!("allow-list bank {} entry {} ({how})", m.bank, m.entry)),
+                BankAction::Allow => allow_listed.push(format!(
+                    "allow-list bank {} entry {} ({how})",
+                    m.bank, m.entry
+                )),
                 action => {
-                    let v = if action == BankAction::Block { Verdict::Block } else { Verdict::Review };
+                    let v = if action == BankAction::Block {
+                        Verdict::Block
+                    } else {
+                        Verdict::Review
+                    };
                     bank_verdict = bank_verdict.max(v);
-                    bank_reasons.push(format!("{v}: bank {} entry {} matched by {how}", m.bank, m.entry));
+                    bank_reasons.push(format!(
+                        "{v}: bank {} entry {} matched by {how}",
+                        m.bank, m.entry
+                    ));
                 }
             }
         }
@@ -284,7 +315,9 @@ impl Policy {
         let mut model_verdict = Verdict::Allow;
         let mut model_reasons = Vec::new();
         for (label, score) in label_scores {
-            let Some(rule) = self.labels.get(label) else { continue };
+            let Some(rule) = self.labels.get(label) else {
+                continue;
+            };
             let hit = if rule.block.is_some_and(|t| *score >= t) {
                 Some((Verdict::Block, rule.block))
             } else if rule.review.is_some_and(|t| *score >= t) {
@@ -300,7 +333,11 @@ impl Policy {
 
         let mut reasons = bank_reasons;
         let verdict = if !allow_listed.is_empty() && model_verdict > Verdict::Allow {
-            reasons.extend(model_reasons.into_iter().map(|r| format!("cleared by {}: {r}", allow_listed.join(", "))));
+            reasons.extend(
+                model_reasons
+                    .into_iter()
+                    .map(|r| format!("cleared by {}: {r}", allow_listed.join(", "))),
+            );
             bank_verdict
         } else {
             reasons.extend(model_reasons);
@@ -331,10 +368,19 @@ mod tests {
     use crate::bank::SignalType;
 
     fn labels() -> Vec<String> {
-        ["FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED", "BELLY_EXPOSED"].map(String::from).to_vec()
+        [
+            "FACE_FEMALE",
+            "BUTTOCKS_EXPOSED",
+            "FEMALE_BREAST_EXPOSED",
+            "BELLY_EXPOSED",
+        ]
+        .map(String::from)
+        .to_vec()
     }
     fn explicit() -> Vec<String> {
-        ["BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED"].map(String::from).to_vec()
+        ["BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED"]
+            .map(String::from)
+            .to_vec()
     }
     fn scores(pairs: &[(&str, f32)]) -> BTreeMap<String, f32> {
         pairs.iter().map(|(l, s)| (l.to_string(), *s)).collect()
@@ -352,23 +398,53 @@ mod tests {
     #[test]
     fn thresholds_map_scores_to_verdicts() {
         let p = Policy::builtin(&explicit());
-        assert_eq!(p.decide(&scores(&[("FACE_FEMALE", 0.99)]), &[]).verdict, Verdict::Allow);
-        assert_eq!(p.decide(&scores(&[("BUTTOCKS_EXPOSED", 0.835)]), &[]).verdict, Verdict::Review);
+        assert_eq!(
+            p.decide(&scores(&[("FACE_FEMALE", 0.99)]), &[]).verdict,
+            Verdict::Allow
+        );
+        assert_eq!(
+            p.decide(&scores(&[("BUTTOCKS_EXPOSED", 0.835)]), &[])
+                .verdict,
+            Verdict::Review
+        );
         let d = p.decide(&scores(&[("FEMALE_BREAST_EXPOSED", 0.95)]), &[]);
         assert_eq!(d.verdict, Verdict::Block);
-        assert!(d.reasons[0].contains("FEMALE_BREAST_EXPOSED scored 0.950"), "{:?}", d.reasons);
-        assert_eq!(p.decide(&scores(&[("BUTTOCKS_EXPOSED", 0.39)]), &[]).verdict, Verdict::Allow);
+        assert!(
+            d.reasons[0].contains("FEMALE_BREAST_EXPOSED scored 0.950"),
+            "{:?}",
+            d.reasons
+        );
+        assert_eq!(
+            p.decide(&scores(&[("BUTTOCKS_EXPOSED", 0.39)]), &[])
+                .verdict,
+            Verdict::Allow
+        );
     }
 
     #[test]
     fn bank_matches_block_and_allow_list_only_clears_the_model() {
-        let p = Policy::from_toml("[banks.released]\naction = \"allow\"\n", &explicit(), &labels()).unwrap();
+        let p = Policy::from_toml(
+            "[banks.released]\naction = \"allow\"\n",
+            &explicit(),
+            &labels(),
+        )
+        .unwrap();
         let review = scores(&[("BUTTOCKS_EXPOSED", 0.8)]);
-        assert_eq!(p.decide(&review, &[bank_match("released")]).verdict, Verdict::Allow);
-        assert_eq!(p.decide(&scores(&[]), &[bank_match("known-bad")]).verdict, Verdict::Block);
+        assert_eq!(
+            p.decide(&review, &[bank_match("released")]).verdict,
+            Verdict::Allow
+        );
+        assert_eq!(
+            p.decide(&scores(&[]), &[bank_match("known-bad")]).verdict,
+            Verdict::Block
+        );
         let both = p.decide(&review, &[bank_match("released"), bank_match("known-bad")]);
         assert_eq!(both.verdict, Verdict::Block);
-        assert!(both.reasons[0].starts_with("block: bank known-bad"), "{:?}", both.reasons);
+        assert!(
+            both.reasons[0].starts_with("block: bank known-bad"),
+            "{:?}",
+            both.reasons
+        );
     }
 
     #[test]
@@ -379,7 +455,13 @@ mod tests {
             &labels(),
         )
         .unwrap();
-        assert_eq!(p.labels["BUTTOCKS_EXPOSED"], LabelRule { review: Some(0.40), block: Some(0.8) });
+        assert_eq!(
+            p.labels["BUTTOCKS_EXPOSED"],
+            LabelRule {
+                review: Some(0.40),
+                block: Some(0.8)
+            }
+        );
         assert_eq!(p.labels["BELLY_EXPOSED"].review, Some(0.9));
         assert_eq!(p.match_params("any").pdq_threshold, 20);
         assert_eq!(p.pdq_min_quality, 70);
@@ -392,13 +474,25 @@ mod tests {
             "[default_bank]\npdq_threshold = 200\n",
             "surprise = 1\n",
         ] {
-            assert!(Policy::from_toml(bad, &explicit(), &labels()).is_err(), "{bad}");
+            assert!(
+                Policy::from_toml(bad, &explicit(), &labels()).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn a_label_can_be_disabled() {
-        let p = Policy::from_toml("[labels.BUTTOCKS_EXPOSED]\ndisabled = true\n", &explicit(), &labels()).unwrap();
-        assert_eq!(p.decide(&scores(&[("BUTTOCKS_EXPOSED", 0.99)]), &[]).verdict, Verdict::Allow);
+        let p = Policy::from_toml(
+            "[labels.BUTTOCKS_EXPOSED]\ndisabled = true\n",
+            &explicit(),
+            &labels(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.decide(&scores(&[("BUTTOCKS_EXPOSED", 0.99)]), &[])
+                .verdict,
+            Verdict::Allow
+        );
     }
 }

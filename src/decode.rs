@@ -207,7 +207,11 @@ fn describe_unsupported(bytes: &[u8]) -> String {
         .iter()
         .take(64)
         .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
-    let hint = if looks_textual { " (looks like text)" } else { "" };
+    let hint = if looks_textual {
+        " (looks like text)"
+    } else {
+        ""
+    };
     format!(
         "unrecognised leading bytes {}{hint}; {SUPPORTED_FORMATS}",
         head.join(" ")
@@ -329,9 +333,7 @@ impl LibjpegFailure {
             DecodeError::Dimensions {
                 width: 0,
                 height: 0,
-                reason: format!(
-                    "JPEG header declares zero width or height (libjpeg: {message})"
-                ),
+                reason: format!("JPEG header declares zero width or height (libjpeg: {message})"),
             }
         } else {
             corrupt(format!("JPEG: {message}"))
@@ -508,7 +510,9 @@ fn le_u24(b: &[u8]) -> u32 {
 /// Reads width and height from the IHDR chunk, which the PNG spec requires first.
 fn png_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     if bytes.len() < 24 {
-        return Err(corrupt("PNG is truncated before the end of its IHDR header"));
+        return Err(corrupt(
+            "PNG is truncated before the end of its IHDR header",
+        ));
     }
     if &bytes[12..16] != b"IHDR" {
         return Err(corrupt("PNG's first chunk is not IHDR"));
@@ -519,7 +523,9 @@ fn png_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 /// Reads the logical screen size from the GIF header.
 fn gif_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     if bytes.len() < 10 {
-        return Err(corrupt("GIF is truncated before the end of its screen descriptor"));
+        return Err(corrupt(
+            "GIF is truncated before the end of its screen descriptor",
+        ));
     }
     Ok((
         u32::from(le_u16(&bytes[6..8])),
@@ -530,7 +536,9 @@ fn gif_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 /// Reads the canvas size from the first chunk of a WebP (VP8X, VP8L or VP8).
 fn webp_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     if bytes.len() < 30 {
-        return Err(corrupt("WebP is truncated before the end of its image header"));
+        return Err(corrupt(
+            "WebP is truncated before the end of its image header",
+        ));
     }
     let data = &bytes[20..];
     match &bytes[12..16] {
@@ -759,7 +767,13 @@ fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, Decod
     let rgb = frame
         .as_raw()
         .chunks_exact(4)
-        .flat_map(|p| if p[3] == 0 { background } else { [p[0], p[1], p[2]] })
+        .flat_map(|p| {
+            if p[3] == 0 {
+                background
+            } else {
+                [p[0], p[1], p[2]]
+            }
+        })
         .collect();
     Ok(DecodedImage {
         format: ImageFormat::Gif,
@@ -920,14 +934,23 @@ mod tests {
     /// A small image with distinct values everywhere, so flips and rotations show.
     fn test_rgb(width: u32, height: u32) -> RgbImage {
         RgbImage::from_fn(width, height, |x, y| {
-            image::Rgb([(x * 6) as u8, (y * 10) as u8, ((x * 7 + y * 13) % 256) as u8])
+            image::Rgb([
+                (x * 6) as u8,
+                (y * 10) as u8,
+                ((x * 7 + y * 13) % 256) as u8,
+            ])
         })
     }
 
     fn encode_jpeg(img: &RgbImage) -> Vec<u8> {
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgb8,
+            )
             .unwrap();
         out
     }
@@ -945,7 +968,11 @@ mod tests {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -954,7 +981,11 @@ mod tests {
     /// zlib stream made of stored (uncompressed) deflate blocks.
     fn zlib_stored(data: &[u8]) -> Vec<u8> {
         let mut out = vec![0x78, 0x01];
-        let blocks: Vec<&[u8]> = if data.is_empty() { vec![&[]] } else { data.chunks(65_535).collect() };
+        let blocks: Vec<&[u8]> = if data.is_empty() {
+            vec![&[]]
+        } else {
+            data.chunks(65_535).collect()
+        };
         for (i, block) in blocks.iter().enumerate() {
             out.push(u8::from(i + 1 == blocks.len()));
             let len = block.len() as u16;
@@ -1108,10 +1139,17 @@ mod tests {
     #[test]
     fn input_over_max_bytes_is_refused_before_decoding() {
         let jpeg = encode_jpeg(&test_rgb(16, 16));
-        let small = DecodeLimits { max_bytes: 100, ..limits() };
+        let small = DecodeLimits {
+            max_bytes: 100,
+            ..limits()
+        };
         let err = decode(&jpeg, &small).unwrap_err();
         assert_eq!(err.kind(), "too_large");
-        assert!(err.to_string().contains("over the limit of 100 bytes (max_bytes)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("over the limit of 100 bytes (max_bytes)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1127,15 +1165,27 @@ mod tests {
 
     #[test]
     fn sniffs_magic_bytes() {
-        assert_eq!(sniff_format(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(ImageFormat::Jpeg));
-        assert_eq!(sniff_format(b"\x89PNG\r\n\x1a\n...."), Some(ImageFormat::Png));
+        assert_eq!(
+            sniff_format(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(ImageFormat::Jpeg)
+        );
+        assert_eq!(
+            sniff_format(b"\x89PNG\r\n\x1a\n...."),
+            Some(ImageFormat::Png)
+        );
         assert_eq!(sniff_format(b"GIF87a......"), Some(ImageFormat::Gif));
         assert_eq!(sniff_format(b"GIF89a......"), Some(ImageFormat::Gif));
-        assert_eq!(sniff_format(b"RIFF\0\0\0\0WEBPVP8 "), Some(ImageFormat::Webp));
+        assert_eq!(
+            sniff_format(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some(ImageFormat::Webp)
+        );
         assert_eq!(sniff_format(b"RIFF\0\0\0\0WAVEfmt "), None);
         assert_eq!(sniff_format(&[0xFF, 0xD8]), None);
         assert_eq!(sniff_format(b""), None);
-        assert_eq!(serde_json::to_string(&ImageFormat::Webp).unwrap(), "\"webp\"");
+        assert_eq!(
+            serde_json::to_string(&ImageFormat::Webp).unwrap(),
+            "\"webp\""
+        );
         assert_eq!(ImageFormat::Jpeg.as_str(), "jpeg");
     }
 
@@ -1150,7 +1200,9 @@ mod tests {
             "PNG header declares 100000x100000 = 10000000000 pixels, over the limit of 50000000 (max_pixels)"
         );
         match err {
-            DecodeError::Dimensions { width, height, .. } => assert_eq!((width, height), (100_000, 100_000)),
+            DecodeError::Dimensions { width, height, .. } => {
+                assert_eq!((width, height), (100_000, 100_000))
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -1162,7 +1214,11 @@ mod tests {
         assert!(err.to_string().contains("at least one pixel"), "{err}");
         let err = decode(&hand_png(30_000, 10, 8, 2, &[], &[]), &limits()).unwrap_err();
         assert_eq!(err.kind(), "dimensions");
-        assert!(err.to_string().contains("over the limit of 20000 px (max_side)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("over the limit of 20000 px (max_side)"),
+            "{err}"
+        );
         let jpeg = patch_jpeg_size(&encode_jpeg(&test_rgb(16, 16)), 16, 0);
         assert_eq!(decode(&jpeg, &limits()).unwrap_err().kind(), "dimensions");
     }
@@ -1175,7 +1231,11 @@ mod tests {
         gif.extend_from_slice(&[0, 0, 0, 0x3B]);
         let err = decode(&gif, &limits()).unwrap_err();
         assert_eq!(err.kind(), "dimensions", "{err}");
-        assert!(err.to_string().starts_with("GIF header declares 65535x65535"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("GIF header declares 65535x65535"),
+            "{err}"
+        );
 
         let mut webp = b"RIFF".to_vec();
         webp.extend_from_slice(&22u32.to_le_bytes());
@@ -1186,7 +1246,10 @@ mod tests {
         webp.extend_from_slice(&16_383u32.to_le_bytes()[..3]);
         let err = decode(&webp, &limits()).unwrap_err();
         assert_eq!(err.kind(), "dimensions", "{err}");
-        assert!(err.to_string().contains("16384x16384 = 268435456 pixels"), "{err}");
+        assert!(
+            err.to_string().contains("16384x16384 = 268435456 pixels"),
+            "{err}"
+        );
 
         let jpeg = patch_jpeg_size(&encode_jpeg(&test_rgb(16, 16)), 60_000, 60_000);
         let err = decode(&jpeg, &limits()).unwrap_err();
@@ -1199,7 +1262,10 @@ mod tests {
         for cut in [jpeg.len() / 2, jpeg.len() - 2] {
             let err = decode(&jpeg[..cut], &limits()).unwrap_err();
             assert_eq!(err.kind(), "corrupt", "cut at {cut}: {err}");
-            assert!(err.to_string().contains("Premature end of JPEG file"), "{err}");
+            assert!(
+                err.to_string().contains("Premature end of JPEG file"),
+                "{err}"
+            );
         }
         // A stray marker inside the entropy-coded data (zeroed bytes would just decode
         // to different pixels: libjpeg cannot see every kind of damage).
@@ -1249,7 +1315,10 @@ mod tests {
         });
         let mut gif = Vec::new();
         image::codecs::gif::GifEncoder::new(&mut gif)
-            .encode_frames([image::Frame::new(rgba.clone()), image::Frame::new(rgba.clone())])
+            .encode_frames([
+                image::Frame::new(rgba.clone()),
+                image::Frame::new(rgba.clone()),
+            ])
             .unwrap();
         let mut webp = Vec::new();
         image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
@@ -1263,7 +1332,11 @@ mod tests {
             many_scan_jpeg(2),
         ];
         let check = |bytes: &[u8], what: &str| match decode(bytes, &limits()) {
-            Ok(out) => assert_eq!(out.rgb.len(), out.width as usize * out.height as usize * 3, "{what}"),
+            Ok(out) => assert_eq!(
+                out.rgb.len(),
+                out.width as usize * out.height as usize * 3,
+                "{what}"
+            ),
             Err(e) => assert_ne!(e.kind(), "decoder_panic", "{what}: {e}"),
         };
         for file in &files {
@@ -1285,10 +1358,21 @@ mod tests {
         let img = test_rgb(5, 3);
         for value in 1..=8u16 {
             let rows: Vec<Vec<u8>> = img.rows().map(|r| r.flat_map(|p| p.0).collect()).collect();
-            let png = hand_png(5, 3, 8, 2, &rows, &[(b"eXIf", tiff_with_orientation(value))]);
+            let png = hand_png(
+                5,
+                3,
+                8,
+                2,
+                &rows,
+                &[(b"eXIf", tiff_with_orientation(value))],
+            );
             let out = decode(&png, &limits()).unwrap();
             let expected = oriented_reference(&img, value);
-            assert_eq!((out.width, out.height), expected.dimensions(), "orientation {value}");
+            assert_eq!(
+                (out.width, out.height),
+                expected.dimensions(),
+                "orientation {value}"
+            );
             assert_eq!(out.rgb, expected.into_raw(), "orientation {value}");
         }
     }
@@ -1301,7 +1385,11 @@ mod tests {
         for value in 1..=8u16 {
             let out = decode(&with_app1(&jpeg, &[exif_app1(value)]), &limits()).unwrap();
             let expected = oriented_reference(&plain, value);
-            assert_eq!((out.width, out.height), expected.dimensions(), "orientation {value}");
+            assert_eq!(
+                (out.width, out.height),
+                expected.dimensions(),
+                "orientation {value}"
+            );
             assert_eq!(out.rgb, expected.into_raw(), "orientation {value}");
         }
         let rotated = oriented_reference(&plain, 6).into_raw();
@@ -1313,7 +1401,12 @@ mod tests {
         let out = decode(&with_app1(&jpeg, &[exif_app1(6), exif_app1(3)]), &limits()).unwrap();
         assert_eq!(out.rgb, rotated);
         // Out-of-range values and unreadable EXIF leave the image as stored.
-        for payload in [exif_app1(9), exif_app1(0), b"Exif\0\0MM\0*garbage".to_vec(), b"Exif\0\0".to_vec()] {
+        for payload in [
+            exif_app1(9),
+            exif_app1(0),
+            b"Exif\0\0MM\0*garbage".to_vec(),
+            b"Exif\0\0".to_vec(),
+        ] {
             let out = decode(&with_app1(&jpeg, &[payload]), &limits()).unwrap();
             assert_eq!(out.rgb, plain.as_raw().clone());
         }
@@ -1324,25 +1417,47 @@ mod tests {
         // 16-bit grey keeps the high byte (libpng strip_16), replicated to RGB.
         let grey16: Vec<u16> = (0..12).map(|i| i * 5_000 + 255).collect();
         let raw: Vec<u8> = grey16.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        let out = decode(&encode_png(&raw, 4, 3, image::ExtendedColorType::L16), &limits()).unwrap();
+        let out = decode(
+            &encode_png(&raw, 4, 3, image::ExtendedColorType::L16),
+            &limits(),
+        )
+        .unwrap();
         let expected: Vec<u8> = grey16.iter().flat_map(|v| [(v >> 8) as u8; 3]).collect();
         assert_eq!(out.rgb, expected);
 
         // 16-bit RGBA: high bytes, alpha dropped.
         let rgba16: Vec<u16> = (0..4 * 4 * 2).map(|i| (i * 2_011) as u16).collect();
         let raw: Vec<u8> = rgba16.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        let out = decode(&encode_png(&raw, 4, 2, image::ExtendedColorType::Rgba16), &limits()).unwrap();
-        let expected: Vec<u8> = rgba16.chunks(4).flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8]).collect();
+        let out = decode(
+            &encode_png(&raw, 4, 2, image::ExtendedColorType::Rgba16),
+            &limits(),
+        )
+        .unwrap();
+        let expected: Vec<u8> = rgba16
+            .chunks(4)
+            .flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8])
+            .collect();
         assert_eq!(out.rgb, expected);
 
         // Grey + alpha: grey replicated, alpha dropped (not composited).
         let la = [10u8, 0, 200, 255, 90, 128];
-        let out = decode(&encode_png(&la, 3, 1, image::ExtendedColorType::La8), &limits()).unwrap();
+        let out = decode(
+            &encode_png(&la, 3, 1, image::ExtendedColorType::La8),
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(out.rgb, vec![10, 10, 10, 200, 200, 200, 90, 90, 90]);
 
         // Palette with tRNS: palette colours, transparency ignored.
         let plte = vec![255, 0, 0, 0, 255, 0, 0, 0, 255];
-        let png = hand_png(3, 1, 8, 3, &[vec![0, 1, 2]], &[(b"PLTE", plte), (b"tRNS", vec![0, 128])]);
+        let png = hand_png(
+            3,
+            1,
+            8,
+            3,
+            &[vec![0, 1, 2]],
+            &[(b"PLTE", plte), (b"tRNS", vec![0, 128])],
+        );
         let out = decode(&png, &limits()).unwrap();
         assert_eq!(out.rgb, vec![255, 0, 0, 0, 255, 0, 0, 0, 255]);
 
@@ -1355,7 +1470,12 @@ mod tests {
     #[test]
     fn gif_gives_first_frame_with_background_under_transparency() {
         let first = RgbaImage::from_fn(6, 4, |x, y| {
-            image::Rgba([(x * 40) as u8, (y * 60) as u8, 7, if x == 0 { 0 } else { 255 }])
+            image::Rgba([
+                (x * 40) as u8,
+                (y * 60) as u8,
+                7,
+                if x == 0 { 0 } else { 255 },
+            ])
         });
         let second = RgbaImage::from_pixel(6, 4, image::Rgba([1, 2, 3, 255]));
         let mut gif = Vec::new();
@@ -1363,11 +1483,20 @@ mod tests {
             .encode_frames([image::Frame::new(first.clone()), image::Frame::new(second)])
             .unwrap();
         let out = decode(&gif, &limits()).unwrap();
-        assert_eq!((out.format, out.width, out.height), (ImageFormat::Gif, 6, 4));
+        assert_eq!(
+            (out.format, out.width, out.height),
+            (ImageFormat::Gif, 6, 4)
+        );
         // This encoder writes no global colour table, so the background is black.
         let expected: Vec<u8> = first
             .pixels()
-            .flat_map(|p| if p.0[3] == 0 { [0, 0, 0] } else { [p.0[0], p.0[1], p.0[2]] })
+            .flat_map(|p| {
+                if p.0[3] == 0 {
+                    [0, 0, 0]
+                } else {
+                    [p.0[0], p.0[1], p.0[2]]
+                }
+            })
             .collect();
         assert_eq!(out.rgb, expected);
 
@@ -1376,7 +1505,10 @@ mod tests {
         shrunk[6..8].copy_from_slice(&3u16.to_le_bytes());
         let err = decode(&shrunk, &limits()).unwrap_err();
         assert_eq!(err.kind(), "corrupt");
-        assert!(err.to_string().contains("does not fit its 3x4 screen"), "{err}");
+        assert!(
+            err.to_string().contains("does not fit its 3x4 screen"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1394,14 +1526,22 @@ mod tests {
 
     #[test]
     fn webp_lossless_is_exact_and_alpha_is_dropped() {
-        let rgba = RgbaImage::from_fn(9, 7, |x, y| image::Rgba([(x * 20) as u8, (y * 30) as u8, 99, (x * 28) as u8]));
+        let rgba = RgbaImage::from_fn(9, 7, |x, y| {
+            image::Rgba([(x * 20) as u8, (y * 30) as u8, 99, (x * 28) as u8])
+        });
         let mut webp = Vec::new();
         image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
             .write_image(rgba.as_raw(), 9, 7, image::ExtendedColorType::Rgba8)
             .unwrap();
         let out = decode(&webp, &limits()).unwrap();
-        assert_eq!((out.format, out.width, out.height), (ImageFormat::Webp, 9, 7));
-        let expected: Vec<u8> = rgba.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2]]).collect();
+        assert_eq!(
+            (out.format, out.width, out.height),
+            (ImageFormat::Webp, 9, 7)
+        );
+        let expected: Vec<u8> = rgba
+            .pixels()
+            .flat_map(|p| [p.0[0], p.0[1], p.0[2]])
+            .collect();
         assert_eq!(out.rgb, expected);
     }
 
@@ -1413,17 +1553,25 @@ mod tests {
         compress.set_size(width, height);
         compress.set_quality(100.0);
         let mut started = compress.start_compress(Vec::new()).unwrap();
-        started.write_scanlines(&ink.repeat(width * height)).unwrap();
+        started
+            .write_scanlines(&ink.repeat(width * height))
+            .unwrap();
         let jpeg = started.finish().unwrap();
         let out = decode(&jpeg, &limits()).unwrap();
         // k - ((255 - ink) * k >> 8) for each of C, M, Y with k = 180.
         let expected = [142i32, 72, 36];
         for px in out.rgb.chunks(3) {
             for (got, want) in px.iter().zip(expected) {
-                assert!((i32::from(*got) - want).abs() <= 2, "{px:?} vs {expected:?}");
+                assert!(
+                    (i32::from(*got) - want).abs() <= 2,
+                    "{px:?} vs {expected:?}"
+                );
             }
         }
-        assert_eq!(cmyk_to_rgb_like_opencv(&[0, 255, 128, 255, 9, 9, 9, 0]), vec![1, 255, 129, 0, 0, 0]);
+        assert_eq!(
+            cmyk_to_rgb_like_opencv(&[0, 255, 128, 255, 9, 9, 9, 0]),
+            vec![1, 255, 129, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -1439,30 +1587,62 @@ mod tests {
 
     #[test]
     fn unwind_payloads_map_to_error_kinds() {
-        let err = error_from_unwind(ImageFormat::Png, Box::new(String::from("index out of bounds")));
+        let err = error_from_unwind(
+            ImageFormat::Png,
+            Box::new(String::from("index out of bounds")),
+        );
         assert_eq!(err.kind(), "decoder_panic");
-        assert!(err.to_string().contains("PNG decoder panicked: index out of bounds"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("PNG decoder panicked: index out of bounds"),
+            "{err}"
+        );
         let err = error_from_unwind(ImageFormat::Gif, Box::new(42u8));
         assert_eq!(err.kind(), "decoder_panic");
-        let failure = LibjpegFailure { message: "Bogus marker length".into() };
-        assert_eq!(error_from_unwind(ImageFormat::Jpeg, Box::new(failure)).kind(), "corrupt");
-        let failure = LibjpegFailure { message: "Sorry, arithmetic coding is not implemented".into() };
-        assert_eq!(error_from_unwind(ImageFormat::Jpeg, Box::new(failure)).kind(), "unsupported_format");
+        let failure = LibjpegFailure {
+            message: "Bogus marker length".into(),
+        };
+        assert_eq!(
+            error_from_unwind(ImageFormat::Jpeg, Box::new(failure)).kind(),
+            "corrupt"
+        );
+        let failure = LibjpegFailure {
+            message: "Sorry, arithmetic coding is not implemented".into(),
+        };
+        assert_eq!(
+            error_from_unwind(ImageFormat::Jpeg, Box::new(failure)).kind(),
+            "unsupported_format"
+        );
     }
 
     #[test]
     fn only_pixel_neutral_libjpeg_warnings_are_tolerated() {
-        assert!(jpeg_warning_is_harmless("Corrupt JPEG data: 5 extraneous bytes before marker 0xd9"));
-        assert!(jpeg_warning_is_harmless("Warning: unknown JFIF revision number 3.01"));
-        assert!(!jpeg_warning_is_harmless("Corrupt JPEG data: 5 extraneous bytes before marker 0xd0"));
+        assert!(jpeg_warning_is_harmless(
+            "Corrupt JPEG data: 5 extraneous bytes before marker 0xd9"
+        ));
+        assert!(jpeg_warning_is_harmless(
+            "Warning: unknown JFIF revision number 3.01"
+        ));
+        assert!(!jpeg_warning_is_harmless(
+            "Corrupt JPEG data: 5 extraneous bytes before marker 0xd0"
+        ));
         assert!(!jpeg_warning_is_harmless("Premature end of JPEG file"));
-        assert!(!jpeg_warning_is_harmless("Corrupt JPEG data: premature end of data segment"));
-        assert!(!jpeg_warning_is_harmless("Corrupt JPEG data: bad Huffman code"));
+        assert!(!jpeg_warning_is_harmless(
+            "Corrupt JPEG data: premature end of data segment"
+        ));
+        assert!(!jpeg_warning_is_harmless(
+            "Corrupt JPEG data: bad Huffman code"
+        ));
     }
 
     #[test]
     fn debug_output_leaves_out_pixels() {
-        let img = DecodedImage { format: ImageFormat::Png, width: 2, height: 1, rgb: vec![7; 6] };
+        let img = DecodedImage {
+            format: ImageFormat::Png,
+            width: 2,
+            height: 1,
+            rgb: vec![7; 6],
+        };
         assert_eq!(
             format!("{img:?}"),
             "DecodedImage { format: Png, width: 2, height: 1, rgb_len: 6 }"

@@ -72,7 +72,9 @@ impl FetchError {
 pub fn read_file(path: &Path, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
     let io = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            FetchError::NotFound { path: path.to_path_buf() }
+            FetchError::NotFound {
+                path: path.to_path_buf(),
+            }
         } else {
             FetchError::Io {
                 path: path.to_path_buf(),
@@ -92,7 +94,9 @@ pub fn read_file(path: &Path, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
     }
     let mut bytes = Vec::with_capacity(size as usize);
     // `take` guards against a file that grows while we read it.
-    file.take(max_bytes as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
+    file.take(max_bytes as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
     if bytes.len() > max_bytes {
         return Err(FetchError::TooLargeStreamed {
             what: path.display().to_string(),
@@ -245,8 +249,14 @@ mod tests {
 
     #[test]
     fn urls_and_paths_are_told_apart() {
-        assert_eq!(Source::parse("HTTPS://x/y.png"), Source::Url("HTTPS://x/y.png".into()));
-        assert_eq!(Source::parse("./http.png"), Source::File("./http.png".into()));
+        assert_eq!(
+            Source::parse("HTTPS://x/y.png"),
+            Source::Url("HTTPS://x/y.png".into())
+        );
+        assert_eq!(
+            Source::parse("./http.png"),
+            Source::File("./http.png".into())
+        );
     }
 
     #[test]
@@ -257,7 +267,10 @@ mod tests {
         let err = read_file(&path, 1000).unwrap_err();
         assert_eq!(err.kind(), "too_large");
         assert_eq!(read_file(&path, 1001).unwrap().len(), 1001);
-        assert_eq!(read_file(&dir.path().join("none"), 10).unwrap_err().kind(), "not_found");
+        assert_eq!(
+            read_file(&dir.path().join("none"), 10).unwrap_err().kind(),
+            "not_found"
+        );
     }
 
     #[test]
@@ -267,13 +280,25 @@ mod tests {
         std::fs::write(dir.path().join("sub/b.png"), b"x").unwrap();
         std::fs::write(dir.path().join("a.png"), b"x").unwrap();
         let given = dir.path().display().to_string();
-        let names: Vec<String> = expand_inputs(&[given.clone()]).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, vec![format!("{given}/a.png"), format!("{given}/sub/b.png")]);
+        let names: Vec<String> = expand_inputs(std::slice::from_ref(&given))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names,
+            vec![format!("{given}/a.png"), format!("{given}/sub/b.png")]
+        );
     }
 
     #[tokio::test]
     async fn non_http_schemes_are_refused() {
         let f = HttpFetcher::new(HttpOptions::default()).unwrap();
-        assert_eq!(f.get("ftp://example.invalid/x", 10).await.unwrap_err().kind(), "invalid_url");
+        assert_eq!(
+            f.get("ftp://example.invalid/x", 10)
+                .await
+                .unwrap_err()
+                .kind(),
+            "invalid_url"
+        );
     }
 }

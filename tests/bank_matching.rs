@@ -24,7 +24,10 @@ fn original(file: &str) -> (Vec<u8>, Analysed) {
 /// The image re-encoded as JPEG at `quality`, after scaling by `scale`.
 fn variant(a: &Analysed, scale: f64, quality: u8) -> Analysed {
     let img = image::RgbImage::from_raw(a.width, a.height, a.rgb.clone()).unwrap();
-    let (w, h) = (((a.width as f64) * scale) as u32, ((a.height as f64) * scale) as u32);
+    let (w, h) = (
+        ((a.width as f64) * scale) as u32,
+        ((a.height as f64) * scale) as u32,
+    );
     let img = image::imageops::resize(&img, w, h, FilterType::Triangle);
     let mut jpeg = Vec::new();
     JpegEncoder::new_with_quality(Cursor::new(&mut jpeg), quality)
@@ -41,7 +44,8 @@ fn pdq_bank() -> BankSet {
     let mut bank = Bank::new("known-bad");
     for file in IN_BANK {
         let (_, a) = original(file);
-        bank.add(SignalType::Pdq, &a.pdq.hash.to_hex(), file).unwrap();
+        bank.add(SignalType::Pdq, &a.pdq.hash.to_hex(), file)
+            .unwrap();
     }
     BankSet::from_banks(vec![bank])
 }
@@ -49,7 +53,13 @@ fn pdq_bank() -> BankSet {
 fn matched_entries(banks: &BankSet, a: &Analysed) -> Vec<String> {
     let p = policy();
     banks
-        .match_signals(Signals { exact: &a.exact, pdq: Some(&a.pdq) }, |b| p.match_params(b))
+        .match_signals(
+            Signals {
+                exact: &a.exact,
+                pdq: Some(&a.pdq),
+            },
+            |b| p.match_params(b),
+        )
         .into_iter()
         .map(|m| m.entry)
         .collect()
@@ -63,7 +73,11 @@ fn pdq_bank_catches_reencoded_and_resized_copies() {
         for (scale, quality) in [(1.0, 90), (1.0, 60), (0.5, 80), (0.37, 70), (1.6, 85)] {
             let v = variant(&a, scale, quality);
             let entries = matched_entries(&banks, &v);
-            assert_eq!(entries, vec![file.to_string()], "{file} at scale {scale} q{quality}");
+            assert_eq!(
+                entries,
+                vec![file.to_string()],
+                "{file} at scale {scale} q{quality}"
+            );
         }
     }
 }
@@ -76,7 +90,11 @@ fn pdq_bank_does_not_match_other_images() {
             continue;
         }
         let (_, a) = original(&reference.file);
-        assert!(matched_entries(&banks, &a).is_empty(), "{} matched", reference.file);
+        assert!(
+            matched_entries(&banks, &a).is_empty(),
+            "{} matched",
+            reference.file
+        );
     }
 }
 
@@ -86,7 +104,8 @@ fn low_quality_pdq_is_never_matched() {
     let (_, a) = original("clock_motion.png");
     assert!(a.pdq.quality < 50);
     let mut bank = Bank::new("known-bad");
-    bank.add(SignalType::Pdq, &a.pdq.hash.to_hex(), "itself").unwrap();
+    bank.add(SignalType::Pdq, &a.pdq.hash.to_hex(), "itself")
+        .unwrap();
     assert!(matched_entries(&BankSet::from_banks(vec![bank]), &a).is_empty());
 }
 
@@ -95,8 +114,14 @@ fn exact_banks_match_identical_bytes_only() {
     let (_, astronaut) = original("astronaut.png");
     let (_, chelsea) = original("chelsea.png");
     let mut bank = Bank::new("exact");
-    bank.add(SignalType::Md5, &astronaut.exact.md5, "astronaut-md5").unwrap();
-    bank.add(SignalType::Sha256, &chelsea.exact.sha256.to_uppercase(), "chelsea-sha256").unwrap();
+    bank.add(SignalType::Md5, &astronaut.exact.md5, "astronaut-md5")
+        .unwrap();
+    bank.add(
+        SignalType::Sha256,
+        &chelsea.exact.sha256.to_uppercase(),
+        "chelsea-sha256",
+    )
+    .unwrap();
     let banks = BankSet::from_banks(vec![bank]);
     assert_eq!(matched_entries(&banks, &astronaut), vec!["astronaut-md5"]);
     assert_eq!(matched_entries(&banks, &chelsea), vec!["chelsea-sha256"]);

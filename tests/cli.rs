@@ -26,7 +26,10 @@ fn scan(args: &[&str]) -> Run {
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines = if args.contains(&"--json") {
-        stdout.lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect(l))
+            .collect()
     } else {
         Vec::new()
     };
@@ -49,7 +52,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -115,21 +122,36 @@ fn bad_inputs_get_their_error_kind_and_the_rest_are_still_screened() {
         let line = by_source(&run, s(path));
         assert_eq!(line["error"]["kind"], kind, "{line}");
         assert!(!line["error"]["message"].as_str().unwrap().is_empty());
-        assert!(line.get("verdict").is_none(), "an error is never a verdict: {line}");
+        assert!(
+            line.get("verdict").is_none(),
+            "an error is never a verdict: {line}"
+        );
     }
-    assert!(by_source(&run, s(&huge))["error"]["message"].as_str().unwrap().contains("100000x100000"));
+    assert!(by_source(&run, s(&huge))["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("100000x100000"));
 
     let screened = by_source(&run, s(&good));
     assert_eq!(screened["verdict"], "allow");
     assert_eq!(screened["format"], "png");
-    assert_eq!((screened["width"].as_u64(), screened["height"].as_u64()), (Some(512), Some(512)));
+    assert_eq!(
+        (screened["width"].as_u64(), screened["height"].as_u64()),
+        (Some(512), Some(512))
+    );
     assert_eq!(screened["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(screened["md5"].as_str().unwrap().len(), 32);
     assert_eq!(screened["pdq"]["dihedral"].as_array().unwrap().len(), 8);
     assert_eq!(screened["pdq"]["quality"], 100);
     assert_eq!(screened["detections"][0]["label"], "FACE_FEMALE");
-    assert_eq!(screened["detections"][0]["box"], serde_json::json!([173, 82, 102, 98]));
-    assert!(screened["model"].as_str().unwrap().starts_with("nudenet-320n@c15d8273"));
+    assert_eq!(
+        screened["detections"][0]["box"],
+        serde_json::json!([173, 82, 102, 98])
+    );
+    assert!(screened["model"]
+        .as_str()
+        .unwrap()
+        .starts_with("nudenet-320n@c15d8273"));
 }
 
 #[test]
@@ -144,8 +166,15 @@ fn exit_status_is_0_for_allow_1_for_review_and_2_wins() {
     let flagged = scan(&[s(&astronaut), s(&color)]);
     assert_eq!(flagged.status, 1);
     // The readable summary: one line per input, the verdict and why.
-    let color_line = flagged.stdout.lines().find(|l| l.starts_with(s(&color))).unwrap();
-    assert!(color_line.contains("review") && color_line.contains("BUTTOCKS_EXPOSED"), "{color_line}");
+    let color_line = flagged
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(s(&color)))
+        .unwrap();
+    assert!(
+        color_line.contains("review") && color_line.contains("BUTTOCKS_EXPOSED"),
+        "{color_line}"
+    );
     assert_eq!(scan(&[s(&color), s(&broken)]).status, 2);
 }
 
@@ -158,8 +187,18 @@ fn directories_are_recursed_and_named_by_the_given_path() {
     let given = format!("{}/", s(dir.path()));
     let run = scan(&["--json", &given]);
     assert_eq!(run.status, 0, "{}", run.stderr);
-    let sources: Vec<&str> = run.lines.iter().map(|l| l["source"].as_str().unwrap()).collect();
-    assert_eq!(sources, vec![format!("{given}astronaut.png"), format!("{given}nested/camera.png")]);
+    let sources: Vec<&str> = run
+        .lines
+        .iter()
+        .map(|l| l["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        vec![
+            format!("{given}astronaut.png"),
+            format!("{given}nested/camera.png")
+        ]
+    );
 }
 
 #[test]
@@ -172,7 +211,11 @@ fn banks_and_policy_files_change_the_verdict() {
     let md5 = first.lines[0]["md5"].as_str().unwrap().to_string();
 
     let bank = dir.path().join("known-bad.txt");
-    std::fs::write(&bank, format!("# test bank\npdq {pdq} case-1\nmd5 {md5} case-1-file\n")).unwrap();
+    std::fs::write(
+        &bank,
+        format!("# test bank\npdq {pdq} case-1\nmd5 {md5} case-1-file\n"),
+    )
+    .unwrap();
     let run = scan(&["--json", "--bank", s(&bank), s(&astronaut)]);
     assert_eq!(run.status, 1);
     let line = &run.lines[0];
@@ -187,11 +230,21 @@ fn banks_and_policy_files_change_the_verdict() {
 
     // An allow-list bank (by policy) clears the colour chart's classifier review.
     let released = dir.path().join("released.txt");
-    let color_md5 = scan(&["--json", s(&color)]).lines[0]["md5"].as_str().unwrap().to_string();
+    let color_md5 = scan(&["--json", s(&color)]).lines[0]["md5"]
+        .as_str()
+        .unwrap()
+        .to_string();
     std::fs::write(&released, format!("md5 {color_md5} review-42\n")).unwrap();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, "[banks.released]\naction = \"allow\"\n").unwrap();
-    let run = scan(&["--json", "--bank", s(&released), "--policy", s(&policy), s(&color)]);
+    let run = scan(&[
+        "--json",
+        "--bank",
+        s(&released),
+        "--policy",
+        s(&policy),
+        s(&color),
+    ]);
     assert_eq!(run.status, 0, "{}", run.stdout);
     assert_eq!(run.lines[0]["verdict"], "allow");
 }
@@ -204,7 +257,10 @@ fn malformed_bank_or_policy_stops_the_run_with_file_and_line() {
     std::fs::write(&bank, "# ok\npdq nothex\n").unwrap();
     let run = scan(&["--json", "--bank", s(&bank), s(&astronaut)]);
     assert_eq!(run.status, 2);
-    assert!(run.stdout.is_empty(), "nothing screened against a half-loaded bank");
+    assert!(
+        run.stdout.is_empty(),
+        "nothing screened against a half-loaded bank"
+    );
     assert!(run.stderr.contains("bad-bank.txt:2:"), "{}", run.stderr);
 
     let policy = dir.path().join("policy.toml");
@@ -230,7 +286,11 @@ fn serve(body: Vec<u8>) -> String {
                 while reader.read_line(&mut header).is_ok() && header != "\r\n" {
                     header.clear();
                 }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .to_string();
                 let _ = match path.as_str() {
                     "/cover.png" => stream
                         .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
@@ -268,11 +328,73 @@ fn urls_are_fetched_with_a_byte_cap_and_a_timeout() {
         format!("{base}/slow"),
         format!("{base}/missing.png"),
     );
-    let run = scan(&["--json", "--max-bytes", "1000000", "--url-timeout", "2", &cover, &endless, &slow, &missing]);
+    let run = scan(&[
+        "--json",
+        "--max-bytes",
+        "1000000",
+        "--url-timeout",
+        "2",
+        &cover,
+        &endless,
+        &slow,
+        &missing,
+    ]);
     assert_eq!(run.status, 2, "{}", run.stderr);
     assert_eq!(by_source(&run, &cover)["verdict"], "allow");
-    assert_eq!(by_source(&run, &cover)["detections"][0]["label"], "FACE_FEMALE");
+    assert_eq!(
+        by_source(&run, &cover)["detections"][0]["label"],
+        "FACE_FEMALE"
+    );
     assert_eq!(by_source(&run, &endless)["error"]["kind"], "too_large");
     assert_eq!(by_source(&run, &slow)["error"]["kind"], "timeout");
     assert_eq!(by_source(&run, &missing)["error"]["kind"], "http_status");
+}
+
+#[test]
+fn runtime_and_model_overrides_are_used_and_their_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let astronaut = copy_photo(dir.path(), "astronaut.png");
+    let run = |envs: &[(&str, &str)], extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_coverguard"))
+            .arg("scan")
+            .args(extra)
+            .arg(s(&astronaut))
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+
+    let (status, stdout, stderr) =
+        run(&[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")], &[]);
+    assert_eq!(status, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("/nonexistent/libonnxruntime.so") && stderr.contains("models fetch"),
+        "{stderr}"
+    );
+
+    let (status, _, stderr) = run(&[], &["--model", "/nonexistent/model.onnx"]);
+    assert_eq!(status, 2);
+    assert!(stderr.contains("/nonexistent/model.onnx"), "{stderr}");
+
+    // A copy of the real model under another name works, and is identified by its content.
+    let provisioned =
+        coverguard::provision::provision(&coverguard::provision::Cache::from_env().unwrap(), None)
+            .unwrap();
+    let copy = dir.path().join("copy.onnx");
+    std::fs::copy(&provisioned.model_path, &copy).unwrap();
+    let (status, stdout, stderr) = run(
+        &[("ORT_DYLIB_PATH", s(&provisioned.runtime_library))],
+        &["--json", "--model", s(&copy)],
+    );
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stdout.contains("\"model\":\"nudenet-320n@c15d8273adad\""),
+        "{stdout}"
+    );
 }

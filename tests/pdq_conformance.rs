@@ -23,15 +23,26 @@ fn hashes_qualities_and_dihedrals_match_the_reference() {
         let dihedral: Vec<String> = ours.pdq.dihedral.iter().map(|h| h.to_hex()).collect();
         if e.file.ends_with(".png") {
             if hash != e.pdq || ours.pdq.quality != e.quality || dihedral != e.dihedral {
-                failures.push(format!("{}: lossless image differs: {hash} q{}", e.file, ours.pdq.quality));
+                failures.push(format!(
+                    "{}: lossless image differs: {hash} q{}",
+                    e.file, ours.pdq.quality
+                ));
             }
         } else {
             let worst = std::iter::once(hex_distance(&hash, &e.pdq))
-                .chain(dihedral.iter().zip(&e.dihedral).map(|(a, b)| hex_distance(a, b)))
+                .chain(
+                    dihedral
+                        .iter()
+                        .zip(&e.dihedral)
+                        .map(|(a, b)| hex_distance(a, b)),
+                )
                 .max()
                 .unwrap();
             if worst > 4 {
-                failures.push(format!("{}: JPEG hash or dihedral {worst} bits from the reference", e.file));
+                failures.push(format!(
+                    "{}: JPEG hash or dihedral {worst} bits from the reference",
+                    e.file
+                ));
             }
         }
     }
@@ -42,9 +53,17 @@ fn hashes_qualities_and_dihedrals_match_the_reference() {
 fn bridge_rotations_and_flips_match_the_original_through_the_dihedral_set() {
     let original = load("reg-test-input/dih/bridge-1-original.jpg");
     let mut bank = Bank::new("bridge");
-    bank.add(SignalType::Pdq, &original.pdq.hash.to_hex(), "bridge-original").unwrap();
+    bank.add(
+        SignalType::Pdq,
+        &original.pdq.hash.to_hex(),
+        "bridge-original",
+    )
+    .unwrap();
     let banks = BankSet::from_banks(vec![bank]);
-    let params = |_: &str| MatchParams { pdq_threshold: 31, pdq_min_quality: 50 };
+    let params = |_: &str| MatchParams {
+        pdq_threshold: 31,
+        pdq_min_quality: 50,
+    };
     for (file, transform) in [
         ("bridge-2-rotate-90.jpg", "rot270"),
         ("bridge-3-rotate-180.jpg", "rot180"),
@@ -57,7 +76,13 @@ fn bridge_rotations_and_flips_match_the_original_through_the_dihedral_set() {
         let rotated = load(&format!("reg-test-input/dih/{file}"));
         // Not similar as they stand...
         assert!(rotated.pdq.hash.distance(&original.pdq.hash) > 31, "{file}");
-        let matches = banks.match_signals(Signals { exact: &rotated.exact, pdq: Some(&rotated.pdq) }, params);
+        let matches = banks.match_signals(
+            Signals {
+                exact: &rotated.exact,
+                pdq: Some(&rotated.pdq),
+            },
+            params,
+        );
         assert_eq!(matches.len(), 1, "{file}: {matches:?}");
         // ...but one transform of theirs brings them back.
         assert!(matches[0].distance <= 10, "{file}: {:?}", matches[0]);

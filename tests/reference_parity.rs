@@ -16,7 +16,11 @@ fn screen_all() -> Vec<(ReferenceImage, ScreeningRecord)> {
         .map(|reference| {
             let bytes = std::fs::read(dir.join(&reference.file)).unwrap();
             let analysed = analyse(&bytes, &DecodeLimits::default()).unwrap();
-            assert_eq!(analysed.exact.sha256, reference.sha256, "{} is not the reference's file", reference.file);
+            assert_eq!(
+                analysed.exact.sha256, reference.sha256,
+                "{} is not the reference's file",
+                reference.file
+            );
             let record = screener.finish(&reference.file, &analysed).unwrap();
             (reference, record)
         })
@@ -36,11 +40,14 @@ fn detections_match_nudenet_3_4_2() {
             .collect();
         // Every reference detection >= 0.3 has a same-label twin: IoU >= 0.9, |Δscore| <= 0.02.
         for r in reference.nudenet_3_4_2.iter().filter(|r| r.score >= 0.3) {
-            let twin = ours
-                .iter()
-                .any(|(label, score, bbox)| *label == r.class && iou(*bbox, r.bbox) >= 0.9 && (score - r.score).abs() <= 0.02);
+            let twin = ours.iter().any(|(label, score, bbox)| {
+                *label == r.class && iou(*bbox, r.bbox) >= 0.9 && (score - r.score).abs() <= 0.02
+            });
             if !twin {
-                failures.push(format!("{}: reference {} {:.4} {:?} missing; ours {:?}", reference.file, r.class, r.score, r.bbox, ours));
+                failures.push(format!(
+                    "{}: reference {} {:.4} {:?} missing; ours {:?}",
+                    reference.file, r.class, r.score, r.bbox, ours
+                ));
             }
         }
         // No detection of ours >= 0.32 lacks a same-label reference detection with IoU >= 0.9.
@@ -50,7 +57,10 @@ fn detections_match_nudenet_3_4_2() {
                 .iter()
                 .any(|r| r.class == *label && iou(*bbox, r.bbox) >= 0.9);
             if !twin {
-                failures.push(format!("{}: extra {label} {score:.4} {bbox:?}", reference.file));
+                failures.push(format!(
+                    "{}: extra {label} {score:.4} {bbox:?}",
+                    reference.file
+                ));
             }
         }
     }
@@ -60,7 +70,14 @@ fn detections_match_nudenet_3_4_2() {
 #[test]
 fn default_policy_reviews_the_colour_chart_and_allows_the_astronaut() {
     let results = screen_all();
-    let verdict = |file: &str| results.iter().find(|(r, _)| r.file == file).unwrap().1.verdict;
+    let verdict = |file: &str| {
+        results
+            .iter()
+            .find(|(r, _)| r.file == file)
+            .unwrap()
+            .1
+            .verdict
+    };
     assert_ne!(verdict("color.png"), Verdict::Allow);
     assert_eq!(verdict("astronaut.png"), Verdict::Allow);
 }
@@ -83,7 +100,10 @@ fn pdq_matches_meta_reference() {
                 ));
             }
         } else if distance > 4 {
-            failures.push(format!("{}: JPEG hash {distance} bits from the reference", reference.file));
+            failures.push(format!(
+                "{}: JPEG hash {distance} bits from the reference",
+                reference.file
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -39,7 +39,11 @@ pub enum ClassifyError {
     #[error("inference failed: {0}")]
     Inference(String),
     #[error("image {index} of the batch is {width}x{height}; cannot classify an empty image")]
-    EmptyImage { index: usize, width: u32, height: u32 },
+    EmptyImage {
+        index: usize,
+        width: u32,
+        height: u32,
+    },
 }
 
 /// Borrowed RGB8 pixels of one image.
@@ -101,16 +105,10 @@ fn environment(library: &Path) -> Result<&'static ort::environment::Environment,
 }
 
 /// Options for building a detector session.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DetectorOptions {
     /// Intra-op threads of this session (0: ONNX Runtime's default).
     pub intra_threads: usize,
-}
-
-impl Default for DetectorOptions {
-    fn default() -> Self {
-        DetectorOptions { intra_threads: 0 }
-    }
 }
 
 /// A loaded detector: one ort session plus the model's pre/post-processing facts.
@@ -126,10 +124,13 @@ pub struct Detector {
 
 impl Detector {
     /// Load the model and runtime named by `provisioned`.
-    pub fn load(provisioned: &Provisioned, options: &DetectorOptions) -> Result<Self, ClassifyError> {
+    pub fn load(
+        provisioned: &Provisioned,
+        options: &DetectorOptions,
+    ) -> Result<Self, ClassifyError> {
         let spec = &provision::manifest()?.model;
-        let channel_order =
-            ChannelOrder::parse(&spec.preprocess.channel_order).ok_or_else(|| ClassifyError::ChannelOrder(spec.preprocess.channel_order.clone()))?;
+        let channel_order = ChannelOrder::parse(&spec.preprocess.channel_order)
+            .ok_or_else(|| ClassifyError::ChannelOrder(spec.preprocess.channel_order.clone()))?;
         let model_path = &provisioned.model_path;
         let sha256 = provision::sha256_file(model_path).map_err(|e| ClassifyError::ModelFile {
             path: model_path.clone(),
@@ -149,11 +150,17 @@ impl Detector {
                 .with_intra_threads(options.intra_threads)
                 .map_err(|e| session_err(e.to_string()))?;
         }
-        let session = builder.commit_from_file(model_path).map_err(|e| session_err(e.to_string()))?;
+        let session = builder
+            .commit_from_file(model_path)
+            .map_err(|e| session_err(e.to_string()))?;
         if session.inputs().len() != 1 || session.outputs().is_empty() {
             return Err(ClassifyError::ModelShape {
                 path: model_path.clone(),
-                detail: format!("{} inputs, {} outputs; expected 1 input", session.inputs().len(), session.outputs().len()),
+                detail: format!(
+                    "{} inputs, {} outputs; expected 1 input",
+                    session.inputs().len(),
+                    session.outputs().len()
+                ),
             });
         }
         let side = spec.input_size as usize;
@@ -186,7 +193,10 @@ impl Detector {
     }
 
     /// Classify several images in one inference call.
-    pub fn classify_batch(&mut self, images: &[RgbView<'_>]) -> Result<Vec<Classification>, ClassifyError> {
+    pub fn classify_batch(
+        &mut self,
+        images: &[RgbView<'_>],
+    ) -> Result<Vec<Classification>, ClassifyError> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
@@ -202,7 +212,12 @@ impl Detector {
                     height: image.height,
                 });
             }
-            let resized = preprocess::resize_padded_square(image.rgb, image.width as usize, image.height as usize, side);
+            let resized = preprocess::resize_padded_square(
+                image.rgb,
+                image.width as usize,
+                image.height as usize,
+                side,
+            );
             preprocess::to_nchw(
                 &resized,
                 side,
@@ -212,7 +227,8 @@ impl Detector {
             );
         }
         let shape = [images.len(), 3, side, side];
-        let tensor = TensorRef::from_array_view((shape, &*self.input)).map_err(|e| ClassifyError::Inference(e.to_string()))?;
+        let tensor = TensorRef::from_array_view((shape, &*self.input))
+            .map_err(|e| ClassifyError::Inference(e.to_string()))?;
         let outputs = self
             .session
             .run(ort::inputs![tensor])

@@ -65,7 +65,9 @@ pub fn detections(
                 score = s;
             }
         }
-        if !(score >= params.score_floor) {
+        // Written so that a NaN score is dropped, as NumPy's `>=` drops it.
+        let above_floor = score >= params.score_floor;
+        if !above_floor {
             continue;
         }
         let (cx, cy, w, h) = (at(0, i), at(1, i), at(2, i), at(3, i));
@@ -78,7 +80,14 @@ pub fn detections(
         let y = y.min(oh).max(0.0);
         let w = w.min(ow - x);
         let h = h.min(oh - y);
-        candidates.push(Candidate { label, score, x, y, w, h });
+        candidates.push(Candidate {
+            label,
+            score,
+            x,
+            y,
+            w,
+            h,
+        });
     }
 
     nms(&candidates, params.nms_score, params.nms_iou)
@@ -89,7 +98,12 @@ pub fn detections(
                 label: labels[c.label].clone(),
                 score: c.score,
                 // Python int(): truncation toward zero.
-                bbox: [c.x.trunc() as i64, c.y.trunc() as i64, c.w.trunc() as i64, c.h.trunc() as i64],
+                bbox: [
+                    c.x.trunc() as i64,
+                    c.y.trunc() as i64,
+                    c.w.trunc() as i64,
+                    c.h.trunc() as i64,
+                ],
             }
         })
         .collect()
@@ -97,12 +111,16 @@ pub fn detections(
 
 /// OpenCV `dnn::NMSBoxes` with eta = 1 and no top-k: indices of kept candidates.
 fn nms(candidates: &[Candidate], score_threshold: f32, iou_threshold: f32) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].score > score_threshold).collect();
+    let mut order: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].score > score_threshold)
+        .collect();
     // Stable sort, descending score, as std::stable_sort with SortScorePairDescend.
     order.sort_by(|&a, &b| candidates[b].score.total_cmp(&candidates[a].score));
     let mut kept: Vec<usize> = Vec::new();
     for idx in order {
-        let keep = kept.iter().all(|&k| overlap(&candidates[idx], &candidates[k]) <= iou_threshold);
+        let keep = kept
+            .iter()
+            .all(|&k| overlap(&candidates[idx], &candidates[k]) <= iou_threshold);
         if keep {
             kept.push(idx);
         }
@@ -167,7 +185,7 @@ mod tests {
         assert_eq!(d[0].label, "B");
         assert_eq!(d[1].label, "A");
         // 640x320 pads to 640: factor 2; x = (250 - 10) * 2 = 480.
-        assert_eq!(d[1].bbox, [480, 480.min(320), 40, 0]);
+        assert_eq!(d[1].bbox, [480, 320, 40, 0]);
     }
 
     #[test]

@@ -111,7 +111,10 @@ pub fn resize_padded_square(rgb: &[u8], width: usize, height: usize, dst_side: u
             }
         }
     };
-    let (mut row_a, mut row_b) = (Vec::with_capacity(dst_side * 3), Vec::with_capacity(dst_side * 3));
+    let (mut row_a, mut row_b) = (
+        Vec::with_capacity(dst_side * 3),
+        Vec::with_capacity(dst_side * 3),
+    );
     let mut cached: (Option<usize>, Option<usize>) = (None, None);
     for (dy, t) in y_taps.iter().enumerate() {
         if cached.0 != Some(t.first) {

@@ -44,7 +44,10 @@ mod tests {
     fn exact_hashes_of_known_input() {
         let h = exact_hashes(b"abc");
         assert_eq!(h.md5, "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(h.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     /// Deterministic 2-D texture (a small LCG), so the DCT has content on both axes.
@@ -60,7 +63,10 @@ mod tests {
     }
 
     fn bit_distance(a: &str, b: &str) -> u32 {
-        let (a, b) = (u64::from_str_radix(a, 16).unwrap(), u64::from_str_radix(b, 16).unwrap());
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        );
         (a ^ b).count_ones()
     }
 

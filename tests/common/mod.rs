@@ -77,7 +77,8 @@ pub fn screener() -> MutexGuard<'static, Screener> {
         .get_or_init(|| {
             let cache = Cache::from_env().unwrap();
             let provisioned = provision::provision(&cache, None).expect("model and runtime");
-            let detector = Detector::load(&provisioned, &DetectorOptions::default()).expect("detector");
+            let detector =
+                Detector::load(&provisioned, &DetectorOptions::default()).expect("detector");
             let manifest = provision::manifest().unwrap();
             Mutex::new(Screener {
                 detector,

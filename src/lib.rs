@@ -15,4 +15,5 @@ pub mod decode;
 pub mod fetch;
 pub mod hash;
 pub mod provision;
+pub mod scheduler;
 pub mod screen;

@@ -1,0 +1,234 @@
+//! Inference scheduler: a bounded queue in front of a fixed set of detectors.
+//!
+//! Each worker thread owns one [`Detector`] (`Session::run` takes `&mut self`).
+//! Batches form without a linger timer: a worker blocks for one request, then
+//! takes whatever else is already queued, up to `max_batch`. Under light load a
+//! request runs alone at once; under heavy load batches grow while the workers
+//! are busy. When `queue_capacity` requests are waiting, new ones are refused at
+//! once ([`SchedulerError::Overloaded`], a 429 to HTTP callers) instead of piling up.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::classify::{ClassifyError, Detection, Detector, RgbView};
+use crate::screen::Analysed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("inference queue is full ({capacity} waiting); retry later")]
+    Overloaded { capacity: usize },
+    #[error("inference scheduler is shut down")]
+    Shutdown,
+    #[error(transparent)]
+    Classify(#[from] ClassifyError),
+}
+
+/// Scheduler sizing.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// Worker threads, each with its own session.
+    pub workers: usize,
+    /// Largest batch one inference call takes.
+    pub max_batch: usize,
+    /// Requests allowed to wait (queued or running) before new ones are refused.
+    pub queue_capacity: usize,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            workers: 1,
+            max_batch: 8,
+            queue_capacity: 64,
+        }
+    }
+}
+
+struct Job {
+    image: Arc<Analysed>,
+    reply: oneshot::Sender<Result<Vec<Detection>, SchedulerError>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct SchedulerStats {
+    pub queued: AtomicUsize,
+    pub batches: AtomicU64,
+    pub images: AtomicU64,
+    pub refused: AtomicU64,
+    /// Total inference wall time, microseconds.
+    pub inference_micros: AtomicU64,
+    /// Count of batches by size (index = size - 1).
+    pub batch_sizes: Vec<AtomicU64>,
+}
+
+/// Handle to the scheduler; clone freely.
+#[derive(Clone)]
+pub struct Scheduler {
+    sender: mpsc::UnboundedSender<Job>,
+    permits: Arc<Semaphore>,
+    capacity: usize,
+    stats: Arc<SchedulerStats>,
+    model_id: Arc<str>,
+    workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Scheduler {
+    /// Start one worker per detector.
+    pub fn start(detectors: Vec<Detector>, config: &SchedulerConfig) -> Scheduler {
+        assert!(
+            !detectors.is_empty(),
+            "a scheduler needs at least one detector"
+        );
+        let max_batch = config.max_batch.max(1);
+        let model_id: Arc<str> = detectors[0].model_id().into();
+        let (sender, receiver) = mpsc::unbounded_channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let stats = Arc::new(SchedulerStats {
+            batch_sizes: (0..max_batch).map(|_| AtomicU64::new(0)).collect(),
+            ..Default::default()
+        });
+        let workers = detectors
+            .into_iter()
+            .enumerate()
+            .map(|(i, detector)| {
+                let receiver = Arc::clone(&receiver);
+                let stats = Arc::clone(&stats);
+                std::thread::Builder::new()
+                    .name(format!("coverguard-infer-{i}"))
+                    .spawn(move || worker_loop(detector, &receiver, &stats, max_batch))
+                    .expect("spawn inference worker")
+            })
+            .collect();
+        Scheduler {
+            sender,
+            permits: Arc::new(Semaphore::new(config.queue_capacity.max(1))),
+            capacity: config.queue_capacity.max(1),
+            stats,
+            model_id,
+            workers: Arc::new(Mutex::new(workers)),
+        }
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    pub fn stats(&self) -> &SchedulerStats {
+        &self.stats
+    }
+
+    /// Requests waiting or running now.
+    pub fn depth(&self) -> usize {
+        self.capacity - self.permits.available_permits()
+    }
+
+    /// Queue one image for inference; refused at once when the queue is full.
+    pub async fn classify(&self, image: Arc<Analysed>) -> Result<Vec<Detection>, SchedulerError> {
+        let permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            SchedulerError::Overloaded {
+                capacity: self.capacity,
+            }
+        })?;
+        let (reply, answer) = oneshot::channel();
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.sender
+            .send(Job {
+                image,
+                reply,
+                _permit: permit,
+            })
+            .map_err(|_| SchedulerError::Shutdown)?;
+        answer.await.map_err(|_| SchedulerError::Shutdown)?
+    }
+
+    /// Stop accepting work and wait for the workers to finish what is queued.
+    pub fn shutdown(self) {
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(self.sender);
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn worker_loop(
+    mut detector: Detector,
+    receiver: &Mutex<mpsc::UnboundedReceiver<Job>>,
+    stats: &SchedulerStats,
+    max_batch: usize,
+) {
+    loop {
+        let batch = {
+            let mut rx = receiver.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(first) = rx.blocking_recv() else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        stats.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        // A caller that gave up (deadline passed) has dropped its receiver: skip it.
+        let batch: Vec<Job> = batch.into_iter().filter(|j| !j.reply.is_closed()).collect();
+        if batch.is_empty() {
+            continue;
+        }
+        let views: Vec<RgbView<'_>> = batch.iter().map(|j| j.image.view()).collect();
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            detector.classify_batch(&views)
+        }));
+        record(stats, batch.len(), started.elapsed());
+        drop(views);
+        let answers: Vec<Result<Vec<Detection>, SchedulerError>> = match result {
+            Ok(Ok(classifications)) => classifications
+                .into_iter()
+                .map(|c| Ok(c.detections))
+                .collect(),
+            Ok(Err(e)) => {
+                let message = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(ClassifyError::Inference(message.clone()).into()))
+                    .collect()
+            }
+            Err(_) => batch
+                .iter()
+                .map(|_| Err(ClassifyError::Inference("inference panicked".into()).into()))
+                .collect(),
+        };
+        for (job, answer) in batch.into_iter().zip(answers) {
+            let Job {
+                reply,
+                _permit: permit,
+                ..
+            } = job;
+            // Free the queue slot before the caller wakes, so depth is exact.
+            drop(permit);
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+fn record(stats: &SchedulerStats, size: usize, elapsed: Duration) {
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats.images.fetch_add(size as u64, Ordering::Relaxed);
+    stats
+        .inference_micros
+        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    if let Some(bucket) = stats.batch_sizes.get(size - 1) {
+        bucket.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,133 @@
+//! The batching inference scheduler: same answers as a lone detector, batches
+//! under load, and refusal (not queueing) beyond capacity.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use common::*;
+use coverguard::classify::{Detector, DetectorOptions};
+use coverguard::decode::DecodeLimits;
+use coverguard::provision::{self, Cache};
+use coverguard::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
+use coverguard::screen::{analyse, Analysed};
+
+fn detector() -> Detector {
+    let provisioned = provision::provision(&Cache::from_env().unwrap(), None).unwrap();
+    Detector::load(&provisioned, &DetectorOptions { intra_threads: 1 }).unwrap()
+}
+
+fn photos() -> Vec<Arc<Analysed>> {
+    [
+        "astronaut.png",
+        "color.png",
+        "moon.png",
+        "camera.png",
+        "phantom.png",
+        "rocket.jpg",
+    ]
+    .iter()
+    .map(|f| {
+        let bytes = std::fs::read(skimage_dir().join(f)).unwrap();
+        Arc::new(analyse(&bytes, &DecodeLimits::default()).unwrap())
+    })
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_answers_equal_single_image_answers() {
+    let images = photos();
+    let mut single = detector();
+    let expected: Vec<_> = images
+        .iter()
+        .map(|a| single.classify(a.view()).unwrap().detections)
+        .collect();
+
+    let scheduler = Scheduler::start(
+        vec![detector()],
+        &SchedulerConfig {
+            workers: 1,
+            max_batch: 8,
+            queue_capacity: 64,
+        },
+    );
+    // Three rounds of all images at once, so batches of several images form.
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        for (i, image) in images.iter().enumerate() {
+            let s = scheduler.clone();
+            let image = Arc::clone(image);
+            tasks.push(tokio::spawn(async move { (i, s.classify(image).await) }));
+        }
+    }
+    for task in tasks {
+        let (i, got) = task.await.unwrap();
+        let got = got.unwrap();
+        assert_eq!(got.len(), expected[i].len(), "image {i}");
+        for (g, e) in got.iter().zip(&expected[i]) {
+            assert_eq!(
+                (g.label.as_str(), g.bbox),
+                (e.label.as_str(), e.bbox),
+                "image {i}"
+            );
+            // Batched convolutions may round differently in the last float bits.
+            assert!(
+                (g.score - e.score).abs() < 1e-4,
+                "image {i}: {} vs {}",
+                g.score,
+                e.score
+            );
+        }
+    }
+    let stats = scheduler.stats();
+    assert_eq!(stats.images.load(Ordering::Relaxed), 18);
+    assert!(
+        stats.batches.load(Ordering::Relaxed) < 18,
+        "some requests shared a batch"
+    );
+    scheduler.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_queue_refuses_at_once() {
+    let images = photos();
+    let scheduler = Scheduler::start(
+        vec![detector()],
+        &SchedulerConfig {
+            workers: 1,
+            max_batch: 2,
+            queue_capacity: 3,
+        },
+    );
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = scheduler.clone();
+        let image = Arc::clone(&images[i % images.len()]);
+        tasks.push(tokio::spawn(async move { s.classify(image).await }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(SchedulerError::Overloaded { capacity }) => {
+                assert_eq!(capacity, 3);
+                refused += 1
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(ok >= 3, "{ok} answered");
+    assert!(refused > 0, "nothing refused");
+    assert_eq!(
+        ok + refused,
+        40,
+        "every request was answered one way or the other"
+    );
+    assert_eq!(
+        scheduler.stats().refused.load(Ordering::Relaxed),
+        refused as u64
+    );
+    assert_eq!(scheduler.depth(), 0);
+    scheduler.shutdown();
+}

@@ -8,6 +8,7 @@
 //!
 //! Failing closed is the rule: an input that cannot be screened is an error with
 //! a kind ([`screen::ScreenError::kind`]), never an `allow`.
+pub mod act;
 pub mod bank;
 pub mod classify;
 pub mod decide;

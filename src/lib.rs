@@ -18,3 +18,4 @@ pub mod hash;
 pub mod provision;
 pub mod scheduler;
 pub mod screen;
+pub mod store;

@@ -1,0 +1,1216 @@
+// The store implementation shared by both backends. Each backend file `include!`s this file
+// after defining:
+//   `Db` (the sqlx database), `DbRow` (its row type), `Backend` (struct with a `pool` field),
+//   `BACKEND_NAME`, `BEGIN_WRITE` (starts a transaction that will write; SQLite takes the write
+//   lock up front so it waits on busy_timeout instead of failing on lock upgrade),
+//   `BEGIN_SNAPSHOT` (a transaction whose reads all see one snapshot) and
+//   `CLAIM_LOCK` (row-locking suffix for the review claim sub-select) and `SHARE_LOCK`
+//   (suffix that holds a read row lock until commit).
+// The SQL here must stay portable between SQLite and Postgres: `$n` placeholders (SQLite reads
+// them positionally), `ON CONFLICT`, `RETURNING`, TRUE/FALSE literals.
+
+use sqlx::Row as _;
+
+const SCREENING_COLUMNS: &str = "id, artwork_id, owner_id, sha256, md5, pdq, pdq_quality, \
+     verdict, model, policy_version, banks_version, record, context, created_at";
+const ARTWORK_COLUMNS: &str = "artwork_id, owner_id, latest_screening_id, status, updated_at";
+const BANK_COLUMNS: &str =
+    "name, signal_types, pdq_threshold, action, allow_list, severity, created_at";
+const ENTRY_COLUMNS: &str = "id, bank, signal, hash, external_id, disabled, added_at";
+const QUARANTINE_COLUMNS: &str = "id, sha256, screening_id, artwork_id, owner_id, object_key, \
+     retention_until, created_at, released_at";
+const REVIEW_COLUMNS: &str = "id, screening_id, artwork_id, priority, state, reason, claimed_by, \
+     claimed_at, decided_at, decision, note, created_at";
+const REPORT_COLUMNS: &str = "id, screening_id, idempotency_key, kind, payload, state, attempts, \
+     next_attempt_at, last_error, created_at, delivered_at";
+const AUDIT_COLUMNS: &str = "id, actor, action, subject, detail, at";
+
+/// Longest delivery error kept per report; webhook bodies can be large.
+const MAX_ERROR_CHARS: usize = 2000;
+/// Rows per multi-row INSERT in bulk entry imports (well under both backends' bind limits).
+const ENTRY_CHUNK: usize = 500;
+
+type Tx = sqlx::Transaction<'static, Db>;
+
+fn screening_from_row(row: &DbRow) -> StoreResult<ScreeningRow> {
+    let record: String = row.try_get("record")?;
+    let context: String = row.try_get("context")?;
+    Ok(ScreeningRow {
+        id: row.try_get("id")?,
+        artwork_id: row.try_get("artwork_id")?,
+        owner_id: row.try_get("owner_id")?,
+        sha256: row.try_get("sha256")?,
+        md5: row.try_get("md5")?,
+        pdq: row.try_get("pdq")?,
+        pdq_quality: row.try_get("pdq_quality")?,
+        verdict: row.try_get("verdict")?,
+        model: row.try_get("model")?,
+        policy_version: row.try_get("policy_version")?,
+        banks_version: row.try_get("banks_version")?,
+        record: parse_json("record", &record)?,
+        context: parse_json("context", &context)?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn artwork_from_row(row: &DbRow) -> StoreResult<ArtworkRow> {
+    let status: String = row.try_get("status")?;
+    Ok(ArtworkRow {
+        artwork_id: row.try_get("artwork_id")?,
+        owner_id: row.try_get("owner_id")?,
+        latest_screening_id: row.try_get("latest_screening_id")?,
+        status: status.parse()?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn bank_from_row(row: &DbRow) -> StoreResult<BankRow> {
+    let signal_types: String = row.try_get("signal_types")?;
+    let signal_types: Vec<String> = serde_json::from_str(&signal_types)
+        .map_err(|e| StoreError::Backend(format!("banks.signal_types holds invalid JSON: {e}")))?;
+    let action: String = row.try_get("action")?;
+    Ok(BankRow {
+        spec: BankSpec {
+            name: row.try_get("name")?,
+            signal_types,
+            pdq_threshold: row.try_get("pdq_threshold")?,
+            action: action.parse()?,
+            allow_list: row.try_get("allow_list")?,
+            severity: row.try_get("severity")?,
+        },
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn entry_from_row(row: &DbRow) -> StoreResult<EntryRow> {
+    Ok(EntryRow {
+        id: row.try_get("id")?,
+        bank: row.try_get("bank")?,
+        signal: row.try_get("signal")?,
+        hash: row.try_get("hash")?,
+        external_id: row.try_get("external_id")?,
+        disabled: row.try_get("disabled")?,
+        added_at: row.try_get("added_at")?,
+    })
+}
+
+fn quarantine_from_row(row: &DbRow) -> StoreResult<QuarantineRow> {
+    Ok(QuarantineRow {
+        id: row.try_get("id")?,
+        sha256: row.try_get("sha256")?,
+        screening_id: row.try_get("screening_id")?,
+        artwork_id: row.try_get("artwork_id")?,
+        owner_id: row.try_get("owner_id")?,
+        object_key: row.try_get("object_key")?,
+        retention_until: row.try_get("retention_until")?,
+        created_at: row.try_get("created_at")?,
+        released_at: row.try_get("released_at")?,
+    })
+}
+
+fn review_from_row(row: &DbRow) -> StoreResult<ReviewRow> {
+    let state: String = row.try_get("state")?;
+    Ok(ReviewRow {
+        id: row.try_get("id")?,
+        screening_id: row.try_get("screening_id")?,
+        artwork_id: row.try_get("artwork_id")?,
+        priority: row.try_get("priority")?,
+        state: state.parse()?,
+        reason: row.try_get("reason")?,
+        claimed_by: row.try_get("claimed_by")?,
+        claimed_at: row.try_get("claimed_at")?,
+        decided_at: row.try_get("decided_at")?,
+        decision: row.try_get("decision")?,
+        note: row.try_get("note")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn report_from_row(row: &DbRow) -> StoreResult<ReportRow> {
+    let payload: String = row.try_get("payload")?;
+    let state: String = row.try_get("state")?;
+    Ok(ReportRow {
+        id: row.try_get("id")?,
+        screening_id: row.try_get("screening_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        kind: row.try_get("kind")?,
+        payload: parse_json("payload", &payload)?,
+        state: state.parse()?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        delivered_at: row.try_get("delivered_at")?,
+    })
+}
+
+fn audit_from_row(row: &DbRow) -> StoreResult<AuditRow> {
+    let detail: String = row.try_get("detail")?;
+    Ok(AuditRow {
+        id: row.try_get("id")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        subject: row.try_get("subject")?,
+        detail: parse_json("detail", &detail)?,
+        at: row.try_get("at")?,
+    })
+}
+
+fn rows<T>(rows: Vec<DbRow>, map: fn(&DbRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.iter().map(map).collect()
+}
+
+impl Backend {
+    async fn begin_write(&self) -> StoreResult<Tx> {
+        Ok(self.pool.begin_with(BEGIN_WRITE).await?)
+    }
+
+    async fn current_banks_version(
+        conn: &mut <Db as sqlx::Database>::Connection,
+    ) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT value FROM counters WHERE name = 'banks_version'")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(row.try_get("value")?)
+    }
+
+    async fn bump_banks_version(tx: &mut Tx) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'banks_version' RETURNING value",
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get("value")?)
+    }
+
+    /// Bumps the version when something changed, else reads it; either way inside `tx`.
+    async fn finish_bank_change(mut tx: Tx, changed: u64) -> StoreResult<BankChange> {
+        let banks_version = if changed > 0 {
+            Self::bump_banks_version(&mut tx).await?
+        } else {
+            Self::current_banks_version(&mut tx).await?
+        };
+        tx.commit().await?;
+        Ok(BankChange {
+            changed,
+            banks_version,
+        })
+    }
+
+    async fn insert_audit(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> StoreResult<String> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO audit_log (id, actor, action, subject, detail, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(to_json_text(detail))
+        .bind(now_utc())
+        .execute(&mut *conn)
+        .await?;
+        Ok(id)
+    }
+
+    async fn owner_taken_down(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        owner_id: Option<&str>,
+    ) -> StoreResult<bool> {
+        let Some(owner_id) = owner_id else {
+            return Ok(false);
+        };
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM accounts WHERE owner_id = $1 AND taken_down_at IS NOT NULL",
+        )
+        .bind(owner_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// Makes sure the owner's account row exists and locks it until the transaction ends, and
+    /// says whether the account is taken down. A takedown writes the same row first, so a
+    /// screening and a takedown of one owner are serialised: the takedown either sees the new
+    /// artwork and quarantines it, or the screening sees the takedown.
+    async fn lock_account(tx: &mut Tx, owner_id: &str) -> StoreResult<bool> {
+        sqlx::query(
+            "INSERT INTO accounts (owner_id, taken_down_at, taken_down_by) VALUES ($1, NULL, NULL) \
+             ON CONFLICT (owner_id) DO NOTHING",
+        )
+        .bind(owner_id)
+        .execute(&mut **tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT CASE WHEN taken_down_at IS NULL THEN FALSE ELSE TRUE END AS taken_down \
+             FROM accounts WHERE owner_id = $1{SHARE_LOCK}"
+        ))
+        .bind(owner_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get("taken_down")?)
+    }
+
+    /// What a stored screening already wrote, for answering a retried `record_screening`.
+    async fn describe_recorded(
+        tx: &mut Tx,
+        stored: &ScreeningRow,
+        write: &ScreeningWrite,
+    ) -> StoreResult<RecordedScreening> {
+        let artwork_status = match &stored.artwork_id {
+            Some(artwork_id) => {
+                let row = sqlx::query("SELECT status FROM artworks WHERE artwork_id = $1")
+                    .bind(artwork_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                match row {
+                    Some(row) => Some(row.try_get::<String, _>("status")?.parse()?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        let quarantined = sqlx::query(
+            "SELECT COUNT(*) AS n FROM quarantine_items WHERE screening_id = $1 AND released_at IS NULL",
+        )
+        .bind(&stored.id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get::<i64, _>("n")?
+            > 0;
+        let review_id = sqlx::query("SELECT id FROM review_queue WHERE screening_id = $1")
+            .bind(&stored.id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get::<String, _>("id"))
+            .transpose()?;
+        let report_id = match &write.report {
+            Some(report) => sqlx::query("SELECT id FROM reports WHERE idempotency_key = $1")
+                .bind(&report.idempotency_key)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| r.try_get::<String, _>("id"))
+                .transpose()?,
+            None => None,
+        };
+        let owner_taken_down = Self::owner_taken_down(tx, stored.owner_id.as_deref()).await?;
+        Ok(RecordedScreening {
+            screening_id: stored.id.clone(),
+            created: false,
+            artwork_status,
+            quarantined,
+            report_id,
+            review_id,
+            owner_taken_down,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for Backend {
+    fn backend(&self) -> &'static str {
+        BACKEND_NAME
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn record_screening(&self, write: &ScreeningWrite) -> StoreResult<RecordedScreening> {
+        require_nonempty("sha256", &write.sha256)?;
+        require_nonempty("md5", &write.md5)?;
+        require_nonempty("verdict", &write.verdict)?;
+        require_nonempty("model", &write.model)?;
+        require_nonempty("policy_version", &write.policy_version)?;
+        // Emptiness of the quarantine object key and the report idempotency key is checked by
+        // the schema, inside the transaction, so such a write fails after the screening insert
+        // and proves the rollback.
+        let id = match &write.id {
+            Some(id) => {
+                require_nonempty("screening id", id)?;
+                id.clone()
+            }
+            None => new_id(),
+        };
+        let created_at = write
+            .created_at
+            .map(|t| t.trunc_subsecs(6))
+            .unwrap_or_else(now_utc);
+        let sha256 = normalise_hash(&write.sha256);
+
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO screenings (id, artwork_id, owner_id, sha256, md5, pdq, pdq_quality, \
+             verdict, model, policy_version, banks_version, record, context, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&write.artwork_id)
+        .bind(&write.owner_id)
+        .bind(&sha256)
+        .bind(normalise_hash(&write.md5))
+        .bind(write.pdq.as_deref().map(normalise_hash))
+        .bind(write.pdq_quality)
+        .bind(&write.verdict)
+        .bind(&write.model)
+        .bind(&write.policy_version)
+        .bind(write.banks_version)
+        .bind(to_json_text(&write.record))
+        .bind(to_json_text(&write.context))
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+
+        if inserted == 0 {
+            // A retry of a screening that committed: everything else committed with it.
+            let row = sqlx::query(&format!(
+                "SELECT {SCREENING_COLUMNS} FROM screenings WHERE id = $1"
+            ))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let stored = screening_from_row(&row)?;
+            if stored.sha256 != sha256 {
+                return Err(StoreError::Conflict(format!(
+                    "screening id {id} is already stored for other bytes"
+                )));
+            }
+            let recorded = Self::describe_recorded(&mut tx, &stored, write).await?;
+            tx.commit().await?;
+            return Ok(recorded);
+        }
+
+        let owner_taken_down = match &write.owner_id {
+            Some(owner_id) => Self::lock_account(&mut tx, owner_id).await?,
+            None => false,
+        };
+
+        let artwork_status = match &write.artwork_id {
+            Some(artwork_id) => {
+                // A taken-down owner's uploads are never published, and their quarantined
+                // artworks stay quarantined whatever a later screening says.
+                let requested =
+                    if owner_taken_down && write.artwork_status == ArtworkStatus::Published {
+                        ArtworkStatus::Held
+                    } else {
+                        write.artwork_status
+                    };
+                // Older screenings (backfill) never overwrite a newer artwork state.
+                sqlx::query(&format!(
+                    "INSERT INTO artworks ({ARTWORK_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (artwork_id) DO UPDATE SET \
+                       owner_id = COALESCE(excluded.owner_id, artworks.owner_id), \
+                       latest_screening_id = excluded.latest_screening_id, \
+                       status = CASE WHEN $6 AND artworks.status = 'quarantined' \
+                                     THEN artworks.status ELSE excluded.status END, \
+                       updated_at = excluded.updated_at \
+                     WHERE artworks.updated_at <= excluded.updated_at"
+                ))
+                .bind(artwork_id)
+                .bind(&write.owner_id)
+                .bind(&id)
+                .bind(requested.as_str())
+                .bind(created_at)
+                .bind(owner_taken_down)
+                .execute(&mut *tx)
+                .await?;
+                let status: String =
+                    sqlx::query("SELECT status FROM artworks WHERE artwork_id = $1")
+                        .bind(artwork_id)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get("status")?;
+                Some(status.parse()?)
+            }
+            None => None,
+        };
+
+        let quarantined = match &write.quarantine {
+            Some(q) => {
+                let inserted = sqlx::query(&format!(
+                    "INSERT INTO quarantine_items ({QUARANTINE_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) ON CONFLICT DO NOTHING"
+                ))
+                .bind(new_id())
+                .bind(&sha256)
+                .bind(&id)
+                .bind(&write.artwork_id)
+                .bind(&write.owner_id)
+                .bind(&q.object_key)
+                .bind(q.retention_until.trunc_subsecs(6))
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    // Same bytes for the same artwork: keep one item, re-quarantine it if it
+                    // had been released, and never shorten its retention.
+                    sqlx::query(
+                        "UPDATE quarantine_items SET released_at = NULL, released_by = NULL, \
+                           screening_id = $3, \
+                           retention_until = CASE WHEN retention_until < $4 THEN $4 ELSE retention_until END \
+                         WHERE sha256 = $1 AND COALESCE(artwork_id, '') = COALESCE($2, '') \
+                           AND (released_at IS NOT NULL OR retention_until < $4)",
+                    )
+                    .bind(&sha256)
+                    .bind(&write.artwork_id)
+                    .bind(&id)
+                    .bind(q.retention_until.trunc_subsecs(6))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                true
+            }
+            None => false,
+        };
+
+        let review_id = match &write.review {
+            Some(review) => {
+                let review_id = new_id();
+                sqlx::query(&format!(
+                    "INSERT INTO review_queue ({REVIEW_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, NULL, NULL, NULL, NULL, NULL, $6)"
+                ))
+                .bind(&review_id)
+                .bind(&id)
+                .bind(&write.artwork_id)
+                .bind(review.priority)
+                .bind(&review.reason)
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await?;
+                Some(review_id)
+            }
+            None => None,
+        };
+
+        let report_id = match &write.report {
+            Some(report) => {
+                sqlx::query(&format!(
+                    "INSERT INTO reports ({REPORT_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, $6, NULL) \
+                     ON CONFLICT (idempotency_key) DO NOTHING"
+                ))
+                .bind(new_id())
+                .bind(&id)
+                .bind(&report.idempotency_key)
+                .bind(&report.kind)
+                .bind(to_json_text(&report.payload))
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query("SELECT id FROM reports WHERE idempotency_key = $1")
+                    .bind(&report.idempotency_key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                Some(row.try_get::<String, _>("id")?)
+            }
+            None => None,
+        };
+
+        tx.commit().await?;
+        Ok(RecordedScreening {
+            screening_id: id,
+            created: true,
+            artwork_status,
+            quarantined,
+            report_id,
+            review_id,
+            owner_taken_down,
+        })
+    }
+
+    async fn get_screening(&self, id: &str) -> StoreResult<Option<ScreeningRow>> {
+        sqlx::query(&format!(
+            "SELECT {SCREENING_COLUMNS} FROM screenings WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(screening_from_row)
+        .transpose()
+    }
+
+    async fn get_artwork(&self, artwork_id: &str) -> StoreResult<Option<ArtworkRow>> {
+        sqlx::query(&format!(
+            "SELECT {ARTWORK_COLUMNS} FROM artworks WHERE artwork_id = $1"
+        ))
+        .bind(artwork_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(artwork_from_row)
+        .transpose()
+    }
+
+    async fn set_artwork_status(
+        &self,
+        artwork_id: &str,
+        status: ArtworkStatus,
+        actor: &str,
+    ) -> StoreResult<ArtworkRow> {
+        require_nonempty("actor", actor)?;
+        let mut tx = self.begin_write().await?;
+        let owner_id: Option<String> =
+            sqlx::query("SELECT owner_id FROM artworks WHERE artwork_id = $1")
+                .bind(artwork_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("artwork {artwork_id}")))?
+                .try_get("owner_id")?;
+        if let Some(owner_id) = &owner_id {
+            if Self::lock_account(&mut tx, owner_id).await? && status == ArtworkStatus::Published {
+                return Err(StoreError::Conflict(format!(
+                    "owner of artwork {artwork_id} is taken down; it cannot be published"
+                )));
+            }
+        }
+        let row = sqlx::query(&format!(
+            "UPDATE artworks SET status = $2, updated_at = $3 WHERE artwork_id = $1 \
+             RETURNING {ARTWORK_COLUMNS}"
+        ))
+        .bind(artwork_id)
+        .bind(status.as_str())
+        .bind(now_utc())
+        .fetch_one(&mut *tx)
+        .await?;
+        let artwork = artwork_from_row(&row)?;
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "artwork.status",
+            artwork_id,
+            &serde_json::json!({ "status": status.as_str() }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(artwork)
+    }
+
+    async fn latest_for_artwork(&self, artwork_id: &str) -> StoreResult<Option<ScreeningRow>> {
+        let columns = SCREENING_COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sqlx::query(&format!(
+            "SELECT {columns} FROM artworks a JOIN screenings s ON s.id = a.latest_screening_id \
+             WHERE a.artwork_id = $1"
+        ))
+        .bind(artwork_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(screening_from_row)
+        .transpose()
+    }
+
+    async fn cached_verdict(
+        &self,
+        sha256: &str,
+        model: &str,
+        policy_version: &str,
+        banks_version: i64,
+    ) -> StoreResult<Option<ScreeningRow>> {
+        sqlx::query(&format!(
+            "SELECT {SCREENING_COLUMNS} FROM screenings \
+             WHERE sha256 = $1 AND model = $2 AND policy_version = $3 AND banks_version = $4 \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(normalise_hash(sha256))
+        .bind(model)
+        .bind(policy_version)
+        .bind(banks_version)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(screening_from_row)
+        .transpose()
+    }
+
+    async fn create_bank(&self, spec: &BankSpec) -> StoreResult<BankChange> {
+        validate_bank_spec(spec)?;
+        let signal_types = serde_json::to_string(&spec.signal_types)
+            .map_err(|e| StoreError::Invalid(format!("signal types: {e}")))?;
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO banks ({BANK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (name) DO NOTHING"
+        ))
+        .bind(&spec.name)
+        .bind(signal_types)
+        .bind(spec.pdq_threshold)
+        .bind(spec.action.as_str())
+        .bind(spec.allow_list)
+        .bind(spec.severity)
+        .bind(now_utc())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let row = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks WHERE name = $1"))
+                .bind(&spec.name)
+                .fetch_one(&mut *tx)
+                .await?;
+            let existing = bank_from_row(&row)?;
+            if existing.spec != *spec {
+                return Err(StoreError::Conflict(format!(
+                    "bank {:?} already exists with other settings",
+                    spec.name
+                )));
+            }
+        }
+        Self::finish_bank_change(tx, inserted).await
+    }
+
+    async fn list_banks(&self) -> StoreResult<Vec<BankRow>> {
+        let fetched = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows(fetched, bank_from_row)
+    }
+
+    async fn delete_bank(&self, name: &str) -> StoreResult<BankChange> {
+        let mut tx = self.begin_write().await?;
+        // Entries go first explicitly rather than relying on ON DELETE CASCADE alone, so the
+        // outcome does not depend on SQLite's foreign_keys pragma.
+        sqlx::query("DELETE FROM bank_entries WHERE bank = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM banks WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        Self::finish_bank_change(tx, deleted).await
+    }
+
+    async fn add_entries(&self, bank: &str, entries: &[EntryWrite]) -> StoreResult<BankChange> {
+        let mut cleaned: Vec<(String, String, Option<String>)> = Vec::with_capacity(entries.len());
+        let mut seen = std::collections::HashSet::new();
+        for entry in entries {
+            require_nonempty("entry signal", &entry.signal)?;
+            require_nonempty("entry hash", &entry.hash)?;
+            let signal = entry.signal.trim().to_string();
+            let hash = normalise_hash(&entry.hash);
+            if seen.insert((signal.clone(), hash.clone())) {
+                cleaned.push((signal, hash, entry.external_id.clone()));
+            }
+        }
+
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks WHERE name = $1"))
+            .bind(bank)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("bank {bank:?}")));
+        };
+        let bank_row = bank_from_row(&row)?;
+        if let Some((signal, _, _)) = cleaned
+            .iter()
+            .find(|(signal, _, _)| !bank_row.spec.signal_types.contains(signal))
+        {
+            return Err(StoreError::Invalid(format!(
+                "bank {bank:?} does not hold signal type {signal:?}"
+            )));
+        }
+
+        let added_at = now_utc();
+        let mut added = 0u64;
+        for chunk in cleaned.chunks(ENTRY_CHUNK) {
+            let mut builder = sqlx::QueryBuilder::<Db>::new(format!(
+                "INSERT INTO bank_entries ({ENTRY_COLUMNS}) "
+            ));
+            builder.push_values(chunk, |mut values, (signal, hash, external_id)| {
+                values
+                    .push_bind(new_id())
+                    .push_bind(bank.to_string())
+                    .push_bind(signal.clone())
+                    .push_bind(hash.clone())
+                    .push_bind(external_id.clone())
+                    .push_bind(false)
+                    .push_bind(added_at);
+            });
+            builder.push(" ON CONFLICT (bank, signal, hash) DO NOTHING");
+            added += builder.build().execute(&mut *tx).await?.rows_affected();
+        }
+        Self::finish_bank_change(tx, added).await
+    }
+
+    async fn remove_entry(&self, bank: &str, signal: &str, hash: &str) -> StoreResult<BankChange> {
+        let mut tx = self.begin_write().await?;
+        let removed =
+            sqlx::query("DELETE FROM bank_entries WHERE bank = $1 AND signal = $2 AND hash = $3")
+                .bind(bank)
+                .bind(signal.trim())
+                .bind(normalise_hash(hash))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        Self::finish_bank_change(tx, removed).await
+    }
+
+    async fn set_entry_disabled(
+        &self,
+        bank: &str,
+        signal: &str,
+        hash: &str,
+        disabled: bool,
+    ) -> StoreResult<BankChange> {
+        let mut tx = self.begin_write().await?;
+        let hash = normalise_hash(hash);
+        let changed = sqlx::query(
+            "UPDATE bank_entries SET disabled = $4 \
+             WHERE bank = $1 AND signal = $2 AND hash = $3 AND disabled <> $4",
+        )
+        .bind(bank)
+        .bind(signal.trim())
+        .bind(&hash)
+        .bind(disabled)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            let exists = sqlx::query(
+                "SELECT COUNT(*) AS n FROM bank_entries WHERE bank = $1 AND signal = $2 AND hash = $3",
+            )
+            .bind(bank)
+            .bind(signal.trim())
+            .bind(&hash)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+            if exists == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "entry {signal}:{hash} in bank {bank:?}"
+                )));
+            }
+        }
+        Self::finish_bank_change(tx, changed).await
+    }
+
+    async fn list_entries(&self) -> StoreResult<Vec<EntryRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE disabled = FALSE \
+             ORDER BY bank, signal, hash"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, entry_from_row)
+    }
+
+    async fn list_bank_entries(&self, bank: &str) -> StoreResult<Vec<EntryRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE bank = $1 ORDER BY signal, hash"
+        ))
+        .bind(bank)
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, entry_from_row)
+    }
+
+    async fn banks_version(&self) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await?;
+        Self::current_banks_version(&mut conn).await
+    }
+
+    async fn bank_snapshot(&self) -> StoreResult<BankSnapshot> {
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let banks_version = Self::current_banks_version(&mut tx).await?;
+        let banks = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"))
+            .fetch_all(&mut *tx)
+            .await?;
+        let entries = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE disabled = FALSE \
+             ORDER BY bank, signal, hash"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(BankSnapshot {
+            banks_version,
+            banks: rows(banks, bank_from_row)?,
+            entries: rows(entries, entry_from_row)?,
+        })
+    }
+
+    async fn takedown_account(&self, owner_id: &str, actor: &str) -> StoreResult<Vec<ArtworkRow>> {
+        require_nonempty("owner id", owner_id)?;
+        require_nonempty("actor", actor)?;
+        let now = now_utc();
+        let mut tx = self.begin_write().await?;
+        // The first takedown's time and actor are kept on retries.
+        sqlx::query(
+            "INSERT INTO accounts (owner_id, taken_down_at, taken_down_by) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner_id) DO UPDATE SET \
+               taken_down_at = COALESCE(accounts.taken_down_at, excluded.taken_down_at), \
+               taken_down_by = COALESCE(accounts.taken_down_by, excluded.taken_down_by)",
+        )
+        .bind(owner_id)
+        .bind(now)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        let changed = sqlx::query(&format!(
+            "UPDATE artworks SET status = 'quarantined', updated_at = $2 \
+             WHERE owner_id = $1 AND status <> 'quarantined' RETURNING {ARTWORK_COLUMNS}"
+        ))
+        .bind(owner_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut changed = rows(changed, artwork_from_row)?;
+        changed.sort_by(|a, b| a.artwork_id.cmp(&b.artwork_id));
+        let ids: Vec<&str> = changed.iter().map(|a| a.artwork_id.as_str()).collect();
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "account.takedown",
+            owner_id,
+            &serde_json::json!({ "quarantined_artworks": ids }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn is_taken_down(&self, owner_id: &str) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        Self::owner_taken_down(&mut conn, Some(owner_id)).await
+    }
+
+    async fn quarantine_items(&self, sha256: &str) -> StoreResult<Vec<QuarantineRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {QUARANTINE_COLUMNS} FROM quarantine_items WHERE sha256 = $1 \
+             ORDER BY created_at, id"
+        ))
+        .bind(normalise_hash(sha256))
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, quarantine_from_row)
+    }
+
+    async fn release_quarantine(&self, item_id: &str, actor: &str) -> StoreResult<QuarantineRow> {
+        require_nonempty("actor", actor)?;
+        let now = now_utc();
+        let mut tx = self.begin_write().await?;
+        let released = sqlx::query(&format!(
+            "UPDATE quarantine_items SET released_at = $2, released_by = $3 \
+             WHERE id = $1 AND released_at IS NULL RETURNING {QUARANTINE_COLUMNS}"
+        ))
+        .bind(item_id)
+        .bind(now)
+        .bind(actor)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let item = match released {
+            Some(row) => {
+                let item = quarantine_from_row(&row)?;
+                if let Some(artwork_id) = &item.artwork_id {
+                    sqlx::query(
+                        "UPDATE artworks SET status = 'released', updated_at = $2 \
+                         WHERE artwork_id = $1 AND status = 'quarantined'",
+                    )
+                    .bind(artwork_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::insert_audit(
+                    &mut tx,
+                    actor,
+                    "quarantine.release",
+                    &item.sha256,
+                    &serde_json::json!({ "item_id": item.id, "artwork_id": item.artwork_id }),
+                )
+                .await?;
+                item
+            }
+            None => {
+                // Already released (a retry) or unknown.
+                let row = sqlx::query(&format!(
+                    "SELECT {QUARANTINE_COLUMNS} FROM quarantine_items WHERE id = $1"
+                ))
+                .bind(item_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("quarantine item {item_id}")))?;
+                quarantine_from_row(&row)?
+            }
+        };
+        tx.commit().await?;
+        Ok(item)
+    }
+
+    async fn expired_quarantine(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<QuarantineRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {QUARANTINE_COLUMNS} FROM quarantine_items \
+             WHERE released_at IS NULL AND retention_until < $1 \
+             ORDER BY retention_until, id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, quarantine_from_row)
+    }
+
+    async fn list_reviews(&self, state: ReviewState, limit: i64) -> StoreResult<Vec<ReviewRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE state = $1 \
+             ORDER BY priority DESC, created_at, id LIMIT $2"
+        ))
+        .bind(state.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, review_from_row)
+    }
+
+    async fn claim_review(&self, reviewer: &str) -> StoreResult<Option<ReviewRow>> {
+        require_nonempty("reviewer", reviewer)?;
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(&format!(
+            "UPDATE review_queue SET state = 'claimed', claimed_by = $1, claimed_at = $2 \
+             WHERE state = 'pending' AND id = (SELECT id FROM review_queue WHERE state = 'pending' \
+               ORDER BY priority DESC, created_at, id LIMIT 1{CLAIM_LOCK}) \
+             RETURNING {REVIEW_COLUMNS}"
+        ))
+        .bind(reviewer)
+        .bind(now_utc())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        claimed.as_ref().map(review_from_row).transpose()
+    }
+
+    async fn decide_review(
+        &self,
+        review_id: &str,
+        reviewer: &str,
+        decision: &str,
+        note: Option<&str>,
+    ) -> StoreResult<ReviewRow> {
+        require_nonempty("reviewer", reviewer)?;
+        require_nonempty("decision", decision)?;
+        let mut tx = self.begin_write().await?;
+        let decided = sqlx::query(&format!(
+            "UPDATE review_queue SET state = 'decided', decided_at = $2, decision = $3, note = $4, \
+               claimed_by = COALESCE(claimed_by, $5) \
+             WHERE id = $1 AND state <> 'decided' RETURNING {REVIEW_COLUMNS}"
+        ))
+        .bind(review_id)
+        .bind(now_utc())
+        .bind(decision)
+        .bind(note)
+        .bind(reviewer)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let review = match decided {
+            Some(row) => {
+                let review = review_from_row(&row)?;
+                Self::insert_audit(
+                    &mut tx,
+                    reviewer,
+                    "review.decide",
+                    &review.screening_id,
+                    &serde_json::json!({ "review_id": review.id, "decision": decision, "note": note }),
+                )
+                .await?;
+                review
+            }
+            None => {
+                let row = sqlx::query(&format!(
+                    "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE id = $1"
+                ))
+                .bind(review_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("review {review_id}")))?;
+                let review = review_from_row(&row)?;
+                // The same decision again is a retry; a different one is a real conflict.
+                if review.decision.as_deref() != Some(decision) {
+                    return Err(StoreError::Conflict(format!(
+                        "review {review_id} was already decided"
+                    )));
+                }
+                review
+            }
+        };
+        tx.commit().await?;
+        Ok(review)
+    }
+
+    async fn get_report(&self, id: &str) -> StoreResult<Option<ReportRow>> {
+        sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(report_from_row)
+        .transpose()
+    }
+
+    async fn due_reports(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ReportRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM reports \
+             WHERE state = 'pending' AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, report_from_row)
+    }
+
+    async fn mark_report_delivered(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE reports SET state = 'delivered', delivered_at = $2, last_error = NULL \
+             WHERE id = $1 AND state <> 'delivered'",
+        )
+        .bind(id)
+        .bind(now_utc())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            let n = sqlx::query("SELECT COUNT(*) AS n FROM reports WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<i64, _>("n")?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("report {id}")));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_report_failed_attempt(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+        let state = if next_attempt_at.is_some() {
+            ReportState::Pending
+        } else {
+            ReportState::Failed
+        };
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE reports SET attempts = attempts + 1, last_error = $2, state = $3, \
+               next_attempt_at = COALESCE($4, next_attempt_at) \
+             WHERE id = $1 AND state <> 'delivered'",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(state.as_str())
+        .bind(next_attempt_at.map(|t| t.trunc_subsecs(6)))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            let n = sqlx::query("SELECT COUNT(*) AS n FROM reports WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<i64, _>("n")?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("report {id}")));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> StoreResult<String> {
+        require_nonempty("actor", actor)?;
+        require_nonempty("action", action)?;
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_audit(&mut conn, actor, action, subject, detail).await
+    }
+
+    async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY at DESC, id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, audit_from_row)
+    }
+
+    async fn put_token(&self, token_hash: &str, name: &str, role: TokenRole) -> StoreResult<()> {
+        require_nonempty("token hash", token_hash)?;
+        require_nonempty("token name", name)?;
+        sqlx::query(
+            "INSERT INTO api_tokens (token_hash, name, role, created_at, revoked) \
+             VALUES ($1, $2, $3, $4, FALSE) \
+             ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name, role = excluded.role",
+        )
+        .bind(normalise_hash(token_hash))
+        .bind(name)
+        .bind(role.as_str())
+        .bind(now_utc())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool> {
+        let changed = sqlx::query(
+            "UPDATE api_tokens SET revoked = TRUE WHERE token_hash = $1 AND revoked = FALSE",
+        )
+        .bind(normalise_hash(token_hash))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed > 0)
+    }
+
+    async fn token_role(&self, token_hash: &str) -> StoreResult<Option<TokenRole>> {
+        let row =
+            sqlx::query("SELECT role FROM api_tokens WHERE token_hash = $1 AND revoked = FALSE")
+                .bind(normalise_hash(token_hash))
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some(row) => Ok(Some(row.try_get::<String, _>("role")?.parse()?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! Durable store: screenings, artworks, banks, quarantine, review queue, reports outbox,
+//! audit log, API tokens and account takedowns.
+//!
+//! The rest of the crate sees only [`Store`] (object safe) and the plain types below; [`open`]
+//! picks SQLite or Postgres from the URL and runs that backend's migrations. Both backends share
+//! one implementation (`common.rs`, included by each backend file) because the SQL is portable;
+//! each backend file only supplies connection set-up and the few statements that differ.
+//!
+//! Every write that may be retried (backfill, crash recovery, a client retry) is idempotent: a
+//! screening id, a report idempotency key, a bank entry (bank, signal, hash), a quarantine item
+//! (sha256, artwork) and a takedown can all be written twice without a second effect.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+mod postgres;
+mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+/// Errors of the store. Callers map [`StoreError::Unavailable`] to 503 with `Retry-After`,
+/// and never treat any error as an `allow`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached right now (pool exhausted, connection lost, locked).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The write contradicts what is stored (e.g. a bank of that name with other settings).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The caller passed something the store refuses (empty hash, unknown bank, bad URL).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Anything else the database said, including rows that no longer decode.
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// Stable machine-readable kind for API error bodies and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::NotFound(_) => "not_found",
+            StoreError::Invalid(_) => "invalid",
+            StoreError::Migration(_) => "migration",
+            StoreError::Backend(_) => "backend",
+        }
+    }
+
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
+        match &err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
+            sqlx::Error::RowNotFound => StoreError::NotFound(err.to_string()),
+            sqlx::Error::Configuration(_) => StoreError::Invalid(err.to_string()),
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                // SQLite: 5 BUSY, 6 LOCKED (and their extended codes end in those low bits).
+                // Postgres: 40001 serialization, 40P01 deadlock, 53xxx resources, 57Pxx shutdown,
+                // 08xxx connection: all transient.
+                let sqlite_busy = code
+                    .parse::<i64>()
+                    .map(|c| matches!(c & 0xff, 5 | 6))
+                    .unwrap_or(false);
+                let pg_transient = code == "40001"
+                    || code == "40P01"
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code.starts_with("08");
+                if sqlite_busy || pg_transient {
+                    return StoreError::Unavailable(db.message().to_string());
+                }
+                match db.kind() {
+                    ErrorKind::UniqueViolation => StoreError::Conflict(db.message().to_string()),
+                    ErrorKind::ForeignKeyViolation
+                    | ErrorKind::NotNullViolation
+                    | ErrorKind::CheckViolation => StoreError::Invalid(db.message().to_string()),
+                    _ => StoreError::Backend(err.to_string()),
+                }
+            }
+            _ => StoreError::Backend(err.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        match err {
+            sqlx::migrate::MigrateError::Execute(inner) => match StoreError::from(inner) {
+                StoreError::Unavailable(m) => StoreError::Unavailable(m),
+                other => StoreError::Migration(other.to_string()),
+            },
+            other => StoreError::Migration(other.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Screening ids are UUID-shaped strings; time-ordered when the store makes them.
+pub type ScreeningId = String;
+
+/// A new time-ordered id (UUIDv7 text), used for every row id the store generates.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Current time at the precision both backends keep (microseconds), so values read back
+/// compare equal to the values written.
+pub fn now_utc() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = StoreError;
+            fn from_str(text: &str) -> Result<Self, StoreError> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(StoreError::Invalid(format!(
+                        concat!("unknown ", stringify!($name), " {:?}"), other))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Publication state of an artwork as the platform should treat it.
+    ArtworkStatus {
+        Published => "published",
+        Held => "held",
+        Quarantined => "quarantined",
+        Released => "released",
+    }
+);
+
+text_enum!(
+    /// What a match in a bank does to the verdict.
+    BankAction {
+        Block => "block",
+        Review => "review",
+        Allow => "allow",
+    }
+);
+
+text_enum!(
+    ReportState {
+        Pending => "pending",
+        Delivered => "delivered",
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    ReviewState {
+        Pending => "pending",
+        Claimed => "claimed",
+        Decided => "decided",
+    }
+);
+
+text_enum!(
+    /// `service` may screen; `admin` may also manage banks, takedowns and quarantine.
+    TokenRole {
+        Service => "service",
+        Admin => "admin",
+    }
+);
+
+/// Everything one screening writes, applied in a single transaction by
+/// [`Store::record_screening`].
+#[derive(Debug, Clone)]
+pub struct ScreeningWrite {
+    /// Caller-chosen id (makes a retry idempotent); `None` lets the store make one.
+    pub id: Option<ScreeningId>,
+    pub artwork_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub sha256: String,
+    pub md5: String,
+    pub pdq: Option<String>,
+    pub pdq_quality: Option<i64>,
+    pub verdict: String,
+    pub model: String,
+    /// Must identify every policy input that changes the verdict, including the context profile
+    /// (e.g. minor owner), because the verdict cache matches on it.
+    pub policy_version: String,
+    pub banks_version: i64,
+    pub record: serde_json::Value,
+    pub context: serde_json::Value,
+    /// Status for the artwork row (ignored without `artwork_id`). A `published` status for an
+    /// owner whose account is taken down is stored as `held`.
+    pub artwork_status: ArtworkStatus,
+    pub quarantine: Option<QuarantineWrite>,
+    pub review: Option<ReviewWrite>,
+    pub report: Option<ReportWrite>,
+    /// `None` means now.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QuarantineWrite {
+    /// Where the encrypted bytes live (local path key now, object key later).
+    pub object_key: String,
+    pub retention_until: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReviewWrite {
+    /// Higher is reviewed first.
+    pub priority: i64,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportWrite {
+    /// Sent to the webhook unchanged on every attempt; a second write with the same key is a no-op.
+    pub idempotency_key: String,
+    /// e.g. "hit" or "cybertipline".
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+/// What [`Store::record_screening`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedScreening {
+    pub screening_id: ScreeningId,
+    /// False when the id was already stored (a retry): nothing was written.
+    pub created: bool,
+    /// Status the artwork row has after the write (None without an artwork id).
+    pub artwork_status: Option<ArtworkStatus>,
+    pub quarantined: bool,
+    /// The report row for this screening's idempotency key (new or pre-existing).
+    pub report_id: Option<String>,
+    pub review_id: Option<String>,
+    pub owner_taken_down: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScreeningRow {
+    pub id: ScreeningId,
+    pub artwork_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub sha256: String,
+    pub md5: String,
+    pub pdq: Option<String>,
+    pub pdq_quality: Option<i64>,
+    pub verdict: String,
+    pub model: String,
+    pub policy_version: String,
+    pub banks_version: i64,
+    pub record: serde_json::Value,
+    pub context: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtworkRow {
+    pub artwork_id: String,
+    pub owner_id: Option<String>,
+    pub latest_screening_id: Option<ScreeningId>,
+    pub status: ArtworkStatus,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankSpec {
+    pub name: String,
+    /// Signal types matched against this bank, e.g. "pdq", "md5", "sha256".
+    pub signal_types: Vec<String>,
+    /// Maximum PDQ Hamming distance that counts as a match.
+    pub pdq_threshold: i64,
+    pub action: BankAction,
+    /// An allow-list bank exempts matches instead of flagging them.
+    pub allow_list: bool,
+    pub severity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BankRow {
+    #[serde(flatten)]
+    pub spec: BankSpec,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryWrite {
+    pub signal: String,
+    /// Stored trimmed and lower-cased (hex), so the same hash is one entry however spelt.
+    pub hash: String,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryRow {
+    pub id: String,
+    pub bank: String,
+    pub signal: String,
+    pub hash: String,
+    pub external_id: Option<String>,
+    pub disabled: bool,
+    pub added_at: DateTime<Utc>,
+}
+
+/// Result of a bank change: how many rows it changed and the version after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BankChange {
+    pub changed: u64,
+    pub banks_version: i64,
+}
+
+/// Banks and enabled entries read from one consistent snapshot, tagged with its version, so an
+/// index built from it never mixes two versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BankSnapshot {
+    pub banks_version: i64,
+    pub banks: Vec<BankRow>,
+    pub entries: Vec<EntryRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuarantineRow {
+    pub id: String,
+    pub sha256: String,
+    pub screening_id: ScreeningId,
+    pub artwork_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub object_key: String,
+    pub retention_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub released_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewRow {
+    pub id: String,
+    pub screening_id: ScreeningId,
+    pub artwork_id: Option<String>,
+    pub priority: i64,
+    pub state: ReviewState,
+    pub reason: Option<String>,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision: Option<String>,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    pub id: String,
+    pub screening_id: ScreeningId,
+    pub idempotency_key: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub state: ReportState,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRow {
+    pub id: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// The durable store. Object safe: the service holds an `Arc<dyn Store>` and never learns which
+/// backend runs.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// "sqlite" or "postgres", for logs and `/readyz` detail only.
+    fn backend(&self) -> &'static str;
+
+    /// Cheap round trip for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Waits for checked-out connections to return and closes the pool (graceful shutdown;
+    /// SQLite checkpoints its WAL). Later calls fail as unavailable.
+    async fn close(&self);
+
+    // --- screenings -------------------------------------------------------------------------
+
+    /// In one transaction: the screening, the artwork upsert, and optionally a quarantine item,
+    /// a review row and a report outbox row. Idempotent on the screening id and on the report
+    /// idempotency key.
+    async fn record_screening(&self, write: &ScreeningWrite) -> StoreResult<RecordedScreening>;
+    async fn get_screening(&self, id: &str) -> StoreResult<Option<ScreeningRow>>;
+    async fn get_artwork(&self, artwork_id: &str) -> StoreResult<Option<ArtworkRow>>;
+    /// A moderator's status change, audited. `published` for a taken-down owner is a conflict.
+    async fn set_artwork_status(
+        &self,
+        artwork_id: &str,
+        status: ArtworkStatus,
+        actor: &str,
+    ) -> StoreResult<ArtworkRow>;
+    /// The screening the artwork row points at.
+    async fn latest_for_artwork(&self, artwork_id: &str) -> StoreResult<Option<ScreeningRow>>;
+    /// Most recent screening of these bytes under the same model, policy and bank versions.
+    async fn cached_verdict(
+        &self,
+        sha256: &str,
+        model: &str,
+        policy_version: &str,
+        banks_version: i64,
+    ) -> StoreResult<Option<ScreeningRow>>;
+
+    // --- banks ------------------------------------------------------------------------------
+
+    /// Creates the bank; the same spec again is a no-op (`changed == 0`), a different spec for
+    /// an existing name is a conflict.
+    async fn create_bank(&self, spec: &BankSpec) -> StoreResult<BankChange>;
+    async fn list_banks(&self) -> StoreResult<Vec<BankRow>>;
+    /// Deletes the bank and its entries.
+    async fn delete_bank(&self, name: &str) -> StoreResult<BankChange>;
+    /// Bulk insert in one transaction; entries already present are skipped (`changed` counts
+    /// the new ones). Unknown bank is `NotFound`.
+    async fn add_entries(&self, bank: &str, entries: &[EntryWrite]) -> StoreResult<BankChange>;
+    async fn remove_entry(&self, bank: &str, signal: &str, hash: &str) -> StoreResult<BankChange>;
+    async fn set_entry_disabled(
+        &self,
+        bank: &str,
+        signal: &str,
+        hash: &str,
+        disabled: bool,
+    ) -> StoreResult<BankChange>;
+    /// Enabled entries of every bank.
+    async fn list_entries(&self) -> StoreResult<Vec<EntryRow>>;
+    /// Every entry of one bank, disabled ones included, for the admin API.
+    async fn list_bank_entries(&self, bank: &str) -> StoreResult<Vec<EntryRow>>;
+    async fn banks_version(&self) -> StoreResult<i64>;
+    /// Banks, enabled entries and the version, from one snapshot.
+    async fn bank_snapshot(&self) -> StoreResult<BankSnapshot>;
+
+    // --- accounts ---------------------------------------------------------------------------
+
+    /// Marks the account taken down and quarantines every artwork of the owner, with an audit
+    /// entry, in one transaction. Returns the artworks it changed (empty on a retry).
+    async fn takedown_account(&self, owner_id: &str, actor: &str) -> StoreResult<Vec<ArtworkRow>>;
+    async fn is_taken_down(&self, owner_id: &str) -> StoreResult<bool>;
+
+    // --- quarantine -------------------------------------------------------------------------
+
+    async fn quarantine_items(&self, sha256: &str) -> StoreResult<Vec<QuarantineRow>>;
+    /// Marks the item released and its artwork `released`, with an audit entry.
+    async fn release_quarantine(&self, item_id: &str, actor: &str) -> StoreResult<QuarantineRow>;
+    /// Unreleased items whose retention ended before `now`, oldest first.
+    async fn expired_quarantine(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<QuarantineRow>>;
+
+    // --- review queue -----------------------------------------------------------------------
+
+    async fn list_reviews(&self, state: ReviewState, limit: i64) -> StoreResult<Vec<ReviewRow>>;
+    /// Claims the highest-priority pending review for `reviewer`, if any.
+    async fn claim_review(&self, reviewer: &str) -> StoreResult<Option<ReviewRow>>;
+    /// Records the decision on a review; deciding the same review twice is a conflict.
+    async fn decide_review(
+        &self,
+        review_id: &str,
+        reviewer: &str,
+        decision: &str,
+        note: Option<&str>,
+    ) -> StoreResult<ReviewRow>;
+
+    // --- reports outbox ---------------------------------------------------------------------
+
+    async fn get_report(&self, id: &str) -> StoreResult<Option<ReportRow>>;
+    /// Pending reports whose next attempt is due at `now`, oldest due first.
+    async fn due_reports(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ReportRow>>;
+    /// Idempotent; unknown id is `NotFound`.
+    async fn mark_report_delivered(&self, id: &str) -> StoreResult<()>;
+    /// Counts a failed attempt. `next_attempt_at: None` gives up (state `failed`).
+    /// A report already delivered stays delivered.
+    async fn mark_report_failed_attempt(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+
+    // --- audit ------------------------------------------------------------------------------
+
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> StoreResult<String>;
+    /// Most recent first.
+    async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRow>>;
+
+    // --- tokens -----------------------------------------------------------------------------
+
+    /// Stores a token by the sha256 hex of its secret. Re-putting updates name and role but
+    /// never un-revokes.
+    async fn put_token(&self, token_hash: &str, name: &str, role: TokenRole) -> StoreResult<()>;
+    async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool>;
+    /// Role of a non-revoked token.
+    async fn token_role(&self, token_hash: &str) -> StoreResult<Option<TokenRole>>;
+}
+
+/// Opens the store named by `url` and runs its migrations.
+///
+/// `postgres://…` / `postgresql://…` selects Postgres; `sqlite:…` or a plain file path selects
+/// SQLite (file and parent directory created, WAL, foreign keys on, busy timeout).
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(StoreError::Invalid("empty store URL".into()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else if url.contains("://") && !url.starts_with("sqlite://") {
+        Err(StoreError::Invalid(format!(
+            "unsupported store URL scheme in {:?}",
+            url.split("://").next().unwrap_or_default()
+        )))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    }
+}
+
+// --- helpers shared by both backends --------------------------------------------------------
+
+fn require_nonempty(what: &str, value: &str) -> StoreResult<()> {
+    if value.trim().is_empty() {
+        Err(StoreError::Invalid(format!("{what} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+fn normalise_hash(hash: &str) -> String {
+    hash.trim().to_ascii_lowercase()
+}
+
+fn parse_json(column: &str, text: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("column {column} holds invalid JSON: {e}")))
+}
+
+fn to_json_text(value: &serde_json::Value) -> String {
+    // Serialising a Value cannot fail (its map keys are strings).
+    value.to_string()
+}
+
+fn validate_bank_spec(spec: &BankSpec) -> StoreResult<()> {
+    require_nonempty("bank name", &spec.name)?;
+    if spec.signal_types.is_empty() || spec.signal_types.iter().any(|s| s.trim().is_empty()) {
+        return Err(StoreError::Invalid(
+            "a bank needs at least one non-empty signal type".into(),
+        ));
+    }
+    if !(0..=256).contains(&spec.pdq_threshold) {
+        return Err(StoreError::Invalid(format!(
+            "pdq_threshold {} outside 0..=256",
+            spec.pdq_threshold
+        )));
+    }
+    Ok(())
+}

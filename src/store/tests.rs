@@ -1,0 +1,1116 @@
+//! Backend-agnostic store tests. Each case is written once against `Arc<dyn Store>` and runs
+//! on a fresh SQLite file always, and on Postgres when `COVERGUARD_TEST_POSTGRES_URL` is set,
+//! each run in its own schema (dropped afterwards) so parallel runs and reruns never collide.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::Duration;
+use serde_json::json;
+
+use super::*;
+
+const POSTGRES_URL_VAR: &str = "COVERGUARD_TEST_POSTGRES_URL";
+
+type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+async fn run_on_sqlite(case: Case) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A nested path proves the parent directory is created.
+    let path = dir.path().join("data").join("coverguard.db");
+    let store = open(path.to_str().expect("utf-8 temp path"))
+        .await
+        .expect("open sqlite store");
+    assert_eq!(store.backend(), "sqlite");
+    case(store).await;
+}
+
+async fn run_on_postgres(case: Case) {
+    use sqlx::Connection as _;
+    let Ok(base_url) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("{POSTGRES_URL_VAR} not set: Postgres run skipped");
+        return;
+    };
+    let schema = format!("cg_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(&base_url)
+        .await
+        .expect("connect to Postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+
+    let separator = if base_url.contains('?') { '&' } else { '?' };
+    let url = format!("{base_url}{separator}options=-c%20search_path%3D{schema}");
+    // Run the case as its own task so a failing assertion still lets us drop the schema.
+    let outcome = tokio::spawn(async move {
+        let store = open(&url).await.expect("open postgres store");
+        assert_eq!(store.backend(), "postgres");
+        case(store).await;
+    })
+    .await;
+
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+macro_rules! store_cases {
+    ($($case:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::run_on_sqlite(|s| Box::pin(super::$case(s))).await;
+                }
+            )+
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::run_on_postgres(|s| Box::pin(super::$case(s))).await;
+                }
+            )+
+        }
+    };
+}
+
+store_cases!(
+    record_and_read_back,
+    failed_record_leaves_nothing,
+    record_retry_and_report_idempotency,
+    verdict_cache_lookup,
+    takedown_cascade,
+    bank_changes_bump_version,
+    outbox_due_delivered_failed,
+    token_lookup,
+    quarantine_release_and_retention,
+    review_queue_claim_and_decide,
+    audit_log_and_ping,
+    concurrent_writers,
+);
+
+const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+fn screening(sha256: &str, artwork_id: Option<&str>, owner_id: Option<&str>) -> ScreeningWrite {
+    ScreeningWrite {
+        id: None,
+        artwork_id: artwork_id.map(str::to_string),
+        owner_id: owner_id.map(str::to_string),
+        sha256: sha256.to_string(),
+        md5: "0123456789abcdef0123456789abcdef".to_string(),
+        pdq: Some("f".repeat(64)),
+        pdq_quality: Some(100),
+        verdict: "allow".to_string(),
+        model: "nudenet-320n".to_string(),
+        policy_version: "policy-1".to_string(),
+        banks_version: 1,
+        record: json!({ "verdict": "allow", "scores": { "explicit": 0.01 } }),
+        context: json!({ "surface": "playlist_cover" }),
+        artwork_status: ArtworkStatus::Published,
+        quarantine: None,
+        review: None,
+        report: None,
+        created_at: None,
+    }
+}
+
+fn blocked(sha256: &str, artwork_id: &str, owner_id: &str, report_key: &str) -> ScreeningWrite {
+    ScreeningWrite {
+        verdict: "block".to_string(),
+        record: json!({ "verdict": "block" }),
+        artwork_status: ArtworkStatus::Quarantined,
+        quarantine: Some(QuarantineWrite {
+            object_key: format!("quarantine/{sha256}"),
+            retention_until: now_utc() + Duration::days(365),
+        }),
+        review: Some(ReviewWrite {
+            priority: 10,
+            reason: Some("bank hit".into()),
+        }),
+        report: Some(ReportWrite {
+            idempotency_key: report_key.to_string(),
+            kind: "hit".to_string(),
+            payload: json!({ "sha256": sha256, "artwork_id": artwork_id }),
+        }),
+        ..screening(sha256, Some(artwork_id), Some(owner_id))
+    }
+}
+
+fn bank(name: &str) -> BankSpec {
+    BankSpec {
+        name: name.to_string(),
+        signal_types: vec!["pdq".into(), "md5".into()],
+        pdq_threshold: 31,
+        action: BankAction::Block,
+        allow_list: false,
+        severity: 3,
+    }
+}
+
+fn entry(signal: &str, hash: &str) -> EntryWrite {
+    EntryWrite {
+        signal: signal.into(),
+        hash: hash.into(),
+        external_id: None,
+    }
+}
+
+async fn record_and_read_back(store: Arc<dyn Store>) {
+    let write = screening(SHA_A, Some("art-1"), Some("owner-1"));
+    let recorded = store.record_screening(&write).await.unwrap();
+    assert!(recorded.created);
+    assert_eq!(recorded.artwork_status, Some(ArtworkStatus::Published));
+    assert!(!recorded.quarantined);
+    assert_eq!(recorded.report_id, None);
+
+    let row = store
+        .get_screening(&recorded.screening_id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(row.sha256, SHA_A);
+    assert_eq!(row.artwork_id.as_deref(), Some("art-1"));
+    assert_eq!(row.pdq_quality, Some(100));
+    assert_eq!(row.record, write.record);
+    assert_eq!(row.context, write.context);
+    assert_eq!(store.get_screening("no-such-id").await.unwrap(), None);
+
+    let artwork = store
+        .get_artwork("art-1")
+        .await
+        .unwrap()
+        .expect("artwork row");
+    assert_eq!(
+        artwork.latest_screening_id.as_deref(),
+        Some(recorded.screening_id.as_str())
+    );
+    assert_eq!(artwork.owner_id.as_deref(), Some("owner-1"));
+
+    // A newer screening of the same artwork becomes the latest; upper-case hashes normalise.
+    let mut second = blocked(&SHA_B.to_uppercase(), "art-1", "owner-1", "key-read-back");
+    second.created_at = Some(row.created_at + Duration::seconds(1));
+    let second_id = store.record_screening(&second).await.unwrap().screening_id;
+    let latest = store
+        .latest_for_artwork("art-1")
+        .await
+        .unwrap()
+        .expect("latest");
+    assert_eq!(latest.id, second_id);
+    assert_eq!(latest.sha256, SHA_B);
+    assert_eq!(
+        store.get_artwork("art-1").await.unwrap().unwrap().status,
+        ArtworkStatus::Quarantined
+    );
+
+    // A backfilled older screening does not overwrite the artwork's newer state.
+    let mut old = screening(SHA_A, Some("art-1"), Some("owner-1"));
+    old.created_at = Some(row.created_at - Duration::days(30));
+    store.record_screening(&old).await.unwrap();
+    let artwork = store.get_artwork("art-1").await.unwrap().unwrap();
+    assert_eq!(
+        artwork.latest_screening_id.as_deref(),
+        Some(second_id.as_str())
+    );
+    assert_eq!(artwork.status, ArtworkStatus::Quarantined);
+    assert_eq!(store.latest_for_artwork("art-none").await.unwrap(), None);
+
+    // Timestamps survive the round trip exactly.
+    let mut timed = screening(SHA_A, None, None);
+    let at = now_utc();
+    timed.created_at = Some(at);
+    let id = store.record_screening(&timed).await.unwrap().screening_id;
+    assert_eq!(
+        store.get_screening(&id).await.unwrap().unwrap().created_at,
+        at
+    );
+}
+
+async fn failed_record_leaves_nothing(store: Arc<dyn Store>) {
+    // The quarantine item fails its schema check after the screening, artwork and nothing else
+    // were written: the whole transaction must roll back.
+    let mut write = blocked(SHA_A, "art-atomic", "owner-atomic", "key-atomic");
+    write.id = Some(new_id());
+    write.quarantine.as_mut().unwrap().object_key = String::new();
+    let err = store.record_screening(&write).await.unwrap_err();
+    assert_eq!(err.kind(), "invalid", "{err}");
+
+    // Same with the last step, the report row.
+    let mut late = blocked(SHA_A, "art-atomic", "owner-atomic", "");
+    late.id = Some(new_id());
+    let err = store.record_screening(&late).await.unwrap_err();
+    assert_eq!(err.kind(), "invalid", "{err}");
+
+    for id in [write.id.as_deref().unwrap(), late.id.as_deref().unwrap()] {
+        assert_eq!(store.get_screening(id).await.unwrap(), None);
+    }
+    assert_eq!(store.get_artwork("art-atomic").await.unwrap(), None);
+    assert!(store.quarantine_items(SHA_A).await.unwrap().is_empty());
+    assert!(store
+        .list_reviews(ReviewState::Pending, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .due_reports(now_utc() + Duration::days(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .cached_verdict(SHA_A, "nudenet-320n", "policy-1", 1)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The store still works afterwards, and the fixed write goes through.
+    write.quarantine.as_mut().unwrap().object_key = "quarantine/a".into();
+    let recorded = store.record_screening(&write).await.unwrap();
+    assert!(recorded.created && recorded.quarantined);
+    assert!(recorded.report_id.is_some() && recorded.review_id.is_some());
+
+    // Refused inputs are reported as invalid before touching the database.
+    let mut empty_hash = screening("  ", None, None);
+    empty_hash.md5 = "x".into();
+    assert_eq!(
+        store
+            .record_screening(&empty_hash)
+            .await
+            .unwrap_err()
+            .kind(),
+        "invalid"
+    );
+}
+
+async fn record_retry_and_report_idempotency(store: Arc<dyn Store>) {
+    let mut write = blocked(SHA_A, "art-retry", "owner-retry", "hit:art-retry:aaaa");
+    write.id = Some(new_id());
+    let first = store.record_screening(&write).await.unwrap();
+    assert!(first.created);
+    let report_id = first.report_id.clone().expect("report made");
+
+    // Crash-recovery retry of the same screening: nothing new, same answer.
+    let retry = store.record_screening(&write).await.unwrap();
+    assert!(!retry.created);
+    assert_eq!(retry.screening_id, first.screening_id);
+    assert_eq!(retry.report_id.as_deref(), Some(report_id.as_str()));
+    assert_eq!(retry.review_id, first.review_id);
+    assert!(retry.quarantined);
+    assert_eq!(retry.artwork_status, Some(ArtworkStatus::Quarantined));
+
+    // A new screening (new id) of the same hit with the same idempotency key: no second report,
+    // and the quarantine item for (bytes, artwork) stays single.
+    let again = blocked(SHA_A, "art-retry", "owner-retry", "hit:art-retry:aaaa");
+    let second = store.record_screening(&again).await.unwrap();
+    assert!(second.created);
+    assert_ne!(second.screening_id, first.screening_id);
+    assert_eq!(second.report_id.as_deref(), Some(report_id.as_str()));
+    let due = store
+        .due_reports(now_utc() + Duration::seconds(1), 100)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, report_id);
+    assert_eq!(due[0].screening_id, first.screening_id);
+    assert_eq!(store.quarantine_items(SHA_A).await.unwrap().len(), 1);
+
+    // Reusing a screening id for other bytes is refused, not silently merged.
+    let mut clash = screening(SHA_B, None, None);
+    clash.id = write.id.clone();
+    assert_eq!(
+        store.record_screening(&clash).await.unwrap_err().kind(),
+        "conflict"
+    );
+}
+
+async fn verdict_cache_lookup(store: Arc<dyn Store>) {
+    assert_eq!(
+        store
+            .cached_verdict(SHA_A, "nudenet-320n", "policy-1", 1)
+            .await
+            .unwrap(),
+        None
+    );
+    let base = now_utc();
+    let mut older = screening(SHA_A, Some("art-c1"), None);
+    older.created_at = Some(base - Duration::seconds(10));
+    store.record_screening(&older).await.unwrap();
+    let mut newer = screening(SHA_A, Some("art-c2"), None);
+    newer.created_at = Some(base);
+    newer.verdict = "review".into();
+    let newer_id = store.record_screening(&newer).await.unwrap().screening_id;
+
+    let hit = store
+        .cached_verdict(&SHA_A.to_uppercase(), "nudenet-320n", "policy-1", 1)
+        .await
+        .unwrap()
+        .expect("cache hit");
+    assert_eq!(hit.id, newer_id);
+    assert_eq!(hit.verdict, "review");
+
+    // Any change of model, policy or bank version misses.
+    for (model, policy, banks) in [
+        ("other-model", "policy-1", 1),
+        ("nudenet-320n", "policy-2", 1),
+        ("nudenet-320n", "policy-1", 2),
+    ] {
+        assert_eq!(
+            store
+                .cached_verdict(SHA_A, model, policy, banks)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .cached_verdict(SHA_B, "nudenet-320n", "policy-1", 1)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn takedown_cascade(store: Arc<dyn Store>) {
+    store
+        .record_screening(&screening(SHA_A, Some("t-art-1"), Some("t-owner")))
+        .await
+        .unwrap();
+    let mut held = screening(SHA_B, Some("t-art-2"), Some("t-owner"));
+    held.artwork_status = ArtworkStatus::Held;
+    store.record_screening(&held).await.unwrap();
+    store
+        .record_screening(&blocked(SHA_A, "t-art-3", "t-owner", "t-key"))
+        .await
+        .unwrap();
+    store
+        .record_screening(&screening(SHA_A, Some("other-art"), Some("other-owner")))
+        .await
+        .unwrap();
+    assert!(!store.is_taken_down("t-owner").await.unwrap());
+
+    let changed = store
+        .takedown_account("t-owner", "admin:alice")
+        .await
+        .unwrap();
+    let ids: Vec<&str> = changed.iter().map(|a| a.artwork_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["t-art-1", "t-art-2"],
+        "already quarantined t-art-3 is not a change"
+    );
+    assert!(changed
+        .iter()
+        .all(|a| a.status == ArtworkStatus::Quarantined));
+    for id in ["t-art-1", "t-art-2", "t-art-3"] {
+        assert_eq!(
+            store.get_artwork(id).await.unwrap().unwrap().status,
+            ArtworkStatus::Quarantined
+        );
+    }
+    assert_eq!(
+        store
+            .get_artwork("other-art")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ArtworkStatus::Published
+    );
+    assert!(store.is_taken_down("t-owner").await.unwrap());
+    assert!(!store.is_taken_down("other-owner").await.unwrap());
+
+    // A retry changes nothing more.
+    assert!(store
+        .takedown_account("t-owner", "admin:alice")
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Later uploads of the owner are never published, and a quarantined artwork stays so.
+    let later = store
+        .record_screening(&screening(SHA_B, Some("t-art-4"), Some("t-owner")))
+        .await
+        .unwrap();
+    assert!(later.owner_taken_down);
+    assert_eq!(later.artwork_status, Some(ArtworkStatus::Held));
+    let rescreen = store
+        .record_screening(&screening(SHA_A, Some("t-art-1"), Some("t-owner")))
+        .await
+        .unwrap();
+    assert_eq!(rescreen.artwork_status, Some(ArtworkStatus::Quarantined));
+
+    // Moderators cannot publish a taken-down owner's artwork, but can hold it.
+    let err = store
+        .set_artwork_status("t-art-1", ArtworkStatus::Published, "admin:alice")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "conflict");
+    let held = store
+        .set_artwork_status("t-art-1", ArtworkStatus::Held, "admin:alice")
+        .await
+        .unwrap();
+    assert_eq!(held.status, ArtworkStatus::Held);
+    let published = store
+        .set_artwork_status("other-art", ArtworkStatus::Held, "admin:alice")
+        .await
+        .unwrap();
+    assert_eq!(published.status, ArtworkStatus::Held);
+    assert_eq!(
+        store
+            .set_artwork_status("missing", ArtworkStatus::Held, "admin:alice")
+            .await
+            .unwrap_err()
+            .kind(),
+        "not_found"
+    );
+
+    // A taken-down owner with no stored artworks is still recorded.
+    assert!(store
+        .takedown_account("t-owner-empty", "admin:alice")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.is_taken_down("t-owner-empty").await.unwrap());
+
+    let audit = store.recent_audit(10).await.unwrap();
+    let takedowns: Vec<&AuditRow> = audit
+        .iter()
+        .filter(|a| a.action == "account.takedown" && a.subject == "t-owner")
+        .collect();
+    assert_eq!(takedowns.len(), 2);
+    assert!(takedowns
+        .iter()
+        .any(|a| a.detail["quarantined_artworks"] == json!(["t-art-1", "t-art-2"])));
+    assert!(takedowns.iter().all(|a| a.actor == "admin:alice"));
+}
+
+async fn bank_changes_bump_version(store: Arc<dyn Store>) {
+    let v0 = store.banks_version().await.unwrap();
+
+    let created = store.create_bank(&bank("csam")).await.unwrap();
+    assert_eq!(created.changed, 1);
+    assert_eq!(created.banks_version, v0 + 1);
+    // Same spec again: idempotent, no bump. Other spec: conflict.
+    assert_eq!(
+        store.create_bank(&bank("csam")).await.unwrap(),
+        BankChange {
+            changed: 0,
+            banks_version: v0 + 1
+        }
+    );
+    let mut other = bank("csam");
+    other.pdq_threshold = 10;
+    assert_eq!(
+        store.create_bank(&other).await.unwrap_err().kind(),
+        "conflict"
+    );
+    let mut bad = bank("bad");
+    bad.signal_types.clear();
+    assert_eq!(store.create_bank(&bad).await.unwrap_err().kind(), "invalid");
+    let mut allow = bank("allow-known");
+    allow.allow_list = true;
+    allow.action = BankAction::Allow;
+    store.create_bank(&allow).await.unwrap();
+    let banks = store.list_banks().await.unwrap();
+    assert_eq!(
+        banks.iter().map(|b| b.spec.clone()).collect::<Vec<_>>(),
+        vec![allow.clone(), bank("csam")]
+    );
+    let v1 = store.banks_version().await.unwrap();
+    assert_eq!(v1, v0 + 2);
+
+    let pdq = "A".repeat(64);
+    let added = store
+        .add_entries(
+            "csam",
+            &[
+                entry("pdq", &pdq),
+                entry("md5", "00ff"),
+                entry("pdq", &pdq.to_lowercase()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        added,
+        BankChange {
+            changed: 2,
+            banks_version: v1 + 1
+        }
+    );
+    // Re-import: nothing new, no bump.
+    let again = store
+        .add_entries("csam", &[entry("pdq", &pdq), entry("md5", "00FF")])
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        BankChange {
+            changed: 0,
+            banks_version: v1 + 1
+        }
+    );
+    assert_eq!(
+        store
+            .add_entries("nope", &[entry("md5", "00")])
+            .await
+            .unwrap_err()
+            .kind(),
+        "not_found"
+    );
+    assert_eq!(
+        store
+            .add_entries("csam", &[entry("sha1", "00")])
+            .await
+            .unwrap_err()
+            .kind(),
+        "invalid"
+    );
+
+    // Bulk import larger than one INSERT chunk.
+    let bulk: Vec<EntryWrite> = (0..1203)
+        .map(|i| entry("md5", &format!("{i:04x}")))
+        .collect();
+    let imported = store.add_entries("csam", &bulk).await.unwrap();
+    assert_eq!(imported.changed, 1202, "00ff hex of 255 is already stored");
+    assert_eq!(imported.banks_version, v1 + 2);
+    assert_eq!(store.list_entries().await.unwrap().len(), 1204);
+
+    let disabled = store
+        .set_entry_disabled("csam", "pdq", &pdq, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        disabled,
+        BankChange {
+            changed: 1,
+            banks_version: v1 + 3
+        }
+    );
+    assert_eq!(
+        store
+            .set_entry_disabled("csam", "pdq", &pdq, true)
+            .await
+            .unwrap()
+            .changed,
+        0
+    );
+    assert_eq!(
+        store
+            .set_entry_disabled("csam", "pdq", "beef", true)
+            .await
+            .unwrap_err()
+            .kind(),
+        "not_found"
+    );
+    let enabled = store.list_entries().await.unwrap();
+    assert_eq!(enabled.len(), 1203);
+    assert!(enabled
+        .iter()
+        .all(|e| !e.disabled && e.hash != pdq.to_lowercase()));
+    let all = store.list_bank_entries("csam").await.unwrap();
+    assert_eq!(all.len(), 1204);
+    assert!(all.iter().any(|e| e.disabled));
+
+    let snapshot = store.bank_snapshot().await.unwrap();
+    assert_eq!(snapshot.banks_version, v1 + 3);
+    assert_eq!(snapshot.banks.len(), 2);
+    assert_eq!(snapshot.entries, enabled);
+
+    assert_eq!(
+        store.remove_entry("csam", "md5", "00FF").await.unwrap(),
+        BankChange {
+            changed: 1,
+            banks_version: v1 + 4
+        }
+    );
+    assert_eq!(
+        store
+            .remove_entry("csam", "md5", "00ff")
+            .await
+            .unwrap()
+            .changed,
+        0
+    );
+    assert_eq!(store.banks_version().await.unwrap(), v1 + 4);
+
+    let deleted = store.delete_bank("csam").await.unwrap();
+    assert_eq!(
+        deleted,
+        BankChange {
+            changed: 1,
+            banks_version: v1 + 5
+        }
+    );
+    assert!(store.list_entries().await.unwrap().is_empty());
+    assert_eq!(store.delete_bank("csam").await.unwrap().changed, 0);
+}
+
+async fn outbox_due_delivered_failed(store: Arc<dyn Store>) {
+    let first = store
+        .record_screening(&blocked(SHA_A, "o-art-1", "o-owner", "o-key-1"))
+        .await
+        .unwrap();
+    let mut cyber = blocked(SHA_B, "o-art-2", "o-owner", "o-key-2");
+    cyber.report.as_mut().unwrap().kind = "cybertipline".into();
+    let second = store.record_screening(&cyber).await.unwrap();
+    let (r1, r2) = (first.report_id.unwrap(), second.report_id.unwrap());
+
+    let now = now_utc() + Duration::seconds(1);
+    let due = store.due_reports(now, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [r1.as_str(), r2.as_str()]
+    );
+    assert_eq!(due[1].kind, "cybertipline");
+    assert_eq!(due[0].payload["artwork_id"], "o-art-1");
+    assert_eq!(due[0].state, ReportState::Pending);
+    assert_eq!(store.due_reports(now, 1).await.unwrap().len(), 1);
+
+    // r1 fails once: not due until its backoff passes.
+    let retry_at = now + Duration::seconds(30);
+    store
+        .mark_report_failed_attempt(&r1, "HTTP 502 from webhook", Some(retry_at))
+        .await
+        .unwrap();
+    let due = store.due_reports(now, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [r2.as_str()]
+    );
+    let later = store.due_reports(retry_at, 10).await.unwrap();
+    assert_eq!(
+        later.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [r2.as_str(), r1.as_str()]
+    );
+    let failed_once = store.get_report(&r1).await.unwrap().unwrap();
+    assert_eq!(failed_once.attempts, 1);
+    assert_eq!(
+        failed_once.last_error.as_deref(),
+        Some("HTTP 502 from webhook")
+    );
+    assert_eq!(failed_once.next_attempt_at, retry_at);
+    assert_eq!(failed_once.idempotency_key, "o-key-1");
+
+    // Delivered: never due again, idempotent, and a late failure report does not undo it.
+    store.mark_report_delivered(&r1).await.unwrap();
+    store.mark_report_delivered(&r1).await.unwrap();
+    store
+        .mark_report_failed_attempt(&r1, "late timeout", Some(retry_at))
+        .await
+        .unwrap();
+    let delivered = store.get_report(&r1).await.unwrap().unwrap();
+    assert_eq!(delivered.state, ReportState::Delivered);
+    assert!(delivered.delivered_at.is_some());
+    assert_eq!(delivered.attempts, 1);
+    assert_eq!(delivered.last_error, None);
+    assert!(store
+        .due_reports(retry_at, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.id != r1));
+
+    // Giving up on r2 marks it failed.
+    store
+        .mark_report_failed_attempt(&r2, &"x".repeat(5000), None)
+        .await
+        .unwrap();
+    let gave_up = store.get_report(&r2).await.unwrap().unwrap();
+    assert_eq!(gave_up.state, ReportState::Failed);
+    assert_eq!(gave_up.last_error.map(|e| e.len()), Some(2000));
+    assert!(store
+        .due_reports(retry_at + Duration::days(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert_eq!(
+        store
+            .mark_report_delivered("missing")
+            .await
+            .unwrap_err()
+            .kind(),
+        "not_found"
+    );
+    assert_eq!(
+        store
+            .mark_report_failed_attempt("missing", "e", None)
+            .await
+            .unwrap_err()
+            .kind(),
+        "not_found"
+    );
+    assert_eq!(store.get_report("missing").await.unwrap(), None);
+}
+
+async fn token_lookup(store: Arc<dyn Store>) {
+    let hash = "C0FFEE".repeat(10) + "abcd";
+    assert_eq!(store.token_role(&hash).await.unwrap(), None);
+    store
+        .put_token(&hash, "uploader", TokenRole::Service)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_role(&hash).await.unwrap(),
+        Some(TokenRole::Service)
+    );
+    assert_eq!(
+        store.token_role(&hash.to_lowercase()).await.unwrap(),
+        Some(TokenRole::Service)
+    );
+    store
+        .put_token(&hash, "uploader", TokenRole::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_role(&hash).await.unwrap(),
+        Some(TokenRole::Admin)
+    );
+
+    assert!(store.revoke_token(&hash).await.unwrap());
+    assert!(!store.revoke_token(&hash).await.unwrap());
+    assert_eq!(store.token_role(&hash).await.unwrap(), None);
+    // Re-putting a revoked token (e.g. config reload) never brings it back.
+    store
+        .put_token(&hash, "uploader", TokenRole::Admin)
+        .await
+        .unwrap();
+    assert_eq!(store.token_role(&hash).await.unwrap(), None);
+    assert_eq!(
+        store
+            .put_token("", "x", TokenRole::Service)
+            .await
+            .unwrap_err()
+            .kind(),
+        "invalid"
+    );
+}
+
+async fn quarantine_release_and_retention(store: Arc<dyn Store>) {
+    let mut write = blocked(SHA_A, "q-art", "q-owner", "q-key");
+    write.quarantine.as_mut().unwrap().retention_until = now_utc() - Duration::days(1);
+    store.record_screening(&write).await.unwrap();
+    let items = store.quarantine_items(SHA_A).await.unwrap();
+    assert_eq!(items.len(), 1);
+    let item = items[0].clone();
+    assert_eq!(item.object_key, format!("quarantine/{SHA_A}"));
+    assert_eq!(item.artwork_id.as_deref(), Some("q-art"));
+
+    let expired = store.expired_quarantine(now_utc(), 10).await.unwrap();
+    assert_eq!(
+        expired.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+        [item.id.as_str()]
+    );
+
+    let released = store
+        .release_quarantine(&item.id, "admin:bob")
+        .await
+        .unwrap();
+    assert!(released.released_at.is_some());
+    assert_eq!(
+        store
+            .release_quarantine(&item.id, "admin:bob")
+            .await
+            .unwrap(),
+        released
+    );
+    assert_eq!(
+        store.get_artwork("q-art").await.unwrap().unwrap().status,
+        ArtworkStatus::Released
+    );
+    assert!(store
+        .expired_quarantine(now_utc(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .release_quarantine("missing", "admin:bob")
+            .await
+            .unwrap_err()
+            .kind(),
+        "not_found"
+    );
+
+    // The same bytes blocked again for the same artwork re-quarantine the one item.
+    let again = store
+        .record_screening(&blocked(SHA_A, "q-art", "q-owner", "q-key-2"))
+        .await
+        .unwrap();
+    assert!(again.quarantined);
+    let items = store.quarantine_items(SHA_A).await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].released_at, None);
+    assert!(items[0].retention_until > now_utc());
+
+    // Without an artwork id the item is still one per bytes.
+    let mut loose = blocked(SHA_B, "unused", "q-owner", "q-key-3");
+    loose.artwork_id = None;
+    store.record_screening(&loose).await.unwrap();
+    loose.report.as_mut().unwrap().idempotency_key = "q-key-4".into();
+    store.record_screening(&loose).await.unwrap();
+    assert_eq!(store.quarantine_items(SHA_B).await.unwrap().len(), 1);
+}
+
+async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
+    assert_eq!(store.claim_review("rev-1").await.unwrap(), None);
+    let mut low = blocked(SHA_A, "r-art-1", "r-owner", "r-key-1");
+    low.review.as_mut().unwrap().priority = 1;
+    let low_id = store
+        .record_screening(&low)
+        .await
+        .unwrap()
+        .review_id
+        .unwrap();
+    let high = store
+        .record_screening(&blocked(SHA_B, "r-art-2", "r-owner", "r-key-2"))
+        .await
+        .unwrap();
+    let high_id = high.review_id.unwrap();
+
+    let pending = store.list_reviews(ReviewState::Pending, 10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [high_id.as_str(), low_id.as_str()]
+    );
+
+    let claimed = store.claim_review("rev-1").await.unwrap().expect("claim");
+    assert_eq!(claimed.id, high_id);
+    assert_eq!(claimed.state, ReviewState::Claimed);
+    assert_eq!(claimed.claimed_by.as_deref(), Some("rev-1"));
+    assert_eq!(
+        store.claim_review("rev-2").await.unwrap().unwrap().id,
+        low_id
+    );
+    assert_eq!(store.claim_review("rev-3").await.unwrap(), None);
+
+    let decided = store
+        .decide_review(&high_id, "rev-1", "confirm_block", Some("matches bank"))
+        .await
+        .unwrap();
+    assert_eq!(decided.state, ReviewState::Decided);
+    assert_eq!(decided.decision.as_deref(), Some("confirm_block"));
+    assert_eq!(decided.screening_id, high.screening_id);
+    // Same decision again is a retry; another decision is a conflict.
+    assert_eq!(
+        store
+            .decide_review(&high_id, "rev-1", "confirm_block", None)
+            .await
+            .unwrap()
+            .id,
+        high_id
+    );
+    assert_eq!(
+        store
+            .decide_review(&high_id, "rev-1", "release", None)
+            .await
+            .unwrap_err()
+            .kind(),
+        "conflict"
+    );
+    assert_eq!(
+        store
+            .decide_review("missing", "rev-1", "release", None)
+            .await
+            .unwrap_err()
+            .kind(),
+        "not_found"
+    );
+    assert_eq!(
+        store
+            .list_reviews(ReviewState::Decided, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn audit_log_and_ping(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+    let first = store
+        .append_audit("admin:carol", "bank.create", "csam", &json!({ "n": 1 }))
+        .await
+        .unwrap();
+    let second = store
+        .append_audit(
+            "admin:carol",
+            "bank.entries.add",
+            "csam",
+            &json!({ "n": 2 }),
+        )
+        .await
+        .unwrap();
+    assert!(first < second, "audit ids are time-ordered");
+    let recent = store.recent_audit(1).await.unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].id, second);
+    assert_eq!(recent[0].detail, json!({ "n": 2 }));
+    assert_eq!(
+        store
+            .append_audit("", "x", "y", &json!(null))
+            .await
+            .unwrap_err()
+            .kind(),
+        "invalid"
+    );
+
+    // After close, calls fail as unavailable (never as a default answer).
+    store.close().await;
+    assert_eq!(store.ping().await.unwrap_err().kind(), "unavailable");
+    assert_eq!(
+        store.token_role("abc").await.unwrap_err().kind(),
+        "unavailable"
+    );
+}
+
+async fn concurrent_writers(store: Arc<dyn Store>) {
+    // Many screenings of one hit at once (client retries, two instances): one report, one
+    // quarantine item, every screening recorded.
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_screening(&blocked(SHA_A, "cc-art", "cc-owner", "cc-key"))
+                    .await
+            })
+        })
+        .collect();
+    let mut report_ids = std::collections::HashSet::new();
+    for task in tasks {
+        let recorded = task.await.unwrap().expect("concurrent record");
+        assert!(recorded.created);
+        report_ids.insert(recorded.report_id.unwrap());
+    }
+    assert_eq!(report_ids.len(), 1);
+    assert_eq!(
+        store
+            .due_reports(now_utc() + Duration::seconds(1), 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.quarantine_items(SHA_A).await.unwrap().len(), 1);
+
+    // Concurrent reviewers never claim the same review.
+    let claims: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_review(&format!("rev-{i}")).await })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claim in claims {
+        if let Some(review) = claim.await.unwrap().expect("concurrent claim") {
+            claimed.push(review.id);
+        }
+    }
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), 16);
+
+    // A takedown racing uploads of the same owner: afterwards nothing of the owner is published.
+    let uploads: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let artwork = format!("race-art-{i}");
+                store
+                    .record_screening(&screening(SHA_B, Some(&artwork), Some("race-owner")))
+                    .await
+            })
+        })
+        .collect();
+    let takedown = {
+        let store = store.clone();
+        tokio::spawn(async move { store.takedown_account("race-owner", "admin:dana").await })
+    };
+    for upload in uploads {
+        upload.await.unwrap().expect("upload during takedown");
+    }
+    takedown.await.unwrap().expect("takedown");
+    for i in 0..12 {
+        let artwork = store
+            .get_artwork(&format!("race-art-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(artwork.status, ArtworkStatus::Published, "{artwork:?}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable() {
+    // Port 1 on loopback refuses connections at once; the pool gives up after its timeout.
+    let err = open("postgres://postgres@127.0.0.1:1/none")
+        .await
+        .err()
+        .expect("no server");
+    assert_eq!(err.kind(), "unavailable", "{err}");
+}
+
+#[tokio::test]
+async fn open_refuses_unknown_schemes_and_reopens_existing_files() {
+    let err = open("mysql://localhost/db").await.err().expect("refused");
+    assert_eq!(err.kind(), "invalid");
+    assert_eq!(open("  ").await.err().expect("refused").kind(), "invalid");
+
+    // Opening the same file twice runs migrations once and keeps the data.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("reopen.db").display()
+    );
+    let store = open(&url).await.unwrap();
+    store
+        .put_token("abc", "t", TokenRole::Service)
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(&url).await.unwrap();
+    assert_eq!(
+        store.token_role("abc").await.unwrap(),
+        Some(TokenRole::Service)
+    );
+
+    let memory = open("sqlite::memory:").await.unwrap();
+    memory
+        .put_token("abc", "t", TokenRole::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        memory.token_role("abc").await.unwrap(),
+        Some(TokenRole::Admin)
+    );
+}
+
+#[test]
+fn error_kinds_are_stable() {
+    assert_eq!(StoreError::Unavailable("x".into()).kind(), "unavailable");
+    assert!(StoreError::Unavailable("x".into()).is_retryable());
+    assert!(!StoreError::Conflict("x".into()).is_retryable());
+    assert_eq!(
+        StoreError::from(sqlx::Error::PoolTimedOut).kind(),
+        "unavailable"
+    );
+    assert_eq!(
+        StoreError::from(sqlx::Error::RowNotFound).kind(),
+        "not_found"
+    );
+    assert_eq!(
+        "quarantined".parse::<ArtworkStatus>().unwrap(),
+        ArtworkStatus::Quarantined
+    );
+    assert_eq!("nope".parse::<TokenRole>().unwrap_err().kind(), "invalid");
+}

@@ -11,6 +11,7 @@
 pub mod act;
 pub mod bank;
 pub mod classify;
+pub mod config;
 pub mod decide;
 pub mod decode;
 pub mod fetch;
@@ -18,4 +19,5 @@ pub mod hash;
 pub mod provision;
 pub mod scheduler;
 pub mod screen;
+pub mod service;
 pub mod store;

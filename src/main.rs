@@ -30,6 +30,12 @@ enum Command {
     /// Exit status: 0 every input allowed, 1 at least one review or block,
     /// 2 at least one input could not be screened (2 wins over 1).
     Scan(ScanArgs),
+    /// Run the screening HTTP service (see README: Serving).
+    Serve {
+        /// Service configuration (TOML); without one the embedded defaults run.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Manage the model and ONNX Runtime.
     Models {
         #[command(subcommand)]
@@ -92,6 +98,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan(args),
         Command::Models { command } => models(command).map(|()| ExitCode::SUCCESS),
+        Command::Serve { config } => serve(config).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -100,6 +107,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = coverguard::config::ServiceConfig::load(config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(coverguard::service::serve(config, async {
+        // Stop accepting on Ctrl-C or SIGTERM; in-flight requests finish.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        tracing::info!("shutting down");
+    }))
 }
 
 fn models(command: ModelsCommand) -> anyhow::Result<()> {

@@ -28,7 +28,8 @@ pub enum SchedulerError {
 }
 
 /// Scheduler sizing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SchedulerConfig {
     /// Worker threads, each with its own session.
     pub workers: usize,

@@ -155,31 +155,14 @@ impl Screener {
         analysed: &Analysed,
         detections: Vec<Detection>,
     ) -> ScreeningRecord {
-        let matches = self.banks.match_signals(
-            Signals {
-                exact: &analysed.exact,
-                pdq: Some(&analysed.pdq),
-            },
-            |bank| self.policy.match_params(bank),
-        );
-        let scores = crate::classify::label_scores(&detections);
-        let decision = self.policy.decide(&scores, &matches);
-        ScreeningRecord {
-            source: source.to_string(),
-            sha256: analysed.exact.sha256.clone(),
-            md5: analysed.exact.md5.clone(),
-            format: analysed.format,
-            width: analysed.width,
-            height: analysed.height,
-            pdq: PdqRecord::from(&analysed.pdq),
-            phash: analysed.phash.clone(),
+        build_record(
+            source,
+            analysed,
             detections,
-            matches,
-            verdict: decision.verdict,
-            reasons: decision.reasons,
-            model: self.detector.model_id().to_string(),
-            policy: self.policy.version(),
-        }
+            &self.banks,
+            &self.policy,
+            self.detector.model_id(),
+        )
     }
 
     /// Decode, hash, match, classify and decide one image's bytes.
@@ -191,5 +174,41 @@ impl Screener {
     ) -> Result<ScreeningRecord, ScreenError> {
         let analysed = analyse(bytes, limits)?;
         self.finish(source, &analysed)
+    }
+}
+
+/// Match against `banks` and decide by `policy`, given the image's detections.
+pub fn build_record(
+    source: &str,
+    analysed: &Analysed,
+    detections: Vec<Detection>,
+    banks: &BankSet,
+    policy: &Policy,
+    model_id: &str,
+) -> ScreeningRecord {
+    let matches = banks.match_signals(
+        Signals {
+            exact: &analysed.exact,
+            pdq: Some(&analysed.pdq),
+        },
+        |bank| policy.match_params(bank),
+    );
+    let scores = crate::classify::label_scores(&detections);
+    let decision = policy.decide(&scores, &matches);
+    ScreeningRecord {
+        source: source.to_string(),
+        sha256: analysed.exact.sha256.clone(),
+        md5: analysed.exact.md5.clone(),
+        format: analysed.format,
+        width: analysed.width,
+        height: analysed.height,
+        pdq: PdqRecord::from(&analysed.pdq),
+        phash: analysed.phash.clone(),
+        detections,
+        matches,
+        verdict: decision.verdict,
+        reasons: decision.reasons,
+        model: model_id.to_string(),
+        policy: policy.version(),
     }
 }

@@ -5,10 +5,10 @@
 //! float32, and the NMS is OpenCV's `NMSBoxes` (class-agnostic, strict score
 //! threshold, stable descending sort, IoU of double-precision rectangles).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One detection, with its box in original-image pixels.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     pub label: String,
     pub score: f32,

@@ -1,0 +1,237 @@
+//! Service configuration: one TOML file, then environment overrides.
+//!
+//! With no file at all, `coverguard serve` runs on the embedded defaults: a
+//! SQLite store and an encrypted quarantine under `./data`, listening on
+//! loopback only.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::decode::DecodeLimits;
+use crate::scheduler::SchedulerConfig;
+
+/// Environment variables that override the file.
+pub const ENV_LISTEN: &str = "COVERGUARD_LISTEN";
+pub const ENV_DATA_DIR: &str = "COVERGUARD_DATA_DIR";
+pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
+pub const ENV_QUARANTINE_KEY: &str = "COVERGUARD_QUARANTINE_KEY";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Where the embedded defaults keep their files.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite at `<data_dir>/coverguard.db`.
+    pub database_url: Option<String>,
+    /// Quarantine directory; default `<data_dir>/quarantine`.
+    pub quarantine_dir: Option<PathBuf>,
+    /// AES-256 key, 64 hex digits or base64. Without one, a key is generated
+    /// once into `<data_dir>/quarantine.key` (local development).
+    pub quarantine_key: Option<String>,
+    /// How long quarantined evidence is kept (US law: a year for reported content).
+    pub retention_days: u32,
+    /// Also quarantine `review` verdicts, not only `block`.
+    pub quarantine_on_review: bool,
+    /// Default request deadline; callers may lower it.
+    pub request_deadline_ms: u64,
+    pub max_bytes: usize,
+    pub max_pixels: u64,
+    pub max_side: u32,
+    /// Seconds allowed to fetch an image by URL.
+    pub url_timeout_secs: u64,
+    /// Policy overrides (same format as `scan --policy`).
+    pub policy_file: Option<PathBuf>,
+    pub scheduler: SchedulerConfig,
+    /// Intra-op threads per inference session (0: ONNX Runtime decides).
+    pub intra_threads: usize,
+    pub webhooks: Vec<WebhookConfig>,
+    /// API tokens; with none configured and none stored, one service and one
+    /// admin token are generated and printed once at start-up.
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// Shared secret for the `X-Coverguard-Signature` HMAC.
+    pub secret: Option<String>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    /// `service` or `admin`.
+    pub role: String,
+    /// The bearer token itself; only its sha256 is stored.
+    pub token: String,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        let limits = DecodeLimits::default();
+        ServiceConfig {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            quarantine_dir: None,
+            quarantine_key: None,
+            retention_days: 365,
+            quarantine_on_review: false,
+            request_deadline_ms: 2000,
+            max_bytes: limits.max_bytes,
+            max_pixels: limits.max_pixels,
+            max_side: limits.max_side,
+            url_timeout_secs: 10,
+            policy_file: None,
+            scheduler: SchedulerConfig::default(),
+            intra_threads: 0,
+            webhooks: Vec::new(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {detail}")]
+    Parse { path: PathBuf, detail: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl ServiceConfig {
+    /// The file (if any) with environment overrides applied, validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                })?
+            }
+            None => ServiceConfig::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = var(ENV_LISTEN) {
+            self.listen = v;
+        }
+        if let Some(v) = var(ENV_DATA_DIR) {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var(ENV_DATABASE_URL) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = var(ENV_QUARANTINE_KEY) {
+            self.quarantine_key = Some(v);
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.request_deadline_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "request_deadline_ms must be above 0".into(),
+            ));
+        }
+        if self.retention_days == 0 {
+            return Err(ConfigError::Invalid(
+                "retention_days must be above 0: reported evidence must be kept".into(),
+            ));
+        }
+        for t in &self.tokens {
+            if !matches!(t.role.as_str(), "service" | "admin") {
+                return Err(ConfigError::Invalid(format!(
+                    "token {:?}: role {:?} is not service or admin",
+                    t.name, t.role
+                )));
+            }
+            if t.token.len() < 16 {
+                return Err(ConfigError::Invalid(format!(
+                    "token {:?} is shorter than 16 characters",
+                    t.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("coverguard.db").display())
+        })
+    }
+
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.quarantine_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("quarantine"))
+    }
+
+    pub fn limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_bytes: self.max_bytes,
+            max_pixels: self.max_pixels,
+            max_side: self.max_side,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded_and_env_overrides_the_file() {
+        let mut c: ServiceConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\n[scheduler]\nmax_batch = 4\n").unwrap();
+        assert_eq!(c.scheduler.max_batch, 4);
+        assert_eq!(
+            c.scheduler.queue_capacity,
+            SchedulerConfig::default().queue_capacity
+        );
+        assert!(c.database_url().starts_with("sqlite://"));
+        c.apply_env(|name| (name == ENV_LISTEN).then(|| "0.0.0.0:1".to_string()));
+        assert_eq!(c.listen, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_and_tokens_never_print() {
+        assert!(toml::from_str::<ServiceConfig>("no_such_key = 1").is_err());
+        let c: ServiceConfig = toml::from_str(
+            "[[tokens]]\nname = \"upload\"\nrole = \"root\"\ntoken = \"0123456789abcdef0123\"\n",
+        )
+        .unwrap();
+        assert!(c.validate().is_err());
+        let shown = format!("{:?}", c.tokens[0]);
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
+}

@@ -99,6 +99,92 @@ fn format_bad_lines(path: &Path, lines: &[BadLine]) -> String {
     format!("{} malformed line(s)\n  {}", lines.len(), out.join("\n  "))
 }
 
+/// One entry of an HMA import file, validated and normalised (lowercase hex).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedEntry {
+    pub signal: SignalType,
+    pub hash: String,
+    /// The optional third column.
+    pub external_id: Option<String>,
+    /// 1-based line number in the import text.
+    pub line: usize,
+}
+
+/// Parse HMA import text into entries without building a [`Bank`] (bulk import into
+/// the store); the whole text or nothing, every malformed line reported.
+pub fn parse_entries(text: &str) -> Result<Vec<ParsedEntry>, Vec<BadLine>> {
+    let mut entries = Vec::new();
+    let mut bad = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        match parse_line(raw) {
+            Ok(None) => {}
+            Ok(Some((signal, hash, external_id))) => entries.push(ParsedEntry {
+                signal,
+                hash,
+                external_id,
+                line,
+            }),
+            Err(detail) => bad.push(BadLine { line, detail }),
+        }
+    }
+    if bad.is_empty() {
+        Ok(entries)
+    } else {
+        Err(bad)
+    }
+}
+
+/// [`parse_entries`] for an uploaded or local file: errors name `source` (the file
+/// name) and each bad line, as [`Bank::load`] does.
+pub fn parse_import(source: impl AsRef<Path>, text: &str) -> Result<Vec<ParsedEntry>, BankError> {
+    parse_entries(text).map_err(|lines| BankError::Malformed {
+        path: source.as_ref().to_path_buf(),
+        lines,
+    })
+}
+
+/// One line of bank text: `Ok(None)` for blank and comment-only lines.
+fn parse_line(raw: &str) -> Result<Option<(SignalType, String, Option<String>)>, String> {
+    let line = match raw.find('#') {
+        Some(i) => &raw[..i],
+        None => raw,
+    }
+    .trim();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = line.splitn(3, char::is_whitespace);
+    let signal_text = parts.next().unwrap_or_default();
+    let signal = SignalType::parse(signal_text).ok_or_else(|| {
+        format!("unknown signal type {signal_text:?} (expected pdq, md5 or sha256)")
+    })?;
+    let hash = parts
+        .next()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{signal} line has no hash"))?;
+    let hash = normalise_hash(signal, hash)?;
+    let external_id = parts
+        .next()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Ok(Some((signal, hash, external_id)))
+}
+
+/// Lowercase hex of the signal's length, or why not.
+fn normalise_hash(signal: SignalType, hash: &str) -> Result<String, String> {
+    let hash = hash.to_ascii_lowercase();
+    if hash.len() != signal.hex_len() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "{signal} hash {hash:?} must be {} hex digits",
+            signal.hex_len()
+        ));
+    }
+    Ok(hash)
+}
+
 /// A bank entry's identity as reported in matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -121,47 +207,20 @@ impl Bank {
         }
     }
 
-    /// Parse bank text; the whole file or nothing.
+    /// Parse bank text; the whole file or nothing. Lines without an id get
+    /// `<name>:<line>` so a match still points at its source.
     pub fn parse(name: &str, text: &str) -> Result<Self, Vec<BadLine>> {
         let mut bank = Bank::new(name);
         let mut bad = Vec::new();
-        for (index, raw) in text.lines().enumerate() {
-            let line_no = index + 1;
-            let line = match raw.find('#') {
-                Some(i) => &raw[..i],
-                None => raw,
-            }
-            .trim();
-            if line.is_empty() {
-                continue;
-            }
-            let mut parts = line.splitn(3, char::is_whitespace);
-            let signal_text = parts.next().unwrap_or_default();
-            let Some(signal) = SignalType::parse(signal_text) else {
+        for parsed in parse_entries(text)? {
+            let id = parsed
+                .external_id
+                .unwrap_or_else(|| format!("{name}:{}", parsed.line));
+            // The line parser already validated the hash, so this only fails if the two
+            // checks drift apart; report it as that line rather than panic.
+            if let Err(detail) = bank.add(parsed.signal, &parsed.hash, id) {
                 bad.push(BadLine {
-                    line: line_no,
-                    detail: format!(
-                        "unknown signal type {signal_text:?} (expected pdq, md5 or sha256)"
-                    ),
-                });
-                continue;
-            };
-            let Some(hash) = parts.next().map(str::trim).filter(|h| !h.is_empty()) else {
-                bad.push(BadLine {
-                    line: line_no,
-                    detail: format!("{signal} line has no hash"),
-                });
-                continue;
-            };
-            let id = parts
-                .next()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("{name}:{line_no}"));
-            if let Err(detail) = bank.add(signal, hash, id) {
-                bad.push(BadLine {
-                    line: line_no,
+                    line: parsed.line,
                     detail,
                 });
             }
@@ -199,13 +258,7 @@ impl Bank {
         hash: &str,
         id: impl Into<String>,
     ) -> Result<(), String> {
-        let hash = hash.to_ascii_lowercase();
-        if hash.len() != signal.hex_len() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "{signal} hash {hash:?} must be {} hex digits",
-                signal.hex_len()
-            ));
-        }
+        let hash = normalise_hash(signal, hash)?;
         let entry = Entry { id: id.into() };
         match signal {
             SignalType::Pdq => {
@@ -378,6 +431,53 @@ mod tests {
         let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
         assert_eq!(lines, vec![1, 2, 3, 5]);
         assert!(bad[1].detail.contains("unknown signal type"));
+    }
+
+    #[test]
+    fn import_entries_match_what_a_bank_parses() {
+        let text = format!(
+            "# header\nPDQ {} case-17\n\nmd5 900150983CD24FB0D6963F7D28E17F72\n",
+            PDQ_A.to_uppercase()
+        );
+        let entries = parse_entries(&text).unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                ParsedEntry {
+                    signal: SignalType::Pdq,
+                    hash: PDQ_A.to_string(),
+                    external_id: Some("case-17".into()),
+                    line: 2,
+                },
+                ParsedEntry {
+                    signal: SignalType::Md5,
+                    hash: "900150983cd24fb0d6963f7d28e17f72".into(),
+                    // No id invented: the store gives each entry its own.
+                    external_id: None,
+                    line: 4,
+                },
+            ]
+        );
+        assert_eq!(Bank::parse("b", &text).unwrap().len(), entries.len());
+        assert!(parse_entries("# only comments\n\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn import_reports_the_same_bad_lines_as_bank_parse() {
+        let text = "md5 900150983cd24fb0d6963f7d28e17f72\npdq abc\nsha1 0000\nsha256\n";
+        let bad = parse_entries(text).unwrap_err();
+        assert_eq!(bad, Bank::parse("b", text).unwrap_err());
+        assert_eq!(
+            bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        let err = parse_import("upload.txt", text).unwrap_err().to_string();
+        assert!(err.contains("upload.txt:2: pdq hash"), "{err}");
+        assert!(err.contains("upload.txt:3: unknown signal type"), "{err}");
+        assert!(
+            err.contains("upload.txt:4: sha256 line has no hash"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -39,14 +39,49 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// What a bank match does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a bank match does. One type for the policy file, the store's bank rows and
+/// the in-memory index, so a bank's action means the same wherever it is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BankAction {
     Block,
     Review,
     /// An allow-list: clears classifier-only review/block.
     Allow,
+}
+
+impl BankAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BankAction::Block => "block",
+            BankAction::Review => "review",
+            BankAction::Allow => "allow",
+        }
+    }
+}
+
+impl fmt::Display for BankAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Text that is not a [`BankAction`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bank action {0:?} (expected block, review or allow)")]
+pub struct UnknownBankAction(pub String);
+
+impl std::str::FromStr for BankAction {
+    type Err = UnknownBankAction;
+
+    fn from_str(text: &str) -> Result<Self, UnknownBankAction> {
+        match text {
+            "block" => Ok(BankAction::Block),
+            "review" => Ok(BankAction::Review),
+            "allow" => Ok(BankAction::Allow),
+            other => Err(UnknownBankAction(other.to_string())),
+        }
+    }
 }
 
 /// Thresholds of one label; a score at or above a threshold triggers it.

@@ -10,6 +10,7 @@
 //! a kind ([`screen::ScreenError::kind`]), never an `allow`.
 pub mod act;
 pub mod bank;
+pub mod bank_index;
 pub mod classify;
 pub mod config;
 pub mod decide;

@@ -16,6 +16,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
+/// What a match in a bank does to the verdict: the policy's type, stored as its text.
+pub use crate::decide::BankAction;
+use crate::decide::UnknownBankAction;
+
 mod postgres;
 mod sqlite;
 
@@ -104,6 +108,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<UnknownBankAction> for StoreError {
+    fn from(err: UnknownBankAction) -> Self {
+        StoreError::Invalid(err.to_string())
+    }
+}
+
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
         match err {
@@ -171,15 +181,6 @@ text_enum!(
         Held => "held",
         Quarantined => "quarantined",
         Released => "released",
-    }
-);
-
-text_enum!(
-    /// What a match in a bank does to the verdict.
-    BankAction {
-        Block => "block",
-        Review => "review",
-        Allow => "allow",
     }
 );
 
@@ -601,10 +602,22 @@ fn validate_bank_spec(spec: &BankSpec) -> StoreResult<()> {
             "a bank needs at least one non-empty signal type".into(),
         ));
     }
-    if !(0..=256).contains(&spec.pdq_threshold) {
+    // The policy refuses wider thresholds (unrelated images would match); a stored bank must
+    // not be able to bypass that.
+    let max = i64::from(crate::decide::MAX_PDQ_THRESHOLD);
+    if !(0..=max).contains(&spec.pdq_threshold) {
         return Err(StoreError::Invalid(format!(
-            "pdq_threshold {} outside 0..=256",
+            "pdq_threshold {} outside 0..={max}",
             spec.pdq_threshold
+        )));
+    }
+    // Both fields say whether matches flag or exempt; a bank where they disagree would mean
+    // different things to different readers.
+    if spec.allow_list != (spec.action == BankAction::Allow) {
+        return Err(StoreError::Invalid(format!(
+            "bank {:?}: allow_list is {} but action is {}; an allow-list bank has action allow \
+             and only it does",
+            spec.name, spec.allow_list, spec.action
         )));
     }
     Ok(())

@@ -515,6 +515,24 @@ async fn bank_changes_bump_version(store: Arc<dyn Store>) {
     let mut bad = bank("bad");
     bad.signal_types.clear();
     assert_eq!(store.create_bank(&bad).await.unwrap_err().kind(), "invalid");
+    let mut too_wide = bank("too-wide");
+    too_wide.pdq_threshold = 64;
+    assert_eq!(
+        store.create_bank(&too_wide).await.unwrap_err().kind(),
+        "invalid"
+    );
+    let mut half_allow = bank("half-allow");
+    half_allow.allow_list = true;
+    assert_eq!(
+        store.create_bank(&half_allow).await.unwrap_err().kind(),
+        "invalid"
+    );
+    half_allow.allow_list = false;
+    half_allow.action = BankAction::Allow;
+    assert_eq!(
+        store.create_bank(&half_allow).await.unwrap_err().kind(),
+        "invalid"
+    );
     let mut allow = bank("allow-known");
     allow.allow_list = true;
     allow.action = BankAction::Allow;

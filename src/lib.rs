@@ -18,4 +18,5 @@ pub mod hash;
 pub mod provision;
 pub mod scheduler;
 pub mod screen;
+pub mod service;
 pub mod store;

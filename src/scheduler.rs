@@ -124,6 +124,11 @@ impl Scheduler {
         &self.stats
     }
 
+    /// A shared handle on the counters, for readers that outlive a borrow (metrics).
+    pub fn stats_handle(&self) -> Arc<SchedulerStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Requests waiting or running now.
     pub fn depth(&self) -> usize {
         self.capacity - self.permits.available_permits()

@@ -7,11 +7,12 @@
 
 pub mod context;
 pub mod error;
+pub mod metrics;
+pub mod outbox;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
@@ -25,10 +26,11 @@ use sha2::{Digest, Sha256};
 
 use crate::act::quarantine::{LocalVault, QuarantineKey, QuarantineVault};
 use crate::act::report as report_payload;
-use crate::bank::{Bank, BankSet, SignalType};
+use crate::act::report::{ReportSink, WebhookConfig, WebhookSecret, WebhookSink};
+use crate::bank_index::{BankIndex, SharedBankIndex};
 use crate::classify::{Detection, Detector, DetectorOptions};
 use crate::config::ServiceConfig;
-use crate::decide::{BankRule, Policy, Verdict};
+use crate::decide::{Policy, Verdict};
 use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::provision::{self, Cache};
 use crate::scheduler::Scheduler;
@@ -39,13 +41,8 @@ use crate::store::{
 };
 use context::ScreenContext;
 use error::ApiError;
-
-/// Banks as loaded from the store, with the version they were read at.
-pub struct LoadedBanks {
-    pub version: i64,
-    pub set: BankSet,
-    pub rules: Vec<(String, BankRule)>,
-}
+use metrics::{SchedulerReading, ServiceMetrics};
+use outbox::OutboxWorker;
 
 /// Everything that exists only once start-up loading has finished.
 pub struct Ready {
@@ -54,81 +51,18 @@ pub struct Ready {
     pub vault: Arc<dyn QuarantineVault>,
     pub policy: Policy,
     pub http: HttpFetcher,
-    banks: RwLock<Arc<LoadedBanks>>,
+    pub banks: SharedBankIndex,
+    /// Wakes the report outbox after a screening wrote a report.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl Ready {
-    /// The current banks; the version is checked against the store so a bank
-    /// change made by any instance is seen by the next screening.
-    async fn banks(&self) -> Result<Arc<LoadedBanks>, ApiError> {
-        let current = Arc::clone(&self.banks.read().unwrap_or_else(|e| e.into_inner()));
-        let version = self.store.banks_version().await?;
-        if version == current.version {
-            return Ok(current);
-        }
-        let loaded = Arc::new(load_banks(self.store.as_ref()).await?);
-        let mut slot = self.banks.write().unwrap_or_else(|e| e.into_inner());
-        if slot.version < loaded.version {
-            *slot = Arc::clone(&loaded);
-        }
-        Ok(loaded)
+    /// The current bank index; the version is checked against the store first,
+    /// so a bank change made through any instance is seen by the next screening.
+    async fn banks(&self) -> Result<Arc<BankIndex>, ApiError> {
+        self.banks.refresh(self.store.as_ref()).await?;
+        Ok(self.banks.current())
     }
-}
-
-async fn load_banks(store: &dyn Store) -> Result<LoadedBanks, ApiError> {
-    let snapshot = store.bank_snapshot().await?;
-    let mut banks: Vec<Bank> = snapshot
-        .banks
-        .iter()
-        .map(|b| Bank::new(&b.spec.name))
-        .collect();
-    for entry in &snapshot.entries {
-        let Some(bank) = banks.iter_mut().find(|b| b.name == entry.bank) else {
-            continue;
-        };
-        let Some(signal) = SignalType::parse(&entry.signal) else {
-            continue;
-        };
-        let id = entry
-            .external_id
-            .clone()
-            .unwrap_or_else(|| entry.id.clone());
-        if let Err(e) = bank.add(signal, &entry.hash, id) {
-            tracing::warn!(bank = %entry.bank, entry = %entry.id, "skipping stored entry: {e}");
-        }
-    }
-    let rules = snapshot
-        .banks
-        .iter()
-        .map(|b| {
-            let action = match b.spec.action {
-                store::BankAction::Block => crate::decide::BankAction::Block,
-                store::BankAction::Review => crate::decide::BankAction::Review,
-                store::BankAction::Allow => crate::decide::BankAction::Allow,
-            };
-            let action = if b.spec.allow_list {
-                crate::decide::BankAction::Allow
-            } else {
-                action
-            };
-            (
-                b.spec.name.clone(),
-                BankRule {
-                    action,
-                    pdq_threshold: b
-                        .spec
-                        .pdq_threshold
-                        .clamp(0, crate::decide::MAX_PDQ_THRESHOLD as i64)
-                        as u32,
-                },
-            )
-        })
-        .collect();
-    Ok(LoadedBanks {
-        version: snapshot.banks_version,
-        set: BankSet::from_banks(banks),
-        rules,
-    })
 }
 
 /// Shared by every handler.
@@ -141,7 +75,10 @@ struct Inner {
     config: ServiceConfig,
     ready: OnceLock<Ready>,
     load_error: OnceLock<String>,
-    shutting_down: AtomicBool,
+    metrics: Arc<ServiceMetrics>,
+    /// Set on shutdown: background tasks (the outbox) flush and stop.
+    shutdown: tokio::sync::watch::Sender<bool>,
+    outbox_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl AppState {
@@ -151,7 +88,9 @@ impl AppState {
                 config,
                 ready: OnceLock::new(),
                 load_error: OnceLock::new(),
-                shutting_down: AtomicBool::new(false),
+                metrics: Arc::new(ServiceMetrics::new()),
+                shutdown: tokio::sync::watch::channel(false).0,
+                outbox_task: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -212,9 +151,33 @@ impl AppState {
         let key = quarantine_key(config)?;
         let vault = LocalVault::open(config.quarantine_dir(), key)
             .context("opening the quarantine directory")?;
-        let banks = load_banks(store.as_ref())
+        let banks = SharedBankIndex::load(store.as_ref())
             .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+            .context("loading the banks")?;
+        let sinks = config
+            .webhooks
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                WebhookSink::new(WebhookConfig {
+                    name: format!("webhook-{i}"),
+                    url: w.url.clone(),
+                    secret: w
+                        .secret
+                        .as_ref()
+                        .map(|s| WebhookSecret::new(s.as_bytes().to_vec())),
+                    timeout: WebhookConfig::DEFAULT_TIMEOUT,
+                })
+                .map(|sink| Arc::new(sink) as Arc<dyn ReportSink>)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .context("configuring webhooks")?;
+        let outbox = OutboxWorker::new(
+            Arc::clone(&store),
+            sinks,
+            outbox::DEFAULT_BATCH,
+            outbox::DEFAULT_POLL_INTERVAL,
+        );
         let http = HttpFetcher::new(HttpOptions {
             timeout: Duration::from_secs(config.url_timeout_secs),
             ..HttpOptions::default()
@@ -225,8 +188,20 @@ impl AppState {
             vault: Arc::new(vault),
             policy,
             http,
-            banks: RwLock::new(Arc::new(banks)),
+            banks,
+            outbox: outbox.waker(),
         };
+        let metrics = Arc::clone(&self.inner.metrics);
+        let stats = ready_stats(&ready);
+        metrics
+            .watch_scheduler(move || Some(SchedulerReading::from(stats.as_ref())))
+            .context("registering scheduler metrics")?;
+        let task = outbox.spawn(self.inner.shutdown.subscribe());
+        *self
+            .inner
+            .outbox_task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(task);
         if self.inner.ready.set(ready).is_err() {
             anyhow::bail!("loaded twice");
         }
@@ -370,6 +345,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .route("/v1/screen", post(screen))
         .route("/v1/screenings/{id}", get(get_screening))
         .route("/v1/artworks/{artwork_id}", get(get_artwork))
@@ -377,6 +353,18 @@ pub fn router(state: AppState) -> Router {
         // Axum's own limit answers 413 past the cap; the decoder checks it again.
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.inner.metrics.render(),
+    )
+        .into_response()
+}
+
+fn ready_stats(ready: &Ready) -> Arc<crate::scheduler::SchedulerStats> {
+    ready.scheduler.stats_handle()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -551,10 +539,7 @@ async fn screen_inner(
     let analysed = Arc::new(analysed);
 
     let banks = ready.banks().await?;
-    let mut policy = request.context.policy(&ready.policy);
-    for (name, rule) in &banks.rules {
-        policy.banks.insert(name.clone(), *rule);
-    }
+    let policy = banks.policy_with_banks(&request.context.policy(&ready.policy));
     let policy_version = policy.version();
     let model = ready.scheduler.model_id().to_string();
 
@@ -565,13 +550,16 @@ async fn screen_inner(
             &analysed.exact.sha256,
             &model,
             &policy_version,
-            banks.version,
+            banks.banks_version(),
         )
         .await?;
     let detections: Vec<Detection> = match cached
         .and_then(|row| serde_json::from_value(row.record["detections"].clone()).ok())
     {
-        Some(d) => d,
+        Some(d) => {
+            state.inner.metrics.cache_hits.inc();
+            d
+        }
         None => ready.scheduler.classify(Arc::clone(&analysed)).await?,
     };
 
@@ -579,7 +567,7 @@ async fn screen_inner(
         &request.source,
         &analysed,
         detections,
-        &banks.set,
+        banks.bank_set(),
         &policy,
         &model,
     );
@@ -648,7 +636,7 @@ async fn screen_inner(
             verdict: record.verdict.as_str().to_string(),
             model: model.clone(),
             policy_version,
-            banks_version: banks.version,
+            banks_version: banks.banks_version(),
             record: record_json.clone(),
             context: serde_json::to_value(&request.context).expect("context serialises"),
             artwork_status,
@@ -659,6 +647,10 @@ async fn screen_inner(
         })
         .await?;
     tracing::info!(screening = %recorded.screening_id, verdict = %record.verdict, caller = %caller.name, "screened");
+    state.inner.metrics.observe_verdict(record.verdict.as_str());
+    if recorded.report_id.is_some() {
+        ready.outbox.notify_one();
+    }
 
     let mut out = record_json;
     let obj = out.as_object_mut().expect("record is an object");
@@ -830,9 +822,16 @@ pub async fn serve_on(
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
-    state
+    // Let the outbox flush what it is delivering before the process ends.
+    let _ = state.inner.shutdown.send(true);
+    let task = state
         .inner
-        .shutting_down
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+        .outbox_task
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(task) = task {
+        let _ = task.await;
+    }
     Ok(())
 }

@@ -196,6 +196,17 @@ impl Policy {
         }
     }
 
+    /// The policy for `model`: the built-in one, with the file's overrides if a file is given.
+    pub fn for_model(
+        path: Option<&Path>,
+        model: &crate::provision::ModelSpec,
+    ) -> Result<Self, PolicyError> {
+        match path {
+            Some(path) => Self::from_file(path, &model.explicit_labels, &model.labels),
+            None => Ok(Self::builtin(&model.explicit_labels)),
+        }
+    }
+
     /// The built-in policy with a TOML file's overrides; `known_labels` are the model's.
     pub fn from_file(
         path: &Path,

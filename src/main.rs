@@ -149,14 +149,7 @@ fn models(command: ModelsCommand) -> anyhow::Result<()> {
 
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let manifest = provision::manifest()?;
-    let policy = match &args.policy {
-        Some(path) => Policy::from_file(
-            path,
-            &manifest.model.explicit_labels,
-            &manifest.model.labels,
-        )?,
-        None => Policy::builtin(&manifest.model.explicit_labels),
-    };
+    let policy = Policy::for_model(args.policy.as_deref(), &manifest.model)?;
     let banks = BankSet::load(&args.banks)?;
     let cache = Cache::from_env()?;
     let provisioned = provision::provision(&cache, args.model.as_deref())

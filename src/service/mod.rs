@@ -128,14 +128,7 @@ impl AppState {
         ensure_tokens(store.as_ref(), config).await?;
 
         let manifest = provision::manifest()?;
-        let policy = match &config.policy_file {
-            Some(path) => Policy::from_file(
-                path,
-                &manifest.model.explicit_labels,
-                &manifest.model.labels,
-            )?,
-            None => Policy::builtin(&manifest.model.explicit_labels),
-        };
+        let policy = Policy::for_model(config.policy_file.as_deref(), &manifest.model)?;
         let scheduler_config = config.scheduler.clone();
         let intra_threads = config.intra_threads;
         let scheduler = tokio::task::spawn_blocking(move || -> anyhow::Result<Scheduler> {

@@ -250,12 +250,9 @@ async fn ensure_tokens(store: &dyn Store, config: &ServiceConfig) -> anyhow::Res
             .put_token(&token_hash(&t.token), &t.name, role)
             .await?;
     }
-    if config.tokens.is_empty()
-        && store
-            .token_role(&token_hash(DEV_TOKEN_PROBE))
-            .await?
-            .is_none()
-    {
+    // The marker file (not the store) says whether tokens were generated before:
+    // they are printed once and never again.
+    if config.tokens.is_empty() {
         let marker = config.data_dir.join("tokens.generated");
         if !marker.exists() {
             std::fs::create_dir_all(&config.data_dir)?;
@@ -279,9 +276,6 @@ async fn ensure_tokens(store: &dyn Store, config: &ServiceConfig) -> anyhow::Res
     }
     Ok(())
 }
-
-/// Never a real token: only used to ask the store whether dev tokens exist.
-const DEV_TOKEN_PROBE: &str = "";
 
 /// A caller authenticated by bearer token.
 pub struct Caller {

@@ -185,7 +185,7 @@ impl AppState {
             outbox: outbox.waker(),
         };
         let metrics = Arc::clone(&self.inner.metrics);
-        let stats = ready_stats(&ready);
+        let stats = ready.scheduler.stats_handle();
         metrics
             .watch_scheduler(move || Some(SchedulerReading::from(stats.as_ref())))
             .context("registering scheduler metrics")?;
@@ -348,10 +348,6 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         state.inner.metrics.render(),
     )
         .into_response()
-}
-
-fn ready_stats(ready: &Ready) -> Arc<crate::scheduler::SchedulerStats> {
-    ready.scheduler.stats_handle()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

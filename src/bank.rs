@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::hash::{Dihedral, ExactHashes, PdqHash, PdqOutput};
 
 /// The signal a bank entry carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SignalType {
     Pdq,
@@ -174,7 +174,7 @@ fn parse_line(raw: &str) -> Result<Option<(SignalType, String, Option<String>)>,
 }
 
 /// Lowercase hex of the signal's length, or why not.
-fn normalise_hash(signal: SignalType, hash: &str) -> Result<String, String> {
+pub fn normalise_hash(signal: SignalType, hash: &str) -> Result<String, String> {
     let hash = hash.to_ascii_lowercase();
     if hash.len() != signal.hex_len() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
@@ -282,13 +282,14 @@ impl Bank {
 }
 
 /// What a bank match reports.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BankMatch {
     pub bank: String,
     pub signal: SignalType,
     pub distance: u32,
     /// Which dihedral transform of the image matched (PDQ only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub transform: Option<&'static str>,
     pub entry: String,
 }

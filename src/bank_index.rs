@@ -27,9 +27,11 @@ pub struct BankRules {
     pub action: BankAction,
     pub pdq_threshold: u32,
     pub allow_list: bool,
-    /// Carried for reports (e.g. which banks make a CyberTipline payload); no effect on the
-    /// verdict.
+    /// Carried for review priority; no effect on the verdict.
     pub severity: i64,
+    /// Carried for reports (a `csam` bank's hits make a CyberTipline payload); no effect on
+    /// the verdict.
+    pub category: Option<String>,
 }
 
 impl BankRules {
@@ -59,6 +61,7 @@ impl BankRules {
             pdq_threshold,
             allow_list: spec.allow_list || spec.action == BankAction::Allow,
             severity: spec.severity,
+            category: spec.category.clone(),
         }
     }
 
@@ -420,6 +423,7 @@ mod tests {
             action,
             allow_list: action == BankAction::Allow,
             severity: 1,
+            category: None,
         }
     }
 

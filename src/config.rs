@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::act::report::ReporterInfo;
 use crate::decode::DecodeLimits;
 use crate::scheduler::SchedulerConfig;
 
@@ -48,6 +49,9 @@ pub struct ServiceConfig {
     /// Intra-op threads per inference session (0: ONNX Runtime decides).
     pub intra_threads: usize,
     pub webhooks: Vec<WebhookConfig>,
+    /// The reporting company's details for CyberTipline payloads; required before a
+    /// `csam` bank can be created.
+    pub reporter: Option<ReporterInfo>,
     /// API tokens; with none configured and none stored, one service and one
     /// admin token are generated and printed once at start-up.
     pub tokens: Vec<TokenConfig>,
@@ -101,6 +105,7 @@ impl Default for ServiceConfig {
             scheduler: SchedulerConfig::default(),
             intra_threads: 0,
             webhooks: Vec::new(),
+            reporter: None,
             tokens: Vec::new(),
         }
     }

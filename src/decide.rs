@@ -15,7 +15,19 @@ use sha2::{Digest, Sha256};
 use crate::bank::{BankMatch, MatchParams};
 
 /// The screening outcome. The upload pipeline publishes only on `Allow`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Allow,
@@ -111,6 +123,9 @@ pub struct Policy {
     pub pdq_min_quality: u32,
 }
 
+/// PDQ distance of a bank that names none: python-threatexchange's default.
+pub const DEFAULT_PDQ_THRESHOLD: u32 = 31;
+
 /// Largest PDQ threshold accepted: beyond it unrelated images match.
 pub const MAX_PDQ_THRESHOLD: u32 = 63;
 
@@ -189,7 +204,7 @@ impl Policy {
             labels,
             default_bank: BankRule {
                 action: BankAction::Block,
-                pdq_threshold: 31,
+                pdq_threshold: DEFAULT_PDQ_THRESHOLD,
             },
             banks: BTreeMap::new(),
             pdq_min_quality: 50,

@@ -55,6 +55,9 @@ struct Job {
     _permit: OwnedSemaphorePermit,
 }
 
+/// Called after every inference batch with its size and wall time.
+pub type BatchObserver = Arc<dyn Fn(usize, Duration) + Send + Sync>;
+
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct SchedulerStats {
@@ -82,6 +85,16 @@ pub struct Scheduler {
 impl Scheduler {
     /// Start one worker per detector.
     pub fn start(detectors: Vec<Detector>, config: &SchedulerConfig) -> Scheduler {
+        Scheduler::start_observed(detectors, config, Arc::new(|_, _| {}))
+    }
+
+    /// [`Scheduler::start`], calling `observe(batch size, inference time)` after every batch
+    /// (the service feeds its histograms from it).
+    pub fn start_observed(
+        detectors: Vec<Detector>,
+        config: &SchedulerConfig,
+        observe: BatchObserver,
+    ) -> Scheduler {
         assert!(
             !detectors.is_empty(),
             "a scheduler needs at least one detector"
@@ -100,9 +113,10 @@ impl Scheduler {
             .map(|(i, detector)| {
                 let receiver = Arc::clone(&receiver);
                 let stats = Arc::clone(&stats);
+                let observe = Arc::clone(&observe);
                 std::thread::Builder::new()
                     .name(format!("coverguard-infer-{i}"))
-                    .spawn(move || worker_loop(detector, &receiver, &stats, max_batch))
+                    .spawn(move || worker_loop(detector, &receiver, &stats, &*observe, max_batch))
                     .expect("spawn inference worker")
             })
             .collect();
@@ -168,6 +182,7 @@ fn worker_loop(
     mut detector: Detector,
     receiver: &Mutex<mpsc::UnboundedReceiver<Job>>,
     stats: &SchedulerStats,
+    observe: &(dyn Fn(usize, Duration) + Send + Sync),
     max_batch: usize,
 ) {
     loop {
@@ -196,7 +211,9 @@ fn worker_loop(
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             detector.classify_batch(&views)
         }));
-        record(stats, batch.len(), started.elapsed());
+        let elapsed = started.elapsed();
+        record(stats, batch.len(), elapsed);
+        observe(batch.len(), elapsed);
         drop(views);
         let answers: Vec<Result<Vec<Detection>, SchedulerError>> = match result {
             Ok(Ok(classifications)) => classifications

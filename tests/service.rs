@@ -20,9 +20,50 @@ struct Server {
     config: ServiceConfig,
     _dir: tempfile::TempDir,
     client: reqwest::Client,
+    /// The Postgres schema this server's store lives in, dropped by `finish`.
+    pg_schema: Option<(String, String)>,
+}
+
+const POSTGRES_URL_VAR: &str = "COVERGUARD_TEST_POSTGRES_URL";
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh schema on the test Postgres, or `None` (with a note) when its URL is unset.
+async fn postgres_schema() -> Option<(String, String)> {
+    let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("{POSTGRES_URL_VAR} not set: Postgres run skipped");
+        return None;
+    };
+    let schema = format!("cg_svc_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create schema");
+    admin.close().await;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    Some((url, schema))
 }
 
 async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Server {
+    start_on(Backend::Sqlite, configure)
+        .await
+        .expect("sqlite always runs")
+}
+
+/// A server on `backend`; `None` when that backend is not available here.
+async fn start_on(backend: Backend, configure: impl FnOnce(&mut ServiceConfig)) -> Option<Server> {
+    let pg_schema = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(postgres_schema().await?),
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServiceConfig {
         data_dir: dir.path().join("data"),
@@ -39,6 +80,7 @@ async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Server {
                 token: ADMIN_TOKEN.into(),
             },
         ],
+        database_url: pg_schema.as_ref().map(|(url, _)| url.clone()),
         ..ServiceConfig::default()
     };
     configure(&mut config);
@@ -50,15 +92,82 @@ async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Server {
             .await
             .unwrap();
     });
-    Server {
+    Some(Server {
         base: format!("http://{addr}"),
         config,
         _dir: dir,
         client: reqwest::Client::new(),
-    }
+        pg_schema,
+    })
 }
 
 impl Server {
+    /// Drop the test's Postgres schema (the server keeps running until the test ends).
+    async fn finish(self) {
+        if let Some((_, schema)) = &self.pg_schema {
+            let base = std::env::var(POSTGRES_URL_VAR).unwrap();
+            let admin = sqlx::PgPool::connect(&base).await.unwrap();
+            let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&admin)
+                .await;
+            admin.close().await;
+        }
+    }
+
+    async fn send_json(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let resp = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send_bytes(
+        &self,
+        token: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+
     async fn wait_ready(&self) {
         for _ in 0..600 {
             if let Ok(r) = self
@@ -395,4 +504,527 @@ async fn a_passed_deadline_is_an_error_not_an_allow() {
         .await;
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["error"]["kind"], "deadline_exceeded");
+}
+
+fn reporter() -> coverguard::act::report::ReporterInfo {
+    coverguard::act::report::ReporterInfo {
+        first_name: "Trust".into(),
+        last_name: "Safety".into(),
+        email: "tns@example.test".into(),
+        phone: None,
+        esp_service: "example-music".into(),
+        company_template: None,
+        terms_of_service: None,
+    }
+}
+
+fn jpeg_reencode(png: &[u8], quality: u8) -> Vec<u8> {
+    let image = image::load_from_memory(png).unwrap();
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(&image.to_luma8())
+        .unwrap();
+    out
+}
+
+/// Bank changes over HTTP take effect on the next screening, without a restart:
+/// entry by image, CyberTipline report for a csam bank, PDQ match of a re-encode,
+/// disable, import, remove, delete, allow-list, and an audit row for each change.
+async fn banks_managed_over_http(backend: Backend) {
+    use reqwest::Method;
+    use serde_json::json;
+    let Some(server) = start_on(backend, |c| c.reporter = Some(reporter())).await else {
+        return;
+    };
+    server.wait_ready().await;
+    let camera = photo("camera.png");
+    let camera_jpeg = jpeg_reencode(&camera, 80);
+    let (_, before) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            camera.clone(),
+            "artwork_id=b0",
+        )
+        .await;
+    assert_eq!(before["verdict"], "allow", "{before}");
+
+    let (status, _) = server
+        .send_json(
+            SERVICE_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "kb"}),
+        )
+        .await;
+    assert_eq!(status, 403, "banks need the admin role");
+    let spec = json!({"name": "known-bad", "category": "csam", "severity": 5});
+    let (status, created) = server
+        .send_json(ADMIN_TOKEN, Method::POST, "/v1/banks", &spec)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, again) = server
+        .send_json(ADMIN_TOKEN, Method::POST, "/v1/banks", &spec)
+        .await;
+    assert_eq!((status, again["changed"].as_u64()), (200, Some(0)));
+    let (status, _) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "known-bad", "pdq_threshold": 10}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // An entry from an uploaded image: its PDQ and MD5, as the screening saw them.
+    let (status, added) = server
+        .send_bytes(
+            ADMIN_TOKEN,
+            "/v1/banks/known-bad/entries?external_id=case-1",
+            "image/png",
+            camera.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{added}");
+    assert_eq!(added["changed"], 2);
+    let entries: Vec<(String, String)> = added["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["signal"].as_str().unwrap().to_string(),
+                e["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let pdq = before["pdq"]["hash"].as_str().unwrap().to_string();
+    assert!(entries.contains(&("pdq".into(), pdq.clone())), "{added}");
+    assert!(entries.contains(&("md5".into(), before["md5"].as_str().unwrap().into())));
+
+    // The next screening sees it: blocked, reported, and CyberTipline-reported.
+    let (_, hit) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            camera.clone(),
+            "artwork_id=b1&owner_id=u1&surface=playlist_cover",
+        )
+        .await;
+    assert_eq!(hit["verdict"], "block", "{hit}");
+    assert_eq!(hit["matches"][0]["bank"], "known-bad");
+    let report_ids = hit["report_ids"].as_array().expect("two reports");
+    assert_eq!(report_ids.len(), 2, "{hit}");
+    let store = store::open(&server.config.database_url()).await.unwrap();
+    let tip = store
+        .get_report(report_ids[1].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tip.kind, "cybertipline");
+    assert_eq!(
+        tip.payload["report"]["personOrUserReported"]["espIdentifier"], "u1",
+        "{}",
+        tip.payload
+    );
+    // A JPEG re-encode has other bytes: caught by PDQ alone.
+    let (_, reencoded) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/jpeg",
+            camera_jpeg.clone(),
+            "artwork_id=b2",
+        )
+        .await;
+    assert_eq!(reencoded["verdict"], "block", "{reencoded}");
+    assert_eq!(reencoded["matches"][0]["signal"], "pdq");
+    assert!(reencoded["matches"][0]["distance"].as_u64().unwrap() > 0);
+
+    // Disabled, the PDQ entry matches nothing: the re-encode is allowed again.
+    let (status, _) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::PATCH,
+            &format!("/v1/banks/known-bad/entries/pdq/{pdq}"),
+            &json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, released) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/jpeg",
+            camera_jpeg,
+            "artwork_id=b3",
+        )
+        .await;
+    assert_eq!(released["verdict"], "allow", "{released}");
+    let (_, listed) = server.get(ADMIN_TOKEN, "/v1/banks").await;
+    let bank = &listed.as_array().unwrap()[0];
+    assert_eq!(
+        (
+            bank["name"].as_str(),
+            bank["entries"].as_u64(),
+            bank["disabled_entries"].as_u64()
+        ),
+        (Some("known-bad"), Some(2), Some(1)),
+        "{listed}"
+    );
+
+    // HMA import: all lines or none, the bad line named.
+    let good = format!("md5 {}  case-2\n", "ab".repeat(16));
+    let (status, body) = server
+        .send_bytes(
+            ADMIN_TOKEN,
+            "/v1/banks/known-bad/import",
+            "text/plain",
+            format!("{good}pdq nothex\n").into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2"),
+        "{body}"
+    );
+    let (status, body) = server
+        .send_bytes(
+            ADMIN_TOKEN,
+            "/v1/banks/known-bad/import",
+            "text/plain",
+            format!("# a comment\n{good}").into_bytes(),
+        )
+        .await;
+    assert_eq!((status, body["changed"].as_u64()), (200, Some(1)), "{body}");
+    let path = format!("/v1/banks/known-bad/entries/md5/{}", "ab".repeat(16));
+    let del = |server: &Server| {
+        let req = server
+            .client
+            .delete(format!("{}{path}", server.base))
+            .bearer_auth(ADMIN_TOKEN);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(del(&server).await, 200);
+    assert_eq!(del(&server).await, 404);
+
+    // An allow-list bank exempts a classifier-only verdict.
+    let color = photo("color.png");
+    let (_, flagged) = server
+        .screen_bytes(Some(SERVICE_TOKEN), "image/png", color.clone(), "")
+        .await;
+    assert_eq!(flagged["verdict"], "review");
+    let (status, _) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "known-good", "allow_list": true, "signal_types": ["md5"]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks/known-good/entries",
+            &json!({"entries": [{"signal": "md5", "hash": flagged["md5"]}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, exempt) = server
+        .screen_bytes(Some(SERVICE_TOKEN), "image/png", color, "")
+        .await;
+    assert_eq!(exempt["verdict"], "allow", "{exempt}");
+
+    let status = server
+        .client
+        .delete(format!("{}/v1/banks/known-good", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let (_, listed) = server.get(ADMIN_TOKEN, "/v1/banks").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let audit = store.recent_audit(100).await.unwrap();
+    for action in [
+        "bank.create",
+        "bank.add_entries",
+        "bank.disable_entry",
+        "bank.import",
+        "bank.remove_entry",
+        "bank.delete",
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.action == action && a.actor.starts_with("token:")),
+            "no audit row for {action}"
+        );
+    }
+    store.close().await;
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn banks_managed_over_http_on_sqlite() {
+    banks_managed_over_http(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn banks_managed_over_http_on_postgres() {
+    banks_managed_over_http(Backend::Postgres).await;
+}
+
+/// What the local webhook saw.
+#[derive(Default)]
+struct Hook {
+    attempts: Vec<(String, String)>,
+}
+
+/// A local server with images to fetch and a webhook that fails its first two calls.
+async fn origin() -> (String, std::sync::Arc<std::sync::Mutex<Hook>>) {
+    use axum::routing::{get, post};
+    let hook = std::sync::Arc::new(std::sync::Mutex::new(Hook::default()));
+    let color = photo("color.png");
+    let seen = hook.clone();
+    let app = axum::Router::new()
+        .route("/art/color.png", get(move || async move { color }))
+        .route(
+            "/hook",
+            post(
+                move |headers: axum::http::HeaderMap, body: String| async move {
+                    let key = headers["idempotency-key"].to_str().unwrap().to_string();
+                    let mut hook = seen.lock().unwrap();
+                    hook.attempts.push((key, body));
+                    if hook.attempts.len() <= 2 {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, hook)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn screening_by_url_and_report_delivery_through_failures() {
+    use serde_json::json;
+    let (origin, hook) = origin().await;
+    let hook_url = format!("{origin}/hook");
+    let server = start(|c| {
+        c.webhooks = vec![coverguard::config::WebhookConfig {
+            url: hook_url,
+            secret: None,
+        }];
+    })
+    .await;
+    server.wait_ready().await;
+
+    // Without a configured reporter, a csam bank (which needs CyberTipline reports) is refused.
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            reqwest::Method::POST,
+            "/v1/banks",
+            &json!({"name": "x", "category": "csam"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("reporter"));
+
+    let request = json!({
+        "url": format!("{origin}/art/color.png"),
+        "artwork_id": "u1",
+        "owner_id": "kid",
+        "context": {"surface": "playlist_cover", "owner_is_minor": true, "playlist_track_count": 0}
+    });
+    let (status, body) = server
+        .send_json(SERVICE_TOKEN, reqwest::Method::POST, "/v1/screen", &request)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["verdict"], "block", "{body}");
+    assert_eq!(body["source"], format!("{origin}/art/color.png"));
+    let report_id = body["report_id"].as_str().unwrap().to_string();
+
+    let missing = json!({"url": format!("{origin}/art/missing.png")});
+    let (status, body) = server
+        .send_json(SERVICE_TOKEN, reqwest::Method::POST, "/v1/screen", &missing)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["kind"], "http_status");
+    let (status, _) = server
+        .send_bytes(
+            SERVICE_TOKEN,
+            "/v1/screen",
+            "application/json",
+            b"{\"url\": 3}".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // Two failures, then delivered: the same idempotency key every time, then no more calls.
+    let store = store::open(&server.config.database_url()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let report = store.get_report(&report_id).await.unwrap().unwrap();
+        if report.state == ReportState::Delivered {
+            assert_eq!(report.attempts, 2, "two failed attempts are recorded");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "report never delivered: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let hook = hook.lock().unwrap();
+    assert_eq!(hook.attempts.len(), 3);
+    let keys: std::collections::BTreeSet<&str> =
+        hook.attempts.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys.len(), 1, "one idempotency key across retries");
+    let delivered: Value = serde_json::from_str(&hook.attempts[2].1).unwrap();
+    assert_eq!(delivered["report_id"], report_id.as_str());
+    assert_eq!(delivered["payload"]["owner_id"], "kid");
+    assert_eq!(delivered["payload"]["source"]["surface"], "playlist_cover");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identical_bytes_are_answered_without_a_second_inference() {
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    for artwork in ["same-1", "same-2"] {
+        let (status, body) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                photo("astronaut.png"),
+                &format!("artwork_id={artwork}"),
+            )
+            .await;
+        assert_eq!((status, body["verdict"].as_str()), (200, Some("allow")));
+    }
+    // A stricter context is another policy: inferred again, not taken from the cache.
+    let (_, strict) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("astronaut.png"),
+            "artwork_id=same-3&owner_is_minor=true",
+        )
+        .await;
+    assert!(strict["reasons"].to_string().contains("strict profile"));
+    assert_eq!(
+        server.metric("coverguard_verdict_cache_hits_total").await,
+        1.0
+    );
+    assert_eq!(
+        server.metric("coverguard_inference_images_total").await,
+        2.0
+    );
+    assert_eq!(
+        server.metric("coverguard_inference_batch_size_count").await,
+        2.0
+    );
+    assert_eq!(
+        server
+            .metric("coverguard_http_requests_total{route=\"/v1/screen\",status=\"200\"}")
+            .await,
+        3.0
+    );
+}
+
+/// Every property a schema allows, following `$ref` and `allOf`.
+fn schema_properties(doc: &Value, schema: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap();
+        return schema_properties(doc, &doc["components"]["schemas"][name]);
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        for part in parts {
+            out.extend(schema_properties(doc, part));
+        }
+    }
+    if let Some(props) = schema["properties"].as_object() {
+        out.extend(props.keys().cloned());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_openapi_document_describes_the_api_as_it_answers() {
+    let server = start(|_| {}).await;
+    let doc: Value = server
+        .client
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/v1/screen", "post"),
+        ("/v1/screenings/{id}", "get"),
+        ("/v1/artworks/{artwork_id}", "get"),
+        ("/v1/accounts/{owner_id}/takedown", "post"),
+        ("/v1/banks", "get"),
+        ("/v1/banks", "post"),
+        ("/v1/banks/{name}", "delete"),
+        ("/v1/banks/{name}/entries", "get"),
+        ("/v1/banks/{name}/entries", "post"),
+        ("/v1/banks/{name}/import", "post"),
+        ("/v1/banks/{name}/entries/{signal}/{hash}", "delete"),
+        ("/v1/banks/{name}/entries/{signal}/{hash}", "patch"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    let screen = &doc["paths"]["/v1/screen"]["post"]["responses"];
+    for status in ["200", "413", "415", "422", "429", "503", "504"] {
+        assert!(
+            screen[status].is_object(),
+            "/v1/screen {status} undocumented"
+        );
+    }
+    // What the server answers is what the document says it answers.
+    server.wait_ready().await;
+    let (_, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("color.png"),
+            "owner_is_minor=true",
+        )
+        .await;
+    let documented = schema_properties(
+        &doc,
+        &screen["200"]["content"]["application/json"]["schema"],
+    );
+    let answered: std::collections::BTreeSet<String> =
+        body.as_object().unwrap().keys().cloned().collect();
+    assert!(
+        answered.is_subset(&documented) && documented.contains("verdict"),
+        "answered {answered:?}, documented {documented:?}"
+    );
 }

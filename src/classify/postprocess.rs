@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One detection, with its box in original-image pixels.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Detection {
     pub label: String,
     pub score: f32,

@@ -7,9 +7,29 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::pipeline::PipelineError;
 use crate::scheduler::SchedulerError;
 use crate::screen::ScreenError;
 use crate::store::StoreError;
+
+/// The kind of an error response, attached to it for metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorKind(pub &'static str);
+
+/// Every error response's body.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `too_large`, `unsupported_format`, `corrupt`,
+    /// `overloaded`, `deadline_exceeded`, `unauthorized`, `not_ready`, …
+    pub kind: String,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -89,10 +109,35 @@ impl From<SchedulerError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if e.is_retryable() {
-            ApiError::unavailable("store_unavailable", e.to_string())
-        } else {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+        match e {
+            StoreError::Unavailable(_) => ApiError::unavailable("store_unavailable", e.to_string()),
+            StoreError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            StoreError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            StoreError::Invalid(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+            }
+            StoreError::Migration(_) | StoreError::Backend(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Screen(e) => e.into(),
+            PipelineError::Scheduler(e) => e.into(),
+            PipelineError::Store(e) => e.into(),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                other.kind(),
+                other.to_string(),
+            ),
         }
     }
 }
@@ -102,10 +147,15 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(kind = self.kind, status = %self.status, "{}", self.message);
         }
-        let body = Json(serde_json::json!({
-            "error": { "kind": self.kind, "message": self.message }
-        }));
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind.to_string(),
+                message: self.message,
+            },
+        });
         let mut response = (self.status, body).into_response();
+        // For the metrics middleware, which counts errors by kind.
+        response.extensions_mut().insert(ErrorKind(self.kind));
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()

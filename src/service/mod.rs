@@ -5,9 +5,10 @@
 //! The caller publishes only on HTTP 200 with `verdict: "allow"`: every failure
 //! path is an error response ([`error::ApiError`]), never an allow.
 
-pub mod context;
+pub mod banks;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 
 use std::net::SocketAddr;
@@ -18,51 +19,35 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::act::quarantine::{LocalVault, QuarantineKey, QuarantineVault};
-use crate::act::report as report_payload;
+use crate::act::quarantine::{LocalVault, QuarantineKey};
 use crate::act::report::{ReportSink, WebhookConfig, WebhookSecret, WebhookSink};
-use crate::bank_index::{BankIndex, SharedBankIndex};
-use crate::classify::{Detection, Detector, DetectorOptions};
+use crate::bank_index::SharedBankIndex;
+use crate::classify::{Detector, DetectorOptions};
 use crate::config::ServiceConfig;
-use crate::decide::{Policy, Verdict};
+use crate::context::ScreenContext;
+use crate::decide::Policy;
 use crate::fetch::{HttpFetcher, HttpOptions};
+use crate::pipeline::{Pipeline, PipelineSettings, ScreeningResponse, Submission};
 use crate::provision::{self, Cache};
 use crate::scheduler::Scheduler;
-use crate::screen::{analyse, build_record, ScreenError};
-use crate::store::{
-    self, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningWrite, Store,
-    TokenRole,
-};
-use context::ScreenContext;
-use error::ApiError;
+use crate::screen::ScreenError;
+use crate::screen::ScreeningRecord;
+use crate::store::{self, Store, TokenRole};
+use error::{ApiError, ErrorBody};
 use metrics::{SchedulerReading, ServiceMetrics};
 use outbox::OutboxWorker;
 
 /// Everything that exists only once start-up loading has finished.
 pub struct Ready {
+    pub pipeline: Arc<Pipeline>,
     pub store: Arc<dyn Store>,
-    pub scheduler: Scheduler,
-    pub vault: Arc<dyn QuarantineVault>,
-    pub policy: Policy,
     pub http: HttpFetcher,
-    pub banks: SharedBankIndex,
-    /// Wakes the report outbox after a screening wrote a report.
-    pub outbox: Arc<tokio::sync::Notify>,
-}
-
-impl Ready {
-    /// The current bank index; the version is checked against the store first,
-    /// so a bank change made through any instance is seen by the next screening.
-    async fn banks(&self) -> Result<Arc<BankIndex>, ApiError> {
-        self.banks.refresh(self.store.as_ref()).await?;
-        Ok(self.banks.current())
-    }
 }
 
 /// Shared by every handler.
@@ -131,13 +116,20 @@ impl AppState {
         let policy = Policy::for_model(config.policy_file.as_deref(), &manifest.model)?;
         let scheduler_config = config.scheduler.clone();
         let intra_threads = config.intra_threads;
+        let metrics = Arc::clone(&self.inner.metrics);
+        let observe: crate::scheduler::BatchObserver =
+            Arc::new(move |size, elapsed| metrics.observe_batch(size, elapsed));
         let scheduler = tokio::task::spawn_blocking(move || -> anyhow::Result<Scheduler> {
             let cache = Cache::from_env()?;
             let provisioned = provision::provision(&cache, None)?;
             let detectors = (0..scheduler_config.workers.max(1))
                 .map(|_| Detector::load(&provisioned, &DetectorOptions { intra_threads }))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Scheduler::start(detectors, &scheduler_config))
+            Ok(Scheduler::start_observed(
+                detectors,
+                &scheduler_config,
+                observe,
+            ))
         })
         .await??;
 
@@ -175,17 +167,27 @@ impl AppState {
             timeout: Duration::from_secs(config.url_timeout_secs),
             ..HttpOptions::default()
         })?;
-        let ready = Ready {
-            store,
+        let pipeline = Pipeline {
+            store: Arc::clone(&store),
             scheduler,
             vault: Arc::new(vault),
             policy,
-            http,
             banks,
-            outbox: outbox.waker(),
+            settings: PipelineSettings {
+                limits: config.limits(),
+                quarantine_on_review: config.quarantine_on_review,
+                retention: Duration::from_secs(86_400 * u64::from(config.retention_days)),
+                reporter: config.reporter.clone(),
+            },
+            reported: outbox.waker(),
+        };
+        let ready = Ready {
+            pipeline: Arc::new(pipeline),
+            store,
+            http,
         };
         let metrics = Arc::clone(&self.inner.metrics);
-        let stats = ready.scheduler.stats_handle();
+        let stats = ready.pipeline.scheduler.stats_handle();
         metrics
             .watch_scheduler(move || Some(SchedulerReading::from(stats.as_ref())))
             .context("registering scheduler metrics")?;
@@ -330,19 +332,65 @@ async fn authenticate(
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config().max_bytes + 64 * 1024;
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/v1/screen", post(screen))
         .route("/v1/screenings/{id}", get(get_screening))
         .route("/v1/artworks/{artwork_id}", get(get_artwork))
         .route("/v1/accounts/{owner_id}/takedown", post(takedown))
+        .route("/v1/banks", get(banks::list_banks).post(banks::create_bank))
+        .route("/v1/banks/{name}", delete(banks::delete_bank))
+        .route(
+            "/v1/banks/{name}/entries",
+            get(banks::list_entries).post(banks::add_entries),
+        )
+        .route("/v1/banks/{name}/import", post(banks::import_entries))
+        .route(
+            "/v1/banks/{name}/entries/{signal}/{hash}",
+            delete(banks::remove_entry).patch(banks::patch_entry),
+        )
+        .route("/openapi.json", get(openapi::serve_document))
         // Axum's own limit answers 413 past the cap; the decoder checks it again.
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe_request,
+        ))
         .with_state(state)
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
+/// Counts every answered request by route template and status, its latency, and
+/// error responses by kind.
+async fn observe_request(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let metrics = &state.inner.metrics;
+    metrics.observe_request(&route, response.status().as_u16(), started.elapsed());
+    if let Some(error::ErrorKind(kind)) = response.extensions().get::<error::ErrorKind>() {
+        metrics.observe_error(kind);
+    }
+    response
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String)))]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Prometheus metrics: requests, verdicts, latency, queue depth, batch sizes, inference time.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics_text(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.inner.metrics.render(),
@@ -350,7 +398,11 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
+/// Readiness: 200 once the model, ONNX Runtime, store and banks are loaded and the
+/// store answers; 503 before.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = String), (status = 503, body = ErrorBody)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.ready() {
         Ok(ready) => match ready.store.ping().await {
             Ok(()) => (StatusCode::OK, "ready").into_response(),
@@ -361,9 +413,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Query parameters of a raw-bytes screening request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ScreenQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ScreenQuery {
     artwork_id: Option<String>,
     owner_id: Option<String>,
     surface: Option<String>,
@@ -374,9 +427,9 @@ struct ScreenQuery {
 }
 
 /// JSON body of a by-URL screening request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ScreenJson {
+pub(crate) struct ScreenJson {
     url: String,
     artwork_id: Option<String>,
     owner_id: Option<String>,
@@ -386,16 +439,29 @@ struct ScreenJson {
 }
 
 struct ScreenRequest {
-    source: String,
-    url: Option<String>,
+    /// The raw image; `None` for a by-URL request (`submission.url`).
     bytes: Option<Bytes>,
-    artwork_id: Option<String>,
-    owner_id: Option<String>,
-    context: ScreenContext,
+    submission: Submission,
     deadline_ms: Option<u64>,
 }
 
-async fn screen(
+/// Screen one image: raw bytes (`Content-Type: image/*`, ids and context as query
+/// parameters) or JSON with a `url`. Publish only on 200 with `verdict: "allow"`.
+#[utoipa::path(post, path = "/v1/screen", tag = "screening",
+    params(ScreenQuery),
+    request_body(content((Vec<u8> = "image/*"), (ScreenJson = "application/json"))),
+    responses(
+        (status = 200, body = ScreeningResponse, description = "a verdict; publish only if it is allow"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody, description = "larger than max_bytes"),
+        (status = 415, body = ErrorBody, description = "not an image format coverguard decodes"),
+        (status = 422, body = ErrorBody, description = "undecodable, or the URL could not be fetched"),
+        (status = 429, body = ErrorBody, description = "inference queue full; see Retry-After"),
+        (status = 503, body = ErrorBody, description = "not ready, or the store is unavailable; see Retry-After"),
+        (status = 504, body = ErrorBody, description = "the request's deadline passed"),
+        (status = 500, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn screen(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Query<serde_json::Map<String, serde_json::Value>>,
@@ -425,21 +491,20 @@ fn parse_screen_request(
     query: serde_json::Map<String, serde_json::Value>,
     body: Bytes,
 ) -> Result<ScreenRequest, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = content_type(headers);
     if content_type.starts_with("application/json") {
         let parsed: ScreenJson = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
         return Ok(ScreenRequest {
-            source: parsed.url.clone(),
-            url: Some(parsed.url),
             bytes: None,
-            artwork_id: parsed.artwork_id,
-            owner_id: parsed.owner_id,
-            context: parsed.context,
+            submission: Submission {
+                source: parsed.url.clone(),
+                url: Some(parsed.url),
+                artwork_id: parsed.artwork_id,
+                owner_id: parsed.owner_id,
+                context: parsed.context,
+                screening_id: None,
+            },
             deadline_ms: parsed.deadline_ms,
         });
     }
@@ -473,21 +538,33 @@ fn parse_screen_request(
     ))
     .map_err(|e| ApiError::bad_request(format!("query: {e}")))?;
     Ok(ScreenRequest {
-        source: typed
-            .artwork_id
-            .clone()
-            .map_or_else(|| "upload".to_string(), |a| format!("upload:{a}")),
-        url: None,
         bytes: Some(body),
-        artwork_id: typed.artwork_id,
-        owner_id: typed.owner_id,
-        context: ScreenContext {
-            surface: typed.surface,
-            owner_is_minor: typed.owner_is_minor,
-            playlist_track_count: typed.playlist_track_count,
+        submission: Submission {
+            source: typed
+                .artwork_id
+                .clone()
+                .map_or_else(|| "upload".to_string(), |a| format!("upload:{a}")),
+            url: None,
+            artwork_id: typed.artwork_id,
+            owner_id: typed.owner_id,
+            context: ScreenContext {
+                surface: typed.surface,
+                owner_is_minor: typed.owner_is_minor,
+                playlist_track_count: typed.playlist_track_count,
+            },
+            screening_id: None,
         },
         deadline_ms: typed.deadline_ms,
     })
+}
+
+/// The request's Content-Type, lower-cased; empty when absent.
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 async fn screen_inner(
@@ -495,227 +572,49 @@ async fn screen_inner(
     ready: &Ready,
     caller: &Caller,
     request: ScreenRequest,
-) -> Result<serde_json::Value, ApiError> {
-    let config = state.config();
-    let limits = config.limits();
-    let bytes = match (&request.bytes, &request.url) {
-        (Some(b), _) => b.clone(),
+) -> Result<ScreeningResponse, ApiError> {
+    let bytes = match (request.bytes, &request.submission.url) {
+        (Some(b), _) => b,
         (None, Some(url)) => Bytes::from(
             ready
                 .http
-                .get(url, limits.max_bytes)
+                .get(url, state.config().max_bytes)
                 .await
                 .map_err(ScreenError::from)?,
         ),
         (None, None) => return Err(ApiError::bad_request("no image")),
     };
-    let decode_input = bytes.clone();
-    let analysed = tokio::task::spawn_blocking(move || analyse(&decode_input, &limits))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("analysis task failed: {e}"),
-            )
-        })??;
-    let analysed = Arc::new(analysed);
-
-    let banks = ready.banks().await?;
-    let policy = banks.policy_with_banks(&request.context.policy(&ready.policy));
-    let policy_version = policy.version();
-    let model = ready.scheduler.model_id().to_string();
-
-    // Identical bytes under the same model, policy and banks: no inference.
-    let cached = ready
-        .store
-        .cached_verdict(
-            &analysed.exact.sha256,
-            &model,
-            &policy_version,
-            banks.banks_version(),
-        )
-        .await?;
-    let detections: Vec<Detection> = match cached
-        .and_then(|row| serde_json::from_value(row.record["detections"].clone()).ok())
-    {
-        Some(d) => {
-            state.inner.metrics.cache_hits.inc();
-            d
-        }
-        None => ready.scheduler.classify(Arc::clone(&analysed)).await?,
-    };
-
-    let mut record = build_record(
-        &request.source,
-        &analysed,
-        detections,
-        banks.bank_set(),
-        &policy,
-        &model,
-    );
-    if let Some(reason) = request.context.strict_reason() {
-        record.reasons.push(format!("strict profile: {reason}"));
+    let screened = ready.pipeline.screen(bytes, &request.submission).await?;
+    if screened.cached {
+        state.inner.metrics.cache_hits.inc();
     }
-    let taken_down = match &request.owner_id {
-        Some(owner) => ready.store.is_taken_down(owner).await?,
-        None => false,
-    };
-    if taken_down && record.verdict == Verdict::Allow {
-        record.verdict = Verdict::Review;
-        record
-            .reasons
-            .insert(0, "review: the owner's account was taken down".into());
-    }
-
-    let screening_id = store::new_id();
-    let quarantine = record.verdict == Verdict::Block
-        || (config.quarantine_on_review && record.verdict == Verdict::Review);
-    let retention =
-        std::time::SystemTime::now() + Duration::from_secs(86_400 * config.retention_days as u64);
-    let quarantine_write = if quarantine {
-        // The encrypted copy exists before the row that points at it.
-        let key = ready
-            .vault
-            .put(&analysed.exact.sha256, &bytes, retention)
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "quarantine",
-                    e.to_string(),
-                )
-            })?;
-        Some(QuarantineWrite {
-            object_key: key.sha256().to_string(),
-            retention_until: chrono::DateTime::<chrono::Utc>::from(retention),
-        })
-    } else {
-        None
-    };
-    let review = (record.verdict != Verdict::Allow).then(|| ReviewWrite {
-        priority: review_priority(&record),
-        reason: record.reasons.first().cloned(),
-    });
-    let report = (record.verdict == Verdict::Block)
-        .then(|| hit_report(&screening_id, &request, &record))
-        .transpose()?;
-    let artwork_status = match record.verdict {
-        Verdict::Allow => ArtworkStatus::Published,
-        Verdict::Review if !quarantine => ArtworkStatus::Held,
-        _ => ArtworkStatus::Quarantined,
-    };
-    let record_json = serde_json::to_value(&record).expect("records serialise");
-    let recorded = ready
-        .store
-        .record_screening(&ScreeningWrite {
-            id: Some(screening_id.clone()),
-            artwork_id: request.artwork_id.clone(),
-            owner_id: request.owner_id.clone(),
-            sha256: record.sha256.clone(),
-            md5: record.md5.clone(),
-            pdq: Some(record.pdq.hash.clone()),
-            pdq_quality: Some(record.pdq.quality as i64),
-            verdict: record.verdict.as_str().to_string(),
-            model: model.clone(),
-            policy_version,
-            banks_version: banks.banks_version(),
-            record: record_json.clone(),
-            context: serde_json::to_value(&request.context).expect("context serialises"),
-            artwork_status,
-            quarantine: quarantine_write,
-            review,
-            report,
-            created_at: None,
-        })
-        .await?;
-    tracing::info!(screening = %recorded.screening_id, verdict = %record.verdict, caller = %caller.name, "screened");
-    state.inner.metrics.observe_verdict(record.verdict.as_str());
-    if recorded.report_id.is_some() {
-        ready.outbox.notify_one();
-    }
-
-    let mut out = record_json;
-    let obj = out.as_object_mut().expect("record is an object");
-    obj.insert("screening_id".into(), recorded.screening_id.into());
-    obj.insert("quarantined".into(), recorded.quarantined.into());
-    if let Some(id) = recorded.report_id {
-        obj.insert("report_id".into(), id.into());
-    }
-    Ok(out)
+    let verdict = screened.record.verdict;
+    tracing::info!(screening = %screened.screening_id, %verdict, caller = %caller.name, "screened");
+    state.inner.metrics.observe_verdict(verdict.as_str());
+    Ok(screened.response())
 }
 
-/// Bank hits first (by severity later), then by the highest explicit score.
-fn review_priority(record: &crate::screen::ScreeningRecord) -> i64 {
-    let bank_hit = !record.matches.is_empty();
-    let top = record
-        .detections
-        .iter()
-        .map(|d| d.score)
-        .fold(0f32, f32::max);
-    (if bank_hit { 1_000_000 } else { 0 }) + (top * 1000.0) as i64
+/// A stored screening: its record as answered then, with when and for which artwork.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct StoredScreening {
+    #[serde(flatten)]
+    #[schema(value_type = ScreeningRecord)]
+    record: serde_json::Value,
+    screening_id: String,
+    artwork_id: Option<String>,
+    created_at: String,
 }
 
-fn hit_report(
-    screening_id: &str,
-    request: &ScreenRequest,
-    record: &crate::screen::ScreeningRecord,
-) -> Result<ReportWrite, ApiError> {
-    let hit = report_payload::HitReport {
-        schema: "coverguard.hit.v1".into(),
-        screening_id: screening_id.to_string(),
-        artwork_id: request.artwork_id.clone(),
-        owner_id: request.owner_id.clone(),
-        sha256: record.sha256.clone(),
-        md5: record.md5.clone(),
-        pdq: Some(report_payload::PdqSummary {
-            hash: record.pdq.hash.clone(),
-            quality: record.pdq.quality,
-        }),
-        verdict: record.verdict.as_str().into(),
-        reasons: record.reasons.clone(),
-        matches: record
-            .matches
-            .iter()
-            .map(|m| report_payload::ReportMatch {
-                bank: m.bank.clone(),
-                bank_category: None,
-                signal: m.signal.as_str().into(),
-                distance: m.distance,
-                entry: m.entry.clone(),
-                transform: m.transform.map(str::to_string),
-            })
-            .collect(),
-        detections: report_payload::summarise_detections(
-            record
-                .detections
-                .iter()
-                .map(|d| (d.label.as_str(), d.score)),
-        ),
-        uploaded_at: report_payload::rfc3339_utc(std::time::SystemTime::now()),
-        source: report_payload::ReportSource {
-            surface: request.context.surface.clone(),
-            url: request.url.clone(),
-            publicly_available: false,
-        },
-    };
-    Ok(ReportWrite {
-        idempotency_key: report_payload::idempotency_key(
-            report_payload::ReportKind::Hit,
-            screening_id,
-        ),
-        kind: report_payload::ReportKind::Hit.as_str().into(),
-        payload: serde_json::to_value(&hit).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "report", e.to_string())
-        })?,
-    })
-}
-
-async fn get_screening(
+/// One screening by id.
+#[utoipa::path(get, path = "/v1/screenings/{id}", tag = "screening",
+    params(("id" = String, Path)),
+    responses((status = 200, body = StoredScreening), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_screening(
     State(state): State<AppState>,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<StoredScreening>, ApiError> {
     let ready = state.ready()?;
     authenticate(ready, &headers, TokenRole::Service).await?;
     let row = ready
@@ -723,23 +622,36 @@ async fn get_screening(
         .get_screening(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no screening {id}")))?;
-    let mut out = row.record;
-    if let Some(obj) = out.as_object_mut() {
-        obj.insert("screening_id".into(), row.id.into());
-        obj.insert(
-            "artwork_id".into(),
-            serde_json::to_value(row.artwork_id).unwrap_or_default(),
-        );
-        obj.insert("created_at".into(), row.created_at.to_rfc3339().into());
-    }
-    Ok(Json(out))
+    Ok(Json(StoredScreening {
+        record: row.record,
+        screening_id: row.id,
+        artwork_id: row.artwork_id,
+        created_at: row.created_at.to_rfc3339(),
+    }))
 }
 
-async fn get_artwork(
+/// An artwork's state and latest verdict.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ArtworkView {
+    artwork_id: String,
+    owner_id: Option<String>,
+    /// `published`, `held`, `quarantined` or `released`.
+    status: String,
+    verdict: Option<String>,
+    screening_id: Option<String>,
+    updated_at: String,
+}
+
+/// The latest state of one artwork.
+#[utoipa::path(get, path = "/v1/artworks/{artwork_id}", tag = "screening",
+    params(("artwork_id" = String, Path)),
+    responses((status = 200, body = ArtworkView), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_artwork(
     State(state): State<AppState>,
     headers: HeaderMap,
     UrlPath(artwork_id): UrlPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ArtworkView>, ApiError> {
     let ready = state.ready()?;
     authenticate(ready, &headers, TokenRole::Service).await?;
     let artwork = ready
@@ -748,31 +660,43 @@ async fn get_artwork(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no artwork {artwork_id}")))?;
     let latest = ready.store.latest_for_artwork(&artwork_id).await?;
-    Ok(Json(serde_json::json!({
-        "artwork_id": artwork.artwork_id,
-        "owner_id": artwork.owner_id,
-        "status": artwork.status,
-        "verdict": latest.as_ref().map(|s| s.verdict.clone()),
-        "screening_id": artwork.latest_screening_id,
-        "updated_at": artwork.updated_at.to_rfc3339(),
-    })))
+    Ok(Json(ArtworkView {
+        artwork_id: artwork.artwork_id,
+        owner_id: artwork.owner_id,
+        status: artwork.status.to_string(),
+        verdict: latest.map(|s| s.verdict),
+        screening_id: artwork.latest_screening_id,
+        updated_at: artwork.updated_at.to_rfc3339(),
+    }))
 }
 
-async fn takedown(
+/// What a takedown quarantined.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TakedownView {
+    owner_id: String,
+    quarantined_artworks: Vec<String>,
+}
+
+/// Quarantine every stored artwork of an owner; their future uploads get at least `review`.
+#[utoipa::path(post, path = "/v1/accounts/{owner_id}/takedown", tag = "accounts",
+    params(("owner_id" = String, Path)),
+    responses((status = 200, body = TakedownView), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn takedown(
     State(state): State<AppState>,
     headers: HeaderMap,
     UrlPath(owner_id): UrlPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TakedownView>, ApiError> {
     let ready = state.ready()?;
     let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
     let changed = ready
         .store
         .takedown_account(&owner_id, &caller.name)
         .await?;
-    Ok(Json(serde_json::json!({
-        "owner_id": owner_id,
-        "quarantined_artworks": changed.iter().map(|a| a.artwork_id.clone()).collect::<Vec<_>>(),
-    })))
+    Ok(Json(TakedownView {
+        owner_id,
+        quarantined_artworks: changed.into_iter().map(|a| a.artwork_id).collect(),
+    }))
 }
 
 /// Bind, start loading, and serve until `shutdown` resolves.

@@ -612,7 +612,7 @@ mod tests {
             artwork_status: ArtworkStatus::Held,
             quarantine: None,
             review: None,
-            report: Some(ReportWrite {
+            reports: vec![ReportWrite {
                 idempotency_key: key,
                 kind: kind.to_string(),
                 payload: json!({
@@ -623,7 +623,7 @@ mod tests {
                     "reasons": ["bank match"],
                     "score": 0.87,
                 }),
-            }),
+            }],
             created_at: None,
         }
     }
@@ -632,8 +632,8 @@ mod tests {
     async fn record_report(store: &Arc<dyn Store>, tag: &str) -> (String, String) {
         let write = blocked_with_report(tag, "hit");
         let recorded = store.record_screening(&write).await.unwrap();
-        let key = write.report.unwrap().idempotency_key;
-        (recorded.report_id.expect("a report row"), key)
+        let key = write.reports[0].idempotency_key.clone();
+        (recorded.report_ids[0].clone(), key)
     }
 
     async fn report(store: &Arc<dyn Store>, id: &str) -> ReportRow {
@@ -967,8 +967,8 @@ mod tests {
             .record_screening(&write)
             .await
             .unwrap()
-            .report_id
-            .unwrap();
+            .report_ids
+            .remove(0);
         let worker = OutboxWorker::new(
             Arc::clone(&store),
             vec![webhook("primary", &hook.url)],

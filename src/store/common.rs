@@ -15,7 +15,7 @@ const SCREENING_COLUMNS: &str = "id, artwork_id, owner_id, sha256, md5, pdq, pdq
      verdict, model, policy_version, banks_version, record, context, created_at";
 const ARTWORK_COLUMNS: &str = "artwork_id, owner_id, latest_screening_id, status, updated_at";
 const BANK_COLUMNS: &str =
-    "name, signal_types, pdq_threshold, action, allow_list, severity, created_at";
+    "name, signal_types, pdq_threshold, action, allow_list, severity, created_at, category";
 const ENTRY_COLUMNS: &str = "id, bank, signal, hash, external_id, disabled, added_at";
 const QUARANTINE_COLUMNS: &str = "id, sha256, screening_id, artwork_id, owner_id, object_key, \
      retention_until, created_at, released_at";
@@ -77,6 +77,7 @@ fn bank_from_row(row: &DbRow) -> StoreResult<BankRow> {
             action: action.parse()?,
             allow_list: row.try_get("allow_list")?,
             severity: row.try_get("severity")?,
+            category: row.try_get("category")?,
         },
         created_at: row.try_get("created_at")?,
     })
@@ -291,22 +292,23 @@ impl Backend {
             .await?
             .map(|r| r.try_get::<String, _>("id"))
             .transpose()?;
-        let report_id = match &write.report {
-            Some(report) => sqlx::query("SELECT id FROM reports WHERE idempotency_key = $1")
+        let mut report_ids = Vec::with_capacity(write.reports.len());
+        for report in &write.reports {
+            let id = sqlx::query("SELECT id FROM reports WHERE idempotency_key = $1")
                 .bind(&report.idempotency_key)
                 .fetch_optional(&mut **tx)
                 .await?
                 .map(|r| r.try_get::<String, _>("id"))
-                .transpose()?,
-            None => None,
-        };
+                .transpose()?;
+            report_ids.extend(id);
+        }
         let owner_taken_down = Self::owner_taken_down(tx, stored.owner_id.as_deref()).await?;
         Ok(RecordedScreening {
             screening_id: stored.id.clone(),
             created: false,
             artwork_status,
             quarantined,
-            report_id,
+            report_ids,
             review_id,
             owner_taken_down,
         })
@@ -498,29 +500,27 @@ impl Store for Backend {
             None => None,
         };
 
-        let report_id = match &write.report {
-            Some(report) => {
-                sqlx::query(&format!(
-                    "INSERT INTO reports ({REPORT_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, $6, NULL) \
-                     ON CONFLICT (idempotency_key) DO NOTHING"
-                ))
-                .bind(new_id())
-                .bind(&id)
+        let mut report_ids = Vec::with_capacity(write.reports.len());
+        for report in &write.reports {
+            sqlx::query(&format!(
+                "INSERT INTO reports ({REPORT_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, $6, NULL) \
+                 ON CONFLICT (idempotency_key) DO NOTHING"
+            ))
+            .bind(new_id())
+            .bind(&id)
+            .bind(&report.idempotency_key)
+            .bind(&report.kind)
+            .bind(to_json_text(&report.payload))
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+            let row = sqlx::query("SELECT id FROM reports WHERE idempotency_key = $1")
                 .bind(&report.idempotency_key)
-                .bind(&report.kind)
-                .bind(to_json_text(&report.payload))
-                .bind(created_at)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-                let row = sqlx::query("SELECT id FROM reports WHERE idempotency_key = $1")
-                    .bind(&report.idempotency_key)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                Some(row.try_get::<String, _>("id")?)
-            }
-            None => None,
-        };
+            report_ids.push(row.try_get::<String, _>("id")?);
+        }
 
         tx.commit().await?;
         Ok(RecordedScreening {
@@ -528,7 +528,7 @@ impl Store for Backend {
             created: true,
             artwork_status,
             quarantined,
-            report_id,
+            report_ids,
             review_id,
             owner_taken_down,
         })
@@ -649,7 +649,7 @@ impl Store for Backend {
             .map_err(|e| StoreError::Invalid(format!("signal types: {e}")))?;
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(&format!(
-            "INSERT INTO banks ({BANK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO banks ({BANK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (name) DO NOTHING"
         ))
         .bind(&spec.name)
@@ -659,6 +659,7 @@ impl Store for Backend {
         .bind(spec.allow_list)
         .bind(spec.severity)
         .bind(now_utc())
+        .bind(&spec.category)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -233,7 +233,8 @@ pub struct ScreeningWrite {
     pub artwork_status: ArtworkStatus,
     pub quarantine: Option<QuarantineWrite>,
     pub review: Option<ReviewWrite>,
-    pub report: Option<ReportWrite>,
+    /// Outbox rows written with the screening, each idempotent on its key.
+    pub reports: Vec<ReportWrite>,
     /// `None` means now.
     pub created_at: Option<DateTime<Utc>>,
 }
@@ -270,8 +271,8 @@ pub struct RecordedScreening {
     /// Status the artwork row has after the write (None without an artwork id).
     pub artwork_status: Option<ArtworkStatus>,
     pub quarantined: bool,
-    /// The report row for this screening's idempotency key (new or pre-existing).
-    pub report_id: Option<String>,
+    /// The report rows for the write's idempotency keys (new or pre-existing), in order.
+    pub report_ids: Vec<String>,
     pub review_id: Option<String>,
     pub owner_taken_down: bool,
 }
@@ -314,6 +315,10 @@ pub struct BankSpec {
     /// An allow-list bank exempts matches instead of flagging them.
     pub allow_list: bool,
     pub severity: i64,
+    /// What the bank holds, e.g. `csam` (whose hits also get a CyberTipline report);
+    /// lower-case letters, digits, `_` and `-`.
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -323,7 +328,7 @@ pub struct BankRow {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EntryWrite {
     pub signal: String,
     /// Stored trimmed and lower-cased (hex), so the same hash is one entry however spelt.
@@ -619,6 +624,19 @@ fn validate_bank_spec(spec: &BankSpec) -> StoreResult<()> {
              and only it does",
             spec.name, spec.allow_list, spec.action
         )));
+    }
+    if let Some(category) = &spec.category {
+        let valid = !category.is_empty()
+            && category.len() <= 32
+            && category
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(StoreError::Invalid(format!(
+                "bank {:?}: category {category:?} must be 1-32 lower-case letters, digits, _ or -",
+                spec.name
+            )));
+        }
     }
     Ok(())
 }

@@ -116,7 +116,7 @@ fn screening(sha256: &str, artwork_id: Option<&str>, owner_id: Option<&str>) -> 
         artwork_status: ArtworkStatus::Published,
         quarantine: None,
         review: None,
-        report: None,
+        reports: Vec::new(),
         created_at: None,
     }
 }
@@ -134,11 +134,11 @@ fn blocked(sha256: &str, artwork_id: &str, owner_id: &str, report_key: &str) -> 
             priority: 10,
             reason: Some("bank hit".into()),
         }),
-        report: Some(ReportWrite {
+        reports: vec![ReportWrite {
             idempotency_key: report_key.to_string(),
             kind: "hit".to_string(),
             payload: json!({ "sha256": sha256, "artwork_id": artwork_id }),
-        }),
+        }],
         ..screening(sha256, Some(artwork_id), Some(owner_id))
     }
 }
@@ -151,6 +151,7 @@ fn bank(name: &str) -> BankSpec {
         action: BankAction::Block,
         allow_list: false,
         severity: 3,
+        category: None,
     }
 }
 
@@ -168,7 +169,7 @@ async fn record_and_read_back(store: Arc<dyn Store>) {
     assert!(recorded.created);
     assert_eq!(recorded.artwork_status, Some(ArtworkStatus::Published));
     assert!(!recorded.quarantined);
-    assert_eq!(recorded.report_id, None);
+    assert!(recorded.report_ids.is_empty());
 
     let row = store
         .get_screening(&recorded.screening_id)
@@ -274,7 +275,7 @@ async fn failed_record_leaves_nothing(store: Arc<dyn Store>) {
     write.quarantine.as_mut().unwrap().object_key = "quarantine/a".into();
     let recorded = store.record_screening(&write).await.unwrap();
     assert!(recorded.created && recorded.quarantined);
-    assert!(recorded.report_id.is_some() && recorded.review_id.is_some());
+    assert!(!recorded.report_ids.is_empty() && recorded.review_id.is_some());
 
     // Refused inputs are reported as invalid before touching the database.
     let mut empty_hash = screening("  ", None, None);
@@ -294,13 +295,13 @@ async fn record_retry_and_report_idempotency(store: Arc<dyn Store>) {
     write.id = Some(new_id());
     let first = store.record_screening(&write).await.unwrap();
     assert!(first.created);
-    let report_id = first.report_id.clone().expect("report made");
+    let report_id = first.report_ids.first().cloned().expect("report made");
 
     // Crash-recovery retry of the same screening: nothing new, same answer.
     let retry = store.record_screening(&write).await.unwrap();
     assert!(!retry.created);
     assert_eq!(retry.screening_id, first.screening_id);
-    assert_eq!(retry.report_id.as_deref(), Some(report_id.as_str()));
+    assert_eq!(retry.report_ids, vec![report_id.clone()]);
     assert_eq!(retry.review_id, first.review_id);
     assert!(retry.quarantined);
     assert_eq!(retry.artwork_status, Some(ArtworkStatus::Quarantined));
@@ -311,7 +312,7 @@ async fn record_retry_and_report_idempotency(store: Arc<dyn Store>) {
     let second = store.record_screening(&again).await.unwrap();
     assert!(second.created);
     assert_ne!(second.screening_id, first.screening_id);
-    assert_eq!(second.report_id.as_deref(), Some(report_id.as_str()));
+    assert_eq!(second.report_ids, vec![report_id.clone()]);
     let due = store
         .due_reports(now_utc() + Duration::seconds(1), 100)
         .await
@@ -533,9 +534,17 @@ async fn bank_changes_bump_version(store: Arc<dyn Store>) {
         store.create_bank(&half_allow).await.unwrap_err().kind(),
         "invalid"
     );
+    let mut bad_category = bank("bad-category");
+    bad_category.category = Some("CSAM; DROP".into());
+    assert_eq!(
+        store.create_bank(&bad_category).await.unwrap_err().kind(),
+        "invalid"
+    );
     let mut allow = bank("allow-known");
     allow.allow_list = true;
     allow.action = BankAction::Allow;
+    // The category round-trips (checked by the listing below).
+    allow.category = Some("known-good_1".into());
     store.create_bank(&allow).await.unwrap();
     let banks = store.list_banks().await.unwrap();
     assert_eq!(
@@ -678,9 +687,9 @@ async fn outbox_due_delivered_failed(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let mut cyber = blocked(SHA_B, "o-art-2", "o-owner", "o-key-2");
-    cyber.report.as_mut().unwrap().kind = "cybertipline".into();
+    cyber.reports[0].kind = "cybertipline".into();
     let second = store.record_screening(&cyber).await.unwrap();
-    let (r1, r2) = (first.report_id.unwrap(), second.report_id.unwrap());
+    let (r1, r2) = (first.report_ids[0].clone(), second.report_ids[0].clone());
 
     let now = now_utc() + Duration::seconds(1);
     let due = store.due_reports(now, 10).await.unwrap();
@@ -874,7 +883,7 @@ async fn quarantine_release_and_retention(store: Arc<dyn Store>) {
     let mut loose = blocked(SHA_B, "unused", "q-owner", "q-key-3");
     loose.artwork_id = None;
     store.record_screening(&loose).await.unwrap();
-    loose.report.as_mut().unwrap().idempotency_key = "q-key-4".into();
+    loose.reports[0].idempotency_key = "q-key-4".into();
     store.record_screening(&loose).await.unwrap();
     assert_eq!(store.quarantine_items(SHA_B).await.unwrap().len(), 1);
 }
@@ -1008,7 +1017,7 @@ async fn concurrent_writers(store: Arc<dyn Store>) {
     for task in tasks {
         let recorded = task.await.unwrap().expect("concurrent record");
         assert!(recorded.created);
-        report_ids.insert(recorded.report_id.unwrap());
+        report_ids.insert(recorded.report_ids[0].clone());
     }
     assert_eq!(report_ids.len(), 1);
     assert_eq!(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::decide::{LabelRule, Policy};
 
 /// What the caller tells us about the upload.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScreenContext {
     /// `playlist_cover`, `track_art`, …

@@ -1,0 +1,393 @@
+//! Screening with consequences, shared by the HTTP service and backfill:
+//! analyse (decode, hash) → classify (scheduler, or the verdict cache) → match and
+//! decide → act (encrypted quarantine copy, review row, report outbox rows), with
+//! every row written in one store transaction.
+//!
+//! Fetching is the caller's: the service and backfill fetch differently (a request
+//! deadline against per-host limits and retries), and both hand bytes in here.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::act::quarantine::{QuarantineError, QuarantineVault};
+use crate::act::report::{self as report_payload, ReportError, ReportKind, ReporterInfo};
+use crate::bank_index::{BankIndex, SharedBankIndex};
+use crate::classify::Detection;
+use crate::context::ScreenContext;
+use crate::decide::{Policy, Verdict};
+use crate::decode::DecodeLimits;
+use crate::scheduler::{Scheduler, SchedulerError};
+use crate::screen::{analyse, build_record, ScreenError, ScreeningRecord};
+use crate::store::{
+    self, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningWrite, Store,
+    StoreError,
+};
+
+/// Why a screening produced no verdict. Callers must treat every one as "not allowed".
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Screen(#[from] ScreenError),
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not quarantine the image: {0}")]
+    Quarantine(#[from] QuarantineError),
+    #[error("could not build the report: {0}")]
+    Report(#[from] ReportError),
+    #[error("the analysis task failed: {0}")]
+    Task(String),
+}
+
+impl PipelineError {
+    /// Stable machine-readable kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PipelineError::Screen(e) => e.kind(),
+            PipelineError::Scheduler(SchedulerError::Overloaded { .. }) => "overloaded",
+            PipelineError::Scheduler(SchedulerError::Shutdown) => "shutting_down",
+            PipelineError::Scheduler(SchedulerError::Classify(_)) => "classify",
+            PipelineError::Store(e) => e.kind(),
+            PipelineError::Quarantine(_) => "quarantine",
+            PipelineError::Report(_) => "report",
+            PipelineError::Task(_) => "internal",
+        }
+    }
+}
+
+/// What screening does with a verdict.
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    pub limits: DecodeLimits,
+    /// Also quarantine `review` verdicts, not only `block`.
+    pub quarantine_on_review: bool,
+    /// How long quarantined evidence is kept.
+    pub retention: Duration,
+    /// Needed for CyberTipline payloads (hits on `csam` banks).
+    pub reporter: Option<ReporterInfo>,
+}
+
+/// One image to screen and what the caller knows about it.
+#[derive(Clone, Debug, Default)]
+pub struct Submission {
+    /// Where the bytes came from, as recorded (`upload:<artwork>`, a URL, a path).
+    pub source: String,
+    /// The URL fetched, when there was one (it goes into reports).
+    pub url: Option<String>,
+    pub artwork_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub context: ScreenContext,
+    /// A caller-chosen screening id makes the write idempotent across retries
+    /// (backfill derives it from the job and the item); `None` makes a new one.
+    pub screening_id: Option<String>,
+}
+
+/// A recorded screening.
+#[derive(Clone, Debug)]
+pub struct Screened {
+    pub record: ScreeningRecord,
+    pub screening_id: String,
+    /// False when `screening_id` was already recorded: nothing new was written.
+    pub created: bool,
+    pub quarantined: bool,
+    /// Outbox rows of this screening: the hit report first, then a CyberTipline report.
+    pub report_ids: Vec<String>,
+    /// Answered from the verdict cache, without inference.
+    pub cached: bool,
+}
+
+impl Screened {
+    /// The record as the API answers it.
+    pub fn response(&self) -> ScreeningResponse {
+        ScreeningResponse {
+            record: self.record.clone(),
+            screening_id: self.screening_id.clone(),
+            quarantined: self.quarantined,
+            report_id: self.report_ids.first().cloned(),
+            report_ids: self.report_ids.clone(),
+        }
+    }
+}
+
+/// A screening as `POST /v1/screen` answers it: the scan record plus what was done.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ScreeningResponse {
+    #[serde(flatten)]
+    pub record: ScreeningRecord,
+    pub screening_id: String,
+    /// The bytes are kept encrypted as evidence and the artwork is not public.
+    pub quarantined: bool,
+    /// The hit report, when one was made (every `block`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_id: Option<String>,
+    /// Every report made: the hit report, then a CyberTipline report for a `csam` bank hit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub report_ids: Vec<String>,
+}
+
+/// Everything a screening needs once loaded. Cheap to share behind an `Arc`.
+pub struct Pipeline {
+    pub store: Arc<dyn Store>,
+    pub scheduler: Scheduler,
+    pub vault: Arc<dyn QuarantineVault>,
+    pub policy: Policy,
+    pub banks: SharedBankIndex,
+    pub settings: PipelineSettings,
+    /// Woken after a screening wrote a report, so the outbox delivers at once.
+    pub reported: Arc<tokio::sync::Notify>,
+}
+
+impl Pipeline {
+    /// The current bank index; the version is checked against the store first, so a
+    /// bank change made through any instance is seen by the next screening.
+    pub async fn banks(&self) -> Result<Arc<BankIndex>, StoreError> {
+        self.banks.refresh(self.store.as_ref()).await?;
+        Ok(self.banks.current())
+    }
+
+    /// Screen `bytes` and record the verdict and its consequences.
+    pub async fn screen(
+        &self,
+        bytes: Bytes,
+        submission: &Submission,
+    ) -> Result<Screened, PipelineError> {
+        let limits = self.settings.limits.clone();
+        let decode_input = bytes.clone();
+        // Decode and hashing are CPU work: off the async runtime.
+        let analysed = tokio::task::spawn_blocking(move || analyse(&decode_input, &limits))
+            .await
+            .map_err(|e| PipelineError::Task(e.to_string()))??;
+        let analysed = Arc::new(analysed);
+
+        let banks = self.banks().await?;
+        let policy = banks.policy_with_banks(&submission.context.policy(&self.policy));
+        let policy_version = policy.version();
+        let model = self.scheduler.model_id().to_string();
+
+        // Identical bytes under the same model, policy and banks: no inference.
+        let cached = self
+            .store
+            .cached_verdict(
+                &analysed.exact.sha256,
+                &model,
+                &policy_version,
+                banks.banks_version(),
+            )
+            .await?
+            .and_then(|row| {
+                serde_json::from_value::<Vec<Detection>>(row.record["detections"].clone()).ok()
+            });
+        let was_cached = cached.is_some();
+        let detections = match cached {
+            Some(d) => d,
+            None => self.scheduler.classify(Arc::clone(&analysed)).await?,
+        };
+
+        let mut record = build_record(
+            &submission.source,
+            &analysed,
+            detections,
+            banks.bank_set(),
+            &policy,
+            &model,
+        );
+        if let Some(reason) = submission.context.strict_reason() {
+            record.reasons.push(format!("strict profile: {reason}"));
+        }
+        let taken_down = match &submission.owner_id {
+            Some(owner) => self.store.is_taken_down(owner).await?,
+            None => false,
+        };
+        if taken_down && record.verdict == Verdict::Allow {
+            record.verdict = Verdict::Review;
+            record
+                .reasons
+                .insert(0, "review: the owner's account was taken down".into());
+        }
+
+        let screening_id = submission
+            .screening_id
+            .clone()
+            .unwrap_or_else(store::new_id);
+        let quarantine = record.verdict == Verdict::Block
+            || (self.settings.quarantine_on_review && record.verdict == Verdict::Review);
+        let quarantine_write = if quarantine {
+            let retention = SystemTime::now() + self.settings.retention;
+            // The encrypted copy exists before the row that points at it.
+            let key = self
+                .vault
+                .put(&analysed.exact.sha256, &bytes, retention)
+                .await?;
+            Some(QuarantineWrite {
+                object_key: key.sha256().to_string(),
+                retention_until: chrono::DateTime::<chrono::Utc>::from(retention),
+            })
+        } else {
+            None
+        };
+        let review = (record.verdict != Verdict::Allow).then(|| ReviewWrite {
+            priority: review_priority(&record, &banks),
+            reason: record.reasons.first().cloned(),
+        });
+        let reports = if record.verdict == Verdict::Block {
+            self.reports(&screening_id, submission, &record, &banks)?
+        } else {
+            Vec::new()
+        };
+        let artwork_status = match record.verdict {
+            Verdict::Allow => ArtworkStatus::Published,
+            Verdict::Review if !quarantine => ArtworkStatus::Held,
+            _ => ArtworkStatus::Quarantined,
+        };
+        let recorded = self
+            .store
+            .record_screening(&ScreeningWrite {
+                id: Some(screening_id),
+                artwork_id: submission.artwork_id.clone(),
+                owner_id: submission.owner_id.clone(),
+                sha256: record.sha256.clone(),
+                md5: record.md5.clone(),
+                pdq: Some(record.pdq.hash.clone()),
+                pdq_quality: Some(i64::from(record.pdq.quality)),
+                verdict: record.verdict.as_str().to_string(),
+                model,
+                policy_version,
+                banks_version: banks.banks_version(),
+                record: serde_json::to_value(&record).map_err(|e| {
+                    StoreError::Invalid(format!("the record does not serialise: {e}"))
+                })?,
+                context: serde_json::to_value(&submission.context).map_err(|e| {
+                    StoreError::Invalid(format!("the context does not serialise: {e}"))
+                })?,
+                artwork_status,
+                quarantine: quarantine_write,
+                review,
+                reports,
+                created_at: None,
+            })
+            .await?;
+        if !recorded.report_ids.is_empty() {
+            self.reported.notify_one();
+        }
+        Ok(Screened {
+            record,
+            screening_id: recorded.screening_id,
+            created: recorded.created,
+            quarantined: recorded.quarantined,
+            report_ids: recorded.report_ids,
+            cached: was_cached,
+        })
+    }
+
+    /// The hit report, and a CyberTipline report when a `csam` bank matched.
+    fn reports(
+        &self,
+        screening_id: &str,
+        submission: &Submission,
+        record: &ScreeningRecord,
+        banks: &BankIndex,
+    ) -> Result<Vec<ReportWrite>, PipelineError> {
+        let hit = hit_report(screening_id, submission, record, banks);
+        let mut writes = vec![ReportWrite {
+            idempotency_key: report_payload::idempotency_key(ReportKind::Hit, screening_id),
+            kind: ReportKind::Hit.as_str().into(),
+            payload: serde_json::to_value(&hit).map_err(|e| ReportError::Serialize {
+                detail: e.to_string(),
+            })?,
+        }];
+        if hit.is_csam_bank_hit() {
+            match &self.settings.reporter {
+                Some(reporter) => {
+                    let tip = report_payload::build_cybertipline_report(&hit, reporter)?;
+                    writes.push(ReportWrite {
+                        idempotency_key: report_payload::idempotency_key(
+                            ReportKind::Cybertipline,
+                            screening_id,
+                        ),
+                        kind: ReportKind::Cybertipline.as_str().into(),
+                        payload: serde_json::to_value(&tip).map_err(|e| {
+                            ReportError::Serialize {
+                                detail: e.to_string(),
+                            }
+                        })?,
+                    });
+                }
+                // The hit report (which names the bank's category) still goes out; the
+                // service refuses csam banks without a reporter, so this is a bank made
+                // behind its back.
+                None => tracing::error!(
+                    screening = screening_id,
+                    "csam bank hit but no [reporter] is configured: no CyberTipline report made"
+                ),
+            }
+        }
+        Ok(writes)
+    }
+}
+
+/// Bank hits first, by the most severe bank matched, then by the highest explicit score.
+fn review_priority(record: &ScreeningRecord, banks: &BankIndex) -> i64 {
+    let severity = record
+        .matches
+        .iter()
+        .filter_map(|m| banks.rules(&m.bank))
+        .filter(|r| !r.allow_list)
+        .map(|r| r.severity.clamp(0, 1000))
+        .max();
+    let top = record
+        .detections
+        .iter()
+        .map(|d| d.score)
+        .fold(0f32, f32::max);
+    severity.map_or(0, |s| 1_000_000 * (1 + s)) + (top * 1000.0) as i64
+}
+
+fn hit_report(
+    screening_id: &str,
+    submission: &Submission,
+    record: &ScreeningRecord,
+    banks: &BankIndex,
+) -> report_payload::HitReport {
+    report_payload::HitReport {
+        schema: "coverguard.hit.v1".into(),
+        screening_id: screening_id.to_string(),
+        artwork_id: submission.artwork_id.clone(),
+        owner_id: submission.owner_id.clone(),
+        sha256: record.sha256.clone(),
+        md5: record.md5.clone(),
+        pdq: Some(report_payload::PdqSummary {
+            hash: record.pdq.hash.clone(),
+            quality: record.pdq.quality,
+        }),
+        verdict: record.verdict.as_str().into(),
+        reasons: record.reasons.clone(),
+        matches: record
+            .matches
+            .iter()
+            .map(|m| report_payload::ReportMatch {
+                bank: m.bank.clone(),
+                bank_category: banks.rules(&m.bank).and_then(|r| r.category.clone()),
+                signal: m.signal.as_str().into(),
+                distance: m.distance,
+                entry: m.entry.clone(),
+                transform: m.transform.map(str::to_string),
+            })
+            .collect(),
+        detections: report_payload::summarise_detections(
+            record
+                .detections
+                .iter()
+                .map(|d| (d.label.as_str(), d.score)),
+        ),
+        uploaded_at: report_payload::rfc3339_utc(SystemTime::now()),
+        source: report_payload::ReportSource {
+            surface: submission.context.surface.clone(),
+            url: submission.url.clone(),
+            publicly_available: false,
+        },
+    }
+}

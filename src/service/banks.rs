@@ -1,0 +1,510 @@
+//! Bank management (admin role): list, create, delete; add, remove and disable
+//! entries given as hashes or as an image to hash; bulk import of HMA files.
+//!
+//! Every change is one store transaction that bumps the banks version, then the
+//! in-memory index is rebuilt off to the side and swapped in whole
+//! ([`crate::bank_index::SharedBankIndex`]): screening never waits for a rebuild
+//! and never sees half an index. Every change is written to the audit log.
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::{authenticate, AppState, Caller, Ready};
+use crate::bank::{self, SignalType};
+use crate::decide::{BankAction, DEFAULT_PDQ_THRESHOLD};
+use crate::screen::analyse;
+use crate::store::{BankChange, BankRow, BankSpec, EntryRow, EntryWrite, TokenRole};
+
+/// `POST /v1/banks` body. Omitted fields take the defaults of a known-bad bank.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBank {
+    pub name: String,
+    /// Default `["pdq", "md5"]`, what industry hash lists carry.
+    #[serde(default)]
+    pub signal_types: Option<Vec<String>>,
+    /// Default 31, the distance python-threatexchange uses for PDQ.
+    #[serde(default)]
+    pub pdq_threshold: Option<i64>,
+    /// `block` (default), `review` or `allow`.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// An allow-list bank exempts its matches from classifier-only verdicts.
+    #[serde(default)]
+    pub allow_list: bool,
+    /// Orders the review queue: higher is reviewed first. Default 1.
+    #[serde(default)]
+    pub severity: Option<i64>,
+    /// e.g. `csam`: hits on such a bank also produce a CyberTipline report.
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+/// A bank as listed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BankView {
+    pub name: String,
+    pub signal_types: Vec<String>,
+    pub pdq_threshold: i64,
+    pub action: String,
+    pub allow_list: bool,
+    pub severity: i64,
+    pub category: Option<String>,
+    pub created_at: String,
+    /// Entries of this bank, enabled or not.
+    pub entries: usize,
+    pub disabled_entries: usize,
+}
+
+/// A bank change's result.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChangeView {
+    /// Rows changed: 0 for a repeat of a change already made.
+    pub changed: u64,
+    /// The banks version after the change; screenings record it.
+    pub banks_version: i64,
+    /// Hashes of an uploaded image that were not added, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// The entries that an image upload resolved to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryWrite>,
+}
+
+/// `POST /v1/banks/{name}/entries` JSON body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddEntries {
+    pub entries: Vec<EntryInput>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryInput {
+    /// `pdq`, `md5` or `sha256`.
+    pub signal: String,
+    /// Hex: 64 digits for PDQ and SHA-256, 32 for MD5.
+    pub hash: String,
+    pub external_id: Option<String>,
+}
+
+/// Query of an image upload to `POST /v1/banks/{name}/entries`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImageEntryQuery {
+    /// Recorded with each entry, e.g. a case number.
+    pub external_id: Option<String>,
+}
+
+/// `PATCH /v1/banks/{name}/entries/{signal}/{hash}` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryPatch {
+    pub disabled: bool,
+}
+
+impl CreateBank {
+    fn into_spec(self) -> Result<BankSpec, ApiError> {
+        let action = match self.action.as_deref() {
+            Some(text) => text
+                .parse::<BankAction>()
+                .map_err(|e| invalid(e.to_string()))?,
+            None if self.allow_list => BankAction::Allow,
+            None => BankAction::Block,
+        };
+        let signal_types = self
+            .signal_types
+            .unwrap_or_else(|| vec!["pdq".into(), "md5".into()]);
+        for s in &signal_types {
+            if SignalType::parse(s).is_none() {
+                return Err(invalid(format!(
+                    "unknown signal type {s:?} (expected pdq, md5 or sha256)"
+                )));
+            }
+        }
+        Ok(BankSpec {
+            name: self.name,
+            signal_types,
+            pdq_threshold: self
+                .pdq_threshold
+                .unwrap_or(i64::from(DEFAULT_PDQ_THRESHOLD)),
+            action,
+            allow_list: self.allow_list,
+            severity: self.severity.unwrap_or(1),
+            category: self.category,
+        })
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+}
+
+fn view(row: BankRow, entries: &[EntryRow]) -> BankView {
+    let mine = entries.iter().filter(|e| e.bank == row.spec.name);
+    let (total, disabled) = mine.fold((0, 0), |(t, d), e| (t + 1, d + usize::from(e.disabled)));
+    BankView {
+        name: row.spec.name,
+        signal_types: row.spec.signal_types,
+        pdq_threshold: row.spec.pdq_threshold,
+        action: row.spec.action.to_string(),
+        allow_list: row.spec.allow_list,
+        severity: row.spec.severity,
+        category: row.spec.category,
+        created_at: row.created_at.to_rfc3339(),
+        entries: total,
+        disabled_entries: disabled,
+    }
+}
+
+/// After a change: audit it, and swap the new index in before answering, so the
+/// caller's next screening on this instance sees it.
+async fn changed(
+    ready: &Ready,
+    caller: &Caller,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+    change: BankChange,
+) -> Result<ChangeView, ApiError> {
+    ready
+        .store
+        .append_audit(&caller.name, action, subject, &detail)
+        .await?;
+    ready.pipeline.banks.refresh(ready.store.as_ref()).await?;
+    Ok(ChangeView {
+        changed: change.changed,
+        banks_version: change.banks_version,
+        skipped: Vec::new(),
+        entries: Vec::new(),
+    })
+}
+
+/// List every bank with its entry counts.
+#[utoipa::path(get, path = "/v1/banks", tag = "banks",
+    responses((status = 200, body = [BankView]), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list_banks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<BankView>>, ApiError> {
+    let ready = state.ready()?;
+    authenticate(ready, &headers, TokenRole::Admin).await?;
+    let banks = ready.store.list_banks().await?;
+    let mut entries = Vec::new();
+    for b in &banks {
+        entries.extend(ready.store.list_bank_entries(&b.spec.name).await?);
+    }
+    Ok(Json(banks.into_iter().map(|b| view(b, &entries)).collect()))
+}
+
+/// Create a bank. The same settings again is a no-op; other settings for an
+/// existing name are a conflict (409).
+#[utoipa::path(post, path = "/v1/banks", tag = "banks", request_body = CreateBank,
+    responses((status = 201, body = ChangeView), (status = 200, body = ChangeView, description = "already exists with these settings"),
+        (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create_bank(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let request: CreateBank = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
+    let spec = request.into_spec()?;
+    if spec.category.as_deref() == Some(crate::act::report::CSAM_BANK_CATEGORY)
+        && state.config().reporter.is_none()
+    {
+        return Err(invalid(
+            "a csam bank's hits must be reported to the CyberTipline: configure [reporter] first",
+        ));
+    }
+    let change = ready.store.create_bank(&spec).await?;
+    let detail = serde_json::to_value(&spec).unwrap_or_default();
+    let out = changed(ready, &caller, "bank.create", &spec.name, detail, change).await?;
+    let status = if out.changed > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(out)).into_response())
+}
+
+/// Delete a bank and its entries.
+#[utoipa::path(delete, path = "/v1/banks/{name}", tag = "banks",
+    params(("name" = String, Path)),
+    responses((status = 200, body = ChangeView), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn delete_bank(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let change = ready.store.delete_bank(&name).await?;
+    if change.changed == 0 {
+        return Err(ApiError::not_found(format!("no bank {name:?}")));
+    }
+    let out = changed(
+        ready,
+        &caller,
+        "bank.delete",
+        &name,
+        serde_json::json!({}),
+        change,
+    )
+    .await?;
+    Ok(Json(out))
+}
+
+/// Every entry of one bank, enabled or not.
+#[utoipa::path(get, path = "/v1/banks/{name}/entries", tag = "banks",
+    params(("name" = String, Path)),
+    responses((status = 200, description = "the bank's entries"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn list_entries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<Vec<EntryRow>>, ApiError> {
+    let ready = state.ready()?;
+    authenticate(ready, &headers, TokenRole::Admin).await?;
+    if !ready
+        .store
+        .list_banks()
+        .await?
+        .iter()
+        .any(|b| b.spec.name == name)
+    {
+        return Err(ApiError::not_found(format!("no bank {name:?}")));
+    }
+    Ok(Json(ready.store.list_bank_entries(&name).await?))
+}
+
+/// Add entries: JSON `{"entries": [{"signal", "hash", "external_id"}]}`, or an
+/// image (`Content-Type: image/*`) whose hashes of the bank's signal types are added.
+#[utoipa::path(post, path = "/v1/banks/{name}/entries", tag = "banks",
+    params(("name" = String, Path), ImageEntryQuery),
+    request_body(content((AddEntries = "application/json"), (Vec<u8> = "image/*"))),
+    responses((status = 200, body = ChangeView), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn add_entries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<ImageEntryQuery>,
+    body: Bytes,
+) -> Result<Json<ChangeView>, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let content_type = super::content_type(&headers);
+    let (entries, skipped, from_image) = if content_type.starts_with("application/json") {
+        let request: AddEntries = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
+        let entries = request
+            .entries
+            .into_iter()
+            .map(|e| {
+                let signal = SignalType::parse(&e.signal).ok_or_else(|| {
+                    invalid(format!(
+                        "unknown signal type {:?} (expected pdq, md5 or sha256)",
+                        e.signal
+                    ))
+                })?;
+                let hash = bank::normalise_hash(signal, e.hash.trim()).map_err(invalid)?;
+                Ok(EntryWrite {
+                    signal: signal.as_str().to_string(),
+                    hash,
+                    external_id: e.external_id,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        (entries, Vec::new(), false)
+    } else if content_type.starts_with("image/") || content_type == "application/octet-stream" {
+        let (entries, skipped) =
+            entries_from_image(ready, &state, &name, body, query.external_id).await?;
+        (entries, skipped, true)
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type {content_type:?}: send application/json entries or an image/*"),
+        ));
+    };
+    if entries.is_empty() {
+        return Err(invalid(if skipped.is_empty() {
+            "no entries given".to_string()
+        } else {
+            format!("nothing to add: {}", skipped.join("; "))
+        }));
+    }
+    let change = ready.store.add_entries(&name, &entries).await?;
+    let detail = serde_json::json!({ "entries": entries, "from_image": from_image });
+    let mut out = changed(ready, &caller, "bank.add_entries", &name, detail, change).await?;
+    out.skipped = skipped;
+    if from_image {
+        out.entries = entries;
+    }
+    Ok(Json(out))
+}
+
+/// Hash an uploaded image for the bank's signal types; a PDQ hash too weak to
+/// match reliably is skipped with the reason.
+async fn entries_from_image(
+    ready: &Ready,
+    state: &AppState,
+    bank_name: &str,
+    body: Bytes,
+    external_id: Option<String>,
+) -> Result<(Vec<EntryWrite>, Vec<String>), ApiError> {
+    let banks = ready.store.list_banks().await?;
+    let bank = banks
+        .into_iter()
+        .find(|b| b.spec.name == bank_name)
+        .ok_or_else(|| ApiError::not_found(format!("no bank {bank_name:?}")))?;
+    let limits = state.config().limits();
+    let analysed = tokio::task::spawn_blocking(move || analyse(&body, &limits))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("hashing task failed: {e}"),
+            )
+        })??;
+    // PDQ hashes below the policy's quality gate match noise: the gate matching applies.
+    let min_quality = ready.pipeline.policy.pdq_min_quality;
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for signal in bank
+        .spec
+        .signal_types
+        .iter()
+        .filter_map(|s| SignalType::parse(s))
+    {
+        let hash = match signal {
+            SignalType::Md5 => analysed.exact.md5.clone(),
+            SignalType::Sha256 => analysed.exact.sha256.clone(),
+            SignalType::Pdq if analysed.pdq.quality < min_quality => {
+                skipped.push(format!(
+                    "pdq: quality {} is below {min_quality}; it would match unrelated images",
+                    analysed.pdq.quality
+                ));
+                continue;
+            }
+            SignalType::Pdq => analysed.pdq.hash.to_hex(),
+        };
+        entries.push(EntryWrite {
+            signal: signal.as_str().to_string(),
+            hash,
+            external_id: external_id.clone(),
+        });
+    }
+    Ok((entries, skipped))
+}
+
+/// Bulk import of an HMA-format file (`<signal> <hash> [external id]` per line,
+/// `#` comments): all lines or none; every bad line is named.
+#[utoipa::path(post, path = "/v1/banks/{name}/import", tag = "banks",
+    params(("name" = String, Path)),
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 200, body = ChangeView), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn import_entries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+    body: Bytes,
+) -> Result<Json<ChangeView>, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| invalid(format!("the import is not UTF-8 text: {e}")))?;
+    let parsed = bank::parse_entries(text).map_err(|bad| {
+        let lines: Vec<String> = bad
+            .iter()
+            .map(|b| format!("line {}: {}", b.line, b.detail))
+            .collect();
+        invalid(format!(
+            "nothing was imported: {} malformed line(s): {}",
+            bad.len(),
+            lines.join("; ")
+        ))
+    })?;
+    if parsed.is_empty() {
+        return Err(invalid("the import has no entries"));
+    }
+    let entries: Vec<EntryWrite> = parsed
+        .into_iter()
+        .map(|e| EntryWrite {
+            signal: e.signal.as_str().to_string(),
+            hash: e.hash,
+            external_id: e.external_id,
+        })
+        .collect();
+    let change = ready.store.add_entries(&name, &entries).await?;
+    let detail = serde_json::json!({ "lines": entries.len(), "added": change.changed });
+    let out = changed(ready, &caller, "bank.import", &name, detail, change).await?;
+    Ok(Json(out))
+}
+
+/// Remove one entry.
+#[utoipa::path(delete, path = "/v1/banks/{name}/entries/{signal}/{hash}", tag = "banks",
+    params(("name" = String, Path), ("signal" = String, Path), ("hash" = String, Path)),
+    responses((status = 200, body = ChangeView), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn remove_entry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath((name, signal, hash)): UrlPath<(String, String, String)>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let change = ready.store.remove_entry(&name, &signal, &hash).await?;
+    if change.changed == 0 {
+        return Err(ApiError::not_found(format!(
+            "bank {name:?} has no {signal} entry {hash}"
+        )));
+    }
+    let detail = serde_json::json!({ "signal": signal, "hash": hash });
+    let out = changed(ready, &caller, "bank.remove_entry", &name, detail, change).await?;
+    Ok(Json(out))
+}
+
+/// Disable or re-enable one entry (kept for the record, matched only when enabled).
+#[utoipa::path(patch, path = "/v1/banks/{name}/entries/{signal}/{hash}", tag = "banks",
+    params(("name" = String, Path), ("signal" = String, Path), ("hash" = String, Path)),
+    request_body = EntryPatch,
+    responses((status = 200, body = ChangeView), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn patch_entry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath((name, signal, hash)): UrlPath<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<ChangeView>, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let patch: EntryPatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
+    let change = ready
+        .store
+        .set_entry_disabled(&name, &signal, &hash, patch.disabled)
+        .await?;
+    let action = if patch.disabled {
+        "bank.disable_entry"
+    } else {
+        "bank.enable_entry"
+    };
+    let detail = serde_json::json!({ "signal": signal, "hash": hash });
+    let out = changed(ready, &caller, action, &name, detail, change).await?;
+    Ok(Json(out))
+}

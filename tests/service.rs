@@ -362,9 +362,10 @@ async fn tokens_and_roles_are_enforced() {
     assert_eq!(takedown(ADMIN_TOKEN).await, 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn block_quarantines_encrypted_and_writes_a_report() {
-    let server = start(|c| c.policy_file = None).await;
+async fn block_quarantines_encrypted_and_writes_a_report(backend: Backend) {
+    let Some(server) = start_on(backend, |c| c.policy_file = None).await else {
+        return;
+    };
     server.wait_ready().await;
     // Block through a strict context: the colour chart scores 0.835 >= 0.80 for a minor's upload.
     let (status, body) = server
@@ -397,6 +398,18 @@ async fn block_quarantines_encrypted_and_writes_a_report() {
     assert_eq!(report.payload["sha256"], sha);
     let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/c1").await;
     assert_eq!(artwork["status"], "quarantined");
+    store.close().await;
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn block_quarantines_encrypted_and_writes_a_report_on_sqlite() {
+    block_quarantines_encrypted_and_writes_a_report(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn block_quarantines_encrypted_and_writes_a_report_on_postgres() {
+    block_quarantines_encrypted_and_writes_a_report(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

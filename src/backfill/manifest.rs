@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What the upload's context says, as the screening service takes it.
-pub type ItemContext = crate::service::context::ScreenContext;
+pub type ItemContext = crate::context::ScreenContext;
 
 /// One row of a manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

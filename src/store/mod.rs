@@ -10,6 +10,7 @@
 //! screening id, a report idempotency key, a bank entry (bank, signal, hash), a quarantine item
 //! (sha256, artwork) and a takedown can all be written twice without a second effect.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -553,6 +554,98 @@ pub trait Store: Send + Sync {
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool>;
     /// Role of a non-revoked token.
     async fn token_role(&self, token_hash: &str) -> StoreResult<Option<TokenRole>>;
+
+    // --- backfill ---------------------------------------------------------------------------
+
+    /// Registers a backfill job (a rerun keeps the first `created_at` and updates `total`).
+    async fn register_backfill_job(
+        &self,
+        job_id: &str,
+        manifest: &str,
+        total: i64,
+    ) -> StoreResult<()>;
+    /// Checkpoints one item. A `done` item stays done: a late failure report of an item
+    /// another worker finished (at-least-once delivery) changes nothing.
+    async fn record_backfill_item(&self, write: &BackfillItemWrite) -> StoreResult<()>;
+    /// The artwork ids of a job's `done` items, to skip on a rerun.
+    async fn backfill_done(&self, job_id: &str) -> StoreResult<HashSet<String>>;
+    async fn backfill_counts(&self, job_id: &str) -> StoreResult<BackfillCounts>;
+    /// A job's items in artwork id order, after `after` (keyset pagination).
+    async fn backfill_items(
+        &self,
+        job_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<BackfillItemRow>>;
+    /// Every artwork with the hashes of its latest screening, in artwork id order after
+    /// `after`: what retroactive matching compares new bank entries against.
+    async fn artwork_signals(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ArtworkSignals>>;
+}
+
+/// How one backfill item ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum BackfillOutcome {
+    Done {
+        screening_id: String,
+        verdict: String,
+    },
+    Failed {
+        kind: String,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillItemWrite {
+    pub job_id: String,
+    pub artwork_id: String,
+    pub outcome: BackfillOutcome,
+    /// Which process did it (`local`, or a worker's name).
+    pub worker: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackfillItemRow {
+    pub job_id: String,
+    pub artwork_id: String,
+    /// `done` or `failed`.
+    pub state: String,
+    pub screening_id: Option<String>,
+    pub verdict: Option<String>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub worker: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Progress of a backfill job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BackfillCounts {
+    /// Items in the manifest, when the job is registered.
+    pub total: Option<i64>,
+    pub done: i64,
+    pub failed: i64,
+    pub verdicts: BTreeMap<String, i64>,
+    pub errors: BTreeMap<String, i64>,
+}
+
+/// An artwork and the hashes of its latest screening.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtworkSignals {
+    pub artwork_id: String,
+    pub owner_id: Option<String>,
+    pub status: ArtworkStatus,
+    pub screening_id: String,
+    pub sha256: String,
+    pub md5: String,
+    pub pdq: Option<String>,
+    pub pdq_quality: Option<i64>,
 }
 
 /// Opens the store named by `url` and runs its migrations.

@@ -93,6 +93,8 @@ store_cases!(
     review_queue_claim_and_decide,
     audit_log_and_ping,
     concurrent_writers,
+    backfill_checkpoints,
+    artwork_signals_page_through_latest_screenings,
 );
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -1140,4 +1142,141 @@ fn error_kinds_are_stable() {
         ArtworkStatus::Quarantined
     );
     assert_eq!("nope".parse::<TokenRole>().unwrap_err().kind(), "invalid");
+}
+
+fn item(artwork: &str, outcome: BackfillOutcome) -> BackfillItemWrite {
+    BackfillItemWrite {
+        job_id: "job-1".into(),
+        artwork_id: artwork.into(),
+        outcome,
+        worker: Some("w1".into()),
+    }
+}
+
+fn done(verdict: &str) -> BackfillOutcome {
+    BackfillOutcome::Done {
+        screening_id: format!("s-{verdict}"),
+        verdict: verdict.into(),
+    }
+}
+
+fn failed(kind: &str) -> BackfillOutcome {
+    BackfillOutcome::Failed {
+        kind: kind.into(),
+        error: format!("{kind} went wrong"),
+    }
+}
+
+async fn backfill_checkpoints(store: Arc<dyn Store>) {
+    store
+        .register_backfill_job("job-1", "m.csv", 2)
+        .await
+        .unwrap();
+    store
+        .record_backfill_item(&item("a1", failed("timeout")))
+        .await
+        .unwrap();
+    let counts = store.backfill_counts("job-1").await.unwrap();
+    assert_eq!((counts.total, counts.done, counts.failed), (Some(2), 0, 1));
+    assert_eq!(counts.errors["timeout"], 1);
+
+    // A retry succeeds; a late failure report after that changes nothing.
+    store
+        .record_backfill_item(&item("a1", done("allow")))
+        .await
+        .unwrap();
+    store
+        .record_backfill_item(&item("a1", failed("fetch")))
+        .await
+        .unwrap();
+    store
+        .record_backfill_item(&item("a2", done("block")))
+        .await
+        .unwrap();
+    // The same job registered again (a rerun) keeps its items.
+    store
+        .register_backfill_job("job-1", "m.csv", 2)
+        .await
+        .unwrap();
+    let counts = store.backfill_counts("job-1").await.unwrap();
+    assert_eq!((counts.done, counts.failed), (2, 0));
+    assert_eq!(
+        counts.verdicts,
+        [("allow".to_string(), 1), ("block".to_string(), 1)].into()
+    );
+    assert_eq!(
+        store.backfill_done("job-1").await.unwrap(),
+        ["a1".to_string(), "a2".to_string()].into()
+    );
+    assert!(store.backfill_done("other-job").await.unwrap().is_empty());
+    assert_eq!(
+        store.backfill_counts("other-job").await.unwrap(),
+        BackfillCounts::default()
+    );
+
+    let first = store.backfill_items("job-1", None, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].artwork_id.as_str(), first[0].attempts), ("a1", 2));
+    assert_eq!(first[0].verdict.as_deref(), Some("allow"));
+    let next = store
+        .backfill_items("job-1", Some(&first[0].artwork_id), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.iter()
+            .map(|r| r.artwork_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a2"]
+    );
+    assert_eq!(
+        store
+            .record_backfill_item(&item("", done("allow")))
+            .await
+            .unwrap_err()
+            .kind(),
+        "invalid"
+    );
+}
+
+async fn artwork_signals_page_through_latest_screenings(store: Arc<dyn Store>) {
+    store
+        .record_screening(&screening(SHA_A, Some("art-2"), Some("o")))
+        .await
+        .unwrap();
+    store
+        .record_screening(&screening(SHA_A, Some("art-1"), None))
+        .await
+        .unwrap();
+    // A later screening of art-1 with other bytes is its latest.
+    store
+        .record_screening(&screening(SHA_B, Some("art-1"), None))
+        .await
+        .unwrap();
+    // No artwork id: no artwork row, not listed.
+    store
+        .record_screening(&screening(SHA_B, None, None))
+        .await
+        .unwrap();
+    let page = store.artwork_signals(None, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        (page[0].artwork_id.as_str(), page[0].sha256.as_str()),
+        ("art-1", SHA_B)
+    );
+    let rest = store.artwork_signals(Some("art-1"), 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(
+        (
+            rest[0].artwork_id.as_str(),
+            rest[0].sha256.as_str(),
+            rest[0].owner_id.as_deref()
+        ),
+        ("art-2", SHA_A, Some("o"))
+    );
+    assert_eq!(rest[0].status, ArtworkStatus::Published);
+    assert!(store
+        .artwork_signals(Some("art-2"), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -9,6 +9,7 @@
 //! Failing closed is the rule: an input that cannot be screened is an error with
 //! a kind ([`screen::ScreenError::kind`]), never an `allow`.
 pub mod act;
+pub mod app;
 pub mod backfill;
 pub mod bank;
 pub mod bank_index;

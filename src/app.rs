@@ -99,6 +99,7 @@ pub async fn load(
             reporter: config.reporter.clone(),
         },
         reported: outbox.waker(),
+        same_bytes: Default::default(),
     };
     Ok(Loaded {
         pipeline: Arc::new(pipeline),

@@ -282,15 +282,14 @@ impl Bank {
 }
 
 /// What a bank match reports.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BankMatch {
     pub bank: String,
     pub signal: SignalType,
     pub distance: u32,
     /// Which dihedral transform of the image matched (PDQ only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub transform: Option<&'static str>,
+    pub transform: Option<String>,
     pub entry: String,
 }
 
@@ -384,7 +383,7 @@ impl BankSet {
                         bank: bank.name.clone(),
                         signal: SignalType::Pdq,
                         distance,
-                        transform: Some(transform.as_str()),
+                        transform: Some(transform.as_str().to_string()),
                         entry: entry.id.clone(),
                     });
                 }

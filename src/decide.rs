@@ -349,7 +349,7 @@ impl Policy {
         let mut bank_reasons = Vec::new();
         let mut allow_listed = Vec::new();
         for m in matches {
-            let how = match m.transform {
+            let how = match m.transform.as_deref() {
                 Some(t) => format!("{} distance {} ({})", m.signal, m.distance, t),
                 None => format!("exact {}", m.signal),
             };
@@ -451,7 +451,7 @@ mod tests {
             bank: bank.into(),
             signal: SignalType::Pdq,
             distance: 4,
-            transform: Some("rot90"),
+            transform: Some("rot90".into()),
             entry: "e1".into(),
         }
     }

@@ -47,7 +47,9 @@ impl Default for DecodeLimits {
 }
 
 /// Container formats we decode, identified from magic bytes only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageFormat {
     Jpeg,

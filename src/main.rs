@@ -1,5 +1,7 @@
 //! The `coverguard` command.
 
+mod cli_backfill;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +37,16 @@ enum Command {
         /// Service configuration (TOML); without one the embedded defaults run.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Rescan existing artwork from a manifest, on this machine or through a JetStream
+    /// queue (see README: Backfill). Rerunning the same manifest resumes the job.
+    Backfill(cli_backfill::BackfillArgs),
+    /// Screen backfill items from the JetStream queue into the shared store.
+    Worker(cli_backfill::WorkerArgs),
+    /// Bank operations on the store.
+    Banks {
+        #[command(subcommand)]
+        command: cli_backfill::BanksCommand,
     },
     /// Manage the model and ONNX Runtime.
     Models {
@@ -99,6 +111,9 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(args),
         Command::Models { command } => models(command).map(|()| ExitCode::SUCCESS),
         Command::Serve { config } => serve(config).map(|()| ExitCode::SUCCESS),
+        Command::Backfill(args) => cli_backfill::backfill(args),
+        Command::Worker(args) => cli_backfill::worker(args),
+        Command::Banks { command } => cli_backfill::banks(command),
     };
     match result {
         Ok(code) => code,

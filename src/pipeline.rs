@@ -6,7 +6,8 @@
 //! Fetching is the caller's: the service and backfill fetch differently (a request
 //! deadline against per-host limits and retries), and both hand bytes in here.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 use crate::act::quarantine::{QuarantineError, QuarantineVault};
 use crate::act::report::{self as report_payload, ReportError, ReportKind, ReporterInfo};
+use crate::bank::BankMatch;
 use crate::bank_index::{BankIndex, SharedBankIndex};
 use crate::classify::Detection;
 use crate::context::ScreenContext;
@@ -22,8 +24,8 @@ use crate::decode::DecodeLimits;
 use crate::scheduler::{Scheduler, SchedulerError};
 use crate::screen::{analyse, build_record, ScreenError, ScreeningRecord};
 use crate::store::{
-    self, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningWrite, Store,
-    StoreError,
+    self, ArtworkSignals, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningWrite,
+    Store, StoreError,
 };
 
 /// Why a screening produced no verdict. Callers must treat every one as "not allowed".
@@ -139,6 +141,35 @@ pub struct Pipeline {
     pub settings: PipelineSettings,
     /// Woken after a screening wrote a report, so the outbox delivers at once.
     pub reported: Arc<tokio::sync::Notify>,
+    /// Screenings of identical bytes in flight together run one after the other, so
+    /// the later ones find the first one's verdict in the cache: inferred once.
+    pub same_bytes: SameBytes,
+}
+
+/// One async lock per SHA-256 being screened.
+#[derive(Default)]
+pub struct SameBytes {
+    locks: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl SameBytes {
+    async fn lock(&self, sha256: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            if locks.len() > 4096 {
+                locks.retain(|_, weak| weak.strong_count() > 0);
+            }
+            match locks.get(sha256).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(sha256.to_string(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl Pipeline {
@@ -163,6 +194,7 @@ impl Pipeline {
             .map_err(|e| PipelineError::Task(e.to_string()))??;
         let analysed = Arc::new(analysed);
 
+        let _same_bytes = self.same_bytes.lock(&analysed.exact.sha256).await;
         let banks = self.banks().await?;
         let policy = banks.policy_with_banks(&submission.context.policy(&self.policy));
         let policy_version = policy.version();
@@ -374,7 +406,7 @@ fn hit_report(
                 signal: m.signal.as_str().into(),
                 distance: m.distance,
                 entry: m.entry.clone(),
-                transform: m.transform.map(str::to_string),
+                transform: m.transform.clone(),
             })
             .collect(),
         detections: report_payload::summarise_detections(
@@ -390,4 +422,250 @@ fn hit_report(
             publicly_available: false,
         },
     }
+}
+
+/// One artwork that newly matches a bank, found by [`Pipeline::retro_match`].
+#[derive(Clone, Debug, Serialize)]
+pub struct RetroHit {
+    pub artwork_id: String,
+    pub screening_id: String,
+    pub verdict: Verdict,
+    pub matches: Vec<BankMatch>,
+    /// The original bytes were found again (the recorded path or URL, with the same
+    /// sha256) and are quarantined as evidence.
+    pub evidence: bool,
+    pub report_ids: Vec<String>,
+}
+
+/// What [`Pipeline::retro_match`] did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RetroSummary {
+    /// Artworks compared.
+    pub scanned: u64,
+    pub hits: Vec<RetroHit>,
+}
+
+/// Stored artworks compared per store page.
+const RETRO_PAGE: i64 = 10_000;
+
+impl Pipeline {
+    /// Retroactive match: compare the current banks (or one bank) with the stored
+    /// hashes of every artwork not already quarantined, without fetching or inferring.
+    /// A hit goes the normal way: a new screening that blocks (or holds for review),
+    /// the artwork out of public view, a review row and reports. The original bytes are
+    /// quarantined when the recorded source still yields them; `http` fetches URLs.
+    ///
+    /// PDQ is compared as stored (the image as uploaded); the rotations and flips that
+    /// screening also tries need the pixels, so they are not tried here.
+    pub async fn retro_match(
+        &self,
+        only_bank: Option<&str>,
+        http: Option<&crate::fetch::HttpFetcher>,
+    ) -> Result<RetroSummary, PipelineError> {
+        let banks = self.banks().await?;
+        let policy = banks.policy_with_banks(&self.policy);
+        let mut summary = RetroSummary::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .artwork_signals(after.as_deref(), RETRO_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.artwork_id.clone());
+            summary.scanned += page.len() as u64;
+            for artwork in &page {
+                if artwork.status == ArtworkStatus::Quarantined {
+                    continue;
+                }
+                let matches = retro_matches(artwork, &banks, &policy, only_bank);
+                if matches.is_empty() {
+                    continue;
+                }
+                let decision = policy.decide(&Default::default(), &matches);
+                if decision.verdict == Verdict::Allow {
+                    continue;
+                }
+                let hit = self
+                    .record_retro_hit(artwork, matches, decision.reasons, &banks, &policy, http)
+                    .await?;
+                summary.hits.push(hit);
+            }
+        }
+        Ok(summary)
+    }
+
+    async fn record_retro_hit(
+        &self,
+        artwork: &ArtworkSignals,
+        matches: Vec<BankMatch>,
+        reasons: Vec<String>,
+        banks: &BankIndex,
+        policy: &Policy,
+        http: Option<&crate::fetch::HttpFetcher>,
+    ) -> Result<RetroHit, PipelineError> {
+        let previous = self
+            .store
+            .get_screening(&artwork.screening_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("screening {}", artwork.screening_id)))?;
+        let mut record: ScreeningRecord =
+            serde_json::from_value(previous.record.clone()).map_err(|e| {
+                StoreError::Backend(format!(
+                    "screening {} holds a record this version cannot read: {e}",
+                    previous.id
+                ))
+            })?;
+        // With the previous detections: a classifier verdict stricter than the bank's stays.
+        let scores = crate::classify::label_scores(&record.detections);
+        let decision = policy.decide(&scores, &matches);
+        record.verdict = decision.verdict.max(Verdict::Review);
+        record.matches = matches.clone();
+        record.reasons = std::iter::once("retroactive match against the current banks".to_string())
+            .chain(decision.reasons.into_iter().chain(reasons))
+            .collect();
+        record.policy = policy.version();
+        // Derived from the earlier screening and the banks version: rerunning finds the
+        // same id and writes nothing twice.
+        let screening_id = {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(
+                format!("retro\0{}\0{}", previous.id, banks.banks_version()).as_bytes(),
+            );
+            format!("rm_{}", &hex::encode(digest)[..32])
+        };
+        let submission = Submission {
+            source: record.source.clone(),
+            url: record
+                .source
+                .starts_with("http")
+                .then(|| record.source.clone()),
+            artwork_id: Some(artwork.artwork_id.clone()),
+            owner_id: artwork.owner_id.clone(),
+            context: serde_json::from_value(previous.context.clone()).unwrap_or_default(),
+            screening_id: Some(screening_id.clone()),
+        };
+        let evidence = self.refetch(&record, http).await;
+        let quarantine_write = match &evidence {
+            Some(bytes) => {
+                let retention = SystemTime::now() + self.settings.retention;
+                let key = self.vault.put(&record.sha256, bytes, retention).await?;
+                Some(QuarantineWrite {
+                    object_key: key.sha256().to_string(),
+                    retention_until: chrono::DateTime::<chrono::Utc>::from(retention),
+                })
+            }
+            None => {
+                tracing::warn!(artwork = %artwork.artwork_id, source = %record.source, "retroactive hit: the original bytes could not be fetched again; the artwork is taken down without evidence bytes");
+                None
+            }
+        };
+        let reports = if record.verdict == Verdict::Block {
+            self.reports(&screening_id, &submission, &record, banks)?
+        } else {
+            Vec::new()
+        };
+        let recorded = self
+            .store
+            .record_screening(&ScreeningWrite {
+                id: Some(screening_id),
+                artwork_id: submission.artwork_id.clone(),
+                owner_id: submission.owner_id.clone(),
+                sha256: record.sha256.clone(),
+                md5: record.md5.clone(),
+                pdq: Some(record.pdq.hash.clone()),
+                pdq_quality: Some(i64::from(record.pdq.quality)),
+                verdict: record.verdict.as_str().to_string(),
+                model: previous.model.clone(),
+                policy_version: record.policy.clone(),
+                banks_version: banks.banks_version(),
+                record: serde_json::to_value(&record).map_err(|e| {
+                    StoreError::Invalid(format!("the record does not serialise: {e}"))
+                })?,
+                context: previous.context.clone(),
+                // Out of public view whether or not the bytes were found again.
+                artwork_status: ArtworkStatus::Quarantined,
+                quarantine: quarantine_write,
+                review: Some(ReviewWrite {
+                    priority: review_priority(&record, banks),
+                    reason: record.reasons.get(1).cloned(),
+                }),
+                reports,
+                created_at: None,
+            })
+            .await?;
+        if !recorded.report_ids.is_empty() {
+            self.reported.notify_one();
+        }
+        Ok(RetroHit {
+            artwork_id: artwork.artwork_id.clone(),
+            screening_id: recorded.screening_id,
+            verdict: record.verdict,
+            matches,
+            evidence: evidence.is_some(),
+            report_ids: recorded.report_ids,
+        })
+    }
+
+    /// The original bytes again from the recorded source, if they still hash the same.
+    async fn refetch(
+        &self,
+        record: &ScreeningRecord,
+        http: Option<&crate::fetch::HttpFetcher>,
+    ) -> Option<Vec<u8>> {
+        let max = self.settings.limits.max_bytes;
+        let bytes = if record.source.starts_with("http://") || record.source.starts_with("https://")
+        {
+            http?.get(&record.source, max).await.ok()?
+        } else {
+            let path = std::path::PathBuf::from(&record.source);
+            if !path.is_file() {
+                return None;
+            }
+            tokio::task::spawn_blocking(move || crate::fetch::read_file(&path, max))
+                .await
+                .ok()?
+                .ok()?
+        };
+        (crate::hash::exact_hashes(&bytes).sha256 == record.sha256).then_some(bytes)
+    }
+}
+
+/// The bank matches of one stored artwork (non-allow-list banks only).
+fn retro_matches(
+    artwork: &ArtworkSignals,
+    banks: &BankIndex,
+    policy: &Policy,
+    only_bank: Option<&str>,
+) -> Vec<BankMatch> {
+    let exact = crate::hash::ExactHashes {
+        sha256: artwork.sha256.clone(),
+        md5: artwork.md5.clone(),
+    };
+    let pdq = artwork
+        .pdq
+        .as_deref()
+        .and_then(|h| crate::hash::pdq::PdqHash::from_hex(h).ok())
+        .map(|hash| crate::hash::PdqOutput {
+            hash,
+            quality: artwork
+                .pdq_quality
+                .and_then(|q| u32::try_from(q).ok())
+                .unwrap_or(0),
+            // Only the stored hash: every "transform" is the image as uploaded.
+            dihedral: [hash; 8],
+        });
+    banks
+        .bank_set()
+        .match_signals(
+            crate::bank::Signals {
+                exact: &exact,
+                pdq: pdq.as_ref(),
+            },
+            |bank| policy.match_params(bank),
+        )
+        .into_iter()
+        .filter(|m| only_bank.is_none_or(|b| b == m.bank))
+        .filter(|m| banks.rules(&m.bank).is_some_and(|r| !r.allow_list))
+        .collect()
 }

@@ -6,7 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bank::{BankMatch, BankSet, Signals};
 use crate::classify::{ClassifyError, Detection, Detector, RgbView};
@@ -93,7 +93,7 @@ fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// PDQ as reported.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PdqRecord {
     pub hash: String,
     pub quality: u32,
@@ -111,7 +111,7 @@ impl From<&PdqOutput> for PdqRecord {
 }
 
 /// The outcome of screening one image: what `scan --json` prints per input.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScreeningRecord {
     pub source: String,
     pub sha256: String,

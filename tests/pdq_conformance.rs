@@ -86,6 +86,6 @@ fn bridge_rotations_and_flips_match_the_original_through_the_dihedral_set() {
         assert_eq!(matches.len(), 1, "{file}: {matches:?}");
         // ...but one transform of theirs brings them back.
         assert!(matches[0].distance <= 10, "{file}: {:?}", matches[0]);
-        assert_eq!(matches[0].transform, Some(transform), "{file}");
+        assert_eq!(matches[0].transform.as_deref(), Some(transform), "{file}");
     }
 }

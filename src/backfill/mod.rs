@@ -3,4 +3,6 @@
 //! A backfill job reads a [`manifest`] of artwork, puts one message per item on
 //! a [`jetstream`] work queue, and lets any number of workers screen them.
 pub mod jetstream;
+pub mod job;
 pub mod manifest;
+pub mod run;

@@ -31,7 +31,8 @@ enum BackfillCommand {
         manifest: ManifestArgs,
         #[command(flatten)]
         queue: QueueArgs,
-        /// Service configuration: registers the job's size in its store for `status`.
+        /// Service configuration: the job and its size are registered in its store (the
+        /// workers' shared store, e.g. `DATABASE_URL`), which `status` reads.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -193,12 +194,9 @@ pub fn backfill(args: BackfillArgs) -> anyhow::Result<ExitCode> {
             queue,
             config,
         }) => {
-            let config = config
-                .as_deref()
-                .map(|c| ServiceConfig::load(Some(c)))
-                .transpose()?;
+            let config = ServiceConfig::load(config.as_deref())?;
             let (job_id, summary) = runtime()?.block_on(job::enqueue(
-                config.as_ref(),
+                &config,
                 &manifest.manifest(),
                 manifest.job.as_deref(),
                 &queue.nats,
@@ -278,7 +276,11 @@ fn run_local(args: RunArgs) -> anyhow::Result<ExitCode> {
     for (kind, n) in &outcome.counts.errors {
         eprintln!("  error {kind}: {n}");
     }
-    eprintln!("results: {}", outcome.results.display());
+    eprintln!(
+        "{} image(s) inferred (identical bytes once); results: {}",
+        outcome.inferred,
+        outcome.results.display()
+    );
     // Like scan: 2 when something could not be screened, 1 when something was flagged.
     let flagged = outcome
         .counts

@@ -110,6 +110,8 @@ pub struct LocalOutcome {
     /// The job's state in the store after the run (earlier runs included).
     pub counts: BackfillCounts,
     pub results: PathBuf,
+    /// Images run through the model in this run: identical bytes count once.
+    pub inferred: u64,
 }
 
 /// `coverguard backfill --manifest FILE`: screen every item on this machine.
@@ -143,12 +145,19 @@ pub async fn run_local(
     );
     export_results(opened.store.as_ref(), &job_id, &results).await?;
     let counts = opened.store.backfill_counts(&job_id).await?;
+    let inferred = opened
+        .pipeline
+        .scheduler
+        .stats()
+        .images
+        .load(std::sync::atomic::Ordering::Relaxed);
     opened.close().await;
     Ok(LocalOutcome {
         job_id,
         summary,
         counts,
         results,
+        inferred,
     })
 }
 
@@ -180,7 +189,7 @@ pub async fn export_results(store: &dyn Store, job_id: &str, path: &Path) -> any
 
 /// `coverguard backfill enqueue`: one message per item on the work queue.
 pub async fn enqueue(
-    config: Option<&ServiceConfig>,
+    config: &ServiceConfig,
     manifest: &ManifestArg,
     job: Option<&str>,
     nats_url: &str,
@@ -205,17 +214,17 @@ pub async fn enqueue(
             bad.join("\n  ")
         );
     }
-    if let Some(config) = config {
-        let store = store::open(&config.database_url()).await?;
-        store
-            .register_backfill_job(
-                &job_id,
-                &manifest.path.display().to_string(),
-                items.len() as i64,
-            )
-            .await?;
-        store.close().await;
-    }
+    let store = store::open(&config.database_url())
+        .await
+        .context("opening the store to register the job")?;
+    store
+        .register_backfill_job(
+            &job_id,
+            &manifest.path.display().to_string(),
+            items.len() as i64,
+        )
+        .await?;
+    store.close().await;
     let queue = JobQueue::connect(nats_url, queue).await?;
     let summary = queue.enqueue_all(&job_id, items.iter()).await?;
     Ok((job_id, summary))

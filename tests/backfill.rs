@@ -1,0 +1,681 @@
+//! Backfill: a local run over a generated corpus, a run killed with SIGKILL and
+//! resumed, two JetStream workers with one killed, and retroactive matching.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use coverguard::backfill::job::{self, ManifestArg};
+use coverguard::backfill::run::BackfillOptions;
+use coverguard::config::ServiceConfig;
+use coverguard::store::{self, BankAction, BankSpec, EntryWrite, Store};
+
+const PHOTOS: [&str; 16] = [
+    "astronaut.png",
+    "brick.png",
+    "camera.png",
+    "cell.png",
+    "chelsea.png",
+    "clock_motion.png",
+    "coffee.png",
+    "coins.png",
+    "color.png",
+    "grass.png",
+    "gravel.png",
+    "horse.png",
+    "moon.png",
+    "page.png",
+    "phantom.png",
+    "rocket.jpg",
+];
+
+/// A generated manifest and what a correct run of it must end with.
+struct Corpus {
+    dir: tempfile::TempDir,
+    manifest: PathBuf,
+    /// Every artwork id with the sha256 of its bytes (None: cannot be screened).
+    items: BTreeMap<String, Option<String>>,
+    /// The original photos' bytes by name.
+    originals: BTreeMap<String, Vec<u8>>,
+}
+
+impl Corpus {
+    fn total(&self) -> usize {
+        self.items.len()
+    }
+    fn failing(&self) -> usize {
+        self.items.values().filter(|s| s.is_none()).count()
+    }
+    fn distinct_images(&self) -> usize {
+        self.items.values().flatten().collect::<BTreeSet<_>>().len()
+    }
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    coverguard::hash::exact_hashes(bytes).sha256
+}
+
+/// Serves `/art/<file>` from `dir`, 404 for anything missing, and `/flaky/<file>`
+/// that fails once with a 503 before it serves the file.
+async fn image_server(dir: PathBuf) -> String {
+    use axum::extract::Path as UrlPath;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let flaky_calls = Arc::new(std::sync::Mutex::new(BTreeMap::<String, usize>::new()));
+    let art_dir = dir.clone();
+    let app = axum::Router::new()
+        .route(
+            "/art/{file}",
+            get(move |UrlPath(file): UrlPath<String>| {
+                let path = art_dir.join(file);
+                async move { std::fs::read(path).map_err(|_| StatusCode::NOT_FOUND) }
+            }),
+        )
+        .route(
+            "/flaky/{file}",
+            get(move |UrlPath(file): UrlPath<String>| {
+                let calls = flaky_calls.clone();
+                let path = dir.join(&file);
+                async move {
+                    let n = {
+                        let mut calls = calls.lock().unwrap();
+                        let n = calls.entry(file).or_default();
+                        *n += 1;
+                        *n
+                    };
+                    if n == 1 {
+                        return Err(StatusCode::SERVICE_UNAVAILABLE);
+                    }
+                    std::fs::read(path).map_err(|_| StatusCode::NOT_FOUND)
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+/// Variants of the photos (re-encodes, resizes), repeats of identical bytes under
+/// other artwork ids, broken files, and URLs on a local server (some missing, some
+/// failing once).
+async fn corpus() -> Corpus {
+    let dir = tempfile::tempdir().unwrap();
+    let art = dir.path().join("art");
+    std::fs::create_dir_all(&art).unwrap();
+    let mut rows = vec!["artwork_id,url,path,owner_id,surface".to_string()];
+    let mut items = BTreeMap::new();
+    let mut originals = BTreeMap::new();
+    let mut add = |rows: &mut Vec<String>,
+                   id: String,
+                   url: &str,
+                   path: &str,
+                   owner: &str,
+                   sha: Option<String>| {
+        rows.push(format!("{id},{url},{path},{owner},playlist_cover"));
+        items.insert(id, sha);
+    };
+    let base = image_server(art.clone()).await;
+    for (i, name) in PHOTOS.iter().enumerate() {
+        let bytes = std::fs::read(skimage_dir().join(name)).unwrap();
+        originals.insert(name.to_string(), bytes.clone());
+        let image = image::load_from_memory(&bytes).unwrap();
+        let stem = name.split('.').next().unwrap();
+        let mut variants: Vec<(String, Vec<u8>)> = vec![(name.to_string(), bytes.clone())];
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+            .encode_image(&image.to_rgb8())
+            .unwrap();
+        variants.push((format!("{stem}-q85.jpg"), jpeg));
+        for (suffix, div) in [("half", 2), ("quarter", 4)] {
+            let small = image.resize_exact(
+                (image.width() / div).max(8),
+                (image.height() / div).max(8),
+                image::imageops::FilterType::Triangle,
+            );
+            let mut png = std::io::Cursor::new(Vec::new());
+            small
+                .to_rgb8()
+                .write_to(&mut png, image::ImageFormat::Png)
+                .unwrap();
+            variants.push((format!("{stem}-{suffix}.png"), png.into_inner()));
+        }
+        let owner = format!("owner-{}", i % 5);
+        for (file, data) in &variants {
+            std::fs::write(art.join(file), data).unwrap();
+            let path = art.join(file);
+            add(
+                &mut rows,
+                format!("p-{file}"),
+                "",
+                path.to_str().unwrap(),
+                &owner,
+                Some(sha256(data)),
+            );
+        }
+        // Identical bytes under other artwork ids: inferred once.
+        for copy in 0..4 {
+            let (file, data) = &variants[copy % variants.len()];
+            let path = art.join(file);
+            add(
+                &mut rows,
+                format!("d{copy}-{file}"),
+                "",
+                path.to_str().unwrap(),
+                &owner,
+                Some(sha256(data)),
+            );
+        }
+        // The re-encode again by URL.
+        let (file, data) = &variants[1];
+        add(
+            &mut rows,
+            format!("u-{file}"),
+            &format!("{base}/art/{file}"),
+            "",
+            &owner,
+            Some(sha256(data)),
+        );
+        // A broken file: the JPEG cut in half.
+        let broken = format!("{stem}-broken.jpg");
+        std::fs::write(art.join(&broken), &data[..data.len() / 2]).unwrap();
+        add(
+            &mut rows,
+            format!("b-{broken}"),
+            "",
+            art.join(&broken).to_str().unwrap(),
+            &owner,
+            None,
+        );
+    }
+    for n in 0..4 {
+        add(
+            &mut rows,
+            format!("missing-{n}"),
+            &format!("{base}/art/none-{n}.png"),
+            "",
+            "owner-x",
+            None,
+        );
+    }
+    add(
+        &mut rows,
+        "text-file".into(),
+        "",
+        "/etc/hostname",
+        "owner-x",
+        None,
+    );
+    for name in ["camera-half.png", "coins-half.png"] {
+        let data = std::fs::read(art.join(name)).unwrap();
+        add(
+            &mut rows,
+            format!("f-{name}"),
+            &format!("{base}/flaky/{name}"),
+            "",
+            "owner-y",
+            Some(sha256(&data)),
+        );
+    }
+    let manifest = dir.path().join("manifest.csv");
+    std::fs::write(&manifest, rows.join("\n") + "\n").unwrap();
+    Corpus {
+        dir,
+        manifest,
+        items,
+        originals,
+    }
+}
+
+fn config_for(data_dir: &Path, database_url: Option<String>) -> ServiceConfig {
+    ServiceConfig {
+        data_dir: data_dir.to_path_buf(),
+        database_url,
+        quarantine_key: Some("22".repeat(32)),
+        ..ServiceConfig::default()
+    }
+}
+
+/// A known-bad bank holding the MD5 of three originals.
+async fn bank_three(store: &dyn Store, corpus: &Corpus) -> BTreeSet<String> {
+    store
+        .create_bank(&BankSpec {
+            name: "known-bad".into(),
+            signal_types: vec!["md5".into(), "pdq".into()],
+            pdq_threshold: 31,
+            action: BankAction::Block,
+            allow_list: false,
+            severity: 3,
+            category: None,
+        })
+        .await
+        .unwrap();
+    let chosen = ["coffee.png", "horse.png", "moon.png"];
+    let entries: Vec<EntryWrite> = chosen
+        .iter()
+        .map(|name| EntryWrite {
+            signal: "md5".into(),
+            hash: coverguard::hash::exact_hashes(&corpus.originals[*name]).md5,
+            external_id: None,
+        })
+        .collect();
+    store.add_entries("known-bad", &entries).await.unwrap();
+    chosen
+        .iter()
+        .map(|name| sha256(&corpus.originals[*name]))
+        .collect()
+}
+
+/// The end state every correct run reaches, however often it was interrupted.
+async fn assert_complete(
+    store: &dyn Store,
+    job_id: &str,
+    corpus: &Corpus,
+    blocked_shas: &BTreeSet<String>,
+) {
+    let counts = store.backfill_counts(job_id).await.unwrap();
+    assert_eq!(counts.failed as usize, corpus.failing(), "{counts:?}");
+    assert_eq!(
+        counts.done as usize,
+        corpus.total() - corpus.failing(),
+        "{counts:?}"
+    );
+    let mut seen = BTreeSet::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .backfill_items(job_id, after.as_deref(), 1000)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.artwork_id.clone());
+        for row in page {
+            let expected = &corpus.items[&row.artwork_id];
+            assert_eq!(row.state == "done", expected.is_some(), "{row:?}");
+            assert!(seen.insert(row.artwork_id));
+        }
+    }
+    assert_eq!(seen.len(), corpus.total());
+    // Exactly one report and one quarantine item per blocked artwork: none twice.
+    let blocked: Vec<&String> = corpus
+        .items
+        .iter()
+        .filter(|(_, sha)| sha.as_ref().is_some_and(|s| blocked_shas.contains(s)))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!blocked.is_empty());
+    assert_eq!(
+        counts.verdicts.get("block").copied().unwrap_or(0) as usize,
+        blocked.len(),
+        "{counts:?}"
+    );
+    let mut reports = 0;
+    let mut quarantined = 0;
+    for sha in blocked_shas {
+        let items = store.quarantine_items(sha).await.unwrap();
+        quarantined += items.len();
+        for item in items {
+            let screening = store
+                .get_screening(&item.screening_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(screening.verdict, "block");
+            reports += 1;
+        }
+    }
+    assert_eq!(
+        quarantined,
+        blocked.len(),
+        "one quarantine item per blocked artwork"
+    );
+    assert_eq!(reports, blocked.len());
+    let due = store
+        .due_reports(chrono::Utc::now() + chrono::Duration::days(1), 10_000)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), blocked.len(), "one report per blocked artwork");
+    let screenings: BTreeSet<&str> = due.iter().map(|r| r.screening_id.as_str()).collect();
+    assert_eq!(screenings.len(), due.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
+    let corpus = corpus().await;
+    let config = config_for(&corpus.data_dir(), None);
+    let manifest = ManifestArg {
+        path: corpus.manifest.clone(),
+        format: None,
+    };
+    let outcome = job::run_local(&config, &manifest, None, BackfillOptions::default(), None)
+        .await
+        .unwrap();
+    let s = &outcome.summary;
+    assert_eq!(
+        s.screened as usize,
+        corpus.total() - corpus.failing(),
+        "{s:?}"
+    );
+    assert_eq!(s.failed as usize, corpus.failing(), "{s:?}");
+    assert_eq!(s.errors["corrupt"], PHOTOS.len() as u64, "{s:?}");
+    assert_eq!(s.errors["http_status"], 4, "{s:?}");
+    assert_eq!((s.bad_rows, s.duplicate_rows), (0, 0));
+    assert_eq!(
+        outcome.inferred as usize,
+        corpus.distinct_images(),
+        "identical bytes inferred once"
+    );
+    let lines = std::fs::read_to_string(&outcome.results).unwrap();
+    assert_eq!(lines.lines().count(), corpus.total());
+
+    // Rerun: nothing is screened again; the failures are retried and fail again.
+    let again = job::run_local(&config, &manifest, None, BackfillOptions::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(again.job_id, outcome.job_id);
+    assert_eq!(again.summary.screened, 0);
+    assert_eq!(
+        again.summary.already_done as usize,
+        corpus.total() - corpus.failing()
+    );
+    assert_eq!(again.inferred, 0);
+
+    // Entries added after the fact find the stored artworks without fetching or inferring.
+    let store = store::open(&config.database_url()).await.unwrap();
+    let blocked_shas = bank_three(store.as_ref(), &corpus).await;
+    // And the originals' PDQ, which also finds their re-encodes and resizes.
+    let pdq: Vec<EntryWrite> = ["coffee.png", "horse.png", "moon.png"]
+        .iter()
+        .map(|name| {
+            let limits = coverguard::decode::DecodeLimits::default();
+            let analysed = coverguard::screen::analyse(&corpus.originals[*name], &limits).unwrap();
+            EntryWrite {
+                signal: "pdq".into(),
+                hash: analysed.pdq.hash.to_hex(),
+                external_id: None,
+            }
+        })
+        .collect();
+    store.add_entries("known-bad", &pdq).await.unwrap();
+    let loaded = coverguard::app::load(&config, store.clone(), Arc::new(|_, _| {}))
+        .await
+        .unwrap();
+    let retro = loaded
+        .pipeline
+        .retro_match(None, Some(&loaded.http))
+        .await
+        .unwrap();
+    assert_eq!(retro.scanned as usize, corpus.total() - corpus.failing());
+    let hit_ids: BTreeSet<String> = retro.hits.iter().map(|h| h.artwork_id.clone()).collect();
+    let expected: BTreeSet<String> = corpus
+        .items
+        .iter()
+        .filter(|(_, sha)| sha.as_ref().is_some_and(|s| blocked_shas.contains(s)))
+        .map(|(id, _)| id.clone())
+        .collect();
+    // MD5 finds the identical bytes; PDQ also finds the re-encodes and resizes.
+    assert!(
+        hit_ids.is_superset(&expected),
+        "{hit_ids:?} vs {expected:?}"
+    );
+    for stem in ["coffee", "horse", "moon"] {
+        assert!(
+            hit_ids.contains(&format!("p-{stem}-q85.jpg")),
+            "{hit_ids:?}"
+        );
+    }
+    assert_eq!(
+        loaded
+            .pipeline
+            .scheduler
+            .stats()
+            .images
+            .load(Ordering::Relaxed),
+        0,
+        "no inference"
+    );
+    for hit in &retro.hits {
+        assert_eq!(hit.report_ids.len(), 1, "{hit:?}");
+        assert!(hit.evidence, "the file is still there: {hit:?}");
+        let artwork = store.get_artwork(&hit.artwork_id).await.unwrap().unwrap();
+        assert_eq!(artwork.status.as_str(), "quarantined");
+    }
+    // Run again: everything it found is quarantined already; nothing new.
+    let repeat = loaded.pipeline.retro_match(None, None).await.unwrap();
+    assert!(repeat.hits.is_empty(), "{:?}", repeat.hits);
+}
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coverguard"));
+    command
+        .env("COVERGUARD_LOG", "coverguard=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+async fn backfill_rows(store: &dyn Store, job_id: &str) -> i64 {
+    let c = store.backfill_counts(job_id).await.unwrap();
+    c.done + c.failed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_killed_part_way_resumes_to_exactly_one_result_per_item() {
+    let corpus = corpus().await;
+    let data = corpus.data_dir();
+    let config = config_for(&data, None);
+    let store = store::open(&config.database_url()).await.unwrap();
+    let blocked_shas = bank_three(store.as_ref(), &corpus).await;
+    let manifest = ManifestArg {
+        path: corpus.manifest.clone(),
+        format: None,
+    };
+    let job_id = manifest.job_id(None, false).unwrap();
+    let run = || {
+        let mut c = binary();
+        c.args(["backfill", "--concurrency", "2", "--manifest"])
+            .arg(&corpus.manifest)
+            .env("COVERGUARD_DATA_DIR", &data)
+            .env("COVERGUARD_QUARANTINE_KEY", "22".repeat(32));
+        c
+    };
+    let mut child = run().spawn().unwrap();
+    let started = Instant::now();
+    let at_kill = loop {
+        let n = backfill_rows(store.as_ref(), &job_id).await;
+        if n >= 25 {
+            break n;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(300), "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!((at_kill as usize) < corpus.total(), "killed after the end");
+
+    let output = run().output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "failures exit 2: {stderr}");
+    assert!(stderr.contains("already done"), "{stderr}");
+    assert_complete(store.as_ref(), &job_id, &corpus, &blocked_shas).await;
+
+    // No corrupt quarantine file: every stored object decrypts to bytes with its hash.
+    let key = coverguard::act::quarantine::QuarantineKey::parse(&"22".repeat(32)).unwrap();
+    let vault =
+        coverguard::act::quarantine::LocalVault::open(data.join("quarantine"), key).unwrap();
+    for sha in &blocked_shas {
+        for item in store.quarantine_items(sha).await.unwrap() {
+            let key =
+                coverguard::act::quarantine::ObjectKey::from_sha256(&item.object_key).unwrap();
+            use coverguard::act::quarantine::QuarantineVault;
+            let bytes = vault.get(&key).await.unwrap();
+            assert_eq!(&sha256(&bytes), sha);
+        }
+    }
+}
+
+const NATS_URL_VAR: &str = "COVERGUARD_TEST_NATS_URL";
+const POSTGRES_URL_VAR: &str = "COVERGUARD_TEST_POSTGRES_URL";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_jetstream_workers_one_killed_do_every_item_exactly_once() {
+    let (Ok(nats), Ok(pg)) = (std::env::var(NATS_URL_VAR), std::env::var(POSTGRES_URL_VAR)) else {
+        eprintln!("{NATS_URL_VAR} or {POSTGRES_URL_VAR} not set: JetStream workers test skipped");
+        return;
+    };
+    let corpus = corpus().await;
+    // A fresh Postgres schema: the workers' shared store.
+    let schema = format!("cg_bf_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&pg).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let separator = if pg.contains('?') { '&' } else { '?' };
+    let database_url = format!("{pg}{separator}options=-c%20search_path%3D{schema}");
+    let config = config_for(&corpus.data_dir(), Some(database_url.clone()));
+    let store = store::open(&database_url).await.unwrap();
+    let blocked_shas = bank_three(store.as_ref(), &corpus).await;
+    let stream = format!("CGTEST_{}", uuid::Uuid::now_v7().simple()).to_ascii_uppercase();
+    let with_env = |c: &mut Command| {
+        c.env("DATABASE_URL", &database_url)
+            .env("COVERGUARD_DATA_DIR", corpus.data_dir())
+            .env("COVERGUARD_QUARANTINE_KEY", "22".repeat(32));
+    };
+
+    let mut enqueue = binary();
+    enqueue
+        .args([
+            "backfill",
+            "enqueue",
+            "--nats",
+            &nats,
+            "--stream",
+            &stream,
+            "--manifest",
+        ])
+        .arg(&corpus.manifest);
+    with_env(&mut enqueue);
+    let out = enqueue.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job_id = ManifestArg {
+        path: corpus.manifest.clone(),
+        format: None,
+    }
+    .job_id(None, false)
+    .unwrap();
+    // Enqueued again: JetStream drops the repeats.
+    let out = enqueue.output().unwrap();
+    assert!(out.status.success());
+
+    let worker = |name: &str| {
+        let mut c = binary();
+        c.args([
+            "worker",
+            "--nats",
+            &nats,
+            "--stream",
+            &stream,
+            "--ack-wait-secs",
+            "3",
+            "--exit-when-idle",
+            "10",
+            "--concurrency",
+            "2",
+            "--name",
+            name,
+        ]);
+        with_env(&mut c);
+        c.spawn().unwrap()
+    };
+    let mut doomed = worker("doomed");
+    let survivor = worker("survivor");
+    let started = Instant::now();
+    loop {
+        if backfill_rows(store.as_ref(), &job_id).await >= 20 {
+            break;
+        }
+        assert!(doomed.try_wait().unwrap().is_none(), "worker ended early");
+        assert!(started.elapsed() < Duration::from_secs(300), "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let status = tokio::task::spawn_blocking(move || survivor.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert_complete(store.as_ref(), &job_id, &corpus, &blocked_shas).await;
+    let workers: BTreeSet<String> = store
+        .backfill_items(&job_id, None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.worker)
+        .collect();
+    assert!(
+        workers.contains("doomed") && workers.contains("survivor"),
+        "{workers:?}"
+    );
+
+    let mut status = binary();
+    status
+        .args([
+            "backfill", "status", "--job", &job_id, "--nats", &nats, "--stream", &stream,
+        ])
+        .stdout(Stdio::piped());
+    with_env(&mut status);
+    let out = status.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "{} done, {} failed, of {}",
+            corpus.total() - corpus.failing(),
+            corpus.failing(),
+            corpus.total()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("queue: 0 queued"), "{text}");
+
+    let queue = coverguard::backfill::jetstream::JobQueue::connect(
+        &nats,
+        coverguard::backfill::jetstream::JobQueueConfig {
+            stream: stream.clone(),
+            subject_prefix: format!("coverguard.{}", stream.to_ascii_lowercase()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    queue.delete().await.unwrap();
+    store.close().await;
+    drop(config);
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}

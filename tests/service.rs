@@ -474,12 +474,22 @@ async fn a_flood_beyond_the_queue_gets_429_and_every_request_an_answer() {
     })
     .await;
     server.wait_ready().await;
-    let bytes = photo("astronaut.png");
+    // Distinct images: identical bytes would wait for one another and come from the
+    // verdict cache instead of filling the queue.
+    let astronaut = image::load_from_memory(&photo("astronaut.png"))
+        .unwrap()
+        .to_rgb8();
     let mut tasks = Vec::new();
-    for i in 0..24 {
+    for i in 0..24u8 {
         let client = server.client.clone();
         let url = format!("{}/v1/screen?artwork_id=f{i}", server.base);
-        let body = bytes.clone();
+        let mut variant = astronaut.clone();
+        variant.put_pixel(0, 0, image::Rgb([i, i, i]));
+        let mut body = std::io::Cursor::new(Vec::new());
+        variant
+            .write_to(&mut body, image::ImageFormat::Png)
+            .unwrap();
+        let body = body.into_inner();
         tasks.push(tokio::spawn(async move {
             let r = client
                 .post(url)
@@ -673,6 +683,55 @@ async fn banks_managed_over_http(backend: Backend) {
         )
         .await;
     assert_eq!(released["verdict"], "allow", "{released}");
+
+    // Retroactive match: b0, screened before the bank existed, is found by its MD5 and
+    // taken down (its bytes were an upload, so no evidence can be fetched again); b3's
+    // PDQ entry is disabled, b1 and b2 are quarantined already.
+    let (status, _) = server
+        .send_json(
+            SERVICE_TOKEN,
+            Method::POST,
+            "/v1/banks/known-bad/retro-match",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, retro) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks/known-bad/retro-match",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{retro}");
+    let hits: Vec<&str> = retro["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["artwork_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(hits, ["b0"], "{retro}");
+    assert_eq!(retro["hits"][0]["evidence"], false);
+    assert_eq!(
+        retro["hits"][0]["report_ids"].as_array().unwrap().len(),
+        2,
+        "{retro}"
+    );
+    let (_, b0) = server.get(SERVICE_TOKEN, "/v1/artworks/b0").await;
+    assert_eq!(
+        (b0["status"].as_str(), b0["verdict"].as_str()),
+        (Some("quarantined"), Some("block"))
+    );
+    let (status, _) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks/none/retro-match",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
     let (_, listed) = server.get(ADMIN_TOKEN, "/v1/banks").await;
     let bank = &listed.as_array().unwrap()[0];
     assert_eq!(
@@ -772,6 +831,7 @@ async fn banks_managed_over_http(backend: Backend) {
         "bank.import",
         "bank.remove_entry",
         "bank.delete",
+        "bank.retro_match",
     ] {
         assert!(
             audit
@@ -1001,6 +1061,7 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
         ("/v1/banks/{name}/entries", "get"),
         ("/v1/banks/{name}/entries", "post"),
         ("/v1/banks/{name}/import", "post"),
+        ("/v1/banks/{name}/retro-match", "post"),
         ("/v1/banks/{name}/entries/{signal}/{hash}", "delete"),
         ("/v1/banks/{name}/entries/{signal}/{hash}", "patch"),
         ("/healthz", "get"),

@@ -13,7 +13,7 @@ use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{authenticate, AppState, Caller, Ready};
 use crate::bank::{self, SignalType};
 use crate::decide::{BankAction, DEFAULT_PDQ_THRESHOLD};
@@ -507,4 +507,79 @@ pub async fn patch_entry(
     let detail = serde_json::json!({ "signal": signal, "hash": hash });
     let out = changed(ready, &caller, action, &name, detail, change).await?;
     Ok(Json(out))
+}
+
+/// What a retroactive match found.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RetroMatchView {
+    /// Stored artworks compared.
+    pub scanned: u64,
+    /// Artworks newly taken out of public view, with their new screening ids.
+    pub hits: Vec<RetroHitView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RetroHitView {
+    pub artwork_id: String,
+    pub screening_id: String,
+    pub verdict: String,
+    /// The original bytes were fetched again and quarantined as evidence.
+    pub evidence: bool,
+    pub report_ids: Vec<String>,
+}
+
+/// Match this bank's current entries against the stored hashes of every artwork not
+/// already quarantined, without fetching or inferring. Hits are quarantined, queued for
+/// review and reported like any block.
+#[utoipa::path(post, path = "/v1/banks/{name}/retro-match", tag = "banks",
+    params(("name" = String, Path)),
+    responses((status = 200, body = RetroMatchView), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn retro_match(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<RetroMatchView>, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    if !ready
+        .store
+        .list_banks()
+        .await?
+        .iter()
+        .any(|b| b.spec.name == name)
+    {
+        return Err(ApiError::not_found(format!("no bank {name:?}")));
+    }
+    let summary = ready
+        .pipeline
+        .retro_match(Some(&name), Some(&ready.http))
+        .await?;
+    let hits: Vec<RetroHitView> = summary
+        .hits
+        .into_iter()
+        .map(|h| RetroHitView {
+            artwork_id: h.artwork_id,
+            screening_id: h.screening_id,
+            verdict: h.verdict.as_str().to_string(),
+            evidence: h.evidence,
+            report_ids: h.report_ids,
+        })
+        .collect();
+    ready
+        .store
+        .append_audit(
+            &caller.name,
+            "bank.retro_match",
+            &name,
+            &serde_json::json!({
+                "scanned": summary.scanned,
+                "hits": hits.iter().map(|h| h.artwork_id.as_str()).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
+    Ok(Json(RetroMatchView {
+        scanned: summary.scanned,
+        hits,
+    }))
 }

@@ -246,6 +246,7 @@ pub fn router(state: AppState) -> Router {
             get(banks::list_entries).post(banks::add_entries),
         )
         .route("/v1/banks/{name}/import", post(banks::import_entries))
+        .route("/v1/banks/{name}/retro-match", post(banks::retro_match))
         .route(
             "/v1/banks/{name}/entries/{signal}/{hash}",
             delete(banks::remove_entry).patch(banks::patch_entry),

@@ -29,6 +29,7 @@ use super::banks;
         banks::import_entries,
         banks::remove_entry,
         banks::patch_entry,
+        banks::retro_match,
         super::healthz,
         super::readyz,
         super::metrics_text,

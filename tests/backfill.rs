@@ -389,6 +389,21 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
     );
     assert_eq!(again.inferred, 0);
 
+    // --stale-only is another job; every verdict is current, so nothing is screened.
+    let stale_only = || BackfillOptions {
+        stale_only: true,
+        ..BackfillOptions::default()
+    };
+    let fresh = job::run_local(&config, &manifest, Some("stale-1"), stale_only(), None)
+        .await
+        .unwrap();
+    assert_eq!(fresh.summary.screened, 0, "{:?}", fresh.summary);
+    assert_eq!(
+        fresh.summary.fresh as usize,
+        corpus.total() - corpus.failing()
+    );
+    assert_eq!(fresh.inferred, 0);
+
     // Entries added after the fact find the stored artworks without fetching or inferring.
     let store = store::open(&config.database_url()).await.unwrap();
     let blocked_shas = bank_three(store.as_ref(), &corpus).await;
@@ -452,6 +467,25 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
     // Run again: everything it found is quarantined already; nothing new.
     let repeat = loaded.pipeline.retro_match(None, None).await.unwrap();
     assert!(repeat.hits.is_empty(), "{:?}", repeat.hits);
+    store.close().await;
+
+    // The banks changed since the first run: every verdict but the retroactive hits'
+    // (made under the new banks) is stale and screened again.
+    let stale = job::run_local(&config, &manifest, Some("stale-2"), stale_only(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.summary.fresh as usize,
+        retro.hits.len(),
+        "{:?}",
+        stale.summary
+    );
+    assert_eq!(
+        stale.summary.screened as usize,
+        corpus.total() - corpus.failing() - retro.hits.len(),
+        "{:?}",
+        stale.summary
+    );
 }
 
 fn binary() -> Command {

@@ -382,9 +382,12 @@ impl ProgressReport {
             .iter()
             .map(|(v, n)| format!("{v} {n}"))
             .collect();
-        if summary.failed > 0 {
-            parts.push(format!("failed {}", summary.failed));
-        }
+        parts.extend(
+            summary
+                .errors
+                .iter()
+                .map(|(kind, n)| format!("error {kind} {n}")),
+        );
         if summary.already_done > 0 {
             parts.push(format!("already done {}", summary.already_done));
         }

@@ -200,6 +200,16 @@ pub struct Bank {
 }
 
 impl Bank {
+    /// The PDQ hashes of the entries.
+    pub fn pdq_hashes(&self) -> impl Iterator<Item = &PdqHash> {
+        self.pdq.iter().map(|(hash, _)| hash)
+    }
+
+    /// The MD5 and SHA-256 hex of the entries.
+    pub fn exact_hashes(&self) -> impl Iterator<Item = &str> {
+        self.exact.keys().map(|(_, hash)| hash.as_str())
+    }
+
     pub fn new(name: impl Into<String>) -> Self {
         Bank {
             name: name.into(),

@@ -464,18 +464,23 @@ impl Pipeline {
     ) -> Result<RetroSummary, PipelineError> {
         let banks = self.banks().await?;
         let policy = banks.policy_with_banks(&self.policy);
+        let prefilter = RetroPrefilter::new(&banks, &policy, only_bank);
         let mut summary = RetroSummary::default();
-        let mut after: Option<String> = None;
+        // The next page is read while this one is matched.
+        let next_page = |after: Option<String>| {
+            let store = Arc::clone(&self.store);
+            tokio::spawn(async move { store.artwork_signals(after.as_deref(), RETRO_PAGE).await })
+        };
+        let mut pending = next_page(None);
         loop {
-            let page = self
-                .store
-                .artwork_signals(after.as_deref(), RETRO_PAGE)
-                .await?;
+            let page = pending
+                .await
+                .map_err(|e| PipelineError::Task(e.to_string()))??;
             let Some(last) = page.last() else { break };
-            after = Some(last.artwork_id.clone());
+            pending = next_page(Some(last.artwork_id.clone()));
             summary.scanned += page.len() as u64;
             for artwork in &page {
-                if artwork.status == ArtworkStatus::Quarantined {
+                if artwork.status == ArtworkStatus::Quarantined || !prefilter.may_match(artwork) {
                     continue;
                 }
                 let matches = retro_matches(artwork, &banks, &policy, only_bank);
@@ -629,6 +634,70 @@ impl Pipeline {
         };
         (crate::hash::exact_hashes(&bytes).sha256 == record.sha256).then_some(bytes)
     }
+}
+
+/// The entries retroactive matching looks for, laid out for a scan of millions of
+/// stored hashes: a hash-set probe for exact hashes and a popcount loop for PDQ. Only
+/// the artworks it lets through go on to the full [`retro_matches`].
+struct RetroPrefilter {
+    exact: std::collections::HashSet<String>,
+    /// (hash as words, the threshold of the bank holding it)
+    pdq: Vec<([u64; 4], u32)>,
+    min_quality: u32,
+}
+
+impl RetroPrefilter {
+    fn new(banks: &BankIndex, policy: &Policy, only_bank: Option<&str>) -> Self {
+        let mut exact = std::collections::HashSet::new();
+        let mut pdq = Vec::new();
+        for bank in banks.bank_set().banks() {
+            let flags = banks.rules(&bank.name).is_some_and(|r| !r.allow_list);
+            if !flags || only_bank.is_some_and(|b| b != bank.name) {
+                continue;
+            }
+            exact.extend(bank.exact_hashes().map(str::to_string));
+            let threshold = policy.match_params(&bank.name).pdq_threshold;
+            pdq.extend(bank.pdq_hashes().map(|h| (words(h), threshold)));
+        }
+        RetroPrefilter {
+            exact,
+            pdq,
+            min_quality: policy.pdq_min_quality,
+        }
+    }
+
+    fn may_match(&self, artwork: &ArtworkSignals) -> bool {
+        if self.exact.contains(&artwork.md5) || self.exact.contains(&artwork.sha256) {
+            return true;
+        }
+        if self.pdq.is_empty() || artwork.pdq_quality.unwrap_or(0) < i64::from(self.min_quality) {
+            return false;
+        }
+        let Some(hash) = artwork
+            .pdq
+            .as_deref()
+            .and_then(|h| crate::hash::pdq::PdqHash::from_hex(h).ok())
+        else {
+            return false;
+        };
+        let stored = words(&hash);
+        self.pdq.iter().any(|(entry, threshold)| {
+            let distance: u32 = entry
+                .iter()
+                .zip(stored.iter())
+                .map(|(a, b)| (a ^ b).count_ones())
+                .sum();
+            distance <= *threshold
+        })
+    }
+}
+
+fn words(hash: &crate::hash::pdq::PdqHash) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    for (word, chunk) in out.iter_mut().zip(hash.0.chunks_exact(8)) {
+        *word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+    }
+    out
 }
 
 /// The bank matches of one stored artwork (non-allow-list banks only).

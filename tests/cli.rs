@@ -398,3 +398,38 @@ fn runtime_and_model_overrides_are_used_and_their_errors_say_what_to_do() {
         "{stdout}"
     );
 }
+
+#[test]
+fn enqueue_refuses_a_manifest_with_bad_rows_before_touching_queue_or_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("jobs.csv");
+    std::fs::write(
+        &manifest,
+        "artwork_id,url,path\na1,,a.png\na2,https://x.test/a.png,b.png\n,,c.png\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coverguard"))
+        .args([
+            "backfill",
+            "enqueue",
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--manifest",
+        ])
+        .arg(&manifest)
+        .env("COVERGUARD_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("2 bad row(s)") && stderr.contains("nothing was queued"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3") && stderr.contains("line 4"),
+        "{stderr}"
+    );
+    // Refused before the store was opened: no data directory was made.
+    assert!(!dir.path().join("data").exists());
+}

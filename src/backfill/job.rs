@@ -197,12 +197,13 @@ pub async fn enqueue(
 ) -> anyhow::Result<(String, super::jetstream::EnqueueSummary)> {
     let job_id = manifest.job_id(job, false)?;
     // Every row must be valid before anything is queued: a half-queued job is harder to
-    // reason about than a refused one.
-    let mut items: Vec<ManifestItem> = Vec::new();
+    // reason about than a refused one. Two streaming passes, so a manifest of millions of
+    // rows is never held in memory.
+    let mut rows = 0i64;
     let mut bad = Vec::new();
     for row in manifest.items()? {
         match row {
-            Ok(item) => items.push(item),
+            Ok(_) => rows += 1,
             Err(e) => bad.push(e.to_string()),
         }
     }
@@ -218,15 +219,27 @@ pub async fn enqueue(
         .await
         .context("opening the store to register the job")?;
     store
-        .register_backfill_job(
-            &job_id,
-            &manifest.path.display().to_string(),
-            items.len() as i64,
-        )
+        .register_backfill_job(&job_id, &manifest.path.display().to_string(), rows)
         .await?;
     store.close().await;
     let queue = JobQueue::connect(nats_url, queue).await?;
-    let summary = queue.enqueue_all(&job_id, items.iter()).await?;
+    // The file was valid a moment ago; a row that changed since stops the enqueue.
+    let mut changed: Option<String> = None;
+    let items = manifest.items()?.map_while(|row| match row {
+        Ok(item) => Some(item),
+        Err(e) => {
+            changed = Some(e.to_string());
+            None
+        }
+    });
+    let summary = queue.enqueue_all(&job_id, items).await?;
+    if let Some(e) = changed {
+        anyhow::bail!(
+            "{} changed while it was queued ({e}); {} item(s) were queued, rerun to finish",
+            manifest.path.display(),
+            summary.queued
+        );
+    }
     Ok((job_id, summary))
 }
 

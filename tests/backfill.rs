@@ -467,6 +467,53 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
     // Run again: everything it found is quarantined already; nothing new.
     let repeat = loaded.pipeline.retro_match(None, None).await.unwrap();
     assert!(repeat.hits.is_empty(), "{:?}", repeat.hits);
+
+    // A crash after an item's screening was recorded but before its checkpoint: the
+    // rerun takes the stored verdict instead of deciding again.
+    let astronaut = corpus.originals["astronaut.png"].clone();
+    let item = coverguard::backfill::manifest::ManifestItem {
+        line: 2,
+        artwork_id: "crash-1".into(),
+        source: coverguard::backfill::manifest::ItemSource::Path(
+            skimage_dir().join("astronaut.png"),
+        ),
+        owner_id: Some("crash-owner".into()),
+        context: Default::default(),
+    };
+    let recorded = loaded
+        .pipeline
+        .screen(
+            astronaut.clone().into(),
+            &coverguard::pipeline::Submission {
+                source: "before the crash".into(),
+                artwork_id: Some("crash-1".into()),
+                owner_id: Some("crash-owner".into()),
+                screening_id: Some(coverguard::backfill::run::screening_id(
+                    "crash-job",
+                    "crash-1",
+                )),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded.record.verdict.as_str(), "allow");
+    // The owner is taken down since: screened afresh, the item would be held for review.
+    store.takedown_account("crash-owner", "test").await.unwrap();
+    let backfill = coverguard::backfill::run::Backfill::new(
+        loaded.pipeline.clone(),
+        loaded.http.clone(),
+        BackfillOptions::default(),
+    );
+    let resumed = backfill.process("crash-job", &item).await.unwrap();
+    assert_eq!(
+        resumed,
+        coverguard::backfill::run::ItemResult::Screened {
+            verdict: "allow".into()
+        }
+    );
+    let counts = store.backfill_counts("crash-job").await.unwrap();
+    assert_eq!((counts.done, counts.verdicts["allow"]), (1, 1));
     store.close().await;
 
     // The banks changed since the first run: every verdict but the retroactive hits'

@@ -148,6 +148,22 @@ impl Backfill {
                 return Ok(ItemResult::Fresh { verdict });
             }
         }
+        // Recorded before a crash cut the checkpoint off: take the stored verdict rather
+        // than screening again (which would record nothing, and might decide otherwise).
+        let derived = screening_id(job_id, &item.artwork_id);
+        if let Some(stored) = store.get_screening(&derived).await? {
+            let verdict = stored.verdict;
+            self.checkpoint(
+                job_id,
+                item,
+                BackfillOutcome::Done {
+                    screening_id: derived,
+                    verdict: verdict.clone(),
+                },
+            )
+            .await?;
+            return Ok(ItemResult::Screened { verdict });
+        }
         let result = match self.screen(job_id, item).await {
             Ok(verdict) => ItemResult::Screened { verdict },
             Err(ItemError::Store(e)) => return Err(BackfillError::Store(e)),
@@ -155,7 +171,7 @@ impl Backfill {
         };
         let outcome = match &result {
             ItemResult::Screened { verdict } => BackfillOutcome::Done {
-                screening_id: screening_id(job_id, &item.artwork_id),
+                screening_id: derived,
                 verdict: verdict.clone(),
             },
             ItemResult::Failed { kind, error } => BackfillOutcome::Failed {

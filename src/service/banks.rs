@@ -141,6 +141,17 @@ impl CreateBank {
     }
 }
 
+/// The named bank, or 404.
+async fn find_bank(ready: &Ready, name: &str) -> Result<BankRow, ApiError> {
+    ready
+        .store
+        .list_banks()
+        .await?
+        .into_iter()
+        .find(|b| b.spec.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no bank {name:?}")))
+}
+
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
 }
@@ -277,15 +288,7 @@ pub async fn list_entries(
 ) -> Result<Json<Vec<EntryRow>>, ApiError> {
     let ready = state.ready()?;
     authenticate(ready, &headers, TokenRole::Admin).await?;
-    if !ready
-        .store
-        .list_banks()
-        .await?
-        .iter()
-        .any(|b| b.spec.name == name)
-    {
-        return Err(ApiError::not_found(format!("no bank {name:?}")));
-    }
+    find_bank(ready, &name).await?;
     Ok(Json(ready.store.list_bank_entries(&name).await?))
 }
 
@@ -365,11 +368,7 @@ async fn entries_from_image(
     body: Bytes,
     external_id: Option<String>,
 ) -> Result<(Vec<EntryWrite>, Vec<String>), ApiError> {
-    let banks = ready.store.list_banks().await?;
-    let bank = banks
-        .into_iter()
-        .find(|b| b.spec.name == bank_name)
-        .ok_or_else(|| ApiError::not_found(format!("no bank {bank_name:?}")))?;
+    let bank = find_bank(ready, bank_name).await?;
     let limits = state.config().limits();
     let analysed = tokio::task::spawn_blocking(move || analyse(&body, &limits))
         .await
@@ -542,15 +541,7 @@ pub async fn retro_match(
 ) -> Result<Json<RetroMatchView>, ApiError> {
     let ready = state.ready()?;
     let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
-    if !ready
-        .store
-        .list_banks()
-        .await?
-        .iter()
-        .any(|b| b.spec.name == name)
-    {
-        return Err(ApiError::not_found(format!("no bank {name:?}")));
-    }
+    find_bank(ready, &name).await?;
     let summary = ready
         .pipeline
         .retro_match(Some(&name), Some(&ready.http))

@@ -275,31 +275,23 @@ impl Pipeline {
             Verdict::Review if !quarantine => ArtworkStatus::Held,
             _ => ArtworkStatus::Quarantined,
         };
+        let context = serde_json::to_value(&submission.context)
+            .map_err(|e| StoreError::Invalid(format!("the context does not serialise: {e}")))?;
         let recorded = self
             .store
             .record_screening(&ScreeningWrite {
-                id: Some(screening_id),
-                artwork_id: submission.artwork_id.clone(),
-                owner_id: submission.owner_id.clone(),
-                sha256: record.sha256.clone(),
-                md5: record.md5.clone(),
-                pdq: Some(record.pdq.hash.clone()),
-                pdq_quality: Some(i64::from(record.pdq.quality)),
-                verdict: record.verdict.as_str().to_string(),
-                model,
-                policy_version,
-                banks_version: banks.banks_version(),
-                record: serde_json::to_value(&record).map_err(|e| {
-                    StoreError::Invalid(format!("the record does not serialise: {e}"))
-                })?,
-                context: serde_json::to_value(&submission.context).map_err(|e| {
-                    StoreError::Invalid(format!("the context does not serialise: {e}"))
-                })?,
-                artwork_status,
                 quarantine: quarantine_write,
                 review,
                 reports,
-                created_at: None,
+                ..screening_write(
+                    &record,
+                    screening_id,
+                    submission,
+                    model,
+                    banks.banks_version(),
+                    context,
+                    artwork_status,
+                )?
             })
             .await?;
         if !recorded.report_ids.is_empty() {
@@ -359,6 +351,40 @@ impl Pipeline {
         }
         Ok(writes)
     }
+}
+
+/// The store row of a screening: `record`'s hashes, verdict, policy version and JSON.
+/// The caller adds what the verdict does (quarantine, review, reports).
+fn screening_write(
+    record: &ScreeningRecord,
+    screening_id: String,
+    submission: &Submission,
+    model: String,
+    banks_version: i64,
+    context: serde_json::Value,
+    artwork_status: ArtworkStatus,
+) -> Result<ScreeningWrite, StoreError> {
+    Ok(ScreeningWrite {
+        id: Some(screening_id),
+        artwork_id: submission.artwork_id.clone(),
+        owner_id: submission.owner_id.clone(),
+        sha256: record.sha256.clone(),
+        md5: record.md5.clone(),
+        pdq: Some(record.pdq.hash.clone()),
+        pdq_quality: Some(i64::from(record.pdq.quality)),
+        verdict: record.verdict.as_str().to_string(),
+        model,
+        policy_version: record.policy.clone(),
+        banks_version,
+        record: serde_json::to_value(record)
+            .map_err(|e| StoreError::Invalid(format!("the record does not serialise: {e}")))?,
+        context,
+        artwork_status,
+        quarantine: None,
+        review: None,
+        reports: Vec::new(),
+        created_at: None,
+    })
 }
 
 /// Bank hits first, by the most severe bank matched, then by the highest explicit score.
@@ -573,30 +599,22 @@ impl Pipeline {
         let recorded = self
             .store
             .record_screening(&ScreeningWrite {
-                id: Some(screening_id),
-                artwork_id: submission.artwork_id.clone(),
-                owner_id: submission.owner_id.clone(),
-                sha256: record.sha256.clone(),
-                md5: record.md5.clone(),
-                pdq: Some(record.pdq.hash.clone()),
-                pdq_quality: Some(i64::from(record.pdq.quality)),
-                verdict: record.verdict.as_str().to_string(),
-                model: previous.model.clone(),
-                policy_version: record.policy.clone(),
-                banks_version: banks.banks_version(),
-                record: serde_json::to_value(&record).map_err(|e| {
-                    StoreError::Invalid(format!("the record does not serialise: {e}"))
-                })?,
-                context: previous.context.clone(),
-                // Out of public view whether or not the bytes were found again.
-                artwork_status: ArtworkStatus::Quarantined,
                 quarantine: quarantine_write,
                 review: Some(ReviewWrite {
                     priority: review_priority(&record, banks),
                     reason: record.reasons.get(1).cloned(),
                 }),
                 reports,
-                created_at: None,
+                ..screening_write(
+                    &record,
+                    screening_id,
+                    &submission,
+                    previous.model.clone(),
+                    banks.banks_version(),
+                    previous.context.clone(),
+                    // Out of public view whether or not the bytes were found again.
+                    ArtworkStatus::Quarantined,
+                )?
             })
             .await?;
         if !recorded.report_ids.is_empty() {

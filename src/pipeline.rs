@@ -659,8 +659,8 @@ impl Pipeline {
 /// the artworks it lets through go on to the full [`retro_matches`].
 struct RetroPrefilter {
     exact: std::collections::HashSet<String>,
-    /// (hash as words, the threshold of the bank holding it)
-    pdq: Vec<([u64; 4], u32)>,
+    /// (hash, the threshold of the bank holding it)
+    pdq: Vec<(crate::hash::pdq::PdqHash, u32)>,
     min_quality: u32,
 }
 
@@ -675,7 +675,7 @@ impl RetroPrefilter {
             }
             exact.extend(bank.exact_hashes().map(str::to_string));
             let threshold = policy.match_params(&bank.name).pdq_threshold;
-            pdq.extend(bank.pdq_hashes().map(|h| (words(h), threshold)));
+            pdq.extend(bank.pdq_hashes().map(|h| (*h, threshold)));
         }
         RetroPrefilter {
             exact,
@@ -698,24 +698,10 @@ impl RetroPrefilter {
         else {
             return false;
         };
-        let stored = words(&hash);
-        self.pdq.iter().any(|(entry, threshold)| {
-            let distance: u32 = entry
-                .iter()
-                .zip(stored.iter())
-                .map(|(a, b)| (a ^ b).count_ones())
-                .sum();
-            distance <= *threshold
-        })
+        self.pdq
+            .iter()
+            .any(|(entry, threshold)| entry.distance(&hash) <= *threshold)
     }
-}
-
-fn words(hash: &crate::hash::pdq::PdqHash) -> [u64; 4] {
-    let mut out = [0u64; 4];
-    for (word, chunk) in out.iter_mut().zip(hash.0.chunks_exact(8)) {
-        *word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-    }
-    out
 }
 
 /// The bank matches of one stored artwork (non-allow-list banks only).

@@ -610,24 +610,17 @@ async fn a_run_killed_part_way_resumes_to_exactly_one_result_per_item() {
 }
 
 const NATS_URL_VAR: &str = "COVERGUARD_TEST_NATS_URL";
-const POSTGRES_URL_VAR: &str = "COVERGUARD_TEST_POSTGRES_URL";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_jetstream_workers_one_killed_do_every_item_exactly_once() {
-    let (Ok(nats), Ok(pg)) = (std::env::var(NATS_URL_VAR), std::env::var(POSTGRES_URL_VAR)) else {
+    let (Ok(nats), Ok(_)) = (std::env::var(NATS_URL_VAR), std::env::var(POSTGRES_URL_VAR)) else {
         eprintln!("{NATS_URL_VAR} or {POSTGRES_URL_VAR} not set: JetStream workers test skipped");
         return;
     };
     let corpus = corpus().await;
     // A fresh Postgres schema: the workers' shared store.
-    let schema = format!("cg_bf_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&pg).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let separator = if pg.contains('?') { '&' } else { '?' };
-    let database_url = format!("{pg}{separator}options=-c%20search_path%3D{schema}");
+    let schema = PgSchema::create("cg_bf").await.expect("checked above");
+    let database_url = schema.url.clone();
     let config = config_for(&corpus.data_dir(), Some(database_url.clone()));
     let store = store::open(&database_url).await.unwrap();
     let blocked_shas = bank_three(store.as_ref(), &corpus).await;
@@ -755,8 +748,5 @@ async fn two_jetstream_workers_one_killed_do_every_item_exactly_once() {
     queue.delete().await.unwrap();
     store.close().await;
     drop(config);
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    schema.drop().await;
 }

@@ -21,35 +21,13 @@ struct Server {
     _dir: tempfile::TempDir,
     client: reqwest::Client,
     /// The Postgres schema this server's store lives in, dropped by `finish`.
-    pg_schema: Option<(String, String)>,
+    pg_schema: Option<PgSchema>,
 }
-
-const POSTGRES_URL_VAR: &str = "COVERGUARD_TEST_POSTGRES_URL";
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// A fresh schema on the test Postgres, or `None` (with a note) when its URL is unset.
-async fn postgres_schema() -> Option<(String, String)> {
-    let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
-        eprintln!("{POSTGRES_URL_VAR} not set: Postgres run skipped");
-        return None;
-    };
-    let schema = format!("cg_svc_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&base)
-        .await
-        .expect("connect postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("create schema");
-    admin.close().await;
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    Some((url, schema))
 }
 
 async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Server {
@@ -62,7 +40,7 @@ async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Server {
 async fn start_on(backend: Backend, configure: impl FnOnce(&mut ServiceConfig)) -> Option<Server> {
     let pg_schema = match backend {
         Backend::Sqlite => None,
-        Backend::Postgres => Some(postgres_schema().await?),
+        Backend::Postgres => Some(PgSchema::create("cg_svc").await?),
     };
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServiceConfig {
@@ -80,7 +58,7 @@ async fn start_on(backend: Backend, configure: impl FnOnce(&mut ServiceConfig)) 
                 token: ADMIN_TOKEN.into(),
             },
         ],
-        database_url: pg_schema.as_ref().map(|(url, _)| url.clone()),
+        database_url: pg_schema.as_ref().map(|schema| schema.url.clone()),
         ..ServiceConfig::default()
     };
     configure(&mut config);
@@ -104,13 +82,8 @@ async fn start_on(backend: Backend, configure: impl FnOnce(&mut ServiceConfig)) 
 impl Server {
     /// Drop the test's Postgres schema (the server keeps running until the test ends).
     async fn finish(self) {
-        if let Some((_, schema)) = &self.pg_schema {
-            let base = std::env::var(POSTGRES_URL_VAR).unwrap();
-            let admin = sqlx::PgPool::connect(&base).await.unwrap();
-            let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&admin)
-                .await;
-            admin.close().await;
+        if let Some(schema) = self.pg_schema {
+            schema.drop().await;
         }
     }
 

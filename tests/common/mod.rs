@@ -110,3 +110,46 @@ pub fn hex_distance(a: &str, b: &str) -> u32 {
     let b = hex::decode(b).unwrap();
     a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
+
+pub const POSTGRES_URL_VAR: &str = "COVERGUARD_TEST_POSTGRES_URL";
+
+/// A fresh schema on the test Postgres, so parallel tests and reruns never collide.
+pub struct PgSchema {
+    /// The database URL with the schema as its search path.
+    pub url: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    /// `None` (with a note) when `COVERGUARD_TEST_POSTGRES_URL` is unset.
+    pub async fn create(prefix: &str) -> Option<PgSchema> {
+        let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+            eprintln!("{POSTGRES_URL_VAR} not set: Postgres run skipped");
+            return None;
+        };
+        let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let admin = sqlx::PgPool::connect(&base)
+            .await
+            .expect("connect postgres");
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        admin.close().await;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
+        Some(PgSchema { url, name })
+    }
+
+    pub async fn drop(self) {
+        let base = std::env::var(POSTGRES_URL_VAR).expect("set when the schema was made");
+        let admin = sqlx::PgPool::connect(&base)
+            .await
+            .expect("connect postgres");
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
+            .execute(&admin)
+            .await
+            .expect("drop schema");
+        admin.close().await;
+    }
+}

@@ -34,7 +34,9 @@ pub struct ServiceConfig {
     pub quarantine_key: Option<String>,
     /// How long quarantined evidence is kept (US law: a year for reported content).
     pub retention_days: u32,
-    /// Also quarantine `review` verdicts, not only `block`.
+    /// Also quarantine `review` verdicts, not only `block` (the default): the encrypted copy is
+    /// what reviewers look at in the console. Off, a review verdict only holds the artwork and
+    /// the console can show the item's scores and matches but not its image.
     pub quarantine_on_review: bool,
     /// Default request deadline; callers may lower it.
     pub request_deadline_ms: u64,
@@ -55,6 +57,37 @@ pub struct ServiceConfig {
     /// API tokens; with none configured and none stored, one service and one
     /// admin token are generated and printed once at start-up.
     pub tokens: Vec<TokenConfig>,
+    /// The reviewer console.
+    pub review: ReviewConfig,
+}
+
+/// `[review]`: the reviewer console and what its decisions write.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// The allow-list bank a release adds the image's hashes to (created on first release).
+    pub allow_list_bank: String,
+    /// PDQ distance the allow-list bank clears at when it is created. Tighter than the
+    /// known-bad default: a release vouches for one image, not for everything that resembles it.
+    pub allow_list_pdq_threshold: i64,
+    /// A claim older than this no longer keeps other reviewers off the item.
+    pub claim_lease_minutes: u32,
+    /// How long a console login lasts.
+    pub session_hours: u32,
+    /// Set the cookie's `Secure` flag (keep on; browsers accept it on http://localhost).
+    pub secure_cookies: bool,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            allow_list_bank: "allow-list".into(),
+            allow_list_pdq_threshold: 8,
+            claim_lease_minutes: 30,
+            session_hours: 12,
+            secure_cookies: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -95,7 +128,7 @@ impl Default for ServiceConfig {
             quarantine_dir: None,
             quarantine_key: None,
             retention_days: 365,
-            quarantine_on_review: false,
+            quarantine_on_review: true,
             request_deadline_ms: 2000,
             max_bytes: limits.max_bytes,
             max_pixels: limits.max_pixels,
@@ -107,6 +140,7 @@ impl Default for ServiceConfig {
             webhooks: Vec::new(),
             reporter: None,
             tokens: Vec::new(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -171,6 +205,19 @@ impl ServiceConfig {
             return Err(ConfigError::Invalid(
                 "retention_days must be above 0: reported evidence must be kept".into(),
             ));
+        }
+        if self.review.claim_lease_minutes == 0 || self.review.session_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "review.claim_lease_minutes and review.session_hours must be above 0".into(),
+            ));
+        }
+        if !(0..=i64::from(crate::decide::MAX_PDQ_THRESHOLD))
+            .contains(&self.review.allow_list_pdq_threshold)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "review.allow_list_pdq_threshold must be between 0 and {}",
+                crate::decide::MAX_PDQ_THRESHOLD
+            )));
         }
         for t in &self.tokens {
             if !matches!(t.role.as_str(), "service" | "admin") {

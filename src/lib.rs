@@ -4,7 +4,7 @@
 //! The pipeline runs one way, one module per stage:
 //! [`fetch`] → [`decode`] → [`hash`] → [`bank`] (match) → [`classify`] → [`decide`],
 //! tied together by [`screen`]. [`provision`] fetches the pinned model and ONNX
-//! Runtime on first use.
+//! Runtime on first use. [`review`] holds what a reviewer's decision writes.
 //!
 //! Failing closed is the rule: an input that cannot be screened is an error with
 //! a kind ([`screen::ScreenError::kind`]), never an `allow`.
@@ -22,6 +22,7 @@ pub mod fetch;
 pub mod hash;
 pub mod pipeline;
 pub mod provision;
+pub mod review;
 pub mod scheduler;
 pub mod screen;
 pub mod service;

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::act::quarantine::{QuarantineError, QuarantineVault};
 use crate::act::report::{self as report_payload, ReportError, ReportKind, ReporterInfo};
-use crate::bank::BankMatch;
+use crate::bank::{BankMatch, SignalType};
 use crate::bank_index::{BankIndex, SharedBankIndex};
 use crate::classify::Detection;
 use crate::context::ScreenContext;
@@ -24,8 +24,8 @@ use crate::decode::DecodeLimits;
 use crate::scheduler::{Scheduler, SchedulerError};
 use crate::screen::{analyse, build_record, ScreenError, ScreeningRecord};
 use crate::store::{
-    self, ArtworkSignals, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningWrite,
-    Store, StoreError,
+    self, ArtworkSignals, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningRow,
+    ScreeningWrite, Store, StoreError,
 };
 
 /// Why a screening produced no verdict. Callers must treat every one as "not allowed".
@@ -261,10 +261,8 @@ impl Pipeline {
         } else {
             None
         };
-        let review = (record.verdict != Verdict::Allow).then(|| ReviewWrite {
-            priority: review_priority(&record, &banks),
-            reason: record.reasons.first().cloned(),
-        });
+        let review = (record.verdict != Verdict::Allow)
+            .then(|| review_write(&record, &banks, &policy, record.reasons.first().cloned()));
         let reports = if record.verdict == Verdict::Block {
             self.reports(&screening_id, submission, &record, &banks)?
         } else {
@@ -308,6 +306,51 @@ impl Pipeline {
     }
 
     /// The hit report, and a CyberTipline report when a `csam` bank matched.
+    /// The reports a reviewer's confirm writes: the screening's hit report (and CyberTipline
+    /// report when `bank` holds CSAM) as if it had matched `bank`. They carry the keys the
+    /// screening's own reports would have, so a screening that was reported already keeps
+    /// its one report (the confirm finds it) instead of getting a second.
+    pub fn confirmation_reports(
+        &self,
+        screening: &ScreeningRow,
+        bank: &str,
+    ) -> Result<Vec<ReportWrite>, PipelineError> {
+        let stored = |what: &str, e: serde_json::Error| {
+            StoreError::Backend(format!(
+                "screening {}: stored {what} does not parse: {e}",
+                screening.id
+            ))
+        };
+        let mut record: ScreeningRecord =
+            serde_json::from_value(screening.record.clone()).map_err(|e| stored("record", e))?;
+        let context: ScreenContext =
+            serde_json::from_value(screening.context.clone()).map_err(|e| stored("context", e))?;
+        record.verdict = Verdict::Block;
+        record
+            .reasons
+            .insert(0, format!("block: confirmed by review into bank {bank}"));
+        record.matches.push(BankMatch {
+            bank: bank.to_string(),
+            signal: if screening.pdq.is_some() {
+                SignalType::Pdq
+            } else {
+                SignalType::Md5
+            },
+            distance: 0,
+            transform: None,
+            entry: format!("review:{}", screening.id),
+        });
+        let submission = Submission {
+            source: record.source.clone(),
+            url: None,
+            artwork_id: screening.artwork_id.clone(),
+            owner_id: screening.owner_id.clone(),
+            context,
+            screening_id: Some(screening.id.clone()),
+        };
+        self.reports(&screening.id, &submission, &record, &self.banks.current())
+    }
+
     fn reports(
         &self,
         screening_id: &str,
@@ -387,8 +430,42 @@ fn screening_write(
     })
 }
 
+/// The queue row for a record: its priority and what the console filters on.
+fn review_write(
+    record: &ScreeningRecord,
+    banks: &BankIndex,
+    policy: &Policy,
+    reason: Option<String>,
+) -> ReviewWrite {
+    let top = top_explicit(record, policy);
+    let mut labels: Vec<String> = record.detections.iter().map(|d| d.label.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    let mut bank_names: Vec<String> = record.matches.iter().map(|m| m.bank.clone()).collect();
+    bank_names.sort();
+    bank_names.dedup();
+    ReviewWrite {
+        priority: review_priority(record, banks, top.map_or(0.0, |d| d.score)),
+        reason,
+        verdict: record.verdict.as_str().to_string(),
+        top_label: top.map(|d| d.label.clone()),
+        top_score: top.map(|d| f64::from(d.score)),
+        labels,
+        banks: bank_names,
+    }
+}
+
+/// The highest-scoring detection of a label the policy acts on (a face is not explicit).
+fn top_explicit<'a>(record: &'a ScreeningRecord, policy: &Policy) -> Option<&'a Detection> {
+    record
+        .detections
+        .iter()
+        .filter(|d| policy.labels.contains_key(&d.label))
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+}
+
 /// Bank hits first, by the most severe bank matched, then by the highest explicit score.
-fn review_priority(record: &ScreeningRecord, banks: &BankIndex) -> i64 {
+fn review_priority(record: &ScreeningRecord, banks: &BankIndex, top_explicit: f32) -> i64 {
     let severity = record
         .matches
         .iter()
@@ -396,12 +473,7 @@ fn review_priority(record: &ScreeningRecord, banks: &BankIndex) -> i64 {
         .filter(|r| !r.allow_list)
         .map(|r| r.severity.clamp(0, 1000))
         .max();
-    let top = record
-        .detections
-        .iter()
-        .map(|d| d.score)
-        .fold(0f32, f32::max);
-    severity.map_or(0, |s| 1_000_000 * (1 + s)) + (top * 1000.0) as i64
+    severity.map_or(0, |s| 1_000_000 * (1 + s)) + (top_explicit.clamp(0.0, 1.0) * 1000.0) as i64
 }
 
 fn hit_report(
@@ -600,10 +672,12 @@ impl Pipeline {
             .store
             .record_screening(&ScreeningWrite {
                 quarantine: quarantine_write,
-                review: Some(ReviewWrite {
-                    priority: review_priority(&record, banks),
-                    reason: record.reasons.get(1).cloned(),
-                }),
+                review: Some(review_write(
+                    &record,
+                    banks,
+                    policy,
+                    record.reasons.get(1).cloned(),
+                )),
                 reports,
                 ..screening_write(
                     &record,

@@ -468,6 +468,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 pub enum ReportKind {
     Hit,
     Cybertipline,
+    /// A reviewer's confirm or release; on release it tells the caller to publish.
+    Decision,
 }
 
 impl ReportKind {
@@ -475,6 +477,7 @@ impl ReportKind {
         match self {
             ReportKind::Hit => "hit",
             ReportKind::Cybertipline => "cybertipline",
+            ReportKind::Decision => "decision",
         }
     }
 }

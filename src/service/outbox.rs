@@ -409,6 +409,7 @@ fn outbound_from_row(row: &ReportRow) -> Result<OutboundReport, String> {
     let kind = match row.kind.as_str() {
         "hit" => ReportKind::Hit,
         "cybertipline" => ReportKind::Cybertipline,
+        "decision" => ReportKind::Decision,
         other => return Err(format!("unknown report kind {other:?}")),
     };
     let created_at = rfc3339_utc(SystemTime::from(row.created_at));

@@ -3,8 +3,7 @@
 //   `Db` (the sqlx database), `DbRow` (its row type), `Backend` (struct with a `pool` field),
 //   `BACKEND_NAME`, `BEGIN_WRITE` (starts a transaction that will write; SQLite takes the write
 //   lock up front so it waits on busy_timeout instead of failing on lock upgrade),
-//   `BEGIN_SNAPSHOT` (a transaction whose reads all see one snapshot) and
-//   `CLAIM_LOCK` (row-locking suffix for the review claim sub-select) and `SHARE_LOCK`
+//   `BEGIN_SNAPSHOT` (a transaction whose reads all see one snapshot) and `SHARE_LOCK`
 //   (suffix that holds a read row lock until commit).
 // The SQL here must stay portable between SQLite and Postgres: `$n` placeholders (SQLite reads
 // them positionally), `ON CONFLICT`, `RETURNING`, TRUE/FALSE literals.
@@ -20,7 +19,8 @@ const ENTRY_COLUMNS: &str = "id, bank, signal, hash, external_id, disabled, adde
 const QUARANTINE_COLUMNS: &str = "id, sha256, screening_id, artwork_id, owner_id, object_key, \
      retention_until, created_at, released_at";
 const REVIEW_COLUMNS: &str = "id, screening_id, artwork_id, priority, state, reason, claimed_by, \
-     claimed_at, decided_at, decision, note, created_at";
+     claimed_at, decided_at, decision, note, created_at, level, verdict, owner_id, top_label, \
+     top_score, labels, banks, reason_code";
 const REPORT_COLUMNS: &str = "id, screening_id, idempotency_key, kind, payload, state, attempts, \
      next_attempt_at, last_error, created_at, delivered_at";
 const AUDIT_COLUMNS: &str = "id, actor, action, subject, detail, at";
@@ -124,7 +124,35 @@ fn review_from_row(row: &DbRow) -> StoreResult<ReviewRow> {
         decision: row.try_get("decision")?,
         note: row.try_get("note")?,
         created_at: row.try_get("created_at")?,
+        level: row.try_get::<String, _>("level")?.parse()?,
+        verdict: row.try_get("verdict")?,
+        owner_id: row.try_get("owner_id")?,
+        top_label: row.try_get("top_label")?,
+        top_score: row.try_get("top_score")?,
+        labels: decode_list(&row.try_get::<String, _>("labels")?),
+        banks: decode_list(&row.try_get::<String, _>("banks")?),
+        reason_code: row.try_get("reason_code")?,
     })
+}
+
+/// `[a, b]` as `,a,b,` (empty as ``), so `LIKE '%,a,%'` finds one member on both backends.
+fn encode_list(items: &[String]) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from(",");
+    for item in items {
+        text.push_str(&item.replace(',', "_"));
+        text.push(',');
+    }
+    text
+}
+
+fn decode_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn report_from_row(row: &DbRow) -> StoreResult<ReportRow> {
@@ -196,6 +224,91 @@ impl Backend {
             changed,
             banks_version,
         })
+    }
+
+    /// Validates and inserts entries into `bank` inside `tx`; returns how many were new (the
+    /// caller bumps the banks version when that is not 0).
+    async fn insert_entries(tx: &mut Tx, bank: &str, entries: &[EntryWrite]) -> StoreResult<u64> {
+        let mut cleaned: Vec<(String, String, Option<String>)> = Vec::with_capacity(entries.len());
+        let mut seen = std::collections::HashSet::new();
+        for entry in entries {
+            require_nonempty("entry signal", &entry.signal)?;
+            require_nonempty("entry hash", &entry.hash)?;
+            let signal = entry.signal.trim().to_string();
+            let hash = normalise_hash(&entry.hash);
+            if seen.insert((signal.clone(), hash.clone())) {
+                cleaned.push((signal, hash, entry.external_id.clone()));
+            }
+        }
+
+        let row = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks WHERE name = $1"))
+            .bind(bank)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("bank {bank:?}")));
+        };
+        let bank_row = bank_from_row(&row)?;
+        if let Some((signal, _, _)) = cleaned
+            .iter()
+            .find(|(signal, _, _)| !bank_row.spec.signal_types.contains(signal))
+        {
+            return Err(StoreError::Invalid(format!(
+                "bank {bank:?} does not hold signal type {signal:?}"
+            )));
+        }
+
+        let added_at = now_utc();
+        let mut added = 0u64;
+        for chunk in cleaned.chunks(ENTRY_CHUNK) {
+            let mut builder = sqlx::QueryBuilder::<Db>::new(format!(
+                "INSERT INTO bank_entries ({ENTRY_COLUMNS}) "
+            ));
+            builder.push_values(chunk, |mut values, (signal, hash, external_id)| {
+                values
+                    .push_bind(new_id())
+                    .push_bind(bank.to_string())
+                    .push_bind(signal.clone())
+                    .push_bind(hash.clone())
+                    .push_bind(external_id.clone())
+                    .push_bind(false)
+                    .push_bind(added_at);
+            });
+            builder.push(" ON CONFLICT (bank, signal, hash) DO NOTHING");
+            added += builder.build().execute(&mut **tx).await?.rows_affected();
+        }
+        Ok(added)
+    }
+
+    /// Outbox rows for `screening_id`, idempotent on their keys; returns each key's row id.
+    async fn insert_reports(
+        tx: &mut Tx,
+        screening_id: &str,
+        reports: &[ReportWrite],
+        created_at: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
+        let mut report_ids = Vec::with_capacity(reports.len());
+        for report in reports {
+            sqlx::query(&format!(
+                "INSERT INTO reports ({REPORT_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, $6, NULL) \
+                 ON CONFLICT (idempotency_key) DO NOTHING"
+            ))
+            .bind(new_id())
+            .bind(screening_id)
+            .bind(&report.idempotency_key)
+            .bind(&report.kind)
+            .bind(to_json_text(&report.payload))
+            .bind(created_at)
+            .execute(&mut **tx)
+            .await?;
+            let row = sqlx::query("SELECT id FROM reports WHERE idempotency_key = $1")
+                .bind(&report.idempotency_key)
+                .fetch_one(&mut **tx)
+                .await?;
+            report_ids.push(row.try_get::<String, _>("id")?);
+        }
+        Ok(report_ids)
     }
 
     async fn insert_audit(
@@ -485,7 +598,8 @@ impl Store for Backend {
                 let review_id = new_id();
                 sqlx::query(&format!(
                     "INSERT INTO review_queue ({REVIEW_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, 'pending', $5, NULL, NULL, NULL, NULL, NULL, $6)"
+                     VALUES ($1, $2, $3, $4, 'pending', $5, NULL, NULL, NULL, NULL, NULL, $6, \
+                       'reviewer', $7, $8, $9, $10, $11, $12, NULL)"
                 ))
                 .bind(&review_id)
                 .bind(&id)
@@ -493,6 +607,12 @@ impl Store for Backend {
                 .bind(review.priority)
                 .bind(&review.reason)
                 .bind(created_at)
+                .bind(&review.verdict)
+                .bind(&write.owner_id)
+                .bind(&review.top_label)
+                .bind(review.top_score)
+                .bind(encode_list(&review.labels))
+                .bind(encode_list(&review.banks))
                 .execute(&mut *tx)
                 .await?;
                 Some(review_id)
@@ -500,27 +620,7 @@ impl Store for Backend {
             None => None,
         };
 
-        let mut report_ids = Vec::with_capacity(write.reports.len());
-        for report in &write.reports {
-            sqlx::query(&format!(
-                "INSERT INTO reports ({REPORT_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, NULL, $6, NULL) \
-                 ON CONFLICT (idempotency_key) DO NOTHING"
-            ))
-            .bind(new_id())
-            .bind(&id)
-            .bind(&report.idempotency_key)
-            .bind(&report.kind)
-            .bind(to_json_text(&report.payload))
-            .bind(created_at)
-            .execute(&mut *tx)
-            .await?;
-            let row = sqlx::query("SELECT id FROM reports WHERE idempotency_key = $1")
-                .bind(&report.idempotency_key)
-                .fetch_one(&mut *tx)
-                .await?;
-            report_ids.push(row.try_get::<String, _>("id")?);
-        }
+        let report_ids = Self::insert_reports(&mut tx, &id, &write.reports, created_at).await?;
 
         tx.commit().await?;
         Ok(RecordedScreening {
@@ -703,55 +803,8 @@ impl Store for Backend {
     }
 
     async fn add_entries(&self, bank: &str, entries: &[EntryWrite]) -> StoreResult<BankChange> {
-        let mut cleaned: Vec<(String, String, Option<String>)> = Vec::with_capacity(entries.len());
-        let mut seen = std::collections::HashSet::new();
-        for entry in entries {
-            require_nonempty("entry signal", &entry.signal)?;
-            require_nonempty("entry hash", &entry.hash)?;
-            let signal = entry.signal.trim().to_string();
-            let hash = normalise_hash(&entry.hash);
-            if seen.insert((signal.clone(), hash.clone())) {
-                cleaned.push((signal, hash, entry.external_id.clone()));
-            }
-        }
-
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks WHERE name = $1"))
-            .bind(bank)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound(format!("bank {bank:?}")));
-        };
-        let bank_row = bank_from_row(&row)?;
-        if let Some((signal, _, _)) = cleaned
-            .iter()
-            .find(|(signal, _, _)| !bank_row.spec.signal_types.contains(signal))
-        {
-            return Err(StoreError::Invalid(format!(
-                "bank {bank:?} does not hold signal type {signal:?}"
-            )));
-        }
-
-        let added_at = now_utc();
-        let mut added = 0u64;
-        for chunk in cleaned.chunks(ENTRY_CHUNK) {
-            let mut builder = sqlx::QueryBuilder::<Db>::new(format!(
-                "INSERT INTO bank_entries ({ENTRY_COLUMNS}) "
-            ));
-            builder.push_values(chunk, |mut values, (signal, hash, external_id)| {
-                values
-                    .push_bind(new_id())
-                    .push_bind(bank.to_string())
-                    .push_bind(signal.clone())
-                    .push_bind(hash.clone())
-                    .push_bind(external_id.clone())
-                    .push_bind(false)
-                    .push_bind(added_at);
-            });
-            builder.push(" ON CONFLICT (bank, signal, hash) DO NOTHING");
-            added += builder.build().execute(&mut *tx).await?.rows_affected();
-        }
+        let added = Self::insert_entries(&mut tx, bank, entries).await?;
         Self::finish_bank_change(tx, added).await
     }
 
@@ -975,92 +1028,6 @@ impl Store for Backend {
         .fetch_all(&self.pool)
         .await?;
         rows(fetched, quarantine_from_row)
-    }
-
-    async fn list_reviews(&self, state: ReviewState, limit: i64) -> StoreResult<Vec<ReviewRow>> {
-        let fetched = sqlx::query(&format!(
-            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE state = $1 \
-             ORDER BY priority DESC, created_at, id LIMIT $2"
-        ))
-        .bind(state.as_str())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows(fetched, review_from_row)
-    }
-
-    async fn claim_review(&self, reviewer: &str) -> StoreResult<Option<ReviewRow>> {
-        require_nonempty("reviewer", reviewer)?;
-        let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(&format!(
-            "UPDATE review_queue SET state = 'claimed', claimed_by = $1, claimed_at = $2 \
-             WHERE state = 'pending' AND id = (SELECT id FROM review_queue WHERE state = 'pending' \
-               ORDER BY priority DESC, created_at, id LIMIT 1{CLAIM_LOCK}) \
-             RETURNING {REVIEW_COLUMNS}"
-        ))
-        .bind(reviewer)
-        .bind(now_utc())
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        claimed.as_ref().map(review_from_row).transpose()
-    }
-
-    async fn decide_review(
-        &self,
-        review_id: &str,
-        reviewer: &str,
-        decision: &str,
-        note: Option<&str>,
-    ) -> StoreResult<ReviewRow> {
-        require_nonempty("reviewer", reviewer)?;
-        require_nonempty("decision", decision)?;
-        let mut tx = self.begin_write().await?;
-        let decided = sqlx::query(&format!(
-            "UPDATE review_queue SET state = 'decided', decided_at = $2, decision = $3, note = $4, \
-               claimed_by = COALESCE(claimed_by, $5) \
-             WHERE id = $1 AND state <> 'decided' RETURNING {REVIEW_COLUMNS}"
-        ))
-        .bind(review_id)
-        .bind(now_utc())
-        .bind(decision)
-        .bind(note)
-        .bind(reviewer)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let review = match decided {
-            Some(row) => {
-                let review = review_from_row(&row)?;
-                Self::insert_audit(
-                    &mut tx,
-                    reviewer,
-                    "review.decide",
-                    &review.screening_id,
-                    &serde_json::json!({ "review_id": review.id, "decision": decision, "note": note }),
-                )
-                .await?;
-                review
-            }
-            None => {
-                let row = sqlx::query(&format!(
-                    "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE id = $1"
-                ))
-                .bind(review_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(format!("review {review_id}")))?;
-                let review = review_from_row(&row)?;
-                // The same decision again is a retry; a different one is a real conflict.
-                if review.decision.as_deref() != Some(decision) {
-                    return Err(StoreError::Conflict(format!(
-                        "review {review_id} was already decided"
-                    )));
-                }
-                review
-            }
-        };
-        tx.commit().await?;
-        Ok(review)
     }
 
     async fn get_report(&self, id: &str) -> StoreResult<Option<ReportRow>> {

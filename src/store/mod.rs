@@ -146,7 +146,7 @@ pub fn now_utc() -> DateTime<Utc> {
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -201,6 +201,9 @@ text_enum!(
     }
 );
 
+mod review;
+pub use review::*;
+
 text_enum!(
     /// `service` may screen; `admin` may also manage banks, takedowns and quarantine.
     TokenRole {
@@ -252,6 +255,12 @@ pub struct ReviewWrite {
     /// Higher is reviewed first.
     pub priority: i64,
     pub reason: Option<String>,
+    /// What the queue filters on, copied from the record (owner comes from the screening).
+    pub verdict: String,
+    pub top_label: Option<String>,
+    pub top_score: Option<f64>,
+    pub labels: Vec<String>,
+    pub banks: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -377,7 +386,7 @@ pub struct QuarantineRow {
     pub released_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReviewRow {
     pub id: String,
     pub screening_id: ScreeningId,
@@ -391,6 +400,14 @@ pub struct ReviewRow {
     pub decision: Option<String>,
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub level: ReviewLevel,
+    pub verdict: Option<String>,
+    pub owner_id: Option<String>,
+    pub top_label: Option<String>,
+    pub top_score: Option<f64>,
+    pub labels: Vec<String>,
+    pub banks: Vec<String>,
+    pub reason_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -421,7 +438,7 @@ pub struct AuditRow {
 /// The durable store. Object safe: the service holds an `Arc<dyn Store>` and never learns which
 /// backend runs.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: ReviewStore + Send + Sync {
     /// "sqlite" or "postgres", for logs and `/readyz` detail only.
     fn backend(&self) -> &'static str;
 
@@ -504,19 +521,7 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<QuarantineRow>>;
 
-    // --- review queue -----------------------------------------------------------------------
-
-    async fn list_reviews(&self, state: ReviewState, limit: i64) -> StoreResult<Vec<ReviewRow>>;
-    /// Claims the highest-priority pending review for `reviewer`, if any.
-    async fn claim_review(&self, reviewer: &str) -> StoreResult<Option<ReviewRow>>;
-    /// Records the decision on a review; deciding the same review twice is a conflict.
-    async fn decide_review(
-        &self,
-        review_id: &str,
-        reviewer: &str,
-        decision: &str,
-        note: Option<&str>,
-    ) -> StoreResult<ReviewRow>;
+    // The review queue, claims and decisions are in [`ReviewStore`].
 
     // --- reports outbox ---------------------------------------------------------------------
 

@@ -17,8 +17,10 @@ const BACKEND_NAME: &str = "postgres";
 const BEGIN_WRITE: &str = "BEGIN";
 // Read committed would let the bank list and the entry list come from different versions.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-// Concurrent reviewers each get a different row instead of queueing on the same one.
-const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
+// Timestamps are TIMESTAMPTZ; the dashboard's days are UTC days.
+const DAY_OF_CREATED: &str = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
+// A claim or decision reads the row, then writes it: hold it meanwhile.
+const ROW_LOCK: &str = " FOR UPDATE";
 const SHARE_LOCK: &str = " FOR SHARE";
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,3 +45,4 @@ impl PgStore {
 }
 
 include!("common.rs");
+include!("review_sql.rs");

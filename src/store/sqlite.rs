@@ -22,8 +22,10 @@ const BACKEND_NAME: &str = "sqlite";
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 // In WAL mode a read transaction sees one snapshot from its first read on.
 const BEGIN_SNAPSHOT: &str = "BEGIN";
-// Writers are serialised by BEGIN IMMEDIATE, so the claim needs no row lock.
-const CLAIM_LOCK: &str = "";
+// Stored as RFC 3339 text, so the date is its first ten characters.
+const DAY_OF_CREATED: &str = "substr(created_at, 1, 10)";
+// BEGIN IMMEDIATE already serialises writers.
+const ROW_LOCK: &str = "";
 const SHARE_LOCK: &str = "";
 
 /// How long a connection waits for SQLite's write lock before the call reports unavailable.
@@ -89,3 +91,4 @@ impl SqliteStore {
 }
 
 include!("common.rs");
+include!("review_sql.rs");

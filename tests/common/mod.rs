@@ -11,6 +11,8 @@ use coverguard::provision::{self, Cache};
 use coverguard::screen::Screener;
 use serde::Deserialize;
 
+pub mod server;
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

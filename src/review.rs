@@ -1,0 +1,342 @@
+//! Human review: what a reviewer's decision writes, and how evidence is shown to them.
+//!
+//! A decision is one store transaction ([`crate::store::ReviewStore::apply_decision`]); this
+//! module decides its contents: the reason codes a decision may carry, the bank entries
+//! (confirm → the chosen known-bad bank, release → the allow-list bank) and the outbox event
+//! that tells the caller to keep the art down or publish it. It also renders quarantined bytes
+//! for the console: downscaled, blurred unless revealed, grayscale if the reviewer wants, and
+//! re-encoded as PNG so nothing of the original file (metadata, other frames) reaches a browser.
+
+use std::io::Cursor;
+
+use image::{imageops, DynamicImage, ImageBuffer, Rgb};
+use serde::{Deserialize, Serialize};
+
+use crate::act::report::{idempotency_key, ReportKind};
+use crate::decode::{self, DecodeError, DecodeLimits};
+use crate::store::{
+    BankRow, ConsoleSettings, EntryWrite, ReportWrite, ReviewDecision, ReviewRow, ScreeningRow,
+};
+
+/// Reason codes by decision. Stable strings: dashboards and exports count them.
+pub const CONFIRM_REASONS: &[&str] = &[
+    "csam",
+    "sexualised_minor",
+    "adult_explicit",
+    "known_bad_variant",
+];
+pub const RELEASE_REASONS: &[&str] = &[
+    "false_positive_model",
+    "false_positive_hash",
+    "not_explicit",
+    "artistic_or_educational",
+];
+pub const ESCALATE_REASONS: &[&str] = &[
+    "age_unclear",
+    "legal_question",
+    "policy_gap",
+    "second_opinion",
+];
+
+pub fn reason_codes(decision: ReviewDecision) -> &'static [&'static str] {
+    match decision {
+        ReviewDecision::Confirm => CONFIRM_REASONS,
+        ReviewDecision::Release => RELEASE_REASONS,
+        ReviewDecision::Escalate => ESCALATE_REASONS,
+    }
+}
+
+/// Longest note kept with a decision.
+pub const MAX_NOTE_CHARS: usize = 2000;
+/// Longest side of the image the console receives.
+pub const RENDITION_SIDE: u32 = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("reason code {code:?} is not one of {allowed:?} for {decision}")]
+    UnknownReason {
+        code: String,
+        decision: ReviewDecision,
+        allowed: &'static [&'static str],
+    },
+    #[error("a note is at most {MAX_NOTE_CHARS} characters")]
+    NoteTooLong,
+    #[error("confirm needs `bank`: the known-bad bank the image's hashes go into")]
+    BankRequired,
+    #[error("only confirm takes a bank")]
+    BankNotExpected,
+    #[error("bank {0:?} is an allow list; confirm needs a known-bad bank")]
+    NotKnownBad(String),
+    #[error("bank {bank:?} holds none of the signals this screening has ({signals})")]
+    NoSignals { bank: String, signals: String },
+    #[error("the evidence does not decode: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("the rendition could not be encoded: {0}")]
+    Encode(String),
+}
+
+/// A reviewer's decision as the API receives it.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    #[schema(value_type = String, example = "confirm")]
+    pub decision: ReviewDecision,
+    pub reason_code: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Confirm only: the known-bad bank that receives the image's PDQ and MD5.
+    #[serde(default)]
+    pub bank: Option<String>,
+}
+
+impl DecisionRequest {
+    /// Checks the reason code and the bank's presence; an empty note counts as none.
+    pub fn validate(mut self) -> Result<DecisionRequest, ReviewError> {
+        let allowed = reason_codes(self.decision);
+        if !allowed.contains(&self.reason_code.as_str()) {
+            return Err(ReviewError::UnknownReason {
+                code: self.reason_code,
+                decision: self.decision,
+                allowed,
+            });
+        }
+        self.note = self
+            .note
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        if self
+            .note
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
+        {
+            return Err(ReviewError::NoteTooLong);
+        }
+        match (self.decision, &self.bank) {
+            (ReviewDecision::Confirm, None) => Err(ReviewError::BankRequired),
+            (ReviewDecision::Confirm, Some(_)) | (_, None) => Ok(self),
+            (_, Some(_)) => Err(ReviewError::BankNotExpected),
+        }
+    }
+}
+
+/// The screening's hashes that `bank` holds, as entries naming the review they came from.
+pub fn bank_entries(
+    screening: &ScreeningRow,
+    bank: &BankRow,
+    review: &ReviewRow,
+) -> Result<Vec<EntryWrite>, ReviewError> {
+    let external_id = Some(format!("review:{}", review.id));
+    let mut entries = Vec::new();
+    for signal in &bank.spec.signal_types {
+        let hash = match signal.as_str() {
+            "pdq" => screening.pdq.clone(),
+            "md5" => Some(screening.md5.clone()),
+            "sha256" => Some(screening.sha256.clone()),
+            _ => None,
+        };
+        if let Some(hash) = hash {
+            entries.push(EntryWrite {
+                signal: signal.clone(),
+                hash,
+                external_id: external_id.clone(),
+            });
+        }
+    }
+    if entries.is_empty() {
+        return Err(ReviewError::NoSignals {
+            bank: bank.spec.name.clone(),
+            signals: if screening.pdq.is_some() {
+                "pdq, md5, sha256".into()
+            } else {
+                "md5, sha256".into()
+            },
+        });
+    }
+    Ok(entries)
+}
+
+/// What the caller's webhook receives for a decision.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DecisionEvent {
+    pub schema: &'static str,
+    pub decision: ReviewDecision,
+    /// `publish` after a release, `keep_removed` after a confirm.
+    pub action: &'static str,
+    pub review_id: String,
+    pub screening_id: String,
+    pub artwork_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub sha256: String,
+    pub reviewer: String,
+    pub reason_code: String,
+    pub bank: Option<String>,
+}
+
+/// The outbox row announcing a confirm or release (escalations stay internal).
+pub fn decision_event(
+    review: &ReviewRow,
+    screening: &ScreeningRow,
+    reviewer: &str,
+    request: &DecisionRequest,
+    bank: Option<&str>,
+) -> Option<ReportWrite> {
+    let action = match request.decision {
+        ReviewDecision::Confirm => "keep_removed",
+        ReviewDecision::Release => "publish",
+        ReviewDecision::Escalate => return None,
+    };
+    let event = DecisionEvent {
+        schema: "coverguard.decision.v1",
+        decision: request.decision,
+        action,
+        review_id: review.id.clone(),
+        screening_id: screening.id.clone(),
+        artwork_id: screening.artwork_id.clone(),
+        owner_id: screening.owner_id.clone(),
+        sha256: screening.sha256.clone(),
+        reviewer: reviewer.to_string(),
+        reason_code: request.reason_code.clone(),
+        bank: bank.map(str::to_string),
+    };
+    Some(ReportWrite {
+        // One decision per review item, so its id keys the event.
+        idempotency_key: idempotency_key(ReportKind::Decision, &review.id),
+        kind: ReportKind::Decision.as_str().into(),
+        payload: serde_json::to_value(&event).ok()?,
+    })
+}
+
+/// How the console shows evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewMode {
+    /// Blurred (and grayscale if set): the default.
+    #[default]
+    Safe,
+    /// Not blurred; grayscale still follows the reviewer's setting.
+    Reveal,
+}
+
+/// Decodes quarantined bytes and renders them for the console as PNG: at most
+/// [`RENDITION_SIDE`] px, blurred in [`ViewMode::Safe`], grayscale when the settings say so.
+pub fn render_evidence(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    settings: &ConsoleSettings,
+    mode: ViewMode,
+) -> Result<Vec<u8>, ReviewError> {
+    let decoded = decode::decode(bytes, limits)?;
+    let buffer: ImageBuffer<Rgb<u8>, Vec<u8>> =
+        ImageBuffer::from_raw(decoded.width, decoded.height, decoded.rgb)
+            .ok_or_else(|| ReviewError::Encode("decoded pixels do not fill the image".into()))?;
+    let mut image = DynamicImage::ImageRgb8(buffer);
+    if image.width().max(image.height()) > RENDITION_SIDE {
+        image = image.resize(
+            RENDITION_SIDE,
+            RENDITION_SIDE,
+            imageops::FilterType::Triangle,
+        );
+    }
+    if mode == ViewMode::Safe {
+        image = image.fast_blur(f32::from(settings.blur.max(ConsoleSettings::MIN_BLUR)));
+    }
+    if settings.grayscale {
+        image = DynamicImage::ImageLuma8(image.to_luma8());
+    }
+    let mut png = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| ReviewError::Encode(e.to_string()))?;
+    Ok(png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(decision: ReviewDecision, code: &str, bank: Option<&str>) -> DecisionRequest {
+        DecisionRequest {
+            decision,
+            reason_code: code.into(),
+            note: Some("  ".into()),
+            bank: bank.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn decisions_need_their_own_reason_codes_and_confirm_needs_a_bank() {
+        let ok = request(ReviewDecision::Confirm, "csam", Some("known-bad"))
+            .validate()
+            .unwrap();
+        assert_eq!(ok.note, None, "a blank note is no note");
+        assert!(matches!(
+            request(ReviewDecision::Release, "csam", None).validate(),
+            Err(ReviewError::UnknownReason { .. })
+        ));
+        assert!(matches!(
+            request(ReviewDecision::Confirm, "csam", None).validate(),
+            Err(ReviewError::BankRequired)
+        ));
+        assert!(matches!(
+            request(ReviewDecision::Escalate, "age_unclear", Some("x")).validate(),
+            Err(ReviewError::BankNotExpected)
+        ));
+        let mut long = request(ReviewDecision::Escalate, "age_unclear", None);
+        long.note = Some("x".repeat(MAX_NOTE_CHARS + 1));
+        assert!(matches!(long.validate(), Err(ReviewError::NoteTooLong)));
+    }
+
+    /// A high-contrast checkerboard: blur flattens it, reveal keeps it.
+    fn checkerboard_png(side: u32) -> Vec<u8> {
+        let image = ImageBuffer::from_fn(side, side, |x, y| {
+            if (x / 4 + y / 4) % 2 == 0 {
+                Rgb([255u8, 0, 0])
+            } else {
+                Rgb([0u8, 0, 255])
+            }
+        });
+        let mut png = Vec::new();
+        DynamicImage::ImageRgb8(image)
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    }
+
+    fn spread(png: &[u8]) -> (u32, u32, u8, bool) {
+        let image = image::load_from_memory(png).unwrap();
+        let gray = matches!(image, DynamicImage::ImageLuma8(_));
+        let luma = image.to_luma8();
+        let (lo, hi) = luma
+            .pixels()
+            .fold((255u8, 0u8), |(lo, hi), p| (lo.min(p.0[0]), hi.max(p.0[0])));
+        (image.width(), image.height(), hi - lo, gray)
+    }
+
+    #[test]
+    fn the_safe_view_is_blurred_small_and_gray_and_reveal_is_sharp() {
+        let png = checkerboard_png(1024);
+        let limits = DecodeLimits::default();
+        let settings = ConsoleSettings::default();
+        let (w, h, safe_spread, gray) =
+            spread(&render_evidence(&png, &limits, &settings, ViewMode::Safe).unwrap());
+        assert_eq!((w, h), (RENDITION_SIDE, RENDITION_SIDE));
+        assert!(gray);
+        let (_, _, reveal_spread, _) =
+            spread(&render_evidence(&png, &limits, &settings, ViewMode::Reveal).unwrap());
+        assert!(
+            safe_spread < reveal_spread / 4,
+            "blur should flatten the checkerboard: safe {safe_spread}, revealed {reveal_spread}"
+        );
+        let colour = ConsoleSettings {
+            blur: 2,
+            grayscale: false,
+        };
+        let (_, _, _, gray) =
+            spread(&render_evidence(&png, &limits, &colour, ViewMode::Reveal).unwrap());
+        assert!(!gray);
+        assert!(matches!(
+            render_evidence(b"not an image", &limits, &settings, ViewMode::Safe),
+            Err(ReviewError::Decode(_))
+        ));
+    }
+}

@@ -1,0 +1,259 @@
+//! The reviewer console's part of the store: console users and their sessions, the filtered
+//! queue, claims, decisions (applied with their bank entries, reports and quarantine release in
+//! one transaction), item history and dashboard figures.
+//!
+//! [`ReviewStore`] is a supertrait of [`Store`](super::Store), so an `Arc<dyn Store>` answers
+//! both; both backends implement it from the shared `review_sql.rs`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{AuditRow, EntryWrite, ReportWrite, ReviewRow, StoreError, StoreResult};
+
+text_enum!(
+    /// Who may log in to the console. Admins also see escalated items and the audit log.
+    ConsoleRole {
+        Reviewer => "reviewer",
+        Admin => "admin",
+    }
+);
+
+text_enum!(
+    /// Which role may work a queue item: `admin` once a reviewer escalated it.
+    ReviewLevel {
+        Reviewer => "reviewer",
+        Admin => "admin",
+    }
+);
+
+text_enum!(
+    /// A reviewer's decision on a queue item.
+    ReviewDecision {
+        Confirm => "confirm",
+        Release => "release",
+        Escalate => "escalate",
+    }
+);
+
+/// Per-reviewer display settings for quarantined images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConsoleSettings {
+    /// Blur radius of the safe view in pixels at 512 px; never below [`MIN_BLUR`](Self::MIN_BLUR),
+    /// so the default view is always blurred.
+    pub blur: u8,
+    pub grayscale: bool,
+}
+
+impl ConsoleSettings {
+    pub const MIN_BLUR: u8 = 2;
+    pub const MAX_BLUR: u8 = 40;
+
+    pub fn validate(&self) -> StoreResult<()> {
+        if !(Self::MIN_BLUR..=Self::MAX_BLUR).contains(&self.blur) {
+            return Err(StoreError::Invalid(format!(
+                "blur must be between {} and {}, not {}",
+                Self::MIN_BLUR,
+                Self::MAX_BLUR,
+                self.blur
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            blur: 12,
+            grayscale: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsoleUserRow {
+    pub username: String,
+    pub role: ConsoleRole,
+    pub settings: ConsoleSettings,
+    pub disabled: bool,
+    /// Argon2id PHC string; never serialised.
+    #[serde(skip)]
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionWrite {
+    /// sha256 hex of the cookie secret (the secret itself is never stored).
+    pub token_hash: String,
+    pub username: String,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A live session and the user it belongs to.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub user: ConsoleUserRow,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Which items a queue listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    /// Pending or claimed, at the caller's level.
+    #[default]
+    Open,
+    Pending,
+    Claimed,
+    Decided,
+    /// Open items escalated to admins.
+    Escalated,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReviewFilter {
+    pub state: QueueState,
+    pub verdict: Option<String>,
+    pub label: Option<String>,
+    pub bank: Option<String>,
+    pub owner: Option<String>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+    /// Whether escalated (admin level) items are listed at all.
+    pub include_admin_level: bool,
+    pub limit: i64,
+}
+
+/// A decision and everything it changes, applied in one transaction.
+#[derive(Debug, Clone)]
+pub struct DecisionWrite {
+    pub review_id: String,
+    pub reviewer: String,
+    pub reviewer_role: ConsoleRole,
+    pub decision: ReviewDecision,
+    pub reason_code: String,
+    pub note: Option<String>,
+    /// Entries to add (confirm: to the chosen known-bad bank; release: to the allow-list bank).
+    pub bank_entries: Option<(String, Vec<EntryWrite>)>,
+    /// Outbox rows (confirm: the confirmation report; release: the publish event).
+    pub reports: Vec<ReportWrite>,
+    /// A claim older than this no longer blocks other reviewers.
+    pub claim_lease: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionApplied {
+    pub review: ReviewRow,
+    pub bank_entries_added: u64,
+    pub banks_version: i64,
+    pub report_ids: Vec<String>,
+    /// Quarantine items lifted by a release.
+    pub released_items: u64,
+    /// True when this was a retry of the decision already stored: nothing changed.
+    pub retried: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OwnerArtwork {
+    pub artwork_id: String,
+    pub status: String,
+    pub verdict: Option<String>,
+    pub screening_id: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Only rows about these subjects (empty: any).
+    pub subjects: Vec<String>,
+    /// Keyset paging: rows with an id after (oldest first) or before (newest first) this one.
+    pub cursor: Option<String>,
+    pub oldest_first: bool,
+    pub limit: i64,
+}
+
+/// Counts the dashboard draws. Score histograms are built by the caller from
+/// [`ReviewStore::recent_records`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReviewCounts {
+    /// (day `YYYY-MM-DD`, verdict, screenings).
+    pub verdicts_per_day: Vec<(String, String, i64)>,
+    /// Open items per age bucket, in the order of the cut-offs asked for (and one more: older).
+    pub queue_age: Vec<i64>,
+    /// (reviewer, decision, count); escalations are counted from the audit log.
+    pub decisions: Vec<(String, String, i64)>,
+}
+
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    // --- users and sessions -----------------------------------------------------------------
+
+    /// Creates the user or replaces their password and role (and enables them again).
+    async fn put_console_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: ConsoleRole,
+        actor: &str,
+    ) -> StoreResult<()>;
+    async fn console_user(&self, username: &str) -> StoreResult<Option<ConsoleUserRow>>;
+    async fn set_console_settings(
+        &self,
+        username: &str,
+        settings: &ConsoleSettings,
+    ) -> StoreResult<ConsoleUserRow>;
+    /// Also removes expired sessions.
+    async fn create_session(&self, session: &SessionWrite) -> StoreResult<()>;
+    /// The session if it exists, has not expired at `now` and its user is enabled.
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRow>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    // --- queue ----------------------------------------------------------------------------
+
+    /// Highest priority first, then oldest.
+    async fn review_queue(&self, filter: &ReviewFilter) -> StoreResult<Vec<ReviewRow>>;
+    async fn get_review(&self, id: &str) -> StoreResult<Option<ReviewRow>>;
+    /// Claims one item for `reviewer`. Conflict when someone else holds a claim made after
+    /// `lease_cutoff`, or the item is decided; Forbidden for an admin-level item and a reviewer.
+    async fn claim_review_item(
+        &self,
+        id: &str,
+        reviewer: &str,
+        role: ConsoleRole,
+        lease_cutoff: DateTime<Utc>,
+    ) -> StoreResult<ReviewRow>;
+    /// Gives a claim back (own claims only, or any as admin).
+    async fn unclaim_review_item(
+        &self,
+        id: &str,
+        reviewer: &str,
+        role: ConsoleRole,
+    ) -> StoreResult<ReviewRow>;
+    async fn apply_decision(&self, write: &DecisionWrite) -> StoreResult<DecisionApplied>;
+
+    // --- item context and dashboard -------------------------------------------------------
+
+    async fn owner_artworks(&self, owner_id: &str, limit: i64) -> StoreResult<Vec<OwnerArtwork>>;
+    async fn audit_rows(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>>;
+    /// `queue_age_cutoffs` newest first (e.g. now-1h, now-6h, …).
+    async fn review_counts(
+        &self,
+        since: DateTime<Utc>,
+        queue_age_cutoffs: &[DateTime<Utc>],
+    ) -> StoreResult<ReviewCounts>;
+    /// The records of the latest `limit` screenings (for score distributions).
+    async fn recent_records(&self, limit: i64) -> StoreResult<Vec<serde_json::Value>>;
+}

@@ -1,0 +1,618 @@
+// The reviewer console's store, shared by both backends like `common.rs` (included after it, so
+// it sees the same `Db`, `DbRow`, `Backend`, `Tx` and helpers). Each backend also defines
+// `DAY_OF_CREATED` (an expression giving `created_at` as `YYYY-MM-DD` in UTC) and `ROW_LOCK`
+// (the suffix that locks a selected row until commit).
+
+const CONSOLE_USER_COLUMNS: &str = "username, password_hash, role, settings, disabled";
+
+fn console_user_from_row(row: &DbRow) -> StoreResult<ConsoleUserRow> {
+    let settings: String = row.try_get("settings")?;
+    Ok(ConsoleUserRow {
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        role: row.try_get::<String, _>("role")?.parse()?,
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Backend(format!("console user settings do not parse: {e}")))?,
+        disabled: row.try_get("disabled")?,
+    })
+}
+
+/// A LIKE pattern that finds `item` in an `encode_list` column, with LIKE's wildcards escaped
+/// (labels contain `_`).
+fn list_member_pattern(item: &str) -> String {
+    let escaped = item
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        // `encode_list` stored a comma inside an item as `_`.
+        .replace(['_', ','], "\\_");
+    format!("%,{escaped},%")
+}
+
+fn settings_text(settings: &ConsoleSettings) -> StoreResult<String> {
+    serde_json::to_string(settings)
+        .map_err(|e| StoreError::Invalid(format!("settings do not serialise: {e}")))
+}
+
+impl Backend {
+    async fn review_for_update(tx: &mut Tx, id: &str) -> StoreResult<Option<ReviewRow>> {
+        sqlx::query(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE id = $1{ROW_LOCK}"
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(review_from_row)
+        .transpose()
+    }
+}
+
+/// Reviewers never learn that an escalated item exists.
+fn visible_to(review: &ReviewRow, role: ConsoleRole) -> bool {
+    role == ConsoleRole::Admin || review.level == ReviewLevel::Reviewer
+}
+
+/// Someone other than `reviewer` holds a claim that has not lapsed.
+fn claimed_by_other(review: &ReviewRow, reviewer: &str, lease_cutoff: DateTime<Utc>) -> bool {
+    review.state == ReviewState::Claimed
+        && review.claimed_by.as_deref() != Some(reviewer)
+        && review.claimed_at.is_some_and(|at| at > lease_cutoff)
+}
+
+#[async_trait]
+impl ReviewStore for Backend {
+    async fn put_console_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: ConsoleRole,
+        actor: &str,
+    ) -> StoreResult<()> {
+        require_nonempty("username", username)?;
+        require_nonempty("password hash", password_hash)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO console_users (username, password_hash, role, settings, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, FALSE, $5) \
+             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+               role = excluded.role, disabled = FALSE",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(settings_text(&ConsoleSettings::default())?)
+        .bind(now_utc())
+        .execute(&mut *tx)
+        .await?;
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "console_user.put",
+            username,
+            &serde_json::json!({ "role": role }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn console_user(&self, username: &str) -> StoreResult<Option<ConsoleUserRow>> {
+        sqlx::query(&format!(
+            "SELECT {CONSOLE_USER_COLUMNS} FROM console_users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(console_user_from_row)
+        .transpose()
+    }
+
+    async fn set_console_settings(
+        &self,
+        username: &str,
+        settings: &ConsoleSettings,
+    ) -> StoreResult<ConsoleUserRow> {
+        settings.validate()?;
+        sqlx::query(&format!(
+            "UPDATE console_users SET settings = $2 WHERE username = $1 \
+             RETURNING {CONSOLE_USER_COLUMNS}"
+        ))
+        .bind(username)
+        .bind(settings_text(settings)?)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(console_user_from_row)
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound(format!("console user {username:?}")))
+    }
+
+    async fn create_session(&self, session: &SessionWrite) -> StoreResult<()> {
+        require_nonempty("session token hash", &session.token_hash)?;
+        require_nonempty("CSRF token", &session.csrf_token)?;
+        let now = now_utc();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (token_hash, username, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.token_hash)
+        .bind(&session.username)
+        .bind(&session.csrf_token)
+        .bind(now)
+        .bind(session.expires_at.trunc_subsecs(6))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRow>> {
+        let row = sqlx::query(
+            "SELECT s.csrf_token, s.expires_at, u.username, u.password_hash, u.role, u.settings, \
+               u.disabled \
+             FROM console_sessions s JOIN console_users u ON u.username = s.username \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = FALSE",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(SessionRow {
+                user: console_user_from_row(&row)?,
+                csrf_token: row.try_get("csrf_token")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn review_queue(&self, filter: &ReviewFilter) -> StoreResult<Vec<ReviewRow>> {
+        let mut query = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE "
+        ));
+        query.push(match filter.state {
+            QueueState::Open => "state <> 'decided'",
+            QueueState::Pending => "state = 'pending'",
+            QueueState::Claimed => "state = 'claimed'",
+            QueueState::Decided => "state = 'decided'",
+            QueueState::Escalated => "state <> 'decided' AND level = 'admin'",
+        });
+        if !filter.include_admin_level {
+            query.push(" AND level = 'reviewer'");
+        }
+        if let Some(verdict) = &filter.verdict {
+            query.push(" AND verdict = ").push_bind(verdict.clone());
+        }
+        if let Some(owner) = &filter.owner {
+            query.push(" AND owner_id = ").push_bind(owner.clone());
+        }
+        if let Some(label) = &filter.label {
+            query
+                .push(" AND labels LIKE ")
+                .push_bind(list_member_pattern(label))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(bank) = &filter.bank {
+            query
+                .push(" AND banks LIKE ")
+                .push_bind(list_member_pattern(bank))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(from) = filter.from {
+            query.push(" AND created_at >= ").push_bind(from);
+        }
+        if let Some(to) = filter.to {
+            query.push(" AND created_at < ").push_bind(to);
+        }
+        query.push(if filter.state == QueueState::Decided {
+            " ORDER BY decided_at DESC, id DESC LIMIT "
+        } else {
+            " ORDER BY priority DESC, created_at, id LIMIT "
+        });
+        query.push_bind(filter.limit.clamp(1, 1000));
+        let fetched = query.build().fetch_all(&self.pool).await?;
+        rows(fetched, review_from_row)
+    }
+
+    async fn get_review(&self, id: &str) -> StoreResult<Option<ReviewRow>> {
+        sqlx::query(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(review_from_row)
+        .transpose()
+    }
+
+    async fn claim_review_item(
+        &self,
+        id: &str,
+        reviewer: &str,
+        role: ConsoleRole,
+        lease_cutoff: DateTime<Utc>,
+    ) -> StoreResult<ReviewRow> {
+        require_nonempty("reviewer", reviewer)?;
+        let mut tx = self.begin_write().await?;
+        let review = Self::review_for_update(&mut tx, id)
+            .await?
+            .filter(|r| visible_to(r, role))
+            .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))?;
+        if review.state == ReviewState::Decided {
+            return Err(StoreError::Conflict(format!(
+                "review item {id} is already decided"
+            )));
+        }
+        if claimed_by_other(&review, reviewer, lease_cutoff) {
+            return Err(StoreError::Conflict(format!(
+                "review item {id} is claimed by {}",
+                review.claimed_by.as_deref().unwrap_or("someone else")
+            )));
+        }
+        let row = sqlx::query(&format!(
+            "UPDATE review_queue SET state = 'claimed', claimed_by = $2, claimed_at = $3 \
+             WHERE id = $1 RETURNING {REVIEW_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(reviewer)
+        .bind(now_utc())
+        .fetch_one(&mut *tx)
+        .await?;
+        Self::insert_audit(
+            &mut tx,
+            reviewer,
+            "review.claim",
+            &review.screening_id,
+            &serde_json::json!({ "review_id": id }),
+        )
+        .await?;
+        tx.commit().await?;
+        review_from_row(&row)
+    }
+
+    async fn unclaim_review_item(
+        &self,
+        id: &str,
+        reviewer: &str,
+        role: ConsoleRole,
+    ) -> StoreResult<ReviewRow> {
+        let mut tx = self.begin_write().await?;
+        let review = Self::review_for_update(&mut tx, id)
+            .await?
+            .filter(|r| visible_to(r, role))
+            .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))?;
+        if review.state != ReviewState::Claimed {
+            return Ok(review);
+        }
+        if review.claimed_by.as_deref() != Some(reviewer) && role != ConsoleRole::Admin {
+            return Err(StoreError::Conflict(format!(
+                "review item {id} is claimed by someone else"
+            )));
+        }
+        let row = sqlx::query(&format!(
+            "UPDATE review_queue SET state = 'pending', claimed_by = NULL, claimed_at = NULL \
+             WHERE id = $1 RETURNING {REVIEW_COLUMNS}"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        Self::insert_audit(
+            &mut tx,
+            reviewer,
+            "review.unclaim",
+            &review.screening_id,
+            &serde_json::json!({ "review_id": id }),
+        )
+        .await?;
+        tx.commit().await?;
+        review_from_row(&row)
+    }
+
+    async fn apply_decision(&self, write: &DecisionWrite) -> StoreResult<DecisionApplied> {
+        require_nonempty("reviewer", &write.reviewer)?;
+        require_nonempty("reason code", &write.reason_code)?;
+        let now = now_utc();
+        let lease = chrono::Duration::from_std(write.claim_lease)
+            .map_err(|e| StoreError::Invalid(format!("claim lease: {e}")))?;
+        let id = &write.review_id;
+        let mut tx = self.begin_write().await?;
+        let review = Self::review_for_update(&mut tx, id)
+            .await?
+            .filter(|r| visible_to(r, write.reviewer_role))
+            .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))?;
+        if review.state == ReviewState::Decided {
+            // The same decision again is a client retry: report it, change nothing.
+            if review.decision.as_deref() == Some(write.decision.as_str()) {
+                let banks_version = Self::current_banks_version(&mut tx).await?;
+                return Ok(DecisionApplied {
+                    review,
+                    bank_entries_added: 0,
+                    banks_version,
+                    report_ids: Vec::new(),
+                    released_items: 0,
+                    retried: true,
+                });
+            }
+            return Err(StoreError::Conflict(format!(
+                "review item {id} was already decided ({})",
+                review.decision.as_deref().unwrap_or("?")
+            )));
+        }
+        if claimed_by_other(&review, &write.reviewer, now - lease) {
+            return Err(StoreError::Conflict(format!(
+                "review item {id} is claimed by {}",
+                review.claimed_by.as_deref().unwrap_or("someone else")
+            )));
+        }
+        if write.decision == ReviewDecision::Escalate && review.level == ReviewLevel::Admin {
+            return Err(StoreError::Invalid(format!(
+                "review item {id} is already escalated to admins"
+            )));
+        }
+
+        let updated = if write.decision == ReviewDecision::Escalate {
+            sqlx::query(&format!(
+                "UPDATE review_queue SET level = 'admin', state = 'pending', claimed_by = NULL, \
+                   claimed_at = NULL, reason_code = $2, note = $3 \
+                 WHERE id = $1 RETURNING {REVIEW_COLUMNS}"
+            ))
+            .bind(id)
+            .bind(&write.reason_code)
+            .bind(&write.note)
+            .fetch_one(&mut *tx)
+            .await?
+        } else {
+            sqlx::query(&format!(
+                "UPDATE review_queue SET state = 'decided', decided_at = $2, decision = $3, \
+                   reason_code = $4, note = $5, claimed_by = $6, \
+                   claimed_at = COALESCE(claimed_at, $2) \
+                 WHERE id = $1 RETURNING {REVIEW_COLUMNS}"
+            ))
+            .bind(id)
+            .bind(now)
+            .bind(write.decision.as_str())
+            .bind(&write.reason_code)
+            .bind(&write.note)
+            .bind(&write.reviewer)
+            .fetch_one(&mut *tx)
+            .await?
+        };
+        let decided = review_from_row(&updated)?;
+
+        let (bank, bank_entries_added) = match &write.bank_entries {
+            Some((bank, entries)) => (
+                Some(bank.as_str()),
+                Self::insert_entries(&mut tx, bank, entries).await?,
+            ),
+            None => (None, 0),
+        };
+        let banks_version = if bank_entries_added > 0 {
+            Self::bump_banks_version(&mut tx).await?
+        } else {
+            Self::current_banks_version(&mut tx).await?
+        };
+        let report_ids =
+            Self::insert_reports(&mut tx, &review.screening_id, &write.reports, now).await?;
+
+        let mut released_items = 0;
+        if write.decision == ReviewDecision::Release {
+            let screening = sqlx::query("SELECT sha256, artwork_id FROM screenings WHERE id = $1")
+                .bind(&review.screening_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let sha256: String = screening.try_get("sha256")?;
+            let artwork_id: Option<String> = screening.try_get("artwork_id")?;
+            released_items = sqlx::query(
+                "UPDATE quarantine_items SET released_at = $3, released_by = $4 \
+                 WHERE sha256 = $1 AND COALESCE(artwork_id, '') = COALESCE($2, '') \
+                   AND released_at IS NULL",
+            )
+            .bind(&sha256)
+            .bind(&artwork_id)
+            .bind(now)
+            .bind(&write.reviewer)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if let Some(artwork_id) = &artwork_id {
+                sqlx::query(
+                    "UPDATE artworks SET status = 'released', updated_at = $2 \
+                     WHERE artwork_id = $1 AND status IN ('quarantined', 'held')",
+                )
+                .bind(artwork_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+
+        Self::insert_audit(
+            &mut tx,
+            &write.reviewer,
+            &format!("review.{}", write.decision),
+            &review.screening_id,
+            &serde_json::json!({
+                "review_id": id,
+                "reason_code": write.reason_code,
+                "note": write.note,
+                "bank": bank,
+                "bank_entries_added": bank_entries_added,
+                "report_ids": report_ids,
+                "released_items": released_items,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(DecisionApplied {
+            review: decided,
+            bank_entries_added,
+            banks_version,
+            report_ids,
+            released_items,
+            retried: false,
+        })
+    }
+
+    async fn owner_artworks(&self, owner_id: &str, limit: i64) -> StoreResult<Vec<OwnerArtwork>> {
+        let fetched = sqlx::query(
+            "SELECT a.artwork_id, a.status, s.verdict, a.latest_screening_id, a.updated_at \
+             FROM artworks a LEFT JOIN screenings s ON s.id = a.latest_screening_id \
+             WHERE a.owner_id = $1 ORDER BY a.updated_at DESC, a.artwork_id LIMIT $2",
+        )
+        .bind(owner_id)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await?;
+        fetched
+            .iter()
+            .map(|row| {
+                Ok(OwnerArtwork {
+                    artwork_id: row.try_get("artwork_id")?,
+                    status: row.try_get("status")?,
+                    verdict: row.try_get("verdict")?,
+                    screening_id: row.try_get("latest_screening_id")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_rows(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
+        let mut query =
+            sqlx::QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE TRUE"));
+        if let Some(actor) = &filter.actor {
+            query.push(" AND actor = ").push_bind(actor.clone());
+        }
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action.clone());
+        }
+        if !filter.subjects.is_empty() {
+            query.push(" AND subject IN (");
+            let mut list = query.separated(", ");
+            for subject in &filter.subjects {
+                list.push_bind(subject.clone());
+            }
+            query.push(")");
+        }
+        if let Some(cursor) = &filter.cursor {
+            query
+                .push(if filter.oldest_first { " AND id > " } else { " AND id < " })
+                .push_bind(cursor.clone());
+        }
+        query.push(if filter.oldest_first {
+            " ORDER BY id LIMIT "
+        } else {
+            " ORDER BY id DESC LIMIT "
+        });
+        query.push_bind(filter.limit.clamp(1, 10_000));
+        let fetched = query.build().fetch_all(&self.pool).await?;
+        rows(fetched, audit_from_row)
+    }
+
+    async fn review_counts(
+        &self,
+        since: DateTime<Utc>,
+        queue_age_cutoffs: &[DateTime<Utc>],
+    ) -> StoreResult<ReviewCounts> {
+        let mut counts = ReviewCounts::default();
+        let per_day = sqlx::query(&format!(
+            "SELECT {DAY_OF_CREATED} AS day, verdict, COUNT(*) AS n FROM screenings \
+             WHERE created_at >= $1 GROUP BY 1, 2 ORDER BY 1, 2"
+        ))
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &per_day {
+            counts.verdicts_per_day.push((
+                row.try_get("day")?,
+                row.try_get("verdict")?,
+                row.try_get("n")?,
+            ));
+        }
+
+        // Open items created at or after each cut-off; the buckets are the differences.
+        let mut at_or_after = Vec::with_capacity(queue_age_cutoffs.len() + 1);
+        for cutoff in queue_age_cutoffs {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n FROM review_queue WHERE state <> 'decided' AND created_at >= $1",
+            )
+            .bind(*cutoff)
+            .fetch_one(&self.pool)
+            .await?;
+            at_or_after.push(row.try_get::<i64, _>("n")?);
+        }
+        let all: i64 = sqlx::query("SELECT COUNT(*) AS n FROM review_queue WHERE state <> 'decided'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        at_or_after.push(all);
+        let mut previous = 0;
+        for n in at_or_after {
+            counts.queue_age.push(n - previous);
+            previous = n;
+        }
+
+        let decided = sqlx::query(
+            "SELECT claimed_by, decision, COUNT(*) AS n FROM review_queue \
+             WHERE state = 'decided' AND decided_at >= $1 GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &decided {
+            let reviewer: Option<String> = row.try_get("claimed_by")?;
+            let decision: Option<String> = row.try_get("decision")?;
+            counts.decisions.push((
+                reviewer.unwrap_or_default(),
+                decision.unwrap_or_default(),
+                row.try_get("n")?,
+            ));
+        }
+        let escalated = sqlx::query(
+            "SELECT actor, COUNT(*) AS n FROM audit_log \
+             WHERE action = 'review.escalate' AND at >= $1 GROUP BY 1 ORDER BY 1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &escalated {
+            counts
+                .decisions
+                .push((row.try_get("actor")?, "escalate".into(), row.try_get("n")?));
+        }
+        Ok(counts)
+    }
+
+    async fn recent_records(&self, limit: i64) -> StoreResult<Vec<serde_json::Value>> {
+        let fetched = sqlx::query(
+            "SELECT record FROM screenings ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit.clamp(1, 100_000))
+        .fetch_all(&self.pool)
+        .await?;
+        fetched
+            .iter()
+            .map(|row| parse_json("record", &row.try_get::<String, _>("record")?))
+            .collect()
+    }
+}

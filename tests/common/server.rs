@@ -1,0 +1,195 @@
+//! A coverguard server on loopback for HTTP tests, with the tokens it accepts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use coverguard::config::{ServiceConfig, TokenConfig};
+use serde_json::Value;
+
+use super::{skimage_dir, PgSchema};
+
+pub const SERVICE_TOKEN: &str = "svc-token-0123456789";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789";
+
+pub struct Server {
+    pub base: String,
+    pub config: ServiceConfig,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    /// The Postgres schema this server's store lives in, dropped by `finish`.
+    pg_schema: Option<PgSchema>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Server {
+    start_on(Backend::Sqlite, configure)
+        .await
+        .expect("sqlite always runs")
+}
+
+/// A server on `backend`; `None` when that backend is not available here.
+pub async fn start_on(
+    backend: Backend,
+    configure: impl FnOnce(&mut ServiceConfig),
+) -> Option<Server> {
+    let pg_schema = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(PgSchema::create("cg_svc").await?),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServiceConfig {
+        data_dir: dir.path().join("data"),
+        quarantine_key: Some("11".repeat(32)),
+        tokens: vec![
+            TokenConfig {
+                name: "upload".into(),
+                role: "service".into(),
+                token: SERVICE_TOKEN.into(),
+            },
+            TokenConfig {
+                name: "ops".into(),
+                role: "admin".into(),
+                token: ADMIN_TOKEN.into(),
+            },
+        ],
+        database_url: pg_schema.as_ref().map(|schema| schema.url.clone()),
+        ..ServiceConfig::default()
+    };
+    configure(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let served = config.clone();
+    tokio::spawn(async move {
+        coverguard::service::serve_on(listener, served, std::future::pending())
+            .await
+            .unwrap();
+    });
+    Some(Server {
+        base: format!("http://{addr}"),
+        config,
+        dir,
+        client: reqwest::Client::new(),
+        pg_schema,
+    })
+}
+
+impl Server {
+    /// Drop the test's Postgres schema (the server keeps running until the test ends).
+    pub async fn finish(self) {
+        if let Some(schema) = self.pg_schema {
+            schema.drop().await;
+        }
+    }
+
+    pub async fn send_json(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let resp = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send_bytes(
+        &self,
+        token: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+
+    pub async fn wait_ready(&self) {
+        for _ in 0..600 {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server never became ready");
+    }
+
+    pub async fn screen_bytes(
+        &self,
+        token: Option<&str>,
+        content_type: &str,
+        bytes: Vec<u8>,
+        query: &str,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/v1/screen?{query}", self.base))
+            .header("content-type", content_type)
+            .body(bytes);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+pub fn photo(name: &str) -> Vec<u8> {
+    std::fs::read(skimage_dir().join(name)).unwrap()
+}

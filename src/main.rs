@@ -1,6 +1,7 @@
 //! The `coverguard` command.
 
 mod cli_backfill;
+mod cli_users;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -47,6 +48,11 @@ enum Command {
     Banks {
         #[command(subcommand)]
         command: cli_backfill::BanksCommand,
+    },
+    /// Reviewer console accounts.
+    Users {
+        #[command(subcommand)]
+        command: cli_users::UsersCommand,
     },
     /// Manage the model and ONNX Runtime.
     Models {
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
         Command::Backfill(args) => cli_backfill::backfill(args),
         Command::Worker(args) => cli_backfill::worker(args),
         Command::Banks { command } => cli_backfill::banks(command),
+        Command::Users { command } => cli_users::users(command),
     };
     match result {
         Ok(code) => code,

@@ -142,7 +142,7 @@ impl CreateBank {
 }
 
 /// The named bank, or 404.
-async fn find_bank(ready: &Ready, name: &str) -> Result<BankRow, ApiError> {
+pub(super) async fn find_bank(ready: &Ready, name: &str) -> Result<BankRow, ApiError> {
     ready
         .store
         .list_banks()

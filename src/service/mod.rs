@@ -6,10 +6,13 @@
 //! path is an error response ([`error::ApiError`]), never an allow.
 
 pub mod banks;
+pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;
+pub mod review;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -251,6 +254,27 @@ pub fn router(state: AppState) -> Router {
             "/v1/banks/{name}/entries/{signal}/{hash}",
             delete(banks::remove_entry).patch(banks::patch_entry),
         )
+        .route("/v1/review/login", post(review::login))
+        .route("/v1/review/logout", post(review::logout))
+        .route("/v1/review/me", get(review::me))
+        .route(
+            "/v1/review/me/settings",
+            axum::routing::put(review::put_settings),
+        )
+        .route("/v1/review/queue", get(review::queue))
+        .route("/v1/review/items/{id}", get(review::item))
+        .route("/v1/review/items/{id}/claim", post(review::claim))
+        .route("/v1/review/items/{id}/unclaim", post(review::unclaim))
+        .route("/v1/review/items/{id}/image", get(review::image))
+        .route("/v1/review/items/{id}/decision", post(review::decide))
+        .route("/v1/review/stats", get(review::stats))
+        .route("/v1/review/audit", get(review::audit_log))
+        .route("/v1/review/audit/export", get(review::audit_export))
+        .route("/v1/users", post(review::put_user))
+        .route("/console", get(console::page))
+        .route("/console/assets/console.js", get(console::script))
+        .route("/console/assets/console.css", get(console::stylesheet))
+        .route("/console/{*page}", get(console::page))
         .route("/openapi.json", get(openapi::serve_document))
         // Axum's own limit answers 413 past the cap; the decoder checks it again.
         .layer(DefaultBodyLimit::max(body_limit))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::banks;
+use super::{banks, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,20 @@ use super::banks;
         banks::remove_entry,
         banks::patch_entry,
         banks::retro_match,
+        review::login,
+        review::logout,
+        review::me,
+        review::put_settings,
+        review::queue,
+        review::claim,
+        review::unclaim,
+        review::item,
+        review::image,
+        review::decide,
+        review::stats,
+        review::audit_log,
+        review::audit_export,
+        review::put_user,
         super::healthz,
         super::readyz,
         super::metrics_text,
@@ -40,6 +54,8 @@ use super::banks;
         (name = "screening", description = "Synchronous screening and its records"),
         (name = "accounts", description = "Account-wide actions"),
         (name = "banks", description = "Known-bad and allow-list hash banks (admin)"),
+        (name = "review", description = "The reviewer console's API: session cookie, \
+            `X-CSRF-Token` on changes; users are created with an admin token"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]

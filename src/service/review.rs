@@ -1,0 +1,1100 @@
+//! `/v1/review/*`: the API the reviewer console runs on, and `/v1/users` to create its users.
+//!
+//! Every handler here needs a console session (reviewer or admin; see [`super::session`]), and
+//! every change a CSRF token. Reviewers never see escalated items (they answer 404, as if the
+//! item did not exist). Each look at an item, each image served (safe or revealed) and each
+//! claim and decision is written to the audit log before the answer goes out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ErrorBody};
+use super::session::{self, Reviewer};
+use super::{authenticate as authenticate_token, AppState, Ready};
+use crate::act::quarantine::ObjectKey;
+use crate::classify::{label_scores, Detection};
+use crate::review::{self, DecisionRequest, ReviewError, ViewMode};
+use crate::screen::ScreeningRecord;
+use crate::store::{
+    now_utc, ArtworkRow, AuditFilter, AuditRow, BankAction, BankSpec, ConsoleRole, ConsoleSettings,
+    DecisionWrite, OwnerArtwork, QueueState, ReviewDecision, ReviewFilter, ReviewRow, ScreeningRow,
+    StoreError, TokenRole,
+};
+
+/// Screenings sampled for the score distributions.
+const SCORE_SAMPLE: i64 = 5000;
+/// Days of verdict counts on the dashboard.
+const DASHBOARD_DAYS: i64 = 14;
+const QUEUE_AGE_BUCKETS: [&str; 5] = ["<1h", "1-6h", "6-24h", "1-3d", ">3d"];
+
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::Decode(_) | ReviewError::Encode(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "evidence", e.to_string())
+            }
+            _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()),
+        }
+    }
+}
+
+async fn reviewer<'a>(
+    state: &'a AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(&'a Ready, Reviewer), ApiError> {
+    let ready = state.ready()?;
+    let reviewer = session::authenticate(ready, &state.config().review, method, headers).await?;
+    Ok((ready, reviewer))
+}
+
+fn store_error_for(reviewer: &Reviewer) -> impl Fn(StoreError) -> ApiError + '_ {
+    move |e| {
+        if let StoreError::NotFound(_) = e {
+            // Same answer whether the item is missing or above the caller's level.
+            ApiError::not_found(format!("no review item visible to {}", reviewer.username))
+        } else {
+            e.into()
+        }
+    }
+}
+
+/// The item (if the caller's role may see it) and its screening.
+async fn visible_item(
+    ready: &Ready,
+    reviewer: &Reviewer,
+    id: &str,
+) -> Result<(ReviewRow, ScreeningRow), ApiError> {
+    let review = ready
+        .store
+        .get_review(id)
+        .await?
+        .filter(|r| reviewer.is_admin() || r.level == crate::store::ReviewLevel::Reviewer)
+        .ok_or_else(|| ApiError::not_found(format!("no review item {id}")))?;
+    let screening = ready
+        .store
+        .get_screening(&review.screening_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("screening {}", review.screening_id)))?;
+    Ok((review, screening))
+}
+
+async fn audit(
+    ready: &Ready,
+    reviewer: &Reviewer,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    ready
+        .store
+        .append_audit(&reviewer.username, action, subject, &detail)
+        .await?;
+    Ok(())
+}
+
+// --- session ---------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    username: String,
+    #[schema(value_type = String)]
+    role: ConsoleRole,
+    settings: ConsoleSettings,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    user: UserView,
+    /// Send as `X-CSRF-Token` on every change.
+    csrf_token: String,
+}
+
+fn session_view(reviewer: &Reviewer) -> SessionView {
+    SessionView {
+        user: UserView {
+            username: reviewer.username.clone(),
+            role: reviewer.role,
+            settings: reviewer.settings,
+        },
+        csrf_token: reviewer.csrf_token.clone(),
+    }
+}
+
+/// Log in to the console: sets the session cookie and returns the CSRF token.
+#[utoipa::path(post, path = "/v1/review/login", tag = "review",
+    request_body = LoginRequest,
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    Json(request): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let ready = state.ready()?;
+    let (reviewer, cookie) = session::login(
+        ready,
+        &state.config().review,
+        &request.username,
+        &request.password,
+    )
+    .await?;
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(session_view(&reviewer)),
+    )
+        .into_response())
+}
+
+/// End the session.
+#[utoipa::path(post, path = "/v1/review/logout", tag = "review",
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
+    let cookie = session::logout(ready, &state.config().review, &reviewer).await?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+/// The logged-in user and the session's CSRF token.
+#[utoipa::path(get, path = "/v1/review/me", tag = "review",
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+pub async fn me(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Json<SessionView>, ApiError> {
+    let (_, reviewer) = reviewer(&state, &method, &headers).await?;
+    Ok(Json(session_view(&reviewer)))
+}
+
+/// Change how quarantined images are shown to me (blur level, grayscale).
+#[utoipa::path(put, path = "/v1/review/me/settings", tag = "review",
+    request_body = ConsoleSettings,
+    responses((status = 200, body = SessionView), (status = 422, body = ErrorBody)))]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Json(settings): Json<ConsoleSettings>,
+) -> Result<Json<SessionView>, ApiError> {
+    let (ready, mut reviewer) = reviewer(&state, &method, &headers).await?;
+    let user = ready
+        .store
+        .set_console_settings(&reviewer.username, &settings)
+        .await?;
+    reviewer.settings = user.settings;
+    Ok(Json(session_view(&reviewer)))
+}
+
+// --- queue -----------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// open (default), pending, claimed, decided, escalated (admins).
+    state: Option<String>,
+    verdict: Option<String>,
+    label: Option<String>,
+    bank: Option<String>,
+    owner: Option<String>,
+    /// First day, `YYYY-MM-DD` (UTC).
+    from: Option<String>,
+    /// Last day, inclusive.
+    to: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Empty query values (an untouched filter field) mean "any".
+fn given(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn day_start(field: &str, value: &str, days_after: u64) -> Result<DateTime<Utc>, ApiError> {
+    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("{field}={value:?} is not a YYYY-MM-DD date: {e}"),
+        )
+    })?;
+    let day = day
+        .checked_add_days(chrono::Days::new(days_after))
+        .unwrap_or(day);
+    Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueView {
+    items: Vec<ReviewRow>,
+}
+
+/// The review queue: bank hits first (by bank severity), then by the highest model score.
+#[utoipa::path(get, path = "/v1/review/queue", tag = "review",
+    params(QueueQuery),
+    responses((status = 200, body = QueueView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn queue(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<QueueQuery>,
+) -> Result<Json<QueueView>, ApiError> {
+    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
+    let queue_state = match given(&query.state).as_deref() {
+        None | Some("open") => QueueState::Open,
+        Some("pending") => QueueState::Pending,
+        Some("claimed") => QueueState::Claimed,
+        Some("decided") => QueueState::Decided,
+        Some("escalated") => {
+            reviewer.require_admin()?;
+            QueueState::Escalated
+        }
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("state={other:?}: use open, pending, claimed, decided or escalated"),
+            ))
+        }
+    };
+    let filter = ReviewFilter {
+        state: queue_state,
+        verdict: given(&query.verdict),
+        label: given(&query.label),
+        bank: given(&query.bank),
+        owner: given(&query.owner),
+        from: given(&query.from)
+            .map(|d| day_start("from", &d, 0))
+            .transpose()?,
+        to: given(&query.to)
+            .map(|d| day_start("to", &d, 1))
+            .transpose()?,
+        include_admin_level: reviewer.is_admin(),
+        limit: query.limit.unwrap_or(100),
+    };
+    let items = ready.store.review_queue(&filter).await?;
+    Ok(Json(QueueView { items }))
+}
+
+fn claim_lease(state: &AppState) -> Duration {
+    Duration::from_secs(u64::from(state.config().review.claim_lease_minutes) * 60)
+}
+
+/// Claim an item so no other reviewer works it (the claim lapses after `claim_lease_minutes`).
+#[utoipa::path(post, path = "/v1/review/items/{id}/claim", tag = "review",
+    responses((status = 200, body = ReviewRow), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "claimed by someone else, or decided")))]
+pub async fn claim(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<ReviewRow>, ApiError> {
+    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
+    let cutoff = now_utc()
+        - chrono::Duration::from_std(claim_lease(&state)).unwrap_or(chrono::Duration::minutes(30));
+    let row = ready
+        .store
+        .claim_review_item(&id, &reviewer.username, reviewer.role, cutoff)
+        .await
+        .map_err(store_error_for(&reviewer))?;
+    Ok(Json(row))
+}
+
+/// Give a claim back.
+#[utoipa::path(post, path = "/v1/review/items/{id}/unclaim", tag = "review",
+    responses((status = 200, body = ReviewRow), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn unclaim(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<ReviewRow>, ApiError> {
+    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
+    let row = ready
+        .store
+        .unclaim_review_item(&id, &reviewer.username, reviewer.role)
+        .await
+        .map_err(store_error_for(&reviewer))?;
+    Ok(Json(row))
+}
+
+// --- item ------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScreeningDetail {
+    id: String,
+    verdict: String,
+    reasons: Vec<String>,
+    sha256: String,
+    md5: String,
+    pdq: Option<String>,
+    pdq_quality: Option<i64>,
+    created_at: DateTime<Utc>,
+    width: u32,
+    height: u32,
+    format: String,
+    model: String,
+    #[schema(value_type = Vec<Object>)]
+    detections: Vec<Detection>,
+    /// The highest score per label.
+    scores: BTreeMap<String, f32>,
+    #[schema(value_type = Vec<Object>)]
+    matches: Vec<crate::bank::BankMatch>,
+    context: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    detail: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BankChoice {
+    name: String,
+    category: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DecisionOptions {
+    reason_codes: BTreeMap<String, Vec<String>>,
+    /// Known-bad banks a confirm can add the image's hashes to.
+    banks: Vec<BankChoice>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemView {
+    item: ReviewRow,
+    screening: ScreeningDetail,
+    #[schema(value_type = Option<Object>)]
+    artwork: Option<ArtworkRow>,
+    /// Whether the image's bytes are kept (quarantined) and can be shown.
+    evidence: bool,
+    owner_artworks: Vec<OwnerArtwork>,
+    history: Vec<HistoryEntry>,
+    options: DecisionOptions,
+}
+
+/// One item with everything a reviewer needs to decide it. Audited as a view.
+#[utoipa::path(get, path = "/v1/review/items/{id}", tag = "review",
+    responses((status = 200, body = ItemView), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn item(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<ItemView>, ApiError> {
+    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
+    let (review, screening) = visible_item(ready, &reviewer, &id).await?;
+    let record: ScreeningRecord = serde_json::from_value(screening.record.clone())
+        .map_err(|e| StoreError::Backend(format!("stored record does not parse: {e}")))?;
+    let artwork = match &screening.artwork_id {
+        Some(artwork_id) => ready.store.get_artwork(artwork_id).await?,
+        None => None,
+    };
+    let evidence = !ready
+        .store
+        .quarantine_items(&screening.sha256)
+        .await?
+        .is_empty();
+    let owner_artworks = match &screening.owner_id {
+        Some(owner) => ready.store.owner_artworks(owner, 50).await?,
+        None => Vec::new(),
+    };
+    let history = ready
+        .store
+        .audit_rows(&AuditFilter {
+            subjects: vec![screening.id.clone()],
+            oldest_first: true,
+            limit: 500,
+            ..AuditFilter::default()
+        })
+        .await?
+        .into_iter()
+        .map(|row| HistoryEntry {
+            at: row.at,
+            actor: row.actor,
+            action: row.action,
+            detail: row.detail,
+        })
+        .collect();
+    let banks = ready
+        .store
+        .list_banks()
+        .await?
+        .into_iter()
+        .filter(|b| !b.spec.allow_list && b.spec.action != BankAction::Allow)
+        .map(|b| BankChoice {
+            name: b.spec.name,
+            category: b.spec.category,
+        })
+        .collect();
+    let reason_codes = [
+        ReviewDecision::Confirm,
+        ReviewDecision::Release,
+        ReviewDecision::Escalate,
+    ]
+    .into_iter()
+    .map(|d| {
+        (
+            d.to_string(),
+            review::reason_codes(d)
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        )
+    })
+    .collect();
+    audit(
+        ready,
+        &reviewer,
+        "review.view",
+        &screening.id,
+        serde_json::json!({ "review_id": review.id }),
+    )
+    .await?;
+    Ok(Json(ItemView {
+        item: review,
+        screening: ScreeningDetail {
+            id: screening.id,
+            verdict: screening.verdict,
+            reasons: record.reasons,
+            sha256: screening.sha256,
+            md5: screening.md5,
+            pdq: screening.pdq,
+            pdq_quality: screening.pdq_quality,
+            created_at: screening.created_at,
+            width: record.width,
+            height: record.height,
+            format: record.format.as_str().to_string(),
+            model: record.model,
+            scores: label_scores(&record.detections),
+            detections: record.detections,
+            matches: record.matches,
+            context: screening.context,
+        },
+        artwork,
+        evidence,
+        owner_artworks,
+        history,
+        options: DecisionOptions {
+            reason_codes,
+            banks,
+        },
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImageQuery {
+    /// `safe` (blurred; the default) or `reveal`.
+    #[serde(default)]
+    #[param(value_type = Option<String>)]
+    mode: ViewMode,
+    /// Ignored; lets the console bust its cache after a settings change.
+    #[serde(default, rename = "v")]
+    _v: Option<String>,
+}
+
+/// The item's quarantined image as PNG: blurred (safe) by default, or revealed; grayscale
+/// per the reviewer's settings. Every call is audited before the bytes are sent.
+#[utoipa::path(get, path = "/v1/review/items/{id}/image", tag = "review",
+    params(ImageQuery),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn image(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<ImageQuery>,
+) -> Result<Response, ApiError> {
+    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
+    let (review, screening) = visible_item(ready, &reviewer, &id).await?;
+    if ready
+        .store
+        .quarantine_items(&screening.sha256)
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::not_found(
+            "no image is kept for this item (review verdicts are kept only with quarantine_on_review)",
+        ));
+    }
+    let key = ObjectKey::from_sha256(&screening.sha256).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "quarantine",
+            e.to_string(),
+        )
+    })?;
+    let bytes = ready.pipeline.vault.get(&key).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "quarantine",
+            e.to_string(),
+        )
+    })?;
+    let limits = ready.pipeline.settings.limits.clone();
+    let settings = reviewer.settings;
+    let mode = query.mode;
+    let png = tokio::task::spawn_blocking(move || {
+        review::render_evidence(&bytes, &limits, &settings, mode)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "evidence", e.to_string()))??;
+    // Written before the bytes leave: no audit row, no image.
+    audit(
+        ready,
+        &reviewer,
+        match mode {
+            ViewMode::Safe => "image.view",
+            ViewMode::Reveal => "image.reveal",
+        },
+        &screening.id,
+        serde_json::json!({
+            "review_id": review.id,
+            "blur": settings.blur,
+            "grayscale": settings.grayscale,
+        }),
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+// --- decisions -------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DecisionOutcome {
+    #[schema(value_type = String)]
+    decision: ReviewDecision,
+    bank_entries_added: u64,
+    report_ids: Vec<String>,
+    released: bool,
+    /// The bank that received the image's hashes.
+    bank: Option<String>,
+    /// True when the same decision had been recorded already (a retry).
+    retried: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DecisionView {
+    item: ReviewRow,
+    outcome: DecisionOutcome,
+}
+
+/// Decide an item. **confirm** keeps it quarantined, reports it and adds its PDQ/MD5 to the
+/// chosen known-bad bank; **release** lifts the quarantine, tells the caller's webhook to
+/// publish and adds its hashes to the allow-list bank; **escalate** hands it to admins.
+#[utoipa::path(post, path = "/v1/review/items/{id}/decision", tag = "review",
+    request_body = DecisionRequest,
+    responses((status = 200, body = DecisionView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn decide(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    Json(request): Json<DecisionRequest>,
+) -> Result<Json<DecisionView>, ApiError> {
+    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
+    let request = request.validate()?;
+    let (review, screening) = visible_item(ready, &reviewer, &id).await?;
+
+    let mut reports = Vec::new();
+    let bank_entries = match request.decision {
+        ReviewDecision::Confirm => {
+            let name = request.bank.as_deref().unwrap_or_default();
+            let bank = find_bank(ready, name).await?;
+            if bank.spec.allow_list || bank.spec.action == BankAction::Allow {
+                return Err(ReviewError::NotKnownBad(name.to_string()).into());
+            }
+            reports.extend(ready.pipeline.confirmation_reports(&screening, name)?);
+            Some((
+                name.to_string(),
+                review::bank_entries(&screening, &bank, &review)?,
+            ))
+        }
+        ReviewDecision::Release => {
+            let bank = allow_list_bank(&state, ready).await?;
+            Some((
+                bank.spec.name.clone(),
+                review::bank_entries(&screening, &bank, &review)?,
+            ))
+        }
+        ReviewDecision::Escalate => None,
+    };
+    let bank_name = bank_entries.as_ref().map(|(name, _)| name.clone());
+    reports.extend(review::decision_event(
+        &review,
+        &screening,
+        &reviewer.username,
+        &request,
+        bank_name.as_deref(),
+    ));
+    let applied = ready
+        .store
+        .apply_decision(&DecisionWrite {
+            review_id: review.id.clone(),
+            reviewer: reviewer.username.clone(),
+            reviewer_role: reviewer.role,
+            decision: request.decision,
+            reason_code: request.reason_code.clone(),
+            note: request.note.clone(),
+            bank_entries,
+            reports,
+            claim_lease: claim_lease(&state),
+        })
+        .await
+        .map_err(store_error_for(&reviewer))?;
+    if applied.bank_entries_added > 0 {
+        // The next screening sees the new entries (and the verdict cache misses: its key
+        // carries the banks version).
+        ready.pipeline.banks.refresh(ready.store.as_ref()).await?;
+    }
+    if !applied.report_ids.is_empty() {
+        ready.pipeline.reported.notify_one();
+    }
+    Ok(Json(DecisionView {
+        item: applied.review,
+        outcome: DecisionOutcome {
+            decision: request.decision,
+            bank_entries_added: applied.bank_entries_added,
+            report_ids: applied.report_ids,
+            released: applied.released_items > 0,
+            bank: bank_name,
+            retried: applied.retried,
+        },
+    }))
+}
+
+/// A bank a decision names; a missing one is the request's fault (422), not a missing page.
+async fn find_bank(ready: &Ready, name: &str) -> Result<crate::store::BankRow, ApiError> {
+    super::banks::find_bank(ready, name).await.map_err(|e| {
+        if e.status == StatusCode::NOT_FOUND {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("no bank {name:?}"),
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// The configured allow-list bank, created on first use.
+async fn allow_list_bank(
+    state: &AppState,
+    ready: &Ready,
+) -> Result<crate::store::BankRow, ApiError> {
+    let config = &state.config().review;
+    let existing = ready
+        .store
+        .list_banks()
+        .await?
+        .into_iter()
+        .find(|b| b.spec.name == config.allow_list_bank);
+    if let Some(bank) = existing {
+        if !bank.spec.allow_list {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "review.allow_list_bank {:?} exists but is not an allow list",
+                    config.allow_list_bank
+                ),
+            ));
+        }
+        return Ok(bank);
+    }
+    let spec = BankSpec {
+        name: config.allow_list_bank.clone(),
+        signal_types: vec!["pdq".into(), "md5".into(), "sha256".into()],
+        pdq_threshold: config.allow_list_pdq_threshold,
+        action: BankAction::Allow,
+        allow_list: true,
+        severity: 0,
+        category: Some("released".into()),
+    };
+    match ready.store.create_bank(&spec).await {
+        // Created here, or by a concurrent release a moment ago.
+        Ok(_) | Err(StoreError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    find_bank(ready, &config.allow_list_bank).await
+}
+
+// --- dashboard -------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct DayVerdicts {
+    day: String,
+    allow: i64,
+    review: i64,
+    block: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScoreHistogram {
+    label: String,
+    /// Bin i counts images whose highest score for the label is in [i/10, (i+1)/10).
+    bins: [u64; 10],
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AgeBucket {
+    bucket: &'static str,
+    count: i64,
+}
+
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct ReviewerDecisions {
+    reviewer: String,
+    confirm: i64,
+    release: i64,
+    escalate: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatsView {
+    verdicts_per_day: Vec<DayVerdicts>,
+    /// Over the latest screenings (at most 5000).
+    score_histograms: Vec<ScoreHistogram>,
+    queue_age: Vec<AgeBucket>,
+    decisions_by_reviewer: Vec<ReviewerDecisions>,
+}
+
+/// Figures for the dashboard.
+#[utoipa::path(get, path = "/v1/review/stats", tag = "review",
+    responses((status = 200, body = StatsView), (status = 401, body = ErrorBody)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Json<StatsView>, ApiError> {
+    let (ready, _) = reviewer(&state, &method, &headers).await?;
+    let now = now_utc();
+    let cutoffs = [1, 6, 24, 72].map(|hours| now - chrono::Duration::hours(hours));
+    let counts = ready
+        .store
+        .review_counts(now - chrono::Duration::days(DASHBOARD_DAYS), &cutoffs)
+        .await?;
+
+    let mut days: BTreeMap<String, DayVerdicts> = BTreeMap::new();
+    for (day, verdict, n) in counts.verdicts_per_day {
+        let entry = days.entry(day.clone()).or_insert_with(|| DayVerdicts {
+            day,
+            ..DayVerdicts::default()
+        });
+        match verdict.as_str() {
+            "allow" => entry.allow += n,
+            "review" => entry.review += n,
+            "block" => entry.block += n,
+            _ => {}
+        }
+    }
+
+    let mut histograms: BTreeMap<String, [u64; 10]> = BTreeMap::new();
+    for record in ready.store.recent_records(SCORE_SAMPLE).await? {
+        let Ok(detections) = serde_json::from_value::<Vec<Detection>>(record["detections"].clone())
+        else {
+            continue;
+        };
+        for (label, score) in label_scores(&detections) {
+            let bin = ((score * 10.0) as usize).min(9);
+            histograms.entry(label).or_default()[bin] += 1;
+        }
+    }
+
+    let mut by_reviewer: BTreeMap<String, ReviewerDecisions> = BTreeMap::new();
+    for (name, decision, n) in counts.decisions {
+        let entry = by_reviewer
+            .entry(name.clone())
+            .or_insert_with(|| ReviewerDecisions {
+                reviewer: name,
+                ..ReviewerDecisions::default()
+            });
+        match decision.as_str() {
+            "confirm" => entry.confirm += n,
+            "release" => entry.release += n,
+            "escalate" => entry.escalate += n,
+            _ => {}
+        }
+    }
+
+    Ok(Json(StatsView {
+        verdicts_per_day: days.into_values().collect(),
+        score_histograms: histograms
+            .into_iter()
+            .map(|(label, bins)| ScoreHistogram { label, bins })
+            .collect(),
+        queue_age: QUEUE_AGE_BUCKETS
+            .iter()
+            .zip(counts.queue_age)
+            .map(|(bucket, count)| AgeBucket { bucket, count })
+            .collect(),
+        decisions_by_reviewer: by_reviewer.into_values().collect(),
+    }))
+}
+
+// --- audit (admins) --------------------------------------------------------------------------
+
+/// An admin console session or an admin API token; returns the actor name.
+async fn audit_reader<'a>(
+    state: &'a AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(&'a Ready, String), ApiError> {
+    let ready = state.ready()?;
+    if headers.contains_key(header::AUTHORIZATION) {
+        let caller = authenticate_token(ready, headers, TokenRole::Admin).await?;
+        return Ok((ready, caller.name));
+    }
+    let reviewer = session::authenticate(ready, &state.config().review, method, headers).await?;
+    reviewer.require_admin()?;
+    Ok((ready, reviewer.username))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    /// Rows older than this audit id (paging).
+    before: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditView {
+    #[schema(value_type = Vec<Object>)]
+    rows: Vec<AuditRow>,
+}
+
+/// The audit log, newest first (admins).
+#[utoipa::path(get, path = "/v1/review/audit", tag = "review",
+    params(AuditQuery),
+    responses((status = 200, body = AuditView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<AuditView>, ApiError> {
+    let (ready, _) = audit_reader(&state, &method, &headers).await?;
+    let rows = ready
+        .store
+        .audit_rows(&AuditFilter {
+            actor: given(&query.actor),
+            action: given(&query.action),
+            cursor: given(&query.before),
+            limit: query.limit.unwrap_or(200),
+            ..AuditFilter::default()
+        })
+        .await?;
+    Ok(Json(AuditView { rows }))
+}
+
+/// Rows per store round trip while exporting.
+const EXPORT_PAGE: i64 = 1000;
+
+fn csv_field(value: &str) -> String {
+    // Quote everything and neutralise spreadsheet formulas.
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+fn csv_row(row: &AuditRow) -> String {
+    format!(
+        "{},{},{},{},{},{}\n",
+        csv_field(&row.id),
+        csv_field(&row.at.to_rfc3339()),
+        csv_field(&row.actor),
+        csv_field(&row.action),
+        csv_field(&row.subject),
+        csv_field(&row.detail.to_string()),
+    )
+}
+
+/// The whole audit log as CSV, oldest first, streamed (admins). The export is itself audited.
+#[utoipa::path(get, path = "/v1/review/audit/export", tag = "review",
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn audit_export(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (ready, actor) = audit_reader(&state, &method, &headers).await?;
+    ready
+        .store
+        .append_audit(&actor, "audit.export", "audit_log", &serde_json::json!({}))
+        .await?;
+    let store = std::sync::Arc::clone(&ready.store);
+    let header_line = "id,at,actor,action,subject,detail\n".to_string();
+    let pages = futures_util::stream::unfold(
+        (store, None::<String>, false),
+        |(store, cursor, done)| async move {
+            if done {
+                return None;
+            }
+            let page = store
+                .audit_rows(&AuditFilter {
+                    cursor: cursor.clone(),
+                    oldest_first: true,
+                    limit: EXPORT_PAGE,
+                    ..AuditFilter::default()
+                })
+                .await;
+            match page {
+                Ok(rows) => {
+                    let last = rows.last().map(|r| r.id.clone());
+                    let done = (rows.len() as i64) < EXPORT_PAGE;
+                    let text: String = rows.iter().map(csv_row).collect();
+                    Some((Ok::<_, StoreError>(text), (store, last.or(cursor), done)))
+                }
+                // The stream ends with an error: the client sees a broken download, never a
+                // short file that looks complete.
+                Err(e) => Some((Err(e), (store, cursor, true))),
+            }
+        },
+    );
+    let body = futures_util::stream::iter([Ok::<_, StoreError>(header_line)]).chain(pages);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"coverguard-audit.csv\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+// --- users (admin token) ---------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserRequest {
+    username: String,
+    /// At least 12 characters; stored as an Argon2id hash.
+    password: String,
+    /// `reviewer` or `admin`.
+    role: String,
+}
+
+/// A valid console user name: 1–64 of `a-z 0-9 . _ -` (case-folded: one person, one name).
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+/// Create a console user, or set their password and role (admin token).
+#[utoipa::path(post, path = "/v1/users", tag = "review",
+    request_body = UserRequest,
+    responses((status = 201, body = UserView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<UserRequest>,
+) -> Result<Response, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m);
+    if !valid_username(&request.username) {
+        return Err(invalid(format!(
+            "user name {:?}: use 1-64 of a-z, 0-9, '.', '_', '-'",
+            request.username
+        )));
+    }
+    let role: ConsoleRole = request
+        .role
+        .parse()
+        .map_err(|_| invalid(format!("role {:?}: use reviewer or admin", request.role)))?;
+    let password = request.password;
+    let phc = tokio::task::spawn_blocking(move || session::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| invalid(e.to_string()))?;
+    ready
+        .store
+        .put_console_user(&request.username, &phc, role, &caller.name)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            username: request.username,
+            role,
+            settings: ConsoleSettings::default(),
+        }),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_and_csv_fields_are_safe() {
+        assert!(valid_username("alice.r-2_x"));
+        assert!(!valid_username("Alice"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("a b"));
+        assert!(!valid_username(&"a".repeat(65)));
+        assert_eq!(csv_field("plain"), "\"plain\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "\"'=cmd()\"");
+    }
+}

@@ -1,0 +1,473 @@
+//! The reviewer console end to end in a real headless Chromium (Debian's chromium, driven by
+//! its chromedriver over the W3C WebDriver protocol; no browser download): log in, see the
+//! queue, open an item whose image is blurred, reveal it, see the boxes, confirm it, and check
+//! what the confirm did.
+//!
+//! Runs when /usr/bin/chromedriver exists; `COVERGUARD_TEST_BROWSER=1` (set by `.ci/run`)
+//! makes a missing browser a failure instead of a skip. With `COVERGUARD_SCREENSHOT_DIR` set,
+//! the queue and item pages are saved there as PNG (the README's screenshots).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::server::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// chromedriver, killed on drop.
+struct Driver {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Browser<'a> {
+    driver: &'a Driver,
+    session: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> Driver {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+    };
+    for _ in 0..100 {
+        if let Ok(r) = driver
+            .client
+            .get(format!("{}/status", driver.base))
+            .send()
+            .await
+        {
+            let status: Value = r.json().await.unwrap_or_default();
+            if status["value"]["ready"] == true {
+                return driver;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not become ready");
+}
+
+impl Driver {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "WebDriver {method} {path}: {status} {body}"
+        );
+        body["value"].clone()
+    }
+
+    async fn browser(&self, profile: &Path) -> Browser<'_> {
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,1100",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("--user-data-dir={}", profile.display())])
+        .collect::<Vec<_>>();
+        let created = self
+            .call(
+                Method::POST,
+                "/session",
+                Some(json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
+                }}})),
+            )
+            .await;
+        Browser {
+            driver: self,
+            session: created["sessionId"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl Browser<'_> {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        self.driver
+            .call(method, &format!("/session/{}{path}", self.session), body)
+            .await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn script(&self, script: &str, args: Value) -> Value {
+        self.call(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// Polls until `script` returns something truthy (10 s), and returns it.
+    async fn until(&self, what: &str, script: &str, args: Value) -> Value {
+        for _ in 0..100 {
+            let value = self.script(script, args.clone()).await;
+            if !(value.is_null() || value == false || value == "" || value == 0) {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let page = self
+            .script(
+                "return document.body ? document.body.innerText : ''",
+                json!([]),
+            )
+            .await;
+        panic!("waited for {what}; the page says:\n{page}");
+    }
+
+    async fn find(&self, css: &str) -> String {
+        self.until(
+            &format!("element {css}"),
+            "return document.querySelector(arguments[0]) !== null",
+            json!([css]),
+        )
+        .await;
+        let found = self
+            .call(
+                Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found[ELEMENT].as_str().unwrap().to_string()
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.call(
+            Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(
+            Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("COVERGUARD_SCREENSHOT_DIR") else {
+            return;
+        };
+        let png = self.call(Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let path = PathBuf::from(dir).join(name);
+        std::fs::write(&path, bytes).unwrap();
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    async fn quit(self) {
+        self.driver
+            .call(Method::DELETE, &format!("/session/{}", self.session), None)
+            .await;
+    }
+}
+
+fn browser_available() -> bool {
+    let present = Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists();
+    if !present {
+        assert!(
+            std::env::var_os("COVERGUARD_TEST_BROWSER").is_none(),
+            "COVERGUARD_TEST_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing \
+             (apt-get install chromium chromium-driver)"
+        );
+        eprintln!("no {CHROMIUM} / {CHROMEDRIVER}: browser test skipped");
+    }
+    present
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reviewer_confirms_an_item_in_the_browser() {
+    if !browser_available() {
+        return;
+    }
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/users",
+            &json!({"username": "rita", "password": PASSWORD, "role": "reviewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "known-bad", "severity": 5}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // A watch-list hit (queued first: bank hits outrank model scores) and color.png, a model
+    // review with a detection box; coffee.png is allowed and never queued.
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "watch", "action": "review", "signal_types": ["md5"], "severity": 3}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .send_bytes(
+            ADMIN_TOKEN,
+            "/v1/banks/watch/entries",
+            "image/png",
+            photo("astronaut.png"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for (photo_name, artwork) in [
+        ("astronaut.png", "art-0"),
+        ("color.png", "art-1"),
+        ("coffee.png", "art-2"),
+    ] {
+        let (status, body) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                photo(photo_name),
+                &format!("artwork_id={artwork}&owner_id=owner-1"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    // `localhost`, not 127.0.0.1: browsers keep Secure cookies for http://localhost only.
+    let base = server.base.replace("127.0.0.1", "localhost");
+
+    // Not logged in: the console sends us to the login page.
+    browser.goto(&format!("{base}/console")).await;
+    browser.find("#login-form").await;
+    browser.type_into("#username", "rita").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+
+    // The queue.
+    browser.find("#queue-table tr.queue-row").await;
+    let rows = browser
+        .script(
+            "return [...document.querySelectorAll('tr.queue-row')].map(r => r.dataset.reviewId)",
+            json!([]),
+        )
+        .await;
+    let queued = rows.as_array().unwrap();
+    assert_eq!(queued.len(), 2, "queue rows: {rows}");
+    let first = browser
+        .script(
+            "return document.querySelector('tr.queue-row').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        first.as_str().unwrap().contains("art-0"),
+        "the bank hit is first: {first}"
+    );
+    browser.screenshot("console-queue.png").await;
+
+    // Open the color.png item (the one with detections).
+    let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-1").await;
+    let screening_id = artwork["screening_id"].as_str().unwrap().to_string();
+    let item_id = browser
+        .until(
+            "the art-1 row",
+            "const row = [...document.querySelectorAll('tr.queue-row')]
+               .find(r => r.textContent.includes('art-1'));
+             return row ? row.dataset.reviewId : null;",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser
+        .click(&format!(
+            "tr.queue-row[data-review-id='{item_id}'] a.open-item"
+        ))
+        .await;
+
+    // Blurred by default: the browser was given the safe rendition only.
+    let mode = browser
+        .until(
+            "the safe image",
+            "const img = document.querySelector('#artwork-image');
+             return img && img.complete && img.naturalWidth > 0 ? img.dataset.mode : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(mode, "safe");
+    let src = browser
+        .script(
+            "return document.querySelector('#artwork-image').src",
+            json!([]),
+        )
+        .await;
+    assert!(src.as_str().unwrap().contains("mode=safe"), "{src}");
+    let boxes = browser
+        .until(
+            "detection boxes",
+            "const boxes = [...document.querySelectorAll('#boxes .box')];
+             return boxes.length ? boxes.map(b => b.dataset.label) : null;",
+            json!([]),
+        )
+        .await;
+    assert!(!boxes.as_array().unwrap().is_empty());
+    let (_, views) = server
+        .get(ADMIN_TOKEN, "/v1/review/audit?action=image.view")
+        .await;
+    assert_eq!(views["rows"].as_array().unwrap().len(), 1, "{views}");
+    assert_eq!(views["rows"][0]["actor"], "rita");
+    let (_, reveals) = server
+        .get(ADMIN_TOKEN, "/v1/review/audit?action=image.reveal")
+        .await;
+    assert!(
+        reveals["rows"].as_array().unwrap().is_empty(),
+        "nothing revealed yet"
+    );
+    browser.screenshot("console-item.png").await;
+
+    // Reveal: a new, audited request for the unblurred rendition.
+    browser.click("#reveal").await;
+    browser
+        .until(
+            "the revealed image",
+            "const img = document.querySelector('#artwork-image');
+             return img.dataset.mode === 'reveal' && img.src.includes('mode=reveal')
+                    && img.complete && img.naturalWidth > 0;",
+            json!([]),
+        )
+        .await;
+    let (_, reveals) = server
+        .get(ADMIN_TOKEN, "/v1/review/audit?action=image.reveal")
+        .await;
+    assert_eq!(reveals["rows"].as_array().unwrap().len(), 1, "{reveals}");
+
+    // Confirm into the known-bad bank.
+    browser.click("#decision option[value='confirm']").await;
+    browser
+        .until(
+            "confirm reason codes",
+            "return document.querySelector(\"#reason-code option[value='adult_explicit']\") !== null",
+            json!([]),
+        )
+        .await;
+    browser
+        .click("#reason-code option[value='adult_explicit']")
+        .await;
+    browser
+        .click("#confirm-bank option[value='known-bad']")
+        .await;
+    browser
+        .type_into("#note", "confirmed in the e2e test")
+        .await;
+    browser.click("#decide-submit").await;
+    let result = browser
+        .until(
+            "the decision result",
+            "const r = document.querySelector('#decision-result');
+             return r && r.textContent.includes('confirm') ? r.textContent : null;",
+            json!([]),
+        )
+        .await;
+    eprintln!("decision result: {result}");
+
+    // The dashboard draws its figures as SVG.
+    browser.goto(&format!("{base}/console/dashboard")).await;
+    browser
+        .until(
+            "the verdict chart",
+            "const svg = document.querySelector('#chart-verdicts');
+             return svg && svg.querySelectorAll('rect').length > 0;",
+            json!([]),
+        )
+        .await;
+    browser.screenshot("console-dashboard.png").await;
+    browser.quit().await;
+
+    // What the click did: decided, hashes in the bank, an audit row by rita.
+    let (_, entries) = server.get(ADMIN_TOKEN, "/v1/banks/known-bad/entries").await;
+    assert_eq!(entries.as_array().unwrap().len(), 2, "{entries}");
+    let (_, confirms) = server
+        .get(ADMIN_TOKEN, "/v1/review/audit?action=review.confirm")
+        .await;
+    let confirm = &confirms["rows"][0];
+    assert_eq!(confirm["actor"], "rita");
+    assert_eq!(confirm["detail"]["reason_code"], "adult_explicit");
+    assert_eq!(confirm["detail"]["note"], "confirmed in the e2e test");
+    assert_eq!(confirm["detail"]["review_id"], item_id.as_str());
+    assert_eq!(confirm["subject"], screening_id.as_str());
+    let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-1").await;
+    assert_eq!(artwork["status"], "quarantined");
+    server.finish().await;
+}

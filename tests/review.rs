@@ -130,15 +130,6 @@ async fn audit_actions(server: &Server, action: &str) -> Vec<Value> {
     body["rows"].as_array().unwrap().clone()
 }
 
-fn jpeg(png: &[u8], quality: u8) -> Vec<u8> {
-    let image = image::load_from_memory(png).unwrap().to_rgb8();
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
-        .encode_image(&image)
-        .unwrap();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn roles_sessions_claims_and_audited_views() {
     let server = start(|_| {}).await;
@@ -391,24 +382,28 @@ async fn webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, seen)
 }
 
-async fn wait_for_event(seen: &Mutex<Vec<Value>>, action: &str) -> Value {
+/// The first body the webhook received that `matches`, waiting up to 10 s for it.
+async fn wait_for(seen: &Mutex<Vec<Value>>, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
-        if let Some(event) = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|b| b["kind"] == "decision" && b["payload"]["action"] == action)
-        {
-            return event.clone();
+        if let Some(body) = seen.lock().unwrap().iter().find(|b| matches(b)) {
+            return body.clone();
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("no {action} event reached the webhook");
+    panic!("no {what} reached the webhook");
+}
+
+async fn wait_for_event(seen: &Mutex<Vec<Value>>, action: &str) -> Value {
+    wait_for(seen, action, |b| {
+        b["kind"] == "decision" && b["payload"]["action"] == action
+    })
+    .await
 }
 
 async fn confirm_and_release(backend: Backend) {
     let (hook_url, seen) = webhook().await;
     let Some(server) = start_on(backend, |c| {
+        c.reporter = Some(reporter());
         c.webhooks = vec![coverguard::config::WebhookConfig {
             url: hook_url,
             secret: None,
@@ -423,7 +418,7 @@ async fn confirm_and_release(backend: Backend) {
     let rita = login(&server, "rita").await;
     for bank in [
         json!({"name": "watch", "action": "review", "signal_types": ["md5"]}),
-        json!({"name": "known-bad", "severity": 5}),
+        json!({"name": "known-bad", "severity": 5, "category": "csam"}),
     ] {
         let (status, body) = server
             .send_json(ADMIN_TOKEN, Method::POST, "/v1/banks", &bank)
@@ -486,8 +481,8 @@ async fn confirm_and_release(backend: Backend) {
     let report_ids = body["outcome"]["report_ids"].as_array().unwrap();
     assert_eq!(
         report_ids.len(),
-        2,
-        "the hit report and the decision event: {body}"
+        3,
+        "the hit report, a CyberTipline report (a csam bank) and the decision event: {body}"
     );
     let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-a").await;
     assert_eq!(
@@ -510,13 +505,13 @@ async fn confirm_and_release(backend: Backend) {
     let (status, _) = decide(json!({"decision": "release", "reason_code": "not_explicit"})).await;
     assert_eq!(status, 409, "decided already");
     wait_for_event(&seen, "keep_removed").await;
-    assert!(
-        seen.lock().unwrap().iter().any(|b| b["kind"] == "hit"),
-        "the confirmed image is reported"
-    );
+    // The confirmed image is reported, to NCMEC too as the bank holds CSAM.
+    for kind in ["hit", "cybertipline"] {
+        wait_for(&seen, kind, |b| b["kind"] == kind).await;
+    }
 
     // A re-encoded re-upload (new bytes, so no MD5 match) is blocked through the bank's PDQ.
-    let reencoded = jpeg(&astronaut, 80);
+    let reencoded = jpeg_reencode(&astronaut, 80);
     let again = screen(&server, reencoded, "image/jpeg", "art-c").await;
     assert_eq!(again["verdict"], "block", "{again}");
     let matched: Vec<(&str, &str)> = again["matches"]

@@ -319,27 +319,6 @@ async fn a_passed_deadline_is_an_error_not_an_allow() {
     assert_eq!(body["error"]["kind"], "deadline_exceeded");
 }
 
-fn reporter() -> coverguard::act::report::ReporterInfo {
-    coverguard::act::report::ReporterInfo {
-        first_name: "Trust".into(),
-        last_name: "Safety".into(),
-        email: "tns@example.test".into(),
-        phone: None,
-        esp_service: "example-music".into(),
-        company_template: None,
-        terms_of_service: None,
-    }
-}
-
-fn jpeg_reencode(png: &[u8], quality: u8) -> Vec<u8> {
-    let image = image::load_from_memory(png).unwrap();
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
-        .encode_image(&image.to_luma8())
-        .unwrap();
-    out
-}
-
 /// Bank changes over HTTP take effect on the next screening, without a restart:
 /// entry by image, CyberTipline report for a csam bank, PDQ match of a re-encode,
 /// disable, import, remove, delete, allow-list, and an audit row for each change.

@@ -832,7 +832,8 @@
       const d = decision.value;
       const codes = reasonCodes[d] || [];
       clear(reason);
-      if (!codes.length) reason.appendChild(option("", "(no reason codes)"));
+      // No preselected reason: the reviewer states one every time.
+      reason.appendChild(option("", codes.length ? "— choose a reason —" : "(no reason codes)"));
       for (const c of codes) reason.appendChild(option(c, c));
       const isConfirm = d === "confirm";
       bankField.hidden = !isConfirm;

@@ -193,3 +193,26 @@ impl Server {
 pub fn photo(name: &str) -> Vec<u8> {
     std::fs::read(skimage_dir().join(name)).unwrap()
 }
+
+/// The reporting company's details CyberTipline payloads need.
+pub fn reporter() -> coverguard::act::report::ReporterInfo {
+    coverguard::act::report::ReporterInfo {
+        first_name: "Trust".into(),
+        last_name: "Safety".into(),
+        email: "tns@example.test".into(),
+        phone: None,
+        esp_service: "example-music".into(),
+        company_template: None,
+        terms_of_service: None,
+    }
+}
+
+/// `png` as a grayscale JPEG: new bytes, the same picture to PDQ.
+pub fn jpeg_reencode(png: &[u8], quality: u8) -> Vec<u8> {
+    let image = image::load_from_memory(png).unwrap();
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(&image.to_luma8())
+        .unwrap();
+    out
+}

@@ -26,6 +26,32 @@ pub enum UsersCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Disable a console user and end their sessions (`users add` enables them again).
+    Disable {
+        username: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs `work` against the configured store, then closes it.
+fn with_store<F, Fut>(config: Option<&std::path::Path>, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(std::sync::Arc<dyn coverguard::store::Store>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = ServiceConfig::load(config)?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let store = coverguard::store::open(&config.database_url())
+                .await
+                .context("opening the store")?;
+            let result = work(store.clone()).await;
+            store.close().await;
+            result
+        })
 }
 
 pub fn users(command: UsersCommand) -> anyhow::Result<ExitCode> {
@@ -53,19 +79,19 @@ pub fn users(command: UsersCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             let phc = hash_password(&password)?;
-            let config = ServiceConfig::load(config.as_deref())?;
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(async {
-                    let store = coverguard::store::open(&config.database_url())
-                        .await
-                        .context("opening the store")?;
-                    store.put_console_user(&username, &phc, role, "cli").await?;
-                    store.close().await;
-                    anyhow::Ok(())
-                })?;
+            let name = username.clone();
+            with_store(config.as_deref(), |store| async move {
+                Ok(store.put_console_user(&name, &phc, role, "cli").await?)
+            })?;
             eprintln!("console user {username} ({role}) saved");
+            Ok(ExitCode::SUCCESS)
+        }
+        UsersCommand::Disable { username, config } => {
+            let name = username.clone();
+            with_store(config.as_deref(), |store| async move {
+                Ok(store.disable_console_user(&name, "cli").await?)
+            })?;
+            eprintln!("console user {username} disabled; their sessions are ended");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -433,3 +433,73 @@ fn enqueue_refuses_a_manifest_with_bad_rows_before_touching_queue_or_store() {
     // Refused before the store was opened: no data directory was made.
     assert!(!dir.path().join("data").exists());
 }
+
+fn users(data_dir: &Path, password: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coverguard"));
+    command
+        .arg("users")
+        .args(args)
+        .env("COVERGUARD_DATA_DIR", data_dir)
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::null());
+    match password {
+        Some(p) => command.env("COVERGUARD_USER_PASSWORD", p),
+        None => command.env_remove("COVERGUARD_USER_PASSWORD"),
+    };
+    command.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_users_are_added_and_disabled_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let added = users(
+        &data,
+        Some("correct horse battery"),
+        &["add", "adam", "--role", "admin"],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    for (password, args, expected) in [
+        (Some("short"), vec!["add", "bea"], "at least 12"),
+        (
+            Some("correct horse battery"),
+            vec!["add", "Bea Q"],
+            "user name",
+        ),
+        (
+            Some("correct horse battery"),
+            vec!["add", "bea", "--role", "service"],
+            "--role",
+        ),
+        (None, vec!["add", "bea"], "at least 12"),
+        (None, vec!["disable", "nobody"], "not found"),
+    ] {
+        let refused = users(&data, password, &args);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{args:?} should fail");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+
+    let store = coverguard::store::open(data.join("coverguard.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let adam = store.console_user("adam").await.unwrap().unwrap();
+    assert_eq!(adam.role, coverguard::store::ConsoleRole::Admin);
+    assert!(coverguard::service::session::verify_password(
+        "correct horse battery",
+        &adam.password_hash
+    ));
+    assert!(store.console_user("bea").await.unwrap().is_none());
+    let disabled = users(&data, None, &["disable", "adam"]);
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    assert!(store.console_user("adam").await.unwrap().unwrap().disabled);
+    store.close().await;
+}

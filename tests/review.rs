@@ -355,6 +355,14 @@ async fn roles_sessions_claims_and_audited_views() {
     assert!(!stats["score_histograms"].as_array().unwrap().is_empty());
     assert_eq!(stats["decisions_by_reviewer"][0]["escalate"], 1);
 
+    // Offboarding: a disabled reviewer's session ends at once.
+    let (status, _) = server
+        .send_json(ADMIN_TOKEN, Method::DELETE, "/v1/users/rhea", &json!({}))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = rhea.get("/v1/review/me").await;
+    assert_eq!(status, 401);
+
     // Logging out ends the session.
     let (status, _) = rita.post("/v1/review/logout", &json!({})).await;
     assert_eq!(status, 204);

@@ -271,6 +271,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/review/audit", get(review::audit_log))
         .route("/v1/review/audit/export", get(review::audit_export))
         .route("/v1/users", post(review::put_user))
+        .route("/v1/users/{username}", delete(review::disable_user))
         .route("/console", get(console::page))
         .route("/console/assets/console.js", get(console::script))
         .route("/console/assets/console.css", get(console::stylesheet))

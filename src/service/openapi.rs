@@ -44,6 +44,7 @@ use super::{banks, review};
         review::audit_log,
         review::audit_export,
         review::put_user,
+        review::disable_user,
         super::healthz,
         super::readyz,
         super::metrics_text,

@@ -1082,6 +1082,26 @@ pub async fn put_user(
         .into_response())
 }
 
+/// Disable a console user and end their sessions (admin token). `POST /v1/users` with the
+/// same name enables them again.
+#[utoipa::path(delete, path = "/v1/users/{username}", tag = "review",
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn disable_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(username): UrlPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    ready
+        .store
+        .disable_console_user(&username, &caller.name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

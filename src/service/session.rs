@@ -213,14 +213,15 @@ pub async fn login(
     let user = match (user, matched) {
         (Some(user), true) => user,
         _ => {
+            // The name is the caller's text: kept only when it could be a user name.
+            let named = if super::review::valid_username(username) {
+                username
+            } else {
+                "(not a valid user name)"
+            };
             ready
                 .store
-                .append_audit(
-                    username,
-                    "session.login_failed",
-                    username,
-                    &serde_json::json!({}),
-                )
+                .append_audit(named, "session.login_failed", named, &serde_json::json!({}))
                 .await?;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

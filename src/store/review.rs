@@ -206,6 +206,9 @@ pub trait ReviewStore: Send + Sync {
         actor: &str,
     ) -> StoreResult<()>;
     async fn console_user(&self, username: &str) -> StoreResult<Option<ConsoleUserRow>>;
+    /// Disables the user and ends their sessions (offboarding); `put_console_user` enables
+    /// them again. Not found for an unknown user.
+    async fn disable_console_user(&self, username: &str, actor: &str) -> StoreResult<()>;
     async fn set_console_settings(
         &self,
         username: &str,

@@ -108,6 +108,32 @@ impl ReviewStore for Backend {
         .transpose()
     }
 
+    async fn disable_console_user(&self, username: &str, actor: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let disabled = sqlx::query("UPDATE console_users SET disabled = TRUE WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if disabled == 0 {
+            return Err(StoreError::NotFound(format!("console user {username:?}")));
+        }
+        sqlx::query("DELETE FROM console_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "console_user.disable",
+            username,
+            &serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn set_console_settings(
         &self,
         username: &str,

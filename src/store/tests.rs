@@ -1299,19 +1299,57 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
     assert_eq!(live.user.username, "alice");
     assert_eq!(live.user.settings, settings);
     assert_eq!(live.csrf_token, "csrf-live");
+    // Disabling ends every session; putting the user again enables them.
+    store.disable_console_user("alice", "admin").await.unwrap();
+    assert!(store.session("live", now).await.unwrap().is_none());
+    assert!(store.console_user("alice").await.unwrap().unwrap().disabled);
+    assert_eq!(
+        store
+            .disable_console_user("nobody", "admin")
+            .await
+            .unwrap_err()
+            .kind(),
+        "not_found"
+    );
+    store
+        .put_console_user("alice", "$argon2id$new", ConsoleRole::Admin, "cli")
+        .await
+        .unwrap();
+    assert!(!store.console_user("alice").await.unwrap().unwrap().disabled);
+    store
+        .create_session(&SessionWrite {
+            token_hash: "live".into(),
+            username: "alice".into(),
+            csrf_token: "csrf-live".into(),
+            expires_at: now + Duration::hours(1),
+        })
+        .await
+        .unwrap();
     assert!(store.session("old", now).await.unwrap().is_none());
     assert!(store.session("unknown", now).await.unwrap().is_none());
     store.delete_session("live").await.unwrap();
     assert!(store.session("live", now).await.unwrap().is_none());
-    let audit = store
+    let actions: Vec<String> = store
         .audit_rows(&AuditFilter {
-            action: Some("console_user.put".into()),
+            subjects: vec!["alice".into()],
+            oldest_first: true,
             limit: 10,
             ..AuditFilter::default()
         })
         .await
-        .unwrap();
-    assert_eq!(audit.len(), 2);
+        .unwrap()
+        .into_iter()
+        .map(|row| row.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "console_user.put",
+            "console_user.put",
+            "console_user.disable",
+            "console_user.put"
+        ]
+    );
 }
 
 async fn audit_log_and_ping(store: Arc<dyn Store>) {

@@ -7,13 +7,19 @@
 //! hashes of quality >= the policy's gate (a low-quality PDQ of a flat image
 //! matches far too much).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hash::pdq_index::PdqIndex;
 use crate::hash::{Dihedral, ExactHashes, PdqHash, PdqOutput};
+
+/// Banks with at least this many PDQ entries are searched through a [`PdqIndex`]; smaller
+/// ones are scanned, which is as fast there and needs no index memory.
+pub const PDQ_INDEX_FROM: usize = 4096;
 
 /// The signal a bank entry carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -197,6 +203,8 @@ pub struct Bank {
     pub name: String,
     pdq: Vec<(PdqHash, Entry)>,
     exact: HashMap<(SignalType, String), Vec<Entry>>,
+    /// Over `pdq`'s hashes in order, once [`Bank::index`] built it; `add` drops it.
+    pdq_index: Option<Arc<PdqIndex>>,
 }
 
 impl Bank {
@@ -274,6 +282,7 @@ impl Bank {
             SignalType::Pdq => {
                 let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
                 self.pdq.push((pdq, entry));
+                self.pdq_index = None;
             }
             SignalType::Md5 | SignalType::Sha256 => {
                 self.exact.entry((signal, hash)).or_default().push(entry)
@@ -284,6 +293,55 @@ impl Bank {
 
     pub fn len(&self) -> usize {
         self.pdq.len() + self.exact.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Builds the PDQ index when the bank is large enough to gain from one. Matching is exact
+    /// either way; without the index (small bank, or too many hashes for one) it scans.
+    pub fn index(&mut self) {
+        if self.pdq.len() < PDQ_INDEX_FROM || self.pdq_index.is_some() {
+            return;
+        }
+        let hashes: Vec<PdqHash> = self.pdq.iter().map(|(hash, _)| *hash).collect();
+        match PdqIndex::new(&hashes) {
+            Ok(index) => self.pdq_index = Some(Arc::new(index)),
+            Err(e) => tracing::warn!(bank = %self.name, "PDQ entries are scanned: {e}"),
+        }
+    }
+
+    /// The entries within `threshold` of any of `dihedral` (the image's eight hashes), each
+    /// once at its smallest distance and the transform that gave it, in entry order.
+    fn pdq_within(&self, dihedral: &[PdqHash], threshold: u32) -> Vec<(usize, u32, Dihedral)> {
+        let mut best: BTreeMap<usize, (u32, Dihedral)> = BTreeMap::new();
+        let mut keep = |position: usize, distance: u32, transform: Dihedral| {
+            let slot = best.entry(position).or_insert((distance, transform));
+            if distance < slot.0 {
+                *slot = (distance, transform);
+            }
+        };
+        match &self.pdq_index {
+            Some(index) => {
+                let mut found = Vec::new();
+                for (transform, hash) in Dihedral::ALL.iter().zip(dihedral) {
+                    index.within(hash, threshold, &mut found);
+                    for &(position, distance) in &found {
+                        keep(position as usize, distance, *transform);
+                    }
+                }
+            }
+            None => {
+                for (position, (hash, _)) in self.pdq.iter().enumerate() {
+                    for (transform, image) in Dihedral::ALL.iter().zip(dihedral) {
+                        let distance = image.distance(hash);
+                        if distance <= threshold {
+                            keep(position, distance, *transform);
+                        }
+                    }
+                }
+            }
+        }
+        best.into_iter()
+            .map(|(position, (distance, transform))| (position, distance, transform))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -337,13 +395,16 @@ impl BankSet {
                     second: path.clone(),
                 });
             }
+            let mut bank = bank;
+            bank.index();
             set.banks.push(bank);
             set.sources.push(path.clone());
         }
         Ok(set)
     }
 
-    pub fn from_banks(banks: Vec<Bank>) -> Self {
+    pub fn from_banks(mut banks: Vec<Bank>) -> Self {
+        banks.iter_mut().for_each(Bank::index);
         let sources = banks.iter().map(|b| PathBuf::from(&b.name)).collect();
         BankSet { banks, sources }
     }
@@ -382,21 +443,14 @@ impl BankSet {
             else {
                 continue;
             };
-            for (hash, entry) in &bank.pdq {
-                let best = Dihedral::ALL
-                    .iter()
-                    .zip(pdq.dihedral.iter())
-                    .map(|(t, h)| (h.distance(hash), *t))
-                    .min_by_key(|(d, _)| *d);
-                if let Some((distance, transform)) = best.filter(|(d, _)| *d <= p.pdq_threshold) {
-                    matches.push(BankMatch {
-                        bank: bank.name.clone(),
-                        signal: SignalType::Pdq,
-                        distance,
-                        transform: Some(transform.as_str().to_string()),
-                        entry: entry.id.clone(),
-                    });
-                }
+            for (position, distance, transform) in bank.pdq_within(&pdq.dihedral, p.pdq_threshold) {
+                matches.push(BankMatch {
+                    bank: bank.name.clone(),
+                    signal: SignalType::Pdq,
+                    distance,
+                    transform: Some(transform.as_str().to_string()),
+                    entry: bank.pdq[position].1.id.clone(),
+                });
             }
         }
         matches.sort_by(|a, b| {
@@ -511,5 +565,68 @@ mod tests {
             BankSet::load(&[a, b]),
             Err(BankError::DuplicateName { .. })
         ));
+    }
+
+    #[test]
+    fn an_indexed_bank_matches_exactly_like_a_scanned_one() {
+        // A real image's eight dihedral hashes, and a bank big enough to be indexed: random
+        // entries plus near copies of some dihedral hashes at distances around the threshold.
+        let rgb: Vec<u8> = (0..64 * 48 * 3).map(|i| ((i * 37) % 251) as u8).collect();
+        let image = crate::hash::pdq::pdq_from_rgb8(64, 48, &rgb).unwrap();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        };
+        let mut bank = Bank::new("big");
+        for i in 0..PDQ_INDEX_FROM + 500 {
+            let mut hash = PdqHash([0; 32]);
+            if i % 97 == 0 {
+                hash = image.dihedral[i % 8];
+                for _ in 0..(i / 97) % 40 {
+                    let bit = (next() % 256) as usize;
+                    hash.0[bit / 8] ^= 1 << (bit % 8);
+                }
+            } else {
+                for chunk in hash.0.chunks_exact_mut(8) {
+                    chunk.copy_from_slice(&next().to_le_bytes());
+                }
+            }
+            bank.add(SignalType::Pdq, &hash.to_hex(), format!("e{i}"))
+                .unwrap();
+        }
+        let scanned = BankSet {
+            banks: vec![bank.clone()],
+            sources: Vec::new(),
+        };
+        let indexed = BankSet::from_banks(vec![bank]);
+        assert!(indexed.banks[0].pdq_index.is_some());
+        assert!(scanned.banks[0].pdq_index.is_none());
+        let exact = crate::hash::exact_hashes(b"not in the bank");
+        for threshold in [0, 10, 31, 47, 63] {
+            let params = |_: &str| MatchParams {
+                pdq_threshold: threshold,
+                pdq_min_quality: 0,
+            };
+            let signals = Signals {
+                exact: &exact,
+                pdq: Some(&image),
+            };
+            let found = indexed.match_signals(signals, params);
+            assert_eq!(
+                found,
+                scanned.match_signals(signals, params),
+                "threshold {threshold}"
+            );
+            if threshold >= 31 {
+                assert!(
+                    found.len() > 10,
+                    "planted neighbours are found: {}",
+                    found.len()
+                );
+            }
+        }
     }
 }

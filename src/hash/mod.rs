@@ -3,6 +3,7 @@
 //! Industry hash lists use MD5 and PDQ; SHA-256 is what the store keys on.
 
 pub mod pdq;
+pub mod pdq_index;
 
 use md5::Md5;
 use sha2::{Digest, Sha256};

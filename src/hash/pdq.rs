@@ -89,18 +89,21 @@ impl PdqHash {
         Ok(PdqHash(bytes))
     }
 
+    /// The 256 bits as four little-endian 64-bit words (the multi-index keeps hashes so).
+    pub fn words(&self) -> [u64; 4] {
+        let mut words = [0u64; 4];
+        for (word, bytes) in words.iter_mut().zip(self.0.chunks_exact(8)) {
+            *word = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
+        }
+        words
+    }
+
     /// Hamming distance: number of differing bits (0..=256).
     pub fn distance(&self, other: &PdqHash) -> u32 {
         // Four 64-bit popcounts rather than 32 byte-wide ones: bank matching and
         // retroactive scans call this per entry per image.
-        self.0
-            .chunks_exact(8)
-            .zip(other.0.chunks_exact(8))
-            .map(|(a, b)| {
-                let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-                (word(a) ^ word(b)).count_ones()
-            })
-            .sum()
+        let (a, b) = (self.words(), other.words());
+        a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum()
     }
 
     fn set_bit(&mut self, k: usize) {

@@ -22,15 +22,6 @@ const BUCKETS: usize = 1 << SUBSTRING_BITS;
 /// Largest radius searched per substring (threshold 63 / 16); wider thresholds scan.
 const MAX_RADIUS: u32 = 3;
 
-/// The hash as four little-endian words, the layout `PdqHash::distance` uses.
-fn words(hash: &PdqHash) -> [u64; 4] {
-    let mut out = [0u64; 4];
-    for (word, bytes) in out.iter_mut().zip(hash.0.chunks_exact(8)) {
-        *word = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
-    }
-    out
-}
-
 fn substring(words: &[u64; 4], index: usize) -> usize {
     ((words[index / 4] >> (16 * (index % 4))) & 0xffff) as usize
 }
@@ -123,7 +114,7 @@ impl PdqIndex {
         // Advised before the first write, so the pages are faulted in huge.
         let mut words_of = Vec::with_capacity(len);
         advise_huge_pages(&words_of);
-        words_of.extend(hashes.iter().map(words));
+        words_of.extend(hashes.iter().map(PdqHash::words));
         let hashes = words_of;
         let mut offsets = vec![0u32; SUBSTRINGS * (BUCKETS + 1)];
         let mut positions = Vec::with_capacity(SUBSTRINGS * len);
@@ -172,7 +163,7 @@ impl PdqIndex {
     /// position, each position once. Appends to `out` after clearing it.
     pub fn within(&self, query: &PdqHash, threshold: u32, out: &mut Vec<(u32, u32)>) {
         out.clear();
-        let query = words(query);
+        let query = query.words();
         let radius = threshold / SUBSTRINGS as u32;
         if radius > MAX_RADIUS {
             for (position, hash) in self.hashes.iter().enumerate() {

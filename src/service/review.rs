@@ -78,7 +78,7 @@ async fn visible_item(
         .store
         .get_review(id)
         .await?
-        .filter(|r| reviewer.is_admin() || r.level == crate::store::ReviewLevel::Reviewer)
+        .filter(|r| r.visible_to(reviewer.role))
         .ok_or_else(|| ApiError::not_found(format!("no review item {id}")))?;
     let screening = ready
         .store

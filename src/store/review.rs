@@ -38,6 +38,13 @@ text_enum!(
     }
 );
 
+impl ReviewRow {
+    /// Reviewers never learn that an escalated (admin-level) item exists.
+    pub fn visible_to(&self, role: ConsoleRole) -> bool {
+        role == ConsoleRole::Admin || self.level == ReviewLevel::Reviewer
+    }
+}
+
 /// Per-reviewer display settings for quarantined images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsoleSettings {

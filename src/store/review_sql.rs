@@ -34,7 +34,8 @@ fn settings_text(settings: &ConsoleSettings) -> StoreResult<String> {
 }
 
 impl Backend {
-    async fn review_for_update(tx: &mut Tx, id: &str) -> StoreResult<Option<ReviewRow>> {
+    /// The item, locked until commit; not found too when `role` may not see it.
+    async fn review_for_update(tx: &mut Tx, id: &str, role: ConsoleRole) -> StoreResult<ReviewRow> {
         sqlx::query(&format!(
             "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE id = $1{ROW_LOCK}"
         ))
@@ -43,13 +44,10 @@ impl Backend {
         .await?
         .as_ref()
         .map(review_from_row)
-        .transpose()
+        .transpose()?
+        .filter(|r| r.visible_to(role))
+        .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))
     }
-}
-
-/// Reviewers never learn that an escalated item exists.
-fn visible_to(review: &ReviewRow, role: ConsoleRole) -> bool {
-    role == ConsoleRole::Admin || review.level == ReviewLevel::Reviewer
 }
 
 /// Someone other than `reviewer` holds a claim that has not lapsed.
@@ -280,10 +278,7 @@ impl ReviewStore for Backend {
     ) -> StoreResult<ReviewRow> {
         require_nonempty("reviewer", reviewer)?;
         let mut tx = self.begin_write().await?;
-        let review = Self::review_for_update(&mut tx, id)
-            .await?
-            .filter(|r| visible_to(r, role))
-            .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))?;
+        let review = Self::review_for_update(&mut tx, id, role).await?;
         if review.state == ReviewState::Decided {
             return Err(StoreError::Conflict(format!(
                 "review item {id} is already decided"
@@ -323,10 +318,7 @@ impl ReviewStore for Backend {
         role: ConsoleRole,
     ) -> StoreResult<ReviewRow> {
         let mut tx = self.begin_write().await?;
-        let review = Self::review_for_update(&mut tx, id)
-            .await?
-            .filter(|r| visible_to(r, role))
-            .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))?;
+        let review = Self::review_for_update(&mut tx, id, role).await?;
         if review.state != ReviewState::Claimed {
             return Ok(review);
         }
@@ -362,10 +354,7 @@ impl ReviewStore for Backend {
             .map_err(|e| StoreError::Invalid(format!("claim lease: {e}")))?;
         let id = &write.review_id;
         let mut tx = self.begin_write().await?;
-        let review = Self::review_for_update(&mut tx, id)
-            .await?
-            .filter(|r| visible_to(r, write.reviewer_role))
-            .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))?;
+        let review = Self::review_for_update(&mut tx, id, write.reviewer_role).await?;
         if review.state == ReviewState::Decided {
             // The same decision again is a client retry: report it, change nothing.
             if review.decision.as_deref() == Some(write.decision.as_str()) {

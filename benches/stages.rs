@@ -6,53 +6,19 @@
 //! against an empty bank set, classify, decide). Needs the provisioned model and photos
 //! (`cargo run -- models fetch --test-data`).
 
-use std::io::Cursor;
+#[path = "support/corpus.rs"]
+mod corpus;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
+use corpus::corpus;
 use coverguard::bank::BankSet;
 use coverguard::classify::{preprocess, Detector, DetectorOptions, RgbView};
 use coverguard::decide::Policy;
-use coverguard::decode::{self, DecodeLimits};
+use coverguard::decode::{self, DecodeLimits, Resolution};
 use coverguard::hash;
 use coverguard::provision::{self, Cache};
 use coverguard::screen::Screener;
-
-/// The photos re-encoded with their longest side at `side` px, JPEG quality 90.
-fn corpus(side: u32) -> Vec<(String, Vec<u8>)> {
-    let cache = Cache::from_env().expect("cache");
-    let dir = provision::ensure_asset(&cache, "skimage-data")
-        .expect("scikit-image photos: run `cargo run -- models fetch --test-data`")
-        .join("skimage/data");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("photo dir")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".png") || n.ends_with(".jpg"))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let image = image::open(dir.join(&name)).ok()?.to_rgb8();
-            // Photos only: the tiny test patterns are not cover art.
-            if image.width().min(image.height()) < 128 {
-                return None;
-            }
-            let scale = side as f64 / image.width().max(image.height()) as f64;
-            let (w, h) = (
-                ((image.width() as f64 * scale).round() as u32).max(1),
-                ((image.height() as f64 * scale).round() as u32).max(1),
-            );
-            let resized =
-                image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle);
-            let mut jpeg = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut jpeg), 90)
-                .encode_image(&resized)
-                .ok()?;
-            Some((name, jpeg))
-        })
-        .collect()
-}
 
 fn detector() -> Detector {
     let cache = Cache::from_env().expect("cache");
@@ -126,11 +92,7 @@ fn stages(c: &mut Criterion) {
         let views: Vec<RgbView<'_>> = decoded
             .iter()
             .take(batch)
-            .map(|d| RgbView {
-                width: d.width,
-                height: d.height,
-                rgb: &d.rgb,
-            })
+            .map(|d| RgbView::full(d.width, d.height, &d.rgb))
             .collect();
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::new("batch", batch), &views, |b, views| {
@@ -154,7 +116,9 @@ fn stages(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("screen", size), |b| {
             b.iter(|| {
                 for (name, bytes) in &files {
-                    screener.screen_bytes(name, bytes, &limits).expect("screen");
+                    screener
+                        .screen_bytes(name, bytes, &limits, Resolution::Full)
+                        .expect("screen");
                 }
             })
         });

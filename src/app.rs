@@ -94,6 +94,7 @@ pub async fn load(
         banks,
         settings: PipelineSettings {
             limits: config.limits(),
+            resolution: config.decode_resolution,
             quarantine_on_review: config.quarantine_on_review,
             retention: Duration::from_secs(86_400 * u64::from(config.retention_days)),
             reporter: config.reporter.clone(),

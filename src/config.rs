@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::act::report::ReporterInfo;
-use crate::decode::DecodeLimits;
+use crate::decode::{DecodeLimits, Resolution};
 use crate::scheduler::SchedulerConfig;
 
 /// Environment variables that override the file.
@@ -43,6 +43,11 @@ pub struct ServiceConfig {
     pub max_bytes: usize,
     pub max_pixels: u64,
     pub max_side: u32,
+    /// How much of a JPEG screening decodes: `"full"` (the default: every pixel, so PDQ is
+    /// bit-exact with Meta's reference and scores are the oracle's), or
+    /// `{ long_side_at_least = N }` (the smallest DCT scale keeping the longer side at N px
+    /// or more; see [`Resolution::FAST`] for what 1024 costs in PDQ drift).
+    pub decode_resolution: Resolution,
     /// Seconds allowed to fetch an image by URL.
     pub url_timeout_secs: u64,
     /// Policy overrides (same format as `scan --policy`).
@@ -133,6 +138,7 @@ impl Default for ServiceConfig {
             max_bytes: limits.max_bytes,
             max_pixels: limits.max_pixels,
             max_side: limits.max_side,
+            decode_resolution: Resolution::Full,
             url_timeout_secs: 10,
             policy_file: None,
             scheduler: SchedulerConfig::default(),
@@ -271,8 +277,24 @@ mod tests {
             SchedulerConfig::default().queue_capacity
         );
         assert!(c.database_url().starts_with("sqlite://"));
+        assert_eq!(c.decode_resolution, Resolution::Full);
         c.apply_env(|name| (name == ENV_LISTEN).then(|| "0.0.0.0:1".to_string()));
         assert_eq!(c.listen, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn decode_resolution_is_full_or_a_minimum_long_side() {
+        let parse = |text: &str| toml::from_str::<ServiceConfig>(text).map(|c| c.decode_resolution);
+        assert_eq!(
+            parse("decode_resolution = \"full\"").unwrap(),
+            Resolution::Full
+        );
+        assert_eq!(
+            parse("decode_resolution = { long_side_at_least = 1024 }").unwrap(),
+            Resolution::FAST
+        );
+        assert!(parse("decode_resolution = \"half\"").is_err());
+        assert!(parse("decode_resolution = { long_side_at_least = -1 }").is_err());
     }
 
     #[test]

@@ -20,9 +20,9 @@ use crate::bank_index::{BankIndex, SharedBankIndex};
 use crate::classify::Detection;
 use crate::context::ScreenContext;
 use crate::decide::{Policy, Verdict};
-use crate::decode::DecodeLimits;
+use crate::decode::{DecodeLimits, Resolution};
 use crate::scheduler::{Scheduler, SchedulerError};
-use crate::screen::{analyse, build_record, ScreenError, ScreeningRecord};
+use crate::screen::{analyse_at, build_record, ScreenError, ScreeningRecord};
 use crate::store::{
     self, ArtworkSignals, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningRow,
     ScreeningWrite, Store, StoreError,
@@ -65,6 +65,8 @@ impl PipelineError {
 #[derive(Clone, Debug)]
 pub struct PipelineSettings {
     pub limits: DecodeLimits,
+    /// How much of a JPEG to decode for hashing and the model.
+    pub resolution: Resolution,
     /// Also quarantine `review` verdicts, not only `block`.
     pub quarantine_on_review: bool,
     /// How long quarantined evidence is kept.
@@ -186,12 +188,13 @@ impl Pipeline {
         bytes: Bytes,
         submission: &Submission,
     ) -> Result<Screened, PipelineError> {
-        let limits = self.settings.limits.clone();
+        let (limits, resolution) = (self.settings.limits.clone(), self.settings.resolution);
         let decode_input = bytes.clone();
         // Decode and hashing are CPU work: off the async runtime.
-        let analysed = tokio::task::spawn_blocking(move || analyse(&decode_input, &limits))
-            .await
-            .map_err(|e| PipelineError::Task(e.to_string()))??;
+        let analysed =
+            tokio::task::spawn_blocking(move || analyse_at(&decode_input, &limits, resolution))
+                .await
+                .map_err(|e| PipelineError::Task(e.to_string()))??;
         let analysed = Arc::new(analysed);
 
         let _same_bytes = self.same_bytes.lock(&analysed.exact.sha256).await;

@@ -225,7 +225,12 @@ pub fn render_evidence(
     settings: &ConsoleSettings,
     mode: ViewMode,
 ) -> Result<Vec<u8>, ReviewError> {
-    let decoded = decode::decode(bytes, limits)?;
+    // The rendition is small: a large JPEG need not be decoded in full.
+    let decoded = decode::decode_at(
+        bytes,
+        limits,
+        decode::Resolution::LongSideAtLeast(RENDITION_SIDE),
+    )?;
     let buffer: ImageBuffer<Rgb<u8>, Vec<u8>> =
         ImageBuffer::from_raw(decoded.width, decoded.height, decoded.rgb)
             .ok_or_else(|| ReviewError::Encode("decoded pixels do not fill the image".into()))?;

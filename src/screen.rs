@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::bank::{BankMatch, BankSet, Signals};
 use crate::classify::{ClassifyError, Detection, Detector, RgbView};
 use crate::decide::{Policy, Verdict};
-use crate::decode::{self, DecodeError, DecodeLimits, ImageFormat};
+use crate::decode::{self, DecodeError, DecodeLimits, DecodedImage, ImageFormat, Resolution};
 use crate::fetch::FetchError;
 use crate::hash::{self, ExactHashes, PdqOutput};
 
@@ -45,10 +45,9 @@ impl ScreenError {
 /// Decoded pixels and every hash of one image.
 pub struct Analysed {
     pub exact: ExactHashes,
-    pub format: ImageFormat,
-    pub width: u32,
-    pub height: u32,
-    pub rgb: Vec<u8>,
+    /// The pixels the hashes and the model see; `image.source_width` x
+    /// `image.source_height` is the size reported.
+    pub image: DecodedImage,
     pub pdq: PdqOutput,
     pub phash: Option<String>,
 }
@@ -56,17 +55,28 @@ pub struct Analysed {
 impl Analysed {
     pub fn view(&self) -> RgbView<'_> {
         RgbView {
-            width: self.width,
-            height: self.height,
-            rgb: &self.rgb,
+            width: self.image.width,
+            height: self.image.height,
+            rgb: &self.image.rgb,
+            source_width: self.image.source_width,
+            source_height: self.image.source_height,
         }
     }
 }
 
-/// Decode and hash. A panic anywhere in here fails this image only.
+/// Decode every pixel and hash: PDQ and pHash exactly as the references compute them.
 pub fn analyse(bytes: &[u8], limits: &DecodeLimits) -> Result<Analysed, ScreenError> {
+    analyse_at(bytes, limits, Resolution::Full)
+}
+
+/// Decode at `resolution` and hash. A panic anywhere in here fails this image only.
+pub fn analyse_at(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    resolution: Resolution,
+) -> Result<Analysed, ScreenError> {
     let exact = hash::exact_hashes(bytes);
-    let image = decode::decode(bytes, limits)?;
+    let image = decode::decode_at(bytes, limits, resolution)?;
     let hashed = catch_unwind(AssertUnwindSafe(|| {
         let pdq = hash::pdq::pdq_from_rgb8(image.width, image.height, &image.rgb);
         let phash = hash::phash(image.width, image.height, &image.rgb);
@@ -75,10 +85,7 @@ pub fn analyse(bytes: &[u8], limits: &DecodeLimits) -> Result<Analysed, ScreenEr
     let (pdq, phash) = hashed.map_err(|p| ScreenError::HashPanicked(panic_message(&p)))?;
     Ok(Analysed {
         exact,
-        format: image.format,
-        width: image.width,
-        height: image.height,
-        rgb: image.rgb,
+        image,
         pdq: pdq?,
         phash,
     })
@@ -119,6 +126,10 @@ pub struct ScreeningRecord {
     pub format: ImageFormat,
     pub width: u32,
     pub height: u32,
+    /// Hashes and scores come from pixels decoded at 1/`decode_scale` of the image's
+    /// size (JPEG DCT scaling); 1 means every pixel, as the references decode.
+    #[serde(default = "full_scale")]
+    pub decode_scale: u32,
     pub pdq: PdqRecord,
     pub phash: Option<String>,
     pub detections: Vec<Detection>,
@@ -127,6 +138,10 @@ pub struct ScreeningRecord {
     pub reasons: Vec<String>,
     pub model: String,
     pub policy: String,
+}
+
+fn full_scale() -> u32 {
+    1
 }
 
 /// Everything needed to finish screening: the detector, banks and policy.
@@ -165,14 +180,15 @@ impl Screener {
         )
     }
 
-    /// Decode, hash, match, classify and decide one image's bytes.
+    /// Decode (at `resolution`), hash, match, classify and decide one image's bytes.
     pub fn screen_bytes(
         &mut self,
         source: &str,
         bytes: &[u8],
         limits: &DecodeLimits,
+        resolution: Resolution,
     ) -> Result<ScreeningRecord, ScreenError> {
-        let analysed = analyse(bytes, limits)?;
+        let analysed = analyse_at(bytes, limits, resolution)?;
         self.finish(source, &analysed)
     }
 }
@@ -199,9 +215,10 @@ pub fn build_record(
         source: source.to_string(),
         sha256: analysed.exact.sha256.clone(),
         md5: analysed.exact.md5.clone(),
-        format: analysed.format,
-        width: analysed.width,
-        height: analysed.height,
+        format: analysed.image.format,
+        width: analysed.image.source_width,
+        height: analysed.image.source_height,
+        decode_scale: analysed.image.scale_denominator(),
         pdq: PdqRecord::from(&analysed.pdq),
         phash: analysed.phash.clone(),
         detections,

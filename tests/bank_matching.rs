@@ -23,10 +23,11 @@ fn original(file: &str) -> (Vec<u8>, Analysed) {
 
 /// The image re-encoded as JPEG at `quality`, after scaling by `scale`.
 fn variant(a: &Analysed, scale: f64, quality: u8) -> Analysed {
-    let img = image::RgbImage::from_raw(a.width, a.height, a.rgb.clone()).unwrap();
+    let img =
+        image::RgbImage::from_raw(a.image.width, a.image.height, a.image.rgb.clone()).unwrap();
     let (w, h) = (
-        ((a.width as f64) * scale) as u32,
-        ((a.height as f64) * scale) as u32,
+        ((a.image.width as f64) * scale) as u32,
+        ((a.image.height as f64) * scale) as u32,
     );
     let img = image::imageops::resize(&img, w, h, FilterType::Triangle);
     let mut jpeg = Vec::new();

@@ -52,6 +52,24 @@ pub struct RgbView<'a> {
     pub width: u32,
     pub height: u32,
     pub rgb: &'a [u8],
+    /// The image's own size, which boxes are reported in. Larger than `width` x
+    /// `height` when the pixels come from a reduced-scale decode.
+    pub source_width: u32,
+    pub source_height: u32,
+}
+
+impl<'a> RgbView<'a> {
+    /// A view of all of an image's pixels.
+    #[must_use]
+    pub fn full(width: u32, height: u32, rgb: &'a [u8]) -> Self {
+        RgbView {
+            width,
+            height,
+            rgb,
+            source_width: width,
+            source_height: height,
+        }
+    }
 }
 
 /// What a classification produced for one image.
@@ -254,8 +272,10 @@ impl Detector {
                     &data[i * per_output..(i + 1) * per_output],
                     anchors,
                     &self.spec.labels,
-                    image.width,
-                    image.height,
+                    // The padded square maps onto the source image whatever the decode
+                    // scale: boxes come out in the image's own pixels.
+                    image.source_width,
+                    image.source_height,
                     self.spec.input_size,
                     &self.params,
                 ),

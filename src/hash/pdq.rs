@@ -251,8 +251,13 @@ pub fn pdq_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, P
     };
 
     let mut scratch = vec![0f32; num_pixels];
-    jarosz_filter(&mut luma, &mut scratch, num_rows, num_cols);
-    decimate(&luma, num_rows, num_cols, &mut downsampled);
+    jarosz_filter_and_decimate(
+        &mut luma,
+        &mut scratch,
+        num_rows,
+        num_cols,
+        &mut downsampled,
+    );
     let dct = dct_64_to_16(&downsampled);
 
     let mut dihedral = [PdqHash::ZERO; 8];
@@ -278,11 +283,17 @@ pub fn pdq_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, P
 /// Luma as the `pdqhash` binding computes it, which is what the reference
 /// hashes are defined on: numpy evaluates `R*0.299 + G*0.587 + B*0.114` in
 /// f64 (left to right) and then rounds to f32. (The C++ `fillFloatLumaFromRGB`
-/// would use f32 coefficients instead and can differ in the last bit.)
+/// would use f32 coefficients instead and can differ in the last bit.) The three
+/// products come from tables, which hold exactly the f64 products numpy forms.
 fn luma_from_rgb8(rgb: &[u8], num_pixels: usize) -> Vec<f32> {
+    static TABLES: OnceLock<[[f64; 256]; 3]> = OnceLock::new();
+    let [red, green, blue] = TABLES.get_or_init(|| {
+        let table = |coefficient: f64| std::array::from_fn(|v| v as f64 * coefficient);
+        [table(0.299), table(0.587), table(0.114)]
+    });
     let mut luma = Vec::with_capacity(num_pixels);
     luma.extend(rgb.chunks_exact(3).map(|px| {
-        (f64::from(px[0]) * 0.299 + f64::from(px[1]) * 0.587 + f64::from(px[2]) * 0.114) as f32
+        (red[usize::from(px[0])] + green[usize::from(px[1])] + blue[usize::from(px[2])]) as f32
     }));
     luma
 }
@@ -293,25 +304,49 @@ fn jarosz_window_size(old_dimension: usize, new_dimension: usize) -> usize {
     old_dimension.div_ceil(2 * new_dimension)
 }
 
-/// Reference `jaroszFilterFloat`: the result ends up back in `buffer`.
-fn jarosz_filter(buffer: &mut [f32], scratch: &mut [f32], num_rows: usize, num_cols: usize) {
+/// Reference `decimateFloat`'s sample index: the pixel nearest each output cell's
+/// centre, computed in f64 as the reference does.
+fn decimation_indices(in_len: usize) -> [usize; DOWNSAMPLED_DIM] {
+    std::array::from_fn(|out_index| {
+        (((out_index as f64 + 0.5) * in_len as f64) / DOWNSAMPLED_DIM as f64) as usize
+    })
+}
+
+/// Reference `jaroszFilterFloat` followed by `decimateFloat`, into `out`.
+///
+/// Every value that reaches `out` goes through exactly the reference's operations,
+/// but values the decimation never reads are not computed: the last row pass stores
+/// only the 64 sampled columns, and the last column pass runs down those columns only
+/// and stores only the 64 sampled rows. `luma` and `scratch` are clobbered.
+fn jarosz_filter_and_decimate(
+    luma: &mut [f32],
+    scratch: &mut [f32],
+    num_rows: usize,
+    num_cols: usize,
+    out: &mut [[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM],
+) {
     let window_along_rows = jarosz_window_size(num_cols, DOWNSAMPLED_DIM);
     let window_along_cols = jarosz_window_size(num_rows, DOWNSAMPLED_DIM);
+    let sampled_rows = decimation_indices(num_rows);
+    let sampled_cols = decimation_indices(num_cols);
+    let mut tiles = RowTiles::new(num_cols);
     let mut column_sums = vec![0f32; num_cols];
-    for _ in 0..JAROSZ_PASS_PAIRS {
-        for (src, dst) in buffer
-            .chunks_exact(num_cols)
-            .zip(scratch.chunks_exact_mut(num_cols))
-        {
-            box_filter_row(src, dst, window_along_rows);
+    for pass in 0..JAROSZ_PASS_PAIRS {
+        let last = pass + 1 == JAROSZ_PASS_PAIRS;
+        let keep = if last { Some(&sampled_cols[..]) } else { None };
+        tiles.filter_rows(luma, scratch, num_cols, window_along_rows, keep);
+        if last {
+            box_filter_sampled_columns(
+                scratch,
+                num_cols,
+                window_along_cols,
+                &sampled_cols,
+                &sampled_rows,
+                out,
+            );
+        } else {
+            box_filter_columns(scratch, luma, num_cols, window_along_cols, &mut column_sums);
         }
-        box_filter_columns(
-            scratch,
-            buffer,
-            num_cols,
-            window_along_cols,
-            &mut column_sums,
-        );
     }
 }
 
@@ -340,42 +375,194 @@ impl BoxPhases {
     }
 }
 
-/// Reference `box1DFloat` on one contiguous row. The running sum's rounding
-/// (add the entering value, then subtract the leaving one) is part of the
-/// reference output, so it is kept as is rather than recomputed per window.
-fn box_filter_row(src: &[f32], dst: &mut [f32], window: usize) {
+/// Rows are filtered [`LANES`] at a time: a running sum is a chain of dependent
+/// additions, so one row at a time waits on every add. Eight rows side by side (one
+/// per lane, each with exactly its own sequence of operations) keep the adder busy.
+const LANES: usize = 8;
+
+/// Transposed strips of [`LANES`] rows for the row pass, reused across passes.
+struct RowTiles {
+    input: Vec<[f32; LANES]>,
+    output: Vec<[f32; LANES]>,
+}
+
+impl RowTiles {
+    fn new(num_cols: usize) -> RowTiles {
+        RowTiles {
+            input: vec![[0.0; LANES]; num_cols],
+            output: vec![[0.0; LANES]; num_cols],
+        }
+    }
+
+    /// Reference `box1DFloat` along every row of `src` into `dst`. With `keep`, only
+    /// those columns of `dst` are written (the rest are left as they were).
+    fn filter_rows(
+        &mut self,
+        src: &[f32],
+        dst: &mut [f32],
+        num_cols: usize,
+        window: usize,
+        keep: Option<&[usize]>,
+    ) {
+        let strip = LANES * num_cols;
+        let grouped = src.len() / strip * strip;
+        for (src_strip, dst_strip) in src[..grouped]
+            .chunks_exact(strip)
+            .zip(dst[..grouped].chunks_exact_mut(strip))
+        {
+            // Column by column: eight reads from eight rows, one contiguous write.
+            let rows: [&[f32]; LANES] =
+                std::array::from_fn(|lane| &src_strip[lane * num_cols..(lane + 1) * num_cols]);
+            for (col, cell) in self.input.iter_mut().enumerate() {
+                *cell = rows.map(|row| row[col]);
+            }
+            box_filter(&self.input, &mut self.output, window);
+            let mut rows: Vec<&mut [f32]> = dst_strip.chunks_exact_mut(num_cols).collect();
+            match keep {
+                Some(cols) => {
+                    for &col in cols {
+                        for (row, &value) in rows.iter_mut().zip(&self.output[col]) {
+                            row[col] = value;
+                        }
+                    }
+                }
+                None => {
+                    for (col, cell) in self.output.iter().enumerate() {
+                        for (row, &value) in rows.iter_mut().zip(cell) {
+                            row[col] = value;
+                        }
+                    }
+                }
+            }
+        }
+        // The last few rows one at a time.
+        for (src_row, dst_row) in src[grouped..]
+            .chunks_exact(num_cols)
+            .zip(dst[grouped..].chunks_exact_mut(num_cols))
+        {
+            let (src_row, _) = src_row.as_chunks::<1>();
+            let (dst_row, _) = dst_row.as_chunks_mut::<1>();
+            box_filter(src_row, dst_row, window);
+        }
+    }
+}
+
+/// Reference `box1DFloat` along a sequence of `N`-lane values, each lane on its own.
+/// The running sum's rounding (add the entering value, then subtract the leaving
+/// one) is part of the reference output, so it is kept as is rather than
+/// recomputed per window.
+fn box_filter<const N: usize>(src: &[[f32; N]], dst: &mut [[f32; N]], window: usize) {
     let phases = BoxPhases::new(src.len(), window);
-    let mut sum = 0f32;
+    let add = |sum: &mut [f32; N], values: &[f32; N]| {
+        for (s, v) in sum.iter_mut().zip(values) {
+            *s += v;
+        }
+    };
+    let subtract = |sum: &mut [f32; N], values: &[f32; N]| {
+        for (s, v) in sum.iter_mut().zip(values) {
+            *s -= v;
+        }
+    };
+    let divide = |sum: &[f32; N], divisor: f32| sum.map(|s| s / divisor);
+    let mut sum = [0f32; N];
     let mut count = 0usize;
     let mut right = 0usize;
     let mut out = 0usize;
     for _ in 0..phases.accumulate {
-        sum += src[right];
+        add(&mut sum, &src[right]);
         count += 1;
         right += 1;
     }
     for _ in 0..phases.grow {
-        sum += src[right];
+        add(&mut sum, &src[right]);
         count += 1;
-        dst[out] = sum / count as f32;
+        dst[out] = divide(&sum, count as f32);
         right += 1;
         out += 1;
     }
     let mut left = 0usize;
+    let divisor = count as f32;
     for _ in 0..phases.slide {
-        sum += src[right];
-        sum -= src[left];
-        dst[out] = sum / count as f32;
+        add(&mut sum, &src[right]);
+        subtract(&mut sum, &src[left]);
+        dst[out] = divide(&sum, divisor);
         left += 1;
         right += 1;
         out += 1;
     }
     for _ in 0..phases.shrink {
-        sum -= src[left];
+        subtract(&mut sum, &src[left]);
         count -= 1;
-        dst[out] = sum / count as f32;
+        dst[out] = divide(&sum, count as f32);
         left += 1;
         out += 1;
+    }
+}
+
+/// The last column pass: reference `box1DFloat` down the sampled columns only,
+/// storing only the sampled rows, straight into the 64x64 result.
+fn box_filter_sampled_columns(
+    src: &[f32],
+    num_cols: usize,
+    window: usize,
+    cols: &[usize; DOWNSAMPLED_DIM],
+    rows: &[usize; DOWNSAMPLED_DIM],
+    out: &mut [[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM],
+) {
+    let num_rows = src.len() / num_cols;
+    let phases = BoxPhases::new(num_rows, window);
+    let mut sums = [0f32; DOWNSAMPLED_DIM];
+    let add = |sums: &mut [f32; DOWNSAMPLED_DIM], row: usize| {
+        let row = &src[row * num_cols..(row + 1) * num_cols];
+        for (s, &col) in sums.iter_mut().zip(cols) {
+            *s += row[col];
+        }
+    };
+    let subtract = |sums: &mut [f32; DOWNSAMPLED_DIM], row: usize| {
+        let row = &src[row * num_cols..(row + 1) * num_cols];
+        for (s, &col) in sums.iter_mut().zip(cols) {
+            *s -= row[col];
+        }
+    };
+    // Sampled row indices ascend, and repeat when the image has fewer than 64 rows.
+    let mut next = 0usize;
+    let mut emit = |sums: &[f32; DOWNSAMPLED_DIM], row: usize, divisor: f32| {
+        while next < DOWNSAMPLED_DIM && rows[next] == row {
+            out[next] = sums.map(|s| s / divisor);
+            next += 1;
+        }
+    };
+    let mut count = 0usize;
+    let mut right = 0usize;
+    let mut row = 0usize;
+    for _ in 0..phases.accumulate {
+        add(&mut sums, right);
+        count += 1;
+        right += 1;
+    }
+    for _ in 0..phases.grow {
+        add(&mut sums, right);
+        count += 1;
+        emit(&sums, row, count as f32);
+        right += 1;
+        row += 1;
+    }
+    let mut left = 0usize;
+    let divisor = count as f32;
+    for _ in 0..phases.slide {
+        add(&mut sums, right);
+        subtract(&mut sums, left);
+        emit(&sums, row, divisor);
+        left += 1;
+        right += 1;
+        row += 1;
+    }
+    for _ in 0..phases.shrink {
+        subtract(&mut sums, left);
+        count -= 1;
+        emit(&sums, row, count as f32);
+        left += 1;
+        row += 1;
     }
 }
 
@@ -439,25 +626,6 @@ fn box_filter_columns(
         }
         left += 1;
         out += 1;
-    }
-}
-
-/// Reference `decimateFloat`: samples the pixel nearest each output cell's
-/// centre, with the index computed in f64 as the reference does.
-fn decimate(
-    input: &[f32],
-    num_rows: usize,
-    num_cols: usize,
-    out: &mut [[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM],
-) {
-    let centre = |out_index: usize, in_len: usize| -> usize {
-        (((out_index as f64 + 0.5) * in_len as f64) / DOWNSAMPLED_DIM as f64) as usize
-    };
-    for (out_row, row) in out.iter_mut().enumerate() {
-        let in_row = &input[centre(out_row, num_rows) * num_cols..];
-        for (out_col, value) in row.iter_mut().enumerate() {
-            *value = in_row[centre(out_col, num_cols)];
-        }
     }
 }
 

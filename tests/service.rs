@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::server::*;
 
+use coverguard::decode::Resolution;
 use coverguard::scheduler::SchedulerConfig;
 use coverguard::store::{self, ReportState};
 use serde_json::Value;
@@ -870,4 +871,44 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
         answered.is_subset(&documented) && documented.contains("verdict"),
         "answered {answered:?}, documented {documented:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn decode_resolution_setting_reaches_screening() {
+    // The colour chart enlarged to 2400 px: the fast path decodes it at 1/2.
+    let chart = image::load_from_memory(&photo("color.png"))
+        .unwrap()
+        .to_rgb8();
+    let large = image::imageops::resize(&chart, 2400, 2400, image::imageops::FilterType::Triangle);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::Cursor::new(&mut jpeg), 90)
+        .encode_image(&large)
+        .unwrap();
+
+    for (resolution, scale) in [(Resolution::Full, 1), (Resolution::FAST, 2)] {
+        let server = start(|c| c.decode_resolution = resolution).await;
+        server.wait_ready().await;
+        let (status, record) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/jpeg",
+                jpeg.clone(),
+                "artwork_id=big",
+            )
+            .await;
+        assert_eq!(status, 200, "{record}");
+        assert_eq!(record["decode_scale"], scale, "{resolution:?}");
+        assert_eq!(
+            (record["width"].as_u64(), record["height"].as_u64()),
+            (Some(2400), Some(2400))
+        );
+        // Boxes are in the image's own pixels either way.
+        let boxes = record["detections"].as_array().unwrap();
+        assert!(!boxes.is_empty(), "{record}");
+        assert!(
+            boxes.iter().any(|d| d["box"][2].as_i64().unwrap() > 1200),
+            "{record}"
+        );
+        server.finish().await;
+    }
 }

@@ -1,0 +1,59 @@
+//! Per-image decode and PDQ times of coverguard on a folder of images, as JSON, for the
+//! side-by-side comparison script (`scripts/compare/compare.py`), which times Meta's PDQ
+//! binding on the same files.
+//!
+//! ```sh
+//! cargo run --release --example stage_times -- DIR [ROUNDS]
+//! ```
+//!
+//! Prints `{"files": n, "decode_ms": median, "pdq_ms": median}`: the median over files of
+//! each file's fastest round. PDQ includes the seven dihedral hashes, as
+//! `pdqhash.compute_dihedral` does.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use coverguard::decode::{self, DecodeLimits};
+use coverguard::hash::pdq;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().context("usage: stage_times DIR [ROUNDS]")?;
+    let rounds: usize = args.next().map_or(Ok(3), |r| r.parse())?;
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    paths.sort();
+    anyhow::ensure!(!paths.is_empty(), "{dir} holds no files");
+    let limits = DecodeLimits::default();
+    let (mut decode_ms, mut pdq_ms) = (Vec::new(), Vec::new());
+    for path in &paths {
+        let bytes = std::fs::read(path)?;
+        let (mut best_decode, mut best_pdq) = (f64::MAX, f64::MAX);
+        for _ in 0..rounds {
+            let start = Instant::now();
+            let image = decode::decode(&bytes, &limits)
+                .with_context(|| format!("decoding {}", path.display()))?;
+            best_decode = best_decode.min(start.elapsed().as_secs_f64() * 1e3);
+            let start = Instant::now();
+            pdq::pdq_from_rgb8(image.width, image.height, &image.rgb)?;
+            best_pdq = best_pdq.min(start.elapsed().as_secs_f64() * 1e3);
+        }
+        decode_ms.push(best_decode);
+        pdq_ms.push(best_pdq);
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "files": paths.len(),
+            "decode_ms": median(decode_ms),
+            "pdq_ms": median(pdq_ms),
+        })
+    );
+    Ok(())
+}

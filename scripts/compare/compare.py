@@ -1,0 +1,436 @@
+#!/usr/bin/env python3
+"""coverguard against the Python stack, on the same files, in the same run.
+
+Run through scripts/compare/run.sh, which builds coverguard and the venv.
+
+Corpus: the scikit-image photos from the pinned wheel that coverguard provisions
+(`coverguard models fetch --test-data`), the tiny test patterns left out, each
+re-encoded as JPEG q90 with its longest side at 640 and at 3000 px, as is and
+mirrored.
+
+Python stack, one image after another, as a worker would run it:
+  NudeNet 3.4.2 `NudeDetector(320n.onnx).detect(path)` (ONNX Runtime 1.32),
+  python-threatexchange `pdq_from_file` (Pillow + Meta's PDQ through pdqhash),
+  its `PDQIndex` (faiss multi-index hashing, threshold 31) over the bank, and an
+  MD5 set lookup.
+coverguard: `coverguard serve` on loopback with the same bank imported, fed by
+  HTTP clients on this machine (their cost is counted against coverguard).
+  Every request's bytes carry a unique JPEG comment so that no answer comes from
+  the verdict cache.
+
+Printed: images/s of each and the ratio, per size; bare ONNX Runtime; PDQ alone
+(coverguard's `stage_times` example against `pdqhash.compute_dihedral` on the
+same decoded files); the latency of one request at a time on an idle server;
+a saturating load (status counts, throughput, peak RSS). Rounds alternate
+between the two stacks and medians are reported.
+"""
+
+import argparse
+import concurrent.futures as futures
+import hashlib
+import http.client
+import io
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pdqhash
+from nudenet import NudeDetector
+from PIL import Image
+from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_file
+from threatexchange.signal_type.pdq.pdq_index import PDQIndex
+
+SERVICE_TOKEN = "compare-service-token-0123456789abcdef"
+ADMIN_TOKEN = "compare-admin-token-0123456789abcdef"
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def provisioned(binary):
+    out = subprocess.run(
+        [binary, "models", "fetch", "--test-data"], check=True, capture_output=True, text=True
+    ).stdout
+    paths = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return Path(paths["model"].strip()), Path(paths["test data"].strip()) / "skimage" / "data"
+
+
+def build_corpus(photos, side, out_dir):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for src in sorted(photos.iterdir()):
+        if src.suffix not in (".png", ".jpg"):
+            continue
+        image = Image.open(src).convert("RGB")
+        if min(image.size) < 128:
+            continue
+        scale = side / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        resized = image.resize(size, Image.Resampling.BILINEAR)
+        for variant, picture in (("", resized), ("-mirrored", resized.transpose(Image.Transpose.FLIP_LEFT_RIGHT))):
+            path = out_dir / f"{src.stem}{variant}.jpg"
+            picture.save(path, "JPEG", quality=90)
+            files.append(path)
+    return files
+
+
+def random_bank(size, seed=6):
+    rng = random.Random(seed)
+    return [f"{rng.getrandbits(256):064x}" for _ in range(size)]
+
+
+def with_comment(jpeg, nonce):
+    """The same pixels under new bytes: a COM segment right after SOI."""
+    payload = nonce.encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+# ---------------------------------------------------------------- Python stack
+
+
+class PythonStack:
+    def __init__(self, model, bank):
+        self.detector = NudeDetector(model_path=str(model))
+        self.index = PDQIndex(entries=((h, i) for i, h in enumerate(bank)))
+        self.md5s = set()
+
+    def screen(self, path):
+        detections = self.detector.detect(str(path))
+        pdq_hex, _quality = pdq_from_file(path)
+        matches = self.index.query(pdq_hex)
+        md5_hit = hashlib.md5(path.read_bytes()).hexdigest() in self.md5s
+        return detections, matches, md5_hit
+
+    def images_per_second(self, files):
+        start = time.perf_counter()
+        for path in files:
+            self.screen(path)
+        return len(files) / (time.perf_counter() - start)
+
+
+def python_pdq_ms(files, rounds=3):
+    best = []
+    for path in files:
+        array = np.asarray(Image.open(path).convert("RGB"))
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            pdqhash.compute_dihedral(array)
+            times.append((time.perf_counter() - start) * 1e3)
+        best.append(min(times))
+    return statistics.median(best)
+
+
+def bare_inference_ms(model, batch, runs=40):
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    data = np.random.default_rng(6).random((batch, 3, 320, 320), dtype=np.float32)
+    for _ in range(3):
+        session.run(None, {name: data})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, {name: data})
+        times.append((time.perf_counter() - start) * 1e3 / batch)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------ coverguard
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, binary, work, workers, intra_threads, decode, queue_capacity):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(dir=work, prefix="server-"))
+        config = self.dir / "coverguard.toml"
+        config.write_text(
+            f"""listen = "127.0.0.1:{self.port}"
+data_dir = "{self.dir / 'data'}"
+intra_threads = {intra_threads}
+decode_resolution = {decode}
+request_deadline_ms = 60000
+
+[scheduler]
+workers = {workers}
+max_batch = 8
+queue_capacity = {queue_capacity}
+
+[[tokens]]
+name = "compare-service"
+role = "service"
+token = "{SERVICE_TOKEN}"
+
+[[tokens]]
+name = "compare-admin"
+role = "admin"
+token = "{ADMIN_TOKEN}"
+"""
+        )
+        self.log = open(self.dir / "server.log", "w")
+        self.process = subprocess.Popen(
+            [binary, "serve", "--config", str(config)], stdout=self.log, stderr=self.log
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"coverguard serve exited; see {self.dir / 'server.log'}")
+            time.sleep(0.2)
+        raise RuntimeError("coverguard serve did not become ready in 120 s")
+
+    def request(self, method, path, body=None, token=SERVICE_TOKEN, content_type="image/jpeg"):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            headers = {"Authorization": f"Bearer {token}"}
+            if body is not None:
+                headers["Content-Type"] = content_type
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def load_bank(self, bank, chunk=200_000):
+        body = json.dumps({"name": "compare", "signal_types": ["pdq", "md5"], "pdq_threshold": 31})
+        status, answer = self.request("POST", "/v1/banks", body, ADMIN_TOKEN, "application/json")
+        if status not in (200, 201):
+            raise RuntimeError(f"bank creation answered {status}: {answer[:300]!r}")
+        for start in range(0, len(bank), chunk):
+            text = "".join(f"pdq {h} e{start + i}\n" for i, h in enumerate(bank[start:start + chunk]))
+            status, answer = self.request(
+                "POST", "/v1/banks/compare/import", text.encode(), ADMIN_TOKEN, "text/plain"
+            )
+            if status != 200:
+                raise RuntimeError(f"bank import answered {status}: {answer[:300]!r}")
+
+    def screen(self, jpeg):
+        start = time.perf_counter()
+        status, answer = self.request("POST", "/v1/screen", jpeg)
+        return status, time.perf_counter() - start, answer
+
+    def peak_rss_mib(self):
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+class Nonces:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.next = 0
+
+    def take(self):
+        with self.lock:
+            self.next += 1
+            return f"compare-{os.getpid()}-{self.next}"
+
+
+def coverguard_images_per_second(server, payloads, nonces, concurrency):
+    def one(jpeg):
+        status, _, answer = server.screen(with_comment(jpeg, nonces.take()))
+        if status != 200:
+            raise RuntimeError(f"screening answered {status}: {answer[:300]!r}")
+
+    start = time.perf_counter()
+    with futures.ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, payloads))
+    return len(payloads) / (time.perf_counter() - start)
+
+
+def idle_latencies_ms(server, payloads, nonces, count):
+    latencies = []
+    for i in range(count):
+        status, seconds, answer = server.screen(with_comment(payloads[i % len(payloads)], nonces.take()))
+        if status != 200:
+            raise RuntimeError(f"screening answered {status}: {answer[:300]!r}")
+        latencies.append(seconds * 1e3)
+    latencies.sort()
+    return {
+        "requests": count,
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "max_ms": latencies[-1],
+    }
+
+
+def saturating_load(server, payloads, nonces, concurrency, seconds):
+    counts, lock = {}, threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(k):
+        i = k
+        while time.perf_counter() < stop_at:
+            status, _, _ = server.screen(with_comment(payloads[i % len(payloads)], nonces.take()))
+            i += concurrency
+            with lock:
+                counts[status] = counts.get(status, 0) + 1
+
+    start = time.perf_counter()
+    with futures.ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(client, range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return {
+        "clients": concurrency,
+        "seconds": round(elapsed, 1),
+        "status_counts": {str(k): v for k, v in sorted(counts.items())},
+        "answered_200_per_second": counts.get(200, 0) / elapsed,
+        "peak_rss_mib": server.peak_rss_mib(),
+    }
+
+
+# ------------------------------------------------------------------------ main
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--coverguard", required=True, help="the release binary")
+    parser.add_argument("--stage-times", required=True, help="the stage_times example binary")
+    parser.add_argument("--work", default="target/compare", help="corpus, bank and server data")
+    parser.add_argument("--bank-size", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8, help="clients in the throughput runs")
+    parser.add_argument("--idle-requests", type=int, default=300)
+    parser.add_argument("--load-clients", type=int, default=160)
+    parser.add_argument("--load-seconds", type=int, default=60)
+    args = parser.parse_args()
+
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    model, photos = provisioned(args.coverguard)
+    corpus = {side: build_corpus(photos, side, work / f"corpus-{side}") for side in (640, 3000)}
+    bank = random_bank(args.bank_size)
+    results = {"machine": {"cpus": os.cpu_count()}, "bank_size": len(bank), "sizes": {}}
+
+    log(f"building the Python stack (PDQIndex over {len(bank)} hashes)")
+    stack = PythonStack(model, bank)
+    results["bare_inference_ms"] = {str(b): bare_inference_ms(model, b) for b in (1, 8)}
+
+    full, fast = '"full"', "{ long_side_at_least = 1024 }"
+    configurations = {
+        "1 session x 2 threads": (1, 2, full),
+        "2 sessions x 1 thread": (2, 1, full),
+        "2 x 1, fast decode": (2, 1, fast),
+    }
+    nonces = Nonces()
+    for label, (workers, threads, decode) in configurations.items():
+        log(f"coverguard: {label}")
+        server = Server(args.coverguard, work, workers, threads, decode, queue_capacity=64)
+        try:
+            server.load_bank(bank)
+            for side, files in corpus.items():
+                payloads = [p.read_bytes() for p in files]
+                entry = results["sizes"].setdefault(str(side), {"files": len(files), "coverguard": {}})
+                coverguard_rounds, python_rounds = [], entry.setdefault("python_rounds", [])
+                for _ in range(args.rounds):
+                    coverguard_rounds.append(
+                        coverguard_images_per_second(server, payloads, nonces, args.concurrency)
+                    )
+                    if len(python_rounds) < args.rounds:
+                        python_rounds.append(stack.images_per_second(files))
+                entry["coverguard"][label] = coverguard_rounds
+            results.setdefault("idle_640", {})[label] = idle_latencies_ms(
+                server, [p.read_bytes() for p in corpus[640]], nonces, args.idle_requests
+            )
+        finally:
+            server.stop()
+
+    log("saturating load")
+    workers, threads, decode = configurations[best_configuration(results)]
+    server = Server(args.coverguard, work, workers, threads, decode, queue_capacity=64)
+    try:
+        server.load_bank(bank)
+        results["load_640"] = saturating_load(
+            server, [p.read_bytes() for p in corpus[640]], nonces, args.load_clients, args.load_seconds
+        )
+    finally:
+        server.stop()
+
+    for side, files in corpus.items():
+        out = subprocess.run(
+            [args.stage_times, str(work / f"corpus-{side}")], check=True, capture_output=True, text=True
+        ).stdout
+        results["sizes"][str(side)]["pdq_ms"] = {
+            "coverguard": json.loads(out)["pdq_ms"],
+            "pdqhash_dihedral": python_pdq_ms(files),
+        }
+
+    (work / "results.json").write_text(json.dumps(results, indent=2))
+    report(results)
+
+
+def best_configuration(results):
+    def throughput(label):
+        return statistics.median(
+            statistics.median(entry["coverguard"][label]) / statistics.median(entry["python_rounds"])
+            for entry in results["sizes"].values()
+        )
+
+    return max(next(iter(results["sizes"].values()))["coverguard"], key=throughput)
+
+
+def report(results):
+    bare = results["bare_inference_ms"]
+    bare_rate = 1e3 / min(bare.values())
+    print(f"bank: {results['bank_size']} random PDQ hashes; {results['machine']['cpus']} CPUs")
+    print(f"bare ONNX Runtime, 320x320 fp32: batch 1 {bare['1']:.1f} ms, batch 8 {bare['8']:.1f} ms per image")
+    print()
+    print("size     files  Python img/s  coverguard img/s (configuration)      ratio  of bare inference")
+    for side, entry in results["sizes"].items():
+        python = statistics.median(entry["python_rounds"])
+        for label, rounds in entry["coverguard"].items():
+            rate = statistics.median(rounds)
+            print(
+                f"{side + ' px':<8} {entry['files']:>5}  {python:>12.1f}  {rate:>16.1f} ({label:<22})"
+                f"  {rate / python:>5.2f}x  {rate / bare_rate:>6.0%}"
+            )
+    print()
+    print("PDQ with dihedral hashes, per image (decoded pixels in, median of per-file best of 3):")
+    for side, entry in results["sizes"].items():
+        pdq = entry["pdq_ms"]
+        print(
+            f"  {side} px: coverguard {pdq['coverguard']:.2f} ms, pdqhash {pdq['pdqhash_dihedral']:.2f} ms"
+            f" ({pdq['pdqhash_dihedral'] / pdq['coverguard']:.1f}x)"
+        )
+    print()
+    for label, idle in results["idle_640"].items():
+        print(
+            f"one request at a time, 640 px ({label}): p50 {idle['p50_ms']:.1f} ms, "
+            f"p99 {idle['p99_ms']:.1f} ms, max {idle['max_ms']:.1f} ms over {idle['requests']}"
+        )
+    load = results["load_640"]
+    print(
+        f"saturating load, 640 px: {load['clients']} clients for {load['seconds']} s: "
+        f"statuses {load['status_counts']}, {load['answered_200_per_second']:.1f} answered/s, "
+        f"peak RSS {load['peak_rss_mib']:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -250,14 +250,7 @@ pub fn pdq_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, P
         None
     };
 
-    let mut scratch = vec![0f32; num_pixels];
-    jarosz_filter_and_decimate(
-        &mut luma,
-        &mut scratch,
-        num_rows,
-        num_cols,
-        &mut downsampled,
-    );
+    jarosz_filter_and_decimate(&mut luma, num_rows, num_cols, &mut downsampled);
     let dct = dct_64_to_16(&downsampled);
 
     let mut dihedral = [PdqHash::ZERO; 8];
@@ -317,10 +310,11 @@ fn decimation_indices(in_len: usize) -> [usize; DOWNSAMPLED_DIM] {
 /// Every value that reaches `out` goes through exactly the reference's operations,
 /// but values the decimation never reads are not computed: the last row pass stores
 /// only the 64 sampled columns, and the last column pass runs down those columns only
-/// and stores only the 64 sampled rows. `luma` and `scratch` are clobbered.
+/// and stores only the 64 sampled rows. Every pass works in place in `luma`, which is
+/// clobbered: a second image-sized buffer would cost more in page faults than the
+/// filtering itself.
 fn jarosz_filter_and_decimate(
     luma: &mut [f32],
-    scratch: &mut [f32],
     num_rows: usize,
     num_cols: usize,
     out: &mut [[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM],
@@ -330,14 +324,14 @@ fn jarosz_filter_and_decimate(
     let sampled_rows = decimation_indices(num_rows);
     let sampled_cols = decimation_indices(num_cols);
     let mut tiles = RowTiles::new(num_cols);
-    let mut column_sums = vec![0f32; num_cols];
+    let mut columns = ColumnFilter::new(num_cols, window_along_cols);
     for pass in 0..JAROSZ_PASS_PAIRS {
         let last = pass + 1 == JAROSZ_PASS_PAIRS;
         let keep = if last { Some(&sampled_cols[..]) } else { None };
-        tiles.filter_rows(luma, scratch, num_cols, window_along_rows, keep);
+        tiles.filter_rows(luma, num_cols, window_along_rows, keep);
         if last {
             box_filter_sampled_columns(
-                scratch,
+                luma,
                 num_cols,
                 window_along_cols,
                 &sampled_cols,
@@ -345,7 +339,7 @@ fn jarosz_filter_and_decimate(
                 out,
             );
         } else {
-            box_filter_columns(scratch, luma, num_cols, window_along_cols, &mut column_sums);
+            columns.filter(luma);
         }
     }
 }
@@ -394,30 +388,23 @@ impl RowTiles {
         }
     }
 
-    /// Reference `box1DFloat` along every row of `src` into `dst`. With `keep`, only
-    /// those columns of `dst` are written (the rest are left as they were).
+    /// Reference `box1DFloat` along every row of `buffer`, in place. With `keep`, only
+    /// those columns are written back (the rest keep their old values).
     fn filter_rows(
         &mut self,
-        src: &[f32],
-        dst: &mut [f32],
+        buffer: &mut [f32],
         num_cols: usize,
         window: usize,
         keep: Option<&[usize]>,
     ) {
-        let strip = LANES * num_cols;
-        let grouped = src.len() / strip * strip;
-        for (src_strip, dst_strip) in src[..grouped]
-            .chunks_exact(strip)
-            .zip(dst[..grouped].chunks_exact_mut(strip))
-        {
-            // Column by column: eight reads from eight rows, one contiguous write.
-            let rows: [&[f32]; LANES] =
-                std::array::from_fn(|lane| &src_strip[lane * num_cols..(lane + 1) * num_cols]);
+        for strip in buffer.chunks_mut(LANES * num_cols) {
+            // A last, partial strip leaves its unused lanes at zero; they are not stored.
+            let mut rows: Vec<&mut [f32]> = strip.chunks_exact_mut(num_cols).collect();
+            // Column by column: one read from each row, one contiguous write.
             for (col, cell) in self.input.iter_mut().enumerate() {
-                *cell = rows.map(|row| row[col]);
+                *cell = std::array::from_fn(|lane| rows.get(lane).map_or(0.0, |row| row[col]));
             }
             box_filter(&self.input, &mut self.output, window);
-            let mut rows: Vec<&mut [f32]> = dst_strip.chunks_exact_mut(num_cols).collect();
             match keep {
                 Some(cols) => {
                     for &col in cols {
@@ -434,15 +421,6 @@ impl RowTiles {
                     }
                 }
             }
-        }
-        // The last few rows one at a time.
-        for (src_row, dst_row) in src[grouped..]
-            .chunks_exact(num_cols)
-            .zip(dst[grouped..].chunks_exact_mut(num_cols))
-        {
-            let (src_row, _) = src_row.as_chunks::<1>();
-            let (dst_row, _) = dst_row.as_chunks_mut::<1>();
-            box_filter(src_row, dst_row, window);
         }
     }
 }
@@ -566,66 +544,116 @@ fn box_filter_sampled_columns(
     }
 }
 
-/// Reference `box1DFloat` down every column. All columns advance together
-/// row by row (one running sum per column) so memory is read in order; each
-/// column sees exactly the reference's sequence of operations.
-fn box_filter_columns(
-    src: &[f32],
-    dst: &mut [f32],
+/// Reference `box1DFloat` down every column, in place. All columns advance together
+/// row by row (one running sum per column) so memory is read in order; each column
+/// sees exactly the reference's sequence of operations. A row's output overwrites it
+/// before the window has left it, so the original of each overwritten row is kept in
+/// a ring of `window + 1` rows until it leaves the window.
+struct ColumnFilter {
     num_cols: usize,
     window: usize,
-    sums: &mut [f32],
-) {
-    let num_rows = src.len() / num_cols;
-    let phases = BoxPhases::new(num_rows, window);
-    let row = |index: usize| &src[index * num_cols..(index + 1) * num_cols];
-    sums.fill(0.0);
-    let mut count = 0usize;
-    let mut right = 0usize;
-    let mut out = 0usize;
-    for _ in 0..phases.accumulate {
-        for (sum, &value) in sums.iter_mut().zip(row(right)) {
-            *sum += value;
+    sums: Vec<f32>,
+    ring: Vec<f32>,
+}
+
+impl ColumnFilter {
+    fn new(num_cols: usize, window: usize) -> ColumnFilter {
+        ColumnFilter {
+            num_cols,
+            window,
+            sums: vec![0.0; num_cols],
+            ring: vec![0.0; (window + 1) * num_cols],
         }
-        count += 1;
-        right += 1;
     }
-    for _ in 0..phases.grow {
-        count += 1;
+
+    fn filter(&mut self, buffer: &mut [f32]) {
+        let num_cols = self.num_cols;
+        let num_rows = buffer.len() / num_cols;
+        let slots = self.window + 1;
+        let phases = BoxPhases::new(num_rows, self.window);
+        let sums = &mut self.sums[..];
+        let ring = &mut self.ring[..];
+        let slot = |row: usize| (row % slots) * num_cols..(row % slots + 1) * num_cols;
+        sums.fill(0.0);
+        let mut count = 0usize;
+        let mut right = 0usize;
+        let mut out = 0usize;
+        for _ in 0..phases.accumulate {
+            for (sum, &value) in sums.iter_mut().zip(&buffer[right * num_cols..][..num_cols]) {
+                *sum += value;
+            }
+            count += 1;
+            right += 1;
+        }
+        for _ in 0..phases.grow {
+            count += 1;
+            let divisor = count as f32;
+            ring[slot(out)].copy_from_slice(&buffer[out * num_cols..(out + 1) * num_cols]);
+            let (entering, row) =
+                entering_and_output(buffer, ring, num_cols, right, out, slot(out));
+            for ((sum, &value), d) in sums.iter_mut().zip(entering).zip(row) {
+                *sum += value;
+                *d = *sum / divisor;
+            }
+            right += 1;
+            out += 1;
+        }
+        let mut left = 0usize;
         let divisor = count as f32;
-        let dst_row = &mut dst[out * num_cols..(out + 1) * num_cols];
-        for ((sum, &value), d) in sums.iter_mut().zip(row(right)).zip(dst_row) {
-            *sum += value;
-            *d = *sum / divisor;
+        for _ in 0..phases.slide {
+            // The leaving row (`left` < `out`) was overwritten: its original is in the
+            // ring. `out - left <= window`, so `out`'s original, saved now, takes
+            // another slot than the leaving row's.
+            ring[slot(out)].copy_from_slice(&buffer[out * num_cols..(out + 1) * num_cols]);
+            let (entering, row) =
+                entering_and_output(buffer, ring, num_cols, right, out, slot(out));
+            for (((sum, &entering), &leaving), d) in sums
+                .iter_mut()
+                .zip(entering)
+                .zip(&ring[slot(left)])
+                .zip(row.iter_mut())
+            {
+                *sum += entering;
+                *sum -= leaving;
+                *d = *sum / divisor;
+            }
+            left += 1;
+            right += 1;
+            out += 1;
         }
-        right += 1;
-        out += 1;
+        for _ in 0..phases.shrink {
+            count -= 1;
+            let divisor = count as f32;
+            let row = &mut buffer[out * num_cols..(out + 1) * num_cols];
+            ring[slot(out)].copy_from_slice(row);
+            for ((sum, &leaving), d) in sums.iter_mut().zip(&ring[slot(left)]).zip(row) {
+                *sum -= leaving;
+                *d = *sum / divisor;
+            }
+            left += 1;
+            out += 1;
+        }
     }
-    let mut left = 0usize;
-    let divisor = count as f32;
-    for _ in 0..phases.slide {
-        let dst_row = &mut dst[out * num_cols..(out + 1) * num_cols];
-        for (((sum, &entering), &leaving), d) in
-            sums.iter_mut().zip(row(right)).zip(row(left)).zip(dst_row)
-        {
-            *sum += entering;
-            *sum -= leaving;
-            *d = *sum / divisor;
-        }
-        left += 1;
-        right += 1;
-        out += 1;
-    }
-    for _ in 0..phases.shrink {
-        count -= 1;
-        let divisor = count as f32;
-        let dst_row = &mut dst[out * num_cols..(out + 1) * num_cols];
-        for ((sum, &leaving), d) in sums.iter_mut().zip(row(left)).zip(dst_row) {
-            *sum -= leaving;
-            *d = *sum / divisor;
-        }
-        left += 1;
-        out += 1;
+}
+
+/// For an in-place column pass step: the entering row `right` and the output row `out`
+/// (whose original the caller has just saved in `ring[out_slot]`). They are the same
+/// row when the window is 1; the entering values are then that saved original.
+fn entering_and_output<'a>(
+    buffer: &'a mut [f32],
+    ring: &'a [f32],
+    num_cols: usize,
+    right: usize,
+    out: usize,
+    out_slot: std::ops::Range<usize>,
+) -> (&'a [f32], &'a mut [f32]) {
+    let out_row = out * num_cols..(out + 1) * num_cols;
+    if right == out {
+        (&ring[out_slot], &mut buffer[out_row])
+    } else {
+        // `out` < `right` always: the output trails the window's leading edge.
+        let (done, rest) = buffer.split_at_mut(right * num_cols);
+        (&rest[..num_cols], &mut done[out_row])
     }
 }
 

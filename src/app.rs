@@ -101,6 +101,7 @@ pub async fn load(
         },
         reported: outbox.waker(),
         same_bytes: Default::default(),
+        cpu_slots: Default::default(),
     };
     Ok(Loaded {
         pipeline: Arc::new(pipeline),

@@ -146,6 +146,24 @@ pub struct Pipeline {
     /// Screenings of identical bytes in flight together run one after the other, so
     /// the later ones find the first one's verdict in the cache: inferred once.
     pub same_bytes: SameBytes,
+    /// Decodes and hashes running at once.
+    pub cpu_slots: CpuSlots,
+}
+
+/// One slot per core for decoding and hashing.
+pub struct CpuSlots(tokio::sync::Semaphore);
+
+impl Default for CpuSlots {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        CpuSlots(tokio::sync::Semaphore::new(cores))
+    }
+}
+
+impl CpuSlots {
+    async fn acquire(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.0.acquire().await.expect("CPU slots are never closed")
+    }
 }
 
 /// One async lock per SHA-256 being screened.
@@ -188,13 +206,19 @@ impl Pipeline {
         bytes: Bytes,
         submission: &Submission,
     ) -> Result<Screened, PipelineError> {
+        // Admission first: under overload a refusal (429) must cost nothing, or the
+        // work spent on refused requests starves the accepted ones.
+        let admission = self.scheduler.admit()?;
         let (limits, resolution) = (self.settings.limits.clone(), self.settings.resolution);
         let decode_input = bytes.clone();
-        // Decode and hashing are CPU work: off the async runtime.
-        let analysed =
+        // Decode and hashing are CPU work: off the async runtime, and no more at once
+        // than there are cores (more would only hold more decoded images in memory).
+        let analysed = {
+            let _cpu = self.cpu_slots.acquire().await;
             tokio::task::spawn_blocking(move || analyse_at(&decode_input, &limits, resolution))
                 .await
-                .map_err(|e| PipelineError::Task(e.to_string()))??;
+                .map_err(|e| PipelineError::Task(e.to_string()))??
+        };
         let analysed = Arc::new(analysed);
 
         let _same_bytes = self.same_bytes.lock(&analysed.exact.sha256).await;
@@ -219,7 +243,11 @@ impl Pipeline {
         let was_cached = cached.is_some();
         let detections = match cached {
             Some(d) => d,
-            None => self.scheduler.classify(Arc::clone(&analysed)).await?,
+            None => {
+                self.scheduler
+                    .classify_admitted(admission, Arc::clone(&analysed))
+                    .await?
+            }
         };
 
         let mut record = build_record(

@@ -55,6 +55,12 @@ struct Job {
     _permit: OwnedSemaphorePermit,
 }
 
+/// A request's place in the queue, from admission until its answer (or until it is
+/// dropped, when the request needed no inference).
+pub struct Admission {
+    permit: OwnedSemaphorePermit,
+}
+
 /// Called after every inference batch with its size and wall time.
 pub type BatchObserver = Arc<dyn Fn(usize, Duration) + Send + Sync>;
 
@@ -148,14 +154,32 @@ impl Scheduler {
         self.capacity - self.permits.available_permits()
     }
 
-    /// Queue one image for inference; refused at once when the queue is full.
-    pub async fn classify(&self, image: Arc<Analysed>) -> Result<Vec<Detection>, SchedulerError> {
+    /// A place in the queue, refused at once when the queue is full. Callers take it
+    /// before they spend anything on a request (decoding, hashing), so that under
+    /// overload a refusal costs nothing and accepted work is not starved by refused work.
+    pub fn admit(&self) -> Result<Admission, SchedulerError> {
         let permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             SchedulerError::Overloaded {
                 capacity: self.capacity,
             }
         })?;
+        Ok(Admission { permit })
+    }
+
+    /// Queue one image for inference; refused at once when the queue is full.
+    pub async fn classify(&self, image: Arc<Analysed>) -> Result<Vec<Detection>, SchedulerError> {
+        let admission = self.admit()?;
+        self.classify_admitted(admission, image).await
+    }
+
+    /// Queue one image for inference under a place already taken with [`Scheduler::admit`].
+    pub async fn classify_admitted(
+        &self,
+        admission: Admission,
+        image: Arc<Analysed>,
+    ) -> Result<Vec<Detection>, SchedulerError> {
+        let permit = admission.permit;
         let (reply, answer) = oneshot::channel();
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         self.sender

@@ -131,3 +131,33 @@ async fn a_full_queue_refuses_at_once() {
     assert_eq!(scheduler.depth(), 0);
     scheduler.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_holds_a_place_until_the_answer_or_drop() {
+    let scheduler = Scheduler::start(
+        vec![detector()],
+        &SchedulerConfig {
+            workers: 1,
+            max_batch: 1,
+            queue_capacity: 2,
+        },
+    );
+    // Places are taken before any work: the third caller is refused at once.
+    let first = scheduler.admit().unwrap();
+    let second = scheduler.admit().unwrap();
+    assert_eq!(scheduler.depth(), 2);
+    assert!(matches!(
+        scheduler.admit(),
+        Err(SchedulerError::Overloaded { capacity: 2 })
+    ));
+    assert_eq!(scheduler.stats().refused.load(Ordering::Relaxed), 1);
+    // A place given up without inference (e.g. a cached verdict) frees it.
+    drop(second);
+    assert_eq!(scheduler.depth(), 1);
+    // A place used for inference is held until the answer, then freed.
+    let image = photos().swap_remove(0);
+    let detections = scheduler.classify_admitted(first, image).await.unwrap();
+    assert!(!detections.is_empty());
+    assert_eq!(scheduler.depth(), 0);
+    scheduler.shutdown();
+}

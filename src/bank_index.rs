@@ -306,6 +306,8 @@ impl SharedBankIndex {
             index.skipped().len(),
         );
         let swapped = self.install(Arc::new(index));
+        // The snapshot and (after a swap) the old index are gone by now.
+        release_freed_memory();
         if swapped {
             tracing::info!(
                 banks_version = version,
@@ -326,6 +328,17 @@ impl SharedBankIndex {
         }
         *current = index;
         true
+    }
+}
+
+/// Hands freed heap back to the kernel. glibc keeps freed memory in its arenas, and a
+/// rebuild frees a whole snapshot (hundreds of bytes per entry): without this, loading a
+/// 1M-entry bank left the server at 2.2 GB resident for a few hundred MB of live data.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers; it only returns free pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

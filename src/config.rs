@@ -53,7 +53,8 @@ pub struct ServiceConfig {
     /// Policy overrides (same format as `scan --policy`).
     pub policy_file: Option<PathBuf>,
     pub scheduler: SchedulerConfig,
-    /// Intra-op threads per inference session (0: ONNX Runtime decides).
+    /// Intra-op threads per inference session (0: ONNX Runtime decides). Default 1, with
+    /// one session per core (`[scheduler] workers`): see README: Performance.
     pub intra_threads: usize,
     pub webhooks: Vec<WebhookConfig>,
     /// The reporting company's details for CyberTipline payloads; required before a
@@ -142,7 +143,7 @@ impl Default for ServiceConfig {
             url_timeout_secs: 10,
             policy_file: None,
             scheduler: SchedulerConfig::default(),
-            intra_threads: 0,
+            intra_threads: 1,
             webhooks: Vec::new(),
             reporter: None,
             tokens: Vec::new(),

@@ -31,7 +31,7 @@ pub enum SchedulerError {
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerConfig {
-    /// Worker threads, each with its own session.
+    /// Worker threads, each with its own session (default: one per core).
     pub workers: usize,
     /// Largest batch one inference call takes.
     pub max_batch: usize,
@@ -42,7 +42,10 @@ pub struct SchedulerConfig {
 impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
-            workers: 1,
+            // One single-threaded session per core: side by side with one session on
+            // two threads (scripts/compare), it gave 28% more images/s and a lower p99
+            // (19.8 vs 33.5 ms at 640 px), for a higher p50 (16.2 vs 12.9 ms).
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_batch: 8,
             queue_capacity: 64,
         }
@@ -165,6 +168,19 @@ impl Scheduler {
             }
         })?;
         Ok(Admission { permit })
+    }
+
+    /// Refuses at once when the queue is full, taking no place: for the edge of the
+    /// service, before any other work (even the token lookup) is spent on a request
+    /// that would be refused anyway. [`Scheduler::admit`] still decides.
+    pub fn shed_if_full(&self) -> Result<(), SchedulerError> {
+        if self.permits.available_permits() == 0 {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(SchedulerError::Overloaded {
+                capacity: self.capacity,
+            });
+        }
+        Ok(())
     }
 
     /// Queue one image for inference; refused at once when the queue is full.

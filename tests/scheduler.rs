@@ -151,8 +151,13 @@ async fn admission_holds_a_place_until_the_answer_or_drop() {
         Err(SchedulerError::Overloaded { capacity: 2 })
     ));
     assert_eq!(scheduler.stats().refused.load(Ordering::Relaxed), 1);
+    // The edge's check refuses too, without taking a place.
+    assert!(scheduler.shed_if_full().is_err());
+    assert_eq!(scheduler.stats().refused.load(Ordering::Relaxed), 2);
     // A place given up without inference (e.g. a cached verdict) frees it.
     drop(second);
+    assert_eq!(scheduler.depth(), 1);
+    scheduler.shed_if_full().unwrap();
     assert_eq!(scheduler.depth(), 1);
     // A place used for inference is held until the answer, then freed.
     let image = photos().swap_remove(0);

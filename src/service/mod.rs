@@ -394,6 +394,10 @@ pub(crate) async fn screen(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let ready = state.ready()?;
+    // Load shedding comes first: under overload a refusal must cost next to nothing, so
+    // a full queue answers 429 before the token is looked up. That the service is busy
+    // is all an unauthenticated caller learns.
+    ready.pipeline.scheduler.shed_if_full()?;
     let caller = authenticate(ready, &headers, TokenRole::Service).await?;
     let request = parse_screen_request(&headers, query.0, body)?;
     let deadline_ms = request

@@ -33,6 +33,7 @@ import io
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -229,11 +230,17 @@ token = "{ADMIN_TOKEN}"
         status, answer = self.request("POST", "/v1/screen", jpeg)
         return status, time.perf_counter() - start, answer
 
-    def peak_rss_mib(self):
+    def memory_mib(self, field):
+        """VmHWM (peak resident) or VmRSS (resident now) of the server, in MiB."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def reset_peak_rss(self):
+        """Start VmHWM afresh (Linux: writing 5 to clear_refs), so the bank load's peak
+        does not hide the load's."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
 
     def stop(self):
         self.process.terminate()
@@ -280,8 +287,106 @@ def idle_latencies_ms(server, payloads, nonces, count):
     }
 
 
+WRK_SCRIPT = r"""
+-- Written by compare.py: POSTs the corpus files round-robin, each under new bytes
+-- (a JPEG comment with a per-thread counter), and counts answers by status.
+-- Globals, so that done() can read each thread's counters with thread:get().
+bodies, count, ok, refused, other, owed = {}, 0, 0, 0, 0, 0
+threads = {}
+-- After a 429, the next request waits this long, as a client honouring Retry-After
+-- would (0: a flood that retries at once).
+backoff_ms = BACKOFF_MS
+
+function setup(thread)
+  thread:set("id", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  for _, path in ipairs(args) do
+    local f = assert(io.open(path, "rb"))
+    table.insert(bodies, f:read("*a"))
+    f:close()
+  end
+end
+
+function request()
+  count = count + 1
+  local body = bodies[(count % #bodies) + 1]
+  local nonce = "wrk-" .. id .. "-" .. count
+  local len = #nonce + 2
+  body = body:sub(1, 2) .. "\255\254" .. string.char(math.floor(len / 256), len % 256) .. nonce .. body:sub(3)
+  return wrk.format("POST", "/v1/screen", {
+    ["Authorization"] = "Bearer TOKEN",
+    ["Content-Type"] = "image/jpeg",
+  }, body)
+end
+
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1
+  elseif status == 429 then refused = refused + 1; owed = owed + 1
+  else other = other + 1 end
+end
+
+function delay()
+  if owed > 0 and backoff_ms > 0 then
+    owed = owed - 1
+    return backoff_ms
+  end
+  return 0
+end
+
+function done(summary, latency, requests)
+  local t = {ok = 0, refused = 0, other = 0}
+  for _, thread in ipairs(threads) do
+    t.ok = t.ok + thread:get("ok")
+    t.refused = t.refused + thread:get("refused")
+    t.other = t.other + thread:get("other")
+  end
+  io.write(string.format('WRK {"200": %d, "429": %d, "other": %d, "socket_errors": %d}\n',
+    t.ok, t.refused, t.other,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def saturating_load_wrk(server, files, work, concurrency, seconds, backoff_ms):
+    """wrk (C, keep-alive connections) as the load generator. With `backoff_ms` a
+    connection waits that long after a 429 (clients honouring Retry-After); with 0 it
+    retries at once, a flood bounded only by how fast refusals come back."""
+    script = work / "load.lua"
+    script.write_text(
+        WRK_SCRIPT.replace("TOKEN", SERVICE_TOKEN).replace("BACKOFF_MS", str(backoff_ms))
+    )
+    rss_before = server.memory_mib("VmRSS")
+    server.reset_peak_rss()
+    start = time.perf_counter()
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script),
+         f"http://127.0.0.1:{server.port}/", "--", *map(str, files)],
+        capture_output=True, text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+    out = out.stdout
+    elapsed = time.perf_counter() - start
+    counts = json.loads(next(line[4:] for line in out.splitlines() if line.startswith("WRK ")))
+    return {
+        "generator": f"wrk, {backoff_ms} ms back-off after a 429",
+        "clients": concurrency,
+        "seconds": round(elapsed, 1),
+        "status_counts": counts,
+        "answered_200_per_second": counts["200"] / elapsed,
+        "rss_before_mib": rss_before,
+        "peak_rss_mib": server.memory_mib("VmHWM"),
+        "rss_after_mib": server.memory_mib("VmRSS"),
+    }
+
+
 def saturating_load(server, payloads, nonces, concurrency, seconds):
     counts, lock = {}, threading.Lock()
+    rss_before = server.memory_mib("VmRSS")
+    server.reset_peak_rss()
     stop_at = time.perf_counter() + seconds
 
     def client(k):
@@ -297,11 +402,14 @@ def saturating_load(server, payloads, nonces, concurrency, seconds):
         list(pool.map(client, range(concurrency)))
     elapsed = time.perf_counter() - start
     return {
+        "generator": "python threads",
         "clients": concurrency,
         "seconds": round(elapsed, 1),
         "status_counts": {str(k): v for k, v in sorted(counts.items())},
         "answered_200_per_second": counts.get(200, 0) / elapsed,
-        "peak_rss_mib": server.peak_rss_mib(),
+        "rss_before_mib": rss_before,
+        "peak_rss_mib": server.memory_mib("VmHWM"),
+        "rss_after_mib": server.memory_mib("VmRSS"),
     }
 
 
@@ -366,9 +474,19 @@ def main():
     server = Server(args.coverguard, work, workers, threads, decode, queue_capacity=64)
     try:
         server.load_bank(bank)
-        results["load_640"] = saturating_load(
-            server, [p.read_bytes() for p in corpus[640]], nonces, args.load_clients, args.load_seconds
-        )
+        if shutil.which("wrk"):
+            results["load_640"] = saturating_load_wrk(
+                server, corpus[640], work, args.load_clients, args.load_seconds, 1000
+            )
+            results["flood_640"] = saturating_load_wrk(
+                server, corpus[640], work, args.load_clients, args.load_seconds, 0
+            )
+        else:
+            log("wrk not found (Debian: apt-get install wrk); loading with Python threads, which")
+            log("cost this machine's cores more than the server's refusals do")
+            results["load_640"] = saturating_load(
+                server, [p.read_bytes() for p in corpus[640]], nonces, args.load_clients, args.load_seconds
+            )
     finally:
         server.stop()
 
@@ -424,12 +542,16 @@ def report(results):
             f"one request at a time, 640 px ({label}): p50 {idle['p50_ms']:.1f} ms, "
             f"p99 {idle['p99_ms']:.1f} ms, max {idle['max_ms']:.1f} ms over {idle['requests']}"
         )
-    load = results["load_640"]
-    print(
-        f"saturating load, 640 px: {load['clients']} clients for {load['seconds']} s: "
-        f"statuses {load['status_counts']}, {load['answered_200_per_second']:.1f} answered/s, "
-        f"peak RSS {load['peak_rss_mib']:.0f} MiB"
-    )
+    for key in ("load_640", "flood_640"):
+        if key not in results:
+            continue
+        load = results[key]
+        print(
+            f"{'saturating load' if key == 'load_640' else 'flood'}, 640 px ({load['generator']}): "
+            f"{load['clients']} clients for {load['seconds']} s: statuses {load['status_counts']}, "
+            f"{load['answered_200_per_second']:.1f} answered/s; RSS {load['rss_before_mib']:.0f} MiB "
+            f"before, peak {load['peak_rss_mib']:.0f} MiB, {load['rss_after_mib']:.0f} MiB after"
+        )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ pub struct SchedulerConfig {
     pub max_batch: usize,
     /// Requests allowed to wait (queued or running) before new ones are refused.
     pub queue_capacity: usize,
+    /// Pin worker `i` to the `i`-th CPU this process may run on (Linux). Off by default:
+    /// measured side by side it did not help (README: Performance).
+    pub pin_workers: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -48,6 +51,7 @@ impl Default for SchedulerConfig {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_batch: 8,
             queue_capacity: 64,
+            pin_workers: false,
         }
     }
 }
@@ -116,6 +120,11 @@ impl Scheduler {
             batch_sizes: (0..max_batch).map(|_| AtomicU64::new(0)).collect(),
             ..Default::default()
         });
+        let cpus = if config.pin_workers {
+            allowed_cpus()
+        } else {
+            Vec::new()
+        };
         let workers = detectors
             .into_iter()
             .enumerate()
@@ -123,9 +132,15 @@ impl Scheduler {
                 let receiver = Arc::clone(&receiver);
                 let stats = Arc::clone(&stats);
                 let observe = Arc::clone(&observe);
+                let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
                 std::thread::Builder::new()
                     .name(format!("coverguard-infer-{i}"))
-                    .spawn(move || worker_loop(detector, &receiver, &stats, &*observe, max_batch))
+                    .spawn(move || {
+                        if let Some(cpu) = cpu {
+                            pin_current_thread(cpu);
+                        }
+                        worker_loop(detector, &receiver, &stats, &*observe, max_batch)
+                    })
                     .expect("spawn inference worker")
             })
             .collect();
@@ -216,6 +231,41 @@ impl Scheduler {
             let _ = w.join();
         }
     }
+}
+
+/// The CPUs this process may run on (its affinity mask); empty where unknown.
+fn allowed_cpus() -> Vec<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set, filled in by the kernel.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: `set` is a live cpu_set_t of `size` bytes.
+        if unsafe { libc::sched_getaffinity(0, size, &mut set) } == 0 {
+            // SAFETY: CPU_ISSET reads the set within its bounds.
+            return (0..libc::CPU_SETSIZE as usize)
+                .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+                .collect();
+        }
+    }
+    Vec::new()
+}
+
+/// Pins the calling thread to `cpu`; a failure is logged and the thread runs unpinned.
+fn pin_current_thread(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays within it.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: `set` is a live cpu_set_t of `size` bytes; 0 is the calling thread.
+        if unsafe { libc::sched_setaffinity(0, size, &set) } != 0 {
+            tracing::warn!(cpu, error = %std::io::Error::last_os_error(), "could not pin an inference worker");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    tracing::warn!(cpu, "pinning inference workers is supported on Linux only");
 }
 
 fn worker_loop(

@@ -50,6 +50,7 @@ async fn batched_answers_equal_single_image_answers() {
             workers: 1,
             max_batch: 8,
             queue_capacity: 64,
+            pin_workers: false,
         },
     );
     // Three rounds of all images at once, so batches of several images form.
@@ -98,6 +99,7 @@ async fn a_full_queue_refuses_at_once() {
             workers: 1,
             max_batch: 2,
             queue_capacity: 3,
+            pin_workers: false,
         },
     );
     let mut tasks = Vec::new();
@@ -140,6 +142,8 @@ async fn admission_holds_a_place_until_the_answer_or_drop() {
             workers: 1,
             max_batch: 1,
             queue_capacity: 2,
+            // Pinned: the worker still answers.
+            pin_workers: true,
         },
     );
     // Places are taken before any work: the third caller is refused at once.

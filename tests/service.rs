@@ -260,6 +260,7 @@ async fn a_flood_beyond_the_queue_gets_429_and_every_request_an_answer() {
             workers: 1,
             max_batch: 1,
             queue_capacity: 1,
+            pin_workers: false,
         };
         c.request_deadline_ms = 30_000;
     })

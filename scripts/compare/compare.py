@@ -157,7 +157,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, work, workers, intra_threads, decode, queue_capacity):
+    def __init__(self, binary, work, workers, intra_threads, decode, queue_capacity, pin=False):
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(dir=work, prefix="server-"))
         config = self.dir / "coverguard.toml"
@@ -170,6 +170,7 @@ request_deadline_ms = 60000
 
 [scheduler]
 workers = {workers}
+pin_workers = {str(pin).lower()}
 max_batch = 8
 queue_capacity = {queue_capacity}
 
@@ -445,11 +446,12 @@ def main():
         "1 session x 2 threads": (1, 2, full),
         "2 sessions x 1 thread": (2, 1, full),
         "2 x 1, fast decode": (2, 1, fast),
+        "2 x 1, pinned": (2, 1, full, True),
     }
     nonces = Nonces()
-    for label, (workers, threads, decode) in configurations.items():
+    for label, (workers, threads, decode, *pin) in configurations.items():
         log(f"coverguard: {label}")
-        server = Server(args.coverguard, work, workers, threads, decode, queue_capacity=64)
+        server = Server(args.coverguard, work, workers, threads, decode, 64, *pin)
         try:
             server.load_bank(bank)
             for side, files in corpus.items():
@@ -470,8 +472,9 @@ def main():
             server.stop()
 
     log("saturating load")
-    workers, threads, decode = configurations[best_configuration(results)]
-    server = Server(args.coverguard, work, workers, threads, decode, queue_capacity=64)
+    # The loads run on the default configuration.
+    workers, threads, decode, *pin = configurations["2 sessions x 1 thread"]
+    server = Server(args.coverguard, work, workers, threads, decode, 64, *pin)
     try:
         server.load_bank(bank)
         if shutil.which("wrk"):
@@ -501,16 +504,6 @@ def main():
 
     (work / "results.json").write_text(json.dumps(results, indent=2))
     report(results)
-
-
-def best_configuration(results):
-    def throughput(label):
-        return statistics.median(
-            statistics.median(entry["coverguard"][label]) / statistics.median(entry["python_rounds"])
-            for entry in results["sizes"].values()
-        )
-
-    return max(next(iter(results["sizes"].values()))["coverguard"], key=throughput)
 
 
 def report(results):

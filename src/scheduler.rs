@@ -38,7 +38,8 @@ pub struct SchedulerConfig {
     /// Requests allowed to wait (queued or running) before new ones are refused.
     pub queue_capacity: usize,
     /// Pin worker `i` to the `i`-th CPU this process may run on (Linux). Off by default:
-    /// measured side by side it did not help (README: Performance).
+    /// side by side it gave +6% images/s at 640 px, -3% at 3000 px and the same p99
+    /// (README: Performance).
     pub pin_workers: bool,
 }
 

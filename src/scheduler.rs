@@ -177,12 +177,9 @@ impl Scheduler {
     /// before they spend anything on a request (decoding, hashing), so that under
     /// overload a refusal costs nothing and accepted work is not starved by refused work.
     pub fn admit(&self) -> Result<Admission, SchedulerError> {
-        let permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
-            self.stats.refused.fetch_add(1, Ordering::Relaxed);
-            SchedulerError::Overloaded {
-                capacity: self.capacity,
-            }
-        })?;
+        let permit = Arc::clone(&self.permits)
+            .try_acquire_owned()
+            .map_err(|_| self.refuse())?;
         Ok(Admission { permit })
     }
 
@@ -191,12 +188,17 @@ impl Scheduler {
     /// that would be refused anyway. [`Scheduler::admit`] still decides.
     pub fn shed_if_full(&self) -> Result<(), SchedulerError> {
         if self.permits.available_permits() == 0 {
-            self.stats.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(SchedulerError::Overloaded {
-                capacity: self.capacity,
-            });
+            return Err(self.refuse());
         }
         Ok(())
+    }
+
+    /// Counts a refusal and names it.
+    fn refuse(&self) -> SchedulerError {
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        SchedulerError::Overloaded {
+            capacity: self.capacity,
+        }
     }
 
     /// Queue one image for inference; refused at once when the queue is full.

@@ -84,6 +84,7 @@ pub async fn load(
     );
     let http = HttpFetcher::new(HttpOptions {
         timeout: Duration::from_secs(config.url_timeout_secs),
+        destinations: config.url_fetch.clone(),
         ..HttpOptions::default()
     })?;
     let pipeline = Pipeline {

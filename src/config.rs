@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::act::report::ReporterInfo;
 use crate::decode::{DecodeLimits, Resolution};
+use crate::fetch::DestinationPolicy;
 use crate::scheduler::SchedulerConfig;
 
 /// Environment variables that override the file.
@@ -18,7 +19,9 @@ pub const ENV_DATA_DIR: &str = "COVERGUARD_DATA_DIR";
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
 pub const ENV_QUARANTINE_KEY: &str = "COVERGUARD_QUARANTINE_KEY";
 
-#[derive(Clone, Debug, Deserialize)]
+/// `Debug` is written by hand below: the quarantine key and a database URL's password
+/// never print.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Address to listen on.
@@ -50,6 +53,9 @@ pub struct ServiceConfig {
     pub decode_resolution: Resolution,
     /// Seconds allowed to fetch an image by URL.
     pub url_timeout_secs: u64,
+    /// `[url_fetch]`: where screening by URL may connect. By default only public
+    /// addresses on ports 80 and 443; `allow_networks` and `allow_ports` widen it.
+    pub url_fetch: DestinationPolicy,
     /// Policy overrides (same format as `scan --policy`).
     pub policy_file: Option<PathBuf>,
     pub scheduler: SchedulerConfig,
@@ -96,7 +102,7 @@ impl Default for ReviewConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub url: String,
@@ -112,6 +118,61 @@ pub struct TokenConfig {
     pub role: String,
     /// The bearer token itself; only its sha256 is stored.
     pub token: String,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A database URL with its password replaced.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("<redacted>"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "<unparsable, redacted>".to_string(),
+    }
+}
+
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("quarantine_dir", &self.quarantine_dir)
+            .field(
+                "quarantine_key",
+                &self.quarantine_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("retention_days", &self.retention_days)
+            .field("quarantine_on_review", &self.quarantine_on_review)
+            .field("request_deadline_ms", &self.request_deadline_ms)
+            .field("max_bytes", &self.max_bytes)
+            .field("max_pixels", &self.max_pixels)
+            .field("max_side", &self.max_side)
+            .field("decode_resolution", &self.decode_resolution)
+            .field("url_timeout_secs", &self.url_timeout_secs)
+            .field("url_fetch", &self.url_fetch)
+            .field("policy_file", &self.policy_file)
+            .field("scheduler", &self.scheduler)
+            .field("intra_threads", &self.intra_threads)
+            .field("webhooks", &self.webhooks)
+            .field("reporter", &self.reporter)
+            .field("tokens", &self.tokens)
+            .field("review", &self.review)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for TokenConfig {
@@ -141,6 +202,7 @@ impl Default for ServiceConfig {
             max_side: limits.max_side,
             decode_resolution: Resolution::Full,
             url_timeout_secs: 10,
+            url_fetch: DestinationPolicy::default(),
             policy_file: None,
             scheduler: SchedulerConfig::default(),
             intra_threads: 1,
@@ -284,6 +346,25 @@ mod tests {
     }
 
     #[test]
+    fn url_fetch_allow_lists_parse_and_default_to_public_web_ports() {
+        let c: ServiceConfig = toml::from_str(
+            "[url_fetch]\nallow_networks = [\"10.20.0.0/16\", \"fd00::/8\"]\nallow_ports = [8080]\n",
+        )
+        .unwrap();
+        assert_eq!(c.url_fetch.allow_networks.len(), 2);
+        assert_eq!(c.url_fetch.allow_ports, vec![8080]);
+        assert_eq!(
+            ServiceConfig::default().url_fetch.allow_ports,
+            vec![80, 443]
+        );
+        assert!(ServiceConfig::default().url_fetch.allow_networks.is_empty());
+        assert!(toml::from_str::<ServiceConfig>(
+            "[url_fetch]\nallow_networks = [\"10.0.0.0/33\"]\n"
+        )
+        .is_err());
+    }
+
+    #[test]
     fn decode_resolution_is_full_or_a_minimum_long_side() {
         let parse = |text: &str| toml::from_str::<ServiceConfig>(text).map(|c| c.decode_resolution);
         assert_eq!(
@@ -308,5 +389,29 @@ mod tests {
         assert!(c.validate().is_err());
         let shown = format!("{:?}", c.tokens[0]);
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
+
+    #[test]
+    fn the_whole_config_prints_without_its_secrets() {
+        let c: ServiceConfig = toml::from_str(concat!(
+            "database_url = \"postgres://cg:pg-pass-8812@db.internal:5432/cg\"\n",
+            "quarantine_key = \"4444444444444444444444444444444444444444444444444444444444444444\"\n",
+            "[[webhooks]]\nurl = \"https://hooks.example/r\"\nsecret = \"hook-secret-7781\"\n",
+            "[[tokens]]\nname = \"upload\"\nrole = \"service\"\ntoken = \"svc-token-secret-0099\"\n",
+        ))
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in [
+            "pg-pass-8812",
+            "4444444444",
+            "hook-secret-7781",
+            "svc-token-secret-0099",
+        ] {
+            assert!(!shown.contains(secret), "{secret} printed in {shown}");
+        }
+        assert!(
+            shown.contains("db.internal") && shown.contains("hooks.example"),
+            "{shown}"
+        );
     }
 }

@@ -14,7 +14,8 @@ use coverguard::bank::BankSet;
 use coverguard::classify::{Detector, DetectorOptions};
 use coverguard::decide::{Policy, Verdict};
 use coverguard::decode::{DecodeLimits, Resolution};
-use coverguard::fetch::{self, HttpFetcher, HttpOptions, Source};
+use coverguard::fetch::destination::DEFAULT_PORTS;
+use coverguard::fetch::{self, DestinationPolicy, HttpFetcher, HttpOptions, Source};
 use coverguard::provision::{self, Cache};
 use coverguard::screen::{ScreenError, Screener, ScreeningRecord};
 
@@ -93,6 +94,13 @@ struct ScanArgs {
     /// Seconds allowed for fetching one URL.
     #[arg(long, default_value_t = 20)]
     url_timeout: u64,
+    /// Also fetch URLs in this network (CIDR, e.g. 10.20.0.0/16), which is refused by
+    /// default because it is not public; repeatable.
+    #[arg(long = "allow-network", value_name = "CIDR")]
+    allow_networks: Vec<ipnet::IpNet>,
+    /// Also fetch URLs on this port (80 and 443 always are); repeatable.
+    #[arg(long = "allow-port", value_name = "PORT")]
+    allow_ports: Vec<u16>,
     /// Files, directories or http(s) URLs.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
@@ -213,6 +221,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let http = if needs_http {
         Some(HttpFetcher::new(HttpOptions {
             timeout: std::time::Duration::from_secs(args.url_timeout),
+            destinations: DestinationPolicy {
+                allow_networks: args.allow_networks.clone(),
+                allow_ports: [&DEFAULT_PORTS[..], &args.allow_ports].concat(),
+            },
             ..HttpOptions::default()
         })?)
     } else {

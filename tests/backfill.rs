@@ -4,7 +4,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use common::*;
 use coverguard::backfill::job::{self, ManifestArg};
 use coverguard::backfill::run::BackfillOptions;
 use coverguard::config::ServiceConfig;
+use coverguard::fetch::DestinationPolicy;
 use coverguard::store::{self, BankAction, BankSpec, EntryWrite, Store};
 
 const PHOTOS: [&str; 16] = [
@@ -43,9 +45,27 @@ struct Corpus {
     items: BTreeMap<String, Option<String>>,
     /// The original photos' bytes by name.
     originals: BTreeMap<String, Vec<u8>>,
+    /// The loopback server the manifest's URLs point at.
+    image_server: SocketAddr,
 }
 
 impl Corpus {
+    /// A config file for the binary: URL fetching allow-lists the corpus's image server.
+    fn config_file(&self) -> PathBuf {
+        let path = self.dir.path().join("coverguard.toml");
+        let server = self.image_server;
+        std::fs::write(
+            &path,
+            format!(
+                "[url_fetch]\nallow_networks = [\"{}/32\"]\nallow_ports = [80, 443, {}]\n",
+                server.ip(),
+                server.port()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
     fn total(&self) -> usize {
         self.items.len()
     }
@@ -66,7 +86,7 @@ fn sha256(bytes: &[u8]) -> String {
 
 /// Serves `/art/<file>` from `dir`, 404 for anything missing, and `/flaky/<file>`
 /// that fails once with a 503 before it serves the file.
-async fn image_server(dir: PathBuf) -> String {
+async fn image_server(dir: PathBuf) -> SocketAddr {
     use axum::extract::Path as UrlPath;
     use axum::http::StatusCode;
     use axum::routing::get;
@@ -100,9 +120,9 @@ async fn image_server(dir: PathBuf) -> String {
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    base
+    addr
 }
 
 /// Variants of the photos (re-encodes, resizes), repeats of identical bytes under
@@ -124,7 +144,8 @@ async fn corpus() -> Corpus {
         rows.push(format!("{id},{url},{path},{owner},playlist_cover"));
         items.insert(id, sha);
     };
-    let base = image_server(art.clone()).await;
+    let image_server = image_server(art.clone()).await;
+    let base = format!("http://{image_server}");
     for (i, name) in PHOTOS.iter().enumerate() {
         let bytes = std::fs::read(skimage_dir().join(name)).unwrap();
         originals.insert(name.to_string(), bytes.clone());
@@ -233,14 +254,17 @@ async fn corpus() -> Corpus {
         manifest,
         items,
         originals,
+        image_server,
     }
 }
 
-fn config_for(data_dir: &Path, database_url: Option<String>) -> ServiceConfig {
+/// A config whose URL fetching allow-lists the corpus's loopback image server, and only it.
+fn config_for(corpus: &Corpus, database_url: Option<String>) -> ServiceConfig {
     ServiceConfig {
-        data_dir: data_dir.to_path_buf(),
+        data_dir: corpus.data_dir(),
         database_url,
         quarantine_key: Some("22".repeat(32)),
+        url_fetch: DestinationPolicy::allowing(corpus.image_server),
         ..ServiceConfig::default()
     }
 }
@@ -351,7 +375,7 @@ async fn assert_complete(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
     let corpus = corpus().await;
-    let config = config_for(&corpus.data_dir(), None);
+    let config = config_for(&corpus, None);
     let manifest = ManifestArg {
         path: corpus.manifest.clone(),
         format: None,
@@ -553,7 +577,7 @@ async fn backfill_rows(store: &dyn Store, job_id: &str) -> i64 {
 async fn a_run_killed_part_way_resumes_to_exactly_one_result_per_item() {
     let corpus = corpus().await;
     let data = corpus.data_dir();
-    let config = config_for(&data, None);
+    let config = config_for(&corpus, None);
     let store = store::open(&config.database_url()).await.unwrap();
     let blocked_shas = bank_three(store.as_ref(), &corpus).await;
     let manifest = ManifestArg {
@@ -565,6 +589,8 @@ async fn a_run_killed_part_way_resumes_to_exactly_one_result_per_item() {
         let mut c = binary();
         c.args(["backfill", "--concurrency", "2", "--manifest"])
             .arg(&corpus.manifest)
+            .arg("--config")
+            .arg(corpus.config_file())
             .env("COVERGUARD_DATA_DIR", &data)
             .env("COVERGUARD_QUARANTINE_KEY", "22".repeat(32));
         c
@@ -621,7 +647,7 @@ async fn two_jetstream_workers_one_killed_do_every_item_exactly_once() {
     // A fresh Postgres schema: the workers' shared store.
     let schema = PgSchema::create("cg_bf").await.expect("checked above");
     let database_url = schema.url.clone();
-    let config = config_for(&corpus.data_dir(), Some(database_url.clone()));
+    let config = config_for(&corpus, Some(database_url.clone()));
     let store = store::open(&database_url).await.unwrap();
     let blocked_shas = bank_three(store.as_ref(), &corpus).await;
     let stream = format!("CGTEST_{}", uuid::Uuid::now_v7().simple()).to_ascii_uppercase();
@@ -676,7 +702,9 @@ async fn two_jetstream_workers_one_killed_do_every_item_exactly_once() {
             "2",
             "--name",
             name,
-        ]);
+            "--config",
+        ])
+        .arg(corpus.config_file());
         with_env(&mut c);
         c.spawn().unwrap()
     };

@@ -328,8 +328,13 @@ fn urls_are_fetched_with_a_byte_cap_and_a_timeout() {
         format!("{base}/slow"),
         format!("{base}/missing.png"),
     );
+    let port = base.rsplit(':').next().unwrap().to_string();
     let run = scan(&[
         "--json",
+        "--allow-network",
+        "127.0.0.1/32",
+        "--allow-port",
+        &port,
         "--max-bytes",
         "1000000",
         "--url-timeout",

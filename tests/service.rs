@@ -665,11 +665,13 @@ async fn screening_by_url_and_report_delivery_through_failures() {
     use serde_json::json;
     let (origin, hook) = origin().await;
     let hook_url = format!("{origin}/hook");
+    let origin_addr: std::net::SocketAddr = origin.trim_start_matches("http://").parse().unwrap();
     let server = start(|c| {
         c.webhooks = vec![coverguard::config::WebhookConfig {
             url: hook_url,
             secret: None,
         }];
+        c.url_fetch = coverguard::fetch::DestinationPolicy::allowing(origin_addr);
     })
     .await;
     server.wait_ready().await;
@@ -709,6 +711,25 @@ async fn screening_by_url_and_report_delivery_through_failures() {
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["kind"], "http_status");
+    // Only the allow-listed origin is reachable: the metadata service and the rest of
+    // loopback are refused before any connection (tests/hostile_urls.rs has the rest).
+    let port = origin_addr.port();
+    for url in [
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        format!("http://127.0.0.2:{port}/art/color.png"),
+    ] {
+        let (status, body) = server
+            .send_json(
+                SERVICE_TOKEN,
+                reqwest::Method::POST,
+                "/v1/screen",
+                &json!({ "url": url }),
+            )
+            .await;
+        assert_eq!(status, 422, "{url}: {body}");
+        assert_eq!(body["error"]["kind"], "blocked_destination", "{url}");
+        assert!(body.get("verdict").is_none());
+    }
     let (status, _) = server
         .send_bytes(
             SERVICE_TOKEN,

@@ -37,6 +37,9 @@ pub struct ApiError {
     pub kind: &'static str,
     pub message: String,
     pub retry_after_secs: Option<u64>,
+    /// Answer with `Connection: close`: the request body was left unread, so the
+    /// connection cannot carry another request, and a client must not reuse it.
+    pub close_connection: bool,
 }
 
 impl ApiError {
@@ -46,6 +49,7 @@ impl ApiError {
             kind,
             message: message.into(),
             retry_after_secs: None,
+            close_connection: false,
         }
     }
 
@@ -83,7 +87,7 @@ impl From<ScreenError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             "invalid_url" => StatusCode::BAD_REQUEST,
-            "not_found" | "http_status" | "timeout" | "fetch" | "io" => {
+            "not_found" | "http_status" | "timeout" | "fetch" | "io" | "blocked_destination" => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,6 +164,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.close_connection {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

@@ -2,13 +2,19 @@
 //!
 //! The byte cap is enforced while reading, never after: a file is refused from
 //! its metadata and a response from its Content-Length or as soon as the
-//! streamed body passes the cap.
+//! streamed body passes the cap. Where a URL may lead is [`destination`]'s job.
+
+pub mod destination;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+
+pub use destination::{DestinationPolicy, Refusal};
+use destination::{GuardedResolver, Lookup, SystemLookup};
 
 /// Where an input comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,8 +53,14 @@ pub enum FetchError {
     InvalidUrl { url: String, detail: String },
     #[error("{url}: server answered HTTP {status}")]
     Status { url: String, status: u16 },
-    #[error("{url}: timed out after {seconds} s")]
-    Timeout { url: String, seconds: u64 },
+    #[error("{url}: refused destination: {reason}")]
+    Blocked { url: String, reason: Refusal },
+    #[error("{url}: timed out (no data for {read_seconds} s, or over {seconds} s in all)")]
+    Timeout {
+        url: String,
+        seconds: u64,
+        read_seconds: u64,
+    },
     #[error("{url}: {detail}")]
     Http { url: String, detail: String },
 }
@@ -61,6 +73,7 @@ impl FetchError {
             FetchError::Io { .. } => "io",
             FetchError::TooLarge { .. } | FetchError::TooLargeStreamed { .. } => "too_large",
             FetchError::InvalidUrl { .. } => "invalid_url",
+            FetchError::Blocked { .. } => "blocked_destination",
             FetchError::Status { .. } => "http_status",
             FetchError::Timeout { .. } => "timeout",
             FetchError::Http { .. } => "fetch",
@@ -112,7 +125,12 @@ pub struct HttpOptions {
     pub connect_timeout: Duration,
     /// Whole-request deadline, body included.
     pub timeout: Duration,
+    /// Longest wait for the next bytes of a response: a server trickling its body
+    /// is dropped long before the whole-request deadline.
+    pub read_timeout: Duration,
     pub max_redirects: usize,
+    /// Where URLs may lead.
+    pub destinations: DestinationPolicy,
 }
 
 impl Default for HttpOptions {
@@ -120,31 +138,68 @@ impl Default for HttpOptions {
         HttpOptions {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(20),
+            read_timeout: Duration::from_secs(5),
             max_redirects: 5,
+            destinations: DestinationPolicy::default(),
         }
     }
 }
+
+/// A redirect that went further than `max_redirects`.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {0} redirects")]
+struct TooManyRedirects(usize);
 
 /// A reusable HTTP client.
 #[derive(Clone, Debug)]
 pub struct HttpFetcher {
     client: reqwest::Client,
     options: HttpOptions,
+    policy: Arc<DestinationPolicy>,
 }
 
 impl HttpFetcher {
     pub fn new(options: HttpOptions) -> Result<Self, FetchError> {
+        Self::with_lookup(options, Arc::new(SystemLookup))
+    }
+
+    /// A fetcher whose names are looked up by `lookup` (tests play a hostile DNS server).
+    pub fn with_lookup(options: HttpOptions, lookup: Arc<dyn Lookup>) -> Result<Self, FetchError> {
+        let policy = Arc::new(options.destinations.clone());
+        let hop_policy = Arc::clone(&policy);
+        let max_redirects = options.max_redirects;
+        // Each hop is checked like the first URL; its name is checked when resolved.
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > max_redirects {
+                return attempt.error(TooManyRedirects(max_redirects));
+            }
+            match hop_policy.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(refusal) => attempt.error(refusal),
+            }
+        });
         let client = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
-            .redirect(reqwest::redirect::Policy::limited(options.max_redirects))
+            .read_timeout(options.read_timeout.min(options.timeout))
+            .redirect(redirect)
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: Arc::clone(&policy),
+                lookup,
+            }))
+            // A proxy would resolve and connect on our behalf, past the resolver's check.
+            .no_proxy()
             .user_agent(concat!("coverguard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Http {
                 url: String::new(),
                 detail: e.to_string(),
             })?;
-        Ok(HttpFetcher { client, options })
+        Ok(HttpFetcher {
+            client,
+            options,
+            policy,
+        })
     }
 
     /// GET `url`, streaming at most `max_bytes`.
@@ -153,12 +208,12 @@ impl HttpFetcher {
             url: url.to_string(),
             detail: e.to_string(),
         })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(FetchError::InvalidUrl {
+        self.policy
+            .check_url(&parsed)
+            .map_err(|reason| FetchError::Blocked {
                 url: url.to_string(),
-                detail: format!("scheme {} is not http or https", parsed.scheme()),
-            });
-        }
+                reason,
+            })?;
         let map = |e: reqwest::Error| self.map_error(url, e);
         let response = self.client.get(parsed).send().await.map_err(map)?;
         let status = response.status();
@@ -193,10 +248,26 @@ impl HttpFetcher {
     }
 
     fn map_error(&self, url: &str, e: reqwest::Error) -> FetchError {
+        // A refusal from the resolver or the redirect policy arrives wrapped.
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            if let Some(reason) = s.downcast_ref::<Refusal>() {
+                return FetchError::Blocked {
+                    url: url.to_string(),
+                    reason: reason.clone(),
+                };
+            }
+            source = s.source();
+        }
         if e.is_timeout() {
             FetchError::Timeout {
                 url: url.to_string(),
                 seconds: self.options.timeout.as_secs(),
+                read_seconds: self
+                    .options
+                    .read_timeout
+                    .min(self.options.timeout)
+                    .as_secs(),
             }
         } else {
             // The source chain carries the useful part (connection refused, DNS...).
@@ -298,7 +369,7 @@ mod tests {
                 .await
                 .unwrap_err()
                 .kind(),
-            "invalid_url"
+            "blocked_destination"
         );
     }
 }

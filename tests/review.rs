@@ -4,6 +4,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::server::*;
 use reqwest::Method;
@@ -584,4 +585,131 @@ async fn confirm_blocks_reencoded_reuploads_and_release_allows_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn confirm_blocks_reencoded_reuploads_and_release_allows_on_postgres() {
     confirm_and_release(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quarantined_bytes_need_a_session_and_leave_an_audit_row_and_ids_lead_nowhere_else() {
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let screened = screen(&server, photo("color.png"), "image/png", "art-1").await;
+    assert_eq!(screened["quarantined"], true, "{screened}");
+    let rita = login(&server, "rita").await;
+    let item = queue_item(&rita, screened["screening_id"].as_str().unwrap()).await;
+    let id = item["id"].as_str().unwrap().to_string();
+    let image = format!("/v1/review/items/{id}/image");
+
+    // No session, or a bearer token of either role: no bytes.
+    let raw = |path: String, token: Option<&'static str>| {
+        let mut request = server.client.get(format!("{}{path}", server.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.bytes().await.unwrap().to_vec())
+        }
+    };
+    for token in [None, Some(SERVICE_TOKEN), Some(ADMIN_TOKEN)] {
+        let (status, body) = raw(image.clone(), token).await;
+        assert_eq!(status, 401, "{token:?}");
+        assert!(!body.starts_with(b"\x89PNG"));
+    }
+    assert!(audit_actions(&server, "image.view").await.is_empty());
+
+    // With the session: the (safe-by-default) rendition, and an audit row naming the viewer.
+    let (status, png) = rita.bytes(&image).await;
+    assert_eq!(status, 200);
+    assert!(png.starts_with(b"\x89PNG"));
+    let views = audit_actions(&server, "image.view").await;
+    assert_eq!(views.len(), 1, "{views:?}");
+    assert_eq!(views[0]["actor"], "rita");
+
+    // Guessed and hostile ids find nothing: ids are random, and no id becomes a path.
+    let screening_id = screened["screening_id"].as_str().unwrap();
+    for guess in [
+        uuid::Uuid::now_v7().to_string(),
+        screening_id.to_string(),
+        "..%2F..%2F..%2Fetc%2Fpasswd".to_string(),
+        "%2e%2e".to_string(),
+        "..".to_string(),
+        format!("{id}%00"),
+        "1".to_string(),
+        "' OR '1'='1".replace(' ', "%20").replace('\'', "%27"),
+    ] {
+        let (status, body) = rita.bytes(&format!("/v1/review/items/{guess}/image")).await;
+        assert!((400..500).contains(&status), "{guess}: {status}");
+        assert!(!body.starts_with(b"\x89PNG"), "{guess}");
+    }
+    assert_eq!(audit_actions(&server, "image.view").await.len(), 1);
+    // Static paths do not climb out of the console's assets.
+    for path in [
+        "/console/..%2F..%2FCargo.toml",
+        "/console/assets/..%2F..%2F..%2FCargo.toml",
+        "/console/%2e%2e/%2e%2e/Cargo.toml",
+        "/console/assets/console.js%2F..%2F..%2FCargo.toml",
+    ] {
+        let (_, body) = raw(path.to_string(), None).await;
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("[package]") && !text.contains("root:x:0"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn repeated_failed_logins_lock_the_name_for_a_while_not_the_console() {
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    add_user(&server, "rhea", "reviewer").await;
+    let attempt = |name: &'static str, password: &'static str| {
+        let request = server
+            .client
+            .post(format!("{}/v1/review/login", server.base))
+            .json(&json!({"username": name, "password": password}));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let body: Value = response.json().await.unwrap();
+            (
+                status,
+                body["error"]["kind"].as_str().map(str::to_string),
+                retry_after,
+            )
+        }
+    };
+    for _ in 0..5 {
+        let (status, kind, _) = attempt("rita", "wrong password!!").await;
+        assert_eq!((status, kind.as_deref()), (401, Some("bad_credentials")));
+    }
+    let (status, _, _) = attempt("rita", "wrong password!!").await;
+    assert_eq!(
+        status, 401,
+        "the sixth failure is checked, and locks the name"
+    );
+    // Locked: even the right password is refused unchecked, with a time to wait.
+    let (status, kind, retry_after) = attempt("rita", PASSWORD).await;
+    assert_eq!((status, kind.as_deref()), (429, Some("login_throttled")));
+    assert_eq!(retry_after, Some(1));
+    // Names that exist and names that do not are throttled alike.
+    for _ in 0..6 {
+        attempt("nobody", "wrong password!!").await;
+    }
+    assert_eq!(attempt("nobody", PASSWORD).await.0, 429);
+    // Other reviewers log in as usual.
+    assert_eq!(attempt("rhea", PASSWORD).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(attempt("rita", PASSWORD).await.0, 200, "the lock ends");
+    // Failed attempts are audited; throttled ones are refused before any check.
+    assert_eq!(
+        audit_actions(&server, "session.login_failed").await.len(),
+        12
+    );
 }

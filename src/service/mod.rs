@@ -53,11 +53,13 @@ pub struct AppState {
 struct Inner {
     config: ServiceConfig,
     ready: OnceLock<Ready>,
-    load_error: OnceLock<String>,
+    /// Why the last start-up attempt failed; start-up is retried until it succeeds.
+    load_error: std::sync::Mutex<Option<String>>,
     metrics: Arc<ServiceMetrics>,
     /// Set on shutdown: background tasks (the outbox) flush and stop.
     shutdown: tokio::sync::watch::Sender<bool>,
     outbox_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    login_throttle: session::LoginThrottle,
 }
 
 impl AppState {
@@ -66,10 +68,11 @@ impl AppState {
             inner: Arc::new(Inner {
                 config,
                 ready: OnceLock::new(),
-                load_error: OnceLock::new(),
+                load_error: std::sync::Mutex::new(None),
                 metrics: Arc::new(ServiceMetrics::new()),
                 shutdown: tokio::sync::watch::channel(false).0,
                 outbox_task: std::sync::Mutex::new(None),
+                login_throttle: session::LoginThrottle::default(),
             }),
         }
     }
@@ -78,13 +81,22 @@ impl AppState {
         &self.inner.config
     }
 
+    pub(crate) fn login_throttle(&self) -> &session::LoginThrottle {
+        &self.inner.login_throttle
+    }
+
     fn ready(&self) -> Result<&Ready, ApiError> {
         self.inner.ready.get().ok_or_else(|| {
             let why = self
                 .inner
                 .load_error
-                .get()
-                .map_or("still loading", |e| e.as_str());
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .map_or_else(
+                    || "still loading".to_string(),
+                    |e| format!("{e} (retrying)"),
+                );
             ApiError::unavailable("not_ready", format!("coverguard is not ready: {why}"))
         })
     }
@@ -92,10 +104,34 @@ impl AppState {
     /// Load the model, runtime, store, vault and banks; then mark ready.
     pub async fn load(&self) -> anyhow::Result<()> {
         let result = self.load_inner().await;
-        if let Err(e) = &result {
-            let _ = self.inner.load_error.set(format!("{e:#}"));
-        }
+        *self
+            .inner
+            .load_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = result.as_ref().err().map(|e| format!("{e:#}"));
         result
+    }
+
+    /// [`AppState::load`] until it succeeds or the service shuts down: a store (or mount)
+    /// that is not up yet when the process starts must not leave it unready for good.
+    /// Meanwhile every request is answered 503 `not_ready`, never screened.
+    pub async fn load_until_ready(&self) {
+        let mut shutdown = self.inner.shutdown.subscribe();
+        let mut delay = LOAD_RETRY_FIRST;
+        loop {
+            match self.load().await {
+                Ok(()) => return,
+                Err(e) => tracing::error!(
+                    retry_in_ms = delay.as_millis() as u64,
+                    "start-up failed: {e:#}"
+                ),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => return,
+            }
+            delay = (delay * 2).min(LOAD_RETRY_MAX);
+        }
     }
 
     async fn load_inner(&self) -> anyhow::Result<()> {
@@ -137,6 +173,10 @@ impl AppState {
         Ok(())
     }
 }
+
+/// First and longest wait between start-up attempts.
+const LOAD_RETRY_FIRST: Duration = Duration::from_millis(500);
+const LOAD_RETRY_MAX: Duration = Duration::from_secs(30);
 
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -364,9 +404,9 @@ pub(crate) struct ScreenJson {
     deadline_ms: Option<u64>,
 }
 
-struct ScreenRequest {
+pub(crate) struct ScreenRequest {
     /// The raw image; `None` for a by-URL request (`submission.url`).
-    bytes: Option<Bytes>,
+    pub(crate) bytes: Option<Bytes>,
     submission: Submission,
     deadline_ms: Option<u64>,
 }
@@ -374,7 +414,8 @@ struct ScreenRequest {
 /// Screen one image: raw bytes (`Content-Type: image/*`, ids and context as query
 /// parameters) or JSON with a `url`. Publish only on 200 with `verdict: "allow"`.
 #[utoipa::path(post, path = "/v1/screen", tag = "screening",
-    params(ScreenQuery),
+    params(ScreenQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "the caller's key for this upload (1 to 200 visible ASCII characters): a retry with the same key, say after a timeout or a crash, answers the screening already recorded instead of screening and reporting again")),
     request_body(content((Vec<u8> = "image/*"), (ScreenJson = "application/json"))),
     responses(
         (status = 200, body = ScreeningResponse, description = "a verdict; publish only if it is allow"),
@@ -391,15 +432,23 @@ pub(crate) async fn screen(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Query<serde_json::Map<String, serde_json::Value>>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    // The body is read first, whatever the answer: a refusal sent while the client is
+    // still writing makes its TCP stack reset the connection, losing the answer (and, on
+    // a kept-alive connection, the client's next request).
+    let body = read_body(body, state.config().max_bytes + 64 * 1024).await;
     let ready = state.ready()?;
     // Load shedding comes first: under overload a refusal must cost next to nothing, so
     // a full queue answers 429 before the token is looked up. That the service is busy
     // is all an unauthenticated caller learns.
     ready.pipeline.scheduler.shed_if_full()?;
     let caller = authenticate(ready, &headers, TokenRole::Service).await?;
-    let request = parse_screen_request(&headers, query.0, body)?;
+    // A body over the limit is refused after the shedding and the token check, like any
+    // other refusal.
+    let body = body?;
+    let mut request = parse_screen_request(&headers, query.0, body)?;
+    request.submission.screening_id = idempotent_screening_id(&headers, &caller)?;
     let deadline_ms = request
         .deadline_ms
         .map_or(state.config().request_deadline_ms, |d| {
@@ -416,7 +465,51 @@ pub(crate) async fn screen(
     }
 }
 
-fn parse_screen_request(
+/// Bytes of an oversized body read and thrown away so its sender receives the 413 (see
+/// `screen`); past this the connection is closed instead.
+const OVERSIZED_BODY_DRAIN: usize = 16 * 1024 * 1024;
+
+/// The request body, at most `limit` bytes. Beyond the limit the rest is read and discarded
+/// (up to [`OVERSIZED_BODY_DRAIN`] more bytes) and the answer is 413 `too_large`.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = |close_connection: bool| ApiError {
+        close_connection,
+        ..ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is over the limit of {limit} bytes (max_bytes)"),
+        )
+    };
+    let declared = axum::body::HttpBody::size_hint(&body).lower() as usize;
+    if declared > limit.saturating_add(OVERSIZED_BODY_DRAIN) {
+        return Err(too_large(true));
+    }
+    let mut stream = body.into_data_stream();
+    let mut collected = bytes::BytesMut::new();
+    let mut over = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if over == 0 && collected.len() + chunk.len() <= limit {
+            collected.extend_from_slice(&chunk);
+            continue;
+        }
+        // Over the limit: keep nothing, drain what a reasonable client still sends.
+        collected = bytes::BytesMut::new();
+        over += chunk.len();
+        if over > OVERSIZED_BODY_DRAIN {
+            return Err(too_large(true));
+        }
+    }
+    if over > 0 {
+        // Read to its end: the connection stays usable.
+        return Err(too_large(false));
+    }
+    Ok(collected.freeze())
+}
+
+pub(crate) fn parse_screen_request(
     headers: &HeaderMap,
     query: serde_json::Map<String, serde_json::Value>,
     body: Bytes,
@@ -489,6 +582,33 @@ fn parse_screen_request(
 }
 
 /// The request's Content-Type, lower-cased; empty when absent.
+/// The screening id an `Idempotency-Key` stands for: the same key from the same caller is
+/// the same screening, so the store writes it (and its reports) once however often it is sent.
+fn idempotent_screening_id(
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=200).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 1 to 200 visible ASCII characters")
+        })?;
+    let mut hasher = Sha256::new();
+    hasher.update(b"coverguard screen idempotency v1\0");
+    hasher.update(caller.name.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(key.as_bytes());
+    Ok(Some(format!(
+        "ik_{}",
+        &hex::encode(hasher.finalize())[..32]
+    )))
+}
+
 fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
@@ -514,7 +634,24 @@ async fn screen_inner(
         ),
         (None, None) => return Err(ApiError::bad_request("no image")),
     };
-    let screened = ready.pipeline.screen(bytes, &request.submission).await?;
+    let mut screened = ready.pipeline.screen(bytes, &request.submission).await?;
+    if !screened.created {
+        // A retried Idempotency-Key: answer what was recorded the first time, which is
+        // what its reports and quarantine say, even if banks changed since.
+        let stored = ready
+            .store
+            .get_screening(&screened.screening_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::from(store::StoreError::NotFound(screened.screening_id.clone()))
+            })?;
+        screened.record = serde_json::from_value(stored.record).map_err(|e| {
+            ApiError::from(store::StoreError::Invalid(format!(
+                "stored screening {} does not read back: {e}",
+                screened.screening_id
+            )))
+        })?;
+    }
     if screened.cached {
         state.inner.metrics.cache_hits.inc();
     }
@@ -651,11 +788,7 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let state = AppState::new(config);
     let loader = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = loader.load().await {
-            tracing::error!("start-up failed: {e:#}");
-        }
-    });
+    tokio::spawn(async move { loader.load_until_ready().await });
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -104,11 +104,20 @@ async fn audit(
 
 // --- session ---------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
     password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -140,19 +149,41 @@ fn session_view(reviewer: &Reviewer) -> SessionView {
 /// Log in to the console: sets the session cookie and returns the CSRF token.
 #[utoipa::path(post, path = "/v1/review/login", tag = "review",
     request_body = LoginRequest,
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many failed logins for this name; see Retry-After")))]
 pub async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let ready = state.ready()?;
-    let (reviewer, cookie) = session::login(
+    let throttle = state.login_throttle();
+    if let Err(wait) = throttle.check(&request.username, std::time::Instant::now()) {
+        return Err(ApiError {
+            retry_after_secs: Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_throttled",
+                "too many failed logins for this user name; try again after Retry-After seconds",
+            )
+        });
+    }
+    let (reviewer, cookie) = match session::login(
         ready,
         &state.config().review,
         &request.username,
         &request.password,
     )
-    .await?;
+    .await
+    {
+        Ok(done) => done,
+        Err(e) => {
+            if e.kind == "bad_credentials" {
+                throttle.failed(&request.username, std::time::Instant::now());
+            }
+            return Err(e);
+        }
+    };
+    throttle.succeeded(&request.username);
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(session_view(&reviewer)),

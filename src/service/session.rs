@@ -284,6 +284,86 @@ pub async fn logout(
     cookie(config, "", Duration::ZERO)
 }
 
+/// Slows password guessing at the console login, per user name.
+///
+/// The first [`LoginThrottle::FREE_FAILURES`] failures cost nothing; each further one
+/// locks the name for twice as long as the last (1 s, 2 s, 4 s ... up to 15 min), and
+/// while it is locked every attempt is refused unchecked, right password or not, so
+/// guessing gains nothing from the lock. A success, or 15 minutes without a failure,
+/// forgets the name. Unknown names count like real ones: the throttle does not tell
+/// which names exist. It is per process; Argon2id's cost bounds what several processes
+/// together can try.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    names: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Failures {
+    count: u32,
+    last: std::time::Instant,
+    locked_until: Option<std::time::Instant>,
+}
+
+impl LoginThrottle {
+    pub const FREE_FAILURES: u32 = 5;
+    const LONGEST_LOCK: Duration = Duration::from_secs(15 * 60);
+    const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+    /// Names remembered at once; beyond it the longest-quiet name is forgotten first.
+    const CAPACITY: usize = 10_000;
+
+    fn key(username: &str) -> String {
+        username.trim().to_lowercase()
+    }
+
+    /// `Err(wait)` while `username` is locked.
+    pub fn check(&self, username: &str, now: std::time::Instant) -> Result<(), Duration> {
+        let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        match names.get(&Self::key(username)).and_then(|f| f.locked_until) {
+            Some(until) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, username: &str, now: std::time::Instant) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if names.len() >= Self::CAPACITY {
+            names.retain(|_, f| now.duration_since(f.last) < Self::FORGET_AFTER);
+            if names.len() >= Self::CAPACITY {
+                if let Some(oldest) = names
+                    .iter()
+                    .min_by_key(|(_, f)| f.last)
+                    .map(|(k, _)| k.clone())
+                {
+                    names.remove(&oldest);
+                }
+            }
+        }
+        let entry = names.entry(Self::key(username)).or_insert(Failures {
+            count: 0,
+            last: now,
+            locked_until: None,
+        });
+        if now.duration_since(entry.last) >= Self::FORGET_AFTER {
+            entry.count = 0;
+        }
+        entry.count += 1;
+        entry.last = now;
+        if entry.count > Self::FREE_FAILURES {
+            let doublings = (entry.count - Self::FREE_FAILURES - 1).min(20);
+            let lock = Duration::from_secs(1u64 << doublings).min(Self::LONGEST_LOCK);
+            entry.locked_until = Some(now + lock);
+        }
+    }
+
+    pub fn succeeded(&self, username: &str) {
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&Self::key(username));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +403,48 @@ mod tests {
         assert!(constant_time_eq(b"same", b"same"));
         assert!(!constant_time_eq(b"same", b"sane"));
         assert!(!constant_time_eq(b"same", b"same!"));
+    }
+
+    #[test]
+    fn the_login_throttle_locks_a_name_for_doubling_times_after_five_failures() {
+        let throttle = LoginThrottle::default();
+        let t0 = std::time::Instant::now();
+        for i in 0..LoginThrottle::FREE_FAILURES {
+            assert_eq!(throttle.check("Ana", t0), Ok(()), "failure {i} is free");
+            throttle.failed("ana", t0);
+        }
+        assert_eq!(throttle.check("ana", t0), Ok(()));
+        throttle.failed("ana", t0);
+        assert_eq!(throttle.check("ANA", t0), Err(Duration::from_secs(1)));
+        assert_eq!(
+            throttle.check("bo", t0),
+            Ok(()),
+            "other names are not affected"
+        );
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(throttle.check("ana", t1), Ok(()));
+        throttle.failed("ana", t1);
+        assert_eq!(throttle.check("ana", t1), Err(Duration::from_secs(2)));
+        // Doubling stops at 15 minutes.
+        let mut t = t1;
+        for _ in 0..30 {
+            t += Duration::from_secs(1);
+            throttle.failed("ana", t);
+        }
+        assert_eq!(throttle.check("ana", t), Err(Duration::from_secs(900)));
+        // A success forgets the name; so do 15 quiet minutes.
+        throttle.succeeded("ana");
+        assert_eq!(throttle.check("ana", t), Ok(()));
+        for _ in 0..6 {
+            throttle.failed("cy", t0);
+        }
+        let later = t0 + Duration::from_secs(16 * 60);
+        assert_eq!(throttle.check("cy", later), Ok(()));
+        throttle.failed("cy", later);
+        assert_eq!(
+            throttle.check("cy", later),
+            Ok(()),
+            "the count started again"
+        );
     }
 }

@@ -142,15 +142,8 @@ impl Server {
 
     pub async fn wait_ready(&self) {
         for _ in 0..600 {
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/readyz", self.base))
-                .send()
-                .await
-            {
-                if r.status() == 200 {
-                    return;
-                }
+            if is_ready(&self.client, &self.base).await {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -187,6 +180,14 @@ impl Server {
             .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Whether the service at `base` answers `/readyz` with 200.
+pub async fn is_ready(client: &reqwest::Client, base: &str) -> bool {
+    match client.get(format!("{base}/readyz")).send().await {
+        Ok(r) => r.status() == 200,
+        Err(_) => false,
     }
 }
 

@@ -1,0 +1,428 @@
+//! Faults: the store going away and coming back, the service killed with `kill -9`
+//! mid-screening while the webhook is down, and a full quarantine disk. In every case a
+//! screening answers an error or a verdict that was recorded, never an unrecorded `allow`,
+//! and nothing is lost or written twice.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::process::*;
+use common::server::{photo, start, ADMIN_TOKEN, SERVICE_TOKEN};
+use serde_json::json;
+use sqlx::Connection;
+
+// --- store outages, in process ------------------------------------------------------------
+
+/// Wait until the outbox has delivered every report.
+async fn all_reports_delivered(db: &mut sqlx::SqliteConnection) {
+    let started = Instant::now();
+    let pending = "SELECT count(*) FROM reports WHERE state != 'delivered'";
+    while count(db, pending).await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "reports never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Screen camera.png (allowed: no bank here) as `artwork`, expecting a recorded allow.
+async fn screened_allow(server: &common::server::Server, artwork: &str) {
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("camera.png"),
+            &format!("artwork_id={artwork}"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["verdict"].as_str()),
+        (200, Some("allow")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_outage_is_an_error_never_an_allow_and_screening_recovers() {
+    let server = start(|c| c.request_deadline_ms = 10_000).await;
+    server.wait_ready().await;
+    screened_allow(&server, "before").await;
+
+    // Another process holds the database's write lock: the store cannot record anything.
+    let db = server.config.data_dir.join("coverguard.db");
+    let mut holder = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("camera.png"),
+            "artwork_id=during",
+        )
+        .await;
+    assert!(status >= 500, "{status} {body}");
+    assert!(
+        body.get("verdict").is_none(),
+        "an error carries no verdict: {body}"
+    );
+    assert!(body["error"]["kind"].is_string(), "{body}");
+
+    // The store is back: the same upload is screened and recorded, with no restart.
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    screened_allow(&server, "during").await;
+    let (status, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/during").await;
+    assert_eq!(status, 200, "{artwork}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_missing_at_start_up_is_retried_until_it_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    // The data directory's parent is a file: the store cannot be opened (an unmounted
+    // volume looks like this to the process).
+    let mount = dir.path().join("volume");
+    std::fs::write(&mount, b"not a directory").unwrap();
+    let server = start(|c| c.data_dir = mount.join("data")).await;
+    let started = Instant::now();
+    let not_ready = loop {
+        let (status, body) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                photo("camera.png"),
+                "artwork_id=x",
+            )
+            .await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.get("verdict").is_none());
+        let message = body["error"]["message"].as_str().unwrap_or("").to_string();
+        if message.contains("retrying") {
+            break message;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never failed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(not_ready.contains("store"), "{not_ready}");
+
+    std::fs::remove_file(&mount).unwrap();
+    std::fs::create_dir(&mount).unwrap();
+    server.wait_ready().await;
+    screened_allow(&server, "x").await;
+}
+
+// --- the service as a process -------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_mid_screening_with_the_webhook_down_loses_nothing_and_reports_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on the webhook's port until the end: every delivery fails meanwhile.
+    let hook_port = free_port();
+    let service = Service::new(dir.path(), hook_port, None);
+    let mut child = service.command().spawn().unwrap();
+    service.wait_ready(&mut child).await;
+    let blocked: Vec<String> = photos_by_size()
+        .into_iter()
+        .take(6)
+        .map(|(n, _)| n)
+        .collect();
+    let names: Vec<&str> = blocked.iter().map(String::as_str).collect();
+    service.bank(&names).await;
+
+    // Six uploads in flight, each with its own idempotency key; the process is killed as
+    // soon as the first answer arrives, with the others mid-screening.
+    let service = Arc::new(service);
+    let mut requests = tokio::task::JoinSet::new();
+    for (i, name) in blocked.iter().enumerate() {
+        let (service, bytes) = (Arc::clone(&service), photo(name));
+        requests.spawn(async move {
+            let key = format!("upload-{i}");
+            let path = format!("/v1/screen?artwork_id=a{i}&owner_id=o");
+            service
+                .send(SERVICE_TOKEN, &path, "image/png", bytes, Some(&key))
+                .await
+        });
+    }
+    let first = requests.join_next().await.unwrap().unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut answered_before_kill = 1;
+    while let Some(answer) = requests.join_next().await {
+        answered_before_kill += usize::from(answer.unwrap().0 == 200);
+    }
+    assert_eq!(first.0, 200, "{:?}", first.1);
+    eprintln!("{answered_before_kill} of 6 answered before the kill");
+
+    // The upload pipeline retries every upload that got no verdict (it never publishes
+    // without one); here it retries all six, as it would after its own timeout.
+    let mut child = service.command().spawn().unwrap();
+    service.wait_ready(&mut child).await;
+    let mut screening_ids = std::collections::BTreeSet::new();
+    for (i, name) in blocked.iter().enumerate() {
+        let key = format!("upload-{i}");
+        let path = format!("/v1/screen?artwork_id=a{i}&owner_id=o");
+        let (status, body) = service
+            .send(SERVICE_TOKEN, &path, "image/png", photo(name), Some(&key))
+            .await;
+        assert_eq!(
+            (status, body["verdict"].as_str()),
+            (200, Some("block")),
+            "{body}"
+        );
+        assert!(screening_ids.insert(body["screening_id"].as_str().unwrap().to_string()));
+        // The same key again answers the same screening.
+        let (_, again) = service
+            .send(SERVICE_TOKEN, &path, "image/png", photo(name), Some(&key))
+            .await;
+        assert_eq!(again["screening_id"], body["screening_id"]);
+        assert_eq!(again["report_id"], body["report_id"]);
+    }
+
+    let mut db = service.db().await;
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM screenings").await,
+        6,
+        "one screening per upload"
+    );
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM reports WHERE kind = 'hit'").await,
+        6,
+        "one report per upload"
+    );
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM quarantine_items").await,
+        6
+    );
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM reports WHERE state = 'delivered'"
+        )
+        .await,
+        0
+    );
+
+    // The webhook comes back: each report is delivered, once.
+    let deliveries = webhook(hook_port).await;
+    all_reports_delivered(&mut db).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let keys = deliveries.lock().unwrap().clone();
+    let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+    assert_eq!((keys.len(), distinct.len()), (6, 6), "{keys:?}");
+
+    // No quarantine file is corrupt, and no temporary file was left behind.
+    let key = coverguard::act::quarantine::QuarantineKey::parse(QUARANTINE_KEY).unwrap();
+    let vault =
+        coverguard::act::quarantine::LocalVault::open(dir.path().join("data/quarantine"), key)
+            .unwrap();
+    let objects: Vec<String> = sqlx::query_scalar("SELECT object_key FROM quarantine_items")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    for object in objects {
+        use coverguard::act::quarantine::QuarantineVault;
+        let key = coverguard::act::quarantine::ObjectKey::from_sha256(&object).unwrap();
+        let bytes = vault.get(&key).await.unwrap();
+        assert_eq!(coverguard::hash::exact_hashes(&bytes).sha256, object);
+    }
+    let leftovers = walk(&dir.path().join("data/quarantine"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .count();
+    assert_eq!(leftovers, 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_quarantine_disk_is_an_error_not_an_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = photos_by_size();
+    let (small, small_size) = photos[0].clone();
+    let (large, large_size) = photos.last().unwrap().clone();
+    // A filesystem with room for the small photo's encrypted copy but not the large one's.
+    let room = (small_size + large_size) / 2;
+    assert!(
+        room > small_size + 64 * 1024 && room < large_size,
+        "{small_size} {large_size}"
+    );
+    let quarantine = dir.path().join("quarantine");
+    std::fs::create_dir(&quarantine).unwrap();
+    let service = Service::new(dir.path(), free_port(), Some(&quarantine));
+    // A private mount namespace: the small filesystem exists for the service alone and
+    // disappears with it, whatever happens to the test.
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--map-root-user", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o size={room} tmpfs '{}' && exec \"$0\" \"$@\"",
+            quarantine.display()
+        ))
+        .arg(env!("CARGO_BIN_EXE_coverguard"))
+        .args(service.command().get_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command
+        .spawn()
+        .expect("unshare (util-linux) runs the service in its own mount namespace");
+    service.wait_ready(&mut child).await;
+    service.bank(&[&small, &large]).await;
+
+    let (status, body) = service
+        .send(
+            SERVICE_TOKEN,
+            "/v1/screen?artwork_id=big",
+            "image/png",
+            photo(&large),
+            None,
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.get("verdict").is_none(), "{body}");
+    assert_eq!(body["error"]["kind"], "quarantine", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("full"),
+        "{body}"
+    );
+    let (status, _) = service
+        .send(
+            SERVICE_TOKEN,
+            "/v1/screen?artwork_id=small",
+            "image/png",
+            photo(&small),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "the failed write left its space free");
+
+    let mut db = service.db().await;
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM artworks WHERE artwork_id = 'big'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&mut db, "SELECT count(*) FROM screenings").await, 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_never_reach_the_log_even_at_debug_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = free_port();
+    let _deliveries = webhook(hook).await;
+    let service = Service::new(dir.path(), hook, None);
+    const WEBHOOK_SECRET: &str = "hook-secret-a9f3e1c07b";
+    const PASSWORD: &str = "a long console password 7351";
+    let mut config = std::fs::read_to_string(&service.config).unwrap();
+    config = config.replace(
+        &format!("url = \"http://127.0.0.1:{hook}/hook\"\n"),
+        &format!("url = \"http://127.0.0.1:{hook}/hook\"\nsecret = \"{WEBHOOK_SECRET}\"\n"),
+    );
+    std::fs::write(&service.config, config).unwrap();
+    let log = dir.path().join("service.log");
+    let mut child = service
+        .command()
+        .env("COVERGUARD_LOG", "debug")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    service.wait_ready(&mut child).await;
+
+    // Every kind of secret crosses the service: bearer tokens (good and bad), a console
+    // password (right and wrong), a session cookie, the webhook's signing secret.
+    service.bank(&["camera.png"]).await;
+    let (status, body) = service
+        .send(
+            SERVICE_TOKEN,
+            "/v1/screen?artwork_id=a",
+            "image/png",
+            photo("camera.png"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["verdict"].as_str()),
+        (200, Some("block")),
+        "{body}"
+    );
+    let (status, _) = service
+        .send(
+            "not-a-real-token-5521",
+            "/v1/screen",
+            "image/png",
+            photo("camera.png"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let user = json!({"username": "rita", "password": PASSWORD, "role": "reviewer"});
+    let (status, body) = service
+        .send(
+            ADMIN_TOKEN,
+            "/v1/users",
+            "application/json",
+            user.to_string().into_bytes(),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut cookie = String::new();
+    for password in ["wrong password 123", PASSWORD] {
+        let response = service
+            .client
+            .post(format!("{}/v1/review/login", service.base))
+            .json(&json!({"username": "rita", "password": password}))
+            .send()
+            .await
+            .unwrap();
+        if let Some(c) = response.headers().get("set-cookie") {
+            cookie = c.to_str().unwrap().split(';').next().unwrap().to_string();
+        }
+    }
+    let session = cookie.split_once('=').map(|(_, v)| v.to_string()).unwrap();
+    let response = service
+        .client
+        .get(format!("{}/v1/review/queue", service.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut db = service.db().await;
+    all_reports_delivered(&mut db).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 10, "debug logging was on: {text}");
+    for secret in [
+        SERVICE_TOKEN,
+        ADMIN_TOKEN,
+        "not-a-real-token-5521",
+        PASSWORD,
+        "wrong password 123",
+        WEBHOOK_SECRET,
+        QUARANTINE_KEY,
+        &session,
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the log holds a secret ({} chars)",
+            secret.len()
+        );
+    }
+}

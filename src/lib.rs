@@ -19,6 +19,8 @@ pub mod context;
 pub mod decide;
 pub mod decode;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod hash;
 pub mod pipeline;
 pub mod provision;

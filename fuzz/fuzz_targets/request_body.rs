@@ -1,0 +1,4 @@
+#![no_main]
+//! See `coverguard::fuzz_targets::request_body`; `tests/fuzz_corpus.rs` replays this target's corpus.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| coverguard::fuzz_targets::request_body(data));

@@ -581,7 +581,6 @@ pub(crate) fn parse_screen_request(
     })
 }
 
-/// The request's Content-Type, lower-cased; empty when absent.
 /// The screening id an `Idempotency-Key` stands for: the same key from the same caller is
 /// the same screening, so the store writes it (and its reports) once however often it is sent.
 fn idempotent_screening_id(
@@ -609,6 +608,7 @@ fn idempotent_screening_id(
     )))
 }
 
+/// The request's Content-Type, lower-cased; empty when absent.
 fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)

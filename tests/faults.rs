@@ -231,21 +231,33 @@ async fn kill_9_mid_screening_with_the_webhook_down_loses_nothing_and_reports_on
     let vault =
         coverguard::act::quarantine::LocalVault::open(dir.path().join("data/quarantine"), key)
             .unwrap();
-    let objects: Vec<String> = sqlx::query_scalar("SELECT object_key FROM quarantine_items")
+    let referenced: Vec<String> = sqlx::query_scalar("SELECT object_key FROM quarantine_items")
         .fetch_all(&mut db)
         .await
         .unwrap();
-    for object in objects {
+    // Every object under its final name is whole, including one written just before the
+    // kill whose row never committed: objects only ever appear by rename. A kill in the
+    // middle of a write leaves at most a dot-named temporary file, which no reader takes
+    // for an object (the vault's sweep removes it once it is stale).
+    let mut objects = 0;
+    for path in walk(&dir.path().join("data/quarantine")) {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            eprintln!("temporary file left by the kill: {name}");
+            continue;
+        }
         use coverguard::act::quarantine::QuarantineVault;
-        let key = coverguard::act::quarantine::ObjectKey::from_sha256(&object).unwrap();
+        let key = coverguard::act::quarantine::ObjectKey::from_sha256(&name).unwrap();
         let bytes = vault.get(&key).await.unwrap();
-        assert_eq!(coverguard::hash::exact_hashes(&bytes).sha256, object);
+        assert_eq!(coverguard::hash::exact_hashes(&bytes).sha256, name);
+        objects += 1;
     }
-    let leftovers = walk(&dir.path().join("data/quarantine"))
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
-        .count();
-    assert_eq!(leftovers, 0);
+    assert!(objects >= referenced.len());
+    for object in &referenced {
+        let key = coverguard::act::quarantine::ObjectKey::from_sha256(object).unwrap();
+        use coverguard::act::quarantine::QuarantineVault;
+        vault.get(&key).await.unwrap();
+    }
     child.kill().unwrap();
     child.wait().unwrap();
 }

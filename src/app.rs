@@ -55,6 +55,13 @@ pub async fn load(
     let key = quarantine_key(config)?;
     let vault = LocalVault::open(config.quarantine_dir(), key)
         .context("opening the quarantine directory")?;
+    // Writes a crash interrupted leave temporary files; without this they pile up across
+    // restarts until the disk is full.
+    match vault.sweep_stale_temporaries().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed stale quarantine temporary files"),
+        Err(e) => tracing::warn!("sweeping stale quarantine temporary files: {e}"),
+    }
     let banks = SharedBankIndex::load(store.as_ref())
         .await
         .context("loading the banks")?;

@@ -392,6 +392,16 @@ impl LocalVault {
         LocalVault::open_with_retired_keys(root, key, Vec::new())
     }
 
+    /// Remove temporary files that a crash left in the middle of a write, once they are an
+    /// hour old (a younger one may be another process's write in progress). Objects are
+    /// never touched. Returns how many were removed.
+    pub async fn sweep_stale_temporaries(&self) -> Result<usize, QuarantineError> {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || inner.delete_expired_blocking(None, SystemTime::now()))
+            .await
+            .map(|report| report.stale_temp_removed)
+    }
+
     /// As [`LocalVault::open`], also decrypting objects written under `retired_keys`.
     pub fn open_with_retired_keys(
         root: impl Into<PathBuf>,
@@ -469,7 +479,7 @@ impl QuarantineVault for LocalVault {
     async fn delete_expired(&self, now: SystemTime) -> Result<ExpiryReport, QuarantineError> {
         let inner = Arc::clone(&self.inner);
         let now = unix_seconds(now);
-        run_blocking(move || inner.delete_expired_blocking(now, SystemTime::now())).await
+        run_blocking(move || inner.delete_expired_blocking(Some(now), SystemTime::now())).await
     }
 }
 
@@ -800,9 +810,11 @@ impl VaultInner {
         Ok(plaintext)
     }
 
+    /// Sweep every shard: stale temporary files always, and objects past their retention
+    /// date when `now` is given (`None` leaves every object alone).
     fn delete_expired_blocking(
         &self,
-        now: u64,
+        now: Option<u64>,
         wall_clock: SystemTime,
     ) -> Result<ExpiryReport, QuarantineError> {
         let mut report = ExpiryReport::default();
@@ -817,7 +829,7 @@ impl VaultInner {
     fn sweep_shard(
         &self,
         dir: &Path,
-        now: u64,
+        now: Option<u64>,
         wall_clock: SystemTime,
         report: &mut ExpiryReport,
     ) -> Result<(), QuarantineError> {
@@ -842,6 +854,9 @@ impl VaultInner {
                 continue;
             }
             let Ok(key) = ObjectKey::from_sha256(&name) else {
+                continue;
+            };
+            let Some(now) = now else {
                 continue;
             };
             match read_header(&path) {
@@ -1210,6 +1225,21 @@ mod tests {
         let garbage_dir = dir.path().join("vault").join("ab").join("ab");
         fs::create_dir_all(&garbage_dir).unwrap();
         fs::write(garbage_dir.join(&garbage_name), b"not a vault file").unwrap();
+
+        // The start-up sweep takes the stale temporary file and nothing else, not even the
+        // expired object.
+        let young = shard.join(format!(".{}.0123.tmp", fresh_key));
+        fs::write(&young, b"a write in progress").unwrap();
+        assert_eq!(vault.sweep_stale_temporaries().await.unwrap(), 1);
+        assert!(!stale.exists() && young.exists());
+        assert!(vault.object_path(&old_key).exists());
+        fs::remove_file(&young).unwrap();
+        fs::write(&stale, b"partial").unwrap();
+        let stale_file = File::options().write(true).open(&stale).unwrap();
+        stale_file
+            .set_modified(now - Duration::from_secs(7200))
+            .unwrap();
+        drop(stale_file);
 
         let report = vault.delete_expired(now).await.unwrap();
         assert_eq!(report.deleted, vec![old_key.clone()]);

@@ -1215,12 +1215,14 @@ mod tests {
             .unwrap()
             .to_path_buf();
         let stale = shard.join(format!(".{}.deadbeef.tmp", fresh_key));
-        fs::write(&stale, b"partial").unwrap();
-        let stale_file = File::options().write(true).open(&stale).unwrap();
-        stale_file
-            .set_modified(now - Duration::from_secs(7200))
-            .unwrap();
-        drop(stale_file);
+        let leave_stale = || {
+            fs::write(&stale, b"partial").unwrap();
+            let stale_file = File::options().write(true).open(&stale).unwrap();
+            stale_file
+                .set_modified(now - Duration::from_secs(7200))
+                .unwrap();
+        };
+        leave_stale();
         let garbage_name = "ab".repeat(32);
         let garbage_dir = dir.path().join("vault").join("ab").join("ab");
         fs::create_dir_all(&garbage_dir).unwrap();
@@ -1234,12 +1236,7 @@ mod tests {
         assert!(!stale.exists() && young.exists());
         assert!(vault.object_path(&old_key).exists());
         fs::remove_file(&young).unwrap();
-        fs::write(&stale, b"partial").unwrap();
-        let stale_file = File::options().write(true).open(&stale).unwrap();
-        stale_file
-            .set_modified(now - Duration::from_secs(7200))
-            .unwrap();
-        drop(stale_file);
+        leave_stale();
 
         let report = vault.delete_expired(now).await.unwrap();
         assert_eq!(report.deleted, vec![old_key.clone()]);

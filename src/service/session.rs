@@ -312,8 +312,15 @@ impl LoginThrottle {
     /// Names remembered at once; beyond it the longest-quiet name is forgotten first.
     const CAPACITY: usize = 10_000;
 
+    /// The name as the throttle remembers it. Anything that cannot be a user name shares
+    /// one key (it can never log in), so a caller cannot fill memory with long names.
     fn key(username: &str) -> String {
-        username.trim().to_lowercase()
+        let trimmed = username.trim();
+        let name = (trimmed.len() <= 64).then(|| trimmed.to_ascii_lowercase());
+        match name {
+            Some(name) if super::review::valid_username(&name) => name,
+            _ => "(not a valid user name)".to_string(),
+        }
     }
 
     /// `Err(wait)` while `username` is locked.
@@ -421,6 +428,11 @@ mod tests {
             Ok(()),
             "other names are not affected"
         );
+        // Names that cannot exist share one entry, however many and however long.
+        for i in 0..100 {
+            throttle.failed(&format!("{}{i}", "X".repeat(100)), t0);
+        }
+        assert_eq!(throttle.names.lock().unwrap().len(), 2);
         let t1 = t0 + Duration::from_secs(1);
         assert_eq!(throttle.check("ana", t1), Ok(()));
         throttle.failed("ana", t1);

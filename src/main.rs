@@ -14,7 +14,6 @@ use coverguard::bank::BankSet;
 use coverguard::classify::{Detector, DetectorOptions};
 use coverguard::decide::{Policy, Verdict};
 use coverguard::decode::{DecodeLimits, Resolution};
-use coverguard::fetch::destination::DEFAULT_PORTS;
 use coverguard::fetch::{self, DestinationPolicy, HttpFetcher, HttpOptions, Source};
 use coverguard::provision::{self, Cache};
 use coverguard::screen::{ScreenError, Screener, ScreeningRecord};
@@ -221,10 +220,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let http = if needs_http {
         Some(HttpFetcher::new(HttpOptions {
             timeout: std::time::Duration::from_secs(args.url_timeout),
-            destinations: DestinationPolicy {
-                allow_networks: args.allow_networks.clone(),
-                allow_ports: [&DEFAULT_PORTS[..], &args.allow_ports].concat(),
-            },
+            destinations: DestinationPolicy::widened(
+                args.allow_networks.clone(),
+                &args.allow_ports,
+            ),
             ..HttpOptions::default()
         })?)
     } else {

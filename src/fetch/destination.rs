@@ -56,13 +56,18 @@ pub enum Refusal {
 }
 
 impl DestinationPolicy {
+    /// The default policy widened by `networks` and `ports` (the web ports stay allowed).
+    pub fn widened(networks: Vec<IpNet>, ports: &[u16]) -> Self {
+        DestinationPolicy {
+            allow_networks: networks,
+            allow_ports: [&DEFAULT_PORTS[..], ports].concat(),
+        }
+    }
+
     /// The default policy plus one allow-listed server (address and port): what a test
     /// or a local development setup needs for its own image server.
     pub fn allowing(server: SocketAddr) -> Self {
-        let mut policy = DestinationPolicy::default();
-        policy.allow_networks.push(IpNet::from(server.ip()));
-        policy.allow_ports.push(server.port());
-        policy
+        DestinationPolicy::widened(vec![IpNet::from(server.ip())], &[server.port()])
     }
 
     /// Check an address; `host` names it in the refusal.

@@ -164,7 +164,12 @@ impl HttpFetcher {
     }
 
     /// A fetcher whose names are looked up by `lookup` (tests play a hostile DNS server).
-    pub fn with_lookup(options: HttpOptions, lookup: Arc<dyn Lookup>) -> Result<Self, FetchError> {
+    pub fn with_lookup(
+        mut options: HttpOptions,
+        lookup: Arc<dyn Lookup>,
+    ) -> Result<Self, FetchError> {
+        // A read timeout beyond the whole-request deadline never fires.
+        options.read_timeout = options.read_timeout.min(options.timeout);
         let policy = Arc::new(options.destinations.clone());
         let hop_policy = Arc::clone(&policy);
         let max_redirects = options.max_redirects;
@@ -181,7 +186,7 @@ impl HttpFetcher {
         let client = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
-            .read_timeout(options.read_timeout.min(options.timeout))
+            .read_timeout(options.read_timeout)
             .redirect(redirect)
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: Arc::clone(&policy),
@@ -263,11 +268,7 @@ impl HttpFetcher {
             FetchError::Timeout {
                 url: url.to_string(),
                 seconds: self.options.timeout.as_secs(),
-                read_seconds: self
-                    .options
-                    .read_timeout
-                    .min(self.options.timeout)
-                    .as_secs(),
+                read_seconds: self.options.read_timeout.as_secs(),
             }
         } else {
             // The source chain carries the useful part (connection refused, DNS...).

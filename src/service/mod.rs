@@ -272,8 +272,13 @@ async fn authenticate(
     })
 }
 
+/// Largest request body read: an image of `max_bytes` plus room for the rest of a request.
+fn body_limit(config: &ServiceConfig) -> usize {
+    config.max_bytes + 64 * 1024
+}
+
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.config().max_bytes + 64 * 1024;
+    let body_limit = body_limit(state.config());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -437,7 +442,7 @@ pub(crate) async fn screen(
     // The body is read first, whatever the answer: a refusal sent while the client is
     // still writing makes its TCP stack reset the connection, losing the answer (and, on
     // a kept-alive connection, the client's next request).
-    let body = read_body(body, state.config().max_bytes + 64 * 1024).await;
+    let body = read_body(body, body_limit(state.config())).await;
     let ready = state.ready()?;
     // Load shedding comes first: under overload a refusal must cost next to nothing, so
     // a full queue answers 429 before the token is looked up. That the service is busy

@@ -217,7 +217,7 @@ pub async fn login(
             let named = if super::review::valid_username(username) {
                 username
             } else {
-                "(not a valid user name)"
+                NOT_A_USER_NAME
             };
             ready
                 .store
@@ -284,6 +284,10 @@ pub async fn logout(
     cookie(config, "", Duration::ZERO)
 }
 
+/// Stands for a login name that cannot be a user name, wherever the caller's text is kept
+/// (audit rows, the login throttle): it can never log in, and its text is not worth keeping.
+const NOT_A_USER_NAME: &str = "(not a valid user name)";
+
 /// Slows password guessing at the console login, per user name.
 ///
 /// The first [`LoginThrottle::FREE_FAILURES`] failures cost nothing; each further one
@@ -319,7 +323,7 @@ impl LoginThrottle {
         let name = (trimmed.len() <= 64).then(|| trimmed.to_ascii_lowercase());
         match name {
             Some(name) if super::review::valid_username(&name) => name,
-            _ => "(not a valid user name)".to_string(),
+            _ => NOT_A_USER_NAME.to_string(),
         }
     }
 

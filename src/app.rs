@@ -106,6 +106,7 @@ pub async fn load(
             quarantine_on_review: config.quarantine_on_review,
             retention: Duration::from_secs(86_400 * u64::from(config.retention_days)),
             reporter: config.reporter.clone(),
+            views: config.view_settings(),
         },
         reported: outbox.waker(),
         same_bytes: Default::default(),

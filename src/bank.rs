@@ -359,12 +359,33 @@ pub struct BankMatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transform: Option<String>,
     pub entry: String,
+    /// The frame of the view that matched; absent for the reference decoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub frame: Option<crate::decode::FrameId>,
+    /// The rendering of the view that matched (`opaque`, `over_<rrggbb>`); absent for the
+    /// reference decoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub rendering: Option<crate::screening::views::Rendering>,
+}
+
+impl BankMatch {
+    /// The view that matched, if not the reference decoding.
+    #[must_use]
+    pub fn view(&self) -> Option<crate::screening::views::ViewId> {
+        Some(crate::screening::views::ViewId {
+            frame: self.frame?,
+            rendering: self.rendering?,
+        })
+    }
 }
 
 /// The image's signals, as matching needs them.
 #[derive(Clone, Copy, Debug)]
 pub struct Signals<'a> {
-    pub exact: &'a ExactHashes,
+    /// The file's exact hashes; `None` for a view (a frame or rendering has no bytes of its own).
+    pub exact: Option<&'a ExactHashes>,
     pub pdq: Option<&'a PdqOutput>,
 }
 
@@ -423,10 +444,10 @@ impl BankSet {
         let mut matches = Vec::new();
         for bank in &self.banks {
             let p = params(&bank.name);
-            for (signal, value) in [
-                (SignalType::Md5, &signals.exact.md5),
-                (SignalType::Sha256, &signals.exact.sha256),
-            ] {
+            let exact = signals
+                .exact
+                .map(|e| [(SignalType::Md5, &e.md5), (SignalType::Sha256, &e.sha256)]);
+            for (signal, value) in exact.into_iter().flatten() {
                 if let Some(entries) = bank.exact.get(&(signal, value.clone())) {
                     matches.extend(entries.iter().map(|e| BankMatch {
                         bank: bank.name.clone(),
@@ -434,6 +455,8 @@ impl BankSet {
                         distance: 0,
                         transform: None,
                         entry: e.id.clone(),
+                        frame: None,
+                        rendering: None,
                     }));
                 }
             }
@@ -450,6 +473,8 @@ impl BankSet {
                     distance,
                     transform: Some(transform.as_str().to_string()),
                     entry: bank.pdq[position].1.id.clone(),
+                    frame: None,
+                    rendering: None,
                 });
             }
         }
@@ -611,7 +636,7 @@ mod tests {
                 pdq_min_quality: 0,
             };
             let signals = Signals {
-                exact: &exact,
+                exact: Some(&exact),
                 pdq: Some(&image),
             };
             let found = indexed.match_signals(signals, params);

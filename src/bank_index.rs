@@ -414,7 +414,7 @@ mod tests {
         }
         fn signals(&self) -> Signals<'_> {
             Signals {
-                exact: &self.exact,
+                exact: Some(&self.exact),
                 pdq: Some(&self.pdq),
             }
         }
@@ -719,7 +719,10 @@ mod tests {
         assert_eq!(index.banks_version(), newest);
         assert!(seen.iter().all(|v| *v <= newest));
         for exact in &images {
-            let signals = Signals { exact, pdq: None };
+            let signals = Signals {
+                exact: Some(exact),
+                pdq: None,
+            };
             assert_eq!(index.match_signals(signals, &policy()).len(), 1);
         }
         assert!(!shared.refresh(store.as_ref()).await.unwrap());

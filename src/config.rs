@@ -46,6 +46,15 @@ pub struct ServiceConfig {
     pub max_bytes: usize,
     pub max_pixels: u64,
     pub max_side: u32,
+    /// Most frames of one animation decoded; a longer one is refused (`animation_budget`).
+    pub max_frames: u32,
+    /// Most canvas pixels decoded over all frames of one animation.
+    pub max_animation_pixels: u64,
+    /// Most distinct frames and renderings screened beyond the reference decoding.
+    pub max_views: u32,
+    /// The page colours art is shown on: a translucent image is screened composited over
+    /// each (default white, black and #121212).
+    pub page_colours: Vec<crate::screening::views::PageColour>,
     /// How much of a JPEG screening decodes: `"full"` (the default: every pixel, so PDQ is
     /// bit-exact with Meta's reference and scores are the oracle's), or
     /// `{ long_side_at_least = N }` (the smallest DCT scale keeping the longer side at N px
@@ -200,6 +209,13 @@ impl Default for ServiceConfig {
             max_bytes: limits.max_bytes,
             max_pixels: limits.max_pixels,
             max_side: limits.max_side,
+            max_frames: limits.max_frames,
+            max_animation_pixels: limits.max_animation_pixels,
+            max_views: limits.max_views,
+            page_colours: crate::screening::views::DEFAULT_PAGE_COLOURS
+                .iter()
+                .map(|&c| crate::screening::views::PageColour(c))
+                .collect(),
             decode_resolution: Resolution::Full,
             url_timeout_secs: 10,
             url_fetch: DestinationPolicy::default(),
@@ -322,6 +338,16 @@ impl ServiceConfig {
             max_bytes: self.max_bytes,
             max_pixels: self.max_pixels,
             max_side: self.max_side,
+            max_frames: self.max_frames,
+            max_animation_pixels: self.max_animation_pixels,
+            max_views: self.max_views,
+        }
+    }
+
+    /// Which frames and renderings screening makes.
+    pub fn view_settings(&self) -> crate::screening::views::ViewSettings {
+        crate::screening::views::ViewSettings {
+            page_colours: self.page_colours.iter().map(|c| c.0).collect(),
         }
     }
 }

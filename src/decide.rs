@@ -453,6 +453,8 @@ mod tests {
             distance: 4,
             transform: Some("rot90".into()),
             entry: "e1".into(),
+            frame: None,
+            rendering: None,
         }
     }
 

@@ -14,13 +14,19 @@ fn fuzz_limits() -> DecodeLimits {
         max_bytes: 1 << 20,
         max_pixels: 1 << 20,
         max_side: 4096,
+        max_frames: 64,
+        max_animation_pixels: 1 << 22,
+        max_views: 8,
     }
 }
 
 /// Every decoder (JPEG, PNG, WebP, GIF), at full and reduced scale: an image or a typed
 /// error, within the limits, with a buffer of exactly the stated size that PDQ accepts.
+/// Then every frame and rendering screening makes of it: within the view budget, each of
+/// the file's size, or `animation_budget`.
 pub fn decode(data: &[u8]) {
     let limits = fuzz_limits();
+    views(data, &limits);
     for resolution in [Resolution::Full, Resolution::LongSideAtLeast(16)] {
         match decode::decode_at(data, &limits, resolution) {
             Ok(image) => {
@@ -43,6 +49,59 @@ pub fn decode(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+fn views(data: &[u8], limits: &DecodeLimits) {
+    let settings = crate::screening::views::ViewSettings::default();
+    let Ok((reference, still)) = decode::decode_shown_at(data, limits, Resolution::Full) else {
+        return;
+    };
+    let mut frames = 0u32;
+    let counted = decode::guarded(reference.format, || {
+        decode::for_each_frame(data, reference.format, limits, &mut |_, canvas| {
+            frames += 1;
+            assert_eq!(
+                (canvas.width, canvas.height),
+                (reference.width, reference.height),
+                "every frame is the canvas's size"
+            );
+            assert_eq!(
+                canvas.rgba.len(),
+                canvas.width as usize * canvas.height as usize * 4
+            );
+            Ok(())
+        })
+    });
+    match counted {
+        Ok(_) => assert!(frames <= limits.max_frames, "over max_frames"),
+        Err(e) => {
+            if let decode::DecodeError::DecoderPanicked { detail } = &e {
+                panic!("a frame decoder panicked: {detail}");
+            }
+            if frames > 0 && e.kind() == "animation_budget" {
+                assert!(frames <= limits.max_frames);
+            }
+        }
+    }
+    match crate::screening::views::collect(data, &reference, still, limits, &settings) {
+        Ok(views) => {
+            assert!(views.len() <= limits.max_views as usize, "over max_views");
+            for view in &views {
+                assert_eq!(
+                    (view.source_width, view.source_height),
+                    (reference.width, reference.height)
+                );
+                assert_eq!(
+                    view.rgb.len(),
+                    view.width as usize * view.height as usize * 3
+                );
+            }
+        }
+        Err(crate::screening::views::ViewError::Decode(decode::DecodeError::DecoderPanicked {
+            detail,
+        })) => panic!("a frame decoder panicked: {detail}"),
+        Err(e) => assert!(!e.to_string().is_empty()),
     }
 }
 

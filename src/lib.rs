@@ -27,5 +27,6 @@ pub mod provision;
 pub mod review;
 pub mod scheduler;
 pub mod screen;
+pub mod screening;
 pub mod service;
 pub mod store;

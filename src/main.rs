@@ -16,7 +16,8 @@ use coverguard::decide::{Policy, Verdict};
 use coverguard::decode::{DecodeLimits, Resolution};
 use coverguard::fetch::{self, DestinationPolicy, HttpFetcher, HttpOptions, Source};
 use coverguard::provision::{self, Cache};
-use coverguard::screen::{ScreenError, Screener, ScreeningRecord};
+use coverguard::screen::{analyse_with, ScreenError, Screener, ScreeningRecord};
+use coverguard::screening::views::ViewSettings;
 
 /// Screens cover artwork: hash banks (PDQ, MD5, SHA-256) and an explicit-content detector.
 #[derive(Parser)]
@@ -84,6 +85,19 @@ struct ScanArgs {
     /// Largest accepted width or height.
     #[arg(long, default_value_t = DecodeLimits::default().max_side)]
     max_side: u32,
+    /// Most frames of one animation decoded; a longer one fails as `animation_budget`.
+    #[arg(long, default_value_t = DecodeLimits::default().max_frames)]
+    max_frames: u32,
+    /// Most canvas pixels decoded over all frames of one animation.
+    #[arg(long, default_value_t = DecodeLimits::default().max_animation_pixels)]
+    max_animation_pixels: u64,
+    /// Most distinct frames and renderings screened beyond the first frame.
+    #[arg(long, default_value_t = DecodeLimits::default().max_views)]
+    max_views: u32,
+    /// A page colour art is shown on (`#rrggbb`); translucent images are screened composited
+    /// over each. Repeatable; replaces the defaults #ffffff, #000000 and #121212.
+    #[arg(long = "page-colour", value_name = "HEX", value_parser = coverguard::screening::views::parse_hex_colour)]
+    page_colours: Vec<[u8; 3]>,
     /// Decode a JPEG of 2047 px or more at 1/2 scale or less (never below 1024 px):
     /// several times faster on large images, but PDQ moves by a few bits (up to 18
     /// measured; README: Performance). Without it every pixel is decoded and PDQ is
@@ -199,6 +213,16 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_bytes: args.max_bytes,
         max_pixels: args.max_pixels,
         max_side: args.max_side,
+        max_frames: args.max_frames,
+        max_animation_pixels: args.max_animation_pixels,
+        max_views: args.max_views,
+    };
+    let views = if args.page_colours.is_empty() {
+        ViewSettings::default()
+    } else {
+        ViewSettings {
+            page_colours: args.page_colours.clone(),
+        }
     };
 
     let resolution = if args.fast_decode {
@@ -243,7 +267,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         };
         let outcome = bytes
             .map_err(ScreenError::from)
-            .and_then(|b| screener.screen_bytes(&shown, &b, &limits, resolution));
+            .and_then(|b| analyse_with(&b, &limits, resolution, &views))
+            .and_then(|analysed| screener.finish(&shown, &analysed));
         match &outcome {
             Ok(record) => flagged |= record.verdict != Verdict::Allow,
             Err(_) => failed = true,

@@ -22,10 +22,11 @@ use crate::context::ScreenContext;
 use crate::decide::{Policy, Verdict};
 use crate::decode::{DecodeLimits, Resolution};
 use crate::scheduler::{Scheduler, SchedulerError};
-use crate::screen::{analyse_at, build_record, ScreenError, ScreeningRecord};
+use crate::screen::{analyse_with, build_record, ImageDetections, ScreenError, ScreeningRecord};
+use crate::screening::views::ViewSettings;
 use crate::store::{
     self, ArtworkSignals, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningRow,
-    ScreeningWrite, Store, StoreError,
+    ScreeningWrite, Store, StoreError, ViewPdq,
 };
 
 /// Why a screening produced no verdict. Callers must treat every one as "not allowed".
@@ -73,6 +74,8 @@ pub struct PipelineSettings {
     pub retention: Duration,
     /// Needed for CyberTipline payloads (hits on `csam` banks).
     pub reporter: Option<ReporterInfo>,
+    /// Which frames and renderings are screened beyond the reference decoding.
+    pub views: ViewSettings,
 }
 
 /// One image to screen and what the caller knows about it.
@@ -193,6 +196,12 @@ impl SameBytes {
 }
 
 impl Pipeline {
+    /// How this pipeline analyses bytes: stored with each screening, and part of the verdict
+    /// cache key, so a screening analysed otherwise (before views existed) is never reused.
+    pub fn analysis(&self) -> String {
+        self.settings.views.analysis()
+    }
+
     /// The current bank index; the version is checked against the store first, so a
     /// bank change made through any instance is seen by the next screening.
     pub async fn banks(&self) -> Result<Arc<BankIndex>, StoreError> {
@@ -210,14 +219,17 @@ impl Pipeline {
         // work spent on refused requests starves the accepted ones.
         let admission = self.scheduler.admit()?;
         let (limits, resolution) = (self.settings.limits.clone(), self.settings.resolution);
+        let view_settings = self.settings.views.clone();
         let decode_input = bytes.clone();
         // Decode and hashing are CPU work: off the async runtime, and no more at once
         // than there are cores (more would only hold more decoded images in memory).
         let analysed = {
             let _cpu = self.cpu_slots.acquire().await;
-            tokio::task::spawn_blocking(move || analyse_at(&decode_input, &limits, resolution))
-                .await
-                .map_err(|e| PipelineError::Task(e.to_string()))??
+            tokio::task::spawn_blocking(move || {
+                analyse_with(&decode_input, &limits, resolution, &view_settings)
+            })
+            .await
+            .map_err(|e| PipelineError::Task(e.to_string()))??
         };
         let analysed = Arc::new(analysed);
 
@@ -226,20 +238,20 @@ impl Pipeline {
         let policy = banks.policy_with_banks(&submission.context.policy(&self.policy));
         let policy_version = policy.version();
         let model = self.scheduler.model_id().to_string();
+        let analysis = self.analysis();
 
-        // Identical bytes under the same model, policy and banks: no inference.
+        // Identical bytes under the same model, analysis, policy and banks: no inference.
         let cached = self
             .store
             .cached_verdict(
                 &analysed.exact.sha256,
                 &model,
+                &analysis,
                 &policy_version,
                 banks.banks_version(),
             )
             .await?
-            .and_then(|row| {
-                serde_json::from_value::<Vec<Detection>>(row.record["detections"].clone()).ok()
-            });
+            .and_then(|row| ImageDetections::from_record(&row.record, &analysed));
         let was_cached = cached.is_some();
         let detections = match cached {
             Some(d) => d,
@@ -316,7 +328,7 @@ impl Pipeline {
                     &record,
                     screening_id,
                     submission,
-                    model,
+                    Analyser { model, analysis },
                     banks.banks_version(),
                     context,
                     artwork_status,
@@ -370,6 +382,8 @@ impl Pipeline {
             distance: 0,
             transform: None,
             entry: format!("review:{}", screening.id),
+            frame: None,
+            rendering: None,
         });
         let submission = Submission {
             source: record.source.clone(),
@@ -427,13 +441,33 @@ impl Pipeline {
     }
 }
 
+/// What analysed a screening: the model, and how the bytes were analysed.
+struct Analyser {
+    model: String,
+    analysis: String,
+}
+
+/// The PDQ of each view of `record`, as stored for retroactive matching.
+fn view_pdq(record: &ScreeningRecord) -> Vec<ViewPdq> {
+    record
+        .views
+        .iter()
+        .map(|v| ViewPdq {
+            frame: v.frame,
+            rendering: v.rendering,
+            hash: v.pdq.hash.clone(),
+            quality: i64::from(v.pdq.quality),
+        })
+        .collect()
+}
+
 /// The store row of a screening: `record`'s hashes, verdict, policy version and JSON.
 /// The caller adds what the verdict does (quarantine, review, reports).
 fn screening_write(
     record: &ScreeningRecord,
     screening_id: String,
     submission: &Submission,
-    model: String,
+    analyser: Analyser,
     banks_version: i64,
     context: serde_json::Value,
     artwork_status: ArtworkStatus,
@@ -447,9 +481,11 @@ fn screening_write(
         pdq: Some(record.pdq.hash.clone()),
         pdq_quality: Some(i64::from(record.pdq.quality)),
         verdict: record.verdict.as_str().to_string(),
-        model,
+        model: analyser.model,
         policy_version: record.policy.clone(),
         banks_version,
+        analysis: analyser.analysis,
+        view_pdq: view_pdq(record),
         record: serde_json::to_value(record)
             .map_err(|e| StoreError::Invalid(format!("the record does not serialise: {e}")))?,
         context,
@@ -469,7 +505,7 @@ fn review_write(
     reason: Option<String>,
 ) -> ReviewWrite {
     let top = top_explicit(record, policy);
-    let mut labels: Vec<String> = record.detections.iter().map(|d| d.label.clone()).collect();
+    let mut labels: Vec<String> = all_detections(record).map(|d| d.label.clone()).collect();
     labels.sort();
     labels.dedup();
     let mut bank_names: Vec<String> = record.matches.iter().map(|m| m.bank.clone()).collect();
@@ -486,11 +522,18 @@ fn review_write(
     }
 }
 
-/// The highest-scoring detection of a label the policy acts on (a face is not explicit).
-fn top_explicit<'a>(record: &'a ScreeningRecord, policy: &Policy) -> Option<&'a Detection> {
+/// The detections of the reference decoding and of every view.
+fn all_detections(record: &ScreeningRecord) -> impl Iterator<Item = &Detection> {
     record
         .detections
         .iter()
+        .chain(record.views.iter().flat_map(|v| &v.detections))
+}
+
+/// The highest-scoring detection of a label the policy acts on (a face is not explicit),
+/// over every view.
+fn top_explicit<'a>(record: &'a ScreeningRecord, policy: &Policy) -> Option<&'a Detection> {
+    all_detections(record)
         .filter(|d| policy.labels.contains_key(&d.label))
         .max_by(|a, b| a.score.total_cmp(&b.score))
 }
@@ -654,6 +697,12 @@ impl Pipeline {
         let scores = crate::classify::label_scores(&record.detections);
         let decision = policy.decide(&scores, &matches);
         record.verdict = decision.verdict.max(Verdict::Review);
+        // A view decided when none of the matches is of the reference decoding.
+        record.decided_by = if matches.iter().any(|m| m.view().is_none()) {
+            None
+        } else {
+            matches.iter().find_map(BankMatch::view)
+        };
         record.matches = matches.clone();
         record.reasons = std::iter::once("retroactive match against the current banks".to_string())
             .chain(decision.reasons.into_iter().chain(reasons))
@@ -714,7 +763,10 @@ impl Pipeline {
                     &record,
                     screening_id,
                     &submission,
-                    previous.model.clone(),
+                    Analyser {
+                        model: previous.model.clone(),
+                        analysis: previous.analysis.clone(),
+                    },
                     banks.banks_version(),
                     previous.context.clone(),
                     // Out of public view whether or not the bytes were found again.
@@ -793,23 +845,45 @@ impl RetroPrefilter {
         if self.exact.contains(&artwork.md5) || self.exact.contains(&artwork.sha256) {
             return true;
         }
-        if self.pdq.is_empty() || artwork.pdq_quality.unwrap_or(0) < i64::from(self.min_quality) {
+        if self.pdq.is_empty() {
             return false;
         }
-        let Some(hash) = artwork
-            .pdq
-            .as_deref()
-            .and_then(|h| crate::hash::pdq::PdqHash::from_hex(h).ok())
-        else {
-            return false;
-        };
-        self.pdq
-            .iter()
-            .any(|(entry, threshold)| entry.distance(&hash) <= *threshold)
+        stored_pdq(artwork)
+            .filter(|(_, quality, _)| *quality >= self.min_quality)
+            .any(|(hash, _, _)| {
+                self.pdq
+                    .iter()
+                    .any(|(entry, threshold)| entry.distance(&hash) <= *threshold)
+            })
     }
 }
 
-/// The bank matches of one stored artwork (non-allow-list banks only).
+/// Every PDQ stored for an artwork's latest screening: the reference decoding's (no view),
+/// then each view's, with its quality. Unreadable hashes are skipped.
+fn stored_pdq(
+    artwork: &ArtworkSignals,
+) -> impl Iterator<Item = (crate::hash::pdq::PdqHash, u32, Option<&ViewPdq>)> + '_ {
+    let quality = |q: Option<i64>| q.and_then(|q| u32::try_from(q).ok()).unwrap_or(0);
+    let reference = artwork
+        .pdq
+        .as_deref()
+        .map(|h| (h, quality(artwork.pdq_quality), None));
+    let views = artwork
+        .view_pdq
+        .iter()
+        .map(move |v| (v.hash.as_str(), quality(Some(v.quality)), Some(v)));
+    reference
+        .into_iter()
+        .chain(views)
+        .filter_map(|(hex, quality, view)| {
+            crate::hash::pdq::PdqHash::from_hex(hex)
+                .ok()
+                .map(|hash| (hash, quality, view))
+        })
+}
+
+/// The bank matches of one stored artwork (non-allow-list banks only), of its reference
+/// decoding and of every view it was screened in.
 fn retro_matches(
     artwork: &ArtworkSignals,
     banks: &BankIndex,
@@ -820,28 +894,36 @@ fn retro_matches(
         sha256: artwork.sha256.clone(),
         md5: artwork.md5.clone(),
     };
-    let pdq = artwork
-        .pdq
-        .as_deref()
-        .and_then(|h| crate::hash::pdq::PdqHash::from_hex(h).ok())
-        .map(|hash| crate::hash::PdqOutput {
+    let mut matches = banks.bank_set().match_signals(
+        crate::bank::Signals {
+            exact: Some(&exact),
+            pdq: None,
+        },
+        |bank| policy.match_params(bank),
+    );
+    for (hash, quality, view) in stored_pdq(artwork) {
+        // Only the stored hash: every "transform" is the picture as it was screened.
+        let pdq = crate::hash::PdqOutput {
             hash,
-            quality: artwork
-                .pdq_quality
-                .and_then(|q| u32::try_from(q).ok())
-                .unwrap_or(0),
-            // Only the stored hash: every "transform" is the image as uploaded.
+            quality,
             dihedral: [hash; 8],
-        });
-    banks
-        .bank_set()
-        .match_signals(
+        };
+        let found = banks.bank_set().match_signals(
             crate::bank::Signals {
-                exact: &exact,
-                pdq: pdq.as_ref(),
+                exact: None,
+                pdq: Some(&pdq),
             },
             |bank| policy.match_params(bank),
-        )
+        );
+        matches.extend(found.into_iter().map(|mut m| {
+            if let Some(view) = view {
+                m.frame = Some(view.frame);
+                m.rendering = Some(view.rendering);
+            }
+            m
+        }));
+    }
+    matches
         .into_iter()
         .filter(|m| only_bank.is_none_or(|b| b == m.bank))
         .filter(|m| banks.rules(&m.bank).is_some_and(|r| !r.allow_list))

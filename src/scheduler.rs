@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::classify::{ClassifyError, Detection, Detector, RgbView};
-use crate::screen::Analysed;
+use crate::classify::{ClassifyError, Detector, RgbView};
+use crate::screen::{Analysed, ImageDetections};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -59,7 +59,7 @@ impl Default for SchedulerConfig {
 
 struct Job {
     image: Arc<Analysed>,
-    reply: oneshot::Sender<Result<Vec<Detection>, SchedulerError>>,
+    reply: oneshot::Sender<Result<ImageDetections, SchedulerError>>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -201,8 +201,9 @@ impl Scheduler {
         }
     }
 
-    /// Queue one image for inference; refused at once when the queue is full.
-    pub async fn classify(&self, image: Arc<Analysed>) -> Result<Vec<Detection>, SchedulerError> {
+    /// Queue one image (its reference decoding and every view) for inference; refused at
+    /// once when the queue is full.
+    pub async fn classify(&self, image: Arc<Analysed>) -> Result<ImageDetections, SchedulerError> {
         let admission = self.admit()?;
         self.classify_admitted(admission, image).await
     }
@@ -212,7 +213,7 @@ impl Scheduler {
         &self,
         admission: Admission,
         image: Arc<Analysed>,
-    ) -> Result<Vec<Detection>, SchedulerError> {
+    ) -> Result<ImageDetections, SchedulerError> {
         let permit = admission.permit;
         let (reply, answer) = oneshot::channel();
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
@@ -284,10 +285,15 @@ fn worker_loop(
             let Some(first) = rx.blocking_recv() else {
                 return;
             };
+            // An image brings its views: the batch is counted in model inputs.
+            let mut inputs = 1 + first.image.views.len();
             let mut batch = vec![first];
-            while batch.len() < max_batch {
+            while inputs < max_batch {
                 match rx.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(job) => {
+                        inputs += 1 + job.image.views.len();
+                        batch.push(job);
+                    }
                     Err(_) => break,
                 }
             }
@@ -299,32 +305,48 @@ fn worker_loop(
         if batch.is_empty() {
             continue;
         }
-        let views: Vec<RgbView<'_>> = batch.iter().map(|j| j.image.view()).collect();
-        let started = Instant::now();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            detector.classify_batch(&views)
-        }));
-        let elapsed = started.elapsed();
-        record(stats, batch.len(), elapsed);
-        observe(batch.len(), elapsed);
-        drop(views);
-        let answers: Vec<Result<Vec<Detection>, SchedulerError>> = match result {
-            Ok(Ok(classifications)) => classifications
-                .into_iter()
-                .map(|c| Ok(c.detections))
-                .collect(),
-            Ok(Err(e)) => {
-                let message = e.to_string();
-                batch
-                    .iter()
-                    .map(|_| Err(ClassifyError::Inference(message.clone()).into()))
-                    .collect()
+        let views: Vec<RgbView<'_>> = batch.iter().flat_map(|j| j.image.model_inputs()).collect();
+        let mut outcome: Result<Vec<Vec<crate::classify::Detection>>, String> =
+            Ok(Vec::with_capacity(views.len()));
+        for chunk in views.chunks(max_batch) {
+            let started = Instant::now();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                detector.classify_batch(chunk)
+            }));
+            let elapsed = started.elapsed();
+            record(stats, chunk.len(), elapsed);
+            observe(chunk.len(), elapsed);
+            match (result, &mut outcome) {
+                (Ok(Ok(classified)), Ok(all)) => {
+                    all.extend(classified.into_iter().map(|c| c.detections));
+                }
+                (Ok(Err(e)), _) => {
+                    outcome = Err(e.to_string());
+                    break;
+                }
+                (Err(_), _) => {
+                    outcome = Err("inference panicked".into());
+                    break;
+                }
+                (_, Err(_)) => break,
             }
-            Err(_) => batch
-                .iter()
-                .map(|_| Err(ClassifyError::Inference("inference panicked".into()).into()))
-                .collect(),
-        };
+        }
+        drop(views);
+        let mut answers: Vec<Result<ImageDetections, SchedulerError>> = Vec::new();
+        match outcome {
+            Ok(all) => {
+                let mut all = all.into_iter();
+                for job in &batch {
+                    let per_input: Vec<_> = all.by_ref().take(1 + job.image.views.len()).collect();
+                    answers.push(Ok(ImageDetections::from_inputs(per_input)));
+                }
+            }
+            Err(message) => {
+                for _ in &batch {
+                    answers.push(Err(ClassifyError::Inference(message.clone()).into()));
+                }
+            }
+        }
         for (job, answer) in batch.into_iter().zip(answers) {
             let Job {
                 reply,

@@ -11,9 +11,12 @@ use serde::{Deserialize, Serialize};
 use crate::bank::{BankMatch, BankSet, Signals};
 use crate::classify::{ClassifyError, Detection, Detector, RgbView};
 use crate::decide::{Policy, Verdict};
-use crate::decode::{self, DecodeError, DecodeLimits, DecodedImage, ImageFormat, Resolution};
+use crate::decode::{
+    self, DecodeError, DecodeLimits, DecodedImage, FrameId, ImageFormat, Resolution,
+};
 use crate::fetch::FetchError;
 use crate::hash::{self, ExactHashes, PdqOutput};
+use crate::screening::views::{self, Rendering, View, ViewError, ViewId, ViewSettings};
 
 /// Why an input could not be screened. Never treated as `allow`.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,15 @@ pub enum ScreenError {
     HashPanicked(String),
     #[error(transparent)]
     Classify(#[from] ClassifyError),
+}
+
+impl From<ViewError> for ScreenError {
+    fn from(e: ViewError) -> Self {
+        match e {
+            ViewError::Decode(d) => ScreenError::Decode(d),
+            ViewError::Pdq { source, .. } => ScreenError::Pdq(source),
+        }
+    }
 }
 
 impl ScreenError {
@@ -45,14 +57,19 @@ impl ScreenError {
 /// Decoded pixels and every hash of one image.
 pub struct Analysed {
     pub exact: ExactHashes,
-    /// The pixels the hashes and the model see; `image.source_width` x
-    /// `image.source_height` is the size reported.
+    /// The reference decoding (first frame, alpha dropped): the pixels the references see,
+    /// and that the hashes and the model see; `image.source_width` x `image.source_height`
+    /// is the size reported.
     pub image: DecodedImage,
     pub pdq: PdqOutput,
     pub phash: Option<String>,
+    /// What a viewer is shown beyond the reference decoding: later frames, and translucent
+    /// pictures over each page colour. Empty for an opaque still image.
+    pub views: Vec<View>,
 }
 
 impl Analysed {
+    /// The reference decoding as the model takes it.
     pub fn view(&self) -> RgbView<'_> {
         RgbView {
             width: self.image.width,
@@ -62,6 +79,58 @@ impl Analysed {
             source_height: self.image.source_height,
         }
     }
+
+    /// Everything the model classifies for this image: the reference, then each view.
+    pub fn model_inputs(&self) -> Vec<RgbView<'_>> {
+        std::iter::once(self.view())
+            .chain(self.views.iter().map(|v| RgbView {
+                width: v.width,
+                height: v.height,
+                rgb: &v.rgb,
+                source_width: v.source_width,
+                source_height: v.source_height,
+            }))
+            .collect()
+    }
+}
+
+/// Detections of one image: its reference decoding's, then each view's in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImageDetections {
+    pub reference: Vec<Detection>,
+    pub views: Vec<Vec<Detection>>,
+}
+
+impl ImageDetections {
+    /// From one list per model input, in [`Analysed::model_inputs`] order.
+    pub fn from_inputs(mut per_input: Vec<Vec<Detection>>) -> Self {
+        if per_input.is_empty() {
+            return ImageDetections::default();
+        }
+        let reference = per_input.remove(0);
+        ImageDetections {
+            reference,
+            views: per_input,
+        }
+    }
+
+    /// The detections stored in a record, if it has one list for each of `analysed`'s views.
+    pub fn from_record(record: &serde_json::Value, analysed: &Analysed) -> Option<Self> {
+        let reference = serde_json::from_value(record.get("detections")?.clone()).ok()?;
+        let stored: Vec<ViewRecord> = match record.get("views") {
+            Some(v) => serde_json::from_value(v.clone()).ok()?,
+            None => Vec::new(),
+        };
+        let same_views = stored.len() == analysed.views.len()
+            && stored
+                .iter()
+                .zip(&analysed.views)
+                .all(|(s, v)| s.id() == v.id && s.pdq.hash == v.pdq.hash.to_hex());
+        same_views.then(|| ImageDetections {
+            reference,
+            views: stored.into_iter().map(|v| v.detections).collect(),
+        })
+    }
 }
 
 /// Decode every pixel and hash: PDQ and pHash exactly as the references compute them.
@@ -69,25 +138,42 @@ pub fn analyse(bytes: &[u8], limits: &DecodeLimits) -> Result<Analysed, ScreenEr
     analyse_at(bytes, limits, Resolution::Full)
 }
 
-/// Decode at `resolution` and hash. A panic anywhere in here fails this image only.
+/// Decode at `resolution` and hash, with the default page colours.
 pub fn analyse_at(
     bytes: &[u8],
     limits: &DecodeLimits,
     resolution: Resolution,
 ) -> Result<Analysed, ScreenError> {
+    analyse_with(bytes, limits, resolution, &ViewSettings::default())
+}
+
+/// Decode at `resolution`, hash, and make every view a viewer is shown. A panic anywhere
+/// in here fails this image only.
+pub fn analyse_with(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    resolution: Resolution,
+    settings: &ViewSettings,
+) -> Result<Analysed, ScreenError> {
     let exact = hash::exact_hashes(bytes);
-    let image = decode::decode_at(bytes, limits, resolution)?;
+    let (image, still) = decode::decode_shown_at(bytes, limits, resolution)?;
     let hashed = catch_unwind(AssertUnwindSafe(|| {
         let pdq = hash::pdq::pdq_from_rgb8(image.width, image.height, &image.rgb);
         let phash = hash::phash(image.width, image.height, &image.rgb);
         (pdq, phash)
     }));
     let (pdq, phash) = hashed.map_err(|p| ScreenError::HashPanicked(panic_message(&p)))?;
+    let pdq = pdq?;
+    let views = catch_unwind(AssertUnwindSafe(|| {
+        views::collect(bytes, &image, still, limits, settings)
+    }))
+    .map_err(|p| ScreenError::HashPanicked(panic_message(&p)))??;
     Ok(Analysed {
         exact,
         image,
-        pdq: pdq?,
+        pdq,
         phash,
+        views,
     })
 }
 
@@ -117,6 +203,29 @@ impl From<&PdqOutput> for PdqRecord {
     }
 }
 
+/// One view screened beyond the reference decoding: a frame, in a rendering.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ViewRecord {
+    /// The 0-based index among the frames displayed, or `"default"` for an APNG's default
+    /// image that is not part of its animation.
+    #[schema(value_type = serde_json::Value)]
+    pub frame: FrameId,
+    /// `opaque`, or `over_<rrggbb>`: composited over a page of that colour.
+    #[schema(value_type = String)]
+    pub rendering: Rendering,
+    pub pdq: PdqRecord,
+    pub detections: Vec<Detection>,
+}
+
+impl ViewRecord {
+    pub fn id(&self) -> ViewId {
+        ViewId {
+            frame: self.frame,
+            rendering: self.rendering,
+        }
+    }
+}
+
 /// The outcome of screening one image: what `scan --json` prints per input.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScreeningRecord {
@@ -132,12 +241,31 @@ pub struct ScreeningRecord {
     pub decode_scale: u32,
     pub pdq: PdqRecord,
     pub phash: Option<String>,
+    /// The reference decoding's detections.
     pub detections: Vec<Detection>,
+    /// Every further frame or rendering screened; absent for an opaque still image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<ViewRecord>,
+    /// Every match, of the reference decoding (no `frame`) or of a view.
     pub matches: Vec<BankMatch>,
+    /// The worst verdict over the reference decoding and every view.
     pub verdict: Verdict,
+    /// The view whose verdict the record's is, when it is not the reference decoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub decided_by: Option<ViewId>,
     pub reasons: Vec<String>,
     pub model: String,
     pub policy: String,
+}
+
+impl ScreeningRecord {
+    /// The PDQ of the view that decided, or of the reference decoding.
+    pub fn deciding_pdq(&self) -> &PdqRecord {
+        self.decided_by
+            .and_then(|id| self.views.iter().find(|v| v.id() == id))
+            .map_or(&self.pdq, |v| &v.pdq)
+    }
 }
 
 fn full_scale() -> u32 {
@@ -158,8 +286,16 @@ impl Screener {
         source: &str,
         analysed: &Analysed,
     ) -> Result<ScreeningRecord, ScreenError> {
-        let classification = self.detector.classify(analysed.view())?;
-        Ok(self.record(source, analysed, classification.detections))
+        let mut per_input = Vec::with_capacity(1 + analysed.views.len());
+        for chunk in analysed.model_inputs().chunks(MAX_BATCH) {
+            per_input.extend(
+                self.detector
+                    .classify_batch(chunk)?
+                    .into_iter()
+                    .map(|c| c.detections),
+            );
+        }
+        Ok(self.record(source, analysed, ImageDetections::from_inputs(per_input)))
     }
 
     /// Build the record from an image's detections (run on the detector elsewhere,
@@ -168,7 +304,7 @@ impl Screener {
         &self,
         source: &str,
         analysed: &Analysed,
-        detections: Vec<Detection>,
+        detections: ImageDetections,
     ) -> ScreeningRecord {
         build_record(
             source,
@@ -193,24 +329,69 @@ impl Screener {
     }
 }
 
-/// Match against `banks` and decide by `policy`, given the image's detections.
+/// Most model inputs in one inference call outside the scheduler.
+const MAX_BATCH: usize = 8;
+
+/// Match against `banks` and decide by `policy`, given the detections of the image and of
+/// each of its views. Each view is matched and decided on its own (an allow-list match
+/// clears only the view it matched), and the record's verdict is the worst of them.
 pub fn build_record(
     source: &str,
     analysed: &Analysed,
-    detections: Vec<Detection>,
+    detections: ImageDetections,
     banks: &BankSet,
     policy: &Policy,
     model_id: &str,
 ) -> ScreeningRecord {
-    let matches = banks.match_signals(
+    let params = |bank: &str| policy.match_params(bank);
+    let mut matches = banks.match_signals(
         Signals {
-            exact: &analysed.exact,
+            exact: Some(&analysed.exact),
             pdq: Some(&analysed.pdq),
         },
-        |bank| policy.match_params(bank),
+        params,
     );
-    let scores = crate::classify::label_scores(&detections);
-    let decision = policy.decide(&scores, &matches);
+    let decision = policy.decide(
+        &crate::classify::label_scores(&detections.reference),
+        &matches,
+    );
+    let (mut verdict, mut reasons, mut decided_by) = (decision.verdict, decision.reasons, None);
+    let mut view_records = Vec::with_capacity(analysed.views.len());
+    let mut view_detections = detections.views.into_iter();
+    for view in &analysed.views {
+        let found = view_detections.next().unwrap_or_default();
+        let mut view_matches = banks.match_signals(
+            Signals {
+                exact: None,
+                pdq: Some(&view.pdq),
+            },
+            params,
+        );
+        for m in &mut view_matches {
+            m.frame = Some(view.id.frame);
+            m.rendering = Some(view.id.rendering);
+        }
+        let decided = policy.decide(&crate::classify::label_scores(&found), &view_matches);
+        if decided.verdict > verdict {
+            verdict = decided.verdict;
+            decided_by = Some(view.id);
+        }
+        reasons.extend(
+            decided
+                .reasons
+                .into_iter()
+                .map(|r| format!("{r} in {}", view.id)),
+        );
+        matches.extend(view_matches);
+        view_records.push(ViewRecord {
+            frame: view.id.frame,
+            rendering: view.id.rendering,
+            pdq: PdqRecord::from(&view.pdq),
+            detections: found,
+        });
+    }
+    // The reasons that set the verdict first, as `decide` orders them.
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.starts_with(verdict.as_str())));
     ScreeningRecord {
         source: source.to_string(),
         sha256: analysed.exact.sha256.clone(),
@@ -221,10 +402,12 @@ pub fn build_record(
         decode_scale: analysed.image.scale_denominator(),
         pdq: PdqRecord::from(&analysed.pdq),
         phash: analysed.phash.clone(),
-        detections,
+        detections: detections.reference,
+        views: view_records,
         matches,
-        verdict: decision.verdict,
-        reasons: decision.reasons,
+        verdict,
+        decided_by,
+        reasons,
         model: model_id.to_string(),
         policy: policy.version(),
     }

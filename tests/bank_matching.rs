@@ -56,7 +56,7 @@ fn matched_entries(banks: &BankSet, a: &Analysed) -> Vec<String> {
     banks
         .match_signals(
             Signals {
-                exact: &a.exact,
+                exact: Some(&a.exact),
                 pdq: Some(&a.pdq),
             },
             |b| p.match_params(b),

@@ -78,7 +78,7 @@ fn bridge_rotations_and_flips_match_the_original_through_the_dihedral_set() {
         assert!(rotated.pdq.hash.distance(&original.pdq.hash) > 31, "{file}");
         let matches = banks.match_signals(
             Signals {
-                exact: &rotated.exact,
+                exact: Some(&rotated.exact),
                 pdq: Some(&rotated.pdq),
             },
             params,

@@ -214,6 +214,7 @@ impl Backfill {
         let banks = self.pipeline.banks().await?;
         let policy = banks.policy_with_banks(&item.context.policy(&self.pipeline.policy));
         let fresh = latest.model == self.pipeline.scheduler.model_id()
+            && latest.analysis == self.pipeline.analysis()
             && latest.policy_version == policy.version()
             && latest.banks_version == banks.banks_version();
         Ok(fresh.then_some(latest.verdict))

@@ -49,7 +49,12 @@ pub fn phash(width: u32, height: u32, rgb: &[u8]) -> Option<String> {
 
 /// Averages `factor` x `factor` blocks (the smallest factor that brings the longest side to
 /// `max_side` or under); edge blocks average the pixels they have. Small images are copied.
-fn box_downsample(width: u32, height: u32, rgb: &[u8], max_side: u32) -> (u32, u32, Vec<u8>) {
+pub(crate) fn box_downsample(
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+    max_side: u32,
+) -> (u32, u32, Vec<u8>) {
     let factor = width.max(height).div_ceil(max_side).max(1) as usize;
     if factor == 1 {
         return (width, height, rgb.to_vec());

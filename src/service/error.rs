@@ -83,7 +83,7 @@ impl From<ScreenError> for ApiError {
         let status = match kind {
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             "unsupported_format" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "empty" | "corrupt" | "dimensions" | "decoder_panic" => {
+            "empty" | "corrupt" | "dimensions" | "decoder_panic" | "animation_budget" => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             "invalid_url" => StatusCode::BAD_REQUEST,

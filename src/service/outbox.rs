@@ -608,6 +608,8 @@ mod tests {
             model: "test-model".to_string(),
             policy_version: "policy-1".to_string(),
             banks_version: 1,
+            analysis: String::new(),
+            view_pdq: Vec::new(),
             record: json!({ "verdict": "block" }),
             context: json!({ "surface": "playlist_cover" }),
             artwork_status: ArtworkStatus::Held,

@@ -11,7 +11,7 @@
 use sqlx::Row as _;
 
 const SCREENING_COLUMNS: &str = "id, artwork_id, owner_id, sha256, md5, pdq, pdq_quality, \
-     verdict, model, policy_version, banks_version, record, context, created_at";
+     verdict, model, policy_version, banks_version, analysis, view_pdq, record, context, created_at";
 const ARTWORK_COLUMNS: &str = "artwork_id, owner_id, latest_screening_id, status, updated_at";
 const BANK_COLUMNS: &str =
     "name, signal_types, pdq_threshold, action, allow_list, severity, created_at, category";
@@ -35,6 +35,7 @@ type Tx = sqlx::Transaction<'static, Db>;
 fn screening_from_row(row: &DbRow) -> StoreResult<ScreeningRow> {
     let record: String = row.try_get("record")?;
     let context: String = row.try_get("context")?;
+    let view_pdq: String = row.try_get("view_pdq")?;
     Ok(ScreeningRow {
         id: row.try_get("id")?,
         artwork_id: row.try_get("artwork_id")?,
@@ -47,10 +48,17 @@ fn screening_from_row(row: &DbRow) -> StoreResult<ScreeningRow> {
         model: row.try_get("model")?,
         policy_version: row.try_get("policy_version")?,
         banks_version: row.try_get("banks_version")?,
+        analysis: row.try_get("analysis")?,
+        view_pdq: parse_view_pdq(&view_pdq)?,
         record: parse_json("record", &record)?,
         context: parse_json("context", &context)?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+fn parse_view_pdq(text: &str) -> StoreResult<Vec<ViewPdq>> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("stored view_pdq does not parse: {e}")))
 }
 
 fn artwork_from_row(row: &DbRow) -> StoreResult<ArtworkRow> {
@@ -468,8 +476,9 @@ impl Store for Backend {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO screenings (id, artwork_id, owner_id, sha256, md5, pdq, pdq_quality, \
-             verdict, model, policy_version, banks_version, record, context, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             verdict, model, policy_version, banks_version, analysis, view_pdq, record, context, \
+             created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&id)
@@ -483,6 +492,11 @@ impl Store for Backend {
         .bind(&write.model)
         .bind(&write.policy_version)
         .bind(write.banks_version)
+        .bind(&write.analysis)
+        .bind(
+            serde_json::to_string(&write.view_pdq)
+                .map_err(|e| StoreError::Invalid(format!("view_pdq does not serialise: {e}")))?,
+        )
         .bind(to_json_text(&write.record))
         .bind(to_json_text(&write.context))
         .bind(created_at)
@@ -724,18 +738,21 @@ impl Store for Backend {
         &self,
         sha256: &str,
         model: &str,
+        analysis: &str,
         policy_version: &str,
         banks_version: i64,
     ) -> StoreResult<Option<ScreeningRow>> {
         sqlx::query(&format!(
             "SELECT {SCREENING_COLUMNS} FROM screenings \
              WHERE sha256 = $1 AND model = $2 AND policy_version = $3 AND banks_version = $4 \
+               AND analysis = $5 \
              ORDER BY created_at DESC, id DESC LIMIT 1"
         ))
         .bind(normalise_hash(sha256))
         .bind(model)
         .bind(policy_version)
         .bind(banks_version)
+        .bind(analysis)
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
@@ -1325,7 +1342,7 @@ impl Store for Backend {
     ) -> StoreResult<Vec<ArtworkSignals>> {
         let fetched = sqlx::query(
             "SELECT a.artwork_id, a.owner_id, a.status, s.id AS screening_id, s.sha256, s.md5, \
-               s.pdq, s.pdq_quality \
+               s.pdq, s.pdq_quality, s.view_pdq \
              FROM artworks a JOIN screenings s ON s.id = a.latest_screening_id \
              WHERE a.artwork_id > $1 ORDER BY a.artwork_id LIMIT $2",
         )
@@ -1335,6 +1352,7 @@ impl Store for Backend {
         .await?;
         rows(fetched, |row| {
             let status: String = row.try_get("status")?;
+            let view_pdq: String = row.try_get("view_pdq")?;
             Ok(ArtworkSignals {
                 artwork_id: row.try_get("artwork_id")?,
                 owner_id: row.try_get("owner_id")?,
@@ -1344,6 +1362,7 @@ impl Store for Backend {
                 md5: row.try_get("md5")?,
                 pdq: row.try_get("pdq")?,
                 pdq_quality: row.try_get("pdq_quality")?,
+                view_pdq: parse_view_pdq(&view_pdq)?,
             })
         })
     }

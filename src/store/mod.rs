@@ -230,6 +230,10 @@ pub struct ScreeningWrite {
     /// (e.g. minor owner), because the verdict cache matches on it.
     pub policy_version: String,
     pub banks_version: i64,
+    /// How the bytes were analysed (which views were made); part of the verdict cache key.
+    pub analysis: String,
+    /// The PDQ of every view beyond the reference decoding, for retroactive matching.
+    pub view_pdq: Vec<ViewPdq>,
     pub record: serde_json::Value,
     pub context: serde_json::Value,
     /// Status for the artwork row (ignored without `artwork_id`). A `published` status for an
@@ -300,9 +304,21 @@ pub struct ScreeningRow {
     pub model: String,
     pub policy_version: String,
     pub banks_version: i64,
+    /// How the bytes were analysed; empty for rows recorded before views existed.
+    pub analysis: String,
+    pub view_pdq: Vec<ViewPdq>,
     pub record: serde_json::Value,
     pub context: serde_json::Value,
     pub created_at: DateTime<Utc>,
+}
+
+/// The PDQ of one view (a frame, in a rendering) of a screened file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ViewPdq {
+    pub frame: crate::decode::FrameId,
+    pub rendering: crate::screening::views::Rendering,
+    pub hash: String,
+    pub quality: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -466,11 +482,13 @@ pub trait Store: ReviewStore + Send + Sync {
     ) -> StoreResult<ArtworkRow>;
     /// The screening the artwork row points at.
     async fn latest_for_artwork(&self, artwork_id: &str) -> StoreResult<Option<ScreeningRow>>;
-    /// Most recent screening of these bytes under the same model, policy and bank versions.
+    /// Most recent screening of these bytes under the same model, analysis, policy and bank
+    /// versions.
     async fn cached_verdict(
         &self,
         sha256: &str,
         model: &str,
+        analysis: &str,
         policy_version: &str,
         banks_version: i64,
     ) -> StoreResult<Option<ScreeningRow>>;
@@ -651,6 +669,8 @@ pub struct ArtworkSignals {
     pub md5: String,
     pub pdq: Option<String>,
     pub pdq_quality: Option<i64>,
+    /// The PDQ of every view of the latest screening beyond its reference decoding.
+    pub view_pdq: Vec<ViewPdq>,
 }
 
 /// Opens the store named by `url` and runs its migrations.

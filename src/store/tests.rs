@@ -114,6 +114,8 @@ fn screening(sha256: &str, artwork_id: Option<&str>, owner_id: Option<&str>) -> 
         model: "nudenet-320n".to_string(),
         policy_version: "policy-1".to_string(),
         banks_version: 1,
+        analysis: "views-1".to_string(),
+        view_pdq: Vec::new(),
         record: json!({ "verdict": "allow", "scores": { "explicit": 0.01 } }),
         context: json!({ "surface": "playlist_cover" }),
         artwork_status: ArtworkStatus::Published,
@@ -273,7 +275,7 @@ async fn failed_record_leaves_nothing(store: Arc<dyn Store>) {
         .is_empty());
     assert_eq!(
         store
-            .cached_verdict(SHA_A, "nudenet-320n", "policy-1", 1)
+            .cached_verdict(SHA_A, "nudenet-320n", "views-1", "policy-1", 1)
             .await
             .unwrap(),
         None
@@ -342,7 +344,7 @@ async fn record_retry_and_report_idempotency(store: Arc<dyn Store>) {
 async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     assert_eq!(
         store
-            .cached_verdict(SHA_A, "nudenet-320n", "policy-1", 1)
+            .cached_verdict(SHA_A, "nudenet-320n", "views-1", "policy-1", 1)
             .await
             .unwrap(),
         None
@@ -357,22 +359,31 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     let newer_id = store.record_screening(&newer).await.unwrap().screening_id;
 
     let hit = store
-        .cached_verdict(&SHA_A.to_uppercase(), "nudenet-320n", "policy-1", 1)
+        .cached_verdict(
+            &SHA_A.to_uppercase(),
+            "nudenet-320n",
+            "views-1",
+            "policy-1",
+            1,
+        )
         .await
         .unwrap()
         .expect("cache hit");
     assert_eq!(hit.id, newer_id);
     assert_eq!(hit.verdict, "review");
 
-    // Any change of model, policy or bank version misses.
-    for (model, policy, banks) in [
-        ("other-model", "policy-1", 1),
-        ("nudenet-320n", "policy-2", 1),
-        ("nudenet-320n", "policy-1", 2),
+    // Any change of model, analysis, policy or bank version misses; a row recorded before
+    // views existed (analysis '') is never reused.
+    for (model, analysis, policy, banks) in [
+        ("other-model", "views-1", "policy-1", 1),
+        ("nudenet-320n", "views-1", "policy-2", 1),
+        ("nudenet-320n", "views-1", "policy-1", 2),
+        ("nudenet-320n", "views-2", "policy-1", 1),
+        ("nudenet-320n", "", "policy-1", 1),
     ] {
         assert_eq!(
             store
-                .cached_verdict(SHA_A, model, policy, banks)
+                .cached_verdict(SHA_A, model, analysis, policy, banks)
                 .await
                 .unwrap(),
             None
@@ -380,7 +391,7 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     }
     assert_eq!(
         store
-            .cached_verdict(SHA_B, "nudenet-320n", "policy-1", 1)
+            .cached_verdict(SHA_B, "nudenet-320n", "views-1", "policy-1", 1)
             .await
             .unwrap(),
         None

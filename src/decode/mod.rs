@@ -25,6 +25,10 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use image::{DynamicImage, ImageDecoder};
 use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr};
 
+pub mod frames;
+
+pub use frames::{for_each_frame, Canvas, FrameId};
+
 /// Resource limits applied before and during decoding.
 #[derive(Clone, Debug)]
 pub struct DecodeLimits {
@@ -34,7 +38,23 @@ pub struct DecodeLimits {
     pub max_pixels: u64,
     /// Largest accepted width or height, in pixels.
     pub max_side: u32,
+    /// Most frames of one animation that are decoded; a longer one is refused.
+    pub max_frames: u32,
+    /// Most decoded canvas pixels over all frames of one animation; more is refused.
+    pub max_animation_pixels: u64,
+    /// Most distinct views (frames and renderings over page colours, beyond the reference
+    /// decoding) screened for one file; more is refused.
+    pub max_views: u32,
 }
+
+/// Default [`DecodeLimits::max_frames`].
+pub const DEFAULT_MAX_FRAMES: u32 = 1_000;
+/// Default [`DecodeLimits::max_animation_pixels`]: 250 frames of 640 x 640. Compositing
+/// and comparing that many pixels takes about a quarter of the default 2 s request deadline
+/// on one core of the 2-core reference machine.
+pub const DEFAULT_MAX_ANIMATION_PIXELS: u64 = 100_000_000;
+/// Default [`DecodeLimits::max_views`]: each view costs one PDQ and one inference.
+pub const DEFAULT_MAX_VIEWS: u32 = 32;
 
 impl Default for DecodeLimits {
     fn default() -> Self {
@@ -42,6 +62,9 @@ impl Default for DecodeLimits {
             max_bytes: 32 * 1024 * 1024,
             max_pixels: 50_000_000,
             max_side: 20_000,
+            max_frames: DEFAULT_MAX_FRAMES,
+            max_animation_pixels: DEFAULT_MAX_ANIMATION_PIXELS,
+            max_views: DEFAULT_MAX_VIEWS,
         }
     }
 }
@@ -187,6 +210,9 @@ pub enum DecodeError {
     Corrupt { detail: String },
     #[error("image decoder crashed (caught; the image is refused): {detail}")]
     DecoderPanicked { detail: String },
+    /// Screening every frame would exceed the animation limits; nothing of it is allowed.
+    #[error("animation over the screening budget (refused, not screened in part): {detail}")]
+    AnimationBudget { detail: String },
 }
 
 impl DecodeError {
@@ -200,6 +226,7 @@ impl DecodeError {
             DecodeError::Dimensions { .. } => "dimensions",
             DecodeError::Corrupt { .. } => "corrupt",
             DecodeError::DecoderPanicked { .. } => "decoder_panic",
+            DecodeError::AnimationBudget { .. } => "animation_budget",
         }
     }
 }
@@ -301,6 +328,21 @@ pub fn decode_at(
     limits: &DecodeLimits,
     resolution: Resolution,
 ) -> Result<DecodedImage, DecodeError> {
+    decode_shown_at(bytes, limits, resolution).map(|(image, _)| image)
+}
+
+/// [`decode_at`], plus the still picture as a viewer sees it when that differs from the
+/// reference decoding: the oriented RGBA of a PNG or WebP whose alpha channel is not fully
+/// opaque (the reference drops alpha). `None` for opaque images, JPEG and GIF (a GIF's
+/// canvas comes from [`for_each_frame`]).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_shown_at(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    resolution: Resolution,
+) -> Result<(DecodedImage, Option<Canvas>), DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -313,15 +355,25 @@ pub fn decode_at(
     let format = sniff_format(bytes).ok_or_else(|| DecodeError::UnsupportedFormat {
         detail: describe_unsupported(bytes),
     })?;
-    // libjpeg reports fatal errors by unwinding (see `jpeg_error_exit`); the `image`
-    // decoders should not panic but a bug there must not take the service down.
-    let outcome = catch_unwind(AssertUnwindSafe(|| match format {
-        ImageFormat::Jpeg => decode_jpeg(bytes, limits, resolution),
+    guarded(format, || match format {
+        ImageFormat::Jpeg => decode_jpeg(bytes, limits, resolution).map(|i| (i, None)),
         ImageFormat::Png => decode_png(bytes, limits),
         ImageFormat::Webp => decode_webp(bytes, limits),
-        ImageFormat::Gif => decode_gif(bytes, limits),
-    }));
-    match outcome {
+        ImageFormat::Gif => decode_gif(bytes, limits).map(|i| (i, None)),
+    })
+}
+
+/// Runs a decoder of `format`, turning a panic into an error. libjpeg reports fatal errors
+/// by unwinding (see `jpeg_error_exit`); the `image` decoders should not panic, but a bug
+/// there must fail one image, not take the service down.
+///
+/// # Errors
+/// `f`'s error, or `DecoderPanicked`.
+pub fn guarded<T>(
+    format: ImageFormat,
+    f: impl FnOnce() -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(payload) => Err(error_from_unwind(format, payload)),
     }
@@ -687,18 +739,60 @@ fn image_error(format: ImageFormat, error: image::ImageError) -> DecodeError {
 }
 
 /// Decodes with an `image` decoder whose header has been read but whose pixels have
-/// not: checks the declared size, then decodes and converts to RGB8.
+/// not: checks the declared size, then decodes and converts to RGB8 (and keeps the RGBA
+/// a viewer sees when the alpha channel is not fully opaque).
 fn finish_image_decode(
     format: ImageFormat,
     decoder: impl ImageDecoder,
     limits: &DecodeLimits,
     orientation: Orientation,
-) -> Result<DecodedImage, DecodeError> {
+) -> Result<(DecodedImage, Option<Canvas>), DecodeError> {
     let (width, height) = decoder.dimensions();
     check_dimensions(format, width, height, limits)?;
     let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
+    let shown = translucent_rgba(&image).map(|rgba| {
+        orient_canvas(
+            Canvas {
+                width,
+                height,
+                rgba,
+            },
+            orientation,
+        )
+    });
     let rgb = rgb8_like_opencv(format, image)?;
-    Ok(orient(format, width, height, rgb, orientation))
+    Ok((orient(format, width, height, rgb, orientation), shown))
+}
+
+/// The image as RGBA8 when it has an alpha channel with any pixel not fully opaque; 16-bit
+/// samples keep their high byte, as the colour channels do.
+fn translucent_rgba(image: &DynamicImage) -> Option<Vec<u8>> {
+    let opaque = match image {
+        DynamicImage::ImageRgba8(buf) => buf.as_raw().chunks_exact(4).all(|p| p[3] == 255),
+        DynamicImage::ImageLumaA8(buf) => buf.as_raw().chunks_exact(2).all(|p| p[1] == 255),
+        DynamicImage::ImageRgba16(buf) => buf.as_raw().chunks_exact(4).all(|p| p[3] >> 8 == 255),
+        DynamicImage::ImageLumaA16(buf) => buf.as_raw().chunks_exact(2).all(|p| p[1] >> 8 == 255),
+        _ => true,
+    };
+    if opaque {
+        return None;
+    }
+    let high = |v: u16| (v >> 8) as u8;
+    Some(match image {
+        DynamicImage::ImageRgba8(buf) => buf.as_raw().clone(),
+        DynamicImage::ImageLumaA8(buf) => buf
+            .as_raw()
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0], p[1]])
+            .collect(),
+        DynamicImage::ImageRgba16(buf) => buf.as_raw().iter().map(|&v| high(v)).collect(),
+        DynamicImage::ImageLumaA16(buf) => buf
+            .as_raw()
+            .chunks_exact(2)
+            .flat_map(|p| [high(p[0]), high(p[0]), high(p[0]), high(p[1])])
+            .collect(),
+        _ => return None,
+    })
 }
 
 /// IMREAD_COLOR's channel rules: grey is replicated, alpha is dropped (no
@@ -748,7 +842,10 @@ fn rgb8_like_opencv(format: ImageFormat, image: DynamicImage) -> Result<Vec<u8>,
     Ok(rgb)
 }
 
-fn decode_png(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+fn decode_png(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<(DecodedImage, Option<Canvas>), DecodeError> {
     let (width, height) = png_header_dimensions(bytes)?;
     check_dimensions(ImageFormat::Png, width, height, limits)?;
     let mut decoder =
@@ -759,7 +856,10 @@ fn decode_png(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, Decod
     finish_image_decode(ImageFormat::Png, decoder, limits, orientation)
 }
 
-fn decode_webp(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+fn decode_webp(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<(DecodedImage, Option<Canvas>), DecodeError> {
     let (width, height) = webp_header_dimensions(bytes)?;
     check_dimensions(ImageFormat::Webp, width, height, limits)?;
     let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes))
@@ -841,12 +941,7 @@ fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, Decod
             frame.width, frame.height, frame.left, frame.top
         )));
     }
-    let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes))
-        .map_err(|e| image_error(ImageFormat::Gif, e))?;
-    // Bounds the frame buffer of a first frame that is larger than the screen.
-    decoder
-        .set_limits(image_crate_limits(limits))
-        .map_err(|e| image_error(ImageFormat::Gif, e))?;
+    let decoder = gif_decoder(bytes, limits)?;
     // `read_image` of the GIF decoder yields the first frame only, as RGBA where
     // transparent pixels and the screen outside the frame have alpha 0.
     let (width, height) = decoder.dimensions();
@@ -876,6 +971,20 @@ fn decode_gif(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, Decod
         source_height: height,
         rgb,
     })
+}
+
+/// A GIF decoder whose allocations are bounded by `limits` (a frame larger than the screen
+/// included).
+fn gif_decoder<'a>(
+    bytes: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<image::codecs::gif::GifDecoder<Cursor<&'a [u8]>>, DecodeError> {
+    let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes))
+        .map_err(|e| image_error(ImageFormat::Gif, e))?;
+    decoder
+        .set_limits(image_crate_limits(limits))
+        .map_err(|e| image_error(ImageFormat::Gif, e))?;
+    Ok(decoder)
 }
 
 /// The global colour table entry named by the screen descriptor's background index;
@@ -976,15 +1085,37 @@ fn orient(
     rgb: Vec<u8>,
     orientation: Orientation,
 ) -> DecodedImage {
+    let (width, height, rgb) = orient_pixels::<3>(width, height, rgb, orientation);
+    DecodedImage {
+        format,
+        width,
+        height,
+        source_width: width,
+        source_height: height,
+        rgb,
+    }
+}
+
+/// Applies `orientation` to an RGBA canvas, as to the reference decoding.
+fn orient_canvas(canvas: Canvas, orientation: Orientation) -> Canvas {
+    let (width, height, rgba) =
+        orient_pixels::<4>(canvas.width, canvas.height, canvas.rgba, orientation);
+    Canvas {
+        width,
+        height,
+        rgba,
+    }
+}
+
+/// Applies `orientation` to a `width` x `height` buffer of `N`-byte pixels.
+fn orient_pixels<const N: usize>(
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+    orientation: Orientation,
+) -> (u32, u32, Vec<u8>) {
     if orientation == Orientation::Normal {
-        return DecodedImage {
-            format,
-            width,
-            height,
-            source_width: width,
-            source_height: height,
-            rgb,
-        };
+        return (width, height, pixels);
     }
     let (w, h) = (width as usize, height as usize);
     let (out_width, out_height) = if orientation.swaps_axes() {
@@ -993,9 +1124,9 @@ fn orient(
         (width, height)
     };
     let out_w = out_width as usize;
-    let mut out = vec![0u8; rgb.len()];
-    for (y, row) in out.chunks_exact_mut(out_w * 3).enumerate() {
-        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+    let mut out = vec![0u8; pixels.len()];
+    for (y, row) in out.chunks_exact_mut(out_w * N).enumerate() {
+        for (x, px) in row.chunks_exact_mut(N).enumerate() {
             // Source pixel in the stored image for output pixel (x, y).
             let (sx, sy) = match orientation {
                 Orientation::Normal => (x, y),
@@ -1007,18 +1138,11 @@ fn orient(
                 Orientation::Transverse => (w - 1 - y, h - 1 - x),
                 Orientation::Rotate270 => (w - 1 - y, x),
             };
-            let src = (sy * w + sx) * 3;
-            px.copy_from_slice(&rgb[src..src + 3]);
+            let src = (sy * w + sx) * N;
+            px.copy_from_slice(&pixels[src..src + N]);
         }
     }
-    DecodedImage {
-        format,
-        width: out_width,
-        height: out_height,
-        source_width: out_width,
-        source_height: out_height,
-        rgb: out,
-    }
+    (out_width, out_height, out)
 }
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! Screening: what one file is judged on.
+
+pub mod views;

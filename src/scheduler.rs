@@ -77,7 +77,10 @@ pub type BatchObserver = Arc<dyn Fn(usize, Duration) + Send + Sync>;
 pub struct SchedulerStats {
     pub queued: AtomicUsize,
     pub batches: AtomicU64,
+    /// Images classified (each with its views).
     pub images: AtomicU64,
+    /// Model inputs classified: each image's reference decoding and every view of it.
+    pub inputs: AtomicU64,
     pub refused: AtomicU64,
     /// Total inference wall time, microseconds.
     pub inference_micros: AtomicU64,
@@ -305,6 +308,9 @@ fn worker_loop(
         if batch.is_empty() {
             continue;
         }
+        stats
+            .images
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let views: Vec<RgbView<'_>> = batch.iter().flat_map(|j| j.image.model_inputs()).collect();
         let mut outcome: Result<Vec<Vec<crate::classify::Detection>>, String> =
             Ok(Vec::with_capacity(views.len()));
@@ -362,7 +368,7 @@ fn worker_loop(
 
 fn record(stats: &SchedulerStats, size: usize, elapsed: Duration) {
     stats.batches.fetch_add(1, Ordering::Relaxed);
-    stats.images.fetch_add(size as u64, Ordering::Relaxed);
+    stats.inputs.fetch_add(size as u64, Ordering::Relaxed);
     stats
         .inference_micros
         .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);

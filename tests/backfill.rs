@@ -557,6 +557,34 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
         "{:?}",
         stale.summary
     );
+
+    // Rows analysed before views existed carry no analysis version: however current their
+    // model, policy and banks, each is screened again rather than trusted.
+    let db = corpus.data_dir().join("coverguard.db");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        db.display()
+    ))
+    .await
+    .unwrap();
+    let fresh = job::run_local(&config, &manifest, Some("stale-3"), stale_only(), None)
+        .await
+        .unwrap();
+    assert_eq!(fresh.summary.screened, 0, "{:?}", fresh.summary);
+    sqlx::query("UPDATE screenings SET analysis = ''")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let upgraded = job::run_local(&config, &manifest, Some("stale-4"), stale_only(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (upgraded.summary.fresh, upgraded.summary.screened as usize),
+        (0, corpus.total() - corpus.failing()),
+        "{:?}",
+        upgraded.summary
+    );
 }
 
 fn binary() -> Command {

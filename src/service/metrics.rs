@@ -587,6 +587,7 @@ pub struct SchedulerReading {
     pub queued: u64,
     pub batches: u64,
     pub images: u64,
+    pub inputs: u64,
     pub refused: u64,
     pub inference_seconds: f64,
 }
@@ -597,6 +598,7 @@ impl From<&SchedulerStats> for SchedulerReading {
             queued: stats.queued.load(Ordering::Relaxed) as u64,
             batches: stats.batches.load(Ordering::Relaxed),
             images: stats.images.load(Ordering::Relaxed),
+            inputs: stats.inputs.load(Ordering::Relaxed),
             refused: stats.refused.load(Ordering::Relaxed),
             inference_seconds: stats.inference_micros.load(Ordering::Relaxed) as f64 / 1e6,
         }
@@ -768,6 +770,11 @@ impl ServiceMetrics {
             "coverguard_inference_images_total",
             "Images run through inference.",
             field(|r| r.images as f64),
+        )?;
+        self.registry.counter_fn(
+            "coverguard_inference_inputs_total",
+            "Model inputs run through inference: each image, and each further frame or rendering of it.",
+            field(|r| r.inputs as f64),
         )?;
         self.registry.counter_fn(
             "coverguard_inference_batches_total",

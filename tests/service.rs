@@ -887,12 +887,39 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
         &doc,
         &screen["200"]["content"]["application/json"]["schema"],
     );
-    let answered: std::collections::BTreeSet<String> =
-        body.as_object().unwrap().keys().cloned().collect();
-    assert!(
-        answered.is_subset(&documented) && documented.contains("verdict"),
-        "answered {answered:?}, documented {documented:?}"
-    );
+    // A translucent picture answers with its views and the view that decided too.
+    let translucent = {
+        let chart = image::load_from_memory(&photo("color.png"))
+            .unwrap()
+            .to_rgba8();
+        let faded = image::RgbaImage::from_fn(chart.width(), chart.height(), |x, y| {
+            let p = chart.get_pixel(x, y).0;
+            image::Rgba([p[0], p[1], p[2], ((x + y) % 256) as u8])
+        });
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgba8(faded)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    };
+    let (status, viewed) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            translucent,
+            "owner_is_minor=true",
+        )
+        .await;
+    assert_eq!(status, 200, "{viewed}");
+    assert!(viewed["views"].is_array(), "{viewed}");
+    for answer in [&body, &viewed] {
+        let answered: std::collections::BTreeSet<String> =
+            answer.as_object().unwrap().keys().cloned().collect();
+        assert!(
+            answered.is_subset(&documented) && documented.contains("verdict"),
+            "answered {answered:?}, documented {documented:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -106,7 +106,7 @@ struct Budget<'a> {
 }
 
 impl Budget<'_> {
-    /// Charges one more frame of `canvas_pixels`, before it is decoded.
+    /// Charges one more frame of `canvas_pixels`.
     fn charge(&mut self, canvas_pixels: u64) -> Result<(), DecodeError> {
         self.frames += 1;
         self.pixels += canvas_pixels;
@@ -137,9 +137,10 @@ impl Budget<'_> {
 /// A GIF always counts as animated, even with one frame: its canvas starts transparent.
 ///
 /// # Errors
-/// `AnimationBudget` when the frames or their decoded pixels exceed the limits (checked
-/// before each frame is decoded), a decode error of any frame, or the first error `shown`
-/// returns.
+/// `AnimationBudget` when the frames or their decoded pixels exceed the limits (an APNG
+/// frame is refused before it is decoded; a GIF or WebP frame is known to exist only once
+/// decoded, so the one over the limits is decoded, then refused), a decode error of any
+/// frame, or the first error `shown` returns.
 pub fn for_each_frame(
     bytes: &[u8],
     format: ImageFormat,
@@ -214,7 +215,7 @@ fn webp_frames(
 }
 
 /// Feeds the canvases an `image` animation decoder composites to `shown`, charging each
-/// frame to the budget before it is decoded. Returns how many frames there were.
+/// frame to the budget. Returns how many frames there were.
 fn composited_frames(
     mut frames: image::Frames<'_>,
     format: ImageFormat,
@@ -226,10 +227,12 @@ fn composited_frames(
     let canvas_pixels = u64::from(width) * u64::from(height);
     let mut index = 0;
     loop {
-        budget.charge(canvas_pixels)?;
+        // Only a frame that exists is charged: an animation exactly at the limits is
+        // screened in full.
         let Some(frame) = frames.next() else {
             return Ok(index);
         };
+        budget.charge(canvas_pixels)?;
         let buffer = frame.map_err(|e| image_error(format, e))?.into_buffer();
         let canvas = Canvas {
             width: buffer.width(),

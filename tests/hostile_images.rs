@@ -1,15 +1,18 @@
 //! Decompression bombs and oversized metadata: refused before their memory is spent, and
-//! what is accepted stays within what its declared size allows.
+//! what is accepted stays within what its declared size allows. Animations, which screening
+//! composites frame by frame, are refused past their frame, pixel and view budgets, at a
+//! cost those budgets bound rather than the file's frame count.
 //!
-//! Memory is measured around each decode by a counting global allocator (Rust's heap) and
-//! by the process's peak resident memory, reset before each decode (which also sees
-//! libjpeg's C allocations). This file holds one test, so nothing else allocates
-//! meanwhile. The table printed with `--nocapture` is the evidence.
+//! Memory is measured around each decode (or screening analysis) by a counting global
+//! allocator (Rust's heap) and by the process's peak resident memory, reset before each
+//! run (which also sees libjpeg's C allocations). This file holds one test, so nothing else
+//! allocates meanwhile. The table printed with `--nocapture` is the evidence.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use coverguard::decode::{decode, DecodeLimits};
+use coverguard::decode::{decode, DecodeLimits, DEFAULT_MAX_VIEWS};
+use coverguard::screen::analyse;
 use image::{ExtendedColorType, ImageEncoder};
 
 struct Counting;
@@ -49,24 +52,62 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// What one decode cost: heap bytes above what was allocated before it (Rust's allocations),
+/// The image's size, or why it was refused.
+type Outcome = Result<(u32, u32), &'static str>;
+
+/// A way of reading an image: [`decoded`] or [`screened`].
+type Run = fn(&[u8], &DecodeLimits) -> Outcome;
+
+/// The reference decoding alone (the first frame): its size, or the error kind.
+fn decoded(bytes: &[u8], limits: &DecodeLimits) -> Outcome {
+    decode(bytes, limits)
+        .map(|image| (image.width, image.height))
+        .map_err(|e| e.kind())
+}
+
+/// Which limit an `animation_budget` refusal names, as its message does.
+const BUDGETS: [(&str, &str); 3] = [
+    ("(max_frames)", "animation_budget: max_frames"),
+    (
+        "(max_animation_pixels)",
+        "animation_budget: max_animation_pixels",
+    ),
+    ("(max_views)", "animation_budget: max_views"),
+];
+
+/// Screening's analysis: the reference decoding, then every frame and rendering a viewer is
+/// shown, each hashed. Its size, or the error kind, with the limit a budget refusal hit.
+fn screened(bytes: &[u8], limits: &DecodeLimits) -> Outcome {
+    analyse(bytes, limits)
+        .map(|analysed| (analysed.image.width, analysed.image.height))
+        .map_err(|e| {
+            let message = e.to_string();
+            match e.kind() {
+                "animation_budget" => BUDGETS
+                    .iter()
+                    .find(|(limit, _)| message.contains(limit))
+                    .map_or("animation_budget", |&(_, named)| named),
+                kind => kind,
+            }
+        })
+}
+
+/// What one run cost: heap bytes above what was allocated before it (Rust's allocations),
 /// resident memory above the process's before it (also libjpeg's own, which is C's
 /// `malloc`), and the outcome.
 struct Cost {
     heap: usize,
     rss: Option<usize>,
-    outcome: Result<(u32, u32), &'static str>,
+    outcome: Outcome,
 }
 
-fn measured(bytes: &[u8], limits: &DecodeLimits) -> Cost {
+fn measured(bytes: &[u8], limits: &DecodeLimits, run: Run) -> Cost {
     // Writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS.
     let rss_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let rss_before = rss_kib("VmRSS:");
     let before = CURRENT.load(Ordering::SeqCst);
     PEAK.store(before, Ordering::SeqCst);
-    let outcome = decode(bytes, limits)
-        .map(|image| (image.width, image.height))
-        .map_err(|e| e.kind());
+    let outcome = run(bytes, limits);
     let heap = PEAK.load(Ordering::SeqCst) - before;
     let rss = match (rss_reset, rss_before, rss_kib("VmHWM:")) {
         (true, Some(before), Some(peak)) => Some(peak.saturating_sub(before) * 1024),
@@ -191,8 +232,8 @@ fn zero_webp(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-/// An animated GIF of `frames` frames.
-fn gif(width: u16, height: u16, frames: usize) -> Vec<u8> {
+/// An animated GIF of `frames` flat frames cycling through `colours` colours (at most 251).
+fn gif(width: u16, height: u16, frames: usize, colours: usize) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
@@ -200,7 +241,7 @@ fn gif(width: u16, height: u16, frames: usize) -> Vec<u8> {
             let frame = image::RgbaImage::from_pixel(
                 u32::from(width),
                 u32::from(height),
-                image::Rgba([(i % 251) as u8, 7, 9, 255]),
+                image::Rgba([(i % colours) as u8, 7, 9, 255]),
             );
             encoder.encode_frame(image::Frame::new(frame)).unwrap();
         }
@@ -227,46 +268,60 @@ fn bombs_are_refused_before_their_memory_is_spent_and_accepted_images_stay_bound
     const MIB: usize = 1024 * 1024;
     let png_4k = zero_png(4000, 4000);
     let small_jpeg = jpeg(64, 48);
-    let many_frames = gif(64, 64, 3000);
+    // 32 colours: frame 0's is the reference decoding, the other 31 are views, within
+    // max_views, so it is the frame count that screening refuses.
+    let many_frames = gif(64, 64, 3000, 32);
+    // 1000 x 1000 frames (1 MP each, a few MB of canvas) alternating two colours: one view,
+    // so it is the 101st frame's pixels that go over max_animation_pixels (100 M).
+    let many_pixels = gif(1000, 1000, 120, 2);
+    // 100 distinct 640 x 640 frames: the 33rd distinct picture is over max_views.
+    let many_views = gif(640, 640, 100, 100);
+    // Screening holds a few whole-canvas buffers at once: the reference decoding's RGB
+    // (3 bytes a pixel), the compositor's canvas and frame (RGBA, 4 each), the frame handed
+    // over (4) and its RGB (3), and PDQ's float planes (4 each): 32 bytes a canvas pixel
+    // covers them with room. Each view keeps its RGB for the model (3 bytes a pixel), and
+    // the hashers' fixed buffers fit in 1 MiB. Nothing in it grows with the frame count.
+    let screening_ceiling =
+        |width: usize, height: usize, views: usize| width * height * (32 + 3 * views) + MIB;
 
-    // (name, bytes, expected outcome, heap ceiling)
+    // (name, bytes, how it is read, expected outcome, heap ceiling)
     let refused = |kind: &'static str| Err::<(u32, u32), &'static str>(kind);
-    type Case = (
-        &'static str,
-        Vec<u8>,
-        Result<(u32, u32), &'static str>,
-        usize,
-    );
+    type Case = (&'static str, Vec<u8>, Run, Outcome, usize);
     let cases: Vec<Case> = vec![
         // Declared sizes over max_pixels / max_side: refused from the header, nothing allocated
         // for pixels (a 100000² RGB buffer would be 28 GiB).
         (
             "PNG declaring 100000x100000",
             png_declaring(&png_4k, 100_000, 100_000),
+            decoded,
             refused("dimensions"),
             MIB,
         ),
         (
             "PNG deflate bomb 8000x8000 (64 MP) in a small file",
             png_declaring(&zero_png(8000, 8000), 8000, 8000),
+            decoded,
             refused("dimensions"),
             MIB,
         ),
         (
             "JPEG declaring 65000x65000",
             jpeg_declaring(&small_jpeg, 65_000, 65_000),
+            decoded,
             refused("dimensions"),
             MIB,
         ),
         (
             "WebP declaring 16384x16384",
             webp_declaring(16_384, 16_384),
+            decoded,
             refused("dimensions"),
             MIB,
         ),
         (
             "GIF screen 65535x65535",
-            gif_declaring(&gif(8, 8, 1), 65_535, 65_535),
+            gif_declaring(&gif(8, 8, 1, 1), 65_535, 65_535),
+            decoded,
             refused("dimensions"),
             MIB,
         ),
@@ -275,27 +330,55 @@ fn bombs_are_refused_before_their_memory_is_spent_and_accepted_images_stay_bound
         (
             "PNG deflate bomb 4000x4000 (16 MP)",
             png_4k.clone(),
+            decoded,
             Ok((4000, 4000)),
             16_000_000 * 5 + 8 * MIB,
         ),
         (
             "WebP lossless bomb 4000x4000 (16 MP)",
             zero_webp(4000, 4000),
+            decoded,
             Ok((4000, 4000)),
             16_000_000 * 8 + 8 * MIB,
         ),
-        // Thousands of frames: only the first is decoded.
+        // Thousands of frames: the reference decoding is the first alone.
         (
-            "GIF 3000 frames of 64x64",
+            "GIF 3000 frames of 64x64, decoded",
             many_frames.clone(),
+            decoded,
             Ok((64, 64)),
             MIB,
+        ),
+        // Screening composites every frame, one at a time, and refuses an animation over
+        // budget as soon as it is: at frame 1001, at the frame whose pixels pass 100 M, at
+        // the 33rd distinct picture. Memory is one frame's buffers and the views kept.
+        (
+            "GIF 3000 frames of 64x64, screened",
+            many_frames.clone(),
+            screened,
+            refused("animation_budget: max_frames"),
+            screening_ceiling(64, 64, 31),
+        ),
+        (
+            "GIF 120 frames of 1000x1000, screened",
+            many_pixels.clone(),
+            screened,
+            refused("animation_budget: max_animation_pixels"),
+            screening_ceiling(1000, 1000, 1),
+        ),
+        (
+            "GIF 100 distinct frames of 640x640, screened",
+            many_views,
+            screened,
+            refused("animation_budget: max_views"),
+            screening_ceiling(640, 640, DEFAULT_MAX_VIEWS as usize),
         ),
         // Oversized EXIF: 400 APP1 segments of 64 KiB each claiming 65535 IFD entries
         // (26 MB): held at most once, as the input itself is.
         (
             "JPEG with 400 x 64 KiB EXIF",
             jpeg_with_exif_flood(&small_jpeg, 400),
+            decoded,
             Ok((64, 48)),
             30 * MIB,
         ),
@@ -307,11 +390,11 @@ fn bombs_are_refused_before_their_memory_is_spent_and_accepted_images_stay_bound
     );
     // A first pass faults in the decoders' code pages, which would otherwise count as
     // resident memory of whichever input reached that code first.
-    for (_, bytes, _, _) in &cases {
-        let _ = decode(bytes, &limits);
+    for (_, bytes, run, _, _) in &cases {
+        let _ = run(bytes, &limits);
     }
-    for (name, bytes, expected, ceiling) in &cases {
-        let cost = measured(bytes, &limits);
+    for (name, bytes, run, expected, ceiling) in &cases {
+        let cost = measured(bytes, &limits, *run);
         println!(
             "{name:<52} {:>7} KB {:>9} KB {:>9} KB {:>9} KB  {:?}",
             bytes.len() / 1000,
@@ -334,19 +417,40 @@ fn bombs_are_refused_before_their_memory_is_spent_and_accepted_images_stay_bound
         }
     }
     // The GIF's cost does not grow with its frames: the first frame alone costs the same.
-    let one_frame = measured(&gif(64, 64, 1), &limits).heap;
-    let all_frames = measured(&many_frames, &limits).heap;
+    let one_frame = measured(&gif(64, 64, 1, 1), &limits, decoded).heap;
+    let all_frames = measured(&many_frames, &limits, decoded).heap;
     assert!(
         all_frames <= one_frame + 64 * 1024,
         "{all_frames} vs {one_frame}"
     );
+
+    // Nor does screening's, up to the frame that goes over budget: a short animation of the
+    // same frames, which is accepted, costs as much.
+    for (refused_file, short) in [
+        (&many_frames, gif(64, 64, 40, 32)),
+        (&many_pixels, gif(1000, 1000, 10, 2)),
+    ] {
+        let accepted = measured(&short, &limits, screened);
+        assert!(accepted.outcome.is_ok(), "{:?}", accepted.outcome);
+        let refused = measured(refused_file, &limits, screened).heap;
+        println!(
+            "screening refused at the budget: {} KB heap; a short run of its frames: {} KB",
+            refused / 1000,
+            accepted.heap / 1000
+        );
+        assert!(
+            refused <= accepted.heap + 64 * 1024,
+            "{refused} vs {}",
+            accepted.heap
+        );
+    }
 
     // Lower limits refuse the accepted bombs too, before their pixels are allocated.
     let tight = DecodeLimits {
         max_pixels: 4_000_000,
         ..DecodeLimits::default()
     };
-    let cost = measured(&png_4k, &tight);
+    let cost = measured(&png_4k, &tight, decoded);
     assert_eq!(cost.outcome, Err("dimensions"));
     assert!(cost.heap < MIB, "{}", cost.heap);
 }

@@ -11,6 +11,7 @@ use coverguard::provision::{self, Cache};
 use coverguard::screen::Screener;
 use serde::Deserialize;
 
+pub mod attack;
 pub mod process;
 pub mod server;
 

@@ -412,3 +412,160 @@ pub fn build_record(
         policy: policy.version(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bank::Bank;
+    use crate::decide::{BankAction, BankRule};
+    use image::ImageEncoder;
+
+    const SIDE: u32 = 64;
+
+    /// A textured picture (PDQ quality well over the gate); `seed` changes it.
+    fn texture(seed: u32) -> Vec<u8> {
+        let mut state = seed;
+        (0..SIDE * SIDE)
+            .flat_map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let v = (state >> 24) as u8;
+                [v, v / 2, 255 - v, 255]
+            })
+            .collect()
+    }
+
+    /// An APNG of two different opaque frames.
+    fn two_frames() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, SIDE, SIDE);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_animated(2, 0).unwrap();
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&texture(1)).unwrap();
+        writer.write_image_data(&texture(2)).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    fn explicit(score: f32) -> Vec<Detection> {
+        vec![Detection {
+            label: "BUTTOCKS_EXPOSED".into(),
+            score,
+            bbox: [0, 0, 8, 8],
+        }]
+    }
+
+    fn policy_with(bank: &str, action: BankAction) -> Policy {
+        let mut policy = Policy::builtin(&["BUTTOCKS_EXPOSED".to_string()]);
+        policy.banks.insert(
+            bank.into(),
+            BankRule {
+                action,
+                pdq_threshold: 31,
+            },
+        );
+        policy
+    }
+
+    fn bank_of(name: &str, pdq: &PdqOutput) -> BankSet {
+        let text = format!("pdq {} entry-1\n", pdq.hash.to_hex());
+        BankSet::from_banks(vec![Bank::parse(name, &text).unwrap()])
+    }
+
+    #[test]
+    fn each_view_is_decided_on_its_own_and_the_worst_wins() {
+        let analysed = analyse(&two_frames(), &DecodeLimits::default()).unwrap();
+        assert_eq!(analysed.views.len(), 1, "{:?}", analysed.views);
+        let view = analysed.views[0].id;
+        assert_eq!(view.frame, FrameId::Index(1));
+        let policy = Policy::builtin(&["BUTTOCKS_EXPOSED".to_string()]);
+        // Only the second frame is explicit: the record is held for it, and says so.
+        let record = build_record(
+            "a",
+            &analysed,
+            ImageDetections {
+                reference: vec![],
+                views: vec![explicit(0.6)],
+            },
+            &BankSet::default(),
+            &policy,
+            "m",
+        );
+        assert_eq!(record.verdict, Verdict::Review);
+        assert_eq!(record.decided_by, Some(view));
+        assert!(
+            record.reasons[0].ends_with("in frame 1"),
+            "{:?}",
+            record.reasons
+        );
+        assert!(record.detections.is_empty());
+        // The same score on the reference: it decides, and no view is named.
+        let record = build_record(
+            "a",
+            &analysed,
+            ImageDetections {
+                reference: explicit(0.6),
+                views: vec![vec![]],
+            },
+            &BankSet::default(),
+            &policy,
+            "m",
+        );
+        assert_eq!((record.verdict, record.decided_by), (Verdict::Review, None));
+    }
+
+    #[test]
+    fn an_allow_list_clears_only_the_view_it_matched() {
+        let analysed = analyse(&two_frames(), &DecodeLimits::default()).unwrap();
+        let detections = ImageDetections {
+            reference: vec![],
+            views: vec![explicit(0.6)],
+        };
+        // The released first frame does not clear the explicit second frame.
+        let released = bank_of("released", &analysed.pdq);
+        let policy = policy_with("released", BankAction::Allow);
+        let record = build_record("a", &analysed, detections.clone(), &released, &policy, "m");
+        assert_eq!(record.verdict, Verdict::Review, "{:?}", record.reasons);
+        assert_eq!(record.matches.len(), 1);
+        assert_eq!(record.matches[0].view(), None, "the reference matched");
+        // Released as the second frame itself, it is cleared.
+        let released = bank_of("released", &analysed.views[0].pdq);
+        let record = build_record("a", &analysed, detections.clone(), &released, &policy, "m");
+        assert_eq!(record.verdict, Verdict::Allow, "{:?}", record.reasons);
+        assert_eq!(record.matches[0].view(), Some(analysed.views[0].id));
+        // A known-bad bank of the second frame blocks, naming the frame that matched.
+        let known_bad = bank_of("known-bad", &analysed.views[0].pdq);
+        let policy = policy_with("known-bad", BankAction::Block);
+        let record = build_record("a", &analysed, detections, &known_bad, &policy, "m");
+        assert_eq!(record.verdict, Verdict::Block);
+        assert_eq!(record.matches[0].frame, Some(FrameId::Index(1)));
+        assert_eq!(record.matches[0].rendering, Some(Rendering::Opaque));
+        assert_eq!(
+            record.deciding_pdq().hash,
+            analysed.views[0].pdq.hash.to_hex()
+        );
+    }
+
+    #[test]
+    fn an_opaque_still_record_has_no_view_fields() {
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&texture(3), SIDE, SIDE, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        let analysed = analyse(&png, &DecodeLimits::default()).unwrap();
+        assert!(
+            analysed.views.is_empty(),
+            "fully opaque alpha changes nothing"
+        );
+        let record = build_record(
+            "a",
+            &analysed,
+            ImageDetections::default(),
+            &BankSet::default(),
+            &Policy::builtin(&[]),
+            "m",
+        );
+        let json = serde_json::to_value(&record).unwrap();
+        assert!(json.get("views").is_none() && json.get("decided_by").is_none());
+    }
+}

@@ -4,7 +4,8 @@
 //! module decides its contents: the reason codes a decision may carry, the bank entries
 //! (confirm → the chosen known-bad bank, release → the allow-list bank) and the outbox event
 //! that tells the caller to keep the art down or publish it. It also renders quarantined bytes
-//! for the console: downscaled, blurred unless revealed, grayscale if the reviewer wants, and
+//! for the console, the reference decoding or one view that screening screened (a frame, in a
+//! rendering): downscaled, blurred unless revealed, grayscale if the reviewer wants, and
 //! re-encoded as PNG so nothing of the original file (metadata, other frames) reaches a browser.
 
 use std::io::Cursor;
@@ -13,7 +14,9 @@ use image::{imageops, DynamicImage, ImageBuffer, Rgb};
 use serde::{Deserialize, Serialize};
 
 use crate::act::report::{idempotency_key, ReportKind};
-use crate::decode::{self, DecodeError, DecodeLimits};
+use crate::decode::{self, DecodeError, DecodeLimits, FrameId};
+use crate::screen::ScreeningRecord;
+use crate::screening::views::{self, Rendering, ViewId};
 use crate::store::{
     BankRow, ConsoleSettings, EntryWrite, ReportWrite, ReviewDecision, ReviewRow, ScreeningRow,
 };
@@ -69,6 +72,12 @@ pub enum ReviewError {
     NotKnownBad(String),
     #[error("bank {bank:?} holds none of the signals this screening has ({signals})")]
     NoSignals { bank: String, signals: String },
+    #[error("{0}")]
+    BadView(String),
+    #[error("screening did not screen {0} of this image")]
+    ViewNotScreened(ViewId),
+    #[error("the evidence has no {0}, though its screening lists it")]
+    ViewNotInFile(ViewId),
     #[error("the evidence does not decode: {0}")]
     Decode(#[from] DecodeError),
     #[error("the rendition could not be encoded: {0}")]
@@ -120,27 +129,28 @@ impl DecisionRequest {
 }
 
 /// The screening's hashes that `bank` holds, as entries naming the review they came from.
+///
+/// MD5 and SHA-256 are the file's. The PDQ depends on the decision (see [`decision_pdqs`]).
 pub fn bank_entries(
     screening: &ScreeningRow,
     bank: &BankRow,
     review: &ReviewRow,
+    decision: ReviewDecision,
 ) -> Result<Vec<EntryWrite>, ReviewError> {
     let external_id = Some(format!("review:{}", review.id));
     let mut entries = Vec::new();
     for signal in &bank.spec.signal_types {
-        let hash = match signal.as_str() {
-            "pdq" => screening.pdq.clone(),
-            "md5" => Some(screening.md5.clone()),
-            "sha256" => Some(screening.sha256.clone()),
-            _ => None,
+        let hashes = match signal.as_str() {
+            "pdq" => decision_pdqs(screening, decision),
+            "md5" => vec![screening.md5.clone()],
+            "sha256" => vec![screening.sha256.clone()],
+            _ => Vec::new(),
         };
-        if let Some(hash) = hash {
-            entries.push(EntryWrite {
-                signal: signal.clone(),
-                hash,
-                external_id: external_id.clone(),
-            });
-        }
+        entries.extend(hashes.into_iter().map(|hash| EntryWrite {
+            signal: signal.clone(),
+            hash,
+            external_id: external_id.clone(),
+        }));
     }
     if entries.is_empty() {
         return Err(ReviewError::NoSignals {
@@ -153,6 +163,73 @@ pub fn bank_entries(
         });
     }
     Ok(entries)
+}
+
+/// The PDQ hashes a decision banks.
+///
+/// A confirm banks the view that decided: banking a harmless first frame would block
+/// harmless art, and miss the frame that was bad. A release banks the reference and every
+/// view the console offered, because screening decides each view on its own and an
+/// allow-list match clears only the view it matched. A record that does not parse (rows
+/// written before records had views) gives the screening's own PDQ, if any.
+pub fn decision_pdqs(screening: &ScreeningRow, decision: ReviewDecision) -> Vec<String> {
+    let Ok(record) = ScreeningRecord::deserialize(&screening.record) else {
+        return screening.pdq.iter().cloned().collect();
+    };
+    match decision {
+        ReviewDecision::Confirm => vec![record.deciding_pdq().hash.clone()],
+        ReviewDecision::Release => std::iter::once(record.pdq.hash.clone())
+            .chain(record.views.iter().map(|v| v.pdq.hash.clone()))
+            .collect(),
+        ReviewDecision::Escalate => Vec::new(),
+    }
+}
+
+/// The view a console request names by its `frame` (an index or `default`) and `rendering`
+/// (`opaque`, `over_<rrggbb>`) query parameters; neither means the reference decoding.
+///
+/// # Errors
+/// [`ReviewError::BadView`] when only one is given or either does not parse.
+pub fn parse_view(
+    frame: Option<&str>,
+    rendering: Option<&str>,
+) -> Result<Option<ViewId>, ReviewError> {
+    let (frame, rendering) = match (frame, rendering) {
+        (None, None) => return Ok(None),
+        (Some(frame), Some(rendering)) => (frame, rendering),
+        _ => {
+            return Err(ReviewError::BadView(
+                "frame and rendering name a view together: give both, or neither for the \
+                 reference decoding"
+                    .into(),
+            ))
+        }
+    };
+    let frame = match frame {
+        "default" => FrameId::Default,
+        index => FrameId::Index(index.parse().map_err(|_| {
+            ReviewError::BadView(format!(
+                "frame is a 0-based index or \"default\", not {index:?}"
+            ))
+        })?),
+    };
+    let rendering: Rendering = rendering.parse().map_err(ReviewError::BadView)?;
+    Ok(Some(ViewId { frame, rendering }))
+}
+
+/// Checks that screening screened `view` of this screening (its record lists it), so the
+/// console never renders a frame of the file that no verdict covers.
+///
+/// # Errors
+/// [`ReviewError::ViewNotScreened`] otherwise, also when the record does not parse.
+pub fn check_screened(screening: &ScreeningRow, view: ViewId) -> Result<(), ReviewError> {
+    let listed = ScreeningRecord::deserialize(&screening.record)
+        .is_ok_and(|record| record.views.iter().any(|v| v.id() == view));
+    if listed {
+        Ok(())
+    } else {
+        Err(ReviewError::ViewNotScreened(view))
+    }
 }
 
 /// What the caller's webhook receives for a decision.
@@ -217,23 +294,47 @@ pub enum ViewMode {
     Reveal,
 }
 
-/// Decodes quarantined bytes and renders them for the console as PNG: at most
-/// [`RENDITION_SIDE`] px, blurred in [`ViewMode::Safe`], grayscale when the settings say so.
+/// Decodes quarantined bytes and renders them for the console as PNG: the reference
+/// decoding, or `view` as screening saw it, through [`rendition`].
+///
+/// # Errors
+/// The bytes do not decode, the file has no such view, or the PNG cannot be encoded.
 pub fn render_evidence(
     bytes: &[u8],
     limits: &DecodeLimits,
+    view: Option<ViewId>,
     settings: &ConsoleSettings,
     mode: ViewMode,
 ) -> Result<Vec<u8>, ReviewError> {
-    // The rendition is small: a large JPEG need not be decoded in full.
-    let decoded = decode::decode_at(
-        bytes,
-        limits,
-        decode::Resolution::LongSideAtLeast(RENDITION_SIDE),
-    )?;
-    let buffer: ImageBuffer<Rgb<u8>, Vec<u8>> =
-        ImageBuffer::from_raw(decoded.width, decoded.height, decoded.rgb)
-            .ok_or_else(|| ReviewError::Encode("decoded pixels do not fill the image".into()))?;
+    let (width, height, rgb) = match view {
+        None => {
+            // The rendition is small: a large JPEG need not be decoded in full.
+            let decoded = decode::decode_at(
+                bytes,
+                limits,
+                decode::Resolution::LongSideAtLeast(RENDITION_SIDE),
+            )?;
+            (decoded.width, decoded.height, decoded.rgb)
+        }
+        Some(id) => views::render(bytes, limits, id)?.ok_or(ReviewError::ViewNotInFile(id))?,
+    };
+    rendition(width, height, rgb, settings, mode)
+}
+
+/// Pixels as the console receives them, as PNG: at most [`RENDITION_SIDE`] px, blurred in
+/// [`ViewMode::Safe`], grayscale when the settings say so.
+///
+/// # Errors
+/// The pixels do not fill `width` x `height`, or the PNG cannot be encoded.
+pub fn rendition(
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+    settings: &ConsoleSettings,
+    mode: ViewMode,
+) -> Result<Vec<u8>, ReviewError> {
+    let buffer: ImageBuffer<Rgb<u8>, Vec<u8>> = ImageBuffer::from_raw(width, height, rgb)
+        .ok_or_else(|| ReviewError::Encode("decoded pixels do not fill the image".into()))?;
     let mut image = DynamicImage::ImageRgb8(buffer);
     if image.width().max(image.height()) > RENDITION_SIDE {
         image = image.resize(
@@ -323,11 +424,11 @@ mod tests {
         let limits = DecodeLimits::default();
         let settings = ConsoleSettings::default();
         let (w, h, safe_spread, gray) =
-            spread(&render_evidence(&png, &limits, &settings, ViewMode::Safe).unwrap());
+            spread(&render_evidence(&png, &limits, None, &settings, ViewMode::Safe).unwrap());
         assert_eq!((w, h), (RENDITION_SIDE, RENDITION_SIDE));
         assert!(gray);
         let (_, _, reveal_spread, _) =
-            spread(&render_evidence(&png, &limits, &settings, ViewMode::Reveal).unwrap());
+            spread(&render_evidence(&png, &limits, None, &settings, ViewMode::Reveal).unwrap());
         assert!(
             safe_spread < reveal_spread / 4,
             "blur should flatten the checkerboard: safe {safe_spread}, revealed {reveal_spread}"
@@ -337,11 +438,81 @@ mod tests {
             grayscale: false,
         };
         let (_, _, _, gray) =
-            spread(&render_evidence(&png, &limits, &colour, ViewMode::Reveal).unwrap());
+            spread(&render_evidence(&png, &limits, None, &colour, ViewMode::Reveal).unwrap());
         assert!(!gray);
         assert!(matches!(
-            render_evidence(b"not an image", &limits, &settings, ViewMode::Safe),
+            render_evidence(b"not an image", &limits, None, &settings, ViewMode::Safe),
             Err(ReviewError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn views_are_named_by_frame_and_rendering_together() {
+        assert_eq!(parse_view(None, None).unwrap(), None);
+        assert_eq!(
+            parse_view(Some("1"), Some("over_ffffff")).unwrap(),
+            Some(ViewId {
+                frame: FrameId::Index(1),
+                rendering: Rendering::Over([0xff; 3]),
+            })
+        );
+        assert_eq!(
+            parse_view(Some("default"), Some("opaque")).unwrap(),
+            Some(ViewId {
+                frame: FrameId::Default,
+                rendering: Rendering::Opaque,
+            })
+        );
+        for (frame, rendering) in [
+            (Some("1"), None),
+            (None, Some("opaque")),
+            (Some("-1"), Some("opaque")),
+            (Some("first"), Some("opaque")),
+            (Some("1"), Some("over_white")),
+        ] {
+            assert!(
+                matches!(parse_view(frame, rendering), Err(ReviewError::BadView(_))),
+                "{frame:?} {rendering:?}"
+            );
+        }
+    }
+
+    /// A two-frame GIF: red, then blue.
+    fn two_frame_gif() -> Vec<u8> {
+        let frames = [[255u8, 0, 0, 255], [0u8, 0, 255, 255]].map(|colour| {
+            image::Frame::new(image::RgbaImage::from_pixel(16, 16, image::Rgba(colour)))
+        });
+        let mut gif = Vec::new();
+        image::codecs::gif::GifEncoder::new(&mut gif)
+            .encode_frames(frames)
+            .unwrap();
+        gif
+    }
+
+    #[test]
+    fn a_view_is_rendered_from_its_own_frame() {
+        let gif = two_frame_gif();
+        let limits = DecodeLimits::default();
+        let colour = ConsoleSettings {
+            blur: 2,
+            grayscale: false,
+        };
+        let centre = |png: Vec<u8>| image::load_from_memory(&png).unwrap().to_rgb8()[(8, 8)].0;
+        let reference = render_evidence(&gif, &limits, None, &colour, ViewMode::Reveal).unwrap();
+        assert_eq!(centre(reference), [255, 0, 0]);
+        let second = ViewId {
+            frame: FrameId::Index(1),
+            rendering: Rendering::Opaque,
+        };
+        let shown = render_evidence(&gif, &limits, Some(second), &colour, ViewMode::Reveal);
+        assert_eq!(centre(shown.unwrap()), [0, 0, 255]);
+        let missing = ViewId {
+            frame: FrameId::Index(7),
+            ..second
+        };
+        assert!(matches!(
+            render_evidence(&gif, &limits, Some(missing), &colour, ViewMode::Safe),
+            Err(ReviewError::ViewNotInFile(_))
         ));
     }
 }

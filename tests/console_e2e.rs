@@ -1,12 +1,15 @@
 //! The reviewer console end to end in a real headless Chromium (Debian's chromium, driven by
 //! its chromedriver over the W3C WebDriver protocol; no browser download): log in, see the
 //! queue, open an item whose image is blurred, reveal it, see the boxes, confirm it, and check
-//! what the confirm did.
+//! what the confirm did; open an animation's item on the frame that decided it, and step
+//! through its frames.
 //!
 //! Runs when /usr/bin/chromedriver exists; `COVERGUARD_TEST_BROWSER=1` (set by `.ci/run`)
 //! makes a missing browser a failure instead of a skip. With `COVERGUARD_SCREENSHOT_DIR` set,
 //! the queue and item pages are saved there as PNG (the README's screenshots).
 
+#[path = "common/animation.rs"]
+mod animation;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -227,6 +230,36 @@ impl Browser<'_> {
     }
 }
 
+/// What the item page shows of its image once it has loaded: the view, its URL, its boxes.
+const SHOWN: &str = "const img = document.querySelector('#artwork-image');
+    if (!img || !img.complete || img.naturalWidth === 0) return null;
+    const text = (css) => { const e = document.querySelector(css); return e ? e.textContent : null; };
+    return {
+      src: img.src,
+      mode: img.dataset.mode,
+      label: text('#view-label'),
+      position: text('#view-position'),
+      scores: text('#scores-h'),
+      boxes: [...document.querySelectorAll('#boxes .box')].map(b => b.dataset.label),
+      prevDisabled: document.querySelector('#view-prev').disabled,
+      nextDisabled: document.querySelector('#view-next').disabled,
+    };";
+
+async fn image_shown(browser: &Browser<'_>) -> Value {
+    browser.until("the image", SHOWN, json!([])).await
+}
+
+/// Waits until the view labelled `label` has loaded.
+async fn until_shown(browser: &Browser<'_>, label: &str) -> Value {
+    let script = format!(
+        "const shown = (() => {{ {SHOWN} }})();
+         return shown && shown.label === arguments[0] ? shown : null;"
+    );
+    browser
+        .until(&format!("the view {label}"), &script, json!([label]))
+        .await
+}
+
 fn browser_available() -> bool {
     let present = Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists();
     if !present {
@@ -265,8 +298,9 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    // A watch-list hit (queued first: bank hits outrank model scores) and color.png, a model
-    // review with a detection box; coffee.png is allowed and never queued.
+    // A watch-list hit (queued first: bank hits outrank model scores), color.png, a model
+    // review with a detection box, and an animation whose second frame is the colour chart;
+    // coffee.png is allowed and never queued.
     let (status, body) = server
         .send_json(
             ADMIN_TOKEN,
@@ -300,6 +334,16 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
             .await;
         assert_eq!(status, 200, "{body}");
     }
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/gif",
+            animation::chart_animation(),
+            "artwork_id=art-3&owner_id=owner-2",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["verdict"], "review", "{body}");
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
@@ -323,7 +367,7 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         )
         .await;
     let queued = rows.as_array().unwrap();
-    assert_eq!(queued.len(), 2, "queue rows: {rows}");
+    assert_eq!(queued.len(), 3, "queue rows: {rows}");
     let first = browser
         .script(
             "return document.querySelector('tr.queue-row').textContent",
@@ -339,18 +383,25 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
     // Open the color.png item (the one with detections).
     let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-1").await;
     let screening_id = artwork["screening_id"].as_str().unwrap().to_string();
-    let item_id = browser
-        .until(
-            "the art-1 row",
-            "const row = [...document.querySelectorAll('tr.queue-row')]
-               .find(r => r.textContent.includes('art-1'));
-             return row ? row.dataset.reviewId : null;",
-            json!([]),
-        )
-        .await
-        .as_str()
-        .unwrap()
-        .to_string();
+    let row_of = |artwork: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .until(
+                    &format!("the {artwork} row"),
+                    "const row = [...document.querySelectorAll('tr.queue-row')]
+                       .find(r => r.textContent.includes(arguments[0]));
+                     return row ? row.dataset.reviewId : null;",
+                    json!([artwork]),
+                )
+                .await
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let item_id = row_of("art-1").await;
+    let animation_id = row_of("art-3").await;
     browser
         .click(&format!(
             "tr.queue-row[data-review-id='{item_id}'] a.open-item"
@@ -441,6 +492,108 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         )
         .await;
     eprintln!("decision result: {result}");
+
+    // The animation opens on the frame that decided it, labelled, blurred, with its boxes.
+    browser
+        .goto(&format!("{base}/console/items/{animation_id}"))
+        .await;
+    let decided_by = browser
+        .until(
+            "the deciding frame's label",
+            "const p = document.querySelector('#decided-by');
+             return p ? p.textContent : null;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        decided_by.as_str().unwrap().contains("Decided by frame 1"),
+        "{decided_by}"
+    );
+    let shown = image_shown(&browser).await;
+    assert_eq!(
+        (shown["mode"].as_str(), shown["label"].as_str()),
+        (Some("safe"), Some("frame 1")),
+        "{shown}"
+    );
+    let src = shown["src"].as_str().unwrap();
+    assert!(
+        src.contains("frame=1") && src.contains("rendering=opaque"),
+        "{src}"
+    );
+    assert!(
+        shown["position"].as_str().unwrap().contains("2 of 2"),
+        "{shown}"
+    );
+    assert!(
+        shown["boxes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("BUTTOCKS_EXPOSED")),
+        "the deciding frame's boxes: {shown}"
+    );
+    assert!(
+        shown["scores"].as_str().unwrap().contains("frame 1"),
+        "{shown}"
+    );
+    let latest_view = |action: &'static str| {
+        let server = &server;
+        async move {
+            let (_, rows) = server
+                .get(ADMIN_TOKEN, &format!("/v1/review/audit?action={action}"))
+                .await;
+            rows["rows"][0]["detail"].clone()
+        }
+    };
+    assert_eq!(latest_view("image.view").await["frame"], 1);
+    browser.screenshot("console-item-frames.png").await;
+
+    // Step back to the reference: the first frame, its own boxes, Previous disabled.
+    browser.click("#view-prev").await;
+    let shown = until_shown(&browser, "reference (first frame)").await;
+    assert!(
+        !shown["src"].as_str().unwrap().contains("frame="),
+        "{shown}"
+    );
+    assert!(
+        !shown["boxes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("BUTTOCKS_EXPOSED")),
+        "{shown}"
+    );
+    assert_eq!(shown["prevDisabled"], true);
+    assert!(latest_view("image.view").await.get("frame").is_none());
+
+    // A reveal covers the view it was asked for: the next view is blurred again until revealed.
+    browser.click("#reveal").await;
+    browser
+        .until(
+            "the revealed reference",
+            "const img = document.querySelector('#artwork-image');
+             return img.dataset.mode === 'reveal' && img.complete && img.naturalWidth > 0;",
+            json!([]),
+        )
+        .await;
+    browser.click("#view-next").await;
+    let shown = until_shown(&browser, "frame 1").await;
+    assert_eq!(shown["mode"], "safe", "{shown}");
+    assert_eq!(shown["nextDisabled"], true);
+    browser.click("#reveal").await;
+    browser
+        .until(
+            "the revealed frame 1",
+            "const img = document.querySelector('#artwork-image');
+             return img.dataset.mode === 'reveal' && img.src.includes('frame=1')
+                    && img.complete && img.naturalWidth > 0;",
+            json!([]),
+        )
+        .await;
+    let revealed = latest_view("image.reveal").await;
+    assert_eq!(
+        (&revealed["frame"], &revealed["rendering"]),
+        (&json!(1), &json!("opaque")),
+        "{revealed}"
+    );
 
     // The dashboard draws its figures as SVG.
     browser.goto(&format!("{base}/console/dashboard")).await;

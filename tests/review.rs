@@ -1,11 +1,15 @@
 //! The reviewer console's API over HTTP: who may see what, claims, each decision and what it
-//! does to the banks, the quarantine and the outbox, and the audit rows every view leaves.
+//! does to the banks, the quarantine and the outbox, and the audit rows every view leaves;
+//! for an animation, the frame that decided it: shown, served, confirmed or released.
 
+#[path = "common/animation.rs"]
+mod animation;
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use animation::chart_animation;
 use common::server::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -712,4 +716,282 @@ async fn repeated_failed_logins_lock_the_name_for_a_while_not_the_console() {
         audit_actions(&server, "session.login_failed").await.len(),
         12
     );
+}
+
+/// Frame 1 shown as is: the view that decides [`chart_animation`].
+fn chart_frame() -> Value {
+    json!({"frame": 1, "rendering": "opaque"})
+}
+
+/// The animation's screening: `review`, decided by frame 1 (the reference is the harmless
+/// first frame); returns the screening and its queue item's id.
+async fn screen_chart_animation(
+    server: &Server,
+    console: &Console<'_>,
+    artwork: &str,
+) -> (Value, String) {
+    let screened = screen(server, chart_animation(), "image/gif", artwork).await;
+    assert_eq!(screened["verdict"], "review", "{screened}");
+    assert_eq!(screened["decided_by"], chart_frame(), "{screened}");
+    let item = queue_item(console, screened["screening_id"].as_str().unwrap()).await;
+    (screened, item["id"].as_str().unwrap().to_string())
+}
+
+/// The highest BUTTOCKS_EXPOSED score in `detections`.
+fn buttocks(detections: &Value) -> f64 {
+    detections
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["label"] == "BUTTOCKS_EXPOSED")
+        .map(|d| d["score"].as_f64().unwrap())
+        .fold(0.0, f64::max)
+}
+
+/// Mean absolute difference of two grayscale pictures, the second resized to the first.
+fn luma_distance(shown: &image::DynamicImage, expected: &[u8]) -> f64 {
+    let shown = shown.to_luma8();
+    let expected = image::load_from_memory(expected).unwrap().resize_exact(
+        shown.width(),
+        shown.height(),
+        image::imageops::FilterType::Triangle,
+    );
+    let expected = expected.to_luma8();
+    let total: f64 = shown
+        .pixels()
+        .zip(expected.pixels())
+        .map(|(a, b)| f64::from(a.0[0].abs_diff(b.0[0])))
+        .sum();
+    total / f64::from(shown.width() * shown.height())
+}
+
+async fn animation_item_shows_and_confirms_the_deciding_frame(backend: Backend) {
+    let Some(server) = start_on(backend, |_| {}).await else {
+        return;
+    };
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let rita = login(&server, "rita").await;
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "known-bad", "signal_types": ["pdq", "md5"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (screened, id) = screen_chart_animation(&server, &rita, "art-anim").await;
+
+    // The item lists every view with its detections and PDQ, and which one decided.
+    let (status, view) = rita.get(&format!("/v1/review/items/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    let screening = &view["screening"];
+    assert_eq!(screening["decided_by"], chart_frame(), "{screening}");
+    assert!(buttocks(&screening["detections"]) < 0.4, "{screening}");
+    let views = screening["views"].as_array().unwrap();
+    let deciding = views
+        .iter()
+        .find(|v| v["frame"] == 1 && v["rendering"] == "opaque")
+        .unwrap_or_else(|| panic!("frame 1 is not listed: {screening}"));
+    assert!(buttocks(&deciding["detections"]) >= 0.4, "{deciding}");
+    assert!(deciding["scores"]["BUTTOCKS_EXPOSED"].as_f64().unwrap() >= 0.4);
+    let view_pdq = deciding["pdq"].as_str().unwrap().to_string();
+    let reference_pdq = screening["pdq"].as_str().unwrap().to_string();
+    assert_ne!(view_pdq, reference_pdq);
+    assert_eq!(
+        screened["views"][0]["pdq"]["hash"], view_pdq,
+        "the item's views are the screening's"
+    );
+
+    // The dashboard counts the image at its deciding frame's score (0.8-0.9).
+    let (status, stats) = rita.get("/v1/review/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    let exposed = stats["score_histograms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["label"] == "BUTTOCKS_EXPOSED")
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert_eq!(exposed["bins"][8], 1, "{stats}");
+
+    // The image endpoint serves the deciding frame, as screened; the audit row names it.
+    let image = format!("/v1/review/items/{id}/image");
+    let (status, reference) = rita.bytes(&format!("{image}?mode=reveal")).await;
+    assert_eq!(status, 200);
+    let (status, frame) = rita
+        .bytes(&format!("{image}?mode=reveal&frame=1&rendering=opaque"))
+        .await;
+    assert_eq!(status, 200);
+    let chart = photo("color.png");
+    let reference = image::load_from_memory(&reference).unwrap();
+    let frame = image::load_from_memory(&frame).unwrap();
+    assert!(frame.width().max(frame.height()) <= 512);
+    let (to_chart, reference_to_chart) = (
+        luma_distance(&frame, &chart),
+        luma_distance(&reference, &chart),
+    );
+    assert!(
+        to_chart < 8.0 && reference_to_chart > 4.0 * to_chart,
+        "frame 1 is the chart ({to_chart:.1} from it), the reference is not ({reference_to_chart:.1})"
+    );
+    let (status, safe) = rita
+        .bytes(&format!("{image}?frame=1&rendering=opaque"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(matches!(
+        image::load_from_memory(&safe).unwrap(),
+        image::DynamicImage::ImageLuma8(_)
+    ));
+    let reveals = audit_actions(&server, "image.reveal").await;
+    assert_eq!(reveals.len(), 2, "{reveals:?}");
+    assert_eq!(
+        (
+            &reveals[0]["detail"]["frame"],
+            &reveals[0]["detail"]["rendering"]
+        ),
+        (&json!(1), &json!("opaque")),
+        "the newest reveal names the frame: {reveals:?}"
+    );
+    assert!(reveals[1]["detail"].get("frame").is_none(), "{reveals:?}");
+    let views_audited = audit_actions(&server, "image.view").await;
+    assert_eq!(views_audited.len(), 1);
+    assert_eq!(views_audited[0]["detail"]["frame"], 1);
+
+    // A frame or rendering screening did not screen is not rendered, nor audited as shown:
+    // frame 0 is the reference (served without parameters), frame 1 is opaque, and there
+    // is no frame 2.
+    for refused in [
+        "frame=0&rendering=opaque",
+        "frame=1&rendering=over_ffffff",
+        "frame=2&rendering=opaque",
+        "frame=default&rendering=opaque",
+    ] {
+        let (status, body) = rita.bytes(&format!("{image}?mode=reveal&{refused}")).await;
+        assert_eq!(status, 404, "{refused}");
+        assert!(!body.starts_with(b"\x89PNG"), "{refused}");
+    }
+    for malformed in ["frame=1", "rendering=opaque", "frame=one&rendering=opaque"] {
+        let (status, _) = rita.bytes(&format!("{image}?{malformed}")).await;
+        assert_eq!(status, 422, "{malformed}");
+    }
+    assert_eq!(audit_actions(&server, "image.reveal").await.len(), 2);
+    assert_eq!(audit_actions(&server, "image.view").await.len(), 1);
+
+    // Confirm banks the deciding frame's PDQ, not the harmless first frame's, and the file's
+    // MD5.
+    let (status, body) = rita
+        .post(
+            &format!("/v1/review/items/{id}/decision"),
+            &json!({"decision": "confirm", "reason_code": "adult_explicit", "bank": "known-bad"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"]["bank_entries_added"], 2, "{body}");
+    let (_, entries) = server.get(ADMIN_TOKEN, "/v1/banks/known-bad/entries").await;
+    let mut banked: Vec<(&str, &str)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["signal"].as_str().unwrap(), e["hash"].as_str().unwrap()))
+        .collect();
+    banked.sort_unstable();
+    assert_eq!(
+        banked,
+        [
+            ("md5", screened["md5"].as_str().unwrap()),
+            ("pdq", view_pdq.as_str())
+        ],
+        "reference PDQ {reference_pdq}"
+    );
+
+    // So the chart is blocked when it comes back alone, in a file of its own.
+    let alone = screen(&server, chart, "image/png", "art-chart").await;
+    assert_eq!(alone["verdict"], "block", "{alone}");
+    assert!(
+        alone["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["bank"] == "known-bad" && m["signal"] == "pdq"),
+        "{alone}"
+    );
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_animation_item_shows_serves_and_confirms_its_deciding_frame_on_sqlite() {
+    animation_item_shows_and_confirms_the_deciding_frame(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_animation_item_shows_serves_and_confirms_its_deciding_frame_on_postgres() {
+    animation_item_shows_and_confirms_the_deciding_frame(Backend::Postgres).await;
+}
+
+async fn animation_release_allows_every_frame(backend: Backend) {
+    let Some(server) = start_on(backend, |_| {}).await else {
+        return;
+    };
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let rita = login(&server, "rita").await;
+    let (screened, id) = screen_chart_animation(&server, &rita, "art-anim").await;
+
+    // Release banks the PDQ of every picture the console offered: the reference and each view.
+    let (status, body) = rita
+        .post(
+            &format!("/v1/review/items/{id}/decision"),
+            &json!({"decision": "release", "reason_code": "false_positive_model"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"]["bank"], "allow-list");
+    let (_, entries) = server
+        .get(ADMIN_TOKEN, "/v1/banks/allow-list/entries")
+        .await;
+    let mut banked_pdq: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["signal"] == "pdq")
+        .map(|e| e["hash"].as_str().unwrap())
+        .collect();
+    banked_pdq.sort_unstable();
+    let mut offered: Vec<&str> = std::iter::once(&screened["pdq"]["hash"])
+        .chain(
+            screened["views"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| &v["pdq"]["hash"]),
+        )
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    offered.sort_unstable();
+    offered.dedup();
+    assert_eq!(banked_pdq, offered, "{entries}");
+
+    // The same animation comes back: each frame is cleared by its own allow-list entry.
+    let again = screen(&server, chart_animation(), "image/gif", "art-anim-2").await;
+    assert_eq!(again["verdict"], "allow", "{again}");
+    assert!(
+        again["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["bank"] == "allow-list" && m["frame"] == 1),
+        "{again}"
+    );
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn releasing_an_animation_allows_every_frame_next_time_on_sqlite() {
+    animation_release_allows_every_frame(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn releasing_an_animation_allows_every_frame_next_time_on_postgres() {
+    animation_release_allows_every_frame(Backend::Postgres).await;
 }

@@ -564,53 +564,74 @@
         it.level === "admin" ? [" ", h("span.badge.badge-escalated", null, "escalated")] : null),
       it.reason ? h("p.muted", null, `Queued because: ${it.reason}`) : null);
 
+    const views = itemViews(sc);
+    const shown = decidingIndex(views, sc.decided_by);
     const left = h("div.col-left", null,
-      artworkPanel(id, data),
+      artworkPanel(id, data, views, shown),
       settingsPanel(),
-      scoresPanel(sc));
+      scoresPanel(views[shown]));
 
     const right = h("div.col-right", null,
       claimPanel(it, { mine, decided, lockedForMe, rerender }),
       decisionPanel(id, it, data.options || {}, { decided, lockedForMe, outcome, rerender }),
       metaPanel(it, sc, data.artwork),
-      matchesPanel(sc.matches || []),
+      matchesPanel(sc.matches || [], views.length > 1),
       ownerArtworksPanel(data.owner_artworks || [], data.artwork, it),
       historyPanel(data.history || []));
 
     setPage(`Item ${id}`, head, h("div.item-grid", null, left, right));
   }
 
-  function imageUrl(id, mode) {
-    const bust = state.imageBust ? `&v=${state.imageBust}` : "";
-    return `${API}/items/${encodeURIComponent(id)}/image?mode=${mode}${bust}`;
+  // ---------------------------------------------------------------- views
+  //
+  // Screening looks at the reference decoding (first frame, alpha dropped) and at every other
+  // picture a viewer is shown: each frame of an animation, and translucent art over the page
+  // colours. The reviewer steps through all of them; each image is served (blurred unless
+  // revealed) by the server, which renders only views the screening lists.
+
+  /** The reference, then each view, as the console steps through them. */
+  function itemViews(sc) {
+    const list = [{ frame: null, rendering: null, detections: sc.detections || [], scores: sc.scores || {}, pdq: sc.pdq }];
+    for (const v of sc.views || []) {
+      list.push({ frame: v.frame, rendering: String(v.rendering), detections: v.detections || [], scores: v.scores || {}, pdq: v.pdq });
+    }
+    return list;
   }
 
-  function artworkPanel(id, data) {
-    const sc = data.screening || {};
-    const panel = h("section.panel.artwork-panel", { "aria-labelledby": "artwork-h" }, h("h2#artwork-h", null, "Artwork"));
+  function sameView(a, b) {
+    return a != null && b != null && String(a.frame) === String(b.frame) && String(a.rendering) === String(b.rendering);
+  }
 
-    if (!data.evidence) {
-      panel.appendChild(h("p#no-evidence.empty", null, "No image kept for this screening (evidence not retained)."));
-      if ((sc.detections || []).length) panel.appendChild(h("p.muted", null, `${sc.detections.length} detection(s); see the scores below.`));
-      return panel;
-    }
+  /** The view that decided the verdict, or the reference. */
+  function decidingIndex(views, decidedBy) {
+    const i = decidedBy ? views.findIndex((v) => sameView(v, decidedBy)) : -1;
+    return i > 0 ? i : 0;
+  }
 
-    const W = Number(sc.width) || 0;
-    const Hh = Number(sc.height) || 0;
-    const img = h("img#artwork-image", {
-      src: imageUrl(id, "safe"),
-      alt: "Artwork, blurred safe view",
-      "data-mode": "safe",
-      decoding: "async",
-      referrerpolicy: "no-referrer",
-      draggable: "false",
-    });
-    const imgError = h("p.form-error", { hidden: true }, "The image could not be loaded.");
-    img.addEventListener("error", () => { imgError.hidden = false; });
-    img.addEventListener("load", () => { imgError.hidden = true; });
+  /** "frame 1", "frame 1 over #ffffff", "the default image over #121212"; "reference" without a frame. */
+  function viewName(frame, rendering) {
+    if (frame == null) return "reference (first frame)";
+    const picture = frame === "default" ? "the default image" : `frame ${frame}`;
+    const over = /^over_([0-9a-f]{6})$/i.exec(String(rendering || ""));
+    return over ? `${picture} over #${over[1].toLowerCase()}` : picture;
+  }
 
-    const boxes = h("div#boxes", { "aria-hidden": "true" });
-    for (const d of sc.detections || []) {
+  function imageUrl(id, mode, view) {
+    const bust = state.imageBust ? `&v=${state.imageBust}` : "";
+    const which = view && view.frame != null
+      ? `&frame=${encodeURIComponent(view.frame)}&rendering=${encodeURIComponent(view.rendering)}`
+      : "";
+    return `${API}/items/${encodeURIComponent(id)}/image?mode=${mode}${which}${bust}`;
+  }
+
+  /** The view the image element shows, from its data attributes. */
+  function shownView(img) {
+    return img && img.dataset.frame ? { frame: img.dataset.frame, rendering: img.dataset.rendering } : null;
+  }
+
+  function drawBoxes(boxes, detections, W, Hh) {
+    clear(boxes);
+    for (const d of detections || []) {
       const b = Array.isArray(d.box) ? d.box.map(Number) : [];
       if (b.length !== 4 || !W || !Hh || b.some((n) => !isFinite(n))) continue;
       const cls = /_EXPOSED$/.test(d.label) ? "box-exposed" : /_COVERED$/.test(d.label) ? "box-covered" : "box-other";
@@ -624,8 +645,38 @@
       if (b[1] / Hh < 0.06) el.classList.add("caption-inside"); // no room above the box
       boxes.appendChild(el);
     }
-    boxes.hidden = !state.showBoxes;
+  }
 
+  function artworkPanel(id, data, views, initial) {
+    const sc = data.screening || {};
+    const panel = h("section.panel.artwork-panel", { "aria-labelledby": "artwork-h" }, h("h2#artwork-h", null, "Artwork"));
+    const decidedBy = sc.decided_by
+      ? h("p#decided-by.decided-by", null, "Decided by ", h("strong", null, viewName(sc.decided_by.frame, sc.decided_by.rendering)),
+        ", shown first.")
+      : null;
+
+    if (!data.evidence) {
+      append(panel, [decidedBy, h("p#no-evidence.empty", null, "No image kept for this screening (evidence not retained).")]);
+      if ((sc.detections || []).length) panel.appendChild(h("p.muted", null, `${sc.detections.length} detection(s); see the scores below.`));
+      return panel;
+    }
+
+    // Every view is the file's canvas: the reference's size, so its boxes are in the same pixels.
+    const W = Number(sc.width) || 0;
+    const Hh = Number(sc.height) || 0;
+    const img = h("img#artwork-image", {
+      alt: "Artwork, blurred safe view",
+      "data-mode": "safe",
+      decoding: "async",
+      referrerpolicy: "no-referrer",
+      draggable: "false",
+    });
+    const imgError = h("p.form-error", { hidden: true }, "The image could not be loaded.");
+    img.addEventListener("error", () => { imgError.hidden = false; });
+    img.addEventListener("load", () => { imgError.hidden = true; });
+
+    const boxes = h("div#boxes", { "aria-hidden": "true" });
+    boxes.hidden = !state.showBoxes;
     const frame = h("div#artwork-frame", null, img, boxes);
     if (W && Hh) {
       frame.style.aspectRatio = `${W} / ${Hh}`;
@@ -641,18 +692,58 @@
     });
 
     const reveal = h("button#reveal.warn", { type: "button", "aria-pressed": "false" }, "Reveal");
-    reveal.addEventListener("click", () => {
-      const revealing = img.dataset.mode !== "reveal";
-      const mode = revealing ? "reveal" : "safe";
-      img.src = imageUrl(id, mode);
+    function setMode(mode) {
+      const revealing = mode === "reveal";
+      img.src = imageUrl(id, mode, shownView(img));
       img.dataset.mode = mode;
       img.alt = revealing ? "Artwork, revealed (unblurred)" : "Artwork, blurred safe view";
       frame.classList.toggle("revealed", revealing);
       reveal.textContent = revealing ? "Hide" : "Reveal";
       reveal.setAttribute("aria-pressed", String(revealing));
-    });
+    }
+    reveal.addEventListener("click", () => setMode(img.dataset.mode !== "reveal" ? "reveal" : "safe"));
+
+    // The stepper: previous / next through the reference and every view.
+    const prev = h("button#view-prev", { type: "button", "aria-label": "Previous view" }, "← Previous");
+    const next = h("button#view-next", { type: "button", "aria-label": "Next view" }, "Next →");
+    const position = h("span#view-position.muted.small", { role: "status" });
+    const viewLabel = h("strong#view-label");
+    let current = initial;
+    function show(index) {
+      current = Math.max(0, Math.min(views.length - 1, index));
+      const v = views[current];
+      if (v.frame != null) {
+        img.dataset.frame = String(v.frame);
+        img.dataset.rendering = String(v.rendering);
+      } else {
+        delete img.dataset.frame;
+        delete img.dataset.rendering;
+      }
+      img.dataset.viewIndex = String(current);
+      // Each view starts blurred: a reveal covers the picture it was asked for only.
+      setMode("safe");
+      drawBoxes(boxes, v.detections, W, Hh);
+      viewLabel.textContent = viewName(v.frame, v.rendering);
+      const decided = sameView(v, sc.decided_by) || (v.frame == null && !sc.decided_by);
+      position.textContent = `view ${current + 1} of ${views.length}` + (decided ? " · decided the verdict" : "");
+      prev.disabled = current === 0;
+      next.disabled = current === views.length - 1;
+    }
+    function step(by) {
+      show(current + by);
+      const scores = $("#scores-panel");
+      if (scores) scores.replaceWith(scoresPanel(views[current]));
+    }
+    prev.addEventListener("click", () => step(-1));
+    next.addEventListener("click", () => step(1));
+    const stepper = views.length > 1
+      ? h("div#view-stepper.view-stepper", null, prev, h("span.view-now", null, viewLabel, " ", position), next)
+      : null;
+    show(initial);
 
     append(panel, [
+      decidedBy,
+      stepper,
       frame,
       imgError,
       h("div.image-controls", null,
@@ -687,7 +778,7 @@
         // Re-fetch the image with the new settings (cache-busting query parameter).
         state.imageBust = Date.now();
         const img = $("#artwork-image");
-        if (img) img.src = imageUrl(currentItemId(), img.dataset.mode || "safe");
+        if (img) img.src = imageUrl(currentItemId(), img.dataset.mode || "safe", shownView(img));
       } catch (e) {
         showError(e);
       } finally {
@@ -708,11 +799,14 @@
     return m ? decodeURIComponent(m[1]) : "";
   }
 
-  function scoresPanel(sc) {
-    const entries = Object.entries(sc.scores || {})
+  /** The label scores of one view (the reference's by default). */
+  function scoresPanel(view) {
+    const entries = Object.entries(view.scores || {})
       .filter(([, v]) => typeof v === "number" && isFinite(v))
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-    const panel = h("section.panel", { "aria-labelledby": "scores-h" }, h("h2#scores-h", null, "Label scores"));
+    const panel = h("section#scores-panel.panel", { "aria-labelledby": "scores-h" },
+      h("h2#scores-h", null, "Label scores",
+        view.frame != null ? h("span.muted.small", null, ` · ${viewName(view.frame, view.rendering)}`) : null));
     const tbody = h("tbody");
     for (const [label, score] of entries) {
       const bar = h("div.bar", { class: score >= 0.5 ? "bar hot" : score >= 0.2 ? "bar warm" : "bar" });
@@ -901,16 +995,19 @@
         row("Context", h("details", null, h("summary", null, "Submission context"), h("pre.json", null, ctx)))));
   }
 
-  function matchesPanel(matches) {
+  function matchesPanel(matches, withViews) {
     const panel = h("section#matches.panel", { "aria-labelledby": "matches-h" }, h("h2#matches-h", null, "Hash matches"));
     if (!matches.length) {
       panel.appendChild(h("p.muted", null, "No hash matches"));
       return panel;
     }
+    const heads = ["Bank", "Signal", "Distance", "Transform", "Entry"];
+    if (withViews) heads.splice(1, 0, "View");
     panel.appendChild(h("table.data.compact", null,
-      h("thead", null, h("tr", null, ["Bank", "Signal", "Distance", "Transform", "Entry"].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", null, h("tr", null, heads.map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", null, matches.map((m) => h("tr", null,
         h("td", null, h("span.chip.chip-bank", null, dash(m.bank))),
+        withViews ? h("td.match-view", null, m.frame != null ? viewName(m.frame, m.rendering) : "reference") : null,
         h("td.mono", null, dash(m.signal)),
         h("td.num", null, dash(m.distance)),
         h("td", null, dash(m.transform)),

@@ -23,7 +23,8 @@ use super::{authenticate as authenticate_token, AppState, Ready};
 use crate::act::quarantine::ObjectKey;
 use crate::classify::{label_scores, Detection};
 use crate::review::{self, DecisionRequest, ReviewError, ViewMode};
-use crate::screen::ScreeningRecord;
+use crate::screen::{ScreeningRecord, ViewRecord};
+use crate::screening::views::ViewId;
 use crate::store::{
     now_utc, ArtworkRow, AuditFilter, AuditRow, BankAction, BankSpec, ConsoleRole, ConsoleSettings,
     DecisionWrite, OwnerArtwork, QueueState, ReviewDecision, ReviewFilter, ReviewRow, ScreeningRow,
@@ -39,9 +40,10 @@ const QUEUE_AGE_BUCKETS: [&str; 5] = ["<1h", "1-6h", "6-24h", "1-3d", ">3d"];
 impl From<ReviewError> for ApiError {
     fn from(e: ReviewError) -> Self {
         match e {
-            ReviewError::Decode(_) | ReviewError::Encode(_) => {
+            ReviewError::Decode(_) | ReviewError::Encode(_) | ReviewError::ViewNotInFile(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "evidence", e.to_string())
             }
+            ReviewError::ViewNotScreened(_) => ApiError::not_found(e.to_string()),
             _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()),
         }
     }
@@ -394,9 +396,47 @@ pub struct ScreeningDetail {
     detections: Vec<Detection>,
     /// The highest score per label.
     scores: BTreeMap<String, f32>,
+    /// Every match; a view's names its `frame` and `rendering`.
     #[schema(value_type = Vec<Object>)]
     matches: Vec<crate::bank::BankMatch>,
+    /// Every frame or rendering screened beyond the reference decoding (whose detections
+    /// and scores are the fields above), in the order the console steps through them.
+    views: Vec<ViewDetail>,
+    /// The view whose verdict the screening's is; absent when the reference decided.
+    #[schema(value_type = Option<Object>)]
+    decided_by: Option<ViewId>,
     context: serde_json::Value,
+}
+
+/// One view of the image: a frame, in a rendering. It has the reference's size, so its
+/// boxes are in the same pixels.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ViewDetail {
+    /// A 0-based frame index, or `"default"` (an APNG's default image).
+    #[schema(value_type = serde_json::Value)]
+    frame: crate::decode::FrameId,
+    /// `opaque`, or `over_<rrggbb>`.
+    #[schema(value_type = String)]
+    rendering: crate::screening::views::Rendering,
+    pdq: String,
+    pdq_quality: u32,
+    #[schema(value_type = Vec<Object>)]
+    detections: Vec<Detection>,
+    /// The highest score per label.
+    scores: BTreeMap<String, f32>,
+}
+
+impl From<ViewRecord> for ViewDetail {
+    fn from(view: ViewRecord) -> Self {
+        ViewDetail {
+            frame: view.frame,
+            rendering: view.rendering,
+            pdq: view.pdq.hash,
+            pdq_quality: view.pdq.quality,
+            scores: label_scores(&view.detections),
+            detections: view.detections,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -530,6 +570,8 @@ pub async fn item(
             scores: label_scores(&record.detections),
             detections: record.detections,
             matches: record.matches,
+            views: record.views.into_iter().map(ViewDetail::from).collect(),
+            decided_by: record.decided_by,
             context: screening.context,
         },
         artwork,
@@ -551,17 +593,26 @@ pub struct ImageQuery {
     #[serde(default)]
     #[param(value_type = Option<String>)]
     mode: ViewMode,
+    /// With `rendering`, a view the screening screened: a 0-based frame index, or `default`
+    /// (an APNG's default image). Without both, the reference decoding (first frame).
+    frame: Option<String>,
+    /// With `frame`: `opaque`, or `over_<rrggbb>` (composited over that page colour).
+    rendering: Option<String>,
     /// Ignored; lets the console bust its cache after a settings change.
     #[serde(default, rename = "v")]
     _v: Option<String>,
 }
 
 /// The item's quarantined image as PNG: blurred (safe) by default, or revealed; grayscale
-/// per the reviewer's settings. Every call is audited before the bytes are sent.
+/// per the reviewer's settings. The reference decoding, or with `frame` and `rendering` one
+/// of the views the item's screening lists (any other answers 404). Every call is audited
+/// before the bytes are sent.
 #[utoipa::path(get, path = "/v1/review/items/{id}/image", tag = "review",
     params(ImageQuery),
     responses((status = 200, content_type = "image/png", body = Vec<u8>),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such item, no image kept, or a view the screening did not screen"),
+        (status = 422, body = ErrorBody, description = "frame or rendering malformed, or one without the other")))]
 pub async fn image(
     State(state): State<AppState>,
     method: Method,
@@ -570,7 +621,11 @@ pub async fn image(
     Query(query): Query<ImageQuery>,
 ) -> Result<Response, ApiError> {
     let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
+    let view = review::parse_view(query.frame.as_deref(), query.rendering.as_deref())?;
     let (review, screening) = visible_item(ready, &reviewer, &id).await?;
+    if let Some(view) = view {
+        review::check_screened(&screening, view)?;
+    }
     if ready
         .store
         .quarantine_items(&screening.sha256)
@@ -599,10 +654,19 @@ pub async fn image(
     let settings = reviewer.settings;
     let mode = query.mode;
     let png = tokio::task::spawn_blocking(move || {
-        review::render_evidence(&bytes, &limits, &settings, mode)
+        review::render_evidence(&bytes, &limits, view, &settings, mode)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "evidence", e.to_string()))??;
+    let mut detail = serde_json::json!({
+        "review_id": review.id,
+        "blur": settings.blur,
+        "grayscale": settings.grayscale,
+    });
+    if let Some(view) = view {
+        detail["frame"] = serde_json::json!(view.frame);
+        detail["rendering"] = serde_json::json!(view.rendering);
+    }
     // Written before the bytes leave: no audit row, no image.
     audit(
         ready,
@@ -612,11 +676,7 @@ pub async fn image(
             ViewMode::Reveal => "image.reveal",
         },
         &screening.id,
-        serde_json::json!({
-            "review_id": review.id,
-            "blur": settings.blur,
-            "grayscale": settings.grayscale,
-        }),
+        detail,
     )
     .await?;
     Ok((
@@ -651,9 +711,10 @@ pub struct DecisionView {
     outcome: DecisionOutcome,
 }
 
-/// Decide an item. **confirm** keeps it quarantined, reports it and adds its PDQ/MD5 to the
-/// chosen known-bad bank; **release** lifts the quarantine, tells the caller's webhook to
-/// publish and adds its hashes to the allow-list bank; **escalate** hands it to admins.
+/// Decide an item. **confirm** keeps it quarantined, reports it and adds its PDQ (of the view
+/// that decided) and MD5 to the chosen known-bad bank; **release** lifts the quarantine, tells
+/// the caller's webhook to publish and adds its hashes (the PDQ of every view) to the
+/// allow-list bank; **escalate** hands it to admins.
 #[utoipa::path(post, path = "/v1/review/items/{id}/decision", tag = "review",
     request_body = DecisionRequest,
     responses((status = 200, body = DecisionView), (status = 404, body = ErrorBody),
@@ -680,14 +741,14 @@ pub async fn decide(
             reports.extend(ready.pipeline.confirmation_reports(&screening, name)?);
             Some((
                 name.to_string(),
-                review::bank_entries(&screening, &bank, &review)?,
+                review::bank_entries(&screening, &bank, &review, request.decision)?,
             ))
         }
         ReviewDecision::Release => {
             let bank = allow_list_bank(&state, ready).await?;
             Some((
                 bank.spec.name.clone(),
-                review::bank_entries(&screening, &bank, &review)?,
+                review::bank_entries(&screening, &bank, &review, request.decision)?,
             ))
         }
         ReviewDecision::Escalate => None,
@@ -827,7 +888,7 @@ pub struct ReviewerDecisions {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatsView {
     verdicts_per_day: Vec<DayVerdicts>,
-    /// Over the latest screenings (at most 5000).
+    /// Over the latest screenings (at most 5000), each image's highest score over its views.
     score_histograms: Vec<ScoreHistogram>,
     queue_age: Vec<AgeBucket>,
     decisions_by_reviewer: Vec<ReviewerDecisions>,
@@ -865,10 +926,21 @@ pub async fn stats(
 
     let mut histograms: BTreeMap<String, [u64; 10]> = BTreeMap::new();
     for record in ready.store.recent_records(SCORE_SAMPLE).await? {
-        let Ok(detections) = serde_json::from_value::<Vec<Detection>>(record["detections"].clone())
+        let Ok(mut detections) =
+            serde_json::from_value::<Vec<Detection>>(record["detections"].clone())
         else {
             continue;
         };
+        // An image scores what its highest-scoring view scores: a frame can decide it.
+        let views = record["views"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for view in views {
+            if let Ok(more) = serde_json::from_value::<Vec<Detection>>(view["detections"].clone()) {
+                detections.extend(more);
+            }
+        }
         for (label, score) in label_scores(&detections) {
             let bin = ((score * 10.0) as usize).min(9);
             histograms.entry(label).or_default()[bin] += 1;

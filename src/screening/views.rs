@@ -212,14 +212,10 @@ pub fn collect(
         limits,
         settings,
         seen: HashSet::new(),
+        reference_seen: false,
         keys: RandomState::new(),
         views: Vec::new(),
     };
-    // A reduced-scale reference is smaller than any view: nothing equals it.
-    if reference.scale_denominator() == 1 {
-        let print = collector.print(reference.width, reference.height, &reference.rgb);
-        collector.seen.insert(print);
-    }
     let format = reference.format;
     let mut failure: Option<ViewError> = None;
     let animated = decode::guarded(format, || {
@@ -252,6 +248,9 @@ struct Collector<'a> {
     settings: &'a ViewSettings,
     /// Fingerprints of every picture screened: (width, height, keyed hash of the pixels).
     seen: HashSet<(u32, u32, u64)>,
+    /// Whether the reference decoding's fingerprint is in `seen`: taken only when a first
+    /// candidate view comes, so an opaque still image (most uploads) never pays for it.
+    reference_seen: bool,
     keys: RandomState,
     views: Vec<View>,
 }
@@ -322,6 +321,15 @@ impl Collector<'_> {
         rgb: Vec<u8>,
     ) -> Result<(), ViewError> {
         let (width, height) = (canvas.width, canvas.height);
+        if !self.reference_seen {
+            self.reference_seen = true;
+            // A reduced-scale reference is smaller than any view: nothing equals it.
+            let reference = self.reference;
+            if reference.scale_denominator() == 1 {
+                let print = self.print(reference.width, reference.height, &reference.rgb);
+                self.seen.insert(print);
+            }
+        }
         if !self.seen.insert(self.print(width, height, &rgb)) {
             return Ok(());
         }

@@ -340,10 +340,41 @@ pub fn banks(command: BanksCommand) -> anyhow::Result<ExitCode> {
                 let loaded =
                     coverguard::app::load(&config, store.clone(), std::sync::Arc::new(|_, _| {}))
                         .await?;
+                // A misspelt bank would compare nothing and look like a clean run.
+                if let Some(name) = bank.as_deref() {
+                    let banks = loaded.pipeline.banks().await?;
+                    if banks.rules(name).is_none() {
+                        let mut known: Vec<&str> =
+                            banks.bank_set().banks().iter().map(|b| b.name.as_str()).collect();
+                        known.sort_unstable();
+                        anyhow::bail!(
+                            "no bank named {name:?} in the store at {}; its banks are: {}",
+                            config.database_url(),
+                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        );
+                    }
+                }
                 let summary = loaded
                     .pipeline
                     .retro_match(bank.as_deref(), Some(&loaded.http))
                     .await?;
+                // Takedowns from the command line are audited as the API's are.
+                let actor = format!(
+                    "cli:{}",
+                    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+                );
+                store
+                    .append_audit(
+                        &actor,
+                        "bank.retro_match",
+                        bank.as_deref().unwrap_or("*"),
+                        &serde_json::json!({
+                            "scanned": summary.scanned,
+                            "hits": summary.hits.iter().map(|h| h.artwork_id.as_str()).collect::<Vec<_>>(),
+                        }),
+                    )
+                    .await
+                    .context("writing the audit row")?;
                 store.close().await;
                 anyhow::Ok(summary)
             })?;

@@ -44,6 +44,9 @@ pub struct ServiceConfig {
     /// Default request deadline; callers may lower it.
     pub request_deadline_ms: u64,
     pub max_bytes: usize,
+    /// Largest body of `POST /v1/banks/{name}/import` (an HMA hash list, ~80 bytes a line):
+    /// larger than an image's, so a 1M-line list goes in one request. Default 256 MiB.
+    pub max_import_bytes: usize,
     pub max_pixels: u64,
     pub max_side: u32,
     /// Most frames of one animation decoded; a longer one is refused (`animation_budget`).
@@ -168,6 +171,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("quarantine_on_review", &self.quarantine_on_review)
             .field("request_deadline_ms", &self.request_deadline_ms)
             .field("max_bytes", &self.max_bytes)
+            .field("max_import_bytes", &self.max_import_bytes)
             .field("max_pixels", &self.max_pixels)
             .field("max_side", &self.max_side)
             .field("decode_resolution", &self.decode_resolution)
@@ -207,6 +211,7 @@ impl Default for ServiceConfig {
             quarantine_on_review: true,
             request_deadline_ms: 2000,
             max_bytes: limits.max_bytes,
+            max_import_bytes: 256 << 20,
             max_pixels: limits.max_pixels,
             max_side: limits.max_side,
             max_frames: limits.max_frames,
@@ -253,16 +258,35 @@ impl ServiceConfig {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    detail: e.to_string(),
-                })?
+                let mut config: ServiceConfig =
+                    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                        path: path.to_path_buf(),
+                        detail: e.to_string(),
+                    })?;
+                config.resolve_paths_from(path.parent().unwrap_or(Path::new("")));
+                config
             }
             None => ServiceConfig::default(),
         };
         config.apply_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
         config.validate()?;
         Ok(config)
+    }
+
+    /// Relative paths in a config file name places beside the file, not in whatever folder
+    /// a command happens to run from: `banks retro-match --config run/coverguard.toml` must
+    /// open the store the service wrote, never a new empty one with a new quarantine key.
+    fn resolve_paths_from(&mut self, folder: &Path) {
+        let beside = |p: &Path| {
+            if p.is_relative() {
+                folder.join(p)
+            } else {
+                p.to_path_buf()
+            }
+        };
+        self.data_dir = beside(&self.data_dir);
+        self.quarantine_dir = self.quarantine_dir.as_deref().map(beside);
+        self.policy_file = self.policy_file.as_deref().map(beside);
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
@@ -372,13 +396,38 @@ mod tests {
     }
 
     #[test]
+    fn relative_paths_in_a_config_file_are_beside_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let file = run.join("coverguard.toml");
+        std::fs::write(
+            &file,
+            "quarantine_dir = \"vault\"\npolicy_file = \"/etc/coverguard/policy.toml\"\n",
+        )
+        .unwrap();
+        let c = ServiceConfig::load(Some(&file)).unwrap();
+        // The default ./data too: a command run from elsewhere opens the same store.
+        assert_eq!(c.data_dir, run.join("./data"));
+        assert_eq!(c.quarantine_dir(), run.join("vault"));
+        assert_eq!(
+            c.policy_file.as_deref(),
+            Some(Path::new("/etc/coverguard/policy.toml"))
+        );
+        assert!(c.database_url().contains(run.to_str().unwrap()));
+        // Without a file, paths stay relative to where the command runs.
+        assert_eq!(ServiceConfig::default().data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
     fn url_fetch_allow_lists_parse_and_default_to_public_web_ports() {
         let c: ServiceConfig = toml::from_str(
             "[url_fetch]\nallow_networks = [\"10.20.0.0/16\", \"fd00::/8\"]\nallow_ports = [8080]\n",
         )
         .unwrap();
         assert_eq!(c.url_fetch.allow_networks.len(), 2);
-        assert_eq!(c.url_fetch.allow_ports, vec![8080]);
+        // Widened, not replaced: public URLs keep working.
+        assert_eq!(c.url_fetch.allow_ports, vec![80, 443, 8080]);
         assert_eq!(
             ServiceConfig::default().url_fetch.allow_ports,
             vec![80, 443]

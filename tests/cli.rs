@@ -508,3 +508,72 @@ async fn console_users_are_added_and_disabled_from_the_command_line() {
     assert!(store.console_user("adam").await.unwrap().unwrap().disabled);
     store.close().await;
 }
+
+fn retro_match(cwd: &Path, config: &str, bank: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_coverguard"))
+        .current_dir(cwd)
+        .args(["banks", "retro-match", "--config", config, "--bank", bank])
+        .env_remove("DATABASE_URL")
+        .env_remove("COVERGUARD_DATA_DIR")
+        .env("USER", "ops-oncall")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retro_match_opens_the_configured_store_refuses_unknown_banks_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(
+        run.join("coverguard.toml"),
+        format!(
+            "data_dir = \"data\"\nquarantine_key = \"{}\"\n",
+            "33".repeat(32)
+        ),
+    )
+    .unwrap();
+    // The store the service would have written, beside the config file.
+    let store = coverguard::store::open(run.join("data/coverguard.db").to_str().unwrap())
+        .await
+        .unwrap();
+    store
+        .create_bank(&coverguard::store::BankSpec {
+            name: "known-bad".into(),
+            signal_types: vec!["md5".into()],
+            pdq_threshold: 31,
+            action: coverguard::decide::BankAction::Block,
+            allow_list: false,
+            severity: 1,
+            category: None,
+        })
+        .await
+        .unwrap();
+    let config = "../run/coverguard.toml";
+
+    let refused = retro_match(&elsewhere, config, "known_bad");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no bank named \"known_bad\"") && stderr.contains("known-bad"),
+        "{stderr}"
+    );
+
+    let ran = retro_match(&elsewhere, config, "known-bad");
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("0 artwork(s) compared"), "{stderr}");
+    // Nothing was created where the command ran: it used the configured store.
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    let audit = store.recent_audit(10).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "bank.retro_match"
+            && a.actor == "cli:ops-oncall"
+            && a.subject == "known-bad"),
+        "{audit:?}"
+    );
+    store.close().await;
+}

@@ -24,13 +24,29 @@ pub const DEFAULT_PORTS: [u16; 2] = [80, 443];
 
 /// What URL screening may connect to.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "DestinationFile")]
 pub struct DestinationPolicy {
     /// Networks fetched even though they are not public, e.g. an internal image store
     /// (`["10.20.0.0/16"]`). Empty by default: only public addresses.
     pub allow_networks: Vec<IpNet>,
     /// Ports a URL may name. Default: 80 and 443.
     pub allow_ports: Vec<u16>,
+}
+
+/// `[url_fetch]` as written: its lists widen the default, as `scan --allow-port` does, so
+/// allowing one internal port never takes 80 and 443 away from public URLs.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[derive(Default)]
+struct DestinationFile {
+    allow_networks: Vec<IpNet>,
+    allow_ports: Vec<u16>,
+}
+
+impl From<DestinationFile> for DestinationPolicy {
+    fn from(file: DestinationFile) -> Self {
+        DestinationPolicy::widened(file.allow_networks, &file.allow_ports)
+    }
 }
 
 impl Default for DestinationPolicy {
@@ -58,9 +74,12 @@ pub enum Refusal {
 impl DestinationPolicy {
     /// The default policy widened by `networks` and `ports` (the web ports stay allowed).
     pub fn widened(networks: Vec<IpNet>, ports: &[u16]) -> Self {
+        let mut allow_ports = [&DEFAULT_PORTS[..], ports].concat();
+        allow_ports.sort_unstable();
+        allow_ports.dedup();
         DestinationPolicy {
             allow_networks: networks,
-            allow_ports: [&DEFAULT_PORTS[..], ports].concat(),
+            allow_ports,
         }
     }
 
@@ -327,6 +346,21 @@ mod tests {
                 check(u)
             );
         }
+    }
+
+    #[test]
+    fn configured_ports_and_networks_widen_the_default() {
+        let policy: DestinationPolicy =
+            toml::from_str("allow_ports = [8080]\nallow_networks = [\"10.20.0.0/16\"]").unwrap();
+        let check = |u: &str| policy.check_url(&reqwest::Url::parse(u).unwrap());
+        // Allowing one internal port keeps every public URL working.
+        assert_eq!(check("https://images.example/a.png"), Ok(()));
+        assert_eq!(check("http://images.example/a.png"), Ok(()));
+        assert_eq!(check("http://10.20.3.4:8080/a.png"), Ok(()));
+        assert_eq!(check("http://images.example:22/"), Err(Refusal::Port(22)));
+        let empty: DestinationPolicy = toml::from_str("").unwrap();
+        assert_eq!(empty, DestinationPolicy::default());
+        assert!(toml::from_str::<DestinationPolicy>("allow_port = [1]").is_err());
     }
 
     #[test]

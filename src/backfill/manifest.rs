@@ -6,12 +6,14 @@
 //!
 //! | field | |
 //! | --- | --- |
-//! | `artwork_id` | required, not empty |
+//! | `artwork_id` | required: 1 to 128 characters of `[A-Za-z0-9._:-]` |
 //! | `url` or `path` | exactly one: an `http`/`https` URL, or a file path. A relative path is taken from the manifest's directory |
-//! | `owner_id` | optional |
-//! | `surface` | optional string (`playlist_cover`, `track_art`, …) |
-//! | `owner_is_minor` | optional bool; CSV takes `true`/`false`/`1`/`0` (any case) |
-//! | `playlist_track_count` | optional non-negative integer |
+//! | `owner_id` | optional; when given, as `artwork_id` |
+//! | `surface` | optional (`playlist_cover`, `track_art`, …), as `artwork_id` |
+//! | `owner_is_minor` | optional; exactly `true`, `false`, `1` or `0` (JSON `true`/`false` too) |
+//! | `playlist_track_count` | optional whole number, 0 or more (digits only) |
+//!
+//! The values follow [`crate::screening::context`], the rules of every entry point.
 //!
 //! An empty CSV cell, or a JSON `null`, means the field is absent. CSV cells are
 //! trimmed of surrounding spaces; JSON strings are taken as written.
@@ -36,6 +38,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::screening::context::{parse_bool, parse_count, parse_id, FieldError};
 
 /// What the upload's context says, as the screening service takes it.
 pub type ItemContext = crate::context::ScreenContext;
@@ -505,24 +509,21 @@ fn build_item(line: u64, cells: &Cells, base_dir: &Path) -> Result<ManifestItem,
             line,
             field: Field::ArtworkId.name(),
         })?;
-    if artwork_id.chars().any(char::is_control) {
-        // The id goes into the queue's Nats-Msg-Id header, which cannot
-        // hold a line break; say so here, where the line is known.
-        return Err(invalid(
-            line,
-            Field::ArtworkId,
-            Raw::Text(&artwork_id),
-            "has a control character (a line break, a tab, …)",
-        ));
-    }
+    // The id goes into the queue's Nats-Msg-Id header and the store as it is: the
+    // shared rules keep out line breaks, spaces and separators.
+    let artwork_id = id_cell(line, Field::ArtworkId, artwork_id)?;
     let source = match (text(Field::Url)?, text(Field::Path)?) {
         (Some(_), Some(_)) => return Err(ManifestError::BothUrlAndPath { line }),
         (None, None) => return Err(ManifestError::MissingSource { line }),
         (Some(url), None) => ItemSource::Url(check_url(line, url)?),
         (None, Some(path)) => ItemSource::Path(base_dir.join(path)),
     };
-    let owner_id = text(Field::OwnerId)?;
-    let surface = text(Field::Surface)?;
+    let owner_id = text(Field::OwnerId)?
+        .map(|o| id_cell(line, Field::OwnerId, o))
+        .transpose()?;
+    let surface = text(Field::Surface)?
+        .map(|s| id_cell(line, Field::Surface, s))
+        .transpose()?;
     let owner_is_minor = bool_cell(line, cells[Field::OwnerIsMinor as usize])?.unwrap_or(false);
     let playlist_track_count = count_cell(line, cells[Field::PlaylistTrackCount as usize])?;
     Ok(ManifestItem {
@@ -536,6 +537,15 @@ fn build_item(line: u64, cells: &Cells, base_dir: &Path) -> Result<ManifestItem,
             playlist_track_count,
         },
     })
+}
+
+/// An id (or surface) under the rules every entry point shares.
+fn id_cell(line: u64, field: Field, text: String) -> Result<String, ManifestError> {
+    parse_id(field.name(), &text).map_err(|e| refused(line, field, Raw::Text(&text), &e))
+}
+
+fn refused(line: u64, field: Field, raw: Raw, error: &FieldError) -> ManifestError {
+    invalid(line, field, raw, error.problem())
 }
 
 fn invalid(line: u64, field: Field, raw: Raw, problem: &'static str) -> ManifestError {
@@ -580,49 +590,43 @@ fn check_url(line: u64, url: String) -> Result<String, ManifestError> {
     }
 }
 
+/// A boolean under the shared rules: JSON `true`/`false`, or exactly `true`, `false`,
+/// `1` or `0` (a misread `TRUE` would drop the strict profile).
 fn bool_cell(line: u64, raw: Option<Raw>) -> Result<Option<bool>, ManifestError> {
     let field = Field::OwnerIsMinor;
-    match raw {
-        None | Some(Raw::Json(Value::Null)) => Ok(None),
-        Some(Raw::Json(Value::Bool(b))) => Ok(Some(*b)),
-        Some(Raw::Text("")) => Ok(None),
-        Some(Raw::Text(s)) if s.eq_ignore_ascii_case("true") || s == "1" => Ok(Some(true)),
-        Some(Raw::Text(s)) if s.eq_ignore_ascii_case("false") || s == "0" => Ok(Some(false)),
-        Some(raw @ Raw::Text(_)) => Err(invalid(
-            line,
-            field,
-            raw,
-            "is not a boolean (true, false, 1 or 0)",
-        )),
-        Some(raw) => Err(invalid(
-            line,
-            field,
-            raw,
-            "is not a boolean (true or false)",
-        )),
-    }
+    let text = match raw {
+        None | Some(Raw::Json(Value::Null)) | Some(Raw::Text("")) => return Ok(None),
+        Some(Raw::Json(Value::Bool(b))) => return Ok(Some(*b)),
+        Some(Raw::Text(s)) => s.to_string(),
+        // JSON says its types: a string or number here is a producer's bug.
+        Some(raw) => {
+            return Err(invalid(
+                line,
+                field,
+                raw,
+                "is not a boolean (true or false)",
+            ))
+        }
+    };
+    let raw = raw.expect("a value was read");
+    parse_bool(field.name(), &text)
+        .map(Some)
+        .map_err(|e| refused(line, field, raw, &e))
 }
 
+/// A count under the shared rules: digits only, 0 or more.
 fn count_cell(line: u64, raw: Option<Raw>) -> Result<Option<i64>, ManifestError> {
-    const NOT_A_COUNT: &str = "is not a whole number";
-    let Some(raw) = raw else { return Ok(None) };
-    let value = match raw {
-        Raw::Json(Value::Null) | Raw::Text("") => return Ok(None),
-        Raw::Text(s) => s.parse::<i64>().ok(),
-        Raw::Json(Value::Number(n)) => n.as_i64(),
-        Raw::Json(_) => None,
-    };
     let field = Field::PlaylistTrackCount;
-    match value {
-        Some(v) if v >= 0 => Ok(Some(v)),
-        Some(_) => Err(invalid(
-            line,
-            field,
-            raw,
-            "is negative; a track count is 0 or more",
-        )),
-        None => Err(invalid(line, field, raw, NOT_A_COUNT)),
-    }
+    let text = match raw {
+        None | Some(Raw::Json(Value::Null)) | Some(Raw::Text("")) => return Ok(None),
+        Some(Raw::Text(s)) => s.to_string(),
+        Some(Raw::Json(v @ Value::Number(_))) => v.to_string(),
+        Some(raw) => return Err(invalid(line, field, raw, "is not a whole number")),
+    };
+    let raw = raw.expect("a value was read");
+    parse_count(field.name(), &text)
+        .map(Some)
+        .map_err(|e| refused(line, field, raw, &e))
 }
 
 /// A repeated artwork id, found by [`DuplicateIds`].
@@ -744,15 +748,15 @@ mod tests {
         let got = items(
             Csv,
             "artwork_id,path,surface\n\
-             \"a,1\",\"dir/with \"\"quotes\"\".png\",\"two\nlines\"\n\
+             a1,\"dir/with, \"\"quotes\"\"\ntwo lines.png\",playlist_cover\n\
              a2,b.png,\n",
         );
-        assert_eq!(got[0].artwork_id, "a,1");
+        assert_eq!(got[0].artwork_id, "a1");
         assert_eq!(
             got[0].source,
-            ItemSource::Path("/base/dir/with \"quotes\".png".into())
+            ItemSource::Path("/base/dir/with, \"quotes\"\ntwo lines.png".into())
         );
-        assert_eq!(got[0].context.surface.as_deref(), Some("two\nlines"));
+        assert_eq!(got[0].context.surface.as_deref(), Some("playlist_cover"));
         // The quoted newline makes the next row start on line 4.
         assert_eq!(got[1].line, 4);
     }
@@ -852,12 +856,13 @@ mod tests {
     fn booleans() {
         let csv = items(
             Csv,
-            "artwork_id,path,owner_is_minor\na,p,TRUE\nb,p,0\nc,p,1\nd,p,False\n",
+            "artwork_id,path,owner_is_minor\na,p,true\nb,p,0\nc,p,1\nd,p,false\n",
         );
         let flags: Vec<bool> = csv.iter().map(|i| i.context.owner_is_minor).collect();
         assert_eq!(flags, vec![true, false, true, false]);
 
-        for bad in ["yes", "2", "t"] {
+        // Exactly these spellings: `TRUE` read as false would drop the strict profile.
+        for bad in ["yes", "2", "t", "TRUE", "False", "on"] {
             let e = one_error(Csv, &format!("artwork_id,path,owner_is_minor\na,p,{bad}\n"));
             match e {
                 ManifestError::InvalidField {
@@ -900,7 +905,7 @@ mod tests {
             (
                 Csv,
                 "artwork_id,path,playlist_track_count\na,p,-1\n",
-                "is negative",
+                "0 or more",
             ),
             (
                 Csv,
@@ -920,7 +925,7 @@ mod tests {
             (
                 Jsonl,
                 r#"{"artwork_id":"a","path":"p","playlist_track_count":-3}"#,
-                "is negative",
+                "0 or more",
             ),
             (
                 Jsonl,
@@ -1142,7 +1147,7 @@ mod tests {
         let e = one_error(Csv, "artwork_id,path,owner_is_minor\na,p,yes\n");
         assert_eq!(
             e.to_string(),
-            "line 2: owner_is_minor \"yes\": is not a boolean (true, false, 1 or 0)"
+            "line 2: owner_is_minor \"yes\": is not a boolean (exactly true, false, 1 or 0)"
         );
         assert_eq!(e.line(), Some(2));
     }

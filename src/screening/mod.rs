@@ -1,3 +1,4 @@
 //! Screening: what one file is judged on.
 
+pub mod context;
 pub mod views;

@@ -29,6 +29,14 @@ const AUDIT_COLUMNS: &str = "id, actor, action, subject, detail, at";
 const MAX_ERROR_CHARS: usize = 2000;
 /// Rows per multi-row INSERT in bulk entry imports (well under both backends' bind limits).
 const ENTRY_CHUNK: usize = 500;
+/// Entries visible to screening and the admin API: not part of an unpublished import.
+const VISIBLE: &str =
+    "(import_id IS NULL OR import_id IN (SELECT id FROM bank_imports WHERE published = TRUE))";
+/// Largest entry change logged per version; a bigger one is read by a rebuild instead, which
+/// is then cheaper than patching the index entry by entry.
+const MAX_LOGGED_CHANGES: usize = 1000;
+/// Versions of the change log kept; an index further behind rebuilds.
+const CHANGE_LOG_KEPT: i64 = 1024;
 
 type Tx = sqlx::Transaction<'static, Db>;
 
@@ -234,9 +242,53 @@ impl Backend {
         })
     }
 
+    /// Bumps the version when something changed, logging `changes` as what it changed in the
+    /// matched set (`None`: not logged, so other indexes rebuild).
+    async fn finish_logged_change(
+        mut tx: Tx,
+        changed: u64,
+        changes: Option<Vec<EntryChange>>,
+    ) -> StoreResult<BankChange> {
+        if changed == 0 {
+            return Self::finish_bank_change(tx, 0).await;
+        }
+        let banks_version = Self::bump_banks_version(&mut tx).await?;
+        if let Some(changes) = changes.filter(|c| c.len() <= MAX_LOGGED_CHANGES) {
+            let ops = serde_json::to_string(&changes)
+                .map_err(|e| StoreError::Backend(format!("bank change log: {e}")))?;
+            sqlx::query("INSERT INTO bank_changes (version, ops) VALUES ($1, $2)")
+                .bind(banks_version)
+                .bind(ops)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM bank_changes WHERE version <= $1")
+                .bind(banks_version - CHANGE_LOG_KEPT)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(BankChange {
+            changed,
+            banks_version,
+        })
+    }
+
     /// Validates and inserts entries into `bank` inside `tx`; returns how many were new (the
     /// caller bumps the banks version when that is not 0).
     async fn insert_entries(tx: &mut Tx, bank: &str, entries: &[EntryWrite]) -> StoreResult<u64> {
+        Ok(Self::insert_entry_rows(tx, bank, entries, None)
+            .await?
+            .len() as u64)
+    }
+
+    /// Inserts entries into `bank` inside `tx` and returns the new ones as changes. Outside an
+    /// import they count at once; rows of `import_id` count when it is published.
+    async fn insert_entry_rows(
+        tx: &mut Tx,
+        bank: &str,
+        entries: &[EntryWrite],
+        import_id: Option<&str>,
+    ) -> StoreResult<Vec<EntryChange>> {
         let mut cleaned: Vec<(String, String, Option<String>)> = Vec::with_capacity(entries.len());
         let mut seen = std::collections::HashSet::new();
         for entry in entries {
@@ -267,10 +319,10 @@ impl Backend {
         }
 
         let added_at = now_utc();
-        let mut added = 0u64;
+        let mut added = Vec::new();
         for chunk in cleaned.chunks(ENTRY_CHUNK) {
             let mut builder = sqlx::QueryBuilder::<Db>::new(format!(
-                "INSERT INTO bank_entries ({ENTRY_COLUMNS}) "
+                "INSERT INTO bank_entries ({ENTRY_COLUMNS}, import_id) "
             ));
             builder.push_values(chunk, |mut values, (signal, hash, external_id)| {
                 values
@@ -280,12 +332,110 @@ impl Backend {
                     .push_bind(hash.clone())
                     .push_bind(external_id.clone())
                     .push_bind(false)
-                    .push_bind(added_at);
+                    .push_bind(added_at)
+                    .push_bind(import_id);
             });
-            builder.push(" ON CONFLICT (bank, signal, hash) DO NOTHING");
-            added += builder.build().execute(&mut **tx).await?.rows_affected();
+            builder.push(
+                " ON CONFLICT (bank, signal, hash) DO NOTHING RETURNING id, signal, hash, external_id",
+            );
+            for row in builder.build().fetch_all(&mut **tx).await? {
+                let id: String = row.try_get("id")?;
+                let external_id: Option<String> = row.try_get("external_id")?;
+                added.push(EntryChange {
+                    bank: bank.to_string(),
+                    signal: row.try_get("signal")?,
+                    hash: row.try_get("hash")?,
+                    matched_as: Some(external_id.unwrap_or(id)),
+                });
+            }
+        }
+        let count = added.len() as i64;
+        let counter = match import_id {
+            None => "UPDATE banks SET entry_count = entry_count + $2 WHERE name = $1",
+            Some(_) => "UPDATE bank_imports SET added = added + $2 WHERE id = $1",
+        };
+        if count > 0 {
+            sqlx::query(counter)
+                .bind(import_id.unwrap_or(bank))
+                .bind(count)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(added)
+    }
+
+    /// Deletes what an unpublished import staged, a batch per transaction, then its record.
+    async fn discard_import(&self, import_id: &str) -> StoreResult<()> {
+        loop {
+            let mut tx = self.begin_write().await?;
+            let deleted = sqlx::query(
+                "DELETE FROM bank_entries WHERE id IN \
+                 (SELECT id FROM bank_entries WHERE import_id = $1 LIMIT $2)",
+            )
+            .bind(import_id)
+            .bind(IMPORT_BATCH as i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if deleted == 0 {
+                sqlx::query("DELETE FROM bank_imports WHERE id = $1 AND published = FALSE")
+                    .bind(import_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            if deleted == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Stages every batch under `import_id`, then publishes it.
+    async fn stage_and_publish(
+        &self,
+        bank: &str,
+        import_id: &str,
+        entries: &[EntryWrite],
+    ) -> StoreResult<BankChange> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO bank_imports (id, bank, added, published, created_at) \
+             VALUES ($1, $2, 0, FALSE, $3)",
+        )
+        .bind(import_id)
+        .bind(bank)
+        .bind(now_utc())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        for batch in entries.chunks(IMPORT_BATCH) {
+            let mut tx = self.begin_write().await?;
+            Self::insert_entry_rows(&mut tx, bank, batch, Some(import_id)).await?;
+            tx.commit().await?;
+        }
+        let mut tx = self.begin_write().await?;
+        let published = sqlx::query(
+            "UPDATE bank_imports SET published = TRUE WHERE id = $1 AND published = FALSE \
+             RETURNING added",
+        )
+        .bind(import_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(published) = published else {
+            return Err(StoreError::Conflict(format!("import {import_id} vanished")));
+        };
+        let added: i64 = published.try_get("added")?;
+        let bank_left =
+            sqlx::query("UPDATE banks SET entry_count = entry_count + $2 WHERE name = $1")
+                .bind(bank)
+                .bind(added)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if bank_left == 0 {
+            return Err(StoreError::NotFound(format!("bank {bank:?}")));
+        }
+        Self::finish_logged_change(tx, added as u64, None).await
     }
 
     /// Outbox rows for `screening_id`, idempotent on their keys; returns each key's row id.
@@ -811,6 +961,10 @@ impl Store for Backend {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM bank_imports WHERE bank = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM banks WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -821,21 +975,47 @@ impl Store for Backend {
 
     async fn add_entries(&self, bank: &str, entries: &[EntryWrite]) -> StoreResult<BankChange> {
         let mut tx = self.begin_write().await?;
-        let added = Self::insert_entries(&mut tx, bank, entries).await?;
-        Self::finish_bank_change(tx, added).await
+        let added = Self::insert_entry_rows(&mut tx, bank, entries, None).await?;
+        let count = added.len() as u64;
+        Self::finish_logged_change(tx, count, Some(added)).await
     }
 
     async fn remove_entry(&self, bank: &str, signal: &str, hash: &str) -> StoreResult<BankChange> {
         let mut tx = self.begin_write().await?;
-        let removed =
-            sqlx::query("DELETE FROM bank_entries WHERE bank = $1 AND signal = $2 AND hash = $3")
-                .bind(bank)
-                .bind(signal.trim())
-                .bind(normalise_hash(hash))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        Self::finish_bank_change(tx, removed).await
+        let (signal, hash) = (signal.trim(), normalise_hash(hash));
+        let removed = sqlx::query(&format!(
+            "DELETE FROM bank_entries WHERE bank = $1 AND signal = $2 AND hash = $3 AND {VISIBLE} \
+             RETURNING disabled"
+        ))
+        .bind(bank)
+        .bind(signal)
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(removed) = removed else {
+            return Self::finish_bank_change(tx, 0).await;
+        };
+        let was_disabled: bool = removed.try_get("disabled")?;
+        sqlx::query(
+            "UPDATE banks SET entry_count = entry_count - 1, \
+             disabled_count = disabled_count - $2 WHERE name = $1",
+        )
+        .bind(bank)
+        .bind(i64::from(was_disabled))
+        .execute(&mut *tx)
+        .await?;
+        // A disabled entry was not matched, so removing it changes nothing an index holds.
+        let changes = if was_disabled {
+            Vec::new()
+        } else {
+            vec![EntryChange {
+                bank: bank.to_string(),
+                signal: signal.to_string(),
+                hash,
+                matched_as: None,
+            }]
+        };
+        Self::finish_logged_change(tx, 1, Some(changes)).await
     }
 
     async fn set_entry_disabled(
@@ -847,21 +1027,38 @@ impl Store for Backend {
     ) -> StoreResult<BankChange> {
         let mut tx = self.begin_write().await?;
         let hash = normalise_hash(hash);
-        let changed = sqlx::query(
+        let updated = sqlx::query(&format!(
             "UPDATE bank_entries SET disabled = $4 \
-             WHERE bank = $1 AND signal = $2 AND hash = $3 AND disabled <> $4",
-        )
+             WHERE bank = $1 AND signal = $2 AND hash = $3 AND disabled <> $4 AND {VISIBLE} \
+             RETURNING id, external_id"
+        ))
         .bind(bank)
         .bind(signal.trim())
         .bind(&hash)
         .bind(disabled)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            let exists = sqlx::query(
-                "SELECT COUNT(*) AS n FROM bank_entries WHERE bank = $1 AND signal = $2 AND hash = $3",
-            )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(updated) = updated {
+            sqlx::query("UPDATE banks SET disabled_count = disabled_count + $2 WHERE name = $1")
+                .bind(bank)
+                .bind(if disabled { 1i64 } else { -1 })
+                .execute(&mut *tx)
+                .await?;
+            let id: String = updated.try_get("id")?;
+            let external_id: Option<String> = updated.try_get("external_id")?;
+            let change = EntryChange {
+                bank: bank.to_string(),
+                signal: signal.trim().to_string(),
+                hash,
+                matched_as: (!disabled).then(|| external_id.unwrap_or(id)),
+            };
+            return Self::finish_logged_change(tx, 1, Some(vec![change])).await;
+        }
+        {
+            let exists = sqlx::query(&format!(
+                "SELECT COUNT(*) AS n FROM bank_entries \
+                 WHERE bank = $1 AND signal = $2 AND hash = $3 AND {VISIBLE}"
+            ))
             .bind(bank)
             .bind(signal.trim())
             .bind(&hash)
@@ -874,12 +1071,12 @@ impl Store for Backend {
                 )));
             }
         }
-        Self::finish_bank_change(tx, changed).await
+        Self::finish_bank_change(tx, 0).await
     }
 
     async fn list_entries(&self) -> StoreResult<Vec<EntryRow>> {
         let fetched = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE disabled = FALSE \
+            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE disabled = FALSE AND {VISIBLE} \
              ORDER BY bank, signal, hash"
         ))
         .fetch_all(&self.pool)
@@ -889,7 +1086,8 @@ impl Store for Backend {
 
     async fn list_bank_entries(&self, bank: &str) -> StoreResult<Vec<EntryRow>> {
         let fetched = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE bank = $1 ORDER BY signal, hash"
+            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE bank = $1 AND {VISIBLE} \
+             ORDER BY signal, hash"
         ))
         .bind(bank)
         .fetch_all(&self.pool)
@@ -902,6 +1100,80 @@ impl Store for Backend {
         Self::current_banks_version(&mut conn).await
     }
 
+    async fn import_entries(&self, bank: &str, entries: &[EntryWrite]) -> StoreResult<BankChange> {
+        let import_id = new_id();
+        match self.stage_and_publish(bank, &import_id, entries).await {
+            Ok(change) => Ok(change),
+            Err(err) => {
+                // Staged rows are invisible already; deleting them only reclaims space, so a
+                // failure here is logged and the import's own error reported.
+                if let Err(cleanup) = self.discard_import(&import_id).await {
+                    tracing::warn!(import_id, error = %cleanup, "staged import rows left behind");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn bank_counts(&self) -> StoreResult<BTreeMap<String, BankCounts>> {
+        let fetched = sqlx::query("SELECT name, entry_count, disabled_count FROM banks")
+            .fetch_all(&self.pool)
+            .await?;
+        fetched
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("name")?,
+                    BankCounts {
+                        entries: row.try_get("entry_count")?,
+                        disabled: row.try_get("disabled_count")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn bank_changes_since(&self, version: i64) -> StoreResult<BankChangeLog> {
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let banks_version = Self::current_banks_version(&mut tx).await?;
+        let enabled_entries: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(entry_count - disabled_count), 0) AS BIGINT) AS n FROM banks",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        let mut changes = None;
+        // An index that was never loaded (version `i64::MIN`) is too far behind too.
+        let behind = banks_version.checked_sub(version).filter(|d| *d >= 0);
+        if let Some(behind) = behind.filter(|d| *d <= CHANGE_LOG_KEPT) {
+            let fetched = sqlx::query(
+                "SELECT version, ops FROM bank_changes WHERE version > $1 AND version <= $2 \
+                 ORDER BY version",
+            )
+            .bind(version)
+            .bind(banks_version)
+            .fetch_all(&mut *tx)
+            .await?;
+            if fetched.len() as i64 == behind {
+                let mut all = Vec::new();
+                for row in &fetched {
+                    let ops: String = row.try_get("ops")?;
+                    let ops: Vec<EntryChange> = serde_json::from_str(&ops).map_err(|e| {
+                        StoreError::Backend(format!("bank_changes.ops holds invalid JSON: {e}"))
+                    })?;
+                    all.extend(ops);
+                }
+                changes = Some(all);
+            }
+        }
+        tx.commit().await?;
+        Ok(BankChangeLog {
+            banks_version,
+            changes,
+            enabled_entries,
+        })
+    }
+
     async fn bank_snapshot(&self) -> StoreResult<BankSnapshot> {
         let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
         let banks_version = Self::current_banks_version(&mut tx).await?;
@@ -909,7 +1181,7 @@ impl Store for Backend {
             .fetch_all(&mut *tx)
             .await?;
         let entries = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE disabled = FALSE \
+            "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE disabled = FALSE AND {VISIBLE} \
              ORDER BY bank, signal, hash"
         ))
         .fetch_all(&mut *tx)
@@ -1226,7 +1498,13 @@ impl Store for Backend {
             BackfillOutcome::Done {
                 screening_id,
                 verdict,
-            } => ("done", Some(screening_id.as_str()), Some(verdict.as_str()), None, None),
+            } => (
+                "done",
+                Some(screening_id.as_str()),
+                Some(verdict.as_str()),
+                None,
+                None,
+            ),
             BackfillOutcome::Failed { kind, error } => {
                 let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
                 ("failed", None, None, Some(kind.as_str()), Some(error))

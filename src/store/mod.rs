@@ -380,6 +380,38 @@ pub struct BankChange {
     pub banks_version: i64,
 }
 
+/// One entry starting or stopping to match, as the bank change log records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryChange {
+    pub bank: String,
+    pub signal: String,
+    pub hash: String,
+    /// What a match reports (the external id, else the entry id) once the entry matches;
+    /// `None` when it stops matching (removed or disabled).
+    pub matched_as: Option<String>,
+}
+
+/// The entry changes between an index's version and the store's, when the log has them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankChangeLog {
+    pub banks_version: i64,
+    /// `None` when some version in between is not a logged entry change (bank settings, an
+    /// import, a large add) or is too old to be kept: the index must be rebuilt.
+    pub changes: Option<Vec<EntryChange>>,
+    /// Enabled entries of all banks, from the counters (to judge what a rebuild costs).
+    pub enabled_entries: i64,
+}
+
+/// A bank's entry counters (published entries only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct BankCounts {
+    pub entries: i64,
+    pub disabled: i64,
+}
+
+/// Rows per transaction of a bulk import: each holds SQLite's single writer lock only briefly.
+pub const IMPORT_BATCH: usize = 10_000;
+
 /// Banks and enabled entries read from one consistent snapshot, tagged with its version, so an
 /// index built from it never mixes two versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -517,6 +549,14 @@ pub trait Store: ReviewStore + Send + Sync {
     /// Every entry of one bank, disabled ones included, for the admin API.
     async fn list_bank_entries(&self, bank: &str) -> StoreResult<Vec<EntryRow>>;
     async fn banks_version(&self) -> StoreResult<i64>;
+    /// Bulk import: written in transactions of at most [`IMPORT_BATCH`] rows that nothing
+    /// else sees, then published with one version bump. On failure nothing becomes visible
+    /// and the staged rows are deleted. Entries already present are skipped.
+    async fn import_entries(&self, bank: &str, entries: &[EntryWrite]) -> StoreResult<BankChange>;
+    /// Entry counters of every bank, without reading entries.
+    async fn bank_counts(&self) -> StoreResult<BTreeMap<String, BankCounts>>;
+    /// The logged entry changes after `version`, up to the current version.
+    async fn bank_changes_since(&self, version: i64) -> StoreResult<BankChangeLog>;
     /// Banks, enabled entries and the version, from one snapshot.
     async fn bank_snapshot(&self) -> StoreResult<BankSnapshot>;
 

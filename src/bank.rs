@@ -7,7 +7,7 @@
 //! hashes of quality >= the policy's gate (a low-quality PDQ of a flat image
 //! matches far too much).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -198,24 +198,133 @@ pub struct Entry {
 }
 
 /// One bank: its entries indexed by signal.
+///
+/// The entries built with [`Bank::add`] are shared (`Arc`), so a clone is cheap; changes made
+/// afterwards with [`Bank::apply_change`] go into a small delta beside them, so one entry
+/// added or removed in a bank of millions costs a clone of the delta, not a rebuild of the
+/// PDQ index.
 #[derive(Clone, Debug, Default)]
 pub struct Bank {
     pub name: String,
-    pdq: Vec<(PdqHash, Entry)>,
-    exact: HashMap<(SignalType, String), Vec<Entry>>,
+    pdq: Arc<Vec<(PdqHash, Entry)>>,
+    exact: Arc<HashMap<(SignalType, String), Vec<Entry>>>,
     /// Over `pdq`'s hashes in order, once [`Bank::index`] built it; `add` drops it.
     pdq_index: Option<Arc<PdqIndex>>,
+    delta: Delta,
+}
+
+/// Changes over a bank's shared entries.
+#[derive(Clone, Debug, Default)]
+struct Delta {
+    /// Shared entries that no longer match (removed, disabled, or superseded by `added_*`).
+    hidden_pdq: HashSet<PdqHash>,
+    hidden_exact: HashSet<(SignalType, String)>,
+    /// How many shared entries the hidden sets hide, for [`Bank::len`].
+    hidden_shared: usize,
+    added_pdq: Vec<(PdqHash, Entry)>,
+    added_exact: HashMap<(SignalType, String), Vec<Entry>>,
 }
 
 impl Bank {
     /// The PDQ hashes of the entries.
     pub fn pdq_hashes(&self) -> impl Iterator<Item = &PdqHash> {
-        self.pdq.iter().map(|(hash, _)| hash)
+        self.pdq
+            .iter()
+            .map(|(hash, _)| hash)
+            .filter(|hash| !self.delta.hidden_pdq.contains(hash))
+            .chain(self.delta.added_pdq.iter().map(|(hash, _)| hash))
     }
 
     /// The MD5 and SHA-256 hex of the entries.
     pub fn exact_hashes(&self) -> impl Iterator<Item = &str> {
-        self.exact.keys().map(|(_, hash)| hash.as_str())
+        self.exact
+            .keys()
+            .filter(|key| !self.delta.hidden_exact.contains(*key))
+            .chain(self.delta.added_exact.keys())
+            .map(|(_, hash)| hash.as_str())
+    }
+
+    /// The entries of one exact hash.
+    fn exact_entries(&self, key: &(SignalType, String)) -> impl Iterator<Item = &Entry> {
+        let shared = if self.delta.hidden_exact.contains(key) {
+            None
+        } else {
+            self.exact.get(key)
+        };
+        shared
+            .into_iter()
+            .chain(self.delta.added_exact.get(key))
+            .flatten()
+    }
+
+    /// The PDQ entry at a position of [`Bank::pdq_within`]: shared entries, then added ones.
+    fn pdq_entry(&self, position: usize) -> &Entry {
+        match self.pdq.get(position) {
+            Some((_, entry)) => entry,
+            None => &self.delta.added_pdq[position - self.pdq.len()].1,
+        }
+    }
+
+    /// Makes an entry match as `matched_as` (`Some`) or stop matching (`None`), over the
+    /// shared entries, without touching them. For banks built from a store snapshot, where
+    /// (signal, hash) is unique per bank.
+    pub fn apply_change(
+        &mut self,
+        signal: SignalType,
+        hash: &str,
+        matched_as: Option<&str>,
+    ) -> Result<(), String> {
+        let hash = normalise_hash(signal, hash)?;
+        match signal {
+            SignalType::Pdq => {
+                let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
+                if self.delta.hidden_pdq.insert(pdq) && self.shares_pdq(&pdq) {
+                    self.delta.hidden_shared += 1;
+                }
+                self.delta.added_pdq.retain(|(h, _)| *h != pdq);
+                if let Some(id) = matched_as {
+                    self.delta
+                        .added_pdq
+                        .push((pdq, Entry { id: id.to_string() }));
+                }
+            }
+            SignalType::Md5 | SignalType::Sha256 => {
+                let key = (signal, hash);
+                if !self.delta.hidden_exact.contains(&key) {
+                    if self.exact.contains_key(&key) {
+                        self.delta.hidden_shared += 1;
+                    }
+                    self.delta.hidden_exact.insert(key.clone());
+                }
+                self.delta.added_exact.remove(&key);
+                if let Some(id) = matched_as {
+                    self.delta
+                        .added_exact
+                        .insert(key, vec![Entry { id: id.to_string() }]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the shared entries hold this PDQ hash (found through the index when built).
+    fn shares_pdq(&self, pdq: &PdqHash) -> bool {
+        match &self.pdq_index {
+            Some(index) => {
+                let mut found = Vec::new();
+                index.within(pdq, 0, &mut found);
+                !found.is_empty()
+            }
+            None => self.pdq.iter().any(|(hash, _)| hash == pdq),
+        }
+    }
+
+    /// Entries changed by [`Bank::apply_change`] since the shared entries were built.
+    pub fn delta_len(&self) -> usize {
+        self.delta.hidden_pdq.len()
+            + self.delta.hidden_exact.len()
+            + self.delta.added_pdq.len()
+            + self.delta.added_exact.len()
     }
 
     pub fn new(name: impl Into<String>) -> Self {
@@ -281,18 +390,22 @@ impl Bank {
         match signal {
             SignalType::Pdq => {
                 let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
-                self.pdq.push((pdq, entry));
+                // Unshared while a bank is being built, so this copies nothing then.
+                Arc::make_mut(&mut self.pdq).push((pdq, entry));
                 self.pdq_index = None;
             }
-            SignalType::Md5 | SignalType::Sha256 => {
-                self.exact.entry((signal, hash)).or_default().push(entry)
-            }
+            SignalType::Md5 | SignalType::Sha256 => Arc::make_mut(&mut self.exact)
+                .entry((signal, hash))
+                .or_default()
+                .push(entry),
         }
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.pdq.len() + self.exact.values().map(Vec::len).sum::<usize>()
+        self.pdq.len() + self.exact.values().map(Vec::len).sum::<usize>() - self.delta.hidden_shared
+            + self.delta.added_pdq.len()
+            + self.delta.added_exact.values().map(Vec::len).sum::<usize>()
     }
 
     /// Builds the PDQ index when the bank is large enough to gain from one. Matching is exact
@@ -309,7 +422,8 @@ impl Bank {
     }
 
     /// The entries within `threshold` of any of `dihedral` (the image's eight hashes), each
-    /// once at its smallest distance and the transform that gave it, in entry order.
+    /// once at its smallest distance and the transform that gave it, in entry order (shared
+    /// entries, then added ones; see [`Bank::pdq_entry`]).
     fn pdq_within(&self, dihedral: &[PdqHash], threshold: u32) -> Vec<(usize, u32, Dihedral)> {
         let mut best: BTreeMap<usize, (u32, Dihedral)> = BTreeMap::new();
         let mut keep = |position: usize, distance: u32, transform: Dihedral| {
@@ -324,18 +438,33 @@ impl Bank {
                 for (transform, hash) in Dihedral::ALL.iter().zip(dihedral) {
                     index.within(hash, threshold, &mut found);
                     for &(position, distance) in &found {
-                        keep(position as usize, distance, *transform);
+                        let position = position as usize;
+                        if !self.delta.hidden_pdq.contains(&self.pdq[position].0) {
+                            keep(position, distance, *transform);
+                        }
                     }
                 }
             }
             None => {
                 for (position, (hash, _)) in self.pdq.iter().enumerate() {
+                    if self.delta.hidden_pdq.contains(hash) {
+                        continue;
+                    }
                     for (transform, image) in Dihedral::ALL.iter().zip(dihedral) {
                         let distance = image.distance(hash);
                         if distance <= threshold {
                             keep(position, distance, *transform);
                         }
                     }
+                }
+            }
+        }
+        let shared = self.pdq.len();
+        for (offset, (hash, _)) in self.delta.added_pdq.iter().enumerate() {
+            for (transform, image) in Dihedral::ALL.iter().zip(dihedral) {
+                let distance = image.distance(hash);
+                if distance <= threshold {
+                    keep(shared + offset, distance, *transform);
                 }
             }
         }
@@ -434,6 +563,11 @@ impl BankSet {
         &self.banks
     }
 
+    /// The named bank, to apply changes to.
+    pub fn bank_mut(&mut self, name: &str) -> Option<&mut Bank> {
+        self.banks.iter_mut().find(|b| b.name == name)
+    }
+
     /// Every match of the image in every bank: one per entry, at the entry's
     /// smallest distance over the dihedral hashes, nearest first.
     pub fn match_signals(
@@ -448,8 +582,9 @@ impl BankSet {
                 .exact
                 .map(|e| [(SignalType::Md5, &e.md5), (SignalType::Sha256, &e.sha256)]);
             for (signal, value) in exact.into_iter().flatten() {
-                if let Some(entries) = bank.exact.get(&(signal, value.clone())) {
-                    matches.extend(entries.iter().map(|e| BankMatch {
+                {
+                    let entries = bank.exact_entries(&(signal, value.clone()));
+                    matches.extend(entries.map(|e| BankMatch {
                         bank: bank.name.clone(),
                         signal,
                         distance: 0,
@@ -472,7 +607,7 @@ impl BankSet {
                     signal: SignalType::Pdq,
                     distance,
                     transform: Some(transform.as_str().to_string()),
-                    entry: bank.pdq[position].1.id.clone(),
+                    entry: bank.pdq_entry(position).id.clone(),
                     frame: None,
                     rendering: None,
                 });

@@ -7,18 +7,42 @@
 //! index from one consistent store snapshot without holding that lock, then swaps the pointer:
 //! nobody waits for a rebuild and nobody sees a half-built index.
 //!
+//! A change of single entries (add, remove, disable) is applied to the installed index as a
+//! delta read from the store's change log ([`Store::bank_changes_since`]), which every process
+//! reads the same way, so replicas converge by version without rebuilding. A version the log
+//! does not describe (bank settings, an import, a large add) or a delta grown past
+//! [`MAX_DELTA`] rebuilds from a snapshot instead. Screening never waits for a rebuild of a
+//! large index: it keeps the installed one while the rebuild runs in the background.
+//!
 //! The store's bank settings (action, PDQ threshold, allow-list) are the live configuration
 //! the admin API changes, so they win over a policy file's `[banks.<name>]` for the same name;
 //! [`BankIndex::policy_with_banks`] applies them to a policy.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 
 use crate::bank::{Bank, BankMatch, BankSet, MatchParams, ParsedEntry, SignalType, Signals};
 use crate::decide::{BankAction, BankRule, Policy, MAX_PDQ_THRESHOLD};
-use crate::store::{BankRow, BankSnapshot, EntryWrite, Store, StoreError};
+use crate::store::{BankRow, BankSnapshot, EntryChange, EntryWrite, Store, StoreError};
+
+/// Changed entries an index carries beside its shared ones before the next change rebuilds
+/// it (each screening checks them, and each delta application clones them).
+pub const MAX_DELTA: usize = 10_000;
+
+/// Screening rebuilds inline only an index this small (a rebuild then takes well under a
+/// screening's deadline); a larger one is rebuilt in the background.
+pub const INLINE_REBUILD_MAX: i64 = 50_000;
+
+/// Full index builds by every [`SharedBankIndex`] in this process (a metric).
+static FULL_BUILDS: AtomicU64 = AtomicU64::new(0);
+
+/// Full index builds by this process so far.
+pub fn full_builds() -> u64 {
+    FULL_BUILDS.load(Ordering::Relaxed)
+}
 
 /// A bank's settings from the store, as screening applies them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -162,6 +186,34 @@ impl BankIndex {
         }
     }
 
+    /// This index with `changes` applied, at `banks_version`; `None` when they name a bank the
+    /// index does not have or would grow the delta past [`MAX_DELTA`] (then rebuild). Entries
+    /// whose signal or hash cannot match are left out, as a build leaves them out.
+    pub fn with_changes(&self, banks_version: i64, changes: &[EntryChange]) -> Option<Self> {
+        let mut set = self.set.clone();
+        for change in changes {
+            let bank = set.bank_mut(&change.bank)?;
+            let Some(signal) = SignalType::parse(&change.signal) else {
+                continue;
+            };
+            if bank
+                .apply_change(signal, &change.hash, change.matched_as.as_deref())
+                .is_err()
+            {
+                continue;
+            }
+            if bank.delta_len() > MAX_DELTA {
+                return None;
+            }
+        }
+        Some(BankIndex {
+            banks_version,
+            set,
+            rules: self.rules.clone(),
+            skipped: self.skipped.clone(),
+        })
+    }
+
     /// The store's bank version this index was built from (part of the verdict cache key).
     pub fn banks_version(&self) -> i64 {
         self.banks_version
@@ -234,13 +286,25 @@ impl From<ParsedEntry> for EntryWrite {
 }
 
 /// The index screening reads, swapped whole when the banks change.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SharedBankIndex {
     /// Held only to clone or replace the `Arc`, never across a build or an await.
-    current: RwLock<Arc<BankIndex>>,
+    current: Arc<RwLock<Arc<BankIndex>>>,
     /// One refresh at a time: a second caller waits and then finds the index already current
     /// instead of reading the same snapshot again.
-    refresh_turn: tokio::sync::Mutex<()>,
+    refresh_turn: Arc<tokio::sync::Mutex<()>>,
+    /// Full builds from a snapshot (delta applications not counted).
+    rebuilds: Arc<AtomicU64>,
+}
+
+/// What the change log allowed.
+enum CatchUp {
+    Current,
+    Applied,
+    /// A full rebuild is needed; the store holds this many enabled entries.
+    Rebuild {
+        enabled_entries: i64,
+    },
 }
 
 impl Default for SharedBankIndex {
@@ -252,9 +316,15 @@ impl Default for SharedBankIndex {
 impl SharedBankIndex {
     pub fn new(index: BankIndex) -> Self {
         SharedBankIndex {
-            current: RwLock::new(Arc::new(index)),
-            refresh_turn: tokio::sync::Mutex::new(()),
+            current: Arc::new(RwLock::new(Arc::new(index))),
+            refresh_turn: Arc::new(tokio::sync::Mutex::new(())),
+            rebuilds: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Full builds from a store snapshot so far; a change applied as a delta does not count.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds.load(Ordering::Relaxed)
     }
 
     /// The index of the store's current banks (for start-up; readiness waits on it).
@@ -274,17 +344,79 @@ impl SharedBankIndex {
             .clone()
     }
 
-    /// Rebuilds from a fresh snapshot if the store's bank version differs from the index's,
-    /// and swaps the new index in. `Ok(true)` when it swapped. On error the current index
-    /// stays in service.
+    /// Brings the index to the store's bank version, from the change log when it describes
+    /// every version in between, else by a rebuild from a fresh snapshot, and swaps the new
+    /// index in. `Ok(true)` when it swapped. On error the current index stays in service.
     ///
     /// Relies on the store's bank version only ever growing (every change bumps it).
     pub async fn refresh(&self, store: &dyn Store) -> Result<bool, StoreError> {
         let _turn = self.refresh_turn.lock().await;
-        let installed = self.current().banks_version();
-        if store.banks_version().await? == installed {
-            return Ok(false);
+        match self.catch_up(store).await? {
+            CatchUp::Current => Ok(false),
+            CatchUp::Applied => Ok(true),
+            CatchUp::Rebuild { .. } => self.rebuild(store).await,
         }
+    }
+
+    /// [`SharedBankIndex::refresh`] for screening, which must not wait on bank work: returns
+    /// at once while another refresh runs, applies a logged delta inline, and rebuilds a
+    /// large index in the background (the caller screens with the installed one meanwhile).
+    pub async fn refresh_without_waiting(&self, store: &Arc<dyn Store>) -> Result<(), StoreError> {
+        let Ok(turn) = self.refresh_turn.clone().try_lock_owned() else {
+            return Ok(());
+        };
+        let CatchUp::Rebuild { enabled_entries } = self.catch_up(store.as_ref()).await? else {
+            return Ok(());
+        };
+        let installed = i64::try_from(self.current().entry_count()).unwrap_or(i64::MAX);
+        if enabled_entries.max(installed) <= INLINE_REBUILD_MAX {
+            self.rebuild(store.as_ref()).await?;
+            return Ok(());
+        }
+        let (shared, store) = (self.clone(), store.clone());
+        tokio::spawn(async move {
+            let _turn = turn;
+            if let Err(err) = shared.rebuild(store.as_ref()).await {
+                tracing::warn!(error = %err, "background bank index rebuild failed; retried on the next screening");
+            }
+        });
+        Ok(())
+    }
+
+    /// Applies the logged changes since the installed version, if the log has them all.
+    /// Call with the refresh turn held.
+    async fn catch_up(&self, store: &dyn Store) -> Result<CatchUp, StoreError> {
+        let installed = self.current();
+        if store.banks_version().await? == installed.banks_version() {
+            return Ok(CatchUp::Current);
+        }
+        let log = store.bank_changes_since(installed.banks_version()).await?;
+        if log.banks_version <= installed.banks_version() {
+            return Ok(CatchUp::Current);
+        }
+        let patched = log
+            .changes
+            .as_deref()
+            .and_then(|changes| installed.with_changes(log.banks_version, changes));
+        match patched {
+            Some(index) => {
+                let swapped = self.install(Arc::new(index));
+                Ok(if swapped {
+                    CatchUp::Applied
+                } else {
+                    CatchUp::Current
+                })
+            }
+            None => Ok(CatchUp::Rebuild {
+                enabled_entries: log.enabled_entries,
+            }),
+        }
+    }
+
+    /// Builds the index of a fresh snapshot and swaps it in if newer. Call with the refresh
+    /// turn held.
+    async fn rebuild(&self, store: &dyn Store) -> Result<bool, StoreError> {
+        let installed = self.current().banks_version();
         let snapshot = store.bank_snapshot().await?;
         if snapshot.banks_version <= installed {
             return Ok(false);
@@ -300,6 +432,8 @@ impl SharedBankIndex {
                     )))
                 }
             };
+        self.rebuilds.fetch_add(1, Ordering::Relaxed);
+        FULL_BUILDS.fetch_add(1, Ordering::Relaxed);
         let (version, entries, skipped) = (
             index.banks_version(),
             index.entry_count(),
@@ -620,6 +754,165 @@ mod tests {
             .unwrap();
         assert!(shared.refresh(store.as_ref()).await.unwrap());
         assert_eq!(matched(&shared), vec!["p"]);
+    }
+
+    /// Sorted matches, to compare two indexes of the same entries.
+    fn sorted_matches(index: &BankIndex, image: &Image) -> Vec<(String, String, u32)> {
+        let mut out: Vec<_> = index
+            .match_signals(image.signals(), &policy())
+            .into_iter()
+            .map(|m| (m.bank, m.entry, m.distance))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn single_entry_changes_patch_the_index_and_every_replica_converges() {
+        let (_dir, store) = sqlite_store().await;
+        store
+            .create_bank(&spec("known-bad", BankAction::Block, 31))
+            .await
+            .unwrap();
+        // Enough PDQ entries for the multi-index, so the delta sits beside a real one.
+        let filler: Vec<EntryWrite> = (0..crate::bank::PDQ_INDEX_FROM as u64 + 10)
+            .map(|n| {
+                let hex: String = (0..4)
+                    .map(|k| format!("{:016x}", (n * 4 + k).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+                    .collect();
+                entry("pdq", &hex, None)
+            })
+            .collect();
+        store.import_entries("known-bad", &filler).await.unwrap();
+        let here = SharedBankIndex::load(store.as_ref()).await.unwrap();
+        let replica = SharedBankIndex::load(store.as_ref()).await.unwrap();
+        assert_eq!((here.rebuilds(), replica.rebuilds()), (1, 1));
+        assert_eq!(here.current().entry_count(), filler.len());
+
+        let image = Image::new(11);
+        let pdq = image.pdq.hash.to_hex();
+        let md5 = image.exact.md5.clone();
+        let steps: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            ("add", vec![("known-bad", "p1"), ("known-bad", "m1")]),
+            ("disable pdq", vec![("known-bad", "m1")]),
+            ("remove md5", vec![]),
+            ("enable pdq", vec![("known-bad", "p1")]),
+            ("re-add md5", vec![("known-bad", "m2"), ("known-bad", "p1")]),
+        ];
+        for (step, expected) in steps {
+            match step {
+                "add" => store
+                    .add_entries(
+                        "known-bad",
+                        &[
+                            entry("pdq", &pdq, Some("p1")),
+                            entry("md5", &md5, Some("m1")),
+                        ],
+                    )
+                    .await
+                    .map(|_| ()),
+                "disable pdq" => store
+                    .set_entry_disabled("known-bad", "pdq", &pdq, true)
+                    .await
+                    .map(|_| ()),
+                "remove md5" => store
+                    .remove_entry("known-bad", "md5", &md5)
+                    .await
+                    .map(|_| ()),
+                "enable pdq" => store
+                    .set_entry_disabled("known-bad", "pdq", &pdq, false)
+                    .await
+                    .map(|_| ()),
+                _ => store
+                    .add_entries("known-bad", &[entry("md5", &md5, Some("m2"))])
+                    .await
+                    .map(|_| ()),
+            }
+            .unwrap();
+            assert!(here.refresh(store.as_ref()).await.unwrap(), "{step}");
+            let fresh = BankIndex::from_snapshot(&store.bank_snapshot().await.unwrap());
+            let patched = here.current();
+            assert_eq!(patched.banks_version(), fresh.banks_version(), "{step}");
+            assert_eq!(patched.entry_count(), fresh.entry_count(), "{step}");
+            let mut want: Vec<(String, String)> = expected
+                .iter()
+                .map(|(b, e)| (b.to_string(), e.to_string()))
+                .collect();
+            want.sort();
+            let got: Vec<(String, String)> = sorted_matches(&patched, &image)
+                .into_iter()
+                .map(|(b, e, _)| (b, e))
+                .collect();
+            assert_eq!(got, want, "{step}");
+            assert_eq!(
+                sorted_matches(&patched, &image),
+                sorted_matches(&fresh, &image),
+                "{step}"
+            );
+        }
+        // Every step was a delta, here and on the replica that catches up afterwards.
+        assert_eq!(here.rebuilds(), 1);
+        assert!(replica.refresh(store.as_ref()).await.unwrap());
+        assert_eq!(replica.rebuilds(), 1);
+        assert_eq!(
+            sorted_matches(&replica.current(), &image),
+            sorted_matches(&here.current(), &image)
+        );
+
+        // A change the log does not describe (new bank settings) rebuilds.
+        store
+            .create_bank(&spec("other", BankAction::Review, 31))
+            .await
+            .unwrap();
+        assert!(here.refresh(store.as_ref()).await.unwrap());
+        assert_eq!(here.rebuilds(), 2);
+        assert!(here.current().rules("other").is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_import_leaves_nothing_visible_and_nothing_behind() {
+        let (dir, store) = sqlite_store().await;
+        store
+            .create_bank(&spec("known-bad", BankAction::Block, 31))
+            .await
+            .unwrap();
+        let version = store.banks_version().await.unwrap();
+        // The first batch is written, the second is refused (the bank holds no sha256).
+        let mut entries: Vec<EntryWrite> = (0..crate::store::IMPORT_BATCH as u64)
+            .map(|n| entry("md5", &format!("{n:032x}"), None))
+            .collect();
+        entries.push(entry("sha256", &"ab".repeat(32), None));
+        let err = store
+            .import_entries("known-bad", &entries)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert_eq!(store.banks_version().await.unwrap(), version);
+        assert!(store
+            .list_bank_entries("known-bad")
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.bank_counts().await.unwrap()["known-bad"].entries, 0);
+        use sqlx::Connection as _;
+        let mut db = sqlx::SqliteConnection::connect(dir.path().join("banks.db").to_str().unwrap())
+            .await
+            .unwrap();
+        for table in ["bank_entries", "bank_imports"] {
+            let left: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+            assert_eq!(left, 0, "{table}");
+        }
+
+        // The same import without the bad line is published whole, in one version.
+        entries.pop();
+        let change = store.import_entries("known-bad", &entries).await.unwrap();
+        assert_eq!(change.changed, entries.len() as u64);
+        assert_eq!(change.banks_version, version + 1);
+        let counts = store.bank_counts().await.unwrap()["known-bad"];
+        assert_eq!((counts.entries, counts.disabled), (entries.len() as i64, 0));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -209,6 +209,15 @@ impl Pipeline {
         Ok(self.banks.current())
     }
 
+    /// The index to screen with: [`Pipeline::banks`] without waiting on bank work (another
+    /// refresh, or the rebuild of a large index, which runs in the background meanwhile), so
+    /// a bank write never delays a screening past its deadline. The screening records the
+    /// version it used.
+    pub async fn banks_for_screening(&self) -> Result<Arc<BankIndex>, StoreError> {
+        self.banks.refresh_without_waiting(&self.store).await?;
+        Ok(self.banks.current())
+    }
+
     /// Screen `bytes` and record the verdict and its consequences.
     pub async fn screen(
         &self,
@@ -234,7 +243,7 @@ impl Pipeline {
         let analysed = Arc::new(analysed);
 
         let _same_bytes = self.same_bytes.lock(&analysed.exact.sha256).await;
-        let banks = self.banks().await?;
+        let banks = self.banks_for_screening().await?;
         let policy = banks.policy_with_banks(&submission.context.policy(&self.policy));
         let policy_version = policy.version();
         let model = self.scheduler.model_id().to_string();

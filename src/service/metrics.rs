@@ -692,6 +692,12 @@ impl ServiceMetrics {
                 BATCH_SIZE_BUCKETS,
             )
             .unwrap_or_else(|_| Arc::new(Histogram::with_bounds(BATCH_SIZE_BUCKETS.into())));
+        // Per process: a single-entry bank change must not move it (it is applied as a delta).
+        let _ = registry.counter_fn(
+            "coverguard_bank_index_rebuilds_total",
+            "Full rebuilds of the bank index from a store snapshot.",
+            || crate::bank_index::full_builds() as f64,
+        );
         ServiceMetrics {
             registry,
             requests,

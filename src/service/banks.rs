@@ -1,10 +1,12 @@
 //! Bank management (admin role): list, create, delete; add, remove and disable
 //! entries given as hashes or as an image to hash; bulk import of HMA files.
 //!
-//! Every change is one store transaction that bumps the banks version, then the
-//! in-memory index is rebuilt off to the side and swapped in whole
-//! ([`crate::bank_index::SharedBankIndex`]): screening never waits for a rebuild
-//! and never sees half an index. Every change is written to the audit log.
+//! Every change is one store transaction that bumps the banks version (an import is staged
+//! in short transactions and published by one), then the in-memory index catches up: a
+//! change of single entries is applied as a delta, anything else is rebuilt off to the side,
+//! and the new index is swapped in whole ([`crate::bank_index::SharedBankIndex`]): screening
+//! never waits for a rebuild and never sees half an index. Listing reads per-bank counters,
+//! not entries. Every change is written to the audit log.
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,7 +20,7 @@ use super::{authenticate, AppState, Caller, Ready};
 use crate::bank::{self, SignalType};
 use crate::decide::{BankAction, DEFAULT_PDQ_THRESHOLD};
 use crate::screen::analyse;
-use crate::store::{BankChange, BankRow, BankSpec, EntryRow, EntryWrite, TokenRole};
+use crate::store::{BankChange, BankCounts, BankRow, BankSpec, EntryRow, EntryWrite, TokenRole};
 
 /// `POST /v1/banks` body. Omitted fields take the defaults of a known-bad bank.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -156,9 +158,9 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
 }
 
-fn view(row: BankRow, entries: &[EntryRow]) -> BankView {
-    let mine = entries.iter().filter(|e| e.bank == row.spec.name);
-    let (total, disabled) = mine.fold((0, 0), |(t, d), e| (t + 1, d + usize::from(e.disabled)));
+fn view(row: BankRow, counts: BankCounts) -> BankView {
+    let count = |n: i64| usize::try_from(n).unwrap_or(0);
+    let (total, disabled) = (count(counts.entries), count(counts.disabled));
     BankView {
         name: row.spec.name,
         signal_types: row.spec.signal_types,
@@ -207,11 +209,16 @@ pub async fn list_banks(
     let ready = state.ready()?;
     authenticate(ready, &headers, TokenRole::Admin).await?;
     let banks = ready.store.list_banks().await?;
-    let mut entries = Vec::new();
-    for b in &banks {
-        entries.extend(ready.store.list_bank_entries(&b.spec.name).await?);
-    }
-    Ok(Json(banks.into_iter().map(|b| view(b, &entries)).collect()))
+    let counts = ready.store.bank_counts().await?;
+    Ok(Json(
+        banks
+            .into_iter()
+            .map(|b| {
+                let n = counts.get(&b.spec.name).copied().unwrap_or_default();
+                view(b, n)
+            })
+            .collect(),
+    ))
 }
 
 /// Create a bank. The same settings again is a no-op; other settings for an
@@ -411,7 +418,8 @@ async fn entries_from_image(
 }
 
 /// Bulk import of an HMA-format file (`<signal> <hash> [external id]` per line,
-/// `#` comments): all lines or none; every bad line is named.
+/// `#` comments): all lines or none; every bad line is named. Written in batches that
+/// screening never waits on, and matched from one version on, all at once.
 #[utoipa::path(post, path = "/v1/banks/{name}/import", tag = "banks",
     params(("name" = String, Path)),
     request_body(content = String, content_type = "text/plain"),
@@ -425,34 +433,51 @@ pub async fn import_entries(
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
     let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
-    let text = std::str::from_utf8(&body)
+    // A million lines take a while to parse: off the async workers.
+    let entries = tokio::task::spawn_blocking(move || parse_import_body(&body))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("import parsing task failed: {e}"),
+            )
+        })??;
+    let change = ready.store.import_entries(&name, &entries).await?;
+    let detail = serde_json::json!({ "lines": entries.len(), "added": change.changed });
+    let out = changed(ready, &caller, "bank.import", &name, detail, change).await?;
+    Ok(Json(out))
+}
+
+/// The entries of an import body, or why none are imported.
+fn parse_import_body(body: &[u8]) -> Result<Vec<EntryWrite>, ApiError> {
+    let text = std::str::from_utf8(body)
         .map_err(|e| invalid(format!("the import is not UTF-8 text: {e}")))?;
     let parsed = bank::parse_entries(text).map_err(|bad| {
+        const SHOWN: usize = 20;
         let lines: Vec<String> = bad
             .iter()
+            .take(SHOWN)
             .map(|b| format!("line {}: {}", b.line, b.detail))
             .collect();
         invalid(format!(
-            "nothing was imported: {} malformed line(s): {}",
+            "nothing was imported: {} malformed line(s): {}{}",
             bad.len(),
-            lines.join("; ")
+            lines.join("; "),
+            if bad.len() > SHOWN { "; ..." } else { "" }
         ))
     })?;
     if parsed.is_empty() {
         return Err(invalid("the import has no entries"));
     }
-    let entries: Vec<EntryWrite> = parsed
+    Ok(parsed
         .into_iter()
         .map(|e| EntryWrite {
             signal: e.signal.as_str().to_string(),
             hash: e.hash,
             external_id: e.external_id,
         })
-        .collect();
-    let change = ready.store.add_entries(&name, &entries).await?;
-    let detail = serde_json::json!({ "lines": entries.len(), "added": change.changed });
-    let out = changed(ready, &caller, "bank.import", &name, detail, change).await?;
-    Ok(Json(out))
+        .collect())
 }
 
 /// Remove one entry.

@@ -293,7 +293,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/banks/{name}/entries",
             get(banks::list_entries).post(banks::add_entries),
         )
-        .route("/v1/banks/{name}/import", post(banks::import_entries))
+        // A hash list is far larger than an image: this route has its own limit.
+        .route(
+            "/v1/banks/{name}/import",
+            post(banks::import_entries)
+                .layer(DefaultBodyLimit::max(state.config().max_import_bytes)),
+        )
         .route("/v1/banks/{name}/retro-match", post(banks::retro_match))
         .route(
             "/v1/banks/{name}/entries/{signal}/{hash}",

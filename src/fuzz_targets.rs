@@ -195,16 +195,17 @@ pub fn request_body(data: &[u8]) {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (&[][..], rest),
     };
-    let query: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(query)
-        .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
-        .collect();
+    let query = String::from_utf8_lossy(query);
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static(content_type),
     );
-    let parsed =
-        crate::service::parse_screen_request(&headers, query, bytes::Bytes::copy_from_slice(body));
+    let parsed = crate::service::parse_screen_request(
+        &headers,
+        Some(&query),
+        bytes::Bytes::copy_from_slice(body),
+    );
     if let Ok(request) = &parsed {
         // A JSON request names a URL and carries no bytes; a raw one is the bytes as sent.
         assert_eq!(request.bytes.is_none(), content_type == "application/json");

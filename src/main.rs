@@ -114,6 +114,16 @@ struct ScanArgs {
     /// Also fetch URLs on this port (80 and 443 always are); repeatable.
     #[arg(long = "allow-port", value_name = "PORT")]
     allow_ports: Vec<u16>,
+    /// Screen as an upload by a minor (the strict profile): exactly true, false, 1 or 0,
+    /// as the service takes it.
+    #[arg(long, value_name = "BOOL", value_parser = coverguard::screening::context::cli_bool)]
+    owner_is_minor: Option<bool>,
+    /// Screen as the cover of a playlist with this many tracks (0: the strict profile).
+    #[arg(long, value_name = "N", value_parser = coverguard::screening::context::cli_count)]
+    playlist_track_count: Option<i64>,
+    /// Where the art is shown (`playlist_cover`, `track_art`, …).
+    #[arg(long, value_name = "NAME", value_parser = coverguard::screening::context::cli_surface)]
+    surface: Option<String>,
     /// Files, directories or http(s) URLs.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
@@ -198,7 +208,12 @@ fn models(command: ModelsCommand) -> anyhow::Result<()> {
 
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let manifest = provision::manifest()?;
-    let policy = Policy::for_model(args.policy.as_deref(), &manifest.model)?;
+    let context = coverguard::context::ScreenContext {
+        surface: args.surface.clone(),
+        owner_is_minor: args.owner_is_minor.unwrap_or(false),
+        playlist_track_count: args.playlist_track_count,
+    };
+    let policy = context.policy(&Policy::for_model(args.policy.as_deref(), &manifest.model)?);
     let banks = BankSet::load(&args.banks)?;
     let cache = Cache::from_env()?;
     let provisioned = provision::provision(&cache, args.model.as_deref())
@@ -268,7 +283,13 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let outcome = bytes
             .map_err(ScreenError::from)
             .and_then(|b| analyse_with(&b, &limits, resolution, &views))
-            .and_then(|analysed| screener.finish(&shown, &analysed));
+            .and_then(|analysed| screener.finish(&shown, &analysed))
+            .map(|mut record| {
+                if let Some(reason) = context.strict_reason() {
+                    record.reasons.push(format!("strict profile: {reason}"));
+                }
+                record
+            });
         match &outcome {
             Ok(record) => flagged |= record.verdict != Verdict::Allow,
             Err(_) => failed = true,

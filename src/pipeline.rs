@@ -44,6 +44,8 @@ pub enum PipelineError {
     Report(#[from] ReportError),
     #[error("the analysis task failed: {0}")]
     Task(String),
+    #[error("Idempotency-Key already names screening {screening_id}, of another request (other bytes, URL, artwork, owner or context); use a new key for a new request")]
+    IdempotencyConflict { screening_id: String },
 }
 
 impl PipelineError {
@@ -58,6 +60,7 @@ impl PipelineError {
             PipelineError::Quarantine(_) => "quarantine",
             PipelineError::Report(_) => "report",
             PipelineError::Task(_) => "internal",
+            PipelineError::IdempotencyConflict { .. } => "idempotency_conflict",
         }
     }
 }
@@ -196,6 +199,33 @@ impl SameBytes {
 }
 
 impl Pipeline {
+    /// Refuses a request whose key already names a stored screening of another request.
+    async fn check_same_request(
+        &self,
+        screening_id: &str,
+        sha256: &str,
+        submission: &Submission,
+    ) -> Result<(), PipelineError> {
+        let Some(row) = self.store.get_screening(screening_id).await? else {
+            return Ok(());
+        };
+        let context = serde_json::from_value::<ScreenContext>(row.context.clone()).ok();
+        let source = row.record.get("source").and_then(|s| s.as_str());
+        // A URL is the request whatever it serves on a retry; raw bytes are their sha256.
+        let same = row.artwork_id == submission.artwork_id
+            && row.owner_id == submission.owner_id
+            && context.as_ref() == Some(&submission.context)
+            && source == Some(submission.source.as_str())
+            && (submission.url.is_some() || row.sha256 == sha256);
+        if same {
+            Ok(())
+        } else {
+            Err(PipelineError::IdempotencyConflict {
+                screening_id: screening_id.to_string(),
+            })
+        }
+    }
+
     /// How this pipeline analyses bytes: stored with each screening, and part of the verdict
     /// cache key, so a screening analysed otherwise (before views existed) is never reused.
     pub fn analysis(&self) -> String {
@@ -224,6 +254,27 @@ impl Pipeline {
         bytes: Bytes,
         submission: &Submission,
     ) -> Result<Screened, PipelineError> {
+        self.screen_checked(bytes, submission, false).await
+    }
+
+    /// As [`Pipeline::screen`], for a `screening_id` derived from a caller's idempotency
+    /// key: the key belongs to one request, so a screening already stored under it must be
+    /// of the same request (bytes or URL, artwork, owner and context), or this one is
+    /// refused as [`PipelineError::IdempotencyConflict`] before any evidence is written.
+    pub async fn screen_for_key(
+        &self,
+        bytes: Bytes,
+        submission: &Submission,
+    ) -> Result<Screened, PipelineError> {
+        self.screen_checked(bytes, submission, true).await
+    }
+
+    async fn screen_checked(
+        &self,
+        bytes: Bytes,
+        submission: &Submission,
+        bound_to_request: bool,
+    ) -> Result<Screened, PipelineError> {
         // Admission first: under overload a refusal (429) must cost nothing, or the
         // work spent on refused requests starves the accepted ones.
         let admission = self.scheduler.admit()?;
@@ -242,6 +293,17 @@ impl Pipeline {
         };
         let analysed = Arc::new(analysed);
 
+        // Requests under one key run one at a time, so the second of two racing requests
+        // sees the first one's row before it writes anything. Always taken before the
+        // bytes' lock, so the two cannot deadlock; the prefix keeps the names apart.
+        let _same_key = match (&submission.screening_id, bound_to_request) {
+            (Some(id), true) => Some(self.same_bytes.lock(&format!("key:{id}")).await),
+            _ => None,
+        };
+        if let (Some(id), true) = (&submission.screening_id, bound_to_request) {
+            self.check_same_request(id, &analysed.exact.sha256, submission)
+                .await?;
+        }
         let _same_bytes = self.same_bytes.lock(&analysed.exact.sha256).await;
         let banks = self.banks_for_screening().await?;
         let policy = banks.policy_with_banks(&submission.context.policy(&self.policy));
@@ -346,6 +408,12 @@ impl Pipeline {
             .await?;
         if !recorded.report_ids.is_empty() {
             self.reported.notify_one();
+        }
+        if bound_to_request && !recorded.created {
+            // Another instance stored the key first; answer its record only if it is of
+            // this same request.
+            self.check_same_request(&recorded.screening_id, &analysed.exact.sha256, submission)
+                .await?;
         }
         Ok(Screened {
             record,

@@ -36,7 +36,7 @@ async fn screened_allow(server: &common::server::Server, artwork: &str) {
             Some(SERVICE_TOKEN),
             "image/png",
             photo("camera.png"),
-            &format!("artwork_id={artwork}"),
+            &format!("artwork_id={artwork}&owner_id=o"),
         )
         .await;
     assert_eq!(
@@ -66,7 +66,7 @@ async fn a_store_outage_is_an_error_never_an_allow_and_screening_recovers() {
             Some(SERVICE_TOKEN),
             "image/png",
             photo("camera.png"),
-            "artwork_id=during",
+            "artwork_id=during&owner_id=o",
         )
         .await;
     // SQLite waits busy_timeout (5 s, inside the 10 s deadline), then reports BUSY:
@@ -299,7 +299,7 @@ async fn a_full_quarantine_disk_is_an_error_not_an_allow() {
     let (status, body) = service
         .send(
             SERVICE_TOKEN,
-            "/v1/screen?artwork_id=big",
+            "/v1/screen?artwork_id=big&owner_id=o",
             "image/png",
             photo(&large),
             None,
@@ -315,7 +315,7 @@ async fn a_full_quarantine_disk_is_an_error_not_an_allow() {
     let (status, _) = service
         .send(
             SERVICE_TOKEN,
-            "/v1/screen?artwork_id=small",
+            "/v1/screen?artwork_id=small&owner_id=o",
             "image/png",
             photo(&small),
             None,
@@ -366,7 +366,7 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
     let (status, body) = service
         .send(
             SERVICE_TOKEN,
-            "/v1/screen?artwork_id=a",
+            "/v1/screen?artwork_id=a&owner_id=o",
             "image/png",
             photo("camera.png"),
             None,

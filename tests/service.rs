@@ -101,7 +101,12 @@ async fn readiness_then_screening_with_records_and_errors() {
         ("image/png", Vec::new(), 422, "empty"),
     ] {
         let (got, body) = server
-            .screen_bytes(Some(SERVICE_TOKEN), content_type, body, "")
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                content_type,
+                body,
+                "artwork_id=bad&owner_id=o1",
+            )
             .await;
         assert_eq!(got, status, "{content_type}: {body}");
         assert_eq!(body["error"]["kind"], kind);
@@ -274,7 +279,7 @@ async fn a_flood_beyond_the_queue_gets_429_and_every_request_an_answer() {
     let mut tasks = Vec::new();
     for i in 0..24u8 {
         let client = server.client.clone();
-        let url = format!("{}/v1/screen?artwork_id=f{i}", server.base);
+        let url = format!("{}/v1/screen?artwork_id=f{i}&owner_id=o", server.base);
         let mut variant = astronaut.clone();
         variant.put_pixel(0, 0, image::Rgb([i, i, i]));
         let mut body = std::io::Cursor::new(Vec::new());
@@ -314,7 +319,7 @@ async fn a_passed_deadline_is_an_error_not_an_allow() {
             Some(SERVICE_TOKEN),
             "image/png",
             photo("astronaut.png"),
-            "deadline_ms=1",
+            "artwork_id=d1&owner_id=o1&deadline_ms=1",
         )
         .await;
     assert_eq!(status, 504, "{body}");
@@ -338,7 +343,7 @@ async fn banks_managed_over_http(backend: Backend) {
             Some(SERVICE_TOKEN),
             "image/png",
             camera.clone(),
-            "artwork_id=b0",
+            "artwork_id=b0&owner_id=u1",
         )
         .await;
     assert_eq!(before["verdict"], "allow", "{before}");
@@ -428,7 +433,7 @@ async fn banks_managed_over_http(backend: Backend) {
             Some(SERVICE_TOKEN),
             "image/jpeg",
             camera_jpeg.clone(),
-            "artwork_id=b2",
+            "artwork_id=b2&owner_id=u1",
         )
         .await;
     assert_eq!(reencoded["verdict"], "block", "{reencoded}");
@@ -450,7 +455,7 @@ async fn banks_managed_over_http(backend: Backend) {
             Some(SERVICE_TOKEN),
             "image/jpeg",
             camera_jpeg,
-            "artwork_id=b3",
+            "artwork_id=b3&owner_id=u1",
         )
         .await;
     assert_eq!(released["verdict"], "allow", "{released}");
@@ -556,7 +561,12 @@ async fn banks_managed_over_http(backend: Backend) {
     // An allow-list bank exempts a classifier-only verdict.
     let color = photo("color.png");
     let (_, flagged) = server
-        .screen_bytes(Some(SERVICE_TOKEN), "image/png", color.clone(), "")
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            color.clone(),
+            "artwork_id=al-1&owner_id=o",
+        )
         .await;
     assert_eq!(flagged["verdict"], "review");
     let (status, _) = server
@@ -578,7 +588,12 @@ async fn banks_managed_over_http(backend: Backend) {
         .await;
     assert_eq!(status, 200);
     let (_, exempt) = server
-        .screen_bytes(Some(SERVICE_TOKEN), "image/png", color, "")
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            color,
+            "artwork_id=al-2&owner_id=o",
+        )
         .await;
     assert_eq!(exempt["verdict"], "allow", "{exempt}");
 
@@ -705,7 +720,8 @@ async fn screening_by_url_and_report_delivery_through_failures() {
     assert_eq!(body["source"], format!("{origin}/art/color.png"));
     let report_id = body["report_id"].as_str().unwrap().to_string();
 
-    let missing = json!({"url": format!("{origin}/art/missing.png")});
+    let missing =
+        json!({"url": format!("{origin}/art/missing.png"), "artwork_id": "u2", "owner_id": "o"});
     let (status, body) = server
         .send_json(SERVICE_TOKEN, reqwest::Method::POST, "/v1/screen", &missing)
         .await;
@@ -723,7 +739,7 @@ async fn screening_by_url_and_report_delivery_through_failures() {
                 SERVICE_TOKEN,
                 reqwest::Method::POST,
                 "/v1/screen",
-                &json!({ "url": url }),
+                &json!({ "url": url, "artwork_id": "u3", "owner_id": "o" }),
             )
             .await;
         assert_eq!(status, 422, "{url}: {body}");
@@ -735,10 +751,10 @@ async fn screening_by_url_and_report_delivery_through_failures() {
             SERVICE_TOKEN,
             "/v1/screen",
             "application/json",
-            b"{\"url\": 3}".to_vec(),
+            b"{\"url\": 3".to_vec(),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 400, "a body that is not JSON is a bad request");
 
     // Two failures, then delivered: the same idempotency key every time, then no more calls.
     let store = store::open(&server.config.database_url()).await.unwrap();
@@ -777,7 +793,7 @@ async fn identical_bytes_are_answered_without_a_second_inference() {
                 Some(SERVICE_TOKEN),
                 "image/png",
                 photo("astronaut.png"),
-                &format!("artwork_id={artwork}"),
+                &format!("artwork_id={artwork}&owner_id=o"),
             )
             .await;
         assert_eq!((status, body["verdict"].as_str()), (200, Some("allow")));
@@ -788,7 +804,7 @@ async fn identical_bytes_are_answered_without_a_second_inference() {
             Some(SERVICE_TOKEN),
             "image/png",
             photo("astronaut.png"),
-            "artwork_id=same-3&owner_is_minor=true",
+            "artwork_id=same-3&owner_id=o&owner_is_minor=true",
         )
         .await;
     assert!(strict["reasons"].to_string().contains("strict profile"));
@@ -867,7 +883,7 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
         );
     }
     let screen = &doc["paths"]["/v1/screen"]["post"]["responses"];
-    for status in ["200", "413", "415", "422", "429", "503", "504"] {
+    for status in ["200", "409", "413", "415", "422", "429", "503", "504"] {
         assert!(
             screen[status].is_object(),
             "/v1/screen {status} undocumented"
@@ -880,7 +896,7 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
             Some(SERVICE_TOKEN),
             "image/png",
             photo("color.png"),
-            "owner_is_minor=true",
+            "artwork_id=doc-1&owner_id=o&owner_is_minor=true",
         )
         .await;
     let documented = schema_properties(
@@ -907,7 +923,7 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
             Some(SERVICE_TOKEN),
             "image/png",
             translucent,
-            "owner_is_minor=true",
+            "artwork_id=doc-2&owner_id=o&owner_is_minor=true",
         )
         .await;
     assert_eq!(status, 200, "{viewed}");
@@ -942,7 +958,7 @@ async fn decode_resolution_setting_reaches_screening() {
                 Some(SERVICE_TOKEN),
                 "image/jpeg",
                 jpeg.clone(),
-                "artwork_id=big",
+                "artwork_id=big&owner_id=o",
             )
             .await;
         assert_eq!(status, 200, "{record}");

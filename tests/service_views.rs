@@ -280,7 +280,7 @@ async fn an_animation_over_budget_is_refused_with_its_kind() {
             Some(SERVICE_TOKEN),
             "image/gif",
             animated_gif(&[&a, &a, &a, &a, &a]),
-            "artwork_id=long-1",
+            "artwork_id=long-1&owner_id=o1",
         )
         .await;
     assert_eq!(status, 422, "{body}");

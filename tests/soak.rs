@@ -279,7 +279,7 @@ async fn a_soak_of_mixed_inputs_beyond_capacity_is_answered_in_full_and_stays_bo
     let (status, body) = service
         .send(
             SERVICE_TOKEN,
-            "/v1/screen?artwork_id=after",
+            "/v1/screen?artwork_id=after&owner_id=o",
             "image/png",
             photo("astronaut.png"),
             None,

@@ -25,10 +25,14 @@ pub struct ErrorBody {
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `too_large`, `unsupported_format`, `corrupt`,
-    /// `overloaded`, `deadline_exceeded`, `unauthorized`, `not_ready`, …
+    /// `invalid_field`, `idempotency_conflict`, `overloaded`, `deadline_exceeded`,
+    /// `unauthorized`, `not_ready`, …
     pub kind: String,
     /// For people: what went wrong and what to do.
     pub message: String,
+    /// With `invalid_field`: the field refused, as the request spelt it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 #[derive(Debug)]
@@ -40,6 +44,8 @@ pub struct ApiError {
     /// Answer with `Connection: close`: the request body was left unread, so the
     /// connection cannot carry another request, and a client must not reuse it.
     pub close_connection: bool,
+    /// The field an `invalid_field` error is about.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -50,6 +56,7 @@ impl ApiError {
             message: message.into(),
             retry_after_secs: None,
             close_connection: false,
+            field: None,
         }
     }
 
@@ -74,6 +81,20 @@ impl ApiError {
             "deadline_exceeded",
             format!("the request's deadline of {ms} ms passed before a verdict"),
         )
+    }
+}
+
+/// A refused id or context field: 422 `invalid_field`, naming it.
+impl From<crate::screening::context::FieldError> for ApiError {
+    fn from(e: crate::screening::context::FieldError) -> Self {
+        ApiError {
+            field: Some(e.field().to_string()),
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                e.to_string(),
+            )
+        }
     }
 }
 
@@ -137,6 +158,9 @@ impl From<PipelineError> for ApiError {
             PipelineError::Screen(e) => e.into(),
             PipelineError::Scheduler(e) => e.into(),
             PipelineError::Store(e) => e.into(),
+            e @ PipelineError::IdempotencyConflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string())
+            }
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 other.kind(),
@@ -155,6 +179,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 kind: self.kind.to_string(),
                 message: self.message,
+                field: self.field,
             },
         });
         let mut response = (self.status, body).into_response();

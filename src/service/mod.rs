@@ -18,13 +18,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::app::{write_private, Loaded};
@@ -388,29 +388,33 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Query parameters of a raw-bytes screening request.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
+/// Query parameters of a screening request, as documented; they are read by
+/// [`crate::screening::context`], which sees every pair and refuses repeats.
+#[derive(Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub(crate) struct ScreenQuery {
-    artwork_id: Option<String>,
-    owner_id: Option<String>,
+    /// Required (here or in a JSON body): 1 to 128 characters of `[A-Za-z0-9._:-]`.
+    artwork_id: String,
+    /// Required (here or in a JSON body): 1 to 128 characters of `[A-Za-z0-9._:-]`.
+    owner_id: String,
+    /// `playlist_cover`, `track_art`, …: 1 to 128 characters of `[A-Za-z0-9._:-]`.
     surface: Option<String>,
-    #[serde(default)]
-    owner_is_minor: bool,
-    playlist_track_count: Option<i64>,
+    /// Exactly `true`, `false`, `1` or `0`; anything else is 422 `invalid_field`.
+    owner_is_minor: Option<bool>,
+    /// A whole number of 0 or more.
+    playlist_track_count: Option<u64>,
     deadline_ms: Option<u64>,
 }
 
-/// JSON body of a by-URL screening request.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// JSON body of a by-URL screening request. No field may also be in the query.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
 pub(crate) struct ScreenJson {
     url: String,
     artwork_id: Option<String>,
     owner_id: Option<String>,
-    #[serde(default)]
-    context: ScreenContext,
+    context: Option<ScreenContext>,
     deadline_ms: Option<u64>,
 }
 
@@ -425,14 +429,16 @@ pub(crate) struct ScreenRequest {
 /// parameters) or JSON with a `url`. Publish only on 200 with `verdict: "allow"`.
 #[utoipa::path(post, path = "/v1/screen", tag = "screening",
     params(ScreenQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "the caller's key for this upload (1 to 200 visible ASCII characters): a retry with the same key, say after a timeout or a crash, answers the screening already recorded instead of screening and reporting again")),
+        ("Idempotency-Key" = Option<String>, Header, description = "the caller's key for this upload (1 to 200 visible ASCII characters): a retry of the same request (bytes or URL, artwork, owner, context) with the same key, say after a timeout or a crash, answers the screening already recorded instead of screening and reporting again; any other request under the key is 409 idempotency_conflict")),
     request_body(content((Vec<u8> = "image/*"), (ScreenJson = "application/json"))),
     responses(
         (status = 200, body = ScreeningResponse, description = "a verdict; publish only if it is allow"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody, description = "the body is not JSON, or the Idempotency-Key header is malformed"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "idempotency_conflict: the Idempotency-Key was first used for another request (other bytes or URL, artwork, owner or context); nothing was screened or kept"),
         (status = 413, body = ErrorBody, description = "larger than max_bytes"),
         (status = 415, body = ErrorBody, description = "not an image format coverguard decodes"),
-        (status = 422, body = ErrorBody, description = "undecodable, or the URL could not be fetched"),
+        (status = 422, body = ErrorBody, description = "invalid_field (with `field`): an id or context value refused, missing, unknown or given twice; or undecodable, or the URL could not be fetched"),
         (status = 429, body = ErrorBody, description = "inference queue full; see Retry-After"),
         (status = 503, body = ErrorBody, description = "not ready, or the store is unavailable; see Retry-After"),
         (status = 504, body = ErrorBody, description = "the request's deadline passed"),
@@ -441,7 +447,7 @@ pub(crate) struct ScreenRequest {
 pub(crate) async fn screen(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Query<serde_json::Map<String, serde_json::Value>>,
+    RawQuery(query): RawQuery,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     // The body is read first, whatever the answer: a refusal sent while the client is
@@ -457,7 +463,7 @@ pub(crate) async fn screen(
     // A body over the limit is refused after the shedding and the token check, like any
     // other refusal.
     let body = body?;
-    let mut request = parse_screen_request(&headers, query.0, body)?;
+    let mut request = parse_screen_request(&headers, query.as_deref(), body)?;
     request.submission.screening_id = idempotent_screening_id(&headers, &caller)?;
     let deadline_ms = request
         .deadline_ms
@@ -519,29 +525,18 @@ async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiErr
     Ok(collected.freeze())
 }
 
+/// The request's image (or URL), ids and context. Every field goes through
+/// [`crate::screening::context`]: the query's pairs, then the JSON body's, into one set,
+/// so a field given twice anywhere is refused, as is a missing `artwork_id` or `owner_id`.
 pub(crate) fn parse_screen_request(
     headers: &HeaderMap,
-    query: serde_json::Map<String, serde_json::Value>,
+    query: Option<&str>,
     body: Bytes,
 ) -> Result<ScreenRequest, ApiError> {
+    use crate::screening::context::{push_query, FieldError, FieldSet};
     let content_type = content_type(headers);
-    if content_type.starts_with("application/json") {
-        let parsed: ScreenJson = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
-        return Ok(ScreenRequest {
-            bytes: None,
-            submission: Submission {
-                source: parsed.url.clone(),
-                url: Some(parsed.url),
-                artwork_id: parsed.artwork_id,
-                owner_id: parsed.owner_id,
-                context: parsed.context,
-                screening_id: None,
-            },
-            deadline_ms: parsed.deadline_ms,
-        });
-    }
-    if !content_type.starts_with("image/") && content_type != "application/octet-stream" {
+    let json = content_type.starts_with("application/json");
+    if !json && !content_type.starts_with("image/") && content_type != "application/octet-stream" {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -550,44 +545,64 @@ pub(crate) fn parse_screen_request(
             ),
         ));
     }
-    // Query values arrive as strings; re-read them with their types.
-    let typed: ScreenQuery = serde_json::from_value(serde_json::Value::Object(
-        query
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match (&*k, v) {
-                    ("owner_is_minor", serde_json::Value::String(s)) => {
-                        serde_json::Value::Bool(s == "true" || s == "1")
+    let mut fields = FieldSet::new();
+    push_query(&mut fields, query.unwrap_or(""))?;
+    let mut url = None;
+    if json {
+        // Malformed JSON is a bad request (400); a well-formed field it does not
+        // understand is an invalid field (422).
+        let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
+        for (name, value) in &parsed {
+            match (name.as_str(), value) {
+                ("url", serde_json::Value::String(u)) => url = Some(u.clone()),
+                ("url", _) => Err(FieldError::WrongType {
+                    field: "url".into(),
+                    expected: "a string",
+                    found: "another type",
+                })?,
+                ("context", serde_json::Value::Object(context)) => {
+                    for (name, value) in context {
+                        fields.push_json(name, value)?;
                     }
-                    ("playlist_track_count" | "deadline_ms", serde_json::Value::String(s)) => s
-                        .parse::<i64>()
-                        .map(serde_json::Value::from)
-                        .unwrap_or(serde_json::Value::String(s)),
-                    (_, v) => v,
-                };
-                (k, v)
-            })
-            .collect(),
-    ))
-    .map_err(|e| ApiError::bad_request(format!("query: {e}")))?;
+                }
+                ("context", serde_json::Value::Null) => {}
+                ("context", _) => Err(FieldError::WrongType {
+                    field: "context".into(),
+                    expected: "an object",
+                    found: "another type",
+                })?,
+                (name, value) => fields.push_json(name, value)?,
+            }
+        }
+        if url.is_none() {
+            Err(FieldError::Missing {
+                field: "url".into(),
+            })?;
+        }
+    }
+    let fields = fields.finish(true)?;
+    let (bytes, source) = match &url {
+        Some(url) => (None, url.clone()),
+        None => (
+            Some(body),
+            format!(
+                "upload:{}",
+                fields.artwork_id.as_deref().unwrap_or_default()
+            ),
+        ),
+    };
     Ok(ScreenRequest {
-        bytes: Some(body),
+        bytes,
         submission: Submission {
-            source: typed
-                .artwork_id
-                .clone()
-                .map_or_else(|| "upload".to_string(), |a| format!("upload:{a}")),
-            url: None,
-            artwork_id: typed.artwork_id,
-            owner_id: typed.owner_id,
-            context: ScreenContext {
-                surface: typed.surface,
-                owner_is_minor: typed.owner_is_minor,
-                playlist_track_count: typed.playlist_track_count,
-            },
+            url,
+            source,
+            artwork_id: fields.artwork_id,
+            owner_id: fields.owner_id,
+            context: fields.context,
             screening_id: None,
         },
-        deadline_ms: typed.deadline_ms,
+        deadline_ms: fields.deadline_ms,
     })
 }
 
@@ -644,7 +659,14 @@ async fn screen_inner(
         ),
         (None, None) => return Err(ApiError::bad_request("no image")),
     };
-    let mut screened = ready.pipeline.screen(bytes, &request.submission).await?;
+    let mut screened = if request.submission.screening_id.is_some() {
+        ready
+            .pipeline
+            .screen_for_key(bytes, &request.submission)
+            .await?
+    } else {
+        ready.pipeline.screen(bytes, &request.submission).await?
+    };
     if !screened.created {
         // A retried Idempotency-Key: answer what was recorded the first time, which is
         // what its reports and quarantine say, even if banks changed since.

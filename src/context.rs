@@ -49,6 +49,8 @@ impl ScreenContext {
             return base.clone();
         }
         let mut strict = base.clone();
+        // A release under the adult profile must not clear what the strict profile flags.
+        strict.allow_list_clears_classifier = false;
         for rule in strict.labels.values_mut() {
             rule.review = Some(
                 rule.review
@@ -106,6 +108,7 @@ mod tests {
             let d = p.decide(&scores, &[]);
             assert_eq!(d.verdict, crate::decide::Verdict::Review, "{strict:?}");
             assert_eq!(d.reasons.len(), 2);
+            assert!(!p.allow_list_clears_classifier, "{strict:?}");
         }
         let busy = ScreenContext {
             playlist_track_count: Some(12),

@@ -121,6 +121,15 @@ pub struct Policy {
     pub banks: BTreeMap<String, BankRule>,
     /// PDQ hashes below this quality are not matched (the industry gate is 50).
     pub pdq_min_quality: u32,
+    /// Whether an allow-list match clears the classifier's verdict. The strict profile sets it
+    /// false: a release judged under adult thresholds says nothing about a minor's upload.
+    /// Serialised only when false, so the default policy's version is unchanged.
+    #[serde(skip_serializing_if = "is_true")]
+    pub allow_list_clears_classifier: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// PDQ distance of a bank that names none: python-threatexchange's default.
@@ -208,6 +217,7 @@ impl Policy {
             },
             banks: BTreeMap::new(),
             pdq_min_quality: 50,
+            allow_list_clears_classifier: true,
         }
     }
 
@@ -393,7 +403,19 @@ impl Policy {
         }
 
         let mut reasons = bank_reasons;
-        let verdict = if !allow_listed.is_empty() && model_verdict > Verdict::Allow {
+        if !self.allow_list_clears_classifier
+            && !allow_listed.is_empty()
+            && model_verdict > Verdict::Allow
+        {
+            reasons.push(format!(
+                "not cleared by {}: allow-list entries do not clear the strict profile",
+                allow_listed.join(", ")
+            ));
+        }
+        let verdict = if self.allow_list_clears_classifier
+            && !allow_listed.is_empty()
+            && model_verdict > Verdict::Allow
+        {
             reasons.extend(
                 model_reasons
                     .into_iter()
@@ -507,6 +529,38 @@ mod tests {
             both.reasons[0].starts_with("block: bank known-bad"),
             "{:?}",
             both.reasons
+        );
+    }
+
+    #[test]
+    fn an_allow_list_does_not_clear_a_policy_that_says_so() {
+        let mut p = Policy::from_toml(
+            "[banks.released]\naction = \"allow\"\n",
+            &explicit(),
+            &labels(),
+        )
+        .unwrap();
+        let before = p.version();
+        p.allow_list_clears_classifier = false;
+        assert_ne!(
+            p.version(),
+            before,
+            "verdicts of the two must not share a cache"
+        );
+        let review = scores(&[("BUTTOCKS_EXPOSED", 0.8)]);
+        let decided = p.decide(&review, &[bank_match("released")]);
+        assert_eq!(decided.verdict, Verdict::Review, "{:?}", decided.reasons);
+        assert!(
+            decided
+                .reasons
+                .iter()
+                .any(|r| r.starts_with("not cleared by")),
+            "{:?}",
+            decided.reasons
+        );
+        assert_eq!(
+            p.decide(&scores(&[]), &[bank_match("released")]).verdict,
+            Verdict::Allow
         );
     }
 

@@ -995,3 +995,554 @@ async fn releasing_an_animation_allows_every_frame_next_time_on_sqlite() {
 async fn releasing_an_animation_allows_every_frame_next_time_on_postgres() {
     animation_release_allows_every_frame(Backend::Postgres).await;
 }
+
+/// Screens `bytes` as `artwork` of `owner`, with `extra` query parameters (`&k=v…`).
+async fn screen_as(
+    server: &Server,
+    bytes: Vec<u8>,
+    artwork: &str,
+    owner: &str,
+    extra: &str,
+) -> Value {
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            bytes,
+            &format!("artwork_id={artwork}&owner_id={owner}{extra}"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn kind(body: &Value) -> Option<&str> {
+    body["error"]["kind"].as_str()
+}
+
+/// A review item decides the screening it shows: once its artwork is screened again (here
+/// with bank-blocked bytes), neither a release nor a confirm of the old item acts on it, and
+/// the item says which screening is current and offers its queue item.
+async fn superseded_items_are_not_decided(backend: Backend) {
+    let Some(server) = start_on(backend, |_| {}).await else {
+        return;
+    };
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let rita = login(&server, "rita").await;
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "known-bad", "signal_types": ["pdq", "md5"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let astronaut = photo("astronaut.png");
+    let (status, body) = server
+        .send_bytes(
+            ADMIN_TOKEN,
+            "/v1/banks/known-bad/entries",
+            "image/png",
+            astronaut.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let first = screen_as(&server, photo("color.png"), "art-x", "owner-1", "").await;
+    assert_eq!(first["verdict"], "review", "{first}");
+    let old_item = queue_item(&rita, first["screening_id"].as_str().unwrap()).await;
+    let old_id = old_item["id"].as_str().unwrap().to_string();
+    let second = screen_as(&server, astronaut, "art-x", "owner-1", "").await;
+    assert_eq!(second["verdict"], "block", "{second}");
+    let second_id = second["screening_id"].as_str().unwrap();
+
+    for decision in [
+        json!({"decision": "release", "reason_code": "false_positive_model"}),
+        json!({"decision": "confirm", "reason_code": "adult_explicit", "bank": "known-bad"}),
+        json!({"decision": "escalate", "reason_code": "second_opinion"}),
+    ] {
+        let (status, body) = rita
+            .post(&format!("/v1/review/items/{old_id}/decision"), &decision)
+            .await;
+        assert_eq!(
+            (status, kind(&body)),
+            (409, Some("superseded")),
+            "{decision}: {body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(second_id),
+            "{body}"
+        );
+    }
+    let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-x").await;
+    assert_eq!(artwork["status"], "quarantined", "{artwork}");
+    assert_eq!(artwork["verdict"], "block", "{artwork}");
+    for action in ["review.release", "review.confirm", "review.escalate"] {
+        assert!(audit_actions(&server, action).await.is_empty(), "{action}");
+    }
+    let (_, entries) = server
+        .get(ADMIN_TOKEN, "/v1/banks/allow-list/entries")
+        .await;
+    assert!(
+        entries.as_array().is_none_or(|e| e.is_empty()),
+        "nothing was allow-listed: {entries}"
+    );
+
+    // The old item says it is superseded, and by which item.
+    let (status, view) = rita.get(&format!("/v1/review/items/{old_id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["superseded_by"]["screening_id"], second_id, "{view}");
+    let current = view["superseded_by"]["review_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, current_view) = rita.get(&format!("/v1/review/items/{current}")).await;
+    assert_eq!(status, 200, "{current_view}");
+    assert_eq!(current_view["screening"]["id"], second_id);
+    assert!(current_view["superseded_by"].is_null(), "{current_view}");
+    // The current item is decided as usual.
+    let (status, body) = rita
+        .post(
+            &format!("/v1/review/items/{current}/decision"),
+            &json!({"decision": "confirm", "reason_code": "adult_explicit", "bank": "known-bad"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_decision_on_a_superseded_screening_is_refused_on_sqlite() {
+    superseded_items_are_not_decided(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_decision_on_a_superseded_screening_is_refused_on_postgres() {
+    superseded_items_are_not_decided(Backend::Postgres).await;
+}
+
+/// A reviewer's release never lifts an admin's takedown; only the admin endpoint does, and it
+/// is audited.
+async fn only_an_admin_lifts_a_takedown(backend: Backend) {
+    let Some(server) = start_on(backend, |_| {}).await else {
+        return;
+    };
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let rita = login(&server, "rita").await;
+    let screened = screen_as(&server, photo("color.png"), "art-t", "owner-t", "").await;
+    let id = queue_item(&rita, screened["screening_id"].as_str().unwrap()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/accounts/owner-t/takedown",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, view) = rita.get(&format!("/v1/review/items/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["owner_taken_down"], true, "{view}");
+    let release = json!({"decision": "release", "reason_code": "not_explicit"});
+    let (status, body) = rita
+        .post(&format!("/v1/review/items/{id}/decision"), &release)
+        .await;
+    assert_eq!(
+        (status, kind(&body)),
+        (409, Some("owner_taken_down")),
+        "{body}"
+    );
+    let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-t").await;
+    assert_eq!(artwork["status"], "quarantined", "{artwork}");
+    assert!(audit_actions(&server, "review.release").await.is_empty());
+
+    // Lifting is the admin's, explicitly.
+    let lift = |token: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .send_json(
+                    token,
+                    Method::DELETE,
+                    "/v1/accounts/owner-t/takedown",
+                    &json!({}),
+                )
+                .await
+        }
+    };
+    assert_eq!(lift(SERVICE_TOKEN).await.0, 403);
+    let (status, body) = lift(ADMIN_TOKEN).await;
+    assert_eq!((status, &body["lifted"]), (200, &json!(true)), "{body}");
+    let (status, body) = lift(ADMIN_TOKEN).await;
+    assert_eq!(
+        (status, &body["lifted"]),
+        (200, &json!(false)),
+        "a retry changes nothing"
+    );
+    let lifted = audit_actions(&server, "account.takedown_lift").await;
+    assert_eq!(lifted.len(), 1, "{lifted:?}");
+    assert_eq!(lifted[0]["subject"], "owner-t");
+    assert!(
+        lifted[0]["actor"].as_str().unwrap().starts_with("token:"),
+        "the admin token: {lifted:?}"
+    );
+    let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-t").await;
+    assert_eq!(
+        artwork["status"], "quarantined",
+        "lifting publishes nothing by itself"
+    );
+
+    // Now the reviewer's release goes through.
+    let (_, view) = rita.get(&format!("/v1/review/items/{id}")).await;
+    assert_eq!(view["owner_taken_down"], false, "{view}");
+    let (status, body) = rita
+        .post(&format!("/v1/review/items/{id}/decision"), &release)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-t").await;
+    assert_eq!(artwork["status"], "released");
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_an_admin_lifts_a_takedown_on_sqlite() {
+    only_an_admin_lifts_a_takedown(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_an_admin_lifts_a_takedown_on_postgres() {
+    only_an_admin_lifts_a_takedown(Backend::Postgres).await;
+}
+
+/// A release under the adult profile allow-lists the bytes for adults only: the strict
+/// profile's classifier verdict on the same bytes stands.
+async fn allow_list_never_clears_the_strict_profile(backend: Backend) {
+    let Some(server) = start_on(backend, |_| {}).await else {
+        return;
+    };
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let rita = login(&server, "rita").await;
+    let chart = photo("color.png");
+    let adult = screen_as(&server, chart.clone(), "art-s1", "owner-s", "").await;
+    assert_eq!(adult["verdict"], "review", "{adult}");
+    let id = queue_item(&rita, adult["screening_id"].as_str().unwrap()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = rita
+        .post(
+            &format!("/v1/review/items/{id}/decision"),
+            &json!({"decision": "release", "reason_code": "false_positive_model"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let again = screen_as(&server, chart.clone(), "art-s2", "owner-s", "").await;
+    assert_eq!(
+        again["verdict"], "allow",
+        "the adult profile is cleared: {again}"
+    );
+    for strict in ["&owner_is_minor=true", "&playlist_track_count=0"] {
+        let minor = screen_as(&server, chart.clone(), "art-s3", "owner-m", strict).await;
+        assert_ne!(minor["verdict"], "allow", "{strict}: {minor}");
+        assert!(
+            minor["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str().unwrap().starts_with("not cleared by")),
+            "{minor}"
+        );
+        assert!(
+            minor["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["bank"] == "allow-list"),
+            "the allow list matched, and did not clear: {minor}"
+        );
+        assert_ne!(minor["policy"], again["policy"], "{minor}");
+    }
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_allow_list_entry_never_clears_the_strict_profile_on_sqlite() {
+    allow_list_never_clears_the_strict_profile(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_allow_list_entry_never_clears_the_strict_profile_on_postgres() {
+    allow_list_never_clears_the_strict_profile(Backend::Postgres).await;
+}
+
+/// Two reviewers deciding one item at once: one decision is recorded (one audit row, one
+/// outbox event), the other is told it lost, whether they agreed or not.
+async fn concurrent_decisions_record_one(backend: Backend) {
+    let Some(server) = start_on(backend, |_| {}).await else {
+        return;
+    };
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    add_user(&server, "rhea", "reviewer").await;
+    let rita = login(&server, "rita").await;
+    let rhea = login(&server, "rhea").await;
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "known-bad", "signal_types": ["pdq", "md5"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let release = json!({"decision": "release", "reason_code": "not_explicit"});
+    let confirm =
+        json!({"decision": "confirm", "reason_code": "adult_explicit", "bank": "known-bad"});
+    // Both items are queued first: a release allow-lists the bytes for later screenings.
+    let mut ids = Vec::new();
+    for artwork in ["art-c0", "art-c1"] {
+        let screened = screen_as(&server, photo("color.png"), artwork, "owner-c", "").await;
+        let item = queue_item(&rita, screened["screening_id"].as_str().unwrap()).await;
+        ids.push(item["id"].as_str().unwrap().to_string());
+    }
+    for (round, (a, b)) in [(&release, &release), (&release, &confirm)]
+        .into_iter()
+        .enumerate()
+    {
+        let id = &ids[round];
+        let path = format!("/v1/review/items/{id}/decision");
+        let ((sa, ba), (sb, bb)) = tokio::join!(rita.post(&path, a), rhea.post(&path, b));
+        let mut statuses = [sa, sb];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}: {ba} {bb}");
+        let (winner, loser) = if sa == 200 { (&ba, &bb) } else { (&bb, &ba) };
+        assert_eq!(winner["outcome"]["retried"], false, "{winner}");
+        assert_eq!(kind(loser), Some("conflict"), "{loser}");
+        let decided_by = winner["item"]["claimed_by"].as_str().unwrap();
+        assert!(
+            loser["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(decided_by),
+            "the loser is told who decided: {loser}"
+        );
+        let (_, view) = rita.get(&format!("/v1/review/items/{id}")).await;
+        let decisions: Vec<&Value> = view["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["action"] == "review.release" || h["action"] == "review.confirm")
+            .collect();
+        assert_eq!(decisions.len(), 1, "round {round}: {decisions:?}");
+        assert_eq!(
+            winner["outcome"]["report_ids"].as_array().unwrap().len(),
+            decisions[0]["detail"]["report_ids"]
+                .as_array()
+                .unwrap()
+                .len(),
+        );
+    }
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_decisions_record_one_on_sqlite() {
+    concurrent_decisions_record_one(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_decisions_record_one_on_postgres() {
+    concurrent_decisions_record_one(Backend::Postgres).await;
+}
+
+/// An escalated artwork is as invisible to reviewers in another item's "owner's other
+/// artwork" as its item is.
+async fn escalated_artwork_is_not_listed_to_reviewers(backend: Backend) {
+    let Some(server) = start_on(backend, |_| {}).await else {
+        return;
+    };
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    add_user(&server, "adam", "admin").await;
+    let rita = login(&server, "rita").await;
+    let adam = login(&server, "adam").await;
+    let mut ids = Vec::new();
+    for artwork in ["art-v1", "art-v2"] {
+        let screened = screen_as(&server, photo("color.png"), artwork, "owner-v", "").await;
+        let item = queue_item(&rita, screened["screening_id"].as_str().unwrap()).await;
+        ids.push(item["id"].as_str().unwrap().to_string());
+    }
+    let (status, body) = rita
+        .post(
+            &format!("/v1/review/items/{}/decision", ids[0]),
+            &json!({"decision": "escalate", "reason_code": "age_unclear"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        rita.get(&format!("/v1/review/items/{}", ids[0])).await.0,
+        404
+    );
+    let listed = |view: &Value| -> Vec<String> {
+        view["owner_artworks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["artwork_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, view) = rita.get(&format!("/v1/review/items/{}", ids[1])).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(listed(&view), ["art-v2"], "{view}");
+    let (_, view) = adam.get(&format!("/v1/review/items/{}", ids[1])).await;
+    let mut seen = listed(&view);
+    seen.sort();
+    assert_eq!(seen, ["art-v1", "art-v2"], "admins see both");
+    // Nor is it in any queue listing a reviewer may ask for.
+    for state in ["open", "pending", "claimed", "decided"] {
+        let (status, queue) = rita.get(&format!("/v1/review/queue?state={state}")).await;
+        assert_eq!(status, 200);
+        assert!(
+            queue["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["id"] != ids[0].as_str()),
+            "{state}: {queue}"
+        );
+    }
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn escalated_artwork_is_not_listed_to_reviewers_on_sqlite() {
+    escalated_artwork_is_not_listed_to_reviewers(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn escalated_artwork_is_not_listed_to_reviewers_on_postgres() {
+    escalated_artwork_is_not_listed_to_reviewers(Backend::Postgres).await;
+}
+
+/// Creating a user that exists is a conflict; a reset is explicit and ends the user's
+/// sessions; admins list users without secrets.
+async fn users_are_created_once_and_reset_explicitly(backend: Backend) {
+    let Some(server) = start_on(backend, |_| {}).await else {
+        return;
+    };
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let rita = login(&server, "rita").await;
+    let new_password = "another horse battery staple";
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/users",
+            &json!({"username": "rita", "password": new_password, "role": "admin"}),
+        )
+        .await;
+    assert_eq!((status, kind(&body)), (409, Some("conflict")), "{body}");
+    assert_eq!(rita.get("/v1/review/me").await.0, 200, "nothing changed");
+    assert_eq!(
+        rita.get("/v1/review/me").await.1["user"]["role"],
+        "reviewer"
+    );
+
+    let reset = |token: &'static str, name: &'static str, password: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .send_json(
+                    token,
+                    Method::POST,
+                    &format!("/v1/users/{name}/password"),
+                    &json!({"password": password}),
+                )
+                .await
+        }
+    };
+    assert_eq!(reset(SERVICE_TOKEN, "rita", new_password).await.0, 403);
+    assert_eq!(reset(ADMIN_TOKEN, "nobody", new_password).await.0, 404);
+    let (status, body) = reset(ADMIN_TOKEN, "rita", "short").await;
+    assert_eq!((status, kind(&body)), (422, Some("invalid")), "{body}");
+    assert_eq!(rita.get("/v1/review/me").await.0, 200);
+    let (status, body) = reset(ADMIN_TOKEN, "rita", new_password).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        rita.get("/v1/review/me").await.0,
+        401,
+        "the reset ended the session"
+    );
+    let login_with = |password: &'static str| {
+        let request = server
+            .client
+            .post(format!("{}/v1/review/login", server.base))
+            .json(&json!({"username": "rita", "password": password}));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(login_with(PASSWORD).await, 401);
+    assert_eq!(login_with(new_password).await, 200);
+    let resets = audit_actions(&server, "console_user.password_reset").await;
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    assert_eq!(resets[0]["detail"]["sessions_ended"], 1);
+
+    // A disabled user is enabled again by a reset.
+    add_user(&server, "rhea", "admin").await;
+    let (status, _) = server
+        .send_json(ADMIN_TOKEN, Method::DELETE, "/v1/users/rhea", &json!({}))
+        .await;
+    assert_eq!(status, 204);
+
+    let (status, _) = server.get(SERVICE_TOKEN, "/v1/users").await;
+    assert_eq!(status, 403);
+    let (status, list) = server.get(ADMIN_TOKEN, "/v1/users").await;
+    assert_eq!(status, 200, "{list}");
+    let users = list["users"].as_array().unwrap();
+    let summary: Vec<(&str, &str, bool)> = users
+        .iter()
+        .map(|u| {
+            (
+                u["username"].as_str().unwrap(),
+                u["role"].as_str().unwrap(),
+                u["disabled"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("rhea", "admin", true), ("rita", "reviewer", false)]
+    );
+    for user in users {
+        assert!(user["created_at"].is_string(), "{user}");
+        let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4, "no secret is listed: {user}");
+    }
+    assert!(!list.to_string().contains("argon2"), "{list}");
+    assert_eq!(reset(ADMIN_TOKEN, "rhea", new_password).await.0, 204);
+    let (_, list) = server.get(ADMIN_TOKEN, "/v1/users").await;
+    assert_eq!(list["users"][0]["disabled"], false, "{list}");
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_are_created_once_and_reset_explicitly_on_sqlite() {
+    users_are_created_once_and_reset_explicitly(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_are_created_once_and_reset_explicitly_on_postgres() {
+    users_are_created_once_and_reset_explicitly(Backend::Postgres).await;
+}

@@ -286,7 +286,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/screen", post(screen))
         .route("/v1/screenings/{id}", get(get_screening))
         .route("/v1/artworks/{artwork_id}", get(get_artwork))
-        .route("/v1/accounts/{owner_id}/takedown", post(takedown))
+        .route(
+            "/v1/accounts/{owner_id}/takedown",
+            post(takedown).delete(review::lift_takedown),
+        )
         .route("/v1/banks", get(banks::list_banks).post(banks::create_bank))
         .route("/v1/banks/{name}", delete(banks::delete_bank))
         .route(
@@ -320,8 +323,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/review/stats", get(review::stats))
         .route("/v1/review/audit", get(review::audit_log))
         .route("/v1/review/audit/export", get(review::audit_export))
-        .route("/v1/users", post(review::put_user))
+        .route("/v1/users", get(review::list_users).post(review::put_user))
         .route("/v1/users/{username}", delete(review::disable_user))
+        .route(
+            "/v1/users/{username}/password",
+            post(review::reset_password),
+        )
         .route("/console", get(console::page))
         .route("/console/assets/console.js", get(console::script))
         .route("/console/assets/console.css", get(console::stylesheet))

@@ -27,8 +27,8 @@ use crate::screen::{ScreeningRecord, ViewRecord};
 use crate::screening::views::ViewId;
 use crate::store::{
     now_utc, ArtworkRow, AuditFilter, AuditRow, BankAction, BankSpec, ConsoleRole, ConsoleSettings,
-    DecisionWrite, OwnerArtwork, QueueState, ReviewDecision, ReviewFilter, ReviewRow, ScreeningRow,
-    StoreError, TokenRole,
+    ConsoleUserSummary, DecisionRefused, DecisionWrite, OwnerArtwork, QueueState, ReviewDecision,
+    ReviewFilter, ReviewRow, ScreeningRow, StoreError, TokenRole,
 };
 
 /// Screenings sampled for the score distributions.
@@ -460,9 +460,22 @@ pub struct DecisionOptions {
     banks: Vec<BankChoice>,
 }
 
+/// The artwork's screening since the item's: the item can no longer be decided.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SupersededBy {
+    screening_id: String,
+    /// The current screening's queue item, when there is one the caller may see.
+    review_id: Option<String>,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
     item: ReviewRow,
+    /// Set when the artwork was screened again since: decisions answer 409 `superseded`.
+    superseded_by: Option<SupersededBy>,
+    /// The owner's account is taken down: a release answers 409 `owner_taken_down` until an
+    /// admin lifts the takedown.
+    owner_taken_down: bool,
     screening: ScreeningDetail,
     #[schema(value_type = Option<Object>)]
     artwork: Option<ArtworkRow>,
@@ -496,9 +509,34 @@ pub async fn item(
         .quarantine_items(&screening.sha256)
         .await?
         .is_empty();
-    let owner_artworks = match &screening.owner_id {
-        Some(owner) => ready.store.owner_artworks(owner, 50).await?,
-        None => Vec::new(),
+    let superseded_by = match artwork
+        .as_ref()
+        .and_then(|a| a.latest_screening_id.clone())
+        .filter(|current| *current != screening.id)
+    {
+        Some(current) => {
+            let review_id = ready
+                .store
+                .review_for_screening(&current)
+                .await?
+                .filter(|r| r.visible_to(reviewer.role))
+                .map(|r| r.id);
+            Some(SupersededBy {
+                screening_id: current,
+                review_id,
+            })
+        }
+        None => None,
+    };
+    let (owner_artworks, owner_taken_down) = match &screening.owner_id {
+        Some(owner) => (
+            ready
+                .store
+                .owner_artworks(owner, 50, reviewer.is_admin())
+                .await?,
+            ready.store.is_taken_down(owner).await?,
+        ),
+        None => (Vec::new(), false),
     };
     let history = ready
         .store
@@ -554,6 +592,8 @@ pub async fn item(
     .await?;
     Ok(Json(ItemView {
         item: review,
+        superseded_by,
+        owner_taken_down,
         screening: ScreeningDetail {
             id: screening.id,
             verdict: screening.verdict,
@@ -715,10 +755,15 @@ pub struct DecisionView {
 /// that decided) and MD5 to the chosen known-bad bank; **release** lifts the quarantine, tells
 /// the caller's webhook to publish and adds its hashes (the PDQ of every view) to the
 /// allow-list bank; **escalate** hands it to admins.
+///
+/// A decision applies to the screening that was reviewed: once the artwork has been screened
+/// again it answers 409 `superseded` (the item's `superseded_by` names the current one), and a
+/// release of a taken-down owner's art answers 409 `owner_taken_down`.
 #[utoipa::path(post, path = "/v1/review/items/{id}/decision", tag = "review",
     request_body = DecisionRequest,
     responses((status = 200, body = DecisionView), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "`superseded`: the artwork was screened again since; `owner_taken_down`: a release while the owner is taken down; `conflict`: decided otherwise, or claimed by someone else"),
+        (status = 422, body = ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
     method: Method,
@@ -775,7 +820,14 @@ pub async fn decide(
             claim_lease: claim_lease(&state),
         })
         .await
-        .map_err(store_error_for(&reviewer))?;
+        .map_err(store_error_for(&reviewer))?
+        .map_err(|refused| {
+            let kind = match refused {
+                DecisionRefused::Superseded { .. } => "superseded",
+                DecisionRefused::OwnerTakenDown { .. } => "owner_taken_down",
+            };
+            ApiError::new(StatusCode::CONFLICT, kind, refused.to_string())
+        })?;
     if applied.bank_entries_added > 0 {
         // The next screening sees the new entries (and the verdict cache misses: its key
         // carries the banks version).
@@ -1141,11 +1193,26 @@ pub fn valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
-/// Create a console user, or set their password and role (admin token).
+fn invalid(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+}
+
+/// Argon2id of `password`, off the async threads; a short one is the caller's error.
+async fn password_hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || session::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| invalid(e.to_string()))
+}
+
+/// Create a console user (admin token). An existing name is 409 `conflict`: a new password
+/// for someone is `POST /v1/users/{username}/password`.
 #[utoipa::path(post, path = "/v1/users", tag = "review",
     request_body = UserRequest,
     responses((status = 201, body = UserView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the user exists"),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn put_user(
     State(state): State<AppState>,
@@ -1154,7 +1221,6 @@ pub async fn put_user(
 ) -> Result<Response, ApiError> {
     let ready = state.ready()?;
     let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
-    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m);
     if !valid_username(&request.username) {
         return Err(invalid(format!(
             "user name {:?}: use 1-64 of a-z, 0-9, '.', '_', '-'",
@@ -1165,14 +1231,10 @@ pub async fn put_user(
         .role
         .parse()
         .map_err(|_| invalid(format!("role {:?}: use reviewer or admin", request.role)))?;
-    let password = request.password;
-    let phc = tokio::task::spawn_blocking(move || session::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| invalid(e.to_string()))?;
+    let phc = password_hash(request.password).await?;
     ready
         .store
-        .put_console_user(&request.username, &phc, role, &caller.name)
+        .create_console_user(&request.username, &phc, role, &caller.name)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -1185,8 +1247,93 @@ pub async fn put_user(
         .into_response())
 }
 
-/// Disable a console user and end their sessions (admin token). `POST /v1/users` with the
-/// same name enables them again.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    /// At least 12 characters; stored as an Argon2id hash.
+    password: String,
+}
+
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordReset")
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Set a console user's password (admin token): every session of theirs ends, and a disabled
+/// user is enabled again.
+#[utoipa::path(post, path = "/v1/users/{username}/password", tag = "review",
+    params(("username" = String, Path)),
+    request_body = PasswordReset,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(username): UrlPath<String>,
+    Json(request): Json<PasswordReset>,
+) -> Result<StatusCode, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    let phc = password_hash(request.password).await?;
+    ready
+        .store
+        .reset_console_password(&username, &phc, &caller.name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    users: Vec<ConsoleUserSummary>,
+}
+
+/// Every console user: name, role, disabled, created (admin token). No secret is listed.
+#[utoipa::path(get, path = "/v1/users", tag = "review",
+    responses((status = 200, body = UserList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<UserList>, ApiError> {
+    let ready = state.ready()?;
+    authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    let users = ready.store.console_users().await?;
+    Ok(Json(UserList { users }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TakedownLifted {
+    owner_id: String,
+    /// False when the account was not taken down (nothing changed).
+    lifted: bool,
+}
+
+/// Lift an account takedown (admin token): the owner's next uploads are screened as anyone's.
+/// Their quarantined artworks stay quarantined until a reviewer releases them; until this is
+/// called, no release of theirs is accepted. Audited as `account.takedown_lift`.
+#[utoipa::path(delete, path = "/v1/accounts/{owner_id}/takedown", tag = "accounts",
+    params(("owner_id" = String, Path)),
+    responses((status = 200, body = TakedownLifted), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn lift_takedown(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(owner_id): UrlPath<String>,
+) -> Result<Json<TakedownLifted>, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    let lifted = ready.store.lift_takedown(&owner_id, &caller.name).await?;
+    Ok(Json(TakedownLifted { owner_id, lifted }))
+}
+
+/// Disable a console user and end their sessions (admin token).
+/// `POST /v1/users/{username}/password` enables them again.
 #[utoipa::path(delete, path = "/v1/users/{username}", tag = "review",
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)),

@@ -167,6 +167,41 @@ pub struct DecisionApplied {
     pub retried: bool,
 }
 
+/// Why a decision was not applied although the item is open: the state it would act on has
+/// moved since the item was queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionRefused {
+    /// The artwork was screened again: the decision would act on bytes nobody reviewed.
+    #[error(
+        "review item {review_id} is about screening {screening_id}, but artwork {artwork_id} has \
+         been screened again since (screening {current_screening_id}); decide its current item"
+    )]
+    Superseded {
+        review_id: String,
+        screening_id: String,
+        artwork_id: String,
+        current_screening_id: String,
+        /// The current screening's queue item, if it has one.
+        current_review_id: Option<String>,
+    },
+    /// A release would publish art of an owner an admin took down.
+    #[error(
+        "owner {owner_id} is taken down: only an admin lifts a takedown \
+         (DELETE /v1/accounts/{{owner_id}}/takedown); until then nothing of theirs is released"
+    )]
+    OwnerTakenDown { owner_id: String },
+}
+
+/// A console user as admins list them: no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ConsoleUserSummary {
+    pub username: String,
+    #[schema(value_type = String)]
+    pub role: ConsoleRole,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OwnerArtwork {
     pub artwork_id: String,
@@ -204,7 +239,8 @@ pub struct ReviewCounts {
 pub trait ReviewStore: Send + Sync {
     // --- users and sessions -----------------------------------------------------------------
 
-    /// Creates the user or replaces their password and role (and enables them again).
+    /// Creates the user or replaces their password and role (and enables them again); a
+    /// replaced password ends the user's sessions.
     async fn put_console_user(
         &self,
         username: &str,
@@ -212,6 +248,25 @@ pub trait ReviewStore: Send + Sync {
         role: ConsoleRole,
         actor: &str,
     ) -> StoreResult<()>;
+    /// Creates the user; Conflict when the name exists (a reset is
+    /// [`reset_console_password`](Self::reset_console_password)).
+    async fn create_console_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: ConsoleRole,
+        actor: &str,
+    ) -> StoreResult<()>;
+    /// Sets a new password, enables the user and ends every session of theirs. Not found for
+    /// an unknown user.
+    async fn reset_console_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        actor: &str,
+    ) -> StoreResult<()>;
+    /// Every console user, by name.
+    async fn console_users(&self) -> StoreResult<Vec<ConsoleUserSummary>>;
     async fn console_user(&self, username: &str) -> StoreResult<Option<ConsoleUserRow>>;
     /// Disables the user and ends their sessions (offboarding); `put_console_user` enables
     /// them again. Not found for an unknown user.
@@ -252,11 +307,29 @@ pub trait ReviewStore: Send + Sync {
         reviewer: &str,
         role: ConsoleRole,
     ) -> StoreResult<ReviewRow>;
-    async fn apply_decision(&self, write: &DecisionWrite) -> StoreResult<DecisionApplied>;
+    /// Applies the decision, or refuses it (changing nothing) when its screening is no longer
+    /// the artwork's latest, or when a release meets an owner who is taken down.
+    async fn apply_decision(
+        &self,
+        write: &DecisionWrite,
+    ) -> StoreResult<Result<DecisionApplied, DecisionRefused>>;
+    /// The queue item of a screening, if it was queued.
+    async fn review_for_screening(&self, screening_id: &str) -> StoreResult<Option<ReviewRow>>;
+    /// Lifts an account takedown: the owner's next uploads are screened as anyone's. Their
+    /// quarantined artworks stay quarantined until reviewed. False when the account was not
+    /// taken down.
+    async fn lift_takedown(&self, owner_id: &str, actor: &str) -> StoreResult<bool>;
 
     // --- item context and dashboard -------------------------------------------------------
 
-    async fn owner_artworks(&self, owner_id: &str, limit: i64) -> StoreResult<Vec<OwnerArtwork>>;
+    /// The owner's artworks; without `include_admin_level`, none that has an escalated
+    /// (admin-level) queue item, since reviewers must not learn such items exist.
+    async fn owner_artworks(
+        &self,
+        owner_id: &str,
+        limit: i64,
+        include_admin_level: bool,
+    ) -> StoreResult<Vec<OwnerArtwork>>;
     async fn audit_rows(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>>;
     /// `queue_age_cutoffs` newest first (e.g. now-1h, now-6h, …).
     async fn review_counts(

@@ -50,6 +50,59 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Why `decision` on `review` must not be applied, if it must not. Locks the artwork and
+    /// account rows it reads, so a screening or takedown committing meanwhile waits for this
+    /// transaction (and one that committed first is seen).
+    async fn decision_refused(
+        tx: &mut Tx,
+        review: &ReviewRow,
+        decision: ReviewDecision,
+    ) -> StoreResult<Option<DecisionRefused>> {
+        let screening = sqlx::query("SELECT artwork_id, owner_id FROM screenings WHERE id = $1")
+            .bind(&review.screening_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let artwork_id: Option<String> = screening.try_get("artwork_id")?;
+        let owner_id: Option<String> = screening.try_get("owner_id")?;
+        // The account before the artwork, in the order screenings and takedowns lock them.
+        let taken_down = match (&owner_id, decision) {
+            (Some(owner_id), ReviewDecision::Release) => Self::lock_account(tx, owner_id).await?,
+            _ => false,
+        };
+        if let Some(artwork_id) = artwork_id {
+            let current: Option<String> = sqlx::query(&format!(
+                "SELECT latest_screening_id FROM artworks WHERE artwork_id = $1{ROW_LOCK}"
+            ))
+            .bind(&artwork_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|row| row.try_get("latest_screening_id"))
+            .transpose()?
+            .flatten();
+            if let Some(current) = current.filter(|c| *c != review.screening_id) {
+                let current_review_id =
+                    sqlx::query("SELECT id FROM review_queue WHERE screening_id = $1")
+                        .bind(&current)
+                        .fetch_optional(&mut **tx)
+                        .await?
+                        .map(|row| row.try_get::<String, _>("id"))
+                        .transpose()?;
+                return Ok(Some(DecisionRefused::Superseded {
+                    review_id: review.id.clone(),
+                    screening_id: review.screening_id.clone(),
+                    artwork_id,
+                    current_screening_id: current,
+                    current_review_id,
+                }));
+            }
+        }
+        Ok(owner_id
+            .filter(|_| taken_down)
+            .map(|owner_id| DecisionRefused::OwnerTakenDown { owner_id }))
+    }
+}
+
 /// Someone other than `reviewer` holds a claim that has not lapsed.
 fn claimed_by_other(review: &ReviewRow, reviewer: &str, lease_cutoff: DateTime<Utc>) -> bool {
     review.state == ReviewState::Claimed
@@ -82,6 +135,11 @@ impl ReviewStore for Backend {
         .bind(now_utc())
         .execute(&mut *tx)
         .await?;
+        // Whoever knew the old password may be logged in: the new one ends that.
+        sqlx::query("DELETE FROM console_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
         Self::insert_audit(
             &mut tx,
             actor,
@@ -92,6 +150,101 @@ impl ReviewStore for Backend {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn create_console_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: ConsoleRole,
+        actor: &str,
+    ) -> StoreResult<()> {
+        require_nonempty("username", username)?;
+        require_nonempty("password hash", password_hash)?;
+        let mut tx = self.begin_write().await?;
+        let created = sqlx::query(
+            "INSERT INTO console_users (username, password_hash, role, settings, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, FALSE, $5) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(settings_text(&ConsoleSettings::default())?)
+        .bind(now_utc())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if created == 0 {
+            return Err(StoreError::Conflict(format!(
+                "console user {username:?} exists; reset their password with \
+                 POST /v1/users/{username}/password"
+            )));
+        }
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "console_user.create",
+            username,
+            &serde_json::json!({ "role": role }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reset_console_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        actor: &str,
+    ) -> StoreResult<()> {
+        require_nonempty("password hash", password_hash)?;
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE console_users SET password_hash = $2, disabled = FALSE WHERE username = $1",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound(format!("console user {username:?}")));
+        }
+        let ended = sqlx::query("DELETE FROM console_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "console_user.password_reset",
+            username,
+            &serde_json::json!({ "sessions_ended": ended }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn console_users(&self) -> StoreResult<Vec<ConsoleUserSummary>> {
+        let fetched = sqlx::query(
+            "SELECT username, role, disabled, created_at FROM console_users ORDER BY username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        fetched
+            .iter()
+            .map(|row| {
+                Ok(ConsoleUserSummary {
+                    username: row.try_get("username")?,
+                    role: row.try_get::<String, _>("role")?.parse()?,
+                    disabled: row.try_get("disabled")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn console_user(&self, username: &str) -> StoreResult<Option<ConsoleUserRow>> {
@@ -346,7 +499,10 @@ impl ReviewStore for Backend {
         review_from_row(&row)
     }
 
-    async fn apply_decision(&self, write: &DecisionWrite) -> StoreResult<DecisionApplied> {
+    async fn apply_decision(
+        &self,
+        write: &DecisionWrite,
+    ) -> StoreResult<Result<DecisionApplied, DecisionRefused>> {
         require_nonempty("reviewer", &write.reviewer)?;
         require_nonempty("reason code", &write.reason_code)?;
         let now = now_utc();
@@ -356,21 +512,26 @@ impl ReviewStore for Backend {
         let mut tx = self.begin_write().await?;
         let review = Self::review_for_update(&mut tx, id, write.reviewer_role).await?;
         if review.state == ReviewState::Decided {
-            // The same decision again is a client retry: report it, change nothing.
-            if review.decision.as_deref() == Some(write.decision.as_str()) {
+            // The same decision again by the same reviewer is a client retry: report it,
+            // change nothing. Another reviewer deciding at the same time lost the race, and
+            // must be told so rather than believe their decision was recorded.
+            if review.decision.as_deref() == Some(write.decision.as_str())
+                && review.claimed_by.as_deref() == Some(write.reviewer.as_str())
+            {
                 let banks_version = Self::current_banks_version(&mut tx).await?;
-                return Ok(DecisionApplied {
+                return Ok(Ok(DecisionApplied {
                     review,
                     bank_entries_added: 0,
                     banks_version,
                     report_ids: Vec::new(),
                     released_items: 0,
                     retried: true,
-                });
+                }));
             }
             return Err(StoreError::Conflict(format!(
-                "review item {id} was already decided ({})",
-                review.decision.as_deref().unwrap_or("?")
+                "review item {id} was already decided ({}) by {}",
+                review.decision.as_deref().unwrap_or("?"),
+                review.claimed_by.as_deref().unwrap_or("someone else")
             )));
         }
         if claimed_by_other(&review, &write.reviewer, now - lease) {
@@ -383,6 +544,9 @@ impl ReviewStore for Backend {
             return Err(StoreError::Invalid(format!(
                 "review item {id} is already escalated to admins"
             )));
+        }
+        if let Some(refused) = Self::decision_refused(&mut tx, &review, write.decision).await? {
+            return Ok(Err(refused));
         }
 
         let updated = if write.decision == ReviewDecision::Escalate {
@@ -478,24 +642,72 @@ impl ReviewStore for Backend {
         )
         .await?;
         tx.commit().await?;
-        Ok(DecisionApplied {
+        Ok(Ok(DecisionApplied {
             review: decided,
             bank_entries_added,
             banks_version,
             report_ids,
             released_items,
             retried: false,
-        })
+        }))
     }
 
-    async fn owner_artworks(&self, owner_id: &str, limit: i64) -> StoreResult<Vec<OwnerArtwork>> {
+    async fn review_for_screening(&self, screening_id: &str) -> StoreResult<Option<ReviewRow>> {
+        sqlx::query(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE screening_id = $1"
+        ))
+        .bind(screening_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(review_from_row)
+        .transpose()
+    }
+
+    async fn lift_takedown(&self, owner_id: &str, actor: &str) -> StoreResult<bool> {
+        require_nonempty("owner id", owner_id)?;
+        require_nonempty("actor", actor)?;
+        let mut tx = self.begin_write().await?;
+        let lifted = sqlx::query(
+            "UPDATE accounts SET taken_down_at = NULL, taken_down_by = NULL \
+             WHERE owner_id = $1 AND taken_down_at IS NOT NULL",
+        )
+        .bind(owner_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if lifted {
+            Self::insert_audit(
+                &mut tx,
+                actor,
+                "account.takedown_lift",
+                owner_id,
+                &serde_json::json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(lifted)
+    }
+
+    async fn owner_artworks(
+        &self,
+        owner_id: &str,
+        limit: i64,
+        include_admin_level: bool,
+    ) -> StoreResult<Vec<OwnerArtwork>> {
         let fetched = sqlx::query(
             "SELECT a.artwork_id, a.status, s.verdict, a.latest_screening_id, a.updated_at \
              FROM artworks a LEFT JOIN screenings s ON s.id = a.latest_screening_id \
-             WHERE a.owner_id = $1 ORDER BY a.updated_at DESC, a.artwork_id LIMIT $2",
+             WHERE a.owner_id = $1 AND ($3 OR NOT EXISTS ( \
+               SELECT 1 FROM review_queue q WHERE q.artwork_id = a.artwork_id \
+                 AND q.level = 'admin')) \
+             ORDER BY a.updated_at DESC, a.artwork_id LIMIT $2",
         )
         .bind(owner_id)
         .bind(limit.clamp(1, 1000))
+        .bind(include_admin_level)
         .fetch_all(&self.pool)
         .await?;
         fetched
@@ -513,8 +725,9 @@ impl ReviewStore for Backend {
     }
 
     async fn audit_rows(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
-        let mut query =
-            sqlx::QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE TRUE"));
+        let mut query = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE TRUE"
+        ));
         if let Some(actor) = &filter.actor {
             query.push(" AND actor = ").push_bind(actor.clone());
         }
@@ -531,7 +744,11 @@ impl ReviewStore for Backend {
         }
         if let Some(cursor) = &filter.cursor {
             query
-                .push(if filter.oldest_first { " AND id > " } else { " AND id < " })
+                .push(if filter.oldest_first {
+                    " AND id > "
+                } else {
+                    " AND id < "
+                })
                 .push_bind(cursor.clone());
         }
         query.push(if filter.oldest_first {
@@ -576,10 +793,11 @@ impl ReviewStore for Backend {
             .await?;
             at_or_after.push(row.try_get::<i64, _>("n")?);
         }
-        let all: i64 = sqlx::query("SELECT COUNT(*) AS n FROM review_queue WHERE state <> 'decided'")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        let all: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM review_queue WHERE state <> 'decided'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
         at_or_after.push(all);
         let mut previous = 0;
         for n in at_or_after {
@@ -619,12 +837,11 @@ impl ReviewStore for Backend {
     }
 
     async fn recent_records(&self, limit: i64) -> StoreResult<Vec<serde_json::Value>> {
-        let fetched = sqlx::query(
-            "SELECT record FROM screenings ORDER BY created_at DESC, id DESC LIMIT $1",
-        )
-        .bind(limit.clamp(1, 100_000))
-        .fetch_all(&self.pool)
-        .await?;
+        let fetched =
+            sqlx::query("SELECT record FROM screenings ORDER BY created_at DESC, id DESC LIMIT $1")
+                .bind(limit.clamp(1, 100_000))
+                .fetch_all(&self.pool)
+                .await?;
         fetched
             .iter()
             .map(|row| parse_json("record", &row.try_get::<String, _>("record")?))

@@ -1064,6 +1064,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
             ..decision(&low_id, "rev-1", ReviewDecision::Escalate)
         })
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(escalated.review.level, ReviewLevel::Admin);
     assert_eq!(escalated.review.state, ReviewState::Pending);
@@ -1112,7 +1113,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
         }],
         ..decision(&high_id, "rev-1", ReviewDecision::Confirm)
     };
-    let applied = store.apply_decision(&confirm).await.unwrap();
+    let applied = store.apply_decision(&confirm).await.unwrap().unwrap();
     assert!(!applied.retried);
     assert_eq!(applied.bank_entries_added, 2);
     assert_eq!(applied.banks_version, version_before + 1);
@@ -1138,7 +1139,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
         2
     );
     // The same decision again is a retry that changes nothing; another one conflicts.
-    let again = store.apply_decision(&confirm).await.unwrap();
+    let again = store.apply_decision(&confirm).await.unwrap().unwrap();
     assert!(again.retried);
     assert_eq!(store.banks_version().await.unwrap(), version_before + 1);
     assert_eq!(
@@ -1170,7 +1171,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
 
     // Release (by an admin, as the item is escalated) lifts the quarantine.
     admin_release.bank_entries = None;
-    let released = store.apply_decision(&admin_release).await.unwrap();
+    let released = store.apply_decision(&admin_release).await.unwrap().unwrap();
     assert_eq!(released.released_items, 1);
     assert!(store.quarantine_items(SHA_A).await.unwrap()[0]
         .released_at
@@ -1231,7 +1232,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
             ("rev-1".to_string(), "escalate".to_string(), 1),
         ]
     );
-    let owned = store.owner_artworks("r-owner-2", 10).await.unwrap();
+    let owned = store.owner_artworks("r-owner-2", 10, true).await.unwrap();
     assert_eq!(owned.len(), 1);
     assert_eq!(owned[0].verdict.as_deref(), Some("block"));
     assert_eq!(store.recent_records(10).await.unwrap().len(), 2);

@@ -1546,3 +1546,50 @@ async fn users_are_created_once_and_reset_explicitly_on_sqlite() {
 async fn users_are_created_once_and_reset_explicitly_on_postgres() {
     users_are_created_once_and_reset_explicitly(Backend::Postgres).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_openapi_document_names_the_review_state_endpoints_and_answers() {
+    let server = start(|_| {}).await;
+    let doc: Value = server
+        .client
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/v1/accounts/{owner_id}/takedown", "delete"),
+        ("/v1/users", "get"),
+        ("/v1/users", "post"),
+        ("/v1/users/{username}/password", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    assert!(doc["paths"]["/v1/users"]["post"]["responses"]["409"].is_object());
+    let conflict = doc["paths"]["/v1/review/items/{id}/decision"]["post"]["responses"]["409"]
+        ["description"]
+        .as_str()
+        .unwrap_or_default();
+    for kind in ["superseded", "owner_taken_down"] {
+        assert!(
+            conflict.contains(kind),
+            "409 {kind} undocumented: {conflict}"
+        );
+    }
+    let item = &doc["components"]["schemas"]["ItemView"]["properties"];
+    for field in ["superseded_by", "owner_taken_down"] {
+        assert!(
+            item[field].is_object(),
+            "ItemView.{field} undocumented: {item}"
+        );
+    }
+    let user = &doc["components"]["schemas"]["ConsoleUserSummary"]["properties"];
+    let mut fields: Vec<&String> = user.as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(fields, ["created_at", "disabled", "role", "username"]);
+}

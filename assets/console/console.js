@@ -562,7 +562,8 @@
       h("h1", null, `Item ${id} `, verdictBadge(it.verdict || sc.verdict),
         " ", h("span", { class: `state state-${it.state}` }, it.state),
         it.level === "admin" ? [" ", h("span.badge.badge-escalated", null, "escalated")] : null),
-      it.reason ? h("p.muted", null, `Queued because: ${it.reason}`) : null);
+      it.reason ? h("p.muted", null, `Queued because: ${it.reason}`) : null,
+      stateNotices(data));
 
     const views = itemViews(sc);
     const shown = decidingIndex(views, sc.decided_by);
@@ -573,7 +574,11 @@
 
     const right = h("div.col-right", null,
       claimPanel(it, { mine, decided, lockedForMe, rerender }),
-      decisionPanel(id, it, data.options || {}, { decided, lockedForMe, outcome, rerender }),
+      decisionPanel(id, it, data.options || {}, {
+        decided, lockedForMe, outcome, rerender,
+        superseded: data.superseded_by || null,
+        ownerTakenDown: data.owner_taken_down === true,
+      }),
       metaPanel(it, sc, data.artwork),
       matchesPanel(sc.matches || [], views.length > 1),
       ownerArtworksPanel(data.owner_artworks || [], data.artwork, it),
@@ -878,7 +883,31 @@
     return text;
   }
 
-  function decisionPanel(id, it, options, { decided, lockedForMe, outcome, rerender }) {
+  /** A link to the item that replaced a superseded one, or a note that there is none to see. */
+  function currentItemLink(superseded) {
+    return superseded.review_id
+      ? h("a#current-item", { href: `/console/items/${encodeURIComponent(superseded.review_id)}` }, "Open the current item")
+      : h("span.muted", null, `The current screening (${superseded.screening_id}) has no item you can open.`);
+  }
+
+  /** Why this item cannot be decided as it stands: a newer screening, or a takedown. */
+  function stateNotices(data) {
+    const notices = [];
+    if (data.superseded_by) {
+      notices.push(h("p#superseded-notice.notice", { role: "status" },
+        h("strong", null, "Superseded"),
+        ": the artwork was uploaded again and screened since this item was queued, so this item can no longer be decided. ",
+        currentItemLink(data.superseded_by)));
+    }
+    if (data.owner_taken_down) {
+      notices.push(h("p#taken-down-notice.notice", { role: "status" },
+        h("strong", null, "Owner taken down"),
+        ": an admin took this owner's account down. It cannot be released until an admin lifts the takedown."));
+    }
+    return notices.length ? h("div.notices", null, notices) : null;
+  }
+
+  function decisionPanel(id, it, options, { decided, lockedForMe, outcome, rerender, superseded, ownerTakenDown }) {
     const panel = h("section#decision-panel.panel", { "aria-labelledby": "decision-h" }, h("h2#decision-h", null, "Decision"));
     const result = outcome
       ? h("div#decision-result.result", { role: "status" }, outcomeText(outcome))
@@ -900,12 +929,24 @@
       append(panel, [result, h("p.muted", null, "Only admins can decide escalated items.")]);
       return panel;
     }
+    if (superseded) {
+      append(panel, [result, h("p", null, "Superseded: decide the current item instead. ", currentItemLink(superseded))]);
+      return panel;
+    }
 
     const reasonCodes = options.reason_codes || {};
     const banks = options.banks || [];
 
     const decision = h("select#decision", { name: "decision", required: true },
       ["confirm", "release", "escalate"].map((d) => option(d, d)));
+    if (ownerTakenDown) {
+      // The server refuses it (409 owner_taken_down); say so before the reviewer tries.
+      const release = decision.querySelector('option[value="release"]');
+      if (release) {
+        release.disabled = true;
+        release.textContent = "release (owner taken down)";
+      }
+    }
     const reason = h("select#reason-code", { name: "reason_code", required: true });
     const bank = h("select#confirm-bank", { name: "bank" },
       option("", banks.length ? "— choose a bank —" : "(no banks configured)"),
@@ -965,6 +1006,8 @@
       } catch (e) {
         fieldset.disabled = false;
         showError(e);
+        // The item changed under the reviewer: reload it to show why and what to do instead.
+        if (e.kind === "superseded" || e.kind === "owner_taken_down") rerender();
       }
     });
 

@@ -205,7 +205,7 @@ async fn the_verdict_cache_keeps_views_and_never_reuses_an_older_analysis() {
     // The colour chart (a model review) shown after a harmless first frame.
     let chart = picture_sized("color.png", 371, 370);
     let apng = animated_png(&[&picture_sized("astronaut.png", 371, 370), &chart]);
-    let context = |id: &str| format!("artwork_id={id}");
+    let context = |id: &str| format!("artwork_id={id}&owner_id=o1");
     let inferred = "coverguard_inference_inputs_total";
     let cached = "coverguard_verdict_cache_hits_total";
 

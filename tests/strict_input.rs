@@ -112,12 +112,11 @@ async fn query_values_it_does_not_understand_are_422_naming_the_field() {
     assert!(files_under(&server.config.data_dir.join("quarantine"))
         .iter()
         .all(|f| f.to_string_lossy().contains(".tmp")));
+    the_accepted_spellings_work(&server).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_accepted_spellings_work() {
-    let server = start(|_| {}).await;
-    server.wait_ready().await;
+/// The spellings the rules accept still screen, with the profile they mean.
+async fn the_accepted_spellings_work(server: &Server) {
     let long = "A.b_c:d-9".repeat(15)[..128].to_string();
     for (i, (context, strict)) in [
         ("owner_is_minor=true", true),

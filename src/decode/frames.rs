@@ -7,9 +7,12 @@
 //! those canvases one at a time (never all at once), under a frame-count and decoded-pixel
 //! budget, so an animation over the budget is refused rather than screened in part.
 //!
-//! GIF and WebP frames come from the `image` crate's compositors. APNG is composited here:
-//! `image`'s compositor skips a default image that is not part of the animation and
-//! restores the wrong pixels when a `Background` disposal is followed by `Previous`.
+//! GIF frames come from the `image` crate's compositor. APNG and WebP are composited here:
+//! `image`'s APNG compositor skips a default image that is not part of the animation and
+//! restores the wrong pixels when a `Background` disposal is followed by `Previous`;
+//! `image-webp` 0.2.4 disposes of a WebP frame only when given a background colour, and
+//! then clears the whole canvas under a full-size frame, and the wrong bytes under a frame
+//! without alpha.
 
 use std::io::Cursor;
 
@@ -137,8 +140,8 @@ impl Budget<'_> {
 /// A GIF always counts as animated, even with one frame: its canvas starts transparent.
 ///
 /// # Errors
-/// `AnimationBudget` when the frames or their decoded pixels exceed the limits (an APNG
-/// frame is refused before it is decoded; a GIF or WebP frame is known to exist only once
+/// `AnimationBudget` when the frames or their decoded pixels exceed the limits (an APNG or
+/// WebP frame is refused before it is decoded; a GIF frame is known to exist only once
 /// decoded, so the one over the limits is decoded, then refused), a decode error of any
 /// frame, or the first error `shown` returns.
 pub fn for_each_frame(
@@ -201,17 +204,123 @@ fn webp_frames(
     let (width, height) = decoder.dimensions();
     super::check_dimensions(ImageFormat::Webp, width, height, limits)?;
     let orientation = super::embedded_orientation(&mut decoder);
-    // The canvas starts transparent: the ANIM background colour is a hint browsers ignore.
-    let frames = decoder.into_frames();
-    composited_frames(
-        frames,
-        ImageFormat::Webp,
-        (width, height),
-        orientation,
-        budget,
-        shown,
-    )?;
+    let canvas_pixels = u64::from(width) * u64::from(height);
+    // The canvas starts transparent, and a disposed frame's rectangle is cleared to
+    // transparent: the ANIM background colour is a hint browsers ignore. So is the VP8X
+    // alpha flag: Chromium shows the frames' alpha, and the page where a disposal cleared.
+    let mut canvas = Canvas::transparent(width, height);
+    let mut disposed: Option<Region> = None;
+    for (index, anmf) in (0u32..).zip(webp_anmf_payloads(bytes)?) {
+        budget.charge(canvas_pixels)?;
+        let header = anmf
+            .get(..16)
+            .ok_or_else(|| corrupt(format!("WebP frame {index} has a short ANMF header")))?;
+        let le24 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], 0]);
+        let region = Region {
+            x: le24(&header[0..3]) * 2,
+            y: le24(&header[3..6]) * 2,
+            width: le24(&header[6..9]) + 1,
+            height: le24(&header[9..12]) + 1,
+        };
+        let flags = header[15];
+        let fits = u64::from(region.x) + u64::from(region.width) <= u64::from(width)
+            && u64::from(region.y) + u64::from(region.height) <= u64::from(height);
+        if !fits {
+            return Err(corrupt(format!(
+                "WebP frame {index} ({}x{} at {},{}) does not fit its {width}x{height} canvas",
+                region.width, region.height, region.x, region.y
+            )));
+        }
+        if let Some(r) = disposed.take() {
+            clear(&mut canvas, r);
+        }
+        let data = &anmf[16..];
+        let frame = webp_frame_pixels(&header[6..12], data, region)?;
+        // As `image-webp` composites (so an animation without disposals gives the pixels
+        // it always gave): a frame without alpha (VP8 without ALPH) is copied.
+        let has_alpha = data.get(..4) != Some(b"VP8 ");
+        let blend = (flags & 0x02 == 0 && has_alpha).then_some(webp_over);
+        draw(&mut canvas, &frame, region, blend);
+        shown(
+            FrameId::Index(index),
+            &super::orient_canvas(canvas.clone(), orientation),
+        )?;
+        if flags & 0x01 != 0 {
+            disposed = Some(region);
+        }
+    }
     Ok(true)
+}
+
+/// The payload of each top-level ANMF chunk inside the RIFF size, in file order.
+fn webp_anmf_payloads(bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
+    let riff_size = bytes
+        .get(4..8)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let end = riff_size.saturating_add(8).min(bytes.len());
+    let mut payloads = Vec::new();
+    let mut pos = 12;
+    while pos + 8 <= end {
+        let size = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
+        let start = pos + 8;
+        let payload = start
+            .checked_add(size)
+            .and_then(|stop| bytes.get(start..stop));
+        if &bytes[pos..pos + 4] == b"ANMF" {
+            payloads.push(payload.ok_or_else(|| corrupt("WebP ANMF chunk is truncated"))?);
+        }
+        // Chunks are padded to an even size.
+        pos = start.saturating_add(size).saturating_add(size % 2);
+    }
+    Ok(payloads)
+}
+
+/// One frame's own pixels, not composited: its bitstream (`data`, the ANMF payload after
+/// the header) re-wrapped as a one-frame animation of its own size that is not blended,
+/// which `image-webp` hands out as decoded.
+fn webp_frame_pixels(size: &[u8], data: &[u8], region: Region) -> Result<Canvas, DecodeError> {
+    let anmf_len = 16 + data.len();
+    let padded = anmf_len + anmf_len % 2;
+    // "WEBP", the VP8X and ANIM chunks, the ANMF chunk's header, then its payload.
+    let riff_len =
+        u32::try_from(4 + 18 + 14 + 8 + padded).map_err(|_| corrupt("WebP frame is too large"))?;
+    let mut file = Vec::with_capacity(8 + riff_len as usize);
+    file.extend_from_slice(b"RIFF");
+    file.extend_from_slice(&riff_len.to_le_bytes());
+    // VP8X: animation and alpha, canvas of the frame's size.
+    file.extend_from_slice(b"WEBPVP8X\x0a\0\0\0\x12\0\0\0");
+    file.extend_from_slice(size);
+    file.extend_from_slice(b"ANIM\x06\0\0\0\0\0\0\0\0\0ANMF");
+    file.extend_from_slice(&(anmf_len as u32).to_le_bytes());
+    // At 0,0, then the frame's size, no duration, and "do not blend".
+    file.extend_from_slice(&[0; 6]);
+    file.extend_from_slice(size);
+    file.extend_from_slice(&[0, 0, 0, 0x02]);
+    file.extend_from_slice(data);
+    file.resize(8 + riff_len as usize, 0);
+    let decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(&file))
+        .map_err(|e| image_error(ImageFormat::Webp, e))?;
+    let buffer = decoder
+        .into_frames()
+        .next()
+        .ok_or_else(|| corrupt("WebP frame has no image"))?
+        .map_err(|e| image_error(ImageFormat::Webp, e))?
+        .into_buffer();
+    if (buffer.width(), buffer.height()) != (region.width, region.height) {
+        return Err(corrupt(
+            "WebP frame decoded to another size than its ANMF header",
+        ));
+    }
+    Ok(Canvas {
+        width: region.width,
+        height: region.height,
+        rgba: buffer.into_raw(),
+    })
 }
 
 /// Feeds the canvases an `image` animation decoder composites to `shown`, charging each
@@ -356,7 +465,8 @@ fn apng_frames(
             )));
         }
         let frame = to_canvas(&buffer, &out)?;
-        draw(&mut canvas, &frame, region, control.blend_op);
+        let blend = (control.blend_op == png::BlendOp::Over).then_some(over);
+        draw(&mut canvas, &frame, region, blend);
         shown(
             FrameId::Index(index),
             &super::orient_canvas(canvas.clone(), orientation),
@@ -418,24 +528,24 @@ fn restore(canvas: &mut Canvas, before: &[u8], r: Region) {
     }
 }
 
-/// Draws `frame` at `r`: `Source` replaces the region, `Over` alpha-composites onto it
-/// (the APNG specification's formula on straight alpha).
-fn draw(canvas: &mut Canvas, frame: &Canvas, r: Region, blend: png::BlendOp) {
+/// Draws `frame` at `r`: without `blend` it replaces the region, with it each pixel is
+/// composited onto the canvas (`blend(canvas_pixel, frame_pixel)`).
+fn draw(canvas: &mut Canvas, frame: &Canvas, r: Region, blend: Option<impl Fn(&mut [u8], &[u8])>) {
     let frame_stride = frame.width as usize * 4;
     for (row, range) in rows(canvas.width, r).enumerate() {
         let src = &frame.rgba[row * frame_stride..(row + 1) * frame_stride];
         let dst = &mut canvas.rgba[range];
-        if blend == png::BlendOp::Source {
+        let Some(blend) = &blend else {
             dst.copy_from_slice(src);
             continue;
-        }
+        };
         for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-            over(d, s);
+            blend(d, s);
         }
     }
 }
 
-/// `s` over `d`, both straight alpha, in place.
+/// `s` over `d`, both straight alpha, in place (the APNG specification's formula).
 fn over(d: &mut [u8], s: &[u8]) {
     let sa = u32::from(s[3]);
     if sa == 255 {
@@ -454,6 +564,24 @@ fn over(d: &mut [u8], s: &[u8]) {
     d[3] = out_a.min(255) as u8;
 }
 
+/// `s` over `d` in `image-webp` 0.2.4's integer arithmetic (libwebp's, with a rounded
+/// division by 255), so a WebP frame composites to the very pixels of the reference
+/// decoding.
+fn webp_over(d: &mut [u8], s: &[u8]) {
+    let sa = u32::from(s[3]);
+    if sa == 0 {
+        return;
+    }
+    let div_by_255 = |v: u32| (((v + 0x80) >> 8) + v + 0x80) >> 8;
+    let da = div_by_255(u32::from(d[3]) * (255 - sa));
+    let out_a = sa + da;
+    let scale = (1u32 << 24) / out_a;
+    for c in 0..3 {
+        d[c] = (((u32::from(s[c]) * sa + u32::from(d[c]) * da) * scale) >> 24) as u8;
+    }
+    d[3] = out_a as u8;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +597,107 @@ mod tests {
         let mut d = [1, 2, 3, 4];
         over(&mut d, &[9, 9, 9, 0]);
         assert_eq!(d, [1, 2, 3, 4]);
+    }
+
+    /// An animated WebP of lossless frames, each `(x, y, width, height, ANMF flags, rgba)`.
+    fn animated_webp(
+        width: u32,
+        height: u32,
+        frames: &[(u32, u32, u32, u32, u8, Vec<u8>)],
+    ) -> Vec<u8> {
+        use image::ImageEncoder;
+        let chunk = |name: &[u8], payload: &[u8]| {
+            let mut c = name.to_vec();
+            c.extend((payload.len() as u32).to_le_bytes());
+            c.extend(payload);
+            if payload.len() % 2 == 1 {
+                c.push(0);
+            }
+            c
+        };
+        let le24 = |v: u32| v.to_le_bytes()[..3].to_vec();
+        let mut vp8x = vec![0x12, 0, 0, 0];
+        vp8x.extend(le24(width - 1));
+        vp8x.extend(le24(height - 1));
+        let mut body = b"WEBP".to_vec();
+        body.extend(chunk(b"VP8X", &vp8x));
+        body.extend(chunk(b"ANIM", &[0; 6]));
+        for (x, y, w, h, flags, rgba) in frames {
+            let mut still = Vec::new();
+            image::codecs::webp::WebPEncoder::new_lossless(&mut still)
+                .write_image(rgba, *w, *h, image::ExtendedColorType::Rgba8)
+                .unwrap();
+            let mut anmf = Vec::new();
+            for v in [x / 2, y / 2, w - 1, h - 1, 100] {
+                anmf.extend(le24(v));
+            }
+            anmf.push(*flags);
+            // The still's only chunk (VP8L), after its 12-byte RIFF header.
+            anmf.extend_from_slice(&still[12..]);
+            body.extend(chunk(b"ANMF", &anmf));
+        }
+        chunk(b"RIFF", &body)
+    }
+
+    fn webp_canvases(bytes: &[u8]) -> Vec<Canvas> {
+        let mut canvases = Vec::new();
+        let animated = for_each_frame(
+            bytes,
+            ImageFormat::Webp,
+            &DecodeLimits::default(),
+            &mut |_, canvas| {
+                canvases.push(canvas.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(animated);
+        canvases
+    }
+
+    #[test]
+    fn webp_frame_disposed_to_background_is_cleared_to_transparent() {
+        let opaque = [200, 10, 10, 255].repeat(16);
+        let translucent = [0, 0, 0, 100].repeat(4);
+        let bytes = animated_webp(
+            4,
+            4,
+            &[(0, 0, 4, 4, 0x01, opaque), (2, 2, 2, 2, 0x00, translucent)],
+        );
+        let second = &webp_canvases(&bytes)[1].rgba;
+        assert_eq!(second[..4], [0, 0, 0, 0], "the first frame is gone");
+        let at = (2 * 4 + 2) * 4;
+        assert_eq!(
+            second[at..at + 4],
+            [0, 0, 0, 100],
+            "over transparency, not over red"
+        );
+    }
+
+    #[test]
+    fn webp_frames_without_disposal_are_image_webps() {
+        let pattern = |w: u32, h: u32, seed: u8| -> Vec<u8> {
+            (0..w * h * 4)
+                .map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed))
+                .collect()
+        };
+        let bytes = animated_webp(
+            6,
+            4,
+            &[
+                (0, 0, 6, 4, 0x00, pattern(6, 4, 1)),
+                (2, 0, 4, 4, 0x00, pattern(4, 4, 2)),
+                (0, 2, 3, 2, 0x02, pattern(3, 2, 3)),
+                (0, 0, 6, 4, 0x00, pattern(6, 4, 4)),
+            ],
+        );
+        let ours: Vec<Vec<u8>> = webp_canvases(&bytes).into_iter().map(|c| c.rgba).collect();
+        let theirs: Vec<Vec<u8>> = image::codecs::webp::WebPDecoder::new(Cursor::new(&bytes))
+            .unwrap()
+            .into_frames()
+            .map(|f| f.unwrap().into_buffer().into_raw())
+            .collect();
+        assert_eq!(ours, theirs);
     }
 
     #[test]

@@ -418,8 +418,9 @@ async fn entries_from_image(
 }
 
 /// Bulk import of an HMA-format file (`<signal> <hash> [external id]` per line,
-/// `#` comments): all lines or none; every bad line is named. Written in batches that
-/// screening never waits on, and matched from one version on, all at once.
+/// `#` comments): all lines or none; the first 20 bad lines are named, with the count.
+/// Written in batches that screening never waits on, and matched from one version on, all
+/// at once. Its body limit is `max_import_bytes`, not the image limit.
 #[utoipa::path(post, path = "/v1/banks/{name}/import", tag = "banks",
     params(("name" = String, Path)),
     request_body(content = String, content_type = "text/plain"),

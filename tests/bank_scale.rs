@@ -68,6 +68,8 @@ async fn screening_is_never_held_up_by_bank_writes_and_single_entries_do_not_reb
     let server = start(|c| {
         c.max_bytes = 1 << 20;
         c.max_import_bytes = 64 << 20;
+        // Tight enough that waiting on a long bank write shows as a 504.
+        c.request_deadline_ms = 1000;
     })
     .await;
     server.wait_ready().await;

@@ -35,6 +35,8 @@ const VISIBLE: &str =
 /// Largest entry change logged per version; a bigger one is read by a rebuild instead, which
 /// is then cheaper than patching the index entry by entry.
 const MAX_LOGGED_CHANGES: usize = 1000;
+/// Pause between the batches of an import, so writers waiting on the lock get it.
+const IMPORT_GAP: std::time::Duration = std::time::Duration::from_millis(110);
 /// Versions of the change log kept; an index further behind rebuilds.
 const CHANGE_LOG_KEPT: i64 = 1024;
 
@@ -412,6 +414,9 @@ impl Backend {
             let mut tx = self.begin_write().await?;
             Self::insert_entry_rows(&mut tx, bank, batch, Some(import_id)).await?;
             tx.commit().await?;
+            // SQLite's busy handler polls with sleeps of up to 100 ms: without a gap, the next
+            // batch takes the lock back first and a waiting screening starves.
+            tokio::time::sleep(IMPORT_GAP).await;
         }
         let mut tx = self.begin_write().await?;
         let published = sqlx::query(

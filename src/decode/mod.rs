@@ -863,10 +863,52 @@ fn decode_webp(
 ) -> Result<(DecodedImage, Option<Canvas>), DecodeError> {
     let (width, height) = webp_header_dimensions(bytes)?;
     check_dimensions(ImageFormat::Webp, width, height, limits)?;
+    let declared = webp_with_lossless_alpha_declared(bytes);
+    let bytes = declared.as_deref().unwrap_or(bytes);
     let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes))
         .map_err(|e| image_error(ImageFormat::Webp, e))?;
     let orientation = embedded_orientation(&mut decoder);
     finish_image_decode(ImageFormat::Webp, decoder, limits, orientation)
+}
+
+/// A still WebP whose lossless (VP8L) image has its alpha declared, when its headers deny
+/// it: the VP8X alpha flag or the VP8L `alpha_is_used` hint unset. A lossless bitstream
+/// always carries alpha, and browsers show it whatever the headers say (Chromium does,
+/// tests/browser_compositing.rs), while `image-webp` believes them and drops it: an alpha
+/// trick with the flag cleared would be screened as its blank colour layer only. A lossy
+/// image's ALPH chunk is shown only with the VP8X flag, by browsers as by `image-webp`.
+/// The colour channels decode the same either way. `None` when nothing is denied.
+fn webp_with_lossless_alpha_declared(bytes: &[u8]) -> Option<Vec<u8>> {
+    let set = |at: usize, bit: u8| {
+        let mut declared = bytes.to_vec();
+        declared[at] |= bit;
+        declared
+    };
+    match bytes.get(12..16)? {
+        // The 0x2f signature at 20, then 14 bits each of width and height - 1: the hint is
+        // bit 28 of the little-endian word at 21, bit 4 of byte 24.
+        b"VP8L" => (bytes.get(24)? & 0x10 == 0).then(|| set(24, 0x10)),
+        // Animations are composited frame by frame (`frames`), with their frames' alpha.
+        b"VP8X" if bytes.get(20)? & 0x12 == 0 => {
+            // The image chunk follows VP8X's 10 bytes and any ICCP chunk.
+            let mut pos = 30usize;
+            while let Some(header) = bytes.get(pos..pos + 8) {
+                match &header[..4] {
+                    b"VP8L" => return Some(set(20, 0x10)),
+                    b"VP8 " | b"ALPH" => return None,
+                    _ => {}
+                }
+                let size =
+                    u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+                pos = pos
+                    .checked_add(8)?
+                    .checked_add(size)?
+                    .checked_add(size % 2)?;
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 /// Orientation from the EXIF block an `image` decoder exposes; unreadable EXIF means none.
@@ -1844,6 +1886,41 @@ mod tests {
             .flat_map(|p| [p.0[0], p.0[1], p.0[2]])
             .collect();
         assert_eq!(out.rgb, expected);
+    }
+
+    #[test]
+    fn lossless_webp_alpha_is_shown_whatever_the_headers_say() {
+        let rgba = RgbaImage::from_fn(9, 7, |x, y| {
+            image::Rgba([(x * 20) as u8, (y * 30) as u8, 99, (x * 28) as u8])
+        });
+        let mut simple = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut simple)
+            .write_image(rgba.as_raw(), 9, 7, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        assert_eq!(&simple[12..16], b"VP8L");
+        // The VP8L `alpha_is_used` hint cleared.
+        let mut hint_unset = simple.clone();
+        hint_unset[24] &= !0x10;
+        // The same bitstream in an extended file whose VP8X flags deny alpha.
+        let mut body = b"WEBPVP8X\x0a\0\0\0\0\0\0\0\x08\0\0\x06\0\0".to_vec();
+        body.extend_from_slice(&simple[12..]);
+        let mut flag_unset = b"RIFF".to_vec();
+        flag_unset.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+        flag_unset.extend_from_slice(&body);
+        let colour: Vec<u8> = rgba
+            .pixels()
+            .flat_map(|p| [p.0[0], p.0[1], p.0[2]])
+            .collect();
+        for (name, bytes) in [
+            ("simple", &simple),
+            ("hint unset", &hint_unset),
+            ("flag unset", &flag_unset),
+        ] {
+            let (reference, shown) = decode_shown_at(bytes, &limits(), Resolution::Full).unwrap();
+            assert_eq!(reference.rgb, colour, "{name}: the reference drops alpha");
+            let shown = shown.unwrap_or_else(|| panic!("{name}: alpha dropped"));
+            assert_eq!(shown.rgba, rgba.as_raw().clone(), "{name}");
+        }
     }
 
     #[test]

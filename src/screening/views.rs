@@ -136,7 +136,7 @@ impl Default for ViewSettings {
 }
 
 /// Bumped whenever the views made of a file change for the same settings.
-pub const ANALYSIS_VERSION: u32 = 1;
+pub const ANALYSIS_VERSION: u32 = 2;
 
 impl ViewSettings {
     /// Names how a file is analysed (the views made of it), for the verdict cache and

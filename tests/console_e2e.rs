@@ -11,223 +11,27 @@
 #[path = "common/animation.rs"]
 mod animation;
 mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use base64::Engine as _;
 use common::server::*;
 use reqwest::Method;
 use serde_json::{json, Value};
+use webdriver::{browser_available, start_driver, Browser};
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// chromedriver, killed on drop.
-struct Driver {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Browser<'a> {
-    driver: &'a Driver,
-    session: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_driver() -> Driver {
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let driver = Driver {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
+/// Saves the viewport as `name` in `COVERGUARD_SCREENSHOT_DIR`, when that is set.
+async fn screenshot(browser: &Browser<'_>, name: &str) {
+    let Some(dir) = std::env::var_os("COVERGUARD_SCREENSHOT_DIR") else {
+        return;
     };
-    for _ in 0..100 {
-        if let Ok(r) = driver
-            .client
-            .get(format!("{}/status", driver.base))
-            .send()
-            .await
-        {
-            let status: Value = r.json().await.unwrap_or_default();
-            if status["value"]["ready"] == true {
-                return driver;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not become ready");
-}
-
-impl Driver {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        assert!(
-            status.is_success(),
-            "WebDriver {method} {path}: {status} {body}"
-        );
-        body["value"].clone()
-    }
-
-    async fn browser(&self, profile: &Path) -> Browser<'_> {
-        let args = [
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,1100",
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .chain([format!("--user-data-dir={}", profile.display())])
-        .collect::<Vec<_>>();
-        let created = self
-            .call(
-                Method::POST,
-                "/session",
-                Some(json!({"capabilities": {"alwaysMatch": {
-                    "browserName": "chrome",
-                    "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
-                }}})),
-            )
-            .await;
-        Browser {
-            driver: self,
-            session: created["sessionId"].as_str().unwrap().to_string(),
-        }
-    }
-}
-
-impl Browser<'_> {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        self.driver
-            .call(method, &format!("/session/{}{path}", self.session), body)
-            .await
-    }
-
-    async fn goto(&self, url: &str) {
-        self.call(Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
-    }
-
-    async fn script(&self, script: &str, args: Value) -> Value {
-        self.call(
-            Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": args})),
-        )
-        .await
-    }
-
-    /// Polls until `script` returns something truthy (10 s), and returns it.
-    async fn until(&self, what: &str, script: &str, args: Value) -> Value {
-        for _ in 0..100 {
-            let value = self.script(script, args.clone()).await;
-            if !(value.is_null() || value == false || value == "" || value == 0) {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let page = self
-            .script(
-                "return document.body ? document.body.innerText : ''",
-                json!([]),
-            )
-            .await;
-        panic!("waited for {what}; the page says:\n{page}");
-    }
-
-    async fn find(&self, css: &str) -> String {
-        self.until(
-            &format!("element {css}"),
-            "return document.querySelector(arguments[0]) !== null",
-            json!([css]),
-        )
-        .await;
-        let found = self
-            .call(
-                Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found[ELEMENT].as_str().unwrap().to_string()
-    }
-
-    async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.call(
-            Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        self.call(
-            Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let Some(dir) = std::env::var_os("COVERGUARD_SCREENSHOT_DIR") else {
-            return;
-        };
-        let png = self.call(Method::GET, "/screenshot", None).await;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap())
-            .unwrap();
-        let path = PathBuf::from(dir).join(name);
-        std::fs::write(&path, bytes).unwrap();
-        eprintln!("screenshot: {}", path.display());
-    }
-
-    async fn quit(self) {
-        self.driver
-            .call(Method::DELETE, &format!("/session/{}", self.session), None)
-            .await;
-    }
+    let bytes = browser.screenshot_png().await;
+    let path = PathBuf::from(dir).join(name);
+    std::fs::write(&path, bytes).unwrap();
+    eprintln!("screenshot: {}", path.display());
 }
 
 /// What the item page shows of its image once it has loaded: the view, its URL, its boxes.
@@ -258,19 +62,6 @@ async fn until_shown(browser: &Browser<'_>, label: &str) -> Value {
     browser
         .until(&format!("the view {label}"), &script, json!([label]))
         .await
-}
-
-fn browser_available() -> bool {
-    let present = Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists();
-    if !present {
-        assert!(
-            std::env::var_os("COVERGUARD_TEST_BROWSER").is_none(),
-            "COVERGUARD_TEST_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing \
-             (apt-get install chromium chromium-driver)"
-        );
-        eprintln!("no {CHROMIUM} / {CHROMEDRIVER}: browser test skipped");
-    }
-    present
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -347,7 +138,9 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
+    let browser = driver
+        .browser(profile.path(), &["--window-size=1280,1100"])
+        .await;
     // `localhost`, not 127.0.0.1: browsers keep Secure cookies for http://localhost only.
     let base = server.base.replace("127.0.0.1", "localhost");
 
@@ -378,7 +171,7 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         first.as_str().unwrap().contains("art-0"),
         "the bank hit is first: {first}"
     );
-    browser.screenshot("console-queue.png").await;
+    screenshot(&browser, "console-queue.png").await;
 
     // Open the color.png item (the one with detections).
     let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-1").await;
@@ -446,7 +239,7 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         reveals["rows"].as_array().unwrap().is_empty(),
         "nothing revealed yet"
     );
-    browser.screenshot("console-item.png").await;
+    screenshot(&browser, "console-item.png").await;
 
     // Reveal: a new, audited request for the unblurred rendition.
     browser.click("#reveal").await;
@@ -545,7 +338,7 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         }
     };
     assert_eq!(latest_view("image.view").await["frame"], 1);
-    browser.screenshot("console-item-frames.png").await;
+    screenshot(&browser, "console-item-frames.png").await;
 
     // Step back to the reference: the first frame, its own boxes, Previous disabled.
     browser.click("#view-prev").await;
@@ -605,7 +398,7 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
             json!([]),
         )
         .await;
-    browser.screenshot("console-dashboard.png").await;
+    screenshot(&browser, "console-dashboard.png").await;
     browser.quit().await;
 
     // What the click did: decided, hashes in the bank, an audit row by rita.

@@ -203,7 +203,7 @@ fn webp_frames(
     }
     let (width, height) = decoder.dimensions();
     super::check_dimensions(ImageFormat::Webp, width, height, limits)?;
-    let orientation = super::embedded_orientation(&mut decoder);
+    let orientation = super::webp_orientation(bytes, &mut decoder);
     let canvas_pixels = u64::from(width) * u64::from(height);
     // The canvas starts transparent, and a disposed frame's rectangle is cleared to
     // transparent: the ANIM background colour is a hint browsers ignore. So is the VP8X

@@ -867,7 +867,7 @@ fn decode_webp(
     let bytes = declared.as_deref().unwrap_or(bytes);
     let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes))
         .map_err(|e| image_error(ImageFormat::Webp, e))?;
-    let orientation = embedded_orientation(&mut decoder);
+    let orientation = webp_orientation(bytes, &mut decoder);
     finish_image_decode(ImageFormat::Webp, decoder, limits, orientation)
 }
 
@@ -918,6 +918,24 @@ fn embedded_orientation(decoder: &mut impl ImageDecoder) -> Orientation {
         .ok()
         .flatten()
         .map_or(Orientation::Normal, |exif| exif_orientation(&exif))
+}
+
+/// [`embedded_orientation`] of a WebP, unless a chunk header named EXIF declares more
+/// bytes than follow it. `image-webp` allocates a chunk's declared size before reading it,
+/// so a file of a few hundred bytes could ask for 4 GiB (a process abort where that is
+/// refused); such a chunk cannot be read anyway, and unreadable EXIF means no rotation.
+fn webp_orientation(bytes: &[u8], decoder: &mut impl ImageDecoder) -> Orientation {
+    // Chunk headers sit at even offsets from 12; any that could be taken for EXIF counts.
+    let oversized = (12..bytes.len().saturating_sub(7)).step_by(2).any(|at| {
+        let header = &bytes[at..at + 8];
+        header[..4] == *b"EXIF"
+            && u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize
+                > bytes.len() - at - 8
+    });
+    if oversized {
+        return Orientation::Normal;
+    }
+    embedded_orientation(decoder)
 }
 
 /// Position and size of a GIF frame, from its image descriptor.

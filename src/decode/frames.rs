@@ -241,10 +241,7 @@ fn webp_frames(
         let has_alpha = data.get(..4) != Some(b"VP8 ");
         let blend = (flags & 0x02 == 0 && has_alpha).then_some(webp_over);
         draw(&mut canvas, &frame, region, blend);
-        shown(
-            FrameId::Index(index),
-            &super::orient_canvas(canvas.clone(), orientation),
-        )?;
+        show_oriented(shown, FrameId::Index(index), &canvas, orientation)?;
         if flags & 0x01 != 0 {
             disposed = Some(region);
         }
@@ -467,13 +464,24 @@ fn apng_frames(
         let frame = to_canvas(&buffer, &out)?;
         let blend = (control.blend_op == png::BlendOp::Over).then_some(over);
         draw(&mut canvas, &frame, region, blend);
-        shown(
-            FrameId::Index(index),
-            &super::orient_canvas(canvas.clone(), orientation),
-        )?;
+        show_oriented(shown, FrameId::Index(index), &canvas, orientation)?;
         pending_dispose = Some((dispose, region));
     }
     Ok(true)
+}
+
+/// Shows the persistent canvas as the reference decoding is oriented; it is copied only
+/// when it has to be turned (almost never), not once per frame.
+fn show_oriented(
+    shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
+    frame: FrameId,
+    canvas: &Canvas,
+    orientation: super::Orientation,
+) -> Result<(), DecodeError> {
+    if orientation == super::Orientation::Normal {
+        return shown(frame, canvas);
+    }
+    shown(frame, &super::orient_canvas(canvas.clone(), orientation))
 }
 
 /// The png crate's 8-bit output (grey, grey+alpha, RGB or RGBA) as RGBA.

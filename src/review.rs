@@ -290,8 +290,18 @@ pub enum ViewMode {
     /// Blurred (and grayscale if set): the default.
     #[default]
     Safe,
-    /// Not blurred; grayscale still follows the reviewer's setting.
+    /// Not blurred; in colour unless the reviewer asked for grayscale reveals.
     Reveal,
+}
+
+impl ViewMode {
+    /// Whether `settings` want this mode in grayscale.
+    pub fn grayscale(self, settings: &ConsoleSettings) -> bool {
+        match self {
+            ViewMode::Safe => settings.grayscale,
+            ViewMode::Reveal => settings.grayscale_reveal,
+        }
+    }
 }
 
 /// Decodes quarantined bytes and renders them for the console as PNG: the reference
@@ -322,7 +332,7 @@ pub fn render_evidence(
 }
 
 /// Pixels as the console receives them, as PNG: at most [`RENDITION_SIDE`] px, blurred in
-/// [`ViewMode::Safe`], grayscale when the settings say so.
+/// [`ViewMode::Safe`], grayscale when the settings say so for the mode.
 ///
 /// # Errors
 /// The pixels do not fill `width` x `height`, or the PNG cannot be encoded.
@@ -346,7 +356,7 @@ pub fn rendition(
     if mode == ViewMode::Safe {
         image = image.fast_blur(f32::from(settings.blur.max(ConsoleSettings::MIN_BLUR)));
     }
-    if settings.grayscale {
+    if mode.grayscale(settings) {
         image = DynamicImage::ImageLuma8(image.to_luma8());
     }
     let mut png = Vec::new();
@@ -433,13 +443,16 @@ mod tests {
             safe_spread < reveal_spread / 4,
             "blur should flatten the checkerboard: safe {safe_spread}, revealed {reveal_spread}"
         );
-        let colour = ConsoleSettings {
-            blur: 2,
-            grayscale: false,
+        let (_, _, _, gray) =
+            spread(&render_evidence(&png, &limits, None, &settings, ViewMode::Reveal).unwrap());
+        assert!(!gray, "a reveal is in colour by default");
+        let gray_reveals = ConsoleSettings {
+            grayscale_reveal: true,
+            ..settings
         };
         let (_, _, _, gray) =
-            spread(&render_evidence(&png, &limits, None, &colour, ViewMode::Reveal).unwrap());
-        assert!(!gray);
+            spread(&render_evidence(&png, &limits, None, &gray_reveals, ViewMode::Reveal).unwrap());
+        assert!(gray);
         assert!(matches!(
             render_evidence(b"not an image", &limits, None, &settings, ViewMode::Safe),
             Err(ReviewError::Decode(_))
@@ -496,6 +509,7 @@ mod tests {
         let colour = ConsoleSettings {
             blur: 2,
             grayscale: false,
+            grayscale_reveal: false,
         };
         let centre = |png: Vec<u8>| image::load_from_memory(&png).unwrap().to_rgb8()[(8, 8)].0;
         let reference = render_evidence(&gif, &limits, None, &colour, ViewMode::Reveal).unwrap();

@@ -218,7 +218,8 @@ pub async fn me(
     Ok(Json(session_view(&reviewer)))
 }
 
-/// Change how quarantined images are shown to me (blur level, grayscale).
+/// Change how quarantined images are shown to me: blur level, grayscale for the safe view,
+/// and `grayscale_reveal` (default false) for revealed images.
 #[utoipa::path(put, path = "/v1/review/me/settings", tag = "review",
     request_body = ConsoleSettings,
     responses((status = 200, body = SessionView), (status = 422, body = ErrorBody)))]
@@ -253,7 +254,10 @@ pub struct QueueQuery {
     from: Option<String>,
     /// Last day, inclusive.
     to: Option<String>,
+    /// Items per page: 1 to 500, default 100.
     limit: Option<i64>,
+    /// The next page: the `next_cursor` of the previous one.
+    after: Option<String>,
 }
 
 /// Empty query values (an untouched filter field) mean "any".
@@ -282,9 +286,30 @@ fn day_start(field: &str, value: &str, days_after: u64) -> Result<DateTime<Utc>,
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueueView {
     items: Vec<ReviewRow>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+    /// What each bank the items name does on a match: `block`, `review` or `allow` (an allow
+    /// list). A bank deleted since is absent.
+    bank_actions: BTreeMap<String, String>,
+}
+
+/// What each of `banks` does on a match, as screening applies it now.
+fn bank_actions<'a>(
+    ready: &Ready,
+    banks: impl IntoIterator<Item = &'a String>,
+) -> BTreeMap<String, String> {
+    let index = ready.pipeline.banks.current();
+    banks
+        .into_iter()
+        .filter_map(|name| {
+            let rules = index.rules(name)?;
+            Some((name.clone(), rules.action.as_str().to_string()))
+        })
+        .collect()
 }
 
 /// The review queue: bank hits first (by bank severity), then by the highest model score.
+/// Open listings show each artwork once, as its latest open item; pages follow `next_cursor`.
 #[utoipa::path(get, path = "/v1/review/queue", tag = "review",
     params(QueueQuery),
     responses((status = 200, body = QueueView), (status = 401, body = ErrorBody),
@@ -326,10 +351,23 @@ pub async fn queue(
             .map(|d| day_start("to", &d, 1))
             .transpose()?,
         include_admin_level: reviewer.is_admin(),
-        limit: query.limit.unwrap_or(100),
+        after: given(&query.after),
+        // One more than a page, to learn whether another follows.
+        limit: query.limit.unwrap_or(100).clamp(1, 500) + 1,
     };
-    let items = ready.store.review_queue(&filter).await?;
-    Ok(Json(QueueView { items }))
+    let mut items = ready.store.review_queue(&filter).await?;
+    let next_cursor = if items.len() as i64 >= filter.limit {
+        items.truncate((filter.limit - 1) as usize);
+        items.last().map(|last| last.id.clone())
+    } else {
+        None
+    };
+    let bank_actions = bank_actions(ready, items.iter().flat_map(|i| &i.banks));
+    Ok(Json(QueueView {
+        items,
+        next_cursor,
+        bank_actions,
+    }))
 }
 
 fn claim_lease(state: &AppState) -> Duration {
@@ -476,6 +514,10 @@ pub struct ItemView {
     /// The owner's account is taken down: a release answers 409 `owner_taken_down` until an
     /// admin lifts the takedown.
     owner_taken_down: bool,
+    /// Every queue item of the artwork the caller may see, this one included, newest first.
+    artwork_items: Vec<ReviewRow>,
+    /// What each bank the matches name does on a match: `block`, `review` or `allow`.
+    bank_actions: BTreeMap<String, String>,
     screening: ScreeningDetail,
     #[schema(value_type = Option<Object>)]
     artwork: Option<ArtworkRow>,
@@ -538,6 +580,16 @@ pub async fn item(
         ),
         None => (Vec::new(), false),
     };
+    let artwork_items = match &screening.artwork_id {
+        Some(artwork_id) => {
+            ready
+                .store
+                .artwork_reviews(artwork_id, reviewer.is_admin(), 50)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let bank_actions = bank_actions(ready, record.matches.iter().map(|m| &m.bank));
     let history = ready
         .store
         .audit_rows(&AuditFilter {
@@ -594,6 +646,8 @@ pub async fn item(
         item: review,
         superseded_by,
         owner_taken_down,
+        artwork_items,
+        bank_actions,
         screening: ScreeningDetail {
             id: screening.id,
             verdict: screening.verdict,
@@ -644,9 +698,9 @@ pub struct ImageQuery {
 }
 
 /// The item's quarantined image as PNG: blurred (safe) by default, or revealed; grayscale
-/// per the reviewer's settings. The reference decoding, or with `frame` and `rendering` one
-/// of the views the item's screening lists (any other answers 404). Every call is audited
-/// before the bytes are sent.
+/// per the reviewer's settings for the mode (safe: grayscale by default; reveal: colour).
+/// The reference decoding, or with `frame` and `rendering` one of the views the item's
+/// screening lists (any other answers 404). Every call is audited before the bytes are sent.
 #[utoipa::path(get, path = "/v1/review/items/{id}/image", tag = "review",
     params(ImageQuery),
     responses((status = 200, content_type = "image/png", body = Vec<u8>),
@@ -701,7 +755,7 @@ pub async fn image(
     let mut detail = serde_json::json!({
         "review_id": review.id,
         "blur": settings.blur,
-        "grayscale": settings.grayscale,
+        "grayscale": mode.grayscale(&settings),
     });
     if let Some(view) = view {
         detail["frame"] = serde_json::json!(view.frame);
@@ -737,12 +791,22 @@ pub struct DecisionOutcome {
     #[schema(value_type = String)]
     decision: ReviewDecision,
     bank_entries_added: u64,
+    /// Every outbox row the decision wrote (of `outbox`), in order.
     report_ids: Vec<String>,
+    /// The outbox rows with their kind: `hit` and `cybertipline` are reports filed,
+    /// `decision` is the event telling the webhooks to publish or keep the art removed.
+    outbox: Vec<OutboxEntry>,
     released: bool,
     /// The bank that received the image's hashes.
     bank: Option<String>,
     /// True when the same decision had been recorded already (a retry).
     retried: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OutboxEntry {
+    id: String,
+    kind: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -806,6 +870,7 @@ pub async fn decide(
         &request,
         bank_name.as_deref(),
     ));
+    let kinds: Vec<String> = reports.iter().map(|r| r.kind.clone()).collect();
     let applied = ready
         .store
         .apply_decision(&DecisionWrite {
@@ -836,12 +901,23 @@ pub async fn decide(
     if !applied.report_ids.is_empty() {
         ready.pipeline.reported.notify_one();
     }
+    // The store answers one id per outbox row written, in the order they were given.
+    let outbox = applied
+        .report_ids
+        .iter()
+        .zip(&kinds)
+        .map(|(id, kind)| OutboxEntry {
+            id: id.clone(),
+            kind: kind.clone(),
+        })
+        .collect();
     Ok(Json(DecisionView {
         item: applied.review,
         outcome: DecisionOutcome {
             decision: request.decision,
             bank_entries_added: applied.bank_entries_added,
             report_ids: applied.report_ids,
+            outbox,
             released: applied.released_items > 0,
             bank: bank_name,
             retried: applied.retried,

@@ -51,7 +51,12 @@ pub struct ConsoleSettings {
     /// Blur radius of the safe view in pixels at 512 px; never below [`MIN_BLUR`](Self::MIN_BLUR),
     /// so the default view is always blurred.
     pub blur: u8,
+    /// The safe (blurred) view in grayscale.
     pub grayscale: bool,
+    /// Revealed images in grayscale too. Off by default: a reveal is for judging the picture,
+    /// and some false positives can only be told apart by their colour.
+    #[serde(default)]
+    pub grayscale_reveal: bool,
 }
 
 impl ConsoleSettings {
@@ -76,6 +81,7 @@ impl Default for ConsoleSettings {
         ConsoleSettings {
             blur: 12,
             grayscale: true,
+            grayscale_reveal: false,
         }
     }
 }
@@ -135,6 +141,9 @@ pub struct ReviewFilter {
     pub to: Option<DateTime<Utc>>,
     /// Whether escalated (admin level) items are listed at all.
     pub include_admin_level: bool,
+    /// Keyset paging: the items after this one (the last of the previous page) in the
+    /// listing's order. Invalid when there is no such item.
+    pub after: Option<String>,
     pub limit: i64,
 }
 
@@ -288,8 +297,18 @@ pub trait ReviewStore: Send + Sync {
 
     // --- queue ----------------------------------------------------------------------------
 
-    /// Highest priority first, then oldest.
+    /// Highest priority first, then oldest (decided: latest decision first). Open listings
+    /// show one item per artwork: its latest open item the caller may see, since an earlier
+    /// one can no longer be decided.
     async fn review_queue(&self, filter: &ReviewFilter) -> StoreResult<Vec<ReviewRow>>;
+    /// Every queue item of an artwork, newest first; without `include_admin_level`, none
+    /// escalated to admins.
+    async fn artwork_reviews(
+        &self,
+        artwork_id: &str,
+        include_admin_level: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<ReviewRow>>;
     async fn get_review(&self, id: &str) -> StoreResult<Option<ReviewRow>>;
     /// Claims one item for `reviewer`. Conflict when someone else holds a claim made after
     /// `lease_cutoff`, or the item is decided; Forbidden for an admin-level item and a reviewer.

@@ -400,13 +400,78 @@ impl ReviewStore for Backend {
         if let Some(to) = filter.to {
             query.push(" AND created_at < ").push_bind(to);
         }
-        query.push(if filter.state == QueueState::Decided {
+        let decided = filter.state == QueueState::Decided;
+        if !decided {
+            // An earlier item of an artwork screened again is superseded: list the latest.
+            query.push(
+                " AND (artwork_id IS NULL OR NOT EXISTS (SELECT 1 FROM review_queue newer \
+                 WHERE newer.artwork_id = review_queue.artwork_id AND newer.state <> 'decided' \
+                 AND (newer.created_at > review_queue.created_at \
+                   OR (newer.created_at = review_queue.created_at AND newer.id > review_queue.id))",
+            );
+            if !filter.include_admin_level {
+                query.push(" AND newer.level = 'reviewer'");
+            }
+            query.push("))");
+        }
+        if let Some(after) = &filter.after {
+            let last = self.get_review(after).await?.ok_or_else(|| {
+                StoreError::Invalid(format!("after={after:?} is not a queue item"))
+            })?;
+            if decided {
+                let at = last.decided_at.unwrap_or(last.created_at);
+                query
+                    .push(" AND (decided_at < ")
+                    .push_bind(at)
+                    .push(" OR (decided_at = ")
+                    .push_bind(at)
+                    .push(" AND id < ")
+                    .push_bind(last.id)
+                    .push("))");
+            } else {
+                query
+                    .push(" AND (priority < ")
+                    .push_bind(last.priority)
+                    .push(" OR (priority = ")
+                    .push_bind(last.priority)
+                    .push(" AND (created_at > ")
+                    .push_bind(last.created_at)
+                    .push(" OR (created_at = ")
+                    .push_bind(last.created_at)
+                    .push(" AND id > ")
+                    .push_bind(last.id)
+                    .push("))))");
+            }
+        }
+        query.push(if decided {
             " ORDER BY decided_at DESC, id DESC LIMIT "
         } else {
             " ORDER BY priority DESC, created_at, id LIMIT "
         });
         query.push_bind(filter.limit.clamp(1, 1000));
         let fetched = query.build().fetch_all(&self.pool).await?;
+        rows(fetched, review_from_row)
+    }
+
+    async fn artwork_reviews(
+        &self,
+        artwork_id: &str,
+        include_admin_level: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<ReviewRow>> {
+        let level = if include_admin_level {
+            ""
+        } else {
+            " AND level = 'reviewer'"
+        };
+        let fetched = sqlx::query(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE artwork_id = $1{level} \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(artwork_id)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await?;
         rows(fetched, review_from_row)
     }
 

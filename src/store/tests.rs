@@ -1262,6 +1262,7 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
     let settings = ConsoleSettings {
         blur: 30,
         grayscale: false,
+        grayscale_reveal: true,
     };
     assert_eq!(
         store
@@ -1274,6 +1275,7 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
     let too_sharp = ConsoleSettings {
         blur: 0,
         grayscale: true,
+        grayscale_reveal: false,
     };
     assert_eq!(
         store

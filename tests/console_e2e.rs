@@ -110,6 +110,26 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // An allow list that knows the animation's file: a match that clears nothing bad, and must
+    // not look like a known-bad hit.
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "cleared", "allow_list": true, "signal_types": ["md5"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .send_bytes(
+            ADMIN_TOKEN,
+            "/v1/banks/cleared/entries",
+            "image/gif",
+            animation::chart_animation(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     for (photo_name, artwork) in [
         ("astronaut.png", "art-0"),
         ("color.png", "art-1"),
@@ -171,6 +191,8 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         first.as_str().unwrap().contains("art-0"),
         "the bank hit is first: {first}"
     );
+    let mut checks = Checks::default();
+    queue_reads_as_a_reviewer_reads_it(&browser, &mut checks).await;
     screenshot(&browser, "console-queue.png").await;
 
     // Open the color.png item (the one with detections).
@@ -211,6 +233,7 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         )
         .await;
     assert_eq!(mode, "safe");
+    item_reads_as_a_reviewer_reads_it(&browser, &mut checks).await;
     let src = browser
         .script(
             "return document.querySelector('#artwork-image').src",
@@ -256,6 +279,13 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         .get(ADMIN_TOKEN, "/v1/review/audit?action=image.reveal")
         .await;
     assert_eq!(reveals["rows"].as_array().unwrap().len(), 1, "{reveals}");
+    // The colour chart is a colour-only false positive: a reveal must show its colour.
+    let colourful = browser.script(COLOURFUL, json!([])).await;
+    checks.that(
+        colourful == true,
+        format!("the revealed image is in colour (saturated pixels: {colourful})"),
+    );
+    checks.finish();
 
     // Confirm into the known-bad bank.
     browser.click("#decision option[value='confirm']").await;
@@ -415,5 +445,406 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
     assert_eq!(confirm["subject"], screening_id.as_str());
     let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-1").await;
     assert_eq!(artwork["status"], "quarantined");
+    server.finish().await;
+}
+
+/// Failed expectations, gathered so one run names every one of them.
+#[derive(Default)]
+struct Checks(Vec<String>);
+
+impl Checks {
+    fn that(&mut self, ok: bool, what: impl Into<String>) {
+        if !ok {
+            self.0.push(what.into());
+        }
+    }
+
+    fn finish(self) {
+        assert!(self.0.is_empty(), "failed:\n- {}", self.0.join("\n- "));
+    }
+}
+
+/// Whether the image shown has colour: true, or the number of saturated pixels.
+const COLOURFUL: &str = "const img = document.querySelector('#artwork-image');
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let saturated = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 32) saturated++;
+    }
+    return saturated * 20 > d.length / 4 ? true : saturated;";
+
+/// The queue as a reviewer reads it: words for priorities, whole reasons, allow lists told
+/// apart from known-bad banks, one naming for states, and no filter that only admins may use.
+async fn queue_reads_as_a_reviewer_reads_it(browser: &Browser<'_>, checks: &mut Checks) {
+    let queue = browser
+        .script(
+            "const rows = [...document.querySelectorAll('tr.queue-row')];
+             const row = (a) => rows.find(r => r.textContent.includes(a));
+             const reason = row('art-0').querySelector('.col-label .sub');
+             return {
+               priorities: rows.map(r => [r.cells[0].textContent.trim(), r.cells[0].title || '']),
+               reason: reason ? reason.textContent : null,
+               chips: [...row('art-3').querySelectorAll('.chip')].map(c => [c.textContent, c.className]),
+               summary: document.querySelector('#queue-summary').textContent,
+               states: [...document.querySelectorAll('#f-state option')].map(o => [o.value, o.textContent]),
+               rowStates: rows.map(r => r.querySelector('.state').textContent),
+             };",
+            json!([]),
+        )
+        .await;
+    for p in queue["priorities"].as_array().unwrap() {
+        let (text, title) = (p[0].as_str().unwrap(), p[1].as_str().unwrap());
+        checks.that(
+            ["urgent", "high", "normal", "low"].contains(&text),
+            format!("a priority reads as a word, not {text:?}"),
+        );
+        checks.that(
+            title.chars().any(|c| c.is_ascii_digit()),
+            format!("the priority number is its tooltip: {title:?}"),
+        );
+    }
+    let reason = queue["reason"].as_str().unwrap_or_default();
+    checks.that(
+        reason.contains("bank watch") && reason.contains("exact md5") && !reason.contains('…'),
+        format!("the bank reason is whole (bank, how it matched): {reason:?}"),
+    );
+    let chips = queue["chips"].as_array().unwrap();
+    let cleared = chips.iter().find(|c| c[0] == "cleared");
+    checks.that(
+        cleared.is_some_and(|c| {
+            let class = c[1].as_str().unwrap();
+            class.contains("chip-allow") && !class.contains("chip-bank")
+        }),
+        format!("the allow-list match has its own badge: {chips:?}"),
+    );
+    let states = queue["states"].as_array().unwrap();
+    checks.that(
+        !states.iter().any(|s| s[0] == "escalated"),
+        format!("a reviewer is not offered the escalated filter: {states:?}"),
+    );
+    let words = ["pending", "claimed", "decided"];
+    for s in states {
+        let label = s[1].as_str().unwrap();
+        checks.that(
+            label.split(" or ").all(|w| words.contains(&w)),
+            format!("the state filter names states as rows do: {label:?}"),
+        );
+    }
+    let summary = queue["summary"].as_str().unwrap();
+    checks.that(
+        !summary.contains("open"),
+        format!("the summary names states as rows do: {summary:?}"),
+    );
+    for s in queue["rowStates"].as_array().unwrap() {
+        checks.that(
+            words.contains(&s.as_str().unwrap()),
+            format!("a row state is one of {words:?}: {s}"),
+        );
+    }
+}
+
+/// The item page is titled with the artwork and owner, and nothing is decided for the
+/// reviewer: no decision is preselected and the form cannot be sent without one.
+async fn item_reads_as_a_reviewer_reads_it(browser: &Browser<'_>, checks: &mut Checks) {
+    let item = browser
+        .until(
+            "the item page",
+            "const h1 = document.querySelector('h1');
+             const decision = document.querySelector('#decision');
+             if (!h1 || !decision) return null;
+             return {
+               title: document.title,
+               heading: h1.textContent,
+               decision: decision.value,
+               submitDisabled: document.querySelector('#decide-submit').disabled,
+               path: location.pathname,
+             };",
+            json!([]),
+        )
+        .await;
+    let heading = item["heading"].as_str().unwrap();
+    let title = item["title"].as_str().unwrap();
+    let review_id = item["path"].as_str().unwrap().rsplit('/').next().unwrap();
+    checks.that(
+        heading.contains("art-1") && heading.contains("owner-1") && !heading.contains(review_id),
+        format!("the item is headed with its artwork and owner: {heading:?}"),
+    );
+    checks.that(
+        title.contains("art-1") && !title.contains(review_id),
+        format!("the page title names the artwork: {title:?}"),
+    );
+    checks.that(
+        item["decision"] == "",
+        format!("no decision preselected: {}", item["decision"]),
+    );
+    checks.that(
+        item["submitDisabled"] == true,
+        "the submit button waits for a decision",
+    );
+}
+
+async fn screen_art(server: &Server, artwork: &str, owner: &str) -> String {
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("color.png"),
+            &format!("artwork_id={artwork}&owner_id={owner}"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["verdict"].as_str()),
+        (200, Some("review")),
+        "{body}"
+    );
+    body["screening_id"].as_str().unwrap().to_string()
+}
+
+/// Chooses a decision and reason in the item's form and sends it.
+async fn decide(browser: &Browser<'_>, decision: &str, reason: &str) {
+    browser
+        .click(&format!("#decision option[value='{decision}']"))
+        .await;
+    browser
+        .click(&format!("#reason-code option[value='{reason}']"))
+        .await;
+    browser.click("#decide-submit").await;
+}
+
+/// Waits for the item page of `artwork` and returns its path.
+async fn item_page(browser: &Browser<'_>, artwork: &str) -> String {
+    browser
+        .until(
+            &format!("the item page of {artwork}"),
+            "const h1 = document.querySelector('h1');
+             return h1 && h1.textContent.includes(arguments[0]) && document.querySelector('#decision-panel')
+               ? location.pathname : null;",
+            json!([artwork]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_queue_pages_lists_each_artwork_once_and_items_say_what_changed() {
+    if !browser_available() {
+        return;
+    }
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/users",
+            &json!({"username": "rita", "password": PASSWORD, "role": "reviewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Five artworks to review; art-a screened twice (a rescan), art-t's owner about to be
+    // taken down.
+    let first_a = screen_art(&server, "art-a", "owner-1").await;
+    for artwork in ["art-b", "art-c", "art-d"] {
+        screen_art(&server, artwork, "owner-1").await;
+    }
+    let second_a = screen_art(&server, "art-a", "owner-1").await;
+    screen_art(&server, "art-t", "owner-t").await;
+
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver
+        .browser(profile.path(), &["--window-size=1280,1100"])
+        .await;
+    let base = server.base.replace("127.0.0.1", "localhost");
+    browser
+        .goto(&format!("{base}/console/login?next=%2Fconsole%3Flimit%3D2"))
+        .await;
+    browser.type_into("#username", "rita").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+
+    // Two rows a page, each artwork once, over three pages.
+    const PAGE: &str = "const rows = [...document.querySelectorAll('tr.queue-row')];
+        if (!rows.length || rows[0].dataset.reviewId === arguments[0]) return null;
+        return {
+          first: rows[0].dataset.reviewId,
+          rows: rows.map(r => [r.dataset.artworkId, r.dataset.reviewId]),
+          next: document.querySelector('#queue-next') !== null,
+        };";
+    let mut listed: Vec<(String, String)> = Vec::new();
+    let mut previous = String::new();
+    let mut pages = 0;
+    loop {
+        let page = browser.until("a queue page", PAGE, json!([previous])).await;
+        pages += 1;
+        let rows = page["rows"].as_array().unwrap();
+        assert!(rows.len() <= 2, "{page}");
+        listed.extend(rows.iter().map(|r| {
+            (
+                r[0].as_str().unwrap_or_default().to_string(),
+                r[1].as_str().unwrap().to_string(),
+            )
+        }));
+        if page["next"] != true {
+            break;
+        }
+        assert!(pages < 5, "the queue pages end");
+        previous = page["first"].as_str().unwrap().to_string();
+        browser.click("#queue-next").await;
+    }
+    let mut artworks: Vec<&str> = listed.iter().map(|(a, _)| a.as_str()).collect();
+    artworks.sort();
+    assert_eq!(
+        (pages, artworks),
+        (3, vec!["art-a", "art-b", "art-c", "art-d", "art-t"]),
+        "{listed:?}"
+    );
+    let item_of = |artwork: &str| {
+        listed
+            .iter()
+            .find(|(a, _)| a == artwork)
+            .map(|(_, id)| id.clone())
+            .unwrap()
+    };
+
+    // art-a's row is its latest item; its earlier item is reachable from it, and says it is
+    // superseded, linking back.
+    browser
+        .goto(&format!("{base}/console/items/{}", item_of("art-a")))
+        .await;
+    item_page(&browser, "art-a").await;
+    let earlier = browser
+        .until(
+            "the artwork's earlier items",
+            "const rows = [...document.querySelectorAll('#artwork-items tbody tr')];
+             return rows.length ? rows.map(r => [r.dataset.screeningId, !!r.querySelector('a')]) : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        earlier,
+        json!([[second_a, false], [first_a, true]]),
+        "the current item first, the earlier one linked"
+    );
+    browser.click("#artwork-items a").await;
+    browser.find("#superseded-notice").await;
+    screenshot(&browser, "console-item-superseded.png").await;
+    browser.click("#current-item").await;
+    let current = item_page(&browser, "art-a").await;
+    assert!(current.ends_with(&item_of("art-a")), "{current}");
+
+    // Superseded while the reviewer decides: the 409 shows why and offers the current item.
+    let b = item_of("art-b");
+    browser.goto(&format!("{base}/console/items/{b}")).await;
+    item_page(&browser, "art-b").await;
+    let second_b = screen_art(&server, "art-b", "owner-1").await;
+    decide(&browser, "release", "not_explicit").await;
+    let notice = browser
+        .until(
+            "the superseded notice",
+            "const n = document.querySelector('#superseded-notice');
+             return n && document.querySelector('#current-item') ? n.textContent : null;",
+            json!([]),
+        )
+        .await;
+    assert!(notice.as_str().unwrap().contains("Superseded"), "{notice}");
+    let kind = browser
+        .script(
+            "return document.querySelector('#error').dataset.kind",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kind, "superseded");
+    assert!(
+        browser
+            .script(
+                "return document.querySelector('#decision-form') === null",
+                json!([])
+            )
+            .await
+            == true,
+        "a superseded item offers no decision"
+    );
+    browser.click("#current-item").await;
+    item_page(&browser, "art-b").await;
+    let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-b").await;
+    assert_eq!(artwork["screening_id"], second_b.as_str(), "{artwork}");
+    let shown = browser
+        .script(
+            "return [document.querySelector('#superseded-notice') === null,
+                     document.querySelector('#decision-form') !== null]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!([true, true]),
+        "the current item can be decided"
+    );
+
+    // The owner is taken down while the reviewer decides: the 409 says so, and release is off.
+    browser
+        .goto(&format!("{base}/console/items/{}", item_of("art-t")))
+        .await;
+    item_page(&browser, "art-t").await;
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/accounts/owner-t/takedown",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    decide(&browser, "release", "not_explicit").await;
+    let notice = browser
+        .until(
+            "the owner-taken-down notice",
+            "const n = document.querySelector('#taken-down-notice');
+             const release = document.querySelector(\"#decision option[value='release']\");
+             return n && release && release.disabled ? n.textContent : null;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        notice.as_str().unwrap().contains("Owner taken down"),
+        "{notice}"
+    );
+    let kind = browser
+        .script(
+            "return document.querySelector('#error').dataset.kind",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kind, "owner_taken_down");
+    screenshot(&browser, "console-item-taken-down.png").await;
+
+    // A released false positive says what happened: no report, the webhooks told to publish.
+    browser
+        .goto(&format!("{base}/console/items/{}", item_of("art-c")))
+        .await;
+    item_page(&browser, "art-c").await;
+    decide(&browser, "release", "false_positive_model").await;
+    let result = browser
+        .until(
+            "the release result",
+            "const r = document.querySelector('#decision-result');
+             return r && r.textContent.includes('released') ? r.textContent : null;",
+            json!([]),
+        )
+        .await;
+    let result = result.as_str().unwrap();
+    assert!(
+        result.contains("no report filed") && !result.contains("1 report"),
+        "{result}"
+    );
+    browser.quit().await;
     server.finish().await;
 }

@@ -11,7 +11,7 @@
   const SVG_NS = "http://www.w3.org/2000/svg";
 
   const state = {
-    user: null, // {username, role, settings: {blur, grayscale}}
+    user: null, // {username, role, settings: {blur, grayscale, grayscale_reveal}}
     csrf: null, // kept in memory only
     renderSeq: 0, // bumped on every route change; stale async renders bail out
     showBoxes: true, // detection overlay toggle (remembered across item pages)
@@ -20,6 +20,10 @@
 
   const DECISION_WORDS = { confirm: "confirmed", release: "released", escalate: "escalated" };
   const QUEUE_STATES = ["open", "pending", "claimed", "escalated", "decided"];
+  // The filter names states as the rows do: "open" is the API's word for pending or claimed.
+  const STATE_LABELS = { open: "pending or claimed", escalated: "escalated (admins)" };
+  // Escalated items are admin-only: the API refuses the filter to reviewers.
+  const ADMIN_STATES = ["escalated"];
   const QUEUE_VERDICTS = ["any", "block", "review"];
   const QUEUE_FILTERS = ["state", "verdict", "label", "bank", "owner", "from", "to"];
 
@@ -129,6 +133,33 @@
     const v = verdict ? String(verdict) : "unknown";
     const known = ["block", "review", "allow"].includes(v) ? v : "unknown";
     return h("span", { class: `badge badge-${known}` }, v);
+  }
+
+  /**
+   * A word for a queue priority. The pipeline ranks bank hits above 1,000,000 (by bank
+   * severity) and model reviews by their top explicit score times 1000.
+   */
+  function priorityLabel(p) {
+    const n = Number(p);
+    if (!isFinite(n)) return "–";
+    if (n >= 1000000) return "urgent";
+    if (n >= 900) return "high";
+    if (n >= 600) return "normal";
+    return "low";
+  }
+
+  /** A bank's chip, coloured by what the bank does: known-bad red, watch amber, allow green. */
+  function bankChip(name, actions) {
+    const action = actions && actions[name];
+    const cls = action === "allow" ? "chip-allow" : action === "review" ? "chip-watch" : "chip-bank";
+    const title = action === "allow" ? "allow list: clears model verdicts, never a known-bad match"
+      : action === "review" ? "watch list: sends matches to review" : "known-bad: blocks matches";
+    return h("span", { class: ["chip", cls], title }, name);
+  }
+
+  /** A reason without bank entry ids (long and meaningless to a reviewer; the item lists them). */
+  function readableReason(reason) {
+    return String(reason).replace(/ entry \S+/g, "");
   }
 
   function summarize(detail, max = 160) {
@@ -387,10 +418,20 @@
     const p = new URLSearchParams(location.search);
     const f = {};
     for (const k of QUEUE_FILTERS) f[k] = (p.get(k) || "").trim();
-    if (!QUEUE_STATES.includes(f.state)) f.state = "open";
+    if (!queueStates().includes(f.state)) f.state = "open";
     if (!QUEUE_VERDICTS.includes(f.verdict)) f.verdict = "any";
     f.limit = (p.get("limit") || "").trim();
+    f.after = (p.get("after") || "").trim();
     return f;
+  }
+
+  function queueStates() {
+    const admin = state.user && state.user.role === "admin";
+    return QUEUE_STATES.filter((s) => admin || !ADMIN_STATES.includes(s));
+  }
+
+  function stateLabel(s) {
+    return STATE_LABELS[s] || s;
   }
 
   function queueQuery(f, { forApi }) {
@@ -403,6 +444,7 @@
       q.set(k, v);
     }
     if (/^\d+$/.test(f.limit || "")) q.set("limit", f.limit);
+    if (f.after) q.set("after", f.after);
     const s = q.toString();
     return s ? "?" + s : "";
   }
@@ -410,7 +452,7 @@
   async function renderQueue(seq) {
     const f = queueFiltersFromUrl();
 
-    const stateSel = h("select#f-state", { name: "state" }, QUEUE_STATES.map((s) => option(s, s, s === f.state)));
+    const stateSel = h("select#f-state", { name: "state" }, queueStates().map((s) => option(s, stateLabel(s), s === f.state)));
     const verdictSel = h("select#f-verdict", { name: "verdict" }, QUEUE_VERDICTS.map((v) => option(v, v, v === f.verdict)));
     const textInput = (id, name, placeholder) =>
       h(`input#${id}`, { name, type: "text", value: f[name], placeholder, autocomplete: "off", spellcheck: "false" });
@@ -439,6 +481,7 @@
         from: $("#f-from", form).value,
         to: $("#f-to", form).value,
         limit: f.limit,
+        after: "", // new filters start on the first page
       };
       navigate("/console" + queueQuery(nf, { forApi: false }));
     });
@@ -449,9 +492,11 @@
       h("thead", null, h("tr", null,
         ["Priority", "Verdict", "Top label", "Banks", "Owner", "Artwork", "Age", "State", ""].map((t) => h("th", { scope: "col" }, t)))),
       tbody);
-    const empty = h("p#queue-empty.empty", { hidden: true }, "Nothing to review");
+    const empty = h("p#queue-empty.empty", { hidden: true }, f.after ? "No more items" : "Nothing to review");
+    const pager = h("nav#queue-pager.pager", { "aria-label": "Queue pages" });
 
-    setPage("Queue", h("div.page-head", null, h("h1", null, "Review queue"), summary), form, empty, h("div.table-wrap", null, table));
+    setPage("Queue", h("div.page-head", null, h("h1", null, "Review queue"), summary), form, empty,
+      h("div.table-wrap", null, table), pager);
 
     let data;
     try {
@@ -464,22 +509,27 @@
     if (!isCurrent(seq)) return;
 
     const items = (data && data.items) || [];
-    summary.textContent = `${items.length} item${items.length === 1 ? "" : "s"} · state ${f.state}`;
+    const page = f.after ? "next page" : "first page";
+    summary.textContent = `${items.length} item${items.length === 1 ? "" : "s"} on the ${page} · ${stateLabel(f.state)}`;
+    if (f.after) pager.appendChild(h("a#queue-first", { href: "/console" + queueQuery({ ...f, after: "" }, { forApi: false }) }, "← First page"));
+    if (data && data.next_cursor) {
+      pager.appendChild(h("a#queue-next", { href: "/console" + queueQuery({ ...f, after: data.next_cursor }, { forApi: false }) }, "Next page →"));
+    }
     if (!items.length) {
       empty.hidden = false;
       table.hidden = true;
       return;
     }
-    for (const it of items) tbody.appendChild(queueRow(it));
+    for (const it of items) tbody.appendChild(queueRow(it, (data && data.bank_actions) || {}));
   }
 
-  function queueRow(it) {
+  function queueRow(it, bankActions) {
     const id = String(it.id);
     const href = `/console/items/${encodeURIComponent(id)}`;
     const mine = state.user && it.claimed_by === state.user.username;
 
     const banks = (it.banks || []).length
-      ? h("span.chips", null, it.banks.map((b) => h("span.chip.chip-bank", null, b)))
+      ? h("span.chips", null, it.banks.map((b) => bankChip(b, bankActions)))
       : h("span.muted", null, "–");
 
     const stateCell = h("td.col-state", null,
@@ -504,12 +554,14 @@
       });
     }
 
-    return h("tr.queue-row", { dataset: { reviewId: id } },
-      h("td.num", null, dash(it.priority)),
+    const priority = priorityLabel(it.priority);
+    return h("tr.queue-row", { dataset: { reviewId: id, artworkId: it.artwork_id || "" } },
+      h("td.col-priority", { title: `priority ${dash(it.priority)}`, dataset: { priority: dash(it.priority) } },
+        h("span", { class: `priority priority-${priority}` }, priority)),
       h("td", null, verdictBadge(it.verdict)),
       h("td.col-label", null,
         it.top_label ? [h("span.label-name", null, it.top_label), " ", h("span.score", null, fmtScore(it.top_score))] : h("span.muted", null, "–"),
-        it.reason ? h("div.sub", { title: it.reason }, truncate(it.reason, 60)) : null),
+        it.reason ? h("div.sub", { title: it.reason }, readableReason(it.reason)) : null),
       h("td", null, banks),
       h("td.mono", null, it.owner_id ? h("a.owner-link", { href: `/console?owner=${encodeURIComponent(it.owner_id)}`, title: "Filter by this owner" }, it.owner_id) : "–"),
       h("td.mono", null, dash(it.artwork_id)),
@@ -557,12 +609,13 @@
     const lockedForMe = it.level === "admin" && !isAdmin;
     const rerender = (opts) => renderItem(seq, id, opts);
 
+    const title = itemTitle(it, sc, data.artwork, id);
     const head = h("div.page-head", null,
       h("p.crumbs", null, h("a", { href: "/console" }, "← Queue")),
-      h("h1", null, `Item ${id} `, verdictBadge(it.verdict || sc.verdict),
+      h("h1", null, `${title} `, verdictBadge(it.verdict || sc.verdict),
         " ", h("span", { class: `state state-${it.state}` }, it.state),
         it.level === "admin" ? [" ", h("span.badge.badge-escalated", null, "escalated")] : null),
-      it.reason ? h("p.muted", null, `Queued because: ${it.reason}`) : null,
+      it.reason ? h("p.muted", { title: it.reason }, `Queued because: ${readableReason(it.reason)}`) : null,
       stateNotices(data));
 
     const views = itemViews(sc);
@@ -580,11 +633,43 @@
         ownerTakenDown: data.owner_taken_down === true,
       }),
       metaPanel(it, sc, data.artwork),
-      matchesPanel(sc.matches || [], views.length > 1),
+      matchesPanel(sc.matches || [], views.length > 1, data.bank_actions || {}),
+      artworkItemsPanel(data.artwork_items || [], it),
       ownerArtworksPanel(data.owner_artworks || [], data.artwork, it),
       historyPanel(data.history || []));
 
-    setPage(`Item ${id}`, head, h("div.item-grid", null, left, right));
+    setPage(title, head, h("div.item-grid", null, left, right));
+  }
+
+  /** "Artwork art-1 by owner-1": what the reviewer knows the item by (its id is in Details). */
+  function itemTitle(it, sc, artwork, id) {
+    const art = it.artwork_id || (artwork && artwork.artwork_id);
+    const owner = it.owner_id || (artwork && artwork.owner_id);
+    if (!art) return `Screening ${sc.id || it.screening_id || id}`;
+    return owner ? `Artwork ${art} by ${owner}` : `Artwork ${art}`;
+  }
+
+  /** Every queue item of this artwork (one per screening), so earlier ones stay reachable. */
+  function artworkItemsPanel(rows, it) {
+    const panel = h("section#artwork-items.panel", { "aria-labelledby": "artwork-items-h" },
+      h("h2#artwork-items-h", null, "Screenings of this artwork"));
+    if (rows.length < 2) {
+      panel.appendChild(h("p.muted", null, "Screened once."));
+      return panel;
+    }
+    panel.appendChild(h("table.data.compact", null,
+      h("thead", null, h("tr", null, ["Queued", "Verdict", "State", "Item"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", null, rows.map((r) => {
+        const self = String(r.id) === String(it.id);
+        return h("tr", { class: self ? "current" : null, dataset: { screeningId: r.screening_id } },
+          h("td", null, timeEl(r.created_at)),
+          h("td", null, verdictBadge(r.verdict)),
+          h("td", null, h("span", { class: `state state-${r.state}` }, r.state),
+            r.decision ? h("span.muted", null, ` (${DECISION_WORDS[r.decision] || r.decision})`) : null),
+          h("td", null, self ? h("span.muted", null, "this item")
+            : h("a", { href: `/console/items/${encodeURIComponent(r.id)}` }, "Open")));
+      }))));
+    return panel;
   }
 
   // ---------------------------------------------------------------- views
@@ -762,12 +847,14 @@
   }
 
   function settingsPanel() {
-    const s = (state.user && state.user.settings) || { blur: 12, grayscale: true };
+    const s = (state.user && state.user.settings) || { blur: 12, grayscale: true, grayscale_reveal: false };
     const blur = h("input#blur-level", { type: "range", min: "2", max: "40", step: "1", value: String(s.blur) });
     const blurOut = h("output#blur-value", { for: "blur-level" }, String(s.blur));
     blur.addEventListener("input", () => { blurOut.textContent = blur.value; });
     const gray = h("input#grayscale", { type: "checkbox" });
     gray.checked = !!s.grayscale;
+    const grayReveal = h("input#grayscale-reveal", { type: "checkbox" });
+    grayReveal.checked = !!s.grayscale_reveal;
     const save = h("button#save-settings", { type: "button" }, "Save settings");
     const saved = h("span.muted.small", { role: "status" });
 
@@ -776,7 +863,7 @@
       saved.textContent = "";
       clearError();
       try {
-        const res = await api("PUT", `${API}/me/settings`, { blur: parseInt(blur.value, 10), grayscale: gray.checked });
+        const res = await api("PUT", `${API}/me/settings`, { blur: parseInt(blur.value, 10), grayscale: gray.checked, grayscale_reveal: grayReveal.checked });
         if (res && res.user) state.user = res.user;
         if (res && res.csrf_token) state.csrf = res.csrf_token;
         saved.textContent = "Saved.";
@@ -796,6 +883,7 @@
       h("div.settings-row", null,
         h("label", { for: "blur-level" }, "Blur"), blur, blurOut,
         h("label.inline", { for: "grayscale" }, gray, " Grayscale"),
+        h("label.inline", { for: "grayscale-reveal", title: "Off: a revealed image is shown in colour" }, grayReveal, " Grayscale when revealed"),
         save, saved));
   }
 
@@ -872,11 +960,17 @@
     if (outcome.decision === "confirm" || n || bank) {
       parts.push(`${n} bank entr${n === 1 ? "y" : "ies"} added` + (bank ? ` to ${bank}` : ""));
     }
-    const reports = outcome.report_ids || [];
+    // The outbox holds reports (hit, CyberTipline) and the decision event for the webhooks.
+    const outbox = outcome.outbox || (outcome.report_ids || []).map((id) => ({ id, kind: "report" }));
+    const reports = outbox.filter((o) => o.kind !== "decision").map((o) => o.id);
+    const events = outbox.filter((o) => o.kind === "decision");
     if (reports.length) parts.push(`${reports.length} report${reports.length === 1 ? "" : "s"} filed (${reports.join(", ")})`);
-    else if (outcome.decision === "confirm") parts.push("no reports filed");
+    else if (outcome.decision !== "escalate" && !outcome.retried) parts.push("no report filed");
     if (outcome.released) parts.push("artwork released");
     else if (outcome.decision === "release") parts.push("no quarantined artwork to release");
+    if (events.length) {
+      parts.push(outcome.decision === "release" ? "the webhooks are told to publish it" : "the webhooks are told to keep it removed");
+    }
     if (outcome.decision === "escalate") parts.push("handed to the admins");
     let text = `Item ${word}: ${parts.join("; ")}.`;
     if (outcome.retried) text += " (This decision had already been recorded.)";
@@ -937,7 +1031,9 @@
     const reasonCodes = options.reason_codes || {};
     const banks = options.banks || [];
 
+    // Nothing preselected: each decision is an explicit choice, never a default.
     const decision = h("select#decision", { name: "decision", required: true },
+      option("", "— choose a decision —", true),
       ["confirm", "release", "escalate"].map((d) => option(d, d)));
     if (ownerTakenDown) {
       // The server refuses it (409 owner_taken_down); say so before the reviewer tries.
@@ -974,7 +1070,9 @@
       bankField.hidden = !isConfirm;
       bank.required = isConfirm;
       bank.disabled = !isConfirm;
-      submit.textContent = d === "confirm" ? "Confirm (block & report)" : d === "release" ? "Release" : "Escalate";
+      submit.textContent = d === "confirm" ? "Confirm (block & report)" : d === "release" ? "Release"
+        : d === "escalate" ? "Escalate" : "Choose a decision";
+      submit.disabled = !d;
       submit.classList.toggle("danger", isConfirm);
     }
     decision.addEventListener("change", syncDecision);
@@ -984,6 +1082,7 @@
       ev.preventDefault();
       clearError();
       const d = decision.value;
+      if (!d) return showError(new UiError("Choose a decision."));
       const body = {
         decision: d,
         reason_code: reason.value,
@@ -1031,6 +1130,7 @@
           : dash(it.artwork_id), null),
         row("Uploaded", timeEl(sc.created_at)),
         row("Queued", timeEl(it.created_at)),
+        row("Review item", dash(it.id), "mono"),
         row("Screening", dash(sc.id || it.screening_id), "mono"),
         row("SHA-256", dash(sc.sha256), "mono hash"),
         row("MD5", dash(sc.md5), "mono hash"),
@@ -1038,7 +1138,7 @@
         row("Context", h("details", null, h("summary", null, "Submission context"), h("pre.json", null, ctx)))));
   }
 
-  function matchesPanel(matches, withViews) {
+  function matchesPanel(matches, withViews, bankActions) {
     const panel = h("section#matches.panel", { "aria-labelledby": "matches-h" }, h("h2#matches-h", null, "Hash matches"));
     if (!matches.length) {
       panel.appendChild(h("p.muted", null, "No hash matches"));
@@ -1049,7 +1149,7 @@
     panel.appendChild(h("table.data.compact", null,
       h("thead", null, h("tr", null, heads.map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", null, matches.map((m) => h("tr", null,
-        h("td", null, h("span.chip.chip-bank", null, dash(m.bank))),
+        h("td", null, bankChip(dash(m.bank), bankActions)),
         withViews ? h("td.match-view", null, m.frame != null ? viewName(m.frame, m.rendering) : "reference") : null,
         h("td.mono", null, dash(m.signal)),
         h("td.num", null, dash(m.distance)),

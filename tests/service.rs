@@ -977,3 +977,94 @@ async fn decode_resolution_setting_reaches_screening() {
         server.finish().await;
     }
 }
+
+/// What axum refuses by itself (its extractors' rejections, an unknown route or method, the
+/// body limit) answers the same JSON error body as every other failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_rejections_answer_the_documented_json_error() {
+    let server = start(|c| c.max_bytes = 4096).await;
+    let url = |path: &str| format!("{}{path}", server.base);
+    let c = &server.client;
+    let oversized = serde_json::json!({"username": "a".repeat(200_000), "password": "x"});
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "malformed JSON",
+            c.post(url("/v1/review/login"))
+                .header("content-type", "application/json")
+                .body("{\"username\": "),
+            400,
+            "bad_request",
+        ),
+        (
+            "JSON of the wrong shape",
+            c.post(url("/v1/users"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&serde_json::json!({"nope": 1})),
+            422,
+            "invalid_body",
+        ),
+        (
+            "a Json extractor without its Content-Type",
+            c.post(url("/v1/review/login"))
+                .header("content-type", "text/plain")
+                .body("{}"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "a path parameter that is not UTF-8",
+            c.get(url("/v1/screenings/%FF%FE"))
+                .bearer_auth(SERVICE_TOKEN),
+            400,
+            "bad_request",
+        ),
+        (
+            "a query parameter of the wrong type",
+            c.get(url("/v1/review/queue?limit=many")),
+            400,
+            "bad_request",
+        ),
+        (
+            "an unknown route",
+            c.get(url("/v1/nothing-here")).bearer_auth(SERVICE_TOKEN),
+            404,
+            "not_found",
+        ),
+        (
+            "a method the route does not have",
+            c.delete(url("/v1/screen")).bearer_auth(SERVICE_TOKEN),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "a body past the body limit",
+            c.post(url("/v1/users"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&oversized),
+            413,
+            "too_large",
+        ),
+    ];
+    for (what, request, status, kind) in cases {
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{what}");
+        let allow = resp.headers().get("allow").cloned();
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{what}: {content_type}"
+        );
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["kind"], kind, "{what}: {body}");
+        assert!(
+            !body["error"]["message"].as_str().unwrap().is_empty(),
+            "{what}: {body}"
+        );
+        if status == 405 {
+            assert!(
+                allow.is_some_and(|a| a.to_str().unwrap().contains("POST")),
+                "405 keeps its Allow header"
+            );
+        }
+    }
+}

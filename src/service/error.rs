@@ -198,3 +198,85 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Gives the responses axum makes itself the documented JSON error body: its extractors'
+/// rejections (malformed JSON, a wrong Content-Type, undecodable path or query
+/// parameters, a body past `DefaultBodyLimit`) are plain text, and an unknown route (404)
+/// or method (405) has no body at all. A client parses one error shape, whatever failed.
+///
+/// Only error responses that are not ours (no [`ErrorKind`]) and carry no body type, or
+/// plain text, are rewritten; headers such as `Allow` are kept.
+pub async fn json_rejections(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<ErrorKind>().is_some()
+    {
+        return response;
+    }
+    let plain = match response.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|v| v.starts_with("text/plain")),
+    };
+    if !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Rejection texts are one short line; anything longer is cut, not buffered.
+    let text = axum::body::to_bytes(body, REJECTION_TEXT_LIMIT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let allowed = parts
+        .headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let message = match (status, text.is_empty()) {
+        (StatusCode::NOT_FOUND, true) => format!("no route {method} {path}"),
+        (StatusCode::METHOD_NOT_ALLOWED, true) => match &allowed {
+            Some(allowed) => format!("{method} is not allowed on {path}; allowed: {allowed}"),
+            None => format!("{method} is not allowed on {path}"),
+        },
+        (_, true) => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string(),
+        (_, false) => text,
+    };
+    let mut rewritten = ApiError::new(status, rejection_kind(status), message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().append(name, value.clone());
+        }
+    }
+    rewritten
+}
+
+/// Longest rejection text kept as a message.
+const REJECTION_TEXT_LIMIT: usize = 4096;
+
+/// The kind of an error response axum made itself, by status.
+fn rejection_kind(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        StatusCode::TOO_MANY_REQUESTS => "overloaded",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    }
+}

@@ -336,6 +336,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::serve_document))
         // Axum's own limit answers 413 past the cap; the decoder checks it again.
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(error::json_rejections))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe_request,

@@ -5,6 +5,7 @@
 //! The caller publishes only on HTTP 200 with `verdict: "allow"`: every failure
 //! path is an error response ([`error::ApiError`]), never an allow.
 
+mod audit_csv;
 pub mod banks;
 pub mod console;
 pub mod error;

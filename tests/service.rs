@@ -876,12 +876,118 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
         ("/readyz", "get"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
+        ("/v1/accounts/{owner_id}/takedown", "delete"),
+        ("/v1/users", "get"),
+        ("/v1/users", "post"),
+        ("/v1/users/{username}/password", "post"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
             "{method} {path} is not documented"
         );
     }
+    // Raw image bytes are a binary string, never an array of integers.
+    let mut image_contents = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let bodies = std::iter::once(&operation["requestBody"]).chain(
+                operation["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|r| r.values()),
+            );
+            for body in bodies {
+                for (media_type, content) in body["content"].as_object().into_iter().flatten() {
+                    if media_type.starts_with("image/") {
+                        image_contents += 1;
+                        assert_eq!(
+                            (&content["schema"]["type"], &content["schema"]["format"]),
+                            (&Value::from("string"), &Value::from("binary")),
+                            "{method} {path} {media_type}: {content}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(image_contents >= 2, "the screen body and the review image");
+    // Every refusal with 409 is documented where it can happen.
+    for (path, method) in [
+        ("/v1/screen", "post"),
+        ("/v1/review/items/{id}/decision", "post"),
+        ("/v1/users", "post"),
+    ] {
+        let conflict = &doc["paths"][path][method]["responses"]["409"];
+        assert!(conflict.is_object(), "{method} {path}: 409 undocumented");
+    }
+    let decision_conflict = doc["paths"]["/v1/review/items/{id}/decision"]["post"]["responses"]
+        ["409"]["description"]
+        .to_string();
+    for kind in ["superseded", "owner_taken_down"] {
+        assert!(decision_conflict.contains(kind), "{decision_conflict}");
+    }
+    assert!(
+        doc["paths"]["/v1/screen"]["post"]["responses"]["409"]["description"]
+            .to_string()
+            .contains("idempotency_conflict")
+    );
+    // The console's endpoints take the session cookie this server sets, and changes the
+    // CSRF header.
+    let cookie = if server.config.review.secure_cookies {
+        "__Host-cg_session"
+    } else {
+        "cg_session"
+    };
+    let schemes = &doc["components"]["securitySchemes"];
+    let session = schemes
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| s["type"] == "apiKey" && s["in"] == "cookie")
+        .unwrap_or_else(|| panic!("no cookie scheme in {schemes}"));
+    assert_eq!(session["name"], cookie);
+    let scheme_name = schemes
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, s)| *s == session)
+        .unwrap()
+        .0
+        .clone();
+    for (path, method) in [
+        ("/v1/review/queue", "get"),
+        ("/v1/review/items/{id}", "get"),
+        ("/v1/review/items/{id}/decision", "post"),
+        ("/v1/review/me/settings", "put"),
+        ("/v1/review/logout", "post"),
+        ("/v1/review/audit/export", "get"),
+    ] {
+        let operation = &doc["paths"][path][method];
+        let security = operation["security"].to_string();
+        assert!(
+            security.contains(&format!("\"{scheme_name}\"")),
+            "{method} {path}: {security}"
+        );
+        if method != "get" {
+            let csrf = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == "X-CSRF-Token")
+                .unwrap_or_else(|| panic!("{method} {path}: no X-CSRF-Token"));
+            assert_eq!(
+                (&csrf["in"], &csrf["required"]),
+                (&Value::from("header"), &Value::from(true))
+            );
+            assert!(operation["description"]
+                .to_string()
+                .contains("X-CSRF-Token"));
+        }
+    }
+    assert!(
+        doc["paths"]["/v1/review/login"]["post"]["security"].is_null(),
+        "logging in takes no session"
+    );
     let screen = &doc["paths"]["/v1/screen"]["post"]["responses"];
     for status in ["200", "409", "413", "415", "422", "429", "503", "504"] {
         assert!(

@@ -1174,3 +1174,119 @@ async fn axum_rejections_answer_the_documented_json_error() {
         }
     }
 }
+
+/// A webhook that acknowledges everything and keeps each envelope it was sent.
+async fn recording_webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: String| async move {
+            kept.lock()
+                .unwrap()
+                .push(serde_json::from_str::<Value>(&body).unwrap());
+            axum::http::StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// An account takedown and its lift reach the webhooks, once each however often the
+/// request is retried; a takedown after a lift is a new event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn takedowns_and_their_lifts_are_sent_to_the_webhooks() {
+    let (hook_url, seen) = recording_webhook().await;
+    let server = start(|c| {
+        c.webhooks = vec![coverguard::config::WebhookConfig {
+            url: hook_url,
+            secret: None,
+        }];
+    })
+    .await;
+    server.wait_ready().await;
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("astronaut.png"),
+            "artwork_id=td-art&owner_id=td-owner",
+        )
+        .await;
+    assert_eq!((status, body["verdict"].as_str()), (200, Some("allow")));
+
+    let takedown = |method: reqwest::Method| {
+        server.send_json(
+            ADMIN_TOKEN,
+            method,
+            "/v1/accounts/td-owner/takedown",
+            &Value::Null,
+        )
+    };
+    let events = |want: usize| {
+        let seen = seen.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let account: Vec<Value> = seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e["kind"] == "account")
+                    .cloned()
+                    .collect();
+                if account.len() >= want || std::time::Instant::now() > deadline {
+                    return account;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    for _ in 0..2 {
+        let (status, body) = takedown(reqwest::Method::POST).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let sent = events(1).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let payload = &sent[0]["payload"];
+    assert_eq!(payload["event"], "takedown", "{payload}");
+    assert_eq!(payload["owner_id"], "td-owner");
+    assert_eq!(
+        payload["quarantined_artworks"],
+        serde_json::json!(["td-art"])
+    );
+    assert!(payload["actor"].as_str().is_some_and(|a| !a.is_empty()));
+
+    let (status, body) = takedown(reqwest::Method::DELETE).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = takedown(reqwest::Method::DELETE).await;
+    assert!(status < 500, "a second lift is not an error of ours");
+    let sent = events(2).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1]["payload"]["event"], "takedown_lifted", "{sent:?}");
+    assert_eq!(sent[1]["payload"]["owner_id"], "td-owner");
+
+    let (status, body) = takedown(reqwest::Method::POST).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = events(3).await;
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent[2]["payload"]["event"], "takedown");
+    let keys: std::collections::BTreeSet<&str> = sent
+        .iter()
+        .map(|e| e["idempotency_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 3, "each event its own key");
+    // Nothing more arrives later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let account_events = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "account")
+        .count();
+    assert_eq!(account_events, 3);
+}

@@ -470,6 +470,8 @@ pub enum ReportKind {
     Cybertipline,
     /// A reviewer's confirm or release; on release it tells the caller to publish.
     Decision,
+    /// An account takedown, or its lift: about an owner, not one screening.
+    Account,
 }
 
 impl ReportKind {
@@ -478,6 +480,7 @@ impl ReportKind {
             ReportKind::Hit => "hit",
             ReportKind::Cybertipline => "cybertipline",
             ReportKind::Decision => "decision",
+            ReportKind::Account => "account",
         }
     }
 }

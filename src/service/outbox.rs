@@ -410,6 +410,7 @@ fn outbound_from_row(row: &ReportRow) -> Result<OutboundReport, String> {
         "hit" => ReportKind::Hit,
         "cybertipline" => ReportKind::Cybertipline,
         "decision" => ReportKind::Decision,
+        "account" => ReportKind::Account,
         other => return Err(format!("unknown report kind {other:?}")),
     };
     let created_at = rfc3339_utc(SystemTime::from(row.created_at));
@@ -997,7 +998,7 @@ mod tests {
     fn the_body_is_rebuilt_identically_from_the_row() {
         let row = ReportRow {
             id: "rep-1".to_string(),
-            screening_id: "scr-1".to_string(),
+            screening_id: Some("scr-1".to_string()),
             idempotency_key: idempotency_key(ReportKind::Cybertipline, "scr-1"),
             kind: "cybertipline".to_string(),
             payload: json!({ "b": 1, "a": [0.1, "x"] }),

@@ -474,6 +474,51 @@ impl Backend {
         Ok(report_ids)
     }
 
+    /// The outbox row announcing an account event (`takedown` or `takedown_lifted`) to the
+    /// webhooks, in the transaction that made the change: receivers hear of it exactly
+    /// when it happened. `occurrence` tells this event from the owner's earlier ones (a
+    /// retried takedown is the same occurrence, so it is announced once).
+    async fn insert_account_event(
+        tx: &mut Tx,
+        owner_id: &str,
+        event: &str,
+        occurrence: DateTime<Utc>,
+        actor: &str,
+        detail: serde_json::Value,
+        created_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let kind = crate::act::report::ReportKind::Account;
+        let mut payload = serde_json::json!({
+            "schema": "coverguard.account.v1",
+            "event": event,
+            "owner_id": owner_id,
+            "actor": actor,
+            "at": occurrence.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        });
+        if let (Some(payload), serde_json::Value::Object(detail)) =
+            (payload.as_object_mut(), detail)
+        {
+            payload.extend(detail);
+        }
+        let subject = format!(
+            "{owner_id}\0{event}\0{}",
+            occurrence.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        );
+        sqlx::query(&format!(
+            "INSERT INTO reports ({REPORT_COLUMNS}) \
+             VALUES ($1, NULL, $2, $3, $4, 'pending', 0, $5, NULL, $5, NULL) \
+             ON CONFLICT (idempotency_key) DO NOTHING"
+        ))
+        .bind(new_id())
+        .bind(crate::act::report::idempotency_key(kind, &subject))
+        .bind(kind.as_str())
+        .bind(to_json_text(&payload))
+        .bind(created_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     async fn insert_audit(
         conn: &mut <Db as sqlx::Database>::Connection,
         actor: &str,
@@ -1205,17 +1250,20 @@ impl Store for Backend {
         let now = now_utc();
         let mut tx = self.begin_write().await?;
         // The first takedown's time and actor are kept on retries.
-        sqlx::query(
+        let account = sqlx::query(
             "INSERT INTO accounts (owner_id, taken_down_at, taken_down_by) VALUES ($1, $2, $3) \
              ON CONFLICT (owner_id) DO UPDATE SET \
                taken_down_at = COALESCE(accounts.taken_down_at, excluded.taken_down_at), \
-               taken_down_by = COALESCE(accounts.taken_down_by, excluded.taken_down_by)",
+               taken_down_by = COALESCE(accounts.taken_down_by, excluded.taken_down_by) \
+             RETURNING taken_down_at, taken_down_by",
         )
         .bind(owner_id)
         .bind(now)
         .bind(actor)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        let taken_down_at: DateTime<Utc> = account.try_get("taken_down_at")?;
+        let taken_down_by: String = account.try_get("taken_down_by")?;
         let changed = sqlx::query(&format!(
             "UPDATE artworks SET status = 'quarantined', updated_at = $2 \
              WHERE owner_id = $1 AND status <> 'quarantined' RETURNING {ARTWORK_COLUMNS}"
@@ -1233,6 +1281,18 @@ impl Store for Backend {
             "account.takedown",
             owner_id,
             &serde_json::json!({ "quarantined_artworks": ids }),
+        )
+        .await?;
+        // Keyed by the takedown's own time: a retry announces nothing new, a takedown
+        // after a lift is a new event.
+        Self::insert_account_event(
+            &mut tx,
+            owner_id,
+            "takedown",
+            taken_down_at,
+            &taken_down_by,
+            serde_json::json!({ "action": "unpublish_owner", "quarantined_artworks": ids }),
+            now,
         )
         .await?;
         tx.commit().await?;

@@ -461,7 +461,8 @@ pub struct ReviewRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportRow {
     pub id: String,
-    pub screening_id: ScreeningId,
+    /// The screening the report is about; `None` for an account event.
+    pub screening_id: Option<ScreeningId>,
     pub idempotency_key: String,
     pub kind: String,
     pub payload: serde_json::Value,

@@ -751,6 +751,18 @@ impl ReviewStore for Backend {
                 &serde_json::json!({}),
             )
             .await?;
+            let now = now_utc();
+            let detail = serde_json::json!({ "action": "resume_owner" });
+            Self::insert_account_event(
+                &mut tx,
+                owner_id,
+                "takedown_lifted",
+                now,
+                actor,
+                detail,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(lifted)

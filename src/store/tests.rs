@@ -329,7 +329,7 @@ async fn record_retry_and_report_idempotency(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].id, report_id);
-    assert_eq!(due[0].screening_id, first.screening_id);
+    assert_eq!(due[0].screening_id.as_ref(), Some(&first.screening_id));
     assert_eq!(store.quarantine_items(SHA_A).await.unwrap().len(), 1);
 
     // Reusing a screening id for other bytes is refused, not silently merged.
@@ -1129,7 +1129,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(report.screening_id, high.screening_id);
+    assert_eq!(report.screening_id.as_ref(), Some(&high.screening_id));
     assert_eq!(
         store
             .list_bank_entries("confirmed-bad")

@@ -410,7 +410,7 @@ fn enqueue_refuses_a_manifest_with_bad_rows_before_touching_queue_or_store() {
     let manifest = dir.path().join("jobs.csv");
     std::fs::write(
         &manifest,
-        "artwork_id,url,path\na1,,a.png\na2,https://x.test/a.png,b.png\n,,c.png\n",
+        "artwork_id,url,path,owner_id\na1,,a.png,o\na2,https://x.test/a.png,b.png,o\n,,c.png,o\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_coverguard"))

@@ -402,6 +402,12 @@ fn a_manifest_row_with_a_bad_value_is_refused_with_its_line() {
             "artwork_id",
         ),
         (
+            "no-owner.csv",
+            "artwork_id,path,owner_id\na1,a.png,o\na2,b.png,\n",
+            "line 3",
+            "owner_id",
+        ),
+        (
             "owner.jsonl",
             "{\"artwork_id\":\"a1\",\"path\":\"a.png\",\"owner_id\":\"o/1\"}\n",
             "line 1",

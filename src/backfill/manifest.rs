@@ -8,12 +8,13 @@
 //! | --- | --- |
 //! | `artwork_id` | required: 1 to 128 characters of `[A-Za-z0-9._:-]` |
 //! | `url` or `path` | exactly one: an `http`/`https` URL, or a file path. A relative path is taken from the manifest's directory |
-//! | `owner_id` | optional; when given, as `artwork_id` |
+//! | `owner_id` | required, as `artwork_id`: an artwork without its owner can never be taken down with the account |
 //! | `surface` | optional (`playlist_cover`, `track_art`, …), as `artwork_id` |
 //! | `owner_is_minor` | optional; exactly `true`, `false`, `1` or `0` (JSON `true`/`false` too) |
 //! | `playlist_track_count` | optional whole number, 0 or more (digits only) |
 //!
-//! The values follow [`crate::screening::context`], the rules of every entry point.
+//! The ids and context go through [`crate::screening::context`], the parser of every
+//! entry point, so a row is refused for what `/v1/screen` would refuse.
 //!
 //! An empty CSV cell, or a JSON `null`, means the field is absent. CSV cells are
 //! trimmed of surrounding spaces; JSON strings are taken as written.
@@ -39,7 +40,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::screening::context::{parse_bool, parse_count, parse_id, FieldError};
+use crate::screening::context::{FieldError, FieldSet};
 
 /// What the upload's context says, as the screening service takes it.
 pub type ItemContext = crate::context::ScreenContext;
@@ -310,10 +311,13 @@ fn csv_columns<R: io::Read>(
         }
         columns.push(field);
     }
-    if !columns.contains(&Field::ArtworkId) {
-        return Err(ManifestError::MissingColumn {
-            column: "artwork_id",
-        });
+    for (field, column) in [
+        (Field::ArtworkId, "artwork_id"),
+        (Field::OwnerId, "owner_id"),
+    ] {
+        if !columns.contains(&field) {
+            return Err(ManifestError::MissingColumn { column });
+        }
     }
     if !columns.contains(&Field::Url) && !columns.contains(&Field::Path) {
         return Err(ManifestError::MissingColumn {
@@ -502,50 +506,80 @@ fn json_kind(value: &Value) -> &'static str {
 }
 
 fn build_item(line: u64, cells: &Cells, base_dir: &Path) -> Result<ManifestItem, ManifestError> {
-    let text = |field: Field| text_cell(line, field, cells[field as usize]);
-    let artwork_id = text(Field::ArtworkId)?
-        .filter(|s| !s.trim().is_empty())
-        .ok_or(ManifestError::MissingField {
-            line,
-            field: Field::ArtworkId.name(),
+    // The ids and context through the parser `/v1/screen` uses, the ids required there too.
+    let mut fields = FieldSet::new();
+    for field in [
+        Field::ArtworkId,
+        Field::OwnerId,
+        Field::Surface,
+        Field::OwnerIsMinor,
+        Field::PlaylistTrackCount,
+    ] {
+        push_cell(&mut fields, line, field, cells[field as usize])?;
+    }
+    let fields = fields
+        .finish(true)
+        .map_err(|e| match Field::parse(e.field()) {
+            Some(field) => ManifestError::MissingField {
+                line,
+                field: field.name(),
+            },
+            None => ManifestError::UnknownField {
+                line,
+                field: e.field().to_string(),
+            },
         })?;
-    // The id goes into the queue's Nats-Msg-Id header and the store as it is: the
-    // shared rules keep out line breaks, spaces and separators.
-    let artwork_id = id_cell(line, Field::ArtworkId, artwork_id)?;
+    let missing = |field: Field| ManifestError::MissingField {
+        line,
+        field: field.name(),
+    };
+    let artwork_id = fields.artwork_id.ok_or_else(|| missing(Field::ArtworkId))?;
+    let owner_id = fields.owner_id.ok_or_else(|| missing(Field::OwnerId))?;
+    let text = |field: Field| text_cell(line, field, cells[field as usize]);
     let source = match (text(Field::Url)?, text(Field::Path)?) {
         (Some(_), Some(_)) => return Err(ManifestError::BothUrlAndPath { line }),
         (None, None) => return Err(ManifestError::MissingSource { line }),
         (Some(url), None) => ItemSource::Url(check_url(line, url)?),
         (None, Some(path)) => ItemSource::Path(base_dir.join(path)),
     };
-    let owner_id = text(Field::OwnerId)?
-        .map(|o| id_cell(line, Field::OwnerId, o))
-        .transpose()?;
-    let surface = text(Field::Surface)?
-        .map(|s| id_cell(line, Field::Surface, s))
-        .transpose()?;
-    let owner_is_minor = bool_cell(line, cells[Field::OwnerIsMinor as usize])?.unwrap_or(false);
-    let playlist_track_count = count_cell(line, cells[Field::PlaylistTrackCount as usize])?;
     Ok(ManifestItem {
         line,
         artwork_id,
         source,
-        owner_id,
-        context: ItemContext {
-            surface,
-            owner_is_minor,
-            playlist_track_count,
-        },
+        owner_id: Some(owner_id),
+        context: fields.context,
     })
 }
 
-/// An id (or surface) under the rules every entry point shares.
-fn id_cell(line: u64, field: Field, text: String) -> Result<String, ManifestError> {
-    parse_id(field.name(), &text).map_err(|e| refused(line, field, Raw::Text(&text), &e))
+/// Gives one cell to the shared parser. An empty (or blank) cell and a JSON `null` are
+/// absent; what the parser refuses is refused naming the line, field and value.
+fn push_cell(
+    fields: &mut FieldSet,
+    line: u64,
+    field: Field,
+    raw: Option<Raw>,
+) -> Result<(), ManifestError> {
+    let Some(raw) = raw else {
+        return Ok(());
+    };
+    let pushed = match raw {
+        Raw::Json(Value::Null) => return Ok(()),
+        Raw::Text(s) if s.trim().is_empty() => return Ok(()),
+        Raw::Json(Value::String(s)) if s.trim().is_empty() => return Ok(()),
+        Raw::Text(s) => fields.push(field.name(), s),
+        Raw::Json(value) => fields.push_json(field.name(), value),
+    };
+    pushed.map_err(|e| refused(line, field, raw, &e))
 }
 
 fn refused(line: u64, field: Field, raw: Raw, error: &FieldError) -> ManifestError {
-    invalid(line, field, raw, error.problem())
+    let problem = match (error, field) {
+        (FieldError::WrongType { .. }, Field::OwnerIsMinor) => "is not a boolean (true or false)",
+        (FieldError::WrongType { .. }, Field::PlaylistTrackCount) => "is not a whole number",
+        (FieldError::WrongType { .. }, _) => "is not a string (quote numeric ids)",
+        (error, _) => error.problem(),
+    };
+    invalid(line, field, raw, problem)
 }
 
 fn invalid(line: u64, field: Field, raw: Raw, problem: &'static str) -> ManifestError {
@@ -588,45 +622,6 @@ fn check_url(line: u64, url: String) -> Result<String, ManifestError> {
         )),
         Err(_) => Err(invalid(line, Field::Url, raw, "is not a valid URL")),
     }
-}
-
-/// A boolean under the shared rules: JSON `true`/`false`, or exactly `true`, `false`,
-/// `1` or `0` (a misread `TRUE` would drop the strict profile).
-fn bool_cell(line: u64, raw: Option<Raw>) -> Result<Option<bool>, ManifestError> {
-    let field = Field::OwnerIsMinor;
-    let text = match raw {
-        None | Some(Raw::Json(Value::Null)) | Some(Raw::Text("")) => return Ok(None),
-        Some(Raw::Json(Value::Bool(b))) => return Ok(Some(*b)),
-        Some(Raw::Text(s)) => s.to_string(),
-        // JSON says its types: a string or number here is a producer's bug.
-        Some(raw) => {
-            return Err(invalid(
-                line,
-                field,
-                raw,
-                "is not a boolean (true or false)",
-            ))
-        }
-    };
-    let raw = raw.expect("a value was read");
-    parse_bool(field.name(), &text)
-        .map(Some)
-        .map_err(|e| refused(line, field, raw, &e))
-}
-
-/// A count under the shared rules: digits only, 0 or more.
-fn count_cell(line: u64, raw: Option<Raw>) -> Result<Option<i64>, ManifestError> {
-    let field = Field::PlaylistTrackCount;
-    let text = match raw {
-        None | Some(Raw::Json(Value::Null)) | Some(Raw::Text("")) => return Ok(None),
-        Some(Raw::Text(s)) => s.to_string(),
-        Some(Raw::Json(v @ Value::Number(_))) => v.to_string(),
-        Some(raw) => return Err(invalid(line, field, raw, "is not a whole number")),
-    };
-    let raw = raw.expect("a value was read");
-    parse_count(field.name(), &text)
-        .map(Some)
-        .map_err(|e| refused(line, field, raw, &e))
 }
 
 /// A repeated artwork id, found by [`DuplicateIds`].
@@ -712,7 +707,7 @@ mod tests {
             Csv,
             "artwork_id,url,path,owner_id,surface,owner_is_minor,playlist_track_count\n\
              a1,https://cdn.example/a1.jpg,,u1,playlist_cover,true,0\n\
-             a2,,covers/a2.png,,,,\n",
+             a2,,covers/a2.png,u2,,,\n",
         );
         assert_eq!(
             got[0],
@@ -733,13 +728,16 @@ mod tests {
             got[1].source,
             ItemSource::Path(PathBuf::from("/base/covers/a2.png"))
         );
-        assert_eq!(got[1].owner_id, None);
+        assert_eq!(got[1].owner_id.as_deref(), Some("u2"));
         assert_eq!(got[1].context, ItemContext::default());
     }
 
     #[test]
     fn absolute_paths_are_kept() {
-        let got = items(Jsonl, r#"{"artwork_id":"a","path":"/srv/art/a.png"}"#);
+        let got = items(
+            Jsonl,
+            r#"{"owner_id":"o","artwork_id":"a","path":"/srv/art/a.png"}"#,
+        );
         assert_eq!(got[0].source, ItemSource::Path("/srv/art/a.png".into()));
     }
 
@@ -747,9 +745,9 @@ mod tests {
     fn csv_quoted_fields_keep_commas_quotes_and_newlines() {
         let got = items(
             Csv,
-            "artwork_id,path,surface\n\
-             a1,\"dir/with, \"\"quotes\"\"\ntwo lines.png\",playlist_cover\n\
-             a2,b.png,\n",
+            "owner_id,artwork_id,path,surface\n\
+             o,a1,\"dir/with, \"\"quotes\"\"\ntwo lines.png\",playlist_cover\n\
+             o,a2,b.png,\n",
         );
         assert_eq!(got[0].artwork_id, "a1");
         assert_eq!(
@@ -765,7 +763,7 @@ mod tests {
     fn byte_order_mark_and_crlf_are_accepted() {
         let csv = items(
             Csv,
-            "\u{feff}artwork_id,url\r\na,http://h/a\r\nb,http://h/b\r\n",
+            "\u{feff}owner_id,artwork_id,url\r\no,a,http://h/a\r\no,b,http://h/b\r\n",
         );
         assert_eq!(csv.len(), 2);
         assert_eq!(csv[0].artwork_id, "a");
@@ -774,10 +772,13 @@ mod tests {
 
         // Blank CRLF lines and a quoted CRLF inside a cell: csv's own line
         // count gets both wrong.
-        let mixed = items(Csv, "artwork_id,path\r\n\r\na,\"x\r\ny\"\r\nc,y\r\n");
+        let mixed = items(
+            Csv,
+            "owner_id,artwork_id,path\r\n\r\no,a,\"x\r\ny\"\r\no,c,y\r\n",
+        );
         assert_eq!(mixed[0].source, ItemSource::Path("/base/x\r\ny".into()));
         assert_eq!(mixed.iter().map(|i| i.line).collect::<Vec<_>>(), vec![3, 5]);
-        let bad = read(Csv, "artwork_id,path\r\n\r\n\r\na,b,c\r\n");
+        let bad = read(Csv, "owner_id,artwork_id,path\r\n\r\n\r\no,a,b,c\r\n");
         assert!(
             matches!(bad[0], Err(ManifestError::Csv { line: 4, .. })),
             "{bad:?}"
@@ -785,7 +786,7 @@ mod tests {
 
         let jsonl = items(
             Jsonl,
-            "\u{feff}{\"artwork_id\":\"a\",\"url\":\"http://h/a\"}\r\n{\"artwork_id\":\"b\",\"url\":\"http://h/b\"}\r\n",
+            "\u{feff}{\"owner_id\":\"o\",\"artwork_id\":\"a\",\"url\":\"http://h/a\"}\r\n{\"owner_id\":\"o\",\"artwork_id\":\"b\",\"url\":\"http://h/b\"}\r\n",
         );
         assert_eq!(jsonl.len(), 2);
         assert_eq!(jsonl[0].artwork_id, "a");
@@ -796,24 +797,28 @@ mod tests {
     fn blank_lines_are_skipped_and_still_counted() {
         let got = items(
             Jsonl,
-            "\n{\"artwork_id\":\"a\",\"path\":\"a.png\"}\n   \n\r\n{\"artwork_id\":\"b\",\"path\":\"b.png\"}",
+            "\n{\"owner_id\":\"o\",\"artwork_id\":\"a\",\"path\":\"a.png\"}\n   \n\r\n{\"owner_id\":\"o\",\"artwork_id\":\"b\",\"path\":\"b.png\"}",
         );
         assert_eq!(
             got.iter().map(|i| i.line).collect::<Vec<_>>(),
             vec![2, 5],
             "no trailing newline on the last line is fine too"
         );
-        let csv = items(Csv, "artwork_id,path\n\na,a.png\n\n");
+        let csv = items(Csv, "owner_id,artwork_id,path\n\no,a,a.png\n\n");
         assert_eq!(csv.len(), 1);
         assert_eq!(csv[0].line, 3);
     }
 
     #[test]
     fn csv_cells_are_trimmed_and_empty_means_absent() {
-        let got = items(Csv, "artwork_id , url , owner_id\n  a  , http://h/a ,  \n");
+        let got = items(
+            Csv,
+            "artwork_id , url , owner_id , surface\n  a  , http://h/a , o ,  \n",
+        );
         assert_eq!(got[0].artwork_id, "a");
         assert_eq!(got[0].source, ItemSource::Url("http://h/a".into()));
-        assert_eq!(got[0].owner_id, None);
+        assert_eq!(got[0].owner_id.as_deref(), Some("o"));
+        assert_eq!(got[0].context.surface, None);
     }
 
     #[test]
@@ -824,7 +829,7 @@ mod tests {
         }
         match one_error(
             Jsonl,
-            r#"{"artwork_id":"a","url":"http://h/a","Surface":"x"}"#,
+            r#"{"owner_id":"o","artwork_id":"a","url":"http://h/a","Surface":"x"}"#,
         ) {
             ManifestError::UnknownField { line: 1, field } => assert_eq!(field, "Surface"),
             e => panic!("wrong error: {e}"),
@@ -856,14 +861,17 @@ mod tests {
     fn booleans() {
         let csv = items(
             Csv,
-            "artwork_id,path,owner_is_minor\na,p,true\nb,p,0\nc,p,1\nd,p,false\n",
+            "owner_id,artwork_id,path,owner_is_minor\no,a,p,true\no,b,p,0\no,c,p,1\no,d,p,false\n",
         );
         let flags: Vec<bool> = csv.iter().map(|i| i.context.owner_is_minor).collect();
         assert_eq!(flags, vec![true, false, true, false]);
 
         // Exactly these spellings: `TRUE` read as false would drop the strict profile.
         for bad in ["yes", "2", "t", "TRUE", "False", "on"] {
-            let e = one_error(Csv, &format!("artwork_id,path,owner_is_minor\na,p,{bad}\n"));
+            let e = one_error(
+                Csv,
+                &format!("owner_id,artwork_id,path,owner_is_minor\no,a,p,{bad}\n"),
+            );
             match e {
                 ManifestError::InvalidField {
                     line: 2,
@@ -878,7 +886,9 @@ mod tests {
         for bad in [r#""true""#, "1"] {
             let e = one_error(
                 Jsonl,
-                &format!(r#"{{"artwork_id":"a","path":"p","owner_is_minor":{bad}}}"#),
+                &format!(
+                    r#"{{"owner_id":"o","artwork_id":"a","path":"p","owner_is_minor":{bad}}}"#
+                ),
             );
             assert!(
                 matches!(
@@ -897,44 +907,44 @@ mod tests {
     fn track_counts() {
         let got = items(
             Jsonl,
-            r#"{"artwork_id":"a","path":"p","playlist_track_count":12}"#,
+            r#"{"owner_id":"o","artwork_id":"a","path":"p","playlist_track_count":12}"#,
         );
         assert_eq!(got[0].context.playlist_track_count, Some(12));
 
         let cases = [
             (
                 Csv,
-                "artwork_id,path,playlist_track_count\na,p,-1\n",
+                "owner_id,artwork_id,path,playlist_track_count\no,a,p,-1\n",
                 "0 or more",
             ),
             (
                 Csv,
-                "artwork_id,path,playlist_track_count\na,p,1.5\n",
+                "owner_id,artwork_id,path,playlist_track_count\no,a,p,1.5\n",
                 "not a whole",
             ),
             (
                 Csv,
-                "artwork_id,path,playlist_track_count\na,p,many\n",
+                "owner_id,artwork_id,path,playlist_track_count\no,a,p,many\n",
                 "not a whole",
             ),
             (
                 Csv,
-                "artwork_id,path,playlist_track_count\na,p,99999999999999999999\n",
+                "owner_id,artwork_id,path,playlist_track_count\no,a,p,99999999999999999999\n",
                 "not a whole",
             ),
             (
                 Jsonl,
-                r#"{"artwork_id":"a","path":"p","playlist_track_count":-3}"#,
+                r#"{"owner_id":"o","artwork_id":"a","path":"p","playlist_track_count":-3}"#,
                 "0 or more",
             ),
             (
                 Jsonl,
-                r#"{"artwork_id":"a","path":"p","playlist_track_count":2.0}"#,
+                r#"{"owner_id":"o","artwork_id":"a","path":"p","playlist_track_count":2.0}"#,
                 "not a whole",
             ),
             (
                 Jsonl,
-                r#"{"artwork_id":"a","path":"p","playlist_track_count":"4"}"#,
+                r#"{"owner_id":"o","artwork_id":"a","path":"p","playlist_track_count":"4"}"#,
                 "not a whole",
             ),
         ];
@@ -954,8 +964,8 @@ mod tests {
     fn missing_or_empty_artwork_id() {
         for text in [
             r#"{"url":"http://h/a"}"#,
-            r#"{"artwork_id":null,"url":"http://h/a"}"#,
-            r#"{"artwork_id":"  ","url":"http://h/a"}"#,
+            r#"{"owner_id":"o","artwork_id":null,"url":"http://h/a"}"#,
+            r#"{"owner_id":"o","artwork_id":"  ","url":"http://h/a"}"#,
         ] {
             assert!(
                 matches!(
@@ -969,14 +979,17 @@ mod tests {
             );
         }
         assert!(matches!(
-            one_error(Csv, "artwork_id,url\n,http://h/a\n"),
+            one_error(Csv, "owner_id,artwork_id,url\no,,http://h/a\n"),
             ManifestError::MissingField {
                 line: 2,
                 field: "artwork_id"
             }
         ));
         assert!(matches!(
-            one_error(Jsonl, r#"{"artwork_id":7,"url":"http://h/a"}"#),
+            one_error(
+                Jsonl,
+                r#"{"owner_id":"o","artwork_id":7,"url":"http://h/a"}"#
+            ),
             ManifestError::InvalidField {
                 field: "artwork_id",
                 ..
@@ -984,11 +997,82 @@ mod tests {
         ));
     }
 
+    /// `/v1/screen` requires an owner (an artwork without one can never be taken down with
+    /// the account), and so does every manifest row: missing, null, empty or blank.
+    #[test]
+    fn a_row_without_an_owner_id_is_refused_naming_its_line() {
+        for (text, line) in [
+            (r#"{"artwork_id":"a","url":"http://h/a"}"#, 1),
+            (
+                r#"{"artwork_id":"a","owner_id":null,"url":"http://h/a"}"#,
+                1,
+            ),
+            (r#"{"artwork_id":"a","owner_id":"","url":"http://h/a"}"#, 1),
+            (
+                "{\"artwork_id\":\"a\",\"owner_id\":\"o\",\"url\":\"http://h/a\"}\n\
+                 {\"artwork_id\":\"b\",\"owner_id\":\"  \",\"url\":\"http://h/b\"}",
+                2,
+            ),
+        ] {
+            let errors: Vec<_> = read(Jsonl, text)
+                .into_iter()
+                .filter_map(Result::err)
+                .collect();
+            assert_eq!(errors.len(), 1, "{text}: {errors:?}");
+            assert!(
+                matches!(
+                    errors[0],
+                    ManifestError::MissingField { line: l, field: "owner_id" } if l == line
+                ),
+                "{text}: {}",
+                errors[0]
+            );
+            assert!(errors[0].to_string().contains("owner_id"));
+        }
+        let bad = read(
+            Csv,
+            "artwork_id,url,owner_id\na,http://h/a,o\nb,http://h/b,\nc,http://h/c,o\n",
+        );
+        assert!(bad[0].is_ok() && bad[2].is_ok(), "{bad:?}");
+        assert!(
+            matches!(
+                bad[1],
+                Err(ManifestError::MissingField {
+                    line: 3,
+                    field: "owner_id"
+                })
+            ),
+            "{bad:?}"
+        );
+        // Without the column no row has an owner: refused at the header, before any row.
+        assert!(matches!(
+            header_error("artwork_id,url\na,http://h/a\n"),
+            ManifestError::MissingColumn { column: "owner_id" }
+        ));
+        // A bad owner is refused as /v1/screen refuses it.
+        for text in [
+            r#"{"artwork_id":"a","owner_id":"o/1","url":"http://h/a"}"#,
+            r#"{"artwork_id":"a","owner_id":7,"url":"http://h/a"}"#,
+        ] {
+            assert!(
+                matches!(
+                    one_error(Jsonl, text),
+                    ManifestError::InvalidField {
+                        line: 1,
+                        field: "owner_id",
+                        ..
+                    }
+                ),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn artwork_ids_with_control_characters_are_refused() {
         for text in [
-            "artwork_id,url\n\"a\nb\",http://h/a\n",
-            "artwork_id,url\n\"a\tb\",http://h/a\n",
+            "owner_id,artwork_id,url\no,\"a\nb\",http://h/a\n",
+            "owner_id,artwork_id,url\no,\"a\tb\",http://h/a\n",
         ] {
             assert!(
                 matches!(
@@ -1007,22 +1091,25 @@ mod tests {
     #[test]
     fn exactly_one_source() {
         assert!(matches!(
-            one_error(Csv, "artwork_id,url,path\na,http://h/a,a.png\n"),
+            one_error(Csv, "owner_id,artwork_id,url,path\no,a,http://h/a,a.png\n"),
             ManifestError::BothUrlAndPath { line: 2 }
         ));
         assert!(matches!(
             one_error(
                 Jsonl,
-                r#"{"artwork_id":"a","url":"http://h/a","path":"a.png"}"#
+                r#"{"owner_id":"o","artwork_id":"a","url":"http://h/a","path":"a.png"}"#
             ),
             ManifestError::BothUrlAndPath { line: 1 }
         ));
         assert!(matches!(
-            one_error(Csv, "artwork_id,url,path\na,,\n"),
+            one_error(Csv, "owner_id,artwork_id,url,path\no,a,,\n"),
             ManifestError::MissingSource { line: 2 }
         ));
         // null is absent, so this row has just the one source.
-        let got = items(Jsonl, r#"{"artwork_id":"a","url":null,"path":"a.png"}"#);
+        let got = items(
+            Jsonl,
+            r#"{"owner_id":"o","artwork_id":"a","url":null,"path":"a.png"}"#,
+        );
         assert_eq!(got[0].source, ItemSource::Path("/base/a.png".into()));
     }
 
@@ -1034,7 +1121,7 @@ mod tests {
             "not a url",
             "http://",
         ] {
-            match one_error(Csv, &format!("artwork_id,url\na,{bad}\n")) {
+            match one_error(Csv, &format!("owner_id,artwork_id,url\no,a,{bad}\n")) {
                 ManifestError::InvalidField {
                     line: 2,
                     field: "url",
@@ -1049,10 +1136,10 @@ mod tests {
     fn bad_rows_do_not_stop_the_rest() {
         let results = read(
             Jsonl,
-            "{\"artwork_id\":\"a\",\"path\":\"a\"}\n\
+            "{\"owner_id\":\"o\",\"artwork_id\":\"a\",\"path\":\"a\"}\n\
              {not json\n\
              [1,2]\n\
-             {\"artwork_id\":\"d\",\"path\":\"d\"}\n",
+             {\"owner_id\":\"o\",\"artwork_id\":\"d\",\"path\":\"d\"}\n",
         );
         assert_eq!(results.len(), 4);
         assert!(results[0].is_ok());
@@ -1069,7 +1156,7 @@ mod tests {
         ));
         assert_eq!(results[3].as_ref().unwrap().artwork_id, "d");
 
-        let results = read(Csv, "artwork_id,path\na,a\nb,b,extra\nc,c\n");
+        let results = read(Csv, "owner_id,artwork_id,path\no,a,a\no,b,b,extra\no,c,c\n");
         assert!(results[0].is_ok());
         assert!(
             matches!(results[1], Err(ManifestError::Csv { line: 3, .. })),
@@ -1081,8 +1168,8 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_a_row_error() {
-        let mut text = b"artwork_id,path\n".to_vec();
-        text.extend_from_slice(b"a\xff,a.png\nb,b.png\n");
+        let mut text = b"owner_id,artwork_id,path\n".to_vec();
+        text.extend_from_slice(b"o,a\xff,a.png\no,b,b.png\n");
         let results: Vec<_> = ManifestReader::new(&text[..], Csv, "/base")
             .unwrap()
             .collect();
@@ -1093,7 +1180,7 @@ mod tests {
         assert_eq!(results[1].as_ref().unwrap().artwork_id, "b");
 
         let results: Vec<_> = ManifestReader::new(
-            &b"{\"artwork_id\":\"\xff\",\"path\":\"p\"}\n"[..],
+            &b"{\"owner_id\":\"o\",\"artwork_id\":\"\xff\",\"path\":\"p\"}\n"[..],
             Jsonl,
             "/base",
         )
@@ -1125,8 +1212,11 @@ mod tests {
     #[test]
     fn an_io_error_ends_the_stream() {
         for (format, good) in [
-            (Jsonl, &b"{\"artwork_id\":\"a\",\"path\":\"a\"}\n"[..]),
-            (Csv, &b"artwork_id,path\na,a\n"[..]),
+            (
+                Jsonl,
+                &b"{\"owner_id\":\"o\",\"artwork_id\":\"a\",\"path\":\"a\"}\n"[..],
+            ),
+            (Csv, &b"owner_id,artwork_id,path\no,a,a\n"[..]),
         ] {
             let reader = BufReader::new(FailAfter { good });
             let results: Vec<_> = ManifestReader::new(reader, format, "/base")
@@ -1144,7 +1234,7 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_field() {
-        let e = one_error(Csv, "artwork_id,path,owner_is_minor\na,p,yes\n");
+        let e = one_error(Csv, "owner_id,artwork_id,path,owner_is_minor\no,a,p,yes\n");
         assert_eq!(
             e.to_string(),
             "line 2: owner_is_minor \"yes\": is not a boolean (exactly true, false, 1 or 0)"
@@ -1178,7 +1268,11 @@ mod tests {
     fn open_resolves_paths_against_the_manifest_directory() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("batch.txt");
-        std::fs::write(&manifest, "{\"artwork_id\":\"a\",\"path\":\"art/a.png\"}\n").unwrap();
+        std::fs::write(
+            &manifest,
+            "{\"owner_id\":\"o\",\"artwork_id\":\"a\",\"path\":\"art/a.png\"}\n",
+        )
+        .unwrap();
         assert!(matches!(
             open(&manifest, None),
             Err(ManifestError::UnknownFormat { .. })
@@ -1197,7 +1291,10 @@ mod tests {
     #[test]
     fn duplicate_ids_are_reported_with_both_lines() {
         let mut seen = DuplicateIds::new();
-        let got = items(Csv, "artwork_id,path\na,1\nb,2\na,3\na,4\n");
+        let got = items(
+            Csv,
+            "owner_id,artwork_id,path\no,a,1\no,b,2\no,a,3\no,a,4\n",
+        );
         let dups: Vec<_> = got.iter().filter_map(|i| seen.check(i)).collect();
         assert_eq!(
             dups,

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::act::quarantine::{QuarantineError, QuarantineVault};
+use crate::act::quarantine::{ObjectKey, QuarantineError, QuarantineVault};
 use crate::act::report::{self as report_payload, ReportError, ReportKind, ReporterInfo};
 use crate::bank::{BankMatch, SignalType};
 use crate::bank_index::{BankIndex, SharedBankIndex};
@@ -375,6 +375,7 @@ impl Pipeline {
         } else {
             None
         };
+        let wrote_evidence = quarantine_write.is_some();
         let review = (record.verdict != Verdict::Allow)
             .then(|| review_write(&record, &banks, &policy, record.reasons.first().cloned()));
         let reports = if record.verdict == Verdict::Block {
@@ -405,7 +406,18 @@ impl Pipeline {
                     artwork_status,
                 )?
             })
-            .await?;
+            .await;
+        let recorded = match recorded {
+            Ok(recorded) if recorded.created => recorded,
+            // Nothing was recorded, or another instance recorded this id first (with its own
+            // evidence, if any): what this one wrote stays only if a stored row points at it.
+            other => {
+                if wrote_evidence {
+                    self.discard_unrecorded_evidence(&record.sha256).await;
+                }
+                other.map_err(|e| key_taken(e.into(), submission, bound_to_request))?
+            }
+        };
         if !recorded.report_ids.is_empty() {
             self.reported.notify_one();
         }
@@ -423,6 +435,24 @@ impl Pipeline {
             report_ids: recorded.report_ids,
             cached: was_cached,
         })
+    }
+
+    /// Delete the evidence of `sha256` when no stored quarantine row points at it: it would
+    /// be an encrypted copy nothing can find, review or release, kept for the whole
+    /// retention. A failure is logged, not answered: the file then stays until it expires.
+    async fn discard_unrecorded_evidence(&self, sha256: &str) {
+        let discarded = match self.store.quarantine_items(sha256).await {
+            Ok(rows) if !rows.is_empty() => return,
+            Ok(_) => match ObjectKey::from_sha256(sha256) {
+                Ok(key) => self.vault.delete(&key).await.map(drop),
+                Err(e) => Err(e),
+            }
+            .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = discarded {
+            tracing::warn!(sha256, "keeping evidence no screening recorded: {e}");
+        }
     }
 
     /// The hit report, and a CyberTipline report when a `csam` bank matched.
@@ -515,6 +545,20 @@ impl Pipeline {
             }
         }
         Ok(writes)
+    }
+}
+
+/// The store refuses a screening id already stored for other bytes. Under an
+/// `Idempotency-Key` that is another instance's request winning the key: the caller's
+/// conflict, answered as such.
+fn key_taken(e: PipelineError, submission: &Submission, bound_to_request: bool) -> PipelineError {
+    match (e, &submission.screening_id) {
+        (PipelineError::Store(StoreError::Conflict(_)), Some(id)) if bound_to_request => {
+            PipelineError::IdempotencyConflict {
+                screening_id: id.clone(),
+            }
+        }
+        (e, _) => e,
     }
 }
 

@@ -1175,6 +1175,169 @@ async fn axum_rejections_answer_the_documented_json_error() {
     }
 }
 
+/// A vault through which another replica records the same screening id just after this
+/// one wrote its evidence and before this one writes its row: two replicas racing one
+/// `Idempotency-Key`.
+struct RacingVault {
+    inner: std::sync::Arc<dyn coverguard::act::quarantine::QuarantineVault>,
+    other_replica: std::sync::Mutex<Option<futures_util::future::BoxFuture<'static, ()>>>,
+}
+
+#[async_trait::async_trait]
+impl coverguard::act::quarantine::QuarantineVault for RacingVault {
+    async fn put(
+        &self,
+        sha256: &str,
+        bytes: &[u8],
+        retention_until: std::time::SystemTime,
+    ) -> Result<coverguard::act::quarantine::ObjectKey, coverguard::act::quarantine::QuarantineError>
+    {
+        let key = self.inner.put(sha256, bytes, retention_until).await?;
+        let other = self.other_replica.lock().unwrap().take();
+        if let Some(other) = other {
+            other.await;
+        }
+        Ok(key)
+    }
+
+    async fn get(
+        &self,
+        key: &coverguard::act::quarantine::ObjectKey,
+    ) -> Result<Vec<u8>, coverguard::act::quarantine::QuarantineError> {
+        self.inner.get(key).await
+    }
+
+    async fn delete_expired(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Result<
+        coverguard::act::quarantine::ExpiryReport,
+        coverguard::act::quarantine::QuarantineError,
+    > {
+        self.inner.delete_expired(now).await
+    }
+
+    async fn delete(
+        &self,
+        key: &coverguard::act::quarantine::ObjectKey,
+    ) -> Result<bool, coverguard::act::quarantine::QuarantineError> {
+        self.inner.delete(key).await
+    }
+}
+
+/// The SHA-256 of every object in a quarantine directory.
+fn vault_objects(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(vault_objects(&path));
+        } else {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+/// Two replicas screen different images under one `Idempotency-Key` at once: the one whose
+/// row lands second answers 409 and keeps no evidence file with no row behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_loses_an_idempotency_race_keeps_no_evidence() {
+    use coverguard::pipeline::{PipelineError, Submission};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let config = coverguard::config::ServiceConfig {
+        data_dir: dir.path().join("data"),
+        quarantine_key: Some("11".repeat(32)),
+        quarantine_on_review: true,
+        ..coverguard::config::ServiceConfig::default()
+    };
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let store = store::open(&config.database_url()).await.unwrap();
+    let load = || async {
+        coverguard::app::load(&config, store.clone(), Arc::new(|_, _| {}))
+            .await
+            .unwrap()
+            .pipeline
+    };
+    let winner = load().await;
+    let mut loser = Arc::try_unwrap(load().await)
+        .ok()
+        .expect("nothing else holds the pipeline");
+
+    // Strict context: the colour chart is held, so both screenings keep evidence.
+    let context = coverguard::context::ScreenContext {
+        surface: Some("playlist_cover".into()),
+        owner_is_minor: true,
+        playlist_track_count: Some(0),
+    };
+    let submission = |artwork: &str| Submission {
+        source: format!("upload:{artwork}"),
+        url: None,
+        artwork_id: Some(artwork.into()),
+        owner_id: Some("o".into()),
+        context: context.clone(),
+        screening_id: Some("ik_race".into()),
+    };
+    let first = bytes::Bytes::from(photo("color.png"));
+    // The same picture in other bytes: another request under the same key.
+    let second = {
+        let chart = image::load_from_memory(&first).unwrap();
+        let mut png = Vec::new();
+        chart
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        bytes::Bytes::from(png)
+    };
+    assert_ne!(first, second);
+
+    let raced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other_replica = {
+        let (winner, first, submission, raced) = (
+            winner.clone(),
+            first.clone(),
+            submission("race-a"),
+            raced.clone(),
+        );
+        Box::pin(async move {
+            let won = winner.screen_for_key(first, &submission).await.unwrap();
+            assert!(won.created && won.quarantined, "{:?}", won.record.verdict);
+            raced.store(true, std::sync::atomic::Ordering::SeqCst);
+        }) as futures_util::future::BoxFuture<'static, ()>
+    };
+    loser.vault = Arc::new(RacingVault {
+        inner: loser.vault.clone(),
+        other_replica: std::sync::Mutex::new(Some(other_replica)),
+    });
+    let lost = loser.screen_for_key(second, &submission("race-b")).await;
+    assert!(raced.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        matches!(lost, Err(PipelineError::IdempotencyConflict { .. })),
+        "{:?}",
+        lost.map(|s| s.record.verdict)
+    );
+
+    let objects = vault_objects(&config.quarantine_dir());
+    let stored = store.get_screening("ik_race").await.unwrap().unwrap();
+    assert_eq!(
+        objects,
+        std::collections::BTreeSet::from([stored.sha256.clone()]),
+        "only the recorded screening's evidence is kept"
+    );
+    for sha256 in &objects {
+        assert!(
+            !store.quarantine_items(sha256).await.unwrap().is_empty(),
+            "{sha256} has no row"
+        );
+    }
+}
+
 /// A webhook that acknowledges everything and keeps each envelope it was sent.
 async fn recording_webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     use axum::routing::post;

@@ -348,6 +348,11 @@ pub trait QuarantineVault: Send + Sync {
 
     /// Delete every object whose retention date is at or before `now`.
     async fn delete_expired(&self, now: SystemTime) -> Result<ExpiryReport, QuarantineError>;
+
+    /// Delete one object now, whatever its retention: evidence written for a screening that
+    /// was never recorded points at nothing and would otherwise be kept, unseen, for the
+    /// whole retention period. True when there was an object to delete.
+    async fn delete(&self, key: &ObjectKey) -> Result<bool, QuarantineError>;
 }
 
 /// A vault in a local directory. Cheap to clone; clones share keys and locks.
@@ -480,6 +485,12 @@ impl QuarantineVault for LocalVault {
         let inner = Arc::clone(&self.inner);
         let now = unix_seconds(now);
         run_blocking(move || inner.delete_expired_blocking(Some(now), SystemTime::now())).await
+    }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<bool, QuarantineError> {
+        let inner = Arc::clone(&self.inner);
+        let key = key.clone();
+        run_blocking(move || inner.delete_blocking(&key)).await
     }
 }
 
@@ -812,6 +823,23 @@ impl VaultInner {
 
     /// Sweep every shard: stale temporary files always, and objects past their retention
     /// date when `now` is given (`None` leaves every object alone).
+    fn delete_blocking(&self, key: &ObjectKey) -> Result<bool, QuarantineError> {
+        let dir = self.shard_dir(key);
+        let path = dir.join(key.sha256());
+        // Under the put lock: a put of the same object finishes first, or starts after.
+        let _guard = self.put_locks[key.stripe()]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                sync_dir(&dir)?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("delete", &path, e)),
+        }
+    }
+
     fn delete_expired_blocking(
         &self,
         now: Option<u64>,
@@ -940,6 +968,30 @@ mod tests {
 
     fn vault(dir: &Path) -> LocalVault {
         LocalVault::open(dir.join("vault"), QuarantineKey::generate().unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn delete_removes_one_object_whatever_its_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault(dir.path());
+        let image = sample_image();
+        let other = b"other evidence".to_vec();
+        let key = vault
+            .put(&sha256_hex(&image), &image, SystemTime::now() + DAY)
+            .await
+            .unwrap();
+        let kept = vault
+            .put(&sha256_hex(&other), &other, SystemTime::now() + DAY)
+            .await
+            .unwrap();
+        assert!(vault.delete(&key).await.unwrap());
+        assert!(!vault.object_path(&key).exists());
+        assert!(matches!(
+            vault.get(&key).await,
+            Err(QuarantineError::NotFound { .. })
+        ));
+        assert!(!vault.delete(&key).await.unwrap(), "already gone");
+        assert_eq!(vault.get(&kept).await.unwrap(), other);
     }
 
     #[tokio::test]

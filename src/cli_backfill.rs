@@ -159,6 +159,9 @@ pub struct WorkerArgs {
     /// Exit once the queue has been empty this many seconds (default: run until stopped).
     #[arg(long, value_name = "SECS")]
     exit_when_idle: Option<u64>,
+    /// Redo only what changed since each item's latest screening, as `backfill --stale-only`.
+    #[arg(long)]
+    stale_only: bool,
     /// Service configuration; workers share its store (Postgres: `DATABASE_URL`).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -267,8 +270,17 @@ fn run_local(args: RunArgs) -> anyhow::Result<ExitCode> {
     ))?;
     let s = &outcome.summary;
     eprintln!(
-        "job {}: {} screened, {} current, {} already done, {} failed, {} bad rows, {} repeated ids",
-        outcome.job_id, s.screened, s.fresh, s.already_done, s.failed, s.bad_rows, s.duplicate_rows
+        "job {}: {} screened ({} reinferred, {} rematched, {} redecided), {} skipped as current, {} already done, {} failed, {} bad rows, {} repeated ids",
+        outcome.job_id,
+        s.screened,
+        s.reinferred,
+        s.rematched,
+        s.redecided,
+        s.skipped_current,
+        s.already_done,
+        s.failed,
+        s.bad_rows,
+        s.duplicate_rows
     );
     for (verdict, n) in &outcome.counts.verdicts {
         eprintln!("  {verdict}: {n}");
@@ -310,6 +322,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         name: name.clone(),
         backfill: BackfillOptions {
             concurrency: args.concurrency,
+            stale_only: args.stale_only,
             ..BackfillOptions::default()
         },
         exit_when_idle: args.exit_when_idle.map(Duration::from_secs),
@@ -325,7 +338,17 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         };
         job::work(&config, &args.queue.nats, args.queue.config(), options, stop).await
     })?;
-    eprintln!("worker {name}: {processed} item(s) done");
+    eprintln!(
+        "worker {name}: {} item(s) done: {} screened ({} reinferred, {} rematched, {} redecided), {} skipped as current, {} already done, {} failed",
+        processed.finished(),
+        processed.screened,
+        processed.reinferred,
+        processed.rematched,
+        processed.redecided,
+        processed.skipped_current,
+        processed.already_done,
+        processed.failed
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -341,6 +341,46 @@ impl Pipeline {
             &policy,
             &model,
         );
+        self.apply_submission(&mut record, submission).await?;
+        let screening_id = submission
+            .screening_id
+            .clone()
+            .unwrap_or_else(store::new_id);
+        let recorded = self
+            .record_decided(
+                &record,
+                screening_id,
+                submission,
+                Analyser { model, analysis },
+                &banks,
+                &policy,
+                Some(&bytes),
+            )
+            .await
+            .map_err(|e| key_taken(e, submission, bound_to_request))?;
+        if bound_to_request && !recorded.created {
+            // Another instance stored the key first; answer its record only if it is of
+            // this same request.
+            self.check_same_request(&recorded.screening_id, &analysed.exact.sha256, submission)
+                .await?;
+        }
+        Ok(Screened {
+            record,
+            screening_id: recorded.screening_id,
+            created: recorded.created,
+            quarantined: recorded.quarantined,
+            report_ids: recorded.report_ids,
+            cached: was_cached,
+        })
+    }
+
+    /// What the submission adds to a decided record: the strict profile's reason, and a
+    /// hold for review when the owner's account was taken down.
+    pub(crate) async fn apply_submission(
+        &self,
+        record: &mut ScreeningRecord,
+        submission: &Submission,
+    ) -> Result<(), StoreError> {
         if let Some(reason) = submission.context.strict_reason() {
             record.reasons.push(format!("strict profile: {reason}"));
         }
@@ -354,32 +394,47 @@ impl Pipeline {
                 .reasons
                 .insert(0, "review: the owner's account was taken down".into());
         }
+        Ok(())
+    }
 
-        let screening_id = submission
-            .screening_id
-            .clone()
-            .unwrap_or_else(store::new_id);
-        let quarantine = record.verdict == Verdict::Block
-            || (self.settings.quarantine_on_review && record.verdict == Verdict::Review);
-        let quarantine_write = if quarantine {
-            let retention = SystemTime::now() + self.settings.retention;
-            // The encrypted copy exists before the row that points at it.
-            let key = self
-                .vault
-                .put(&analysed.exact.sha256, &bytes, retention)
-                .await?;
-            Some(QuarantineWrite {
-                object_key: key.sha256().to_string(),
-                retention_until: chrono::DateTime::<chrono::Utc>::from(retention),
-            })
-        } else {
-            None
+    /// Whether a verdict keeps an encrypted copy of the bytes.
+    pub(crate) fn quarantines(&self, verdict: Verdict) -> bool {
+        verdict == Verdict::Block
+            || (self.settings.quarantine_on_review && verdict == Verdict::Review)
+    }
+
+    /// Record `record` with what its verdict does, in one store write: the encrypted copy of
+    /// `evidence` when the verdict quarantines, the review row, the reports and the artwork's
+    /// status. Without evidence a quarantining verdict still takes the artwork out of view.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record_decided(
+        &self,
+        record: &ScreeningRecord,
+        screening_id: String,
+        submission: &Submission,
+        analyser: Analyser,
+        banks: &BankIndex,
+        policy: &Policy,
+        evidence: Option<&[u8]>,
+    ) -> Result<store::RecordedScreening, PipelineError> {
+        let quarantine = self.quarantines(record.verdict);
+        let quarantine_write = match evidence.filter(|_| quarantine) {
+            Some(bytes) => {
+                let retention = SystemTime::now() + self.settings.retention;
+                // The encrypted copy exists before the row that points at it.
+                let key = self.vault.put(&record.sha256, bytes, retention).await?;
+                Some(QuarantineWrite {
+                    object_key: key.sha256().to_string(),
+                    retention_until: chrono::DateTime::<chrono::Utc>::from(retention),
+                })
+            }
+            None => None,
         };
         let wrote_evidence = quarantine_write.is_some();
         let review = (record.verdict != Verdict::Allow)
-            .then(|| review_write(&record, &banks, &policy, record.reasons.first().cloned()));
+            .then(|| review_write(record, banks, policy, record.reasons.first().cloned()));
         let reports = if record.verdict == Verdict::Block {
-            self.reports(&screening_id, submission, &record, &banks)?
+            self.reports(&screening_id, submission, record, banks)?
         } else {
             Vec::new()
         };
@@ -397,10 +452,10 @@ impl Pipeline {
                 review,
                 reports,
                 ..screening_write(
-                    &record,
+                    record,
                     screening_id,
                     submission,
-                    Analyser { model, analysis },
+                    analyser,
                     banks.banks_version(),
                     context,
                     artwork_status,
@@ -415,26 +470,13 @@ impl Pipeline {
                 if wrote_evidence {
                     self.discard_unrecorded_evidence(&record.sha256).await;
                 }
-                other.map_err(|e| key_taken(e.into(), submission, bound_to_request))?
+                other?
             }
         };
         if !recorded.report_ids.is_empty() {
             self.reported.notify_one();
         }
-        if bound_to_request && !recorded.created {
-            // Another instance stored the key first; answer its record only if it is of
-            // this same request.
-            self.check_same_request(&recorded.screening_id, &analysed.exact.sha256, submission)
-                .await?;
-        }
-        Ok(Screened {
-            record,
-            screening_id: recorded.screening_id,
-            created: recorded.created,
-            quarantined: recorded.quarantined,
-            report_ids: recorded.report_ids,
-            cached: was_cached,
-        })
+        Ok(recorded)
     }
 
     /// Delete the evidence of `sha256` when no stored quarantine row points at it: it would
@@ -563,9 +605,9 @@ fn key_taken(e: PipelineError, submission: &Submission, bound_to_request: bool) 
 }
 
 /// What analysed a screening: the model, and how the bytes were analysed.
-struct Analyser {
-    model: String,
-    analysis: String,
+pub(crate) struct Analyser {
+    pub model: String,
+    pub analysis: String,
 }
 
 /// The PDQ of each view of `record`, as stored for retroactive matching.

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bank::{BankMatch, BankSet, Signals};
+use crate::bank::{BankMatch, BankSet};
 use crate::classify::{ClassifyError, Detection, Detector, RgbView};
 use crate::decide::{Policy, Verdict};
 use crate::decode::{
@@ -16,6 +16,7 @@ use crate::decode::{
 };
 use crate::fetch::FetchError;
 use crate::hash::{self, ExactHashes, PdqOutput};
+use crate::screening::rematch::{match_and_decide, Decided, ViewSignals};
 use crate::screening::views::{self, Rendering, View, ViewError, ViewId, ViewSettings};
 
 /// Why an input could not be screened. Never treated as `allow`.
@@ -343,55 +344,41 @@ pub fn build_record(
     policy: &Policy,
     model_id: &str,
 ) -> ScreeningRecord {
-    let params = |bank: &str| policy.match_params(bank);
-    let mut matches = banks.match_signals(
-        Signals {
-            exact: Some(&analysed.exact),
-            pdq: Some(&analysed.pdq),
-        },
-        params,
+    let view_signals: Vec<ViewSignals<'_>> = analysed
+        .views
+        .iter()
+        .enumerate()
+        .map(|(i, view)| ViewSignals {
+            id: view.id,
+            pdq: &view.pdq,
+            detections: detections.views.get(i).map_or(&[], Vec::as_slice),
+        })
+        .collect();
+    let decided = match_and_decide(
+        &analysed.exact,
+        &analysed.pdq,
+        &detections.reference,
+        &view_signals,
+        banks,
+        policy,
     );
-    let decision = policy.decide(
-        &crate::classify::label_scores(&detections.reference),
-        &matches,
-    );
-    let (mut verdict, mut reasons, mut decided_by) = (decision.verdict, decision.reasons, None);
-    let mut view_records = Vec::with_capacity(analysed.views.len());
     let mut view_detections = detections.views.into_iter();
-    for view in &analysed.views {
-        let found = view_detections.next().unwrap_or_default();
-        let mut view_matches = banks.match_signals(
-            Signals {
-                exact: None,
-                pdq: Some(&view.pdq),
-            },
-            params,
-        );
-        for m in &mut view_matches {
-            m.frame = Some(view.id.frame);
-            m.rendering = Some(view.id.rendering);
-        }
-        let decided = policy.decide(&crate::classify::label_scores(&found), &view_matches);
-        if decided.verdict > verdict {
-            verdict = decided.verdict;
-            decided_by = Some(view.id);
-        }
-        reasons.extend(
-            decided
-                .reasons
-                .into_iter()
-                .map(|r| format!("{r} in {}", view.id)),
-        );
-        matches.extend(view_matches);
-        view_records.push(ViewRecord {
+    let view_records = analysed
+        .views
+        .iter()
+        .map(|view| ViewRecord {
             frame: view.id.frame,
             rendering: view.id.rendering,
             pdq: PdqRecord::from(&view.pdq),
-            detections: found,
-        });
-    }
-    // The reasons that set the verdict first, as `decide` orders them.
-    reasons.sort_by_key(|r| std::cmp::Reverse(r.starts_with(verdict.as_str())));
+            detections: view_detections.next().unwrap_or_default(),
+        })
+        .collect();
+    let Decided {
+        matches,
+        verdict,
+        decided_by,
+        reasons,
+    } = decided;
     ScreeningRecord {
         source: source.to_string(),
         sha256: analysed.exact.sha256.clone(),

@@ -423,7 +423,7 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
         .unwrap();
     assert_eq!(fresh.summary.screened, 0, "{:?}", fresh.summary);
     assert_eq!(
-        fresh.summary.fresh as usize,
+        fresh.summary.skipped_current as usize,
         corpus.total() - corpus.failing()
     );
     assert_eq!(fresh.inferred, 0);
@@ -541,22 +541,23 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
     store.close().await;
 
     // The banks changed since the first run: every verdict but the retroactive hits'
-    // (made under the new banks) is stale and screened again.
+    // (made under the new banks) is stale, and its stored hashes are matched again.
     let stale = job::run_local(&config, &manifest, Some("stale-2"), stale_only(), None)
         .await
         .unwrap();
     assert_eq!(
-        stale.summary.fresh as usize,
+        stale.summary.skipped_current as usize,
         retro.hits.len(),
         "{:?}",
         stale.summary
     );
     assert_eq!(
-        stale.summary.screened as usize,
-        corpus.total() - corpus.failing() - retro.hits.len(),
+        (stale.summary.rematched as usize, stale.summary.reinferred),
+        (corpus.total() - corpus.failing() - retro.hits.len(), 0),
         "{:?}",
         stale.summary
     );
+    assert_eq!(stale.inferred, 0, "a bank change runs no inference");
 
     // Rows analysed before views existed carry no analysis version: however current their
     // model, policy and banks, each is screened again rather than trusted.
@@ -580,7 +581,10 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
         .await
         .unwrap();
     assert_eq!(
-        (upgraded.summary.fresh, upgraded.summary.screened as usize),
+        (
+            upgraded.summary.skipped_current,
+            upgraded.summary.reinferred as usize
+        ),
         (0, corpus.total() - corpus.failing()),
         "{:?}",
         upgraded.summary
@@ -791,6 +795,70 @@ async fn two_jetstream_workers_one_killed_do_every_item_exactly_once() {
     );
     assert!(text.contains("queue: 0 queued"), "{text}");
 
+    // A bank change, then the manifest again as its own job for a `--stale-only` worker:
+    // every screened item is matched again from its stored hashes, none inferred.
+    store
+        .add_entries(
+            "known-bad",
+            &[EntryWrite {
+                signal: "md5".into(),
+                hash: "0".repeat(32),
+                external_id: Some("unrelated".into()),
+            }],
+        )
+        .await
+        .unwrap();
+    let mut enqueue_stale = binary();
+    enqueue_stale
+        .args([
+            "backfill",
+            "enqueue",
+            "--nats",
+            &nats,
+            "--stream",
+            &stream,
+            "--job",
+            "js-stale",
+            "--manifest",
+        ])
+        .arg(&corpus.manifest);
+    with_env(&mut enqueue_stale);
+    let out = enqueue_stale.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut stale_worker = binary();
+    stale_worker
+        .args([
+            "worker",
+            "--nats",
+            &nats,
+            "--stream",
+            &stream,
+            "--exit-when-idle",
+            "3",
+            "--stale-only",
+            "--name",
+            "stale",
+            "--config",
+        ])
+        .arg(corpus.config_file());
+    with_env(&mut stale_worker);
+    let out = stale_worker.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let done = corpus.total() - corpus.failing();
+    assert!(
+        stderr.contains(&format!(
+            "{done} screened (0 reinferred, {done} rematched, 0 redecided), 0 skipped as current"
+        )),
+        "{stderr}"
+    );
+    let counts = store.backfill_counts("js-stale").await.unwrap();
+    assert_eq!(counts.done as usize, done, "{counts:?}");
+
     let queue = coverguard::backfill::jetstream::JobQueue::connect(
         &nats,
         coverguard::backfill::jetstream::JobQueueConfig {
@@ -805,4 +873,265 @@ async fn two_jetstream_workers_one_killed_do_every_item_exactly_once() {
     store.close().await;
     drop(config);
     schema.drop().await;
+}
+
+/// The stored screening an artwork's row points at, with its record parsed.
+async fn latest(store: &dyn Store, artwork_id: &str) -> (store::ScreeningRow, serde_json::Value) {
+    let row = store
+        .latest_for_artwork(artwork_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{artwork_id} has no screening"));
+    let record = row.record.clone();
+    (row, record)
+}
+
+fn banks_named(record: &serde_json::Value) -> BTreeSet<String> {
+    record["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["bank"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = [
+        "astronaut.png",
+        "chelsea.png",
+        "coffee.png",
+        "camera.png",
+        "horse.png",
+        "coins.png",
+    ];
+    let mut rows = vec!["artwork_id,url,path,owner_id,surface".to_string()];
+    let mut originals = BTreeMap::new();
+    for name in photos {
+        let path = dir.path().join(name);
+        let bytes = std::fs::read(skimage_dir().join(name)).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        originals.insert(name, bytes);
+        rows.push(format!(
+            "a-{name},,{},owner-1,playlist_cover",
+            path.display()
+        ));
+    }
+    let manifest_path = dir.path().join("manifest.csv");
+    std::fs::write(&manifest_path, rows.join("\n") + "\n").unwrap();
+    let manifest = ManifestArg {
+        path: manifest_path,
+        format: None,
+    };
+    let mut config = ServiceConfig {
+        data_dir: dir.path().join("data"),
+        quarantine_key: Some("22".repeat(32)),
+        ..ServiceConfig::default()
+    };
+    let n = photos.len() as u64;
+    let stale_only = BackfillOptions {
+        stale_only: true,
+        ..BackfillOptions::default()
+    };
+    let run = |config: ServiceConfig, job: &'static str| {
+        let (manifest, options) = (manifest.clone(), stale_only.clone());
+        async move {
+            job::run_local(&config, &manifest, Some(job), options, None)
+                .await
+                .unwrap()
+        }
+    };
+
+    let first = job::run_local(&config, &manifest, None, BackfillOptions::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.summary.screened, first.summary.reinferred),
+        (n, n),
+        "{:?}",
+        first.summary
+    );
+    assert_eq!(first.inferred, n);
+    let store = store::open(&config.database_url()).await.unwrap();
+    let (before, _) = latest(store.as_ref(), "a-coffee.png").await;
+    assert_eq!(before.verdict, "allow");
+
+    // Nothing changed: every item is skipped, nothing recorded.
+    let unchanged = run(config.clone(), "stale-unchanged").await;
+    assert_eq!(
+        unchanged.summary.skipped_current, n,
+        "{:?}",
+        unchanged.summary
+    );
+    assert_eq!((unchanged.summary.screened, unchanged.inferred), (0, 0));
+    assert_eq!(latest(store.as_ref(), "a-coffee.png").await.0.id, before.id);
+
+    // A release adds the camera photo's PDQ to an allow-list: the banks version moves, so every
+    // item is matched again from its stored hashes, and the model is not run.
+    store
+        .create_bank(&BankSpec {
+            name: "released".into(),
+            signal_types: vec!["pdq".into()],
+            pdq_threshold: 31,
+            action: BankAction::Allow,
+            allow_list: true,
+            severity: 0,
+            category: None,
+        })
+        .await
+        .unwrap();
+    let limits = coverguard::decode::DecodeLimits::default();
+    let camera = coverguard::screen::analyse(&originals["camera.png"], &limits).unwrap();
+    store
+        .add_entries(
+            "released",
+            &[EntryWrite {
+                signal: "pdq".into(),
+                hash: camera.pdq.hash.to_hex(),
+                external_id: Some("release-1".into()),
+            }],
+        )
+        .await
+        .unwrap();
+    let released = run(config.clone(), "stale-release").await;
+    let s = &released.summary;
+    assert_eq!((s.rematched, s.reinferred, s.redecided), (n, 0, 0), "{s:?}");
+    assert_eq!(released.inferred, 0, "no inference for a bank change");
+    let (row, record) = latest(store.as_ref(), "a-camera.png").await;
+    assert!(banks_named(&record).contains("released"), "{record}");
+    assert_eq!(
+        row.id,
+        coverguard::backfill::run::screening_id("stale-release", "a-camera.png")
+    );
+    assert_eq!(
+        (row.model.as_str(), row.analysis.as_str()),
+        (before.model.as_str(), before.analysis.as_str())
+    );
+    let banks_after_release = row.banks_version;
+    assert!(banks_after_release > before.banks_version);
+    // Made current: run again, all skipped.
+    let again = run(config.clone(), "stale-release-again").await;
+    assert_eq!(again.summary.skipped_current, n, "{:?}", again.summary);
+
+    // A known-bad MD5 of the coffee photo, allowed so far: blocked from the stored hashes,
+    // its bytes read again as evidence, reported, out of public view.
+    store
+        .create_bank(&BankSpec {
+            name: "known-bad".into(),
+            signal_types: vec!["md5".into()],
+            pdq_threshold: 31,
+            action: BankAction::Block,
+            allow_list: false,
+            severity: 3,
+            category: None,
+        })
+        .await
+        .unwrap();
+    let coffee = coverguard::hash::exact_hashes(&originals["coffee.png"]);
+    store
+        .add_entries(
+            "known-bad",
+            &[EntryWrite {
+                signal: "md5".into(),
+                hash: coffee.md5.clone(),
+                external_id: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let bad = run(config.clone(), "stale-bad").await;
+    let s = &bad.summary;
+    assert_eq!((s.rematched, s.reinferred), (n, 0), "{s:?}");
+    assert_eq!(bad.inferred, 0);
+    assert_eq!(s.verdicts.get("block"), Some(&1), "{s:?}");
+    let (row, record) = latest(store.as_ref(), "a-coffee.png").await;
+    assert_eq!(row.verdict, "block", "{record}");
+    assert!(banks_named(&record).contains("known-bad"), "{record}");
+    let artwork = store.get_artwork("a-coffee.png").await.unwrap().unwrap();
+    assert_eq!(artwork.status.as_str(), "quarantined");
+    let quarantined = store.quarantine_items(&coffee.sha256).await.unwrap();
+    assert_eq!(quarantined.len(), 1, "the bytes are kept as evidence");
+    assert_eq!(quarantined[0].screening_id, row.id);
+    let due = store
+        .due_reports(chrono::Utc::now() + chrono::Duration::days(1), 100)
+        .await
+        .unwrap();
+    assert!(due.iter().any(|r| r.screening_id == row.id), "{due:?}");
+
+    // A policy change alone: decided again from the stored scores. A label the model found in
+    // some photo is now reviewed from just under its score.
+    let mut found = None;
+    // Not the released photo: its release clears what the classifier alone flags.
+    for name in photos.into_iter().filter(|n| *n != "camera.png") {
+        let (_, record) = latest(store.as_ref(), &format!("a-{name}")).await;
+        let top = record["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .max_by(|a, b| {
+                a["score"]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["score"].as_f64().unwrap())
+            })
+            .map(|d| {
+                (
+                    d["label"].as_str().unwrap().to_string(),
+                    d["score"].as_f64().unwrap(),
+                )
+            });
+        if let (Some(top), "allow") = (top, record["verdict"].as_str().unwrap()) {
+            found = Some((name, top));
+            break;
+        }
+    }
+    let (flagged, (label, score)) = found.expect("some allowed photo has a detection");
+    let policy_file = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy_file,
+        format!(
+            "[labels.{label}]\nreview = {:.4}\n",
+            (score - 0.01).max(0.0)
+        ),
+    )
+    .unwrap();
+    config.policy_file = Some(policy_file);
+    let redecided = run(config.clone(), "stale-policy").await;
+    let s = &redecided.summary;
+    assert_eq!((s.redecided, s.rematched, s.reinferred), (n, 0, 0), "{s:?}");
+    assert_eq!(redecided.inferred, 0, "no inference for a policy change");
+    let (row, record) = latest(store.as_ref(), &format!("a-{flagged}")).await;
+    assert_eq!(row.verdict, "review", "{record}");
+    assert_eq!(
+        row.banks_version,
+        latest(store.as_ref(), "a-coffee.png").await.0.banks_version
+    );
+    assert_ne!(row.policy_version, before.policy_version);
+    assert_eq!(
+        latest(store.as_ref(), "a-coffee.png").await.0.verdict,
+        "block"
+    );
+
+    // Another model: its scores are not the stored ones, so every item is inferred again.
+    let db = config.data_dir.join("coverguard.db");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        db.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE screenings SET model = 'an-older-model'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let reinferred = run(config.clone(), "stale-model").await;
+    let s = &reinferred.summary;
+    assert_eq!((s.reinferred, s.rematched, s.redecided), (n, 0, 0), "{s:?}");
+    assert_eq!(reinferred.inferred, n);
+    let (row, _) = latest(store.as_ref(), &format!("a-{flagged}")).await;
+    assert_eq!(row.model, before.model);
+    assert_eq!(row.verdict, "review");
+    store.close().await;
 }

@@ -253,14 +253,15 @@ pub struct WorkerOptions {
 }
 
 /// `coverguard worker`: take items off the queue until stopped (or idle), screen
-/// them, checkpoint them in the shared store, and ack.
+/// them, checkpoint them in the shared store, and ack. Returns the counts of the items
+/// acked.
 pub async fn work(
     config: &ServiceConfig,
     nats_url: &str,
     queue: JobQueueConfig,
     options: WorkerOptions,
     stop: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<RunSummary> {
     let ack_wait = queue.ack_wait;
     let queue = JobQueue::connect(nats_url, queue).await?;
     let opened = Opened::new(config).await?;
@@ -277,7 +278,7 @@ pub async fn work(
         options.backfill.concurrency.max(1),
     ));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut processed = 0u64;
+    let mut processed = RunSummary::default();
     let mut idle_since = Instant::now();
     tokio::pin!(stop);
     loop {
@@ -286,7 +287,9 @@ pub async fn work(
             permit = Arc::clone(&slots).acquire_owned() => permit?,
         };
         while let Some(done) = tasks.try_join_next() {
-            processed += u64::from(done.unwrap_or(false));
+            if let Ok(Some(result)) = done {
+                processed.add(&result);
+            }
         }
         let delivery = tokio::select! {
             _ = &mut stop => break,
@@ -322,24 +325,26 @@ pub async fn work(
                 }
             };
             match result {
-                Ok(_) => match delivery.ack().await {
-                    Ok(()) => true,
+                Ok(result) => match delivery.ack().await {
+                    Ok(()) => Some(result),
                     Err(e) => {
                         // Redelivered later; the checkpoint makes the repeat harmless.
                         tracing::warn!(artwork = %item.artwork_id, error = %e, "ack failed");
-                        false
+                        None
                     }
                 },
                 Err(e) => {
                     tracing::error!(artwork = %item.artwork_id, error = %e, "item not checkpointed; returned to the queue");
                     let _ = delivery.nak(Duration::from_secs(5)).await;
-                    false
+                    None
                 }
             }
         });
     }
     while let Some(done) = tasks.join_next().await {
-        processed += u64::from(done.unwrap_or(false));
+        if let Ok(Some(result)) = done {
+            processed.add(&result);
+        }
     }
     opened.close().await;
     Ok(processed)
@@ -401,8 +406,15 @@ impl ProgressReport {
                 .iter()
                 .map(|(kind, n)| format!("error {kind} {n}")),
         );
-        if summary.already_done > 0 {
-            parts.push(format!("already done {}", summary.already_done));
+        for (what, n) in [
+            ("rematched", summary.rematched),
+            ("redecided", summary.redecided),
+            ("current", summary.skipped_current),
+            ("already done", summary.already_done),
+        ] {
+            if n > 0 {
+                parts.push(format!("{what} {n}"));
+            }
         }
         parts.join(", ")
     }

@@ -6,3 +6,4 @@ pub mod jetstream;
 pub mod job;
 pub mod manifest;
 pub mod run;
+pub mod stale;

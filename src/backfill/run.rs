@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::manifest::{ItemSource, ManifestItem};
+use super::stale::{self, Staleness};
 use crate::fetch::{self, FetchError, HttpFetcher};
 use crate::pipeline::{Pipeline, PipelineError, Submission};
 use crate::scheduler::SchedulerError;
@@ -34,8 +35,9 @@ pub struct BackfillOptions {
     pub fetch_attempts: u32,
     /// First retry delay; it doubles each time.
     pub fetch_backoff: Duration,
-    /// Skip items whose latest screening was made under the current model, policy and
-    /// banks versions.
+    /// Redo only what changed since each item's latest screening: skip it when current,
+    /// match its stored hashes again after a bank change, decide again from its stored
+    /// scores after a policy change, and screen it afresh after a model or analysis change.
     pub stale_only: bool,
 }
 
@@ -75,12 +77,21 @@ pub fn screening_id(job_id: &str, artwork_id: &str) -> String {
 /// What happened to one item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ItemResult {
-    /// Screened now; `verdict` is `allow`, `review` or `block`.
+    /// Screened now: fetched, decoded and classified (identical bytes once: the others take
+    /// the verdict cache's scores); `verdict` is `allow`, `review` or `block`.
     Screened {
         verdict: String,
     },
+    /// `--stale-only`, the banks changed: the stored hashes matched again and decided.
+    Rematched {
+        verdict: String,
+    },
+    /// `--stale-only`, only the policy changed: decided again from the stored scores.
+    Redecided {
+        verdict: String,
+    },
     /// `--stale-only`: its latest verdict is current.
-    Fresh {
+    Current {
         verdict: String,
     },
     /// Already done in an earlier run of the job.
@@ -130,24 +141,6 @@ impl Backfill {
         item: &ManifestItem,
     ) -> Result<ItemResult, BackfillError> {
         let store = &self.pipeline.store;
-        if self.options.stale_only {
-            if let Some(verdict) = self.fresh_verdict(item).await? {
-                let latest = store.get_artwork(&item.artwork_id).await?;
-                let screening_id = latest
-                    .and_then(|a| a.latest_screening_id)
-                    .unwrap_or_default();
-                self.checkpoint(
-                    job_id,
-                    item,
-                    BackfillOutcome::Done {
-                        screening_id,
-                        verdict: verdict.clone(),
-                    },
-                )
-                .await?;
-                return Ok(ItemResult::Fresh { verdict });
-            }
-        }
         // Recorded before a crash cut the checkpoint off: take the stored verdict rather
         // than screening again (which would record nothing, and might decide otherwise).
         let derived = screening_id(job_id, &item.artwork_id);
@@ -164,24 +157,130 @@ impl Backfill {
             .await?;
             return Ok(ItemResult::Screened { verdict });
         }
-        let result = match self.screen(job_id, item).await {
-            Ok(verdict) => ItemResult::Screened { verdict },
+        let result = if self.options.stale_only {
+            self.process_stale(job_id, item).await
+        } else {
+            self.screen(job_id, item, None).await
+        };
+        let (result, screening_id) = match result {
+            Ok(done) => done,
             Err(ItemError::Store(e)) => return Err(BackfillError::Store(e)),
-            Err(ItemError::Failed { kind, error }) => ItemResult::Failed { kind, error },
+            Err(ItemError::Failed { kind, error }) => {
+                (ItemResult::Failed { kind, error }, String::new())
+            }
         };
         let outcome = match &result {
-            ItemResult::Screened { verdict } => BackfillOutcome::Done {
-                screening_id: derived,
+            ItemResult::Screened { verdict }
+            | ItemResult::Rematched { verdict }
+            | ItemResult::Redecided { verdict }
+            | ItemResult::Current { verdict } => BackfillOutcome::Done {
+                screening_id,
                 verdict: verdict.clone(),
             },
             ItemResult::Failed { kind, error } => BackfillOutcome::Failed {
                 kind: kind.clone(),
                 error: error.clone(),
             },
-            ItemResult::Fresh { .. } | ItemResult::AlreadyDone => unreachable!("handled above"),
+            ItemResult::AlreadyDone => unreachable!("never returned by screening"),
         };
         self.checkpoint(job_id, item, outcome).await?;
         Ok(result)
+    }
+
+    /// `--stale-only`: redo only the stages whose versions changed since the item's latest
+    /// screening (see [`super::stale`]). Returns the result and the screening it ends on.
+    async fn process_stale(
+        &self,
+        job_id: &str,
+        item: &ManifestItem,
+    ) -> Result<(ItemResult, String), ItemError> {
+        let pipeline = &self.pipeline;
+        let Some(latest) = pipeline.store.latest_for_artwork(&item.artwork_id).await? else {
+            return self.screen(job_id, item, None).await;
+        };
+        let banks = pipeline.banks().await?;
+        let policy = banks.policy_with_banks(&item.context.policy(&pipeline.policy));
+        let policy_version = policy.version();
+        let analysis = pipeline.analysis();
+        let staleness = stale::staleness(
+            &latest,
+            &stale::CurrentVersions {
+                model: pipeline.scheduler.model_id(),
+                analysis: &analysis,
+                policy: &policy_version,
+                banks: banks.banks_version(),
+            },
+        );
+        let submission = self.submission(job_id, item);
+        match staleness {
+            Staleness::Current => {
+                return Ok((
+                    ItemResult::Current {
+                        verdict: latest.verdict,
+                    },
+                    latest.id,
+                ));
+            }
+            Staleness::Model => return self.screen(job_id, item, None).await,
+            Staleness::Banks | Staleness::Policy => {}
+        }
+        let redecision = match stale::redecide(pipeline, &latest, &submission, banks, policy).await
+        {
+            Ok(r) => r,
+            Err(stale::RedecideError::Store(e)) => return Err(ItemError::Store(e)),
+            Err(e) => {
+                tracing::warn!(artwork = %item.artwork_id, error = %e, "cannot decide again from the stored screening; screening the bytes");
+                return self.screen(job_id, item, None).await;
+            }
+        };
+        // A verdict that quarantines keeps the bytes as evidence: only then are they fetched.
+        let evidence = if redecision.quarantines(pipeline) {
+            match self.fetch(item).await {
+                Ok(bytes) if crate::hash::exact_hashes(&bytes).sha256 == latest.sha256 => {
+                    Some(bytes)
+                }
+                // Other bytes than were screened: the stored scores are not theirs.
+                Ok(bytes) => return self.screen(job_id, item, Some(bytes)).await,
+                Err(ItemError::Store(e)) => return Err(ItemError::Store(e)),
+                Err(ItemError::Failed { error, .. }) => {
+                    tracing::warn!(artwork = %item.artwork_id, %error, "the bytes could not be fetched again; the artwork is taken out of view without evidence bytes");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let derived = screening_id(job_id, &item.artwork_id);
+        let recorded = stale::record(
+            pipeline,
+            &redecision,
+            derived,
+            &submission,
+            evidence.as_deref(),
+        )
+        .await
+        .map_err(ItemError::from_pipeline)?;
+        let verdict = redecision.record.verdict.as_str().to_string();
+        let result = match staleness {
+            Staleness::Banks => ItemResult::Rematched { verdict },
+            _ => ItemResult::Redecided { verdict },
+        };
+        Ok((result, recorded.screening_id))
+    }
+
+    fn submission(&self, job_id: &str, item: &ManifestItem) -> Submission {
+        let (source, url) = match &item.source {
+            ItemSource::Path(path) => (path.display().to_string(), None),
+            ItemSource::Url(url) => (url.clone(), Some(url.clone())),
+        };
+        Submission {
+            source,
+            url,
+            artwork_id: Some(item.artwork_id.clone()),
+            owner_id: item.owner_id.clone(),
+            context: item.context.clone(),
+            screening_id: Some(screening_id(job_id, &item.artwork_id)),
+        }
     }
 
     async fn checkpoint(
@@ -201,58 +300,47 @@ impl Backfill {
             .await
     }
 
-    /// The latest verdict, if it was made under the current model, policy and banks.
-    async fn fresh_verdict(&self, item: &ManifestItem) -> Result<Option<String>, StoreError> {
-        let Some(latest) = self
-            .pipeline
-            .store
-            .latest_for_artwork(&item.artwork_id)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let banks = self.pipeline.banks().await?;
-        let policy = banks.policy_with_banks(&item.context.policy(&self.pipeline.policy));
-        let fresh = latest.model == self.pipeline.scheduler.model_id()
-            && latest.analysis == self.pipeline.analysis()
-            && latest.policy_version == policy.version()
-            && latest.banks_version == banks.banks_version();
-        Ok(fresh.then_some(latest.verdict))
-    }
-
-    async fn screen(&self, job_id: &str, item: &ManifestItem) -> Result<String, ItemError> {
-        let (bytes, source, url) = match &item.source {
+    /// The item's bytes, from its path or URL.
+    async fn fetch(&self, item: &ManifestItem) -> Result<Vec<u8>, ItemError> {
+        match &item.source {
             ItemSource::Path(path) => {
                 let max = self.pipeline.settings.limits.max_bytes;
                 let owned = path.clone();
-                let bytes = tokio::task::spawn_blocking(move || fetch::read_file(&owned, max))
+                tokio::task::spawn_blocking(move || fetch::read_file(&owned, max))
                     .await
                     .map_err(|e| ItemError::failed("internal", e.to_string()))?
-                    .map_err(ItemError::from)?;
-                (bytes, path.display().to_string(), None)
+                    .map_err(ItemError::from)
             }
-            ItemSource::Url(url) => (self.fetch_url(url).await?, url.clone(), Some(url.clone())),
+            ItemSource::Url(url) => self.fetch_url(url).await,
+        }
+    }
+
+    /// Fetch (unless `bytes` are given), decode, classify and decide one item.
+    async fn screen(
+        &self,
+        job_id: &str,
+        item: &ManifestItem,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<(ItemResult, String), ItemError> {
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => self.fetch(item).await?,
         };
-        let submission = Submission {
-            source,
-            url,
-            artwork_id: Some(item.artwork_id.clone()),
-            owner_id: item.owner_id.clone(),
-            context: item.context.clone(),
-            screening_id: Some(screening_id(job_id, &item.artwork_id)),
-        };
+        let submission = self.submission(job_id, item);
         let bytes = Bytes::from(bytes);
         let mut wait = Duration::from_millis(20);
         loop {
             match self.pipeline.screen(bytes.clone(), &submission).await {
-                Ok(screened) => return Ok(screened.record.verdict.as_str().to_string()),
+                Ok(screened) => {
+                    let verdict = screened.record.verdict.as_str().to_string();
+                    return Ok((ItemResult::Screened { verdict }, screened.screening_id));
+                }
                 // Backpressure, not failure: wait for the queue instead of failing the item.
                 Err(PipelineError::Scheduler(SchedulerError::Overloaded { .. })) => {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(1));
                 }
-                Err(PipelineError::Store(e)) => return Err(ItemError::Store(e)),
-                Err(e) => return Err(ItemError::failed(e.kind(), e.to_string())),
+                Err(e) => return Err(ItemError::from_pipeline(e)),
             }
         }
     }
@@ -310,11 +398,24 @@ enum ItemError {
 }
 
 impl ItemError {
+    fn from_pipeline(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Store(e) => ItemError::Store(e),
+            e => ItemError::failed(e.kind(), e.to_string()),
+        }
+    }
+
     fn failed(kind: &str, error: impl Into<String>) -> Self {
         ItemError::Failed {
             kind: kind.to_string(),
             error: error.into(),
         }
+    }
+}
+
+impl From<StoreError> for ItemError {
+    fn from(e: StoreError) -> Self {
+        ItemError::Store(e)
     }
 }
 
@@ -327,8 +428,16 @@ impl From<FetchError> for ItemError {
 /// Counts of a run, by outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunSummary {
+    /// Items given a verdict in this run, however: `reinferred + rematched + redecided`.
     pub screened: u64,
-    pub fresh: u64,
+    /// Fetched, decoded and classified (every item, without `--stale-only`).
+    pub reinferred: u64,
+    /// `--stale-only`, the banks changed: stored hashes matched again, nothing inferred.
+    pub rematched: u64,
+    /// `--stale-only`, the policy changed: decided from the stored scores.
+    pub redecided: u64,
+    /// `--stale-only`: the latest verdict was current, nothing recorded.
+    pub skipped_current: u64,
     pub already_done: u64,
     pub failed: u64,
     /// Rows that were not valid items (each named in the log).
@@ -341,26 +450,41 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn add(&mut self, result: &ItemResult) {
-        match result {
+        let verdict = match result {
             ItemResult::Screened { verdict } => {
-                self.screened += 1;
-                *self.verdicts.entry(verdict.clone()).or_default() += 1;
+                self.reinferred += 1;
+                verdict
             }
-            ItemResult::Fresh { verdict } => {
-                self.fresh += 1;
-                *self.verdicts.entry(verdict.clone()).or_default() += 1;
+            ItemResult::Rematched { verdict } => {
+                self.rematched += 1;
+                verdict
             }
-            ItemResult::AlreadyDone => self.already_done += 1,
+            ItemResult::Redecided { verdict } => {
+                self.redecided += 1;
+                verdict
+            }
+            ItemResult::Current { verdict } => {
+                self.skipped_current += 1;
+                *self.verdicts.entry(verdict.clone()).or_default() += 1;
+                return;
+            }
+            ItemResult::AlreadyDone => {
+                self.already_done += 1;
+                return;
+            }
             ItemResult::Failed { kind, .. } => {
                 self.failed += 1;
                 *self.errors.entry(kind.clone()).or_default() += 1;
+                return;
             }
-        }
+        };
+        self.screened += 1;
+        *self.verdicts.entry(verdict.clone()).or_default() += 1;
     }
 
     /// Items that reached an outcome in this run or an earlier one.
     pub fn finished(&self) -> u64 {
-        self.screened + self.fresh + self.already_done + self.failed
+        self.screened + self.skipped_current + self.already_done + self.failed
     }
 }
 

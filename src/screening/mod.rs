@@ -1,4 +1,5 @@
 //! Screening: what one file is judged on.
 
 pub mod context;
+pub mod rematch;
 pub mod views;

@@ -337,6 +337,45 @@ async fn a_full_quarantine_disk_is_an_error_not_an_allow() {
     child.wait().unwrap();
 }
 
+/// Readiness probes answered 503 while the model loads are the expected start-up, not
+/// errors: an operator's log shows no ERROR line for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn start_up_probes_are_not_errors_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::new(dir.path(), free_port(), None);
+    let log = dir.path().join("service.log");
+    let mut child = service
+        .command()
+        .env("COVERGUARD_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Polls /readyz (and so gets 503 not_ready) until the service is ready.
+    let mut not_ready = 0;
+    loop {
+        let status = service
+            .client
+            .get(format!("{}/readyz", service.base))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        match status {
+            Ok(200) => break,
+            Ok(503) => not_ready += 1,
+            _ => {}
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the service exited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(not_ready > 0, "the probe never saw the service loading");
+    assert!(text.contains("ready"), "{text}");
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn secrets_never_reach_the_log_even_at_debug_level() {
     let dir = tempfile::tempdir().unwrap();

@@ -172,8 +172,18 @@ impl From<PipelineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(kind = self.kind, status = %self.status, "{}", self.message);
+        match (self.status.is_server_error(), self.kind) {
+            (false, _) => {}
+            // Expected states with a Retry-After, not faults: start-up, a login queue.
+            (true, "not_ready") => {
+                tracing::debug!(kind = self.kind, status = %self.status, "{}", self.message)
+            }
+            (true, "login_busy") => {
+                tracing::warn!(kind = self.kind, status = %self.status, "{}", self.message)
+            }
+            (true, _) => {
+                tracing::error!(kind = self.kind, status = %self.status, "{}", self.message)
+            }
         }
         let body = Json(ErrorBody {
             error: ErrorDetail {

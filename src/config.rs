@@ -83,6 +83,33 @@ pub struct ServiceConfig {
     pub tokens: Vec<TokenConfig>,
     /// The reviewer console.
     pub review: ReviewConfig,
+    /// `[http]`: connection and request-reading limits.
+    pub http: HttpConfig,
+}
+
+/// `[http]`: what a connection may hold before it has proved anything. Requests are
+/// authenticated before their bodies are read; these bound the rest.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Most connections open at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// A request's head (line and headers) must arrive within this; an idle kept-alive
+    /// connection is closed after it too.
+    pub header_read_timeout_secs: u64,
+    /// The whole body of a request other than a screening must arrive within this (a
+    /// screening's body is read under its own deadline).
+    pub body_read_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_connections: 1024,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+        }
+    }
 }
 
 /// `[review]`: the reviewer console and what its decisions write.
@@ -184,6 +211,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("reporter", &self.reporter)
             .field("tokens", &self.tokens)
             .field("review", &self.review)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -231,6 +259,7 @@ impl Default for ServiceConfig {
             reporter: None,
             tokens: Vec::new(),
             review: ReviewConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -313,6 +342,17 @@ impl ServiceConfig {
         if self.retention_days == 0 {
             return Err(ConfigError::Invalid(
                 "retention_days must be above 0: reported evidence must be kept".into(),
+            ));
+        }
+        let http = &self.http;
+        if http.max_connections == 0
+            || http.header_read_timeout_secs == 0
+            || http.body_read_timeout_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "http.max_connections, http.header_read_timeout_secs and \
+                 http.body_read_timeout_secs must be above 0"
+                    .into(),
             ));
         }
         if self.review.claim_lease_minutes == 0 || self.review.session_hours == 0 {

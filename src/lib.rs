@@ -22,6 +22,7 @@ pub mod fetch;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod hash;
+pub mod http;
 pub mod pipeline;
 pub mod provision;
 pub mod review;

@@ -718,6 +718,58 @@ async fn repeated_failed_logins_lock_the_name_for_a_while_not_the_console() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_get_no_more_checks_than_sequential_ones() {
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    // 59 wrong passwords and the right one, all at once.
+    let mut attempts = Vec::new();
+    for i in 0..60 {
+        let password = if i == 30 {
+            PASSWORD
+        } else {
+            "wrong password!!"
+        };
+        let request = server
+            .client
+            .post(format!("{}/v1/review/login", server.base))
+            .json(&json!({"username": "rita", "password": password}));
+        attempts.push(tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, body["error"]["kind"].as_str().map(str::to_string))
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::<(u16, Option<String>), usize>::new();
+    for attempt in attempts {
+        *statuses.entry(attempt.await.unwrap()).or_default() += 1;
+    }
+    let checked_wrong = statuses
+        .get(&(401, Some("bad_credentials".into())))
+        .copied()
+        .unwrap_or(0);
+    // Five failures are free; the attempt that makes the sixth may be in flight with them.
+    assert!(
+        checked_wrong <= 6,
+        "{checked_wrong} wrong passwords were checked: {statuses:?}"
+    );
+    assert_eq!(
+        audit_actions(&server, "session.login_failed").await.len(),
+        checked_wrong
+    );
+    let throttled = statuses
+        .get(&(429, Some("login_throttled".into())))
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(
+        checked_wrong + throttled + statuses.get(&(200, None)).copied().unwrap_or(0),
+        60,
+        "every attempt was checked or refused unchecked: {statuses:?}"
+    );
+}
+
 /// Frame 1 shown as is: the view that decides [`chart_animation`].
 fn chart_frame() -> Value {
     json!({"frame": 1, "rendering": "opaque"})

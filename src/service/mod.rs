@@ -32,6 +32,9 @@ use crate::app::{write_private, Loaded};
 use crate::config::ServiceConfig;
 use crate::context::ScreenContext;
 use crate::fetch::HttpFetcher;
+use crate::http::admission;
+use crate::http::login_throttle::{LoginThrottle, MemoryLoginThrottle};
+use crate::http::tokens::TokenCache;
 use crate::pipeline::{Pipeline, ScreeningResponse, Submission};
 use crate::screen::{ScreenError, ScreeningRecord};
 use crate::store::{self, Store, TokenRole};
@@ -43,6 +46,8 @@ pub struct Ready {
     pub pipeline: Arc<Pipeline>,
     pub store: Arc<dyn Store>,
     pub http: HttpFetcher,
+    /// The active API tokens, so a bearer token is checked without a store query.
+    pub tokens: Arc<TokenCache>,
 }
 
 /// Shared by every handler.
@@ -60,7 +65,7 @@ struct Inner {
     /// Set on shutdown: background tasks (the outbox) flush and stop.
     shutdown: tokio::sync::watch::Sender<bool>,
     outbox_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-    login_throttle: session::LoginThrottle,
+    login_throttle: Box<dyn LoginThrottle>,
 }
 
 impl AppState {
@@ -73,7 +78,7 @@ impl AppState {
                 metrics: Arc::new(ServiceMetrics::new()),
                 shutdown: tokio::sync::watch::channel(false).0,
                 outbox_task: std::sync::Mutex::new(None),
-                login_throttle: session::LoginThrottle::default(),
+                login_throttle: Box::new(MemoryLoginThrottle::default()),
             }),
         }
     }
@@ -82,8 +87,17 @@ impl AppState {
         &self.inner.config
     }
 
-    pub(crate) fn login_throttle(&self) -> &session::LoginThrottle {
-        &self.inner.login_throttle
+    pub(crate) fn login_throttle(&self) -> &dyn LoginThrottle {
+        self.inner.login_throttle.as_ref()
+    }
+
+    /// The bearer token's caller, if it has the `needed` role; from memory, no store query.
+    pub(crate) fn bearer_role(
+        &self,
+        headers: &HeaderMap,
+        needed: TokenRole,
+    ) -> Result<Caller, ApiError> {
+        check_bearer(self.ready()?, headers, needed)
     }
 
     fn ready(&self) -> Result<&Ready, ApiError> {
@@ -142,6 +156,11 @@ impl AppState {
             .await
             .context("opening the store")?;
         ensure_tokens(store.as_ref(), config).await?;
+        let tokens = Arc::new(TokenCache::default());
+        tokens
+            .refresh(store.as_ref())
+            .await
+            .context("reading the API tokens")?;
 
         let metrics = Arc::clone(&self.inner.metrics);
         let observe: crate::scheduler::BatchObserver =
@@ -151,10 +170,12 @@ impl AppState {
             http,
             outbox,
         } = crate::app::load(config, Arc::clone(&store), observe).await?;
+        Arc::clone(&tokens).spawn_refresh(Arc::clone(&store), self.inner.shutdown.subscribe());
         let ready = Ready {
             pipeline,
             store,
             http,
+            tokens,
         };
         let metrics = Arc::clone(&self.inner.metrics);
         let stats = ready.pipeline.scheduler.stats_handle();
@@ -234,6 +255,10 @@ async fn authenticate(
     headers: &HeaderMap,
     needed: TokenRole,
 ) -> Result<Caller, ApiError> {
+    check_bearer(ready, headers, needed)
+}
+
+fn check_bearer(ready: &Ready, headers: &HeaderMap, needed: TokenRole) -> Result<Caller, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -249,7 +274,7 @@ async fn authenticate(
         })?;
     // Only the token's hash is looked up, so lookup timing says nothing about the token.
     let hash = token_hash(token);
-    let role = ready.store.token_role(&hash).await?.ok_or_else(|| {
+    let role = ready.tokens.role(&hash).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -273,9 +298,9 @@ async fn authenticate(
     })
 }
 
-/// Largest request body read: an image of `max_bytes` plus room for the rest of a request.
+/// Largest screening body read: an image of `max_bytes` plus room for the rest of a request.
 fn body_limit(config: &ServiceConfig) -> usize {
-    config.max_bytes + 64 * 1024
+    admission::BodyLimit::Screening.bytes(config)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -337,6 +362,11 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::serve_document))
         // Axum's own limit answers 413 past the cap; the decoder checks it again.
         .layer(DefaultBodyLimit::max(body_limit))
+        // Token before body: see crate::http::admission.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit,
+        ))
         .layer(axum::middleware::from_fn(error::json_rejections))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -459,19 +489,23 @@ pub(crate) async fn screen(
     RawQuery(query): RawQuery,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    // The body is read first, whatever the answer: a refusal sent while the client is
-    // still writing makes its TCP stack reset the connection, losing the answer (and, on
-    // a kept-alive connection, the client's next request).
-    let body = read_body(body, body_limit(state.config())).await;
+    let started = std::time::Instant::now();
     let ready = state.ready()?;
-    // Load shedding comes first: under overload a refusal must cost next to nothing, so
-    // a full queue answers 429 before the token is looked up. That the service is busy
-    // is all an unauthenticated caller learns.
-    ready.pipeline.scheduler.shed_if_full()?;
+    // The token was checked (in memory) before anything was read; this names the caller.
     let caller = authenticate(ready, &headers, TokenRole::Service).await?;
-    // A body over the limit is refused after the shedding and the token check, like any
-    // other refusal.
-    let body = body?;
+    let limit = body_limit(state.config());
+    let deadline = Duration::from_millis(state.config().request_deadline_ms);
+    // Under overload a refusal must cost next to nothing: the body is drained unbuffered so
+    // the caller reads the 429 rather than a reset connection.
+    if let Err(e) = ready.pipeline.scheduler.shed_if_full() {
+        admission::discard(body, limit, deadline).await;
+        return Err(e.into());
+    }
+    // The body arrives within the service's deadline, counted from the request's start.
+    let body = admission::read_whole(body, limit, deadline)
+        .await
+        .map_err(ApiError::from)?;
+    crate::http::memory::note_body(body.len());
     let mut request = parse_screen_request(&headers, query.as_deref(), body)?;
     request.submission.screening_id = idempotent_screening_id(&headers, &caller)?;
     let deadline_ms = request
@@ -479,59 +513,11 @@ pub(crate) async fn screen(
         .map_or(state.config().request_deadline_ms, |d| {
             d.min(state.config().request_deadline_ms)
         });
-    match tokio::time::timeout(
-        Duration::from_millis(deadline_ms),
-        screen_inner(&state, ready, &caller, request),
-    )
-    .await
-    {
+    let remaining = Duration::from_millis(deadline_ms).saturating_sub(started.elapsed());
+    match tokio::time::timeout(remaining, screen_inner(&state, ready, &caller, request)).await {
         Ok(result) => result.map(|v| Json(v).into_response()),
         Err(_) => Err(ApiError::deadline(deadline_ms)),
     }
-}
-
-/// Bytes of an oversized body read and thrown away so its sender receives the 413 (see
-/// `screen`); past this the connection is closed instead.
-const OVERSIZED_BODY_DRAIN: usize = 16 * 1024 * 1024;
-
-/// The request body, at most `limit` bytes. Beyond the limit the rest is read and discarded
-/// (up to [`OVERSIZED_BODY_DRAIN`] more bytes) and the answer is 413 `too_large`.
-async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
-    use futures_util::StreamExt;
-    let too_large = |close_connection: bool| ApiError {
-        close_connection,
-        ..ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the request body is over the limit of {limit} bytes (max_bytes)"),
-        )
-    };
-    let declared = axum::body::HttpBody::size_hint(&body).lower() as usize;
-    if declared > limit.saturating_add(OVERSIZED_BODY_DRAIN) {
-        return Err(too_large(true));
-    }
-    let mut stream = body.into_data_stream();
-    let mut collected = bytes::BytesMut::new();
-    let mut over = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
-        if over == 0 && collected.len() + chunk.len() <= limit {
-            collected.extend_from_slice(&chunk);
-            continue;
-        }
-        // Over the limit: keep nothing, drain what a reasonable client still sends.
-        collected = bytes::BytesMut::new();
-        over += chunk.len();
-        if over > OVERSIZED_BODY_DRAIN {
-            return Err(too_large(true));
-        }
-    }
-    if over > 0 {
-        // Read to its end: the connection stays usable.
-        return Err(too_large(false));
-    }
-    Ok(collected.freeze())
 }
 
 /// The request's image (or URL), ids and context. Every field goes through
@@ -827,12 +813,12 @@ pub async fn serve_on(
     config: ServiceConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let limits = config.http.clone();
     let state = AppState::new(config);
     let loader = state.clone();
     tokio::spawn(async move { loader.load_until_ready().await });
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    crate::http::memory::spawn_trimmer(state.inner.shutdown.subscribe());
+    crate::http::listener::serve(listener, router(state.clone()), &limits, shutdown).await;
     // Let the outbox flush what it is delivering before the process ends.
     let _ = state.inner.shutdown.send(true);
     let task = state

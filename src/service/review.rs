@@ -22,6 +22,7 @@ use super::session::{self, Reviewer};
 use super::{authenticate as authenticate_token, AppState, Ready};
 use crate::act::quarantine::ObjectKey;
 use crate::classify::{label_scores, Detection};
+use crate::http::login_throttle::{Attempt, Outcome};
 use crate::review::{self, DecisionRequest, ReviewError, ViewMode};
 use crate::screen::{ScreeningRecord, ViewRecord};
 use crate::screening::views::ViewId;
@@ -158,17 +159,15 @@ pub async fn login(
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let ready = state.ready()?;
-    let throttle = state.login_throttle();
-    if let Err(wait) = throttle.check(&request.username, std::time::Instant::now()) {
-        return Err(ApiError {
+    let attempt =
+        Attempt::begin(state.login_throttle(), &request.username).map_err(|wait| ApiError {
             retry_after_secs: Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "login_throttled",
                 "too many failed logins for this user name; try again after Retry-After seconds",
             )
-        });
-    }
+        })?;
     let (reviewer, cookie) = match session::login(
         ready,
         &state.config().review,
@@ -180,12 +179,12 @@ pub async fn login(
         Ok(done) => done,
         Err(e) => {
             if e.kind == "bad_credentials" {
-                throttle.failed(&request.username, std::time::Instant::now());
+                attempt.settle(Outcome::Failed);
             }
             return Err(e);
         }
     };
-    throttle.succeeded(&request.username);
+    attempt.settle(Outcome::Succeeded);
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(session_view(&reviewer)),

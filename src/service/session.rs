@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::error::ApiError;
 use super::{token_hash, Ready};
 use crate::config::ReviewConfig;
+use crate::http::login_throttle::NOT_A_USER_NAME;
 use crate::store::{now_utc, ConsoleRole, ConsoleSettings, SessionWrite};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -74,11 +75,51 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 }
 
 /// Whether `password` matches `phc`. A malformed stored hash never matches.
+///
+/// Works in reused memory: each check needs `m` KiB (19 MiB by default), and allocating it
+/// per check leaves glibc holding freed copies in every thread's arena, hundreds of MiB
+/// after a burst of logins.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .and_then(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed))
-        .is_ok()
+    verify_in_pooled_memory(password.as_bytes(), phc).unwrap_or(false)
 }
+
+fn verify_in_pooled_memory(password: &[u8], phc: &str) -> Option<bool> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let expected = parsed.hash?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&parsed).ok()?;
+    let mut salt = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+    let mut computed = vec![0u8; expected.len()];
+    let blocks_needed = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut blocks = ARGON2_MEMORY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop()
+        .unwrap_or_default();
+    blocks.resize(blocks_needed, Block::default());
+    let hashed =
+        argon2.hash_password_into_with_memory(password, salt, &mut computed, &mut blocks[..]);
+    let mut pool = ARGON2_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < ARGON2_CONCURRENT {
+        pool.push(blocks);
+    }
+    hashed.ok()?;
+    Some(constant_time_eq(&computed, expected.as_bytes()))
+}
+
+/// Password checks (Argon2id) running at once (CPU-bound, single-lane: more than the cores
+/// gains nothing), and how long a login waits for one.
+const ARGON2_CONCURRENT: usize = 2;
+static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(ARGON2_CONCURRENT);
+/// Working memory of finished checks, kept for the next ones.
+static ARGON2_MEMORY: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
+const ARGON2_WAIT: Duration = Duration::from_secs(10);
 
 /// Same work as a real check, so an unknown user name answers as slowly as a wrong password.
 fn burn_a_verification(password: &str) {
@@ -195,6 +236,25 @@ pub async fn login(
         .as_ref()
         .filter(|u| !u.disabled)
         .map(|u| u.password_hash.clone());
+    // Each check holds ~19 MiB for tens of milliseconds: bound how many run at once, so a
+    // burst of logins queues instead of taking gigabytes.
+    let _slot = tokio::time::timeout(ARGON2_WAIT, ARGON2_SLOTS.acquire())
+        .await
+        .map_err(|_| ApiError {
+            retry_after_secs: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "login_busy",
+                "too many logins are being checked; try again after Retry-After seconds",
+            )
+        })?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("password check slots: {e}"),
+            )
+        })?;
     let matched = tokio::task::spawn_blocking(move || match stored {
         Some(phc) => verify_password(&password, &phc),
         None => {
@@ -284,97 +344,6 @@ pub async fn logout(
     cookie(config, "", Duration::ZERO)
 }
 
-/// Stands for a login name that cannot be a user name, wherever the caller's text is kept
-/// (audit rows, the login throttle): it can never log in, and its text is not worth keeping.
-const NOT_A_USER_NAME: &str = "(not a valid user name)";
-
-/// Slows password guessing at the console login, per user name.
-///
-/// The first [`LoginThrottle::FREE_FAILURES`] failures cost nothing; each further one
-/// locks the name for twice as long as the last (1 s, 2 s, 4 s ... up to 15 min), and
-/// while it is locked every attempt is refused unchecked, right password or not, so
-/// guessing gains nothing from the lock. A success, or 15 minutes without a failure,
-/// forgets the name. Unknown names count like real ones: the throttle does not tell
-/// which names exist. It is per process; Argon2id's cost bounds what several processes
-/// together can try.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    names: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Failures {
-    count: u32,
-    last: std::time::Instant,
-    locked_until: Option<std::time::Instant>,
-}
-
-impl LoginThrottle {
-    pub const FREE_FAILURES: u32 = 5;
-    const LONGEST_LOCK: Duration = Duration::from_secs(15 * 60);
-    const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-    /// Names remembered at once; beyond it the longest-quiet name is forgotten first.
-    const CAPACITY: usize = 10_000;
-
-    /// The name as the throttle remembers it. Anything that cannot be a user name shares
-    /// one key (it can never log in), so a caller cannot fill memory with long names.
-    fn key(username: &str) -> String {
-        let trimmed = username.trim();
-        let name = (trimmed.len() <= 64).then(|| trimmed.to_ascii_lowercase());
-        match name {
-            Some(name) if super::review::valid_username(&name) => name,
-            _ => NOT_A_USER_NAME.to_string(),
-        }
-    }
-
-    /// `Err(wait)` while `username` is locked.
-    pub fn check(&self, username: &str, now: std::time::Instant) -> Result<(), Duration> {
-        let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        match names.get(&Self::key(username)).and_then(|f| f.locked_until) {
-            Some(until) if until > now => Err(until - now),
-            _ => Ok(()),
-        }
-    }
-
-    pub fn failed(&self, username: &str, now: std::time::Instant) {
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        if names.len() >= Self::CAPACITY {
-            names.retain(|_, f| now.duration_since(f.last) < Self::FORGET_AFTER);
-            if names.len() >= Self::CAPACITY {
-                if let Some(oldest) = names
-                    .iter()
-                    .min_by_key(|(_, f)| f.last)
-                    .map(|(k, _)| k.clone())
-                {
-                    names.remove(&oldest);
-                }
-            }
-        }
-        let entry = names.entry(Self::key(username)).or_insert(Failures {
-            count: 0,
-            last: now,
-            locked_until: None,
-        });
-        if now.duration_since(entry.last) >= Self::FORGET_AFTER {
-            entry.count = 0;
-        }
-        entry.count += 1;
-        entry.last = now;
-        if entry.count > Self::FREE_FAILURES {
-            let doublings = (entry.count - Self::FREE_FAILURES - 1).min(20);
-            let lock = Duration::from_secs(1u64 << doublings).min(Self::LONGEST_LOCK);
-            entry.locked_until = Some(now + lock);
-        }
-    }
-
-    pub fn succeeded(&self, username: &str) {
-        self.names
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&Self::key(username));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,53 +383,5 @@ mod tests {
         assert!(constant_time_eq(b"same", b"same"));
         assert!(!constant_time_eq(b"same", b"sane"));
         assert!(!constant_time_eq(b"same", b"same!"));
-    }
-
-    #[test]
-    fn the_login_throttle_locks_a_name_for_doubling_times_after_five_failures() {
-        let throttle = LoginThrottle::default();
-        let t0 = std::time::Instant::now();
-        for i in 0..LoginThrottle::FREE_FAILURES {
-            assert_eq!(throttle.check("Ana", t0), Ok(()), "failure {i} is free");
-            throttle.failed("ana", t0);
-        }
-        assert_eq!(throttle.check("ana", t0), Ok(()));
-        throttle.failed("ana", t0);
-        assert_eq!(throttle.check("ANA", t0), Err(Duration::from_secs(1)));
-        assert_eq!(
-            throttle.check("bo", t0),
-            Ok(()),
-            "other names are not affected"
-        );
-        // Names that cannot exist share one entry, however many and however long.
-        for i in 0..100 {
-            throttle.failed(&format!("{}{i}", "X".repeat(100)), t0);
-        }
-        assert_eq!(throttle.names.lock().unwrap().len(), 2);
-        let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(throttle.check("ana", t1), Ok(()));
-        throttle.failed("ana", t1);
-        assert_eq!(throttle.check("ana", t1), Err(Duration::from_secs(2)));
-        // Doubling stops at 15 minutes.
-        let mut t = t1;
-        for _ in 0..30 {
-            t += Duration::from_secs(1);
-            throttle.failed("ana", t);
-        }
-        assert_eq!(throttle.check("ana", t), Err(Duration::from_secs(900)));
-        // A success forgets the name; so do 15 quiet minutes.
-        throttle.succeeded("ana");
-        assert_eq!(throttle.check("ana", t), Ok(()));
-        for _ in 0..6 {
-            throttle.failed("cy", t0);
-        }
-        let later = t0 + Duration::from_secs(16 * 60);
-        assert_eq!(throttle.check("cy", later), Ok(()));
-        throttle.failed("cy", later);
-        assert_eq!(
-            throttle.check("cy", later),
-            Ok(()),
-            "the count started again"
-        );
     }
 }

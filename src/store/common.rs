@@ -1536,6 +1536,20 @@ impl Store for Backend {
         }
     }
 
+    async fn active_tokens(&self) -> StoreResult<Vec<(String, TokenRole)>> {
+        let rows = sqlx::query("SELECT token_hash, role FROM api_tokens WHERE revoked = FALSE")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<String, _>("token_hash")?,
+                    row.try_get::<String, _>("role")?.parse()?,
+                ))
+            })
+            .collect()
+    }
+
     async fn register_backfill_job(
         &self,
         job_id: &str,

@@ -618,6 +618,9 @@ pub trait Store: ReviewStore + Send + Sync {
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool>;
     /// Role of a non-revoked token.
     async fn token_role(&self, token_hash: &str) -> StoreResult<Option<TokenRole>>;
+    /// Every non-revoked token: (sha256 hex, role). The service keeps them in memory so an
+    /// unauthenticated request costs no store query.
+    async fn active_tokens(&self) -> StoreResult<Vec<(String, TokenRole)>>;
 
     // --- backfill ---------------------------------------------------------------------------
 

@@ -1,0 +1,8 @@
+//! The HTTP edge: accepting connections, admitting requests (token before body), API
+//! tokens in memory, the console login throttle, and giving memory back after bursts.
+
+pub mod admission;
+pub mod listener;
+pub mod login_throttle;
+pub mod memory;
+pub mod tokens;

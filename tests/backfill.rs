@@ -368,7 +368,10 @@ async fn assert_complete(
         .await
         .unwrap();
     assert_eq!(due.len(), blocked.len(), "one report per blocked artwork");
-    let screenings: BTreeSet<&str> = due.iter().map(|r| r.screening_id.as_str()).collect();
+    let screenings: BTreeSet<&str> = due
+        .iter()
+        .filter_map(|r| r.screening_id.as_deref())
+        .collect();
     assert_eq!(screenings.len(), due.len());
 }
 
@@ -1057,7 +1060,11 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
         .due_reports(chrono::Utc::now() + chrono::Duration::days(1), 100)
         .await
         .unwrap();
-    assert!(due.iter().any(|r| r.screening_id == row.id), "{due:?}");
+    assert!(
+        due.iter()
+            .any(|r| r.screening_id.as_deref() == Some(row.id.as_str())),
+        "{due:?}"
+    );
 
     // A policy change alone: decided again from the stored scores. A label the model found in
     // some photo is now reviewed from just under its score.

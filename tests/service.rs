@@ -1089,6 +1089,8 @@ async fn decode_resolution_setting_reaches_screening() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn axum_rejections_answer_the_documented_json_error() {
     let server = start(|c| c.max_bytes = 4096).await;
+    // Until the tokens are loaded a token route answers 503 not_ready before any extractor.
+    server.wait_ready().await;
     let url = |path: &str| format!("{}{path}", server.base);
     let c = &server.client;
     let oversized = serde_json::json!({"username": "a".repeat(200_000), "password": "x"});

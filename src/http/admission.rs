@@ -49,6 +49,9 @@ const IMAGE_BODY_SLACK: usize = 64 * 1024;
 /// What a refused request's body may cost before its connection is simply closed: enough
 /// for an honest client's image to be read (and discarded) so it gets the answer.
 const REFUSED_DRAIN_TIME: Duration = Duration::from_secs(2);
+/// Bytes past a limit read and thrown away so the sender of a slightly oversized body reads
+/// its 413 rather than a reset; past this the connection is closed instead.
+const OVERSIZE_DRAIN: usize = 16 * 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoutePolicy {
@@ -117,7 +120,7 @@ pub fn human_bytes(n: usize) -> String {
     }
 }
 
-/// The middleware: limit, then token, then body.
+/// The middleware: token, then declared length, then body.
 pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -128,14 +131,17 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     let config = state.config();
     let limit = policy.body.bytes(config);
     let image_limit = BodyLimit::Image.bytes(config);
-    if declared_length(&request).is_some_and(|n| n > limit) {
-        // Its sender said it will overrun: nothing of it is worth reading.
-        return refuse(request, too_large(limit), 0).await;
-    }
+    let mut drain_time = REFUSED_DRAIN_TIME;
     if policy.access == Access::Bearer && !bodiless(request.method()) {
         if let Err(e) = state.bearer_role(request.headers(), TokenRole::Service) {
-            return refuse(request, e, image_limit.min(limit)).await;
+            return refuse(request, e, image_limit.min(limit), drain_time).await;
         }
+        // A known caller's oversized body may take its time to be drained.
+        drain_time = Duration::from_secs(config.http.body_read_timeout_secs);
+    }
+    if declared_length(&request).is_some_and(|n| n > limit) {
+        let drain = limit.saturating_add(OVERSIZE_DRAIN);
+        return refuse(request, too_large(limit), drain, drain_time).await;
     }
     if policy.body == BodyLimit::Screening || bodiless(request.method()) {
         return next.run(request).await;
@@ -156,9 +162,9 @@ fn bodiless(method: &Method) -> bool {
 }
 
 /// Answers `error` after reading (and discarding) at most `drain` bytes of the body for at
-/// most [`REFUSED_DRAIN_TIME`]; the connection is closed either way.
-async fn refuse(request: Request, error: ApiError, drain: usize) -> Response {
-    discard(request.into_body(), drain, REFUSED_DRAIN_TIME).await;
+/// most `time`; the connection is closed either way.
+async fn refuse(request: Request, error: ApiError, drain: usize, time: Duration) -> Response {
+    discard(request.into_body(), drain, time).await;
     ApiError {
         close_connection: true,
         ..error
@@ -218,12 +224,22 @@ pub async fn read_whole(
     tokio::time::timeout(timeout, async {
         let mut stream = body.into_data_stream();
         let mut collected = bytes::BytesMut::new();
+        let mut over = 0usize;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(BodyError::Read)?;
-            if collected.len() + chunk.len() > limit {
-                return Err(BodyError::TooLarge(limit));
+            if over == 0 && collected.len() + chunk.len() <= limit {
+                collected.extend_from_slice(&chunk);
+                continue;
             }
-            collected.extend_from_slice(&chunk);
+            // Over: keep nothing, and drain a little so the sender reads the answer.
+            collected = bytes::BytesMut::new();
+            over += chunk.len();
+            if over > OVERSIZE_DRAIN {
+                break;
+            }
+        }
+        if over > 0 {
+            return Err(BodyError::TooLarge(limit));
         }
         Ok(collected.freeze())
     })

@@ -150,6 +150,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
     let (parts, body) = request.into_parts();
     match read_whole(body, limit, timeout).await {
         Ok(bytes) => {
+            super::memory::note_body(bytes.len());
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }

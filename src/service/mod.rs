@@ -501,7 +501,7 @@ pub(crate) async fn screen(
         admission::discard(body, limit, deadline).await;
         return Err(e.into());
     }
-    // The body arrives within the service's deadline, counted from the request's start.
+    // The body must arrive within the service's deadline; the screening gets what is left.
     let body = admission::read_whole(body, limit, deadline)
         .await
         .map_err(ApiError::from)?;

@@ -10,82 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use animation::chart_animation;
+use common::console::{self, add_user, Console, PASSWORD};
 use common::server::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A logged-in console user: the session cookie and the CSRF token.
-struct Console<'a> {
-    server: &'a Server,
-    cookie: String,
-    csrf: String,
-}
-
-impl Console<'_> {
-    async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let mut request = self
-            .server
-            .client
-            .request(method, format!("{}{path}", self.server.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.request(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.request(Method::POST, path, Some(body)).await
-    }
-
-    async fn bytes(&self, path: &str) -> (u16, Vec<u8>) {
-        let response = self
-            .server
-            .client
-            .get(format!("{}{path}", self.server.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.bytes().await.unwrap().to_vec())
-    }
-}
-
-async fn add_user(server: &Server, name: &str, role: &str) {
-    let (status, body) = server
-        .send_json(
-            ADMIN_TOKEN,
-            Method::POST,
-            "/v1/users",
-            &json!({"username": name, "password": PASSWORD, "role": role}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-}
-
+/// Logs `name` in, checking the session cookie's attributes.
 async fn login<'a>(server: &'a Server, name: &str) -> Console<'a> {
-    let response = server
-        .client
-        .post(format!("{}/v1/review/login", server.base))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let set_cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let console = console::login(server, name).await;
+    let set_cookie = &console.set_cookie;
     for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
         assert!(
             set_cookie.contains(attribute),
@@ -93,12 +26,7 @@ async fn login<'a>(server: &'a Server, name: &str) -> Console<'a> {
         );
     }
     assert!(set_cookie.starts_with("__Host-cg_session="));
-    let body: Value = response.json().await.unwrap();
-    Console {
-        server,
-        cookie: set_cookie.split(';').next().unwrap().to_string(),
-        csrf: body["csrf_token"].as_str().unwrap().to_string(),
-    }
+    console
 }
 
 async fn screen(server: &Server, bytes: Vec<u8>, content_type: &str, artwork: &str) -> Value {
@@ -218,6 +146,7 @@ async fn roles_sessions_claims_and_audited_views() {
         csrf: rhea.csrf.clone(),
         server: &server,
         cookie: rita.cookie.clone(),
+        set_cookie: rita.set_cookie.clone(),
     };
     let (status, body) = other_token
         .post(&format!("/v1/review/items/{id}/claim"), &json!({}))

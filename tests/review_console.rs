@@ -4,88 +4,21 @@
 
 mod common;
 
+use common::console::{add_user, login, Console};
 use common::server::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A logged-in console user: the session cookie and the CSRF token.
-struct Console<'a> {
-    server: &'a Server,
-    cookie: String,
-    csrf: String,
-}
-
-impl Console<'_> {
-    async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let mut request = self
-            .server
-            .client
-            .request(method, format!("{}{path}", self.server.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.request(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.request(Method::POST, path, Some(body)).await
-    }
-
-    async fn image(&self, path: &str) -> image::DynamicImage {
-        let response = self
-            .server
-            .client
-            .get(format!("{}{path}", self.server.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200, "{path}");
-        image::load_from_memory(&response.bytes().await.unwrap()).unwrap()
-    }
+/// A revealed or safe image, decoded.
+async fn image(console: &Console<'_>, path: &str) -> image::DynamicImage {
+    let (status, bytes) = console.bytes(path).await;
+    assert_eq!(status, 200, "{path}");
+    image::load_from_memory(&bytes).unwrap()
 }
 
 async fn reviewer<'a>(server: &'a Server, name: &str) -> Console<'a> {
-    let (status, body) = server
-        .send_json(
-            ADMIN_TOKEN,
-            Method::POST,
-            "/v1/users",
-            &json!({"username": name, "password": PASSWORD, "role": "reviewer"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let response = server
-        .client
-        .post(format!("{}/v1/review/login", server.base))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let body: Value = response.json().await.unwrap();
-    Console {
-        server,
-        cookie,
-        csrf: body["csrf_token"].as_str().unwrap().to_string(),
-    }
+    add_user(server, name, "reviewer").await;
+    login(server, name).await
 }
 
 async fn screen(server: &Server, name: &str, artwork: &str) -> String {
@@ -133,10 +66,8 @@ async fn a_reveal_is_in_colour_unless_the_reviewer_asks_otherwise() {
         "{me}"
     );
 
-    let safe = rita.image(&format!("/v1/review/items/{id}/image")).await;
-    let revealed = rita
-        .image(&format!("/v1/review/items/{id}/image?mode=reveal"))
-        .await;
+    let safe = image(&rita, &format!("/v1/review/items/{id}/image")).await;
+    let revealed = image(&rita, &format!("/v1/review/items/{id}/image?mode=reveal")).await;
     assert!(is_gray(&safe), "the safe view is grayscale by default");
     assert!(!is_gray(&revealed), "a reveal shows colour by default");
     let (_, reveals) = server
@@ -155,9 +86,7 @@ async fn a_reveal_is_in_colour_unless_the_reviewer_asks_otherwise() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let revealed = rita
-        .image(&format!("/v1/review/items/{id}/image?mode=reveal"))
-        .await;
+    let revealed = image(&rita, &format!("/v1/review/items/{id}/image?mode=reveal")).await;
     assert!(is_gray(&revealed), "asked for grayscale reveals");
 
     // A client that knows only the older fields gets colour reveals.

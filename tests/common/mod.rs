@@ -12,6 +12,7 @@ use coverguard::screen::Screener;
 use serde::Deserialize;
 
 pub mod attack;
+pub mod console;
 pub mod process;
 pub mod server;
 

@@ -8,59 +8,18 @@
 //! matches far too much).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::pdq_index::PdqIndex;
-use crate::hash::{Dihedral, ExactHashes, PdqHash, PdqOutput};
-
-/// Banks with at least this many PDQ entries are searched through a [`PdqIndex`]; smaller
-/// ones are scanned, which is as fast there and needs no index memory.
-pub const PDQ_INDEX_FROM: usize = 4096;
-
-/// The signal a bank entry carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SignalType {
-    Pdq,
-    Md5,
-    Sha256,
-}
-
-impl SignalType {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "pdq" => Some(SignalType::Pdq),
-            "md5" => Some(SignalType::Md5),
-            "sha256" => Some(SignalType::Sha256),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SignalType::Pdq => "pdq",
-            SignalType::Md5 => "md5",
-            SignalType::Sha256 => "sha256",
-        }
-    }
-
-    fn hex_len(&self) -> usize {
-        match self {
-            SignalType::Pdq | SignalType::Sha256 => 64,
-            SignalType::Md5 => 32,
-        }
-    }
-}
-
-impl fmt::Display for SignalType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::hash::robust::Region;
+use crate::hash::{ExactHashes, PdqHash, PdqOutput};
+pub use crate::matching::params::{MatchParams, SignalThresholds};
+use crate::matching::pdq_table::PdqTable;
+pub use crate::matching::pdq_table::{Entry, PDQ_INDEX_FROM};
+use crate::matching::robust;
+pub use crate::matching::signal::SignalType;
 
 /// One malformed line of a bank file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,7 +122,11 @@ fn parse_line(raw: &str) -> Result<Option<(SignalType, String, Option<String>)>,
     let mut parts = line.splitn(3, char::is_whitespace);
     let signal_text = parts.next().unwrap_or_default();
     let signal = SignalType::parse(signal_text).ok_or_else(|| {
-        format!("unknown signal type {signal_text:?} (expected pdq, md5 or sha256)")
+        let known: Vec<&str> = SignalType::ALL.iter().map(SignalType::as_str).collect();
+        format!(
+            "unknown signal type {signal_text:?} (expected {})",
+            known.join(", ")
+        )
     })?;
     let hash = parts
         .next()
@@ -176,6 +139,13 @@ fn parse_line(raw: &str) -> Result<Option<(SignalType, String, Option<String>)>,
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string);
+    // A region hash is one of several lines of one image; without the id they share, a
+    // match could not be told apart from another image's.
+    if signal.region().is_some() && external_id.is_none() {
+        return Err(format!(
+            "{signal} line has no entry id (region lines share their image's id)"
+        ));
+    }
     Ok(Some((signal, hash, external_id)))
 }
 
@@ -191,12 +161,6 @@ pub fn normalise_hash(signal: SignalType, hash: &str) -> Result<String, String> 
     Ok(hash)
 }
 
-/// A bank entry's identity as reported in matches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub id: String,
-}
-
 /// One bank: its entries indexed by signal.
 ///
 /// The entries built with [`Bank::add`] are shared (`Arc`), so a clone is cheap; changes made
@@ -206,63 +170,49 @@ pub struct Entry {
 #[derive(Clone, Debug, Default)]
 pub struct Bank {
     pub name: String,
-    pdq: Arc<Vec<(PdqHash, Entry)>>,
+    /// Whole-image PDQ entries.
+    pdq: PdqTable,
+    /// Region PDQ entries, per region (only banks built from images have them).
+    regions: BTreeMap<Region, PdqTable>,
     exact: Arc<HashMap<(SignalType, String), Vec<Entry>>>,
-    /// Over `pdq`'s hashes in order, once [`Bank::index`] built it; `add` drops it.
-    pdq_index: Option<Arc<PdqIndex>>,
-    delta: Delta,
+    exact_delta: ExactDelta,
 }
 
-/// Changes over a bank's shared entries.
+/// Changes over a bank's shared exact entries.
 #[derive(Clone, Debug, Default)]
-struct Delta {
-    /// Shared entries that no longer match (removed, disabled, or superseded by `added_*`).
-    hidden_pdq: HashSet<PdqHash>,
-    hidden_exact: HashSet<(SignalType, String)>,
-    /// How many shared entries the hidden sets hide, for [`Bank::len`].
+struct ExactDelta {
+    hidden: HashSet<(SignalType, String)>,
+    /// How many shared entries `hidden` hides, for [`Bank::len`].
     hidden_shared: usize,
-    added_pdq: Vec<(PdqHash, Entry)>,
-    added_exact: HashMap<(SignalType, String), Vec<Entry>>,
+    added: HashMap<(SignalType, String), Vec<Entry>>,
 }
 
 impl Bank {
-    /// The PDQ hashes of the entries.
+    /// The whole-image PDQ hashes of the entries.
     pub fn pdq_hashes(&self) -> impl Iterator<Item = &PdqHash> {
-        self.pdq
-            .iter()
-            .map(|(hash, _)| hash)
-            .filter(|hash| !self.delta.hidden_pdq.contains(hash))
-            .chain(self.delta.added_pdq.iter().map(|(hash, _)| hash))
+        self.pdq.hashes()
     }
 
     /// The MD5 and SHA-256 hex of the entries.
     pub fn exact_hashes(&self) -> impl Iterator<Item = &str> {
         self.exact
             .keys()
-            .filter(|key| !self.delta.hidden_exact.contains(*key))
-            .chain(self.delta.added_exact.keys())
+            .filter(|key| !self.exact_delta.hidden.contains(*key))
+            .chain(self.exact_delta.added.keys())
             .map(|(_, hash)| hash.as_str())
     }
 
     /// The entries of one exact hash.
     fn exact_entries(&self, key: &(SignalType, String)) -> impl Iterator<Item = &Entry> {
-        let shared = if self.delta.hidden_exact.contains(key) {
+        let shared = if self.exact_delta.hidden.contains(key) {
             None
         } else {
             self.exact.get(key)
         };
         shared
             .into_iter()
-            .chain(self.delta.added_exact.get(key))
+            .chain(self.exact_delta.added.get(key))
             .flatten()
-    }
-
-    /// The PDQ entry at a position of [`Bank::pdq_within`]: shared entries, then added ones.
-    fn pdq_entry(&self, position: usize) -> &Entry {
-        match self.pdq.get(position) {
-            Some((_, entry)) => entry,
-            None => &self.delta.added_pdq[position - self.pdq.len()].1,
-        }
     }
 
     /// Makes an entry match as `matched_as` (`Some`) or stop matching (`None`), over the
@@ -275,56 +225,40 @@ impl Bank {
         matched_as: Option<&str>,
     ) -> Result<(), String> {
         let hash = normalise_hash(signal, hash)?;
-        match signal {
-            SignalType::Pdq => {
-                let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
-                if self.delta.hidden_pdq.insert(pdq) && self.shares_pdq(&pdq) {
-                    self.delta.hidden_shared += 1;
-                }
-                self.delta.added_pdq.retain(|(h, _)| *h != pdq);
-                if let Some(id) = matched_as {
-                    self.delta
-                        .added_pdq
-                        .push((pdq, Entry { id: id.to_string() }));
-                }
+        if signal.is_pdq() {
+            let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
+            let table = match signal.region() {
+                Some(region) => self.regions.entry(region).or_default(),
+                None => &mut self.pdq,
+            };
+            table.apply_change(pdq, matched_as);
+            return Ok(());
+        }
+        let key = (signal, hash);
+        let delta = &mut self.exact_delta;
+        if !delta.hidden.contains(&key) {
+            if self.exact.contains_key(&key) {
+                delta.hidden_shared += 1;
             }
-            SignalType::Md5 | SignalType::Sha256 => {
-                let key = (signal, hash);
-                if !self.delta.hidden_exact.contains(&key) {
-                    if self.exact.contains_key(&key) {
-                        self.delta.hidden_shared += 1;
-                    }
-                    self.delta.hidden_exact.insert(key.clone());
-                }
-                self.delta.added_exact.remove(&key);
-                if let Some(id) = matched_as {
-                    self.delta
-                        .added_exact
-                        .insert(key, vec![Entry { id: id.to_string() }]);
-                }
-            }
+            delta.hidden.insert(key.clone());
+        }
+        delta.added.remove(&key);
+        if let Some(id) = matched_as {
+            delta.added.insert(key, vec![Entry { id: id.to_string() }]);
         }
         Ok(())
     }
 
-    /// Whether the shared entries hold this PDQ hash (found through the index when built).
-    fn shares_pdq(&self, pdq: &PdqHash) -> bool {
-        match &self.pdq_index {
-            Some(index) => {
-                let mut found = Vec::new();
-                index.within(pdq, 0, &mut found);
-                !found.is_empty()
-            }
-            None => self.pdq.iter().any(|(hash, _)| hash == pdq),
-        }
-    }
-
     /// Entries changed by [`Bank::apply_change`] since the shared entries were built.
     pub fn delta_len(&self) -> usize {
-        self.delta.hidden_pdq.len()
-            + self.delta.hidden_exact.len()
-            + self.delta.added_pdq.len()
-            + self.delta.added_exact.len()
+        self.pdq.delta_len()
+            + self
+                .regions
+                .values()
+                .map(PdqTable::delta_len)
+                .sum::<usize>()
+            + self.exact_delta.hidden.len()
+            + self.exact_delta.added.len()
     }
 
     pub fn new(name: impl Into<String>) -> Self {
@@ -387,90 +321,35 @@ impl Bank {
     ) -> Result<(), String> {
         let hash = normalise_hash(signal, hash)?;
         let entry = Entry { id: id.into() };
-        match signal {
-            SignalType::Pdq => {
-                let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
-                // Unshared while a bank is being built, so this copies nothing then.
-                Arc::make_mut(&mut self.pdq).push((pdq, entry));
-                self.pdq_index = None;
+        if signal.is_pdq() {
+            let pdq = PdqHash::from_hex(&hash).map_err(|e| e.to_string())?;
+            match signal.region() {
+                Some(region) => self.regions.entry(region).or_default().push(pdq, entry),
+                None => self.pdq.push(pdq, entry),
             }
-            SignalType::Md5 | SignalType::Sha256 => Arc::make_mut(&mut self.exact)
+        } else {
+            Arc::make_mut(&mut self.exact)
                 .entry((signal, hash))
                 .or_default()
-                .push(entry),
+                .push(entry);
         }
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.pdq.len() + self.exact.values().map(Vec::len).sum::<usize>() - self.delta.hidden_shared
-            + self.delta.added_pdq.len()
-            + self.delta.added_exact.values().map(Vec::len).sum::<usize>()
+        self.pdq.len()
+            + self.regions.values().map(PdqTable::len).sum::<usize>()
+            + self.exact.values().map(Vec::len).sum::<usize>()
+            - self.exact_delta.hidden_shared
+            + self.exact_delta.added.values().map(Vec::len).sum::<usize>()
     }
 
-    /// Builds the PDQ index when the bank is large enough to gain from one. Matching is exact
-    /// either way; without the index (small bank, or too many hashes for one) it scans.
+    /// Builds the PDQ indexes of the tables large enough to gain from one.
     pub fn index(&mut self) {
-        if self.pdq.len() < PDQ_INDEX_FROM || self.pdq_index.is_some() {
-            return;
+        self.pdq.index(&self.name);
+        for table in self.regions.values_mut() {
+            table.index(&self.name);
         }
-        let hashes: Vec<PdqHash> = self.pdq.iter().map(|(hash, _)| *hash).collect();
-        match PdqIndex::new(&hashes) {
-            Ok(index) => self.pdq_index = Some(Arc::new(index)),
-            Err(e) => tracing::warn!(bank = %self.name, "PDQ entries are scanned: {e}"),
-        }
-    }
-
-    /// The entries within `threshold` of any of `dihedral` (the image's eight hashes), each
-    /// once at its smallest distance and the transform that gave it, in entry order (shared
-    /// entries, then added ones; see [`Bank::pdq_entry`]).
-    fn pdq_within(&self, dihedral: &[PdqHash], threshold: u32) -> Vec<(usize, u32, Dihedral)> {
-        let mut best: BTreeMap<usize, (u32, Dihedral)> = BTreeMap::new();
-        let mut keep = |position: usize, distance: u32, transform: Dihedral| {
-            let slot = best.entry(position).or_insert((distance, transform));
-            if distance < slot.0 {
-                *slot = (distance, transform);
-            }
-        };
-        match &self.pdq_index {
-            Some(index) => {
-                let mut found = Vec::new();
-                for (transform, hash) in Dihedral::ALL.iter().zip(dihedral) {
-                    index.within(hash, threshold, &mut found);
-                    for &(position, distance) in &found {
-                        let position = position as usize;
-                        if !self.delta.hidden_pdq.contains(&self.pdq[position].0) {
-                            keep(position, distance, *transform);
-                        }
-                    }
-                }
-            }
-            None => {
-                for (position, (hash, _)) in self.pdq.iter().enumerate() {
-                    if self.delta.hidden_pdq.contains(hash) {
-                        continue;
-                    }
-                    for (transform, image) in Dihedral::ALL.iter().zip(dihedral) {
-                        let distance = image.distance(hash);
-                        if distance <= threshold {
-                            keep(position, distance, *transform);
-                        }
-                    }
-                }
-            }
-        }
-        let shared = self.pdq.len();
-        for (offset, (hash, _)) in self.delta.added_pdq.iter().enumerate() {
-            for (transform, image) in Dihedral::ALL.iter().zip(dihedral) {
-                let distance = image.distance(hash);
-                if distance <= threshold {
-                    keep(shared + offset, distance, *transform);
-                }
-            }
-        }
-        best.into_iter()
-            .map(|(position, (distance, transform))| (position, distance, transform))
-            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -484,9 +363,16 @@ pub struct BankMatch {
     pub bank: String,
     pub signal: SignalType,
     pub distance: u32,
-    /// Which dihedral transform of the image matched (PDQ only).
+    /// What of the image matched (PDQ only): a dihedral transform of the reference hash
+    /// (`original`, `rot90`, ...), or a robust signal: `turned:<transform>` (the turned
+    /// pixels), `trimmed` or `trimmed+<transform>` (the picture inside a frame),
+    /// `region:<region>` (a fixed region, against a bank entry of the same region).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transform: Option<String>,
+    /// Matched only by a robust signal: never clears an allow-list, since the rest of the
+    /// image may be anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub robust: bool,
     pub entry: String,
     /// The frame of the view that matched; absent for the reference decoding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -516,13 +402,6 @@ pub struct Signals<'a> {
     /// The file's exact hashes; `None` for a view (a frame or rendering has no bytes of its own).
     pub exact: Option<&'a ExactHashes>,
     pub pdq: Option<&'a PdqOutput>,
-}
-
-/// Per-bank matching parameters (from the policy).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MatchParams {
-    pub pdq_threshold: u32,
-    pub pdq_min_quality: u32,
 }
 
 /// All loaded banks.
@@ -589,25 +468,24 @@ impl BankSet {
                         signal,
                         distance: 0,
                         transform: None,
+                        robust: false,
                         entry: e.id.clone(),
                         frame: None,
                         rendering: None,
                     }));
                 }
             }
-            let Some(pdq) = signals
-                .pdq
-                .filter(|image| image.quality >= p.pdq_min_quality)
-            else {
+            let Some(pdq) = signals.pdq else {
                 continue;
             };
-            for (position, distance, transform) in bank.pdq_within(&pdq.dihedral, p.pdq_threshold) {
+            for m in robust::match_pdq(&bank.pdq, &bank.regions, pdq, &p) {
                 matches.push(BankMatch {
                     bank: bank.name.clone(),
-                    signal: SignalType::Pdq,
-                    distance,
-                    transform: Some(transform.as_str().to_string()),
-                    entry: bank.pdq_entry(position).id.clone(),
+                    signal: m.region.map_or(SignalType::Pdq, SignalType::of_region),
+                    distance: m.distance,
+                    transform: Some(m.transform),
+                    robust: m.robust,
+                    entry: m.entry.id.clone(),
                     frame: None,
                     rendering: None,
                 });
@@ -637,7 +515,7 @@ mod tests {
         );
         let bank = Bank::parse("known-bad", &text).unwrap();
         assert_eq!(bank.len(), 3);
-        assert_eq!(bank.pdq[0].1.id, "case-17");
+        assert_eq!(bank.pdq.entry(0).id, "case-17");
         // Missing id: file and line stand in.
         let exact = &bank.exact[&(
             SignalType::Md5,
@@ -762,13 +640,14 @@ mod tests {
             sources: Vec::new(),
         };
         let indexed = BankSet::from_banks(vec![bank]);
-        assert!(indexed.banks[0].pdq_index.is_some());
-        assert!(scanned.banks[0].pdq_index.is_none());
+        assert!(indexed.banks[0].pdq.is_indexed());
+        assert!(!scanned.banks[0].pdq.is_indexed());
         let exact = crate::hash::exact_hashes(b"not in the bank");
         for threshold in [0, 10, 31, 47, 63] {
             let params = |_: &str| MatchParams {
                 pdq_threshold: threshold,
                 pdq_min_quality: 0,
+                signals: SignalThresholds::default(),
             };
             let signals = Signals {
                 exact: Some(&exact),

@@ -251,6 +251,7 @@ impl BankIndex {
                 .map(|r| r.pdq_threshold)
                 .unwrap_or_else(|| policy.bank_rule(bank).pdq_threshold),
             pdq_min_quality: policy.pdq_min_quality,
+            signals: policy.signal_thresholds,
         }
     }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::bank::{BankMatch, MatchParams};
+use crate::bank::{BankMatch, MatchParams, SignalThresholds};
 
 /// The screening outcome. The upload pipeline publishes only on `Allow`.
 #[derive(
@@ -126,6 +126,8 @@ pub struct Policy {
     /// Serialised only when false, so the default policy's version is unchanged.
     #[serde(skip_serializing_if = "is_true")]
     pub allow_list_clears_classifier: bool,
+    /// Thresholds of the robust signals (turned pixels, trimmed frames, regions).
+    pub signal_thresholds: SignalThresholds,
 }
 
 fn is_true(value: &bool) -> bool {
@@ -148,6 +150,19 @@ struct PolicyFile {
     #[serde(default)]
     banks: BTreeMap<String, BankRuleFile>,
     pdq_min_quality: Option<u32>,
+    signal_thresholds: Option<SignalThresholdsFile>,
+}
+
+/// `[signal_thresholds]`: any of them, over the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalThresholdsFile {
+    turned: Option<u32>,
+    trimmed: Option<u32>,
+    pdq_top80: Option<u32>,
+    pdq_bottom80: Option<u32>,
+    pdq_center90: Option<u32>,
+    pdq_center80: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,6 +233,7 @@ impl Policy {
             banks: BTreeMap::new(),
             pdq_min_quality: 50,
             allow_list_clears_classifier: true,
+            signal_thresholds: SignalThresholds::default(),
         }
     }
 
@@ -293,6 +309,15 @@ impl Policy {
         if let Some(q) = file.pdq_min_quality {
             policy.pdq_min_quality = q;
         }
+        if let Some(t) = file.signal_thresholds {
+            let s = &mut policy.signal_thresholds;
+            s.turned = t.turned.unwrap_or(s.turned);
+            s.trimmed = t.trimmed.unwrap_or(s.trimmed);
+            s.top80 = t.pdq_top80.unwrap_or(s.top80);
+            s.bottom80 = t.pdq_bottom80.unwrap_or(s.bottom80);
+            s.center90 = t.pdq_center90.unwrap_or(s.center90);
+            s.center80 = t.pdq_center80.unwrap_or(s.center80);
+        }
         policy.validate()?;
         Ok(policy)
     }
@@ -326,6 +351,13 @@ impl Policy {
                 )));
             }
         }
+        for (name, threshold) in self.signal_thresholds.named() {
+            if threshold > MAX_PDQ_THRESHOLD {
+                return Err(PolicyError::Invalid(format!(
+                    "signal_thresholds.{name} = {threshold} is over {MAX_PDQ_THRESHOLD}; unrelated images would match"
+                )));
+            }
+        }
         if self.pdq_min_quality > 100 {
             return Err(PolicyError::Invalid(format!(
                 "pdq_min_quality {} is over 100",
@@ -343,6 +375,7 @@ impl Policy {
         MatchParams {
             pdq_threshold: self.bank_rule(bank).pdq_threshold,
             pdq_min_quality: self.pdq_min_quality,
+            signals: self.signal_thresholds,
         }
     }
 
@@ -364,6 +397,8 @@ impl Policy {
                 None => format!("exact {}", m.signal),
             };
             match self.bank_rule(&m.bank).action {
+                // A robust signal sees part of the image: the rest may be anything.
+                BankAction::Allow if m.robust => {}
                 BankAction::Allow => allow_listed.push(format!(
                     "allow-list bank {} entry {} ({how})",
                     m.bank, m.entry
@@ -474,6 +509,7 @@ mod tests {
             signal: SignalType::Pdq,
             distance: 4,
             transform: Some("rot90".into()),
+            robust: false,
             entry: "e1".into(),
             frame: None,
             rendering: None,
@@ -506,14 +542,58 @@ mod tests {
         );
     }
 
-    #[test]
-    fn bank_matches_block_and_allow_list_only_clears_the_model() {
-        let p = Policy::from_toml(
+    /// The built-in policy with an allow-list bank `released`.
+    fn released_policy() -> Policy {
+        Policy::from_toml(
             "[banks.released]\naction = \"allow\"\n",
             &explicit(),
             &labels(),
         )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_robust_match_never_clears_an_allow_list() {
+        // A cover whose top 80% is a released image may be explicit below it.
+        let p = released_policy();
+        let review = scores(&[("BUTTOCKS_EXPOSED", 0.8)]);
+        for transform in ["region:top80", "trimmed", "turned:rot90"] {
+            let mut m = bank_match("released");
+            m.transform = Some(transform.into());
+            m.robust = true;
+            let d = p.decide(&review, &[m]);
+            assert_eq!(d.verdict, Verdict::Review, "{transform}: {:?}", d.reasons);
+        }
+        // The same entry matched by the whole-image hash still clears.
+        assert_eq!(
+            p.decide(&review, &[bank_match("released")]).verdict,
+            Verdict::Allow
+        );
+    }
+
+    #[test]
+    fn signal_thresholds_are_set_per_signal_and_bounded() {
+        let p = Policy::from_toml(
+            "[signal_thresholds]\ntrimmed = 20\npdq_top80 = 25\n",
+            &explicit(),
+            &labels(),
+        )
         .unwrap();
+        assert_eq!(p.signal_thresholds.trimmed, 20);
+        assert_eq!(p.signal_thresholds.top80, 25);
+        assert_eq!(p.signal_thresholds.turned, DEFAULT_PDQ_THRESHOLD);
+        let err = Policy::from_toml("[signal_thresholds]\nturned = 80\n", &explicit(), &labels())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("signal_thresholds.turned = 80"), "{err}");
+        assert!(
+            Policy::from_toml("[signal_thresholds]\nregion = 3\n", &explicit(), &labels()).is_err()
+        );
+    }
+
+    #[test]
+    fn bank_matches_block_and_allow_list_only_clears_the_model() {
+        let p = released_policy();
         let review = scores(&[("BUTTOCKS_EXPOSED", 0.8)]);
         assert_eq!(
             p.decide(&review, &[bank_match("released")]).verdict,

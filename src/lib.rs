@@ -23,6 +23,7 @@ pub mod fetch;
 pub mod fuzz_targets;
 pub mod hash;
 pub mod http;
+pub mod matching;
 pub mod pipeline;
 pub mod provision;
 pub mod review;

@@ -530,6 +530,7 @@ impl Pipeline {
             },
             distance: 0,
             transform: None,
+            robust: false,
             entry: format!("review:{}", screening.id),
             frame: None,
             rendering: None,
@@ -1070,6 +1071,7 @@ fn retro_matches(
             hash,
             quality,
             dihedral: [hash; 8],
+            robust: None,
         };
         let found = banks.bank_set().match_signals(
             crate::bank::Signals {

@@ -130,12 +130,15 @@ impl DecisionRequest {
 
 /// The screening's hashes that `bank` holds, as entries naming the review they came from.
 ///
-/// MD5 and SHA-256 are the file's. The PDQ depends on the decision (see [`decision_pdqs`]).
+/// MD5 and SHA-256 are the file's. The PDQ depends on the decision (see [`decision_pdqs`]);
+/// a confirm also banks the regions of that PDQ of at least `min_quality`, so a crop or a
+/// caption bar over the confirmed image matches too.
 pub fn bank_entries(
     screening: &ScreeningRow,
     bank: &BankRow,
     review: &ReviewRow,
     decision: ReviewDecision,
+    min_quality: u32,
 ) -> Result<Vec<EntryWrite>, ReviewError> {
     let external_id = Some(format!("review:{}", review.id));
     let mut entries = Vec::new();
@@ -151,6 +154,15 @@ pub fn bank_entries(
             hash,
             external_id: external_id.clone(),
         }));
+        if signal == "pdq" && decision == ReviewDecision::Confirm {
+            entries.extend(confirmed_regions(screening, min_quality).into_iter().map(
+                |(signal, hash)| EntryWrite {
+                    signal,
+                    hash,
+                    external_id: external_id.clone(),
+                },
+            ));
+        }
     }
     if entries.is_empty() {
         return Err(ReviewError::NoSignals {
@@ -163,6 +175,24 @@ pub fn bank_entries(
         });
     }
     Ok(entries)
+}
+
+/// The region hashes of the PDQ a confirm banks, as (signal type, hash); none from a record
+/// that does not parse or predates regions.
+fn confirmed_regions(screening: &ScreeningRow, min_quality: u32) -> Vec<(String, String)> {
+    let Ok(record) = ScreeningRecord::deserialize(&screening.record) else {
+        return Vec::new();
+    };
+    record
+        .deciding_pdq()
+        .regions
+        .iter()
+        .filter(|r| r.quality >= min_quality)
+        .map(|r| {
+            let signal = crate::bank::SignalType::of_region(r.region);
+            (signal.as_str().to_string(), r.hash.clone())
+        })
+        .collect()
 }
 
 /// The PDQ hashes a decision banks.

@@ -15,7 +15,9 @@ use crate::decode::{
     self, DecodeError, DecodeLimits, DecodedImage, FrameId, ImageFormat, Resolution,
 };
 use crate::fetch::FetchError;
-use crate::hash::{self, ExactHashes, PdqOutput};
+use crate::hash::robust::Region;
+use crate::hash::trim::Crop;
+use crate::hash::{self, ExactHashes, PdqHash, PdqOutput};
 use crate::screening::rematch::{match_and_decide, Decided, ViewSignals};
 use crate::screening::views::{self, Rendering, View, ViewError, ViewId, ViewSettings};
 
@@ -159,7 +161,7 @@ pub fn analyse_with(
     let exact = hash::exact_hashes(bytes);
     let (image, still) = decode::decode_shown_at(bytes, limits, resolution)?;
     let hashed = catch_unwind(AssertUnwindSafe(|| {
-        let pdq = hash::pdq::pdq_from_rgb8(image.width, image.height, &image.rgb);
+        let pdq = hash::robust::pdq_robust_from_rgb8(image.width, image.height, &image.rgb);
         let phash = hash::phash(image.width, image.height, &image.rgb);
         (pdq, phash)
     }));
@@ -192,14 +194,70 @@ pub struct PdqRecord {
     pub hash: String,
     pub quality: u32,
     pub dihedral: Vec<String>,
+    /// PDQ of the actually turned pixels, in `dihedral`'s order (`turned[0]` is the
+    /// image as it is). Absent in records made before these were computed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turned: Vec<String>,
+    /// The picture inside each uniform frame found, hashed turned every way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trimmed: Vec<TrimmedRecord>,
+    /// Fixed regions of the image (`top80`, `center90`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TrimmedRecord {
+    pub crop: Crop,
+    pub quality: u32,
+    /// In `dihedral`'s order; `turned[0]` is the crop as it is.
+    pub turned: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RegionRecord {
+    #[schema(value_type = String)]
+    pub region: Region,
+    pub hash: String,
+    pub quality: u32,
+}
+
+fn hex_all(hashes: &[PdqHash]) -> Vec<String> {
+    hashes.iter().map(PdqHash::to_hex).collect()
 }
 
 impl From<&PdqOutput> for PdqRecord {
     fn from(p: &PdqOutput) -> Self {
+        let robust = p.robust.as_ref();
         PdqRecord {
             hash: p.hash.to_hex(),
             quality: p.quality,
-            dihedral: p.dihedral.iter().map(|h| h.to_hex()).collect(),
+            dihedral: hex_all(&p.dihedral),
+            turned: robust.map(|r| hex_all(&r.turned)).unwrap_or_default(),
+            trimmed: robust
+                .map(|r| {
+                    r.trimmed
+                        .iter()
+                        .map(|t| TrimmedRecord {
+                            crop: t.crop,
+                            quality: t.quality,
+                            turned: hex_all(&t.turned),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            regions: robust
+                .map(|r| {
+                    r.regions
+                        .iter()
+                        .map(|g| RegionRecord {
+                            region: g.region,
+                            hash: g.hash.to_hex(),
+                            quality: g.quality,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

@@ -63,6 +63,7 @@ fn bridge_rotations_and_flips_match_the_original_through_the_dihedral_set() {
     let params = |_: &str| MatchParams {
         pdq_threshold: 31,
         pdq_min_quality: 50,
+        signals: Default::default(),
     };
     for (file, transform) in [
         ("bridge-2-rotate-90.jpg", "rot270"),

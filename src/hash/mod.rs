@@ -4,6 +4,10 @@
 
 pub mod pdq;
 pub mod pdq_index;
+pub mod robust;
+#[cfg(test)]
+pub(crate) mod test_images;
+pub mod trim;
 
 use md5::Md5;
 use sha2::{Digest, Sha256};

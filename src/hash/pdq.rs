@@ -21,7 +21,7 @@ pub const PDQ_HASH_BYTES: usize = 32;
 const MIN_HASHABLE_DIM: usize = 5;
 
 /// The reference downsamples to 64x64 before the DCT.
-const DOWNSAMPLED_DIM: usize = 64;
+pub(crate) const DOWNSAMPLED_DIM: usize = 64;
 
 /// The DCT keeps 16x16 low-frequency coefficients (excluding the DC row/column).
 const DCT_DIM: usize = 16;
@@ -193,6 +193,9 @@ pub struct PdqOutput {
     /// median (ramps, flat areas, checkerboards) the two differ, by up to 89
     /// bits in our tests; both are reproduced as the reference computes them.
     pub dihedral: [PdqHash; 8],
+    /// Signals beyond the reference, for edited copies (turned pixels, a trimmed frame,
+    /// regions); `None` when not computed or the image is under the minimum size.
+    pub robust: Option<super::robust::RobustPdq>,
 }
 
 impl PdqOutput {
@@ -208,6 +211,29 @@ impl PdqOutput {
 /// Images under 5 pixels on either side get all-zero hashes and quality 0, as
 /// in the reference.
 pub fn pdq_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, PdqError> {
+    pdq_with_grids(width, height, rgb, &[]).map(|(output, _)| output)
+}
+
+/// 64 sample positions along each axis of the filtered image: one 64x64 reading of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Grid {
+    pub rows: [usize; DOWNSAMPLED_DIM],
+    pub cols: [usize; DOWNSAMPLED_DIM],
+}
+
+/// A 64x64 downsample, as the DCT takes it.
+pub(crate) type Downsampled = [[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM];
+
+/// [`pdq_from_rgb8`], and the reference's filtered image also read at each of `grids`
+/// (positions must lie inside the image). The filter runs once: extra readings cost a
+/// few more columns in the last passes, not another pass over the image. Images under
+/// the minimum size give zero hashes and no readings.
+pub(crate) fn pdq_with_grids(
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+    grids: &[Grid],
+) -> Result<(PdqOutput, Vec<Box<Downsampled>>), PdqError> {
     if width == 0 || height == 0 {
         return Err(PdqError::ZeroDimension { width, height });
     }
@@ -226,11 +252,13 @@ pub fn pdq_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, P
     }
 
     if num_rows < MIN_HASHABLE_DIM || num_cols < MIN_HASHABLE_DIM {
-        return Ok(PdqOutput {
+        let zero = PdqOutput {
             hash: PdqHash::ZERO,
             quality: 0,
             dihedral: [PdqHash::ZERO; 8],
-        });
+            robust: None,
+        };
+        return Ok((zero, Vec::new()));
     }
 
     let mut luma = luma_from_rgb8(rgb, num_pixels);
@@ -250,7 +278,18 @@ pub fn pdq_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, P
         None
     };
 
-    jarosz_filter_and_decimate(&mut luma, num_rows, num_cols, &mut downsampled);
+    let reference = Grid {
+        rows: decimation_indices(num_rows),
+        cols: decimation_indices(num_cols),
+    };
+    let mut readings = jarosz_filter_and_read(
+        &mut luma,
+        num_rows,
+        num_cols,
+        std::iter::once(&reference).chain(grids),
+    );
+    let extra = readings.split_off(1);
+    *downsampled = *readings[0];
     let dct = dct_64_to_16(&downsampled);
 
     let mut dihedral = [PdqHash::ZERO; 8];
@@ -266,11 +305,31 @@ pub fn pdq_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, P
     }
 
     let (hash, quality) = plain.unwrap_or_else(|| (dihedral[0], quality_metric(&downsampled)));
-    Ok(PdqOutput {
+    let output = PdqOutput {
         hash,
         quality,
         dihedral,
-    })
+        robust: None,
+    };
+    Ok((output, extra))
+}
+
+/// Hash and quality of a 64x64 reading, as the reference computes them from its own.
+pub(crate) fn hash_downsampled(image: &Downsampled) -> (PdqHash, u32) {
+    (hash_from_dct(&dct_64_to_16(image)), quality_metric(image))
+}
+
+/// How far the reference's filtered image is shifted towards higher indices along an
+/// axis of `len` pixels: its box window is one pixel longer after the centre than before
+/// it when the window is even, and the filter runs twice. Reading a turned image's
+/// filtered values off the unturned one has to undo this.
+pub(crate) fn filter_shift(len: usize) -> usize {
+    let window = jarosz_window_size(len, DOWNSAMPLED_DIM);
+    if window % 2 == 0 {
+        JAROSZ_PASS_PAIRS
+    } else {
+        0
+    }
 }
 
 /// Luma as the `pdqhash` binding computes it, which is what the reference
@@ -299,49 +358,64 @@ fn jarosz_window_size(old_dimension: usize, new_dimension: usize) -> usize {
 
 /// Reference `decimateFloat`'s sample index: the pixel nearest each output cell's
 /// centre, computed in f64 as the reference does.
-fn decimation_indices(in_len: usize) -> [usize; DOWNSAMPLED_DIM] {
+pub(crate) fn decimation_indices(in_len: usize) -> [usize; DOWNSAMPLED_DIM] {
     std::array::from_fn(|out_index| {
         (((out_index as f64 + 0.5) * in_len as f64) / DOWNSAMPLED_DIM as f64) as usize
     })
 }
 
-/// Reference `jaroszFilterFloat` followed by `decimateFloat`, into `out`.
+/// Reference `jaroszFilterFloat` followed by `decimateFloat`, read at each grid (the
+/// first is the reference's own decimation).
 ///
-/// Every value that reaches `out` goes through exactly the reference's operations,
-/// but values the decimation never reads are not computed: the last row pass stores
-/// only the 64 sampled columns, and the last column pass runs down those columns only
-/// and stores only the 64 sampled rows. Every pass works in place in `luma`, which is
-/// clobbered: a second image-sized buffer would cost more in page faults than the
-/// filtering itself.
-fn jarosz_filter_and_decimate(
+/// Every value read goes through exactly the reference's operations, but values no grid
+/// reads are not computed: the last row pass stores only the columns read, and the last
+/// column pass runs down those columns only and stores only the rows read. A column's
+/// values do not depend on which other columns are read. Every pass works in place in
+/// `luma`, which is clobbered: a second image-sized buffer would cost more in page
+/// faults than the filtering itself.
+fn jarosz_filter_and_read<'g>(
     luma: &mut [f32],
     num_rows: usize,
     num_cols: usize,
-    out: &mut [[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM],
-) {
+    grids: impl Iterator<Item = &'g Grid> + Clone,
+) -> Vec<Box<Downsampled>> {
     let window_along_rows = jarosz_window_size(num_cols, DOWNSAMPLED_DIM);
     let window_along_cols = jarosz_window_size(num_rows, DOWNSAMPLED_DIM);
-    let sampled_rows = decimation_indices(num_rows);
-    let sampled_cols = decimation_indices(num_cols);
+    let distinct = |positions: &mut dyn Iterator<Item = usize>| {
+        let mut all: Vec<usize> = positions.collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    };
+    let read_rows = distinct(&mut grids.clone().flat_map(|g| g.rows));
+    let read_cols = distinct(&mut grids.clone().flat_map(|g| g.cols));
     let mut tiles = RowTiles::new(num_cols);
     let mut columns = ColumnFilter::new(num_cols, window_along_cols);
+    let mut values = Vec::new();
     for pass in 0..JAROSZ_PASS_PAIRS {
         let last = pass + 1 == JAROSZ_PASS_PAIRS;
-        let keep = if last { Some(&sampled_cols[..]) } else { None };
+        let keep = if last { Some(&read_cols[..]) } else { None };
         tiles.filter_rows(luma, num_cols, window_along_rows, keep);
         if last {
-            box_filter_sampled_columns(
-                luma,
-                num_cols,
-                window_along_cols,
-                &sampled_cols,
-                &sampled_rows,
-                out,
-            );
+            values =
+                box_filter_read_columns(luma, num_cols, window_along_cols, &read_cols, &read_rows);
         } else {
             columns.filter(luma);
         }
     }
+    let index = |all: &[usize], position: usize| {
+        all.binary_search(&position)
+            .expect("every grid position was read")
+    };
+    grids
+        .map(|grid| {
+            let cols = grid.cols.map(|c| index(&read_cols, c));
+            Box::new(grid.rows.map(|r| {
+                let row = &values[index(&read_rows, r) * read_cols.len()..];
+                cols.map(|c| row[c])
+            }))
+        })
+        .collect()
 }
 
 /// Phase lengths of the reference `box1DFloat` running-sum filter over a
@@ -477,36 +551,35 @@ fn box_filter<const N: usize>(src: &[[f32; N]], dst: &mut [[f32; N]], window: us
     }
 }
 
-/// The last column pass: reference `box1DFloat` down the sampled columns only,
-/// storing only the sampled rows, straight into the 64x64 result.
-fn box_filter_sampled_columns(
+/// The last column pass: reference `box1DFloat` down the columns `cols` only, keeping
+/// only the rows `rows` (ascending, distinct): row-major, `rows.len() x cols.len()`.
+fn box_filter_read_columns(
     src: &[f32],
     num_cols: usize,
     window: usize,
-    cols: &[usize; DOWNSAMPLED_DIM],
-    rows: &[usize; DOWNSAMPLED_DIM],
-    out: &mut [[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM],
-) {
+    cols: &[usize],
+    rows: &[usize],
+) -> Vec<f32> {
     let num_rows = src.len() / num_cols;
     let phases = BoxPhases::new(num_rows, window);
-    let mut sums = [0f32; DOWNSAMPLED_DIM];
-    let add = |sums: &mut [f32; DOWNSAMPLED_DIM], row: usize| {
+    let mut sums = vec![0f32; cols.len()];
+    let mut out = Vec::with_capacity(rows.len() * cols.len());
+    let add = |sums: &mut [f32], row: usize| {
         let row = &src[row * num_cols..(row + 1) * num_cols];
         for (s, &col) in sums.iter_mut().zip(cols) {
             *s += row[col];
         }
     };
-    let subtract = |sums: &mut [f32; DOWNSAMPLED_DIM], row: usize| {
+    let subtract = |sums: &mut [f32], row: usize| {
         let row = &src[row * num_cols..(row + 1) * num_cols];
         for (s, &col) in sums.iter_mut().zip(cols) {
             *s -= row[col];
         }
     };
-    // Sampled row indices ascend, and repeat when the image has fewer than 64 rows.
     let mut next = 0usize;
-    let mut emit = |sums: &[f32; DOWNSAMPLED_DIM], row: usize, divisor: f32| {
-        while next < DOWNSAMPLED_DIM && rows[next] == row {
-            out[next] = sums.map(|s| s / divisor);
+    let mut emit = |sums: &[f32], row: usize, divisor: f32| {
+        if next < rows.len() && rows[next] == row {
+            out.extend(sums.iter().map(|s| s / divisor));
             next += 1;
         }
     };
@@ -542,6 +615,7 @@ fn box_filter_sampled_columns(
         left += 1;
         row += 1;
     }
+    out
 }
 
 /// Reference `box1DFloat` down every column, in place. All columns advance together

@@ -7,6 +7,7 @@ use crate::bank::{BankMatch, BankSet, Signals};
 use crate::classify::Detection;
 use crate::decide::{Policy, Verdict};
 use crate::hash::pdq::PdqHash;
+use crate::hash::robust::{RegionPdq, RobustPdq, TrimmedPdq};
 use crate::hash::{ExactHashes, PdqOutput};
 use crate::screen::{PdqRecord, ScreeningRecord};
 use crate::screening::views::ViewId;
@@ -93,29 +94,56 @@ pub enum RematchError {
 }
 
 fn stored_pdq(record: &PdqRecord, which: impl Fn() -> String) -> Result<PdqOutput, RematchError> {
-    let parse = |hex: &str| {
-        PdqHash::from_hex(hex).map_err(|e| RematchError::Pdq {
-            which: which(),
-            detail: e.to_string(),
-        })
+    let invalid = |detail: String| RematchError::Pdq {
+        which: which(),
+        detail,
+    };
+    let parse = |hex: &str| PdqHash::from_hex(hex).map_err(|e| invalid(e.to_string()));
+    let eight = |hexes: &[String], what: &str| -> Result<[PdqHash; 8], RematchError> {
+        let hashes: Vec<PdqHash> = hexes.iter().map(|h| parse(h)).collect::<Result<_, _>>()?;
+        hashes
+            .try_into()
+            .map_err(|d: Vec<PdqHash>| invalid(format!("{} {what} hashes instead of 8", d.len())))
     };
     let hash = parse(&record.hash)?;
-    let dihedral: Vec<PdqHash> = record
-        .dihedral
-        .iter()
-        .map(|h| parse(h))
-        .collect::<Result<_, _>>()?;
-    let dihedral: [PdqHash; 8] =
-        dihedral
-            .try_into()
-            .map_err(|d: Vec<PdqHash>| RematchError::Pdq {
-                which: which(),
-                detail: format!("{} dihedral hashes instead of 8", d.len()),
-            })?;
+    let dihedral = eight(&record.dihedral, "dihedral")?;
+    // Records made before the robust signals were computed have none: they match as then.
+    let robust = if record.turned.is_empty() {
+        None
+    } else {
+        let trimmed = record
+            .trimmed
+            .iter()
+            .map(|t| {
+                Ok(TrimmedPdq {
+                    crop: t.crop,
+                    quality: t.quality,
+                    turned: eight(&t.turned, "trimmed")?,
+                })
+            })
+            .collect::<Result<_, RematchError>>()?;
+        let regions = record
+            .regions
+            .iter()
+            .map(|r| {
+                Ok(RegionPdq {
+                    region: r.region,
+                    hash: parse(&r.hash)?,
+                    quality: r.quality,
+                })
+            })
+            .collect::<Result<_, RematchError>>()?;
+        Some(RobustPdq {
+            turned: eight(&record.turned, "turned")?,
+            trimmed,
+            regions,
+        })
+    };
     Ok(PdqOutput {
         hash,
         quality: record.quality,
         dihedral,
+        robust,
     })
 }
 

@@ -135,8 +135,9 @@ impl Default for ViewSettings {
     }
 }
 
-/// Bumped whenever the views made of a file change for the same settings.
-pub const ANALYSIS_VERSION: u32 = 2;
+/// Bumped whenever the views made of a file, or the signals hashed from each (3: turned,
+/// trimmed and region PDQ), change for the same settings.
+pub const ANALYSIS_VERSION: u32 = 3;
 
 impl ViewSettings {
     /// Names how a file is analysed (the views made of it), for the verdict cache and
@@ -343,7 +344,7 @@ impl Collector<'_> {
             }
             .into());
         }
-        let pdq = pdq::pdq_from_rgb8(width, height, &rgb)
+        let pdq = crate::hash::robust::pdq_robust_from_rgb8(width, height, &rgb)
             .map_err(|source| ViewError::Pdq { view: id, source })?;
         let (model_width, model_height, model_rgb) = if width.max(height) > MODEL_SIDE {
             crate::hash::box_downsample(width, height, &rgb, MODEL_SIDE)

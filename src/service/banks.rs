@@ -19,6 +19,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{authenticate, AppState, Caller, Ready};
 use crate::bank::{self, SignalType};
 use crate::decide::{BankAction, DEFAULT_PDQ_THRESHOLD};
+use crate::matching::image_entries::image_entries;
 use crate::screen::analyse;
 use crate::store::{BankChange, BankCounts, BankRow, BankSpec, EntryRow, EntryWrite, TokenRole};
 
@@ -125,7 +126,8 @@ impl CreateBank {
         for s in &signal_types {
             if SignalType::parse(s).is_none() {
                 return Err(invalid(format!(
-                    "unknown signal type {s:?} (expected pdq, md5 or sha256)"
+                    "unknown signal type {s:?} (expected {})",
+                    known_signals()
                 )));
             }
         }
@@ -325,8 +327,9 @@ pub async fn add_entries(
             .map(|e| {
                 let signal = SignalType::parse(&e.signal).ok_or_else(|| {
                     invalid(format!(
-                        "unknown signal type {:?} (expected pdq, md5 or sha256)",
-                        e.signal
+                        "unknown signal type {:?} (expected {})",
+                        e.signal,
+                        known_signals()
                     ))
                 })?;
                 let hash = bank::normalise_hash(signal, e.hash.trim()).map_err(invalid)?;
@@ -388,33 +391,19 @@ async fn entries_from_image(
         })??;
     // PDQ hashes below the policy's quality gate match noise: the gate matching applies.
     let min_quality = ready.pipeline.policy.pdq_min_quality;
-    let mut entries = Vec::new();
-    let mut skipped = Vec::new();
-    for signal in bank
-        .spec
-        .signal_types
-        .iter()
-        .filter_map(|s| SignalType::parse(s))
-    {
-        let hash = match signal {
-            SignalType::Md5 => analysed.exact.md5.clone(),
-            SignalType::Sha256 => analysed.exact.sha256.clone(),
-            SignalType::Pdq if analysed.pdq.quality < min_quality => {
-                skipped.push(format!(
-                    "pdq: quality {} is below {min_quality}; it would match unrelated images",
-                    analysed.pdq.quality
-                ));
-                continue;
-            }
-            SignalType::Pdq => analysed.pdq.hash.to_hex(),
-        };
-        entries.push(EntryWrite {
+    let built = image_entries(&analysed.exact, &analysed.pdq, min_quality, |signal| {
+        crate::store::bank_holds(&bank.spec.signal_types, signal.as_str())
+    });
+    let entries = built
+        .entries
+        .into_iter()
+        .map(|(signal, hash)| EntryWrite {
             signal: signal.as_str().to_string(),
             hash,
             external_id: external_id.clone(),
-        });
-    }
-    Ok((entries, skipped))
+        })
+        .collect();
+    Ok((entries, built.skipped))
 }
 
 /// Bulk import of an HMA-format file (`<signal> <hash> [external id]` per line,
@@ -599,4 +588,9 @@ pub async fn retro_match(
         scanned: summary.scanned,
         hits,
     }))
+}
+
+fn known_signals() -> String {
+    let known: Vec<&str> = SignalType::ALL.iter().map(SignalType::as_str).collect();
+    known.join(", ")
 }

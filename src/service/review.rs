@@ -839,7 +839,7 @@ pub async fn decide(
     let (review, screening) = visible_item(ready, &reviewer, &id).await?;
 
     let mut reports = Vec::new();
-    let bank_entries = match request.decision {
+    let decision_bank = match request.decision {
         ReviewDecision::Confirm => {
             let name = request.bank.as_deref().unwrap_or_default();
             let bank = find_bank(ready, name).await?;
@@ -847,19 +847,19 @@ pub async fn decide(
                 return Err(ReviewError::NotKnownBad(name.to_string()).into());
             }
             reports.extend(ready.pipeline.confirmation_reports(&screening, name)?);
-            Some((
-                name.to_string(),
-                review::bank_entries(&screening, &bank, &review, request.decision)?,
-            ))
+            Some(bank)
         }
-        ReviewDecision::Release => {
-            let bank = allow_list_bank(&state, ready).await?;
-            Some((
-                bank.spec.name.clone(),
-                review::bank_entries(&screening, &bank, &review, request.decision)?,
-            ))
-        }
+        ReviewDecision::Release => Some(allow_list_bank(&state, ready).await?),
         ReviewDecision::Escalate => None,
+    };
+    let bank_entries = match decision_bank {
+        Some(bank) => {
+            let min_quality = ready.pipeline.policy.pdq_min_quality;
+            let entries =
+                review::bank_entries(&screening, &bank, &review, request.decision, min_quality)?;
+            Some((bank.spec.name.clone(), entries))
+        }
+        None => None,
     };
     let bank_name = bank_entries.as_ref().map(|(name, _)| name.clone());
     reports.extend(review::decision_event(

@@ -313,7 +313,7 @@ impl Backend {
         let bank_row = bank_from_row(&row)?;
         if let Some((signal, _, _)) = cleaned
             .iter()
-            .find(|(signal, _, _)| !bank_row.spec.signal_types.contains(signal))
+            .find(|(signal, _, _)| !super::bank_holds(&bank_row.spec.signal_types, signal))
         {
             return Err(StoreError::Invalid(format!(
                 "bank {bank:?} does not hold signal type {signal:?}"

@@ -762,6 +762,14 @@ fn to_json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
+/// Whether a bank of `signal_types` holds entries of `signal`. A bank of `pdq` also holds
+/// the region PDQ types (`pdq_top80`, ...): they come with PDQ entries built from images.
+pub fn bank_holds(signal_types: &[String], signal: &str) -> bool {
+    signal_types
+        .iter()
+        .any(|s| s == signal || (s == "pdq" && signal.starts_with("pdq_")))
+}
+
 fn validate_bank_spec(spec: &BankSpec) -> StoreResult<()> {
     require_nonempty("bank name", &spec.name)?;
     if spec.signal_types.is_empty() || spec.signal_types.iter().any(|s| s.trim().is_empty()) {

@@ -1,0 +1,477 @@
+//! Hashes for matching edited copies, all read off the one filtered image PDQ computes
+//! (no second pass over the pixels):
+//! - **turned**: the PDQ of the image actually turned or mirrored. The reference's
+//!   dihedral hashes permute and negate DCT coefficients instead, which assumes the filter
+//!   and the decimation are symmetric; they are not (an even box window reaches one pixel
+//!   further after its centre than before it, and the sample of each cell is the pixel
+//!   right of its centre), so on images whose coefficients crowd the median the two differ
+//!   by dozens of bits. Reading the filtered image at the mirrored positions, shifted back
+//!   by the filter's lean, gives the turned image's own values.
+//! - **trimmed**: the same, for the picture inside a uniform frame ([`super::trim`]).
+//! - **regions**: fixed parts of the image (the top 80%, the centre 90%, ...), which a
+//!   caption bar or a small crop leaves intact. Only comparable with the same region of
+//!   another image, so they need banks built from images.
+//!
+//! A crop is read from the whole image's filtered values, whose box window suits the whole
+//! image: slightly blurrier than hashing the crop alone, which a perceptual hash tolerates.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::pdq::{
+    self, decimation_indices, filter_shift, hash_downsampled, Dihedral, Downsampled, Grid,
+    PdqError, PdqHash, PdqOutput, DOWNSAMPLED_DIM,
+};
+use super::trim::{self, Crop};
+
+/// A fixed part of the image, named by the share of it kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Region {
+    /// The top 80% of the rows: what a caption bar over the bottom fifth leaves.
+    Top80,
+    /// The bottom 80% of the rows.
+    Bottom80,
+    /// The middle 90% along both axes: what a crop of 5% per side keeps.
+    Center90,
+    /// The middle 80%: a crop of 10% per side.
+    Center80,
+}
+
+impl Region {
+    /// Every region, in the order they are hashed and reported.
+    pub const ALL: [Region; 4] = [
+        Region::Top80,
+        Region::Bottom80,
+        Region::Center90,
+        Region::Center80,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::Top80 => "top80",
+            Region::Bottom80 => "bottom80",
+            Region::Center90 => "center90",
+            Region::Center80 => "center80",
+        }
+    }
+
+    /// The region's rows and columns as (start, length) spans of an image.
+    fn spans(self, width: usize, height: usize) -> ((usize, usize), (usize, usize)) {
+        let share = |len: usize, percent: usize| (len * percent).div_ceil(100).max(1);
+        let centred = |len: usize, percent: usize| {
+            let kept = share(len, percent);
+            ((len - kept) / 2, kept)
+        };
+        match self {
+            Region::Top80 => ((0, share(height, 80)), (0, width)),
+            Region::Bottom80 => {
+                let rows = share(height, 80);
+                ((height - rows, rows), (0, width))
+            }
+            Region::Center90 => (centred(height, 90), centred(width, 90)),
+            Region::Center80 => (centred(height, 80), centred(width, 80)),
+        }
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Region {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Region::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Region::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown region {s:?} (known: {})", known.join(", "))
+            })
+    }
+}
+
+impl serde::Serialize for Region {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Region {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The content inside a frame, hashed turned every way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrimmedPdq {
+    pub crop: Crop,
+    pub quality: u32,
+    /// In [`Dihedral::ALL`] order: `turned[0]` is the crop as it is.
+    pub turned: [PdqHash; 8],
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegionPdq {
+    pub region: Region,
+    pub hash: PdqHash,
+    pub quality: u32,
+}
+
+/// The signals beyond the reference PDQ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RobustPdq {
+    /// PDQ of the actually turned image, in [`Dihedral::ALL`] order (`turned[0]` is the
+    /// reference hash's own reading, so it equals `PdqOutput::hash` but for rounding).
+    pub turned: [PdqHash; 8],
+    pub trimmed: Vec<TrimmedPdq>,
+    pub regions: Vec<RegionPdq>,
+}
+
+/// The reference PDQ of an RGB8 image with its robust signals, from one filter pass
+/// (`robust` stays `None` when the image is under PDQ's minimum size).
+pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, PdqError> {
+    let (w, h) = (width as usize, height as usize);
+    let crops = trim::frame_crops(width, height, rgb);
+    let whole = ((0, h), (0, w));
+    let mut grids = Vec::new();
+    let readers = Readers {
+        row_shift: filter_shift(h),
+        col_shift: filter_shift(w),
+    };
+    grids.extend(readers.turned(whole));
+    for crop in &crops {
+        let spans = (
+            (crop.y as usize, crop.height as usize),
+            (crop.x as usize, crop.width as usize),
+        );
+        grids.extend(readers.turned(spans));
+    }
+    for region in Region::ALL {
+        grids.push(readers.grid(region.spans(w, h), false, false));
+    }
+    let (mut output, readings) = pdq::pdq_with_grids(width, height, rgb, &grids)?;
+    if readings.len() != grids.len() {
+        return Ok(output);
+    }
+    // Four readings per turned span (the whole image, then each crop), then one per region.
+    let (turned_readings, region_readings) = readings.split_at(4 * (1 + crops.len()));
+    let mut spans = turned_readings.chunks_exact(4).map(|four| {
+        let four: &[Box<Downsampled>; 4] = four.try_into().expect("chunks of four");
+        turned_hashes(four)
+    });
+    let (turned, _) = spans.next().expect("the whole image's readings");
+    let trimmed = crops
+        .iter()
+        .zip(spans)
+        .map(|(&crop, (turned, quality))| TrimmedPdq {
+            crop,
+            quality,
+            turned,
+        })
+        .collect();
+    let regions = region_readings
+        .iter()
+        .zip(Region::ALL)
+        .map(|(reading, region)| {
+            let (hash, quality) = hash_downsampled(reading);
+            RegionPdq {
+                region,
+                hash,
+                quality,
+            }
+        })
+        .collect();
+    output.robust = Some(RobustPdq {
+        turned,
+        trimmed,
+        regions,
+    });
+    Ok(output)
+}
+
+/// Builds grids reading a span of the filtered image as it is or mirrored.
+struct Readers {
+    row_shift: usize,
+    col_shift: usize,
+}
+
+type Span = (usize, usize);
+
+impl Readers {
+    /// Sample positions along one span. Reversed, position `k` is where the mirrored span's
+    /// filter would have sampled: the mirror of the forward sample, moved back against
+    /// the filter's lean (and kept inside the image).
+    fn positions((start, len): Span, shift: usize, reversed: bool) -> [usize; DOWNSAMPLED_DIM] {
+        let forward = decimation_indices(len);
+        if !reversed {
+            return forward.map(|d| start + d);
+        }
+        // Between 129 and 256 px the last sample lands one pixel from the edge with a lean of
+        // two: it is read at the edge, an approximation of that one column or row.
+        std::array::from_fn(|k| start + (len - 1 - forward[k]).saturating_sub(shift))
+    }
+
+    fn grid(&self, (rows, cols): (Span, Span), reverse_rows: bool, reverse_cols: bool) -> Grid {
+        Grid {
+            rows: Self::positions(rows, self.row_shift, reverse_rows),
+            cols: Self::positions(cols, self.col_shift, reverse_cols),
+        }
+    }
+
+    /// The four readings a span needs for all eight turns: as it is, columns reversed,
+    /// rows reversed, both.
+    fn turned(&self, spans: (Span, Span)) -> [Grid; 4] {
+        [(false, false), (false, true), (true, false), (true, true)]
+            .map(|(rows, cols)| self.grid(spans, rows, cols))
+    }
+}
+
+/// How each transform turns the image: which of the image's own axes it reverses (rows,
+/// columns), then whether it transposes. Matches the reference's coefficient mapping
+/// (`Dihedral::map_coefficient`).
+fn turn_of(transform: Dihedral) -> (bool, bool, bool) {
+    match transform {
+        Dihedral::Original => (false, false, false),
+        Dihedral::Rot90 => (false, true, true),
+        Dihedral::Rot180 => (true, true, false),
+        Dihedral::Rot270 => (true, false, true),
+        Dihedral::FlipX => (true, false, false),
+        Dihedral::FlipY => (false, true, false),
+        Dihedral::FlipPlus1 => (false, false, true),
+        Dihedral::FlipMinus1 => (true, true, true),
+    }
+}
+
+/// The eight turned hashes from the four readings of [`Readers::turned`], and the
+/// quality of the unturned one.
+fn turned_hashes(readings: &[Box<Downsampled>; 4]) -> ([PdqHash; 8], u32) {
+    let mut quality = 0;
+    let hashes = Dihedral::ALL.map(|transform| {
+        let (rows, cols, transpose) = turn_of(transform);
+        let reading = &readings[usize::from(rows) * 2 + usize::from(cols)];
+        let (hash, q) = if transpose {
+            hash_downsampled(&transposed(reading))
+        } else {
+            hash_downsampled(reading)
+        };
+        if transform == Dihedral::Original {
+            quality = q;
+        }
+        hash
+    });
+    (hashes, quality)
+}
+
+fn transposed(image: &Downsampled) -> Downsampled {
+    std::array::from_fn(|i| std::array::from_fn(|j| image[j][i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::pdq::pdq_from_rgb8;
+    use crate::hash::test_images::{smooth, textured};
+
+    /// `rgb` turned by `transform`, as the pixels would be.
+    fn turn(transform: Dihedral, width: u32, height: u32, rgb: &[u8]) -> (u32, u32, Vec<u8>) {
+        let (rows, cols, transpose) = turn_of(transform);
+        let (w, h) = if transpose {
+            (height, width)
+        } else {
+            (width, height)
+        };
+        let mut out = Vec::with_capacity(rgb.len());
+        for y in 0..h {
+            for x in 0..w {
+                // Undo the transpose, then the reversals, to find the source pixel.
+                let (mut sx, mut sy) = if transpose { (y, x) } else { (x, y) };
+                if cols {
+                    sx = width - 1 - sx;
+                }
+                if rows {
+                    sy = height - 1 - sy;
+                }
+                let i = ((sy * width + sx) * 3) as usize;
+                out.extend_from_slice(&rgb[i..i + 3]);
+            }
+        }
+        (w, h, out)
+    }
+
+    /// Every turn of `rgb`: (reference dihedral hash, turned hash, hash of the turned pixels).
+    fn turns(w: u32, h: u32, rgb: &[u8]) -> Vec<(PdqHash, PdqHash, PdqHash)> {
+        let output = pdq_robust_from_rgb8(w, h, rgb).unwrap();
+        let robust = output.robust.unwrap();
+        Dihedral::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &transform)| {
+                let (tw, th, turned) = turn(transform, w, h, rgb);
+                let actual = pdq_from_rgb8(tw, th, &turned).unwrap().hash;
+                (output.dihedral[i], robust.turned[i], actual)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_turn_table_names_transforms_as_the_reference_does() {
+        // With odd box windows along both axes (383 and 517 px) the filter is symmetric and
+        // the reference's DCT-domain turns are exact: each names the same pixel turn.
+        let (w, h) = (383, 517);
+        for rgb in [smooth(w, h), textured(w, h)] {
+            for (i, (reference, turned, actual)) in turns(w, h, &rgb).into_iter().enumerate() {
+                assert_eq!(reference, actual, "{:?}", Dihedral::ALL[i]);
+                assert_eq!(turned, actual, "{:?}", Dihedral::ALL[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn turned_hashes_are_the_hashes_of_the_turned_pixels() {
+        // Even windows (a lean to undo) and odd ones, square and not, along each axis.
+        for (w, h) in [(640, 480), (512, 512), (300, 450), (1000, 750), (100, 90)] {
+            for rgb in [smooth(w, h), textured(w, h)] {
+                for (i, (_, turned, actual)) in turns(w, h, &rgb).into_iter().enumerate() {
+                    let d = turned.distance(&actual);
+                    assert!(d <= 2, "{w}x{h} {:?}: {d} bits", Dihedral::ALL[i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn between_129_and_256_px_the_last_sample_is_approximated_and_still_far_closer() {
+        // There the window is 2 and the turned image's last sample falls where the lean
+        // cannot be undone (one pixel from the edge): that column or row of 64 is read from
+        // the nearest filtered value instead.
+        for (w, h) in [(256, 256), (300, 200)] {
+            for rgb in [smooth(w, h), textured(w, h)] {
+                for (i, (reference, turned, actual)) in turns(w, h, &rgb).into_iter().enumerate() {
+                    let (ours, theirs) = (turned.distance(&actual), reference.distance(&actual));
+                    assert!(ours <= 16, "{w}x{h} {:?}: {ours}", Dihedral::ALL[i]);
+                    assert!(
+                        ours <= theirs,
+                        "{w}x{h} {:?}: {ours} vs {theirs}",
+                        Dihedral::ALL[i]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_references_dihedral_hashes_miss_turns_of_a_smooth_image_that_turned_hashes_catch() {
+        // The class of image the reference's DCT-domain turns get wrong: a mirrored or
+        // rotated smooth picture is far from the original by the reference's own
+        // dihedral hashes, and next to it by the turned ones.
+        let (w, h) = (512, 512);
+        let original = smooth(w, h);
+        let bank = pdq_from_rgb8(w, h, &original).unwrap().hash;
+        let mut worst_reference = 0;
+        for &transform in &Dihedral::ALL[1..] {
+            let (tw, th, upload) = turn(transform, w, h, &original);
+            let reference = pdq_robust_from_rgb8(tw, th, &upload).unwrap();
+            let by_reference = reference
+                .dihedral
+                .iter()
+                .map(|d| d.distance(&bank))
+                .min()
+                .unwrap();
+            let robust = reference.robust.unwrap();
+            let by_turned = robust
+                .turned
+                .iter()
+                .map(|d| d.distance(&bank))
+                .min()
+                .unwrap();
+            worst_reference = worst_reference.max(by_reference);
+            assert!(by_turned <= 8, "{transform:?}: turned {by_turned}");
+        }
+        assert!(
+            worst_reference > 31,
+            "the reference misses some turn: {worst_reference}"
+        );
+    }
+
+    #[test]
+    fn a_framed_picture_hashes_near_the_picture_itself() {
+        let (w, h) = (400, 300);
+        let picture = textured(w, h);
+        let bank = pdq_from_rgb8(w, h, &picture).unwrap().hash;
+        // A 10% black frame around it.
+        let (fw, fh) = (w + 80, h + 60);
+        let mut framed = vec![0u8; (fw * fh * 3) as usize];
+        for y in 0..h {
+            let src = &picture[(y * w * 3) as usize..((y + 1) * w * 3) as usize];
+            let at = (((y + 30) * fw + 40) * 3) as usize;
+            framed[at..at + src.len()].copy_from_slice(src);
+        }
+        let whole = pdq_robust_from_rgb8(fw, fh, &framed).unwrap();
+        let robust = whole.robust.as_ref().unwrap();
+        assert!(
+            whole.hash.distance(&bank) > 31,
+            "the frame defeats the whole-image hash"
+        );
+        let trimmed = &robust.trimmed[0];
+        assert_eq!(
+            trimmed.crop,
+            Crop {
+                x: 40,
+                y: 30,
+                width: w,
+                height: h
+            }
+        );
+        let d = trimmed.turned[0].distance(&bank);
+        assert!(d <= 31, "trimmed: {d}");
+    }
+
+    #[test]
+    fn regions_are_named_and_parsed_back() {
+        for region in Region::ALL {
+            assert_eq!(region.to_string().parse::<Region>(), Ok(region));
+        }
+        assert!("top81"
+            .parse::<Region>()
+            .unwrap_err()
+            .contains("known: top80"));
+        assert_eq!(Region::Center90.spans(200, 100), ((5, 90), (10, 180)));
+        assert_eq!(Region::Bottom80.spans(10, 10), ((2, 8), (0, 10)));
+    }
+
+    #[test]
+    fn a_caption_bar_leaves_the_top_region_intact() {
+        let (w, h) = (320, 320);
+        let picture = textured(w, h);
+        let mut captioned = picture.clone();
+        let bar_from = (h * 4 / 5) as usize * w as usize * 3;
+        captioned[bar_from..]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = if i % 97 < 9 { 255 } else { 20 });
+        let region = |rgb: &[u8]| {
+            pdq_robust_from_rgb8(w, h, rgb)
+                .unwrap()
+                .robust
+                .unwrap()
+                .regions[0]
+                .hash
+        };
+        assert_eq!(Region::ALL[0], Region::Top80);
+        let d = region(&picture).distance(&region(&captioned));
+        assert!(d <= 16, "top80 with and without the bar: {d}");
+    }
+
+    #[test]
+    fn tiny_images_have_no_robust_signals() {
+        let output = pdq_robust_from_rgb8(4, 4, &[7; 48]).unwrap();
+        assert_eq!(output.quality, 0);
+        assert!(output.robust.is_none());
+    }
+}

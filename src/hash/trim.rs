@@ -1,0 +1,286 @@
+//! Finding a uniform frame (letterbox, pillarbox, padding of any colour) around a picture,
+//! so the picture inside can be hashed on its own: a frame of 10% defeats a whole-image
+//! perceptual hash entirely.
+
+/// A rectangle of the image, in pixels.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct Crop {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Largest difference of any channel from the frame's colour that still counts as frame:
+/// JPEG noise and dithering in a flat border stay well under it.
+const TOLERANCE: u8 = 28;
+
+/// Share of a line's pixels that must be frame-coloured (anti-aliased text or a logo in a
+/// border is the rest).
+const FRAME_SHARE: f32 = 0.97;
+
+/// Most of one side trimmed: past it the "frame" is the picture's own flat area.
+const MAX_SIDE_SHARE: f32 = 0.35;
+
+/// Fewest pixels a trim must remove on some side to be worth its own hash.
+const MIN_TRIM: u32 = 2;
+
+/// Smallest picture left after trimming, along either axis.
+const MIN_CONTENT: u32 = 32;
+
+/// Pixels looked at per line: enough to tell a border from content, cheap on large images.
+const SAMPLES_PER_LINE: u32 = 512;
+
+#[derive(Clone, Copy)]
+enum Side {
+    Top,
+    Bottom,
+    Left,
+    Right,
+}
+
+/// The candidate crops of the picture inside a uniform frame, or none when no side has
+/// one. Each side is trimmed on its own, since letterboxes and uneven padding are common;
+/// but a picture whose own edge is flat (a dark background, a page margin) would be cut
+/// too deep, so the same trim made even all round, and even per axis, are candidates too.
+pub fn frame_crops(width: u32, height: u32, rgb: &[u8]) -> Vec<Crop> {
+    if width < MIN_CONTENT
+        || height < MIN_CONTENT
+        || rgb.len() != width as usize * height as usize * 3
+    {
+        return Vec::new();
+    }
+    let image = Rgb { width, height, rgb };
+    let [top, bottom, left, right] =
+        [Side::Top, Side::Bottom, Side::Left, Side::Right].map(|side| image.frame_depth(side));
+    let even = top.min(bottom).min(left).min(right);
+    let candidates = [
+        [top, bottom, left, right],
+        [even; 4],
+        [
+            top.min(bottom),
+            top.min(bottom),
+            left.min(right),
+            left.min(right),
+        ],
+    ];
+    let mut crops: Vec<Crop> = Vec::new();
+    for [top, bottom, left, right] in candidates {
+        if top.max(bottom).max(left).max(right) < MIN_TRIM {
+            continue;
+        }
+        let crop = Crop {
+            x: left,
+            y: top,
+            width: width - left - right,
+            height: height - top - bottom,
+        };
+        if crop.width >= MIN_CONTENT && crop.height >= MIN_CONTENT && !crops.contains(&crop) {
+            crops.push(crop);
+        }
+    }
+    crops
+}
+
+struct Rgb<'a> {
+    width: u32,
+    height: u32,
+    rgb: &'a [u8],
+}
+
+impl Rgb<'_> {
+    fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// The pixels of line `depth` from `side` (a row for top and bottom, a column for left
+    /// and right), at most [`SAMPLES_PER_LINE`] of them, evenly spread.
+    fn line(&self, side: Side, depth: u32) -> impl Iterator<Item = [u8; 3]> + '_ {
+        let along = match side {
+            Side::Top | Side::Bottom => self.width,
+            Side::Left | Side::Right => self.height,
+        };
+        let count = along.min(SAMPLES_PER_LINE);
+        (0..count).map(move |k| {
+            let t = (u64::from(k) * u64::from(along) / u64::from(count)) as u32;
+            match side {
+                Side::Top => self.pixel(t, depth),
+                Side::Bottom => self.pixel(t, self.height - 1 - depth),
+                Side::Left => self.pixel(depth, t),
+                Side::Right => self.pixel(self.width - 1 - depth, t),
+            }
+        })
+    }
+
+    /// How many lines from `side` inwards are frame: near the colour of the outermost line
+    /// (its per-channel median), which must itself be uniform.
+    fn frame_depth(&self, side: Side) -> u32 {
+        let across = match side {
+            Side::Top | Side::Bottom => self.height,
+            Side::Left | Side::Right => self.width,
+        };
+        let colour = median_colour(self.line(side, 0));
+        let limit = (across as f32 * MAX_SIDE_SHARE) as u32;
+        let mut depth = 0;
+        while depth < limit && self.is_frame(side, depth, colour) {
+            depth += 1;
+        }
+        depth
+    }
+
+    fn is_frame(&self, side: Side, depth: u32, colour: [u8; 3]) -> bool {
+        let (mut near, mut total) = (0u32, 0u32);
+        for px in self.line(side, depth) {
+            total += 1;
+            if px
+                .iter()
+                .zip(colour)
+                .all(|(&v, c)| v.abs_diff(c) <= TOLERANCE)
+            {
+                near += 1;
+            }
+        }
+        near as f32 >= total as f32 * FRAME_SHARE
+    }
+}
+
+fn median_colour(pixels: impl Iterator<Item = [u8; 3]>) -> [u8; 3] {
+    let mut channels: [Vec<u8>; 3] = Default::default();
+    for px in pixels {
+        for (channel, v) in channels.iter_mut().zip(px) {
+            channel.push(v);
+        }
+    }
+    channels.map(|mut values| {
+        values.sort_unstable();
+        values.get(values.len() / 2).copied().unwrap_or(0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A textured picture of `w` x `h` inside a frame of `colour`, `t`/`b`/`l`/`r` thick.
+    fn framed(w: u32, h: u32, [t, b, l, r]: [u32; 4], colour: [u8; 3]) -> (u32, u32, Vec<u8>) {
+        let (width, height) = (w + l + r, h + t + b);
+        let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+        for y in 0..height {
+            for x in 0..width {
+                let inside = x >= l && x < l + w && y >= t && y < t + h;
+                if inside {
+                    let v = ((x * 37 + y * 91) ^ (x * y)) as u8;
+                    rgb.extend_from_slice(&[v, v.wrapping_mul(3), 255 - v]);
+                } else {
+                    rgb.extend_from_slice(&colour);
+                }
+            }
+        }
+        (width, height, rgb)
+    }
+
+    #[test]
+    fn frames_of_any_colour_are_trimmed_to_the_picture() {
+        for colour in [[0, 0, 0], [255, 255, 255], [128, 128, 128], [200, 30, 60]] {
+            let (w, h, rgb) = framed(200, 150, [20, 20, 25, 25], colour);
+            let crops = frame_crops(w, h, &rgb);
+            assert_eq!(
+                crops[0],
+                Crop {
+                    x: 25,
+                    y: 20,
+                    width: 200,
+                    height: 150
+                },
+                "{colour:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_letterbox_is_trimmed_top_and_bottom_only() {
+        let (w, h, rgb) = framed(300, 120, [40, 40, 0, 0], [0, 0, 0]);
+        assert_eq!(
+            frame_crops(w, h, &rgb),
+            vec![Crop {
+                x: 0,
+                y: 40,
+                width: 300,
+                height: 120
+            }]
+        );
+    }
+
+    #[test]
+    fn an_unframed_picture_and_a_flat_image_give_no_crop() {
+        let (w, h, rgb) = framed(200, 200, [0; 4], [0, 0, 0]);
+        assert!(frame_crops(w, h, &rgb).is_empty());
+        let flat = vec![90u8; 100 * 100 * 3];
+        // Every side is "frame" up to its limit: what is left is no picture of its own.
+        for crop in frame_crops(100, 100, &flat) {
+            assert!(crop.width >= MIN_CONTENT && crop.height >= MIN_CONTENT);
+        }
+        assert!(frame_crops(10, 10, &[0; 300]).is_empty());
+        assert!(frame_crops(100, 100, &[0; 5]).is_empty(), "short buffer");
+    }
+
+    #[test]
+    fn noise_in_the_border_still_counts_as_frame() {
+        let (w, h, mut rgb) = framed(160, 160, [16; 4], [20, 20, 20]);
+        let mut state = 7u32;
+        for (i, v) in rgb.iter_mut().enumerate() {
+            let (x, y) = ((i / 3) as u32 % w, (i / 3) as u32 / w);
+            let border = x < 16 || y < 16 || x >= 176 || y >= 176;
+            if border {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                *v = 20u8
+                    .wrapping_add(((state >> 16) % 21) as u8)
+                    .wrapping_sub(10);
+            }
+        }
+        assert_eq!(
+            frame_crops(w, h, &rgb)[0],
+            Crop {
+                x: 16,
+                y: 16,
+                width: 160,
+                height: 160
+            }
+        );
+    }
+
+    #[test]
+    fn a_picture_with_a_flat_edge_of_the_frame_colour_also_gets_the_even_trim() {
+        // A picture whose own left part is black, in a 10 px black frame: the left side
+        // trims into the picture, the even candidate stops at the frame.
+        let (w, h, mut rgb) = framed(200, 200, [10; 4], [0, 0, 0]);
+        for y in 10..210 {
+            for x in 10..60 {
+                let i = ((y * w + x) * 3) as usize;
+                rgb[i..i + 3].copy_from_slice(&[0, 0, 0]);
+            }
+        }
+        let crops = frame_crops(w, h, &rgb);
+        assert_eq!(
+            crops[0],
+            Crop {
+                x: 60,
+                y: 10,
+                width: 150,
+                height: 200
+            }
+        );
+        assert!(
+            crops.contains(&Crop {
+                x: 10,
+                y: 10,
+                width: 200,
+                height: 200
+            }),
+            "{crops:?}"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! What a bank match is allowed: the thresholds of each signal, from the policy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::robust::Region;
+
+/// Per-bank matching parameters (from the policy).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatchParams {
+    pub pdq_threshold: u32,
+    pub pdq_min_quality: u32,
+    /// The robust signals' own thresholds, each capped by `pdq_threshold`.
+    pub signals: SignalThresholds,
+}
+
+/// Distance thresholds of the signals beyond the whole-image PDQ. A bank's own
+/// `pdq_threshold` caps each, so a bank kept strict stays strict for them too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalThresholds {
+    /// The actually turned pixels of the whole image.
+    pub turned: u32,
+    /// The picture inside a uniform frame.
+    pub trimmed: u32,
+    #[serde(rename = "pdq_top80")]
+    pub top80: u32,
+    #[serde(rename = "pdq_bottom80")]
+    pub bottom80: u32,
+    #[serde(rename = "pdq_center90")]
+    pub center90: u32,
+    #[serde(rename = "pdq_center80")]
+    pub center80: u32,
+}
+
+impl Default for SignalThresholds {
+    fn default() -> Self {
+        let t = crate::decide::DEFAULT_PDQ_THRESHOLD;
+        SignalThresholds {
+            turned: t,
+            trimmed: t,
+            top80: t,
+            bottom80: t,
+            center90: t,
+            center80: t,
+        }
+    }
+}
+
+impl SignalThresholds {
+    pub fn region(&self, region: Region) -> u32 {
+        match region {
+            Region::Top80 => self.top80,
+            Region::Bottom80 => self.bottom80,
+            Region::Center90 => self.center90,
+            Region::Center80 => self.center80,
+        }
+    }
+
+    /// Every threshold with its setting's name, for validation messages.
+    pub fn named(&self) -> [(&'static str, u32); 6] {
+        [
+            ("turned", self.turned),
+            ("trimmed", self.trimmed),
+            ("pdq_top80", self.top80),
+            ("pdq_bottom80", self.bottom80),
+            ("pdq_center90", self.center90),
+            ("pdq_center80", self.center80),
+        ]
+    }
+}

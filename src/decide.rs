@@ -159,8 +159,8 @@ struct PolicyFile {
 struct SignalThresholdsFile {
     turned: Option<u32>,
     trimmed: Option<u32>,
-    pdq_top80: Option<u32>,
-    pdq_bottom80: Option<u32>,
+    pdq_top75: Option<u32>,
+    pdq_bottom75: Option<u32>,
     pdq_center90: Option<u32>,
     pdq_center80: Option<u32>,
 }
@@ -313,8 +313,8 @@ impl Policy {
             let s = &mut policy.signal_thresholds;
             s.turned = t.turned.unwrap_or(s.turned);
             s.trimmed = t.trimmed.unwrap_or(s.trimmed);
-            s.top80 = t.pdq_top80.unwrap_or(s.top80);
-            s.bottom80 = t.pdq_bottom80.unwrap_or(s.bottom80);
+            s.top75 = t.pdq_top75.unwrap_or(s.top75);
+            s.bottom75 = t.pdq_bottom75.unwrap_or(s.bottom75);
             s.center90 = t.pdq_center90.unwrap_or(s.center90);
             s.center80 = t.pdq_center80.unwrap_or(s.center80);
         }
@@ -554,10 +554,10 @@ mod tests {
 
     #[test]
     fn a_robust_match_never_clears_an_allow_list() {
-        // A cover whose top 80% is a released image may be explicit below it.
+        // A cover whose top 75% is a released image may be explicit below it.
         let p = released_policy();
         let review = scores(&[("BUTTOCKS_EXPOSED", 0.8)]);
-        for transform in ["region:top80", "trimmed", "turned:rot90"] {
+        for transform in ["region:top75", "trimmed", "turned:rot90"] {
             let mut m = bank_match("released");
             m.transform = Some(transform.into());
             m.robust = true;
@@ -574,13 +574,13 @@ mod tests {
     #[test]
     fn signal_thresholds_are_set_per_signal_and_bounded() {
         let p = Policy::from_toml(
-            "[signal_thresholds]\ntrimmed = 20\npdq_top80 = 25\n",
+            "[signal_thresholds]\ntrimmed = 20\npdq_top75 = 25\n",
             &explicit(),
             &labels(),
         )
         .unwrap();
         assert_eq!(p.signal_thresholds.trimmed, 20);
-        assert_eq!(p.signal_thresholds.top80, 25);
+        assert_eq!(p.signal_thresholds.top75, 25);
         assert_eq!(p.signal_thresholds.turned, DEFAULT_PDQ_THRESHOLD);
         let err = Policy::from_toml("[signal_thresholds]\nturned = 80\n", &explicit(), &labels())
             .unwrap_err()

@@ -201,7 +201,7 @@ pub struct PdqRecord {
     /// The picture inside each uniform frame found, hashed turned every way.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trimmed: Vec<TrimmedRecord>,
-    /// Fixed regions of the image (`top80`, `center90`, ...).
+    /// Fixed regions of the image (`top75`, `center90`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<RegionRecord>,
 }

@@ -72,8 +72,8 @@ mod tests {
             signals,
             [
                 "pdq",
-                "pdq_top80",
-                "pdq_bottom80",
+                "pdq_top75",
+                "pdq_bottom75",
                 "pdq_center90",
                 "pdq_center80",
                 "md5",

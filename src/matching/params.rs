@@ -22,10 +22,10 @@ pub struct SignalThresholds {
     pub turned: u32,
     /// The picture inside a uniform frame.
     pub trimmed: u32,
-    #[serde(rename = "pdq_top80")]
-    pub top80: u32,
-    #[serde(rename = "pdq_bottom80")]
-    pub bottom80: u32,
+    #[serde(rename = "pdq_top75")]
+    pub top75: u32,
+    #[serde(rename = "pdq_bottom75")]
+    pub bottom75: u32,
     #[serde(rename = "pdq_center90")]
     pub center90: u32,
     #[serde(rename = "pdq_center80")]
@@ -38,8 +38,8 @@ impl Default for SignalThresholds {
         SignalThresholds {
             turned: t,
             trimmed: t,
-            top80: t,
-            bottom80: t,
+            top75: t,
+            bottom75: t,
             center90: t,
             center80: t,
         }
@@ -49,8 +49,8 @@ impl Default for SignalThresholds {
 impl SignalThresholds {
     pub fn region(&self, region: Region) -> u32 {
         match region {
-            Region::Top80 => self.top80,
-            Region::Bottom80 => self.bottom80,
+            Region::Top75 => self.top75,
+            Region::Bottom75 => self.bottom75,
             Region::Center90 => self.center90,
             Region::Center80 => self.center80,
         }
@@ -61,8 +61,8 @@ impl SignalThresholds {
         [
             ("turned", self.turned),
             ("trimmed", self.trimmed),
-            ("pdq_top80", self.top80),
-            ("pdq_bottom80", self.bottom80),
+            ("pdq_top75", self.top75),
+            ("pdq_bottom75", self.bottom75),
             ("pdq_center90", self.center90),
             ("pdq_center80", self.center80),
         ]

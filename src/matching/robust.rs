@@ -175,7 +175,7 @@ pub fn match_pdq<'b>(
                 _ => Vec::new(),
             },
             // A bar over the rest: the same region of the upload.
-            Region::Top80 | Region::Bottom80 => own
+            Region::Top75 | Region::Bottom75 => own
                 .map(|hash| {
                     vec![(
                         std::slice::from_ref(hash),
@@ -288,8 +288,8 @@ mod tests {
         });
         let found = matches(&banks, W, H, &captioned);
         assert!(
-            found.iter().any(|m| m.signal == SignalType::PdqTop80
-                && m.transform.as_deref() == Some("region:top80")
+            found.iter().any(|m| m.signal == SignalType::PdqTop75
+                && m.transform.as_deref() == Some("region:top75")
                 && m.robust),
             "{found:?}"
         );

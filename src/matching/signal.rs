@@ -17,10 +17,10 @@ pub enum SignalType {
     Md5,
     #[serde(rename = "sha256")]
     Sha256,
-    #[serde(rename = "pdq_top80")]
-    PdqTop80,
-    #[serde(rename = "pdq_bottom80")]
-    PdqBottom80,
+    #[serde(rename = "pdq_top75")]
+    PdqTop75,
+    #[serde(rename = "pdq_bottom75")]
+    PdqBottom75,
     #[serde(rename = "pdq_center90")]
     PdqCenter90,
     #[serde(rename = "pdq_center80")]
@@ -32,8 +32,8 @@ impl SignalType {
         SignalType::Pdq,
         SignalType::Md5,
         SignalType::Sha256,
-        SignalType::PdqTop80,
-        SignalType::PdqBottom80,
+        SignalType::PdqTop75,
+        SignalType::PdqBottom75,
         SignalType::PdqCenter90,
         SignalType::PdqCenter80,
     ];
@@ -48,8 +48,8 @@ impl SignalType {
             SignalType::Pdq => "pdq",
             SignalType::Md5 => "md5",
             SignalType::Sha256 => "sha256",
-            SignalType::PdqTop80 => "pdq_top80",
-            SignalType::PdqBottom80 => "pdq_bottom80",
+            SignalType::PdqTop75 => "pdq_top75",
+            SignalType::PdqBottom75 => "pdq_bottom75",
             SignalType::PdqCenter90 => "pdq_center90",
             SignalType::PdqCenter80 => "pdq_center80",
         }
@@ -59,8 +59,8 @@ impl SignalType {
     pub fn region(&self) -> Option<Region> {
         match self {
             SignalType::Pdq | SignalType::Md5 | SignalType::Sha256 => None,
-            SignalType::PdqTop80 => Some(Region::Top80),
-            SignalType::PdqBottom80 => Some(Region::Bottom80),
+            SignalType::PdqTop75 => Some(Region::Top75),
+            SignalType::PdqBottom75 => Some(Region::Bottom75),
             SignalType::PdqCenter90 => Some(Region::Center90),
             SignalType::PdqCenter80 => Some(Region::Center80),
         }
@@ -69,8 +69,8 @@ impl SignalType {
     /// The signal type of a region's hash.
     pub fn of_region(region: Region) -> SignalType {
         match region {
-            Region::Top80 => SignalType::PdqTop80,
-            Region::Bottom80 => SignalType::PdqBottom80,
+            Region::Top75 => SignalType::PdqTop75,
+            Region::Bottom75 => SignalType::PdqBottom75,
             Region::Center90 => SignalType::PdqCenter90,
             Region::Center80 => SignalType::PdqCenter80,
         }

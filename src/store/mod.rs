@@ -763,7 +763,7 @@ fn to_json_text(value: &serde_json::Value) -> String {
 }
 
 /// Whether a bank of `signal_types` holds entries of `signal`. A bank of `pdq` also holds
-/// the region PDQ types (`pdq_top80`, ...): they come with PDQ entries built from images.
+/// the region PDQ types (`pdq_top75`, ...): they come with PDQ entries built from images.
 pub fn bank_holds(signal_types: &[String], signal: &str) -> bool {
     signal_types
         .iter()

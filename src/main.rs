@@ -1,5 +1,6 @@
 //! The `coverguard` command.
 
+mod cli;
 mod cli_backfill;
 mod cli_users;
 
@@ -45,6 +46,10 @@ enum Command {
     Backfill(cli_backfill::BackfillArgs),
     /// Screen backfill items from the JetStream queue into the shared store.
     Worker(cli_backfill::WorkerArgs),
+    /// Print HMA bank lines (`pdq`, `pdq_<region>`, `md5`) for image files, to build a bank
+    /// from images. Exit status as `scan`'s: 1 when a PDQ line was left out under the
+    /// quality gate, 2 when an image could not be hashed.
+    Hash(cli::hash::HashArgs),
     /// Bank operations on the store.
     Banks {
         #[command(subcommand)]
@@ -154,6 +159,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(args),
         Command::Models { command } => models(command).map(|()| ExitCode::SUCCESS),
         Command::Serve { config } => serve(config).map(|()| ExitCode::SUCCESS),
+        Command::Hash(args) => cli::hash::hash(args),
         Command::Backfill(args) => cli_backfill::backfill(args),
         Command::Worker(args) => cli_backfill::worker(args),
         Command::Banks { command } => cli_backfill::banks(command),

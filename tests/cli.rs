@@ -577,3 +577,109 @@ async fn retro_match_opens_the_configured_store_refuses_unknown_banks_and_is_aud
     );
     store.close().await;
 }
+
+fn hash_images(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_coverguard"))
+        .arg("hash")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn hash_builds_a_bank_from_images_that_scan_loads_and_a_caption_cannot_evade() {
+    let dir = tempfile::tempdir().unwrap();
+    let camera = copy_photo(dir.path(), "camera.png");
+    let (status, lines, stderr) = hash_images(&["--id-from-name", s(&camera)]);
+    assert_eq!(status, 0, "{stderr}");
+    let parsed: Vec<Vec<&str>> = lines.lines().map(|l| l.split(' ').collect()).collect();
+    let signals: Vec<String> = parsed.iter().map(|l| l[0].to_string()).collect();
+    let regions = coverguard::hash::robust::Region::ALL.map(|r| format!("pdq_{r}"));
+    let expected: Vec<String> = std::iter::once("pdq".to_string())
+        .chain(regions)
+        .chain(["md5".to_string()])
+        .collect();
+    assert_eq!(signals, expected);
+    assert!(
+        parsed.iter().all(|l| l.len() == 3 && l[2] == "camera"),
+        "{lines}"
+    );
+    // The pdq line is the reference hash scan reports.
+    let run = scan(&["--json", s(&camera)]);
+    assert_eq!(parsed[0][1], run.lines[0]["pdq"]["hash"]);
+
+    // A caption bar over the bottom fifth: the whole-image hash misses it, the region
+    // line of the image-built bank catches it; the plain pdq line alone does not.
+    let mut picture = image::open(&camera).unwrap().to_rgb8();
+    let (w, h) = picture.dimensions();
+    for y in h * 4 / 5..h {
+        for x in 0..w {
+            let ink = if (x / 6 + y / 9) % 11 == 0 { 20 } else { 250 };
+            picture.put_pixel(x, y, image::Rgb([ink, ink, ink]));
+        }
+    }
+    let captioned = dir.path().join("captioned.png");
+    picture.save(&captioned).unwrap();
+    let image_built = dir.path().join("image-built.txt");
+    std::fs::write(&image_built, &lines).unwrap();
+    let hash_only = dir.path().join("hash-only.txt");
+    std::fs::write(&hash_only, format!("{}\n", lines.lines().next().unwrap())).unwrap();
+    let run = scan(&["--json", "--bank", s(&hash_only), s(&captioned)]);
+    assert_eq!(
+        run.lines[0]["matches"],
+        serde_json::json!([]),
+        "{}",
+        run.stdout
+    );
+    let run = scan(&["--json", "--bank", s(&image_built), s(&captioned)]);
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let m = &run.lines[0]["matches"][0];
+    assert_eq!(m["signal"], "pdq_top75", "{}", run.stdout);
+    assert_eq!(m["transform"], "region:top75");
+    assert_eq!(m["robust"], true);
+    assert_eq!(m["entry"], "camera");
+
+    // A region line without its image's id is refused, as any malformed bank line.
+    let bare = dir.path().join("bare.txt");
+    std::fs::write(&bare, format!("pdq_top75 {}\n", parsed[1][1])).unwrap();
+    let run = scan(&["--bank", s(&bare), s(&camera)]);
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr
+            .contains("bare.txt:1: pdq_top75 line has no entry id"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn hash_follows_scans_exit_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    // A flat image: its PDQ is under the quality gate, so no pdq line, said on stderr.
+    let flat = dir.path().join("flat.png");
+    image::RgbImage::from_pixel(200, 200, image::Rgb([90, 90, 90]))
+        .save(&flat)
+        .unwrap();
+    let (status, lines, stderr) = hash_images(&[s(&flat)]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(lines.lines().all(|l| l.starts_with("md5 ")), "{lines}");
+    assert!(
+        stderr.contains("skipped pdq: quality 0 is below 50"),
+        "{stderr}"
+    );
+    // Without --id-from-name the id is the start of the file's SHA-256.
+    let id = lines.split_whitespace().nth(2).unwrap();
+    assert_eq!(id.len(), 32);
+    // An unreadable file fails the run (2) and the others are still hashed.
+    let missing = dir.path().join("missing.png");
+    let camera = copy_photo(dir.path(), "camera.png");
+    let (status, lines, stderr) = hash_images(&["--id-from-name", s(&missing), s(&camera)]);
+    assert_eq!(status, 2);
+    assert!(stderr.contains("missing.png: not_found error"), "{stderr}");
+    assert!(lines.contains(" camera\n"), "{lines}");
+}

@@ -376,7 +376,8 @@ async fn banks_managed_over_http(backend: Backend) {
         .await;
     assert_eq!(status, 409);
 
-    // An entry from an uploaded image: its PDQ and MD5, as the screening saw them.
+    // An entry from an uploaded image: its PDQ, its regions' PDQ and MD5, as the screening
+    // saw them.
     let (status, added) = server
         .send_bytes(
             ADMIN_TOKEN,
@@ -386,7 +387,7 @@ async fn banks_managed_over_http(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{added}");
-    assert_eq!(added["changed"], 2);
+    assert_eq!(added["changed"], 6, "{added}");
     let entries: Vec<(String, String)> = added["entries"]
         .as_array()
         .unwrap()
@@ -401,6 +402,11 @@ async fn banks_managed_over_http(backend: Backend) {
     let pdq = before["pdq"]["hash"].as_str().unwrap().to_string();
     assert!(entries.contains(&("pdq".into(), pdq.clone())), "{added}");
     assert!(entries.contains(&("md5".into(), before["md5"].as_str().unwrap().into())));
+    for region in before["pdq"]["regions"].as_array().expect("regions in the record") {
+        let signal = format!("pdq_{}", region["region"].as_str().unwrap());
+        let hash = region["hash"].as_str().unwrap().to_string();
+        assert!(entries.contains(&(signal, hash)), "{added}");
+    }
 
     // The next screening sees it: blocked, reported, and CyberTipline-reported.
     let (_, hit) = server
@@ -437,19 +443,27 @@ async fn banks_managed_over_http(backend: Backend) {
         )
         .await;
     assert_eq!(reencoded["verdict"], "block", "{reencoded}");
-    assert_eq!(reencoded["matches"][0]["signal"], "pdq");
-    assert!(reencoded["matches"][0]["distance"].as_u64().unwrap() > 0);
+    let by_pdq = reencoded["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["signal"] == "pdq")
+        .unwrap_or_else(|| panic!("a whole-image PDQ match: {reencoded}"));
+    assert!(by_pdq["distance"].as_u64().unwrap() > 0);
 
-    // Disabled, the PDQ entry matches nothing: the re-encode is allowed again.
-    let (status, _) = server
-        .send_json(
-            ADMIN_TOKEN,
-            Method::PATCH,
-            &format!("/v1/banks/known-bad/entries/pdq/{pdq}"),
-            &json!({"disabled": true}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    // Disabled, the image's PDQ lines (whole and regions) match nothing: the re-encode is
+    // allowed again.
+    for (signal, hash) in entries.iter().filter(|(s, _)| s.starts_with("pdq")) {
+        let (status, _) = server
+            .send_json(
+                ADMIN_TOKEN,
+                Method::PATCH,
+                &format!("/v1/banks/known-bad/entries/{signal}/{hash}"),
+                &json!({"disabled": true}),
+            )
+            .await;
+        assert_eq!(status, 200, "{signal}");
+    }
     let (_, released) = server
         .screen_bytes(
             Some(SERVICE_TOKEN),
@@ -516,8 +530,8 @@ async fn banks_managed_over_http(backend: Backend) {
             bank["entries"].as_u64(),
             bank["disabled_entries"].as_u64()
         ),
-        (Some("known-bad"), Some(2), Some(1)),
-        "{listed}"
+        (Some("known-bad"), Some(6), Some(5)),
+        "{listed}: the image's six lines, its five PDQ lines disabled"
     );
 
     // HMA import: all lines or none, the bad line named.

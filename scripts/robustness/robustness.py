@@ -166,9 +166,10 @@ def noise_canvas(size, rng):
 
 
 def plain_canvas(size, colour, rng):
-    if colour == "noise":
+    if colour == "texture":
         return noise_canvas(size, rng)
-    return Image.new("RGB", size, COLOURS[colour])
+    # "jpeg": a dark flat border, made noisy by saving the framed picture as JPEG q60.
+    return Image.new("RGB", size, COLOURS.get(colour, (40, 40, 40)))
 
 
 def frame_pad(image, colour, pct, rng):
@@ -278,12 +279,16 @@ def saturation(image, pct):
 def edit_table():
     """name -> (group, function(image, rng) -> image, file format)."""
     t = {"reencode_png": ("original", lambda im, rng: im, "png")}
-    for colour in ["black", "white", "grey", "red", "noise"]:
+    # Uniform or near-uniform frames (a flat colour, or a flat one with JPEG noise): what
+    # trimming must catch. A textured border is another picture around the picture, not a
+    # frame: it is its own group, reported but not counted with the frames.
+    for colour in ["black", "white", "grey", "red", "jpeg"]:
+        fmt = "jpeg60" if colour == "jpeg" else "png"
         for pct in [2, 5, 10, 20]:
-            t[f"frame_{colour}_{pct}"] = ("frame_pad", lambda im, rng, c=colour, p=pct: frame_pad(im, c, p, rng), "png")
-    for colour in ["black", "white", "grey", "red", "noise"]:
-        for pct in [2, 5, 10, 20]:
-            t[f"frameshrink_{colour}_{pct}"] = ("frame_shrink", lambda im, rng, c=colour, p=pct: frame_shrink(im, c, p, rng), "png")
+            t[f"frame_{colour}_{pct}"] = ("frame_pad", lambda im, rng, c=colour, p=pct: frame_pad(im, c, p, rng), fmt)
+            t[f"frameshrink_{colour}_{pct}"] = ("frame_shrink", lambda im, rng, c=colour, p=pct: frame_shrink(im, c, p, rng), fmt)
+    for pct in [5, 10]:
+        t[f"frame_texture_{pct}"] = ("frame_texture", lambda im, rng, p=pct: frame_pad(im, "texture", p, rng), "png")
     for pct in [2, 5, 10]:
         t[f"crop_{pct}"] = ("crop", lambda im, rng, p=pct: crop(im, p), "png")
     for where in ["bottom", "top"]:
@@ -383,7 +388,9 @@ def distractor_graphics(seed):
     for kind in ["circle", "square", "triangle", "stripes", "rings"]:
         g[f"shape_{kind}"] = shapes(s, kind, (255, 255, 255), (0, 0, 0))
     g["shape_circle_colour"] = shapes(s, "circle", (20, 20, 80), (250, 200, 0))
-    for cell in [2, 8, 32, 64, 128, 256]:
+    # Not 64: an 8x8 board of 64 px cells is the chessboard identity itself (turned 90
+    # degrees it is the same picture), so it is no distractor.
+    for cell in [2, 8, 32, 128, 256]:
         g[f"checker_{cell}"] = checkerboard(s, cell)
     g["checker_64_colour"] = checkerboard((640, 480), 64, (200, 30, 30), (30, 30, 200))
     g["text_page"] = text_page((512, 720), seed)

@@ -1,0 +1,3 @@
+//! Subcommands of the `coverguard` binary, one file each.
+
+pub mod hash;

@@ -733,7 +733,7 @@ fn entering_and_output<'a>(
 
 /// Reference `pdqImageDomainQualityMetric`: counts significant vertical and
 /// horizontal gradients of the 64x64 image, in percent of full scale.
-fn quality_metric(image: &[[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM]) -> u32 {
+pub(crate) fn quality_metric(image: &[[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM]) -> u32 {
     let step = |u: f32, v: f32| -> u32 {
         // Truncating float-to-int conversion, as C's `int d = ...`.
         let d = (((u - v) * 100.0f32) / 255.0f32) as i32;
@@ -776,7 +776,9 @@ fn dct_matrix() -> &'static [[f32; DOWNSAMPLED_DIM]; DCT_DIM] {
 
 /// Reference `dct64To16`: B = D A Dᵀ with f32 accumulation in increasing k,
 /// first T = D A, then B = T Dᵀ.
-fn dct_64_to_16(image: &[[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM]) -> [[f32; DCT_DIM]; DCT_DIM] {
+pub(crate) fn dct_64_to_16(
+    image: &[[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM],
+) -> [[f32; DCT_DIM]; DCT_DIM] {
     let matrix = dct_matrix();
     let mut partial = [[0f32; DOWNSAMPLED_DIM]; DCT_DIM];
     for (t_row, d_row) in partial.iter_mut().zip(matrix.iter()) {
@@ -803,7 +805,7 @@ fn dct_64_to_16(image: &[[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM]) -> [[f32; DCT
 
 /// Reference `pdqBuffer16x16ToBits`: bit i*16+j is set when coefficient
 /// (i, j) is strictly greater than the Torben median of all 256.
-fn hash_from_dct(dct: &[[f32; DCT_DIM]; DCT_DIM]) -> PdqHash {
+pub(crate) fn hash_from_dct(dct: &[[f32; DCT_DIM]; DCT_DIM]) -> PdqHash {
     let flat = dct.as_flattened();
     let median = torben_median(flat);
     let mut hash = PdqHash::ZERO;

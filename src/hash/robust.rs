@@ -280,27 +280,21 @@ fn turn_of(transform: Dihedral) -> (bool, bool, bool) {
 }
 
 /// The eight turned hashes from the four readings of [`Readers::turned`], and the
-/// quality of the unturned one.
+/// quality of the unturned one. A transposed reading's DCT is the transposed DCT, so four
+/// DCTs serve all eight.
 fn turned_hashes(readings: &[Box<Downsampled>; 4]) -> ([PdqHash; 8], u32) {
-    let mut quality = 0;
+    let dcts: Vec<_> = readings.iter().map(|r| pdq::dct_64_to_16(r)).collect();
     let hashes = Dihedral::ALL.map(|transform| {
         let (rows, cols, transpose) = turn_of(transform);
-        let reading = &readings[usize::from(rows) * 2 + usize::from(cols)];
-        let (hash, q) = if transpose {
-            hash_downsampled(&transposed(reading))
+        let dct = &dcts[usize::from(rows) * 2 + usize::from(cols)];
+        if transpose {
+            let transposed = std::array::from_fn(|i| std::array::from_fn(|j| dct[j][i]));
+            pdq::hash_from_dct(&transposed)
         } else {
-            hash_downsampled(reading)
-        };
-        if transform == Dihedral::Original {
-            quality = q;
+            pdq::hash_from_dct(dct)
         }
-        hash
     });
-    (hashes, quality)
-}
-
-fn transposed(image: &Downsampled) -> Downsampled {
-    std::array::from_fn(|i| std::array::from_fn(|j| image[j][i]))
+    (hashes, pdq::quality_metric(&readings[0]))
 }
 
 #[cfg(test)]

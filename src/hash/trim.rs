@@ -27,6 +27,13 @@ const MAX_SIDE_SHARE: f32 = 0.35;
 /// Fewest pixels a trim must remove on some side to be worth its own hash.
 const MIN_TRIM: u32 = 2;
 
+/// Share of a side a trim must remove somewhere to be worth its own hash (a PDQ pass):
+/// a photo's own dark edge row or two changes its hash by little.
+const MIN_TRIM_SHARE: f32 = 0.015;
+
+/// Candidates whose every side is within this share of a kept one's are not hashed again.
+const SAME_CROP_SHARE: f32 = 0.01;
+
 /// Smallest picture left after trimming, along either axis.
 const MIN_CONTENT: u32 = 32;
 
@@ -66,9 +73,14 @@ pub fn frame_crops(width: u32, height: u32, rgb: &[u8]) -> Vec<Crop> {
             left.min(right),
         ],
     ];
+    let (min_rows, min_cols) = (
+        MIN_TRIM.max((height as f32 * MIN_TRIM_SHARE) as u32),
+        MIN_TRIM.max((width as f32 * MIN_TRIM_SHARE) as u32),
+    );
+    let near = |a: u32, b: u32, len: u32| (a.abs_diff(b) as f32) <= len as f32 * SAME_CROP_SHARE;
     let mut crops: Vec<Crop> = Vec::new();
     for [top, bottom, left, right] in candidates {
-        if top.max(bottom).max(left).max(right) < MIN_TRIM {
+        if top.max(bottom) < min_rows && left.max(right) < min_cols {
             continue;
         }
         let crop = Crop {
@@ -77,7 +89,13 @@ pub fn frame_crops(width: u32, height: u32, rgb: &[u8]) -> Vec<Crop> {
             width: width - left - right,
             height: height - top - bottom,
         };
-        if crop.width >= MIN_CONTENT && crop.height >= MIN_CONTENT && !crops.contains(&crop) {
+        let same = |c: &Crop| {
+            near(c.x, crop.x, width)
+                && near(c.y, crop.y, height)
+                && near(c.width, crop.width, width)
+                && near(c.height, crop.height, height)
+        };
+        if crop.width >= MIN_CONTENT && crop.height >= MIN_CONTENT && !crops.iter().any(same) {
             crops.push(crop);
         }
     }

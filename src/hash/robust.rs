@@ -135,9 +135,8 @@ pub struct RobustPdq {
     pub regions: Vec<RegionPdq>,
 }
 
-/// The reference PDQ of an RGB8 image with its robust signals, from one filter pass (and
-/// one more over a framed picture)
-/// (`robust` stays `None` when the image is under PDQ's minimum size).
+/// The reference PDQ of an RGB8 image with its robust signals: one filter pass, and one
+/// more per framed picture found. `robust` stays `None` under PDQ's minimum size.
 pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, PdqError> {
     let (w, h) = (width as usize, height as usize);
     let crops = trim::frame_crops(width, height, rgb);
@@ -155,7 +154,7 @@ pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOu
     if readings.len() != grids.len() {
         return Ok(output);
     }
-    // Four readings per turned span (the whole image, then each crop), then one per region.
+    // Four readings of the whole image, turned, then one per region.
     let (turned_readings, region_readings) = readings.split_at(4);
     let four: &[Box<Downsampled>; 4] = turned_readings.try_into().expect("four readings");
     let (turned, _) = turned_hashes(four);

@@ -432,8 +432,17 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
     browser.quit().await;
 
     // What the click did: decided, hashes in the bank, an audit row by rita.
+    // The screening's PDQ and MD5, and the PDQ of each region (a confirm banks those too).
     let (_, entries) = server.get(ADMIN_TOKEN, "/v1/banks/known-bad/entries").await;
-    assert_eq!(entries.as_array().unwrap().len(), 2, "{entries}");
+    let signals: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["signal"].as_str().unwrap())
+        .collect();
+    let whole = signals.iter().filter(|s| !s.starts_with("pdq_")).count();
+    assert_eq!(whole, 2, "{entries}");
+    assert!(signals.contains(&"pdq_top75"), "{entries}");
     let (_, confirms) = server
         .get(ADMIN_TOKEN, "/v1/review/audit?action=review.confirm")
         .await;

@@ -419,7 +419,12 @@ async fn confirm_and_release(backend: Backend) {
     let (status, body) = decide(confirm.clone()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["item"]["state"], "decided");
-    assert_eq!(body["outcome"]["bank_entries_added"], 2, "PDQ and MD5");
+    let regions = coverguard::hash::robust::Region::ALL.len();
+    assert_eq!(
+        body["outcome"]["bank_entries_added"],
+        2 + regions,
+        "PDQ, MD5 and the PDQ of each region"
+    );
     let report_ids = body["outcome"]["report_ids"].as_array().unwrap();
     assert_eq!(
         report_ids.len(),

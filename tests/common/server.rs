@@ -181,6 +181,18 @@ impl Server {
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
+
+    /// The signal type of every entry of `bank`, and the listing they came from.
+    pub async fn bank_signals(&self, token: &str, bank: &str) -> (Vec<String>, Value) {
+        let (_, entries) = self.get(token, &format!("/v1/banks/{bank}/entries")).await;
+        let signals = entries
+            .as_array()
+            .unwrap_or_else(|| panic!("entries of {bank}: {entries}"))
+            .iter()
+            .map(|e| e["signal"].as_str().unwrap().to_string())
+            .collect();
+        (signals, entries)
+    }
 }
 
 /// Whether the service at `base` answers `/readyz` with 200.

@@ -128,8 +128,9 @@ pub struct RegionPdq {
 /// The signals beyond the reference PDQ.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RobustPdq {
-    /// PDQ of the actually turned image, in [`Dihedral::ALL`] order (`turned[0]` is the
-    /// reference hash's own reading, so it equals `PdqOutput::hash` but for rounding).
+    /// PDQ of the actually turned image, in [`Dihedral::ALL`] order. The turns that
+    /// reverse no axis (`turned[0]`, and the transpose) are the reference's `dihedral`
+    /// hashes: only a reversal meets the filter's lean.
     pub turned: [PdqHash; 8],
     pub trimmed: Vec<TrimmedPdq>,
     pub regions: Vec<RegionPdq>,
@@ -146,7 +147,7 @@ pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOu
         row_shift: filter_shift(h),
         col_shift: filter_shift(w),
     };
-    grids.extend(readers.turned(whole));
+    grids.extend(readers.reversed(whole));
     for region in Region::ALL {
         grids.push(readers.grid(region.spans(w, h), false, false));
     }
@@ -154,13 +155,13 @@ pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOu
     if readings.len() != grids.len() {
         return Ok(output);
     }
-    // Four readings of the whole image, turned, then one per region.
-    let (turned_readings, region_readings) = readings.split_at(4);
-    let four: &[Box<Downsampled>; 4] = turned_readings.try_into().expect("four readings");
-    let (turned, _) = turned_hashes(four);
+    // Three reversed readings of the whole image, then one per region.
+    let (reversed, region_readings) = readings.split_at(3);
+    let reversed: &[Box<Downsampled>; 3] = reversed.try_into().expect("three readings");
+    let turned = turned_hashes(&output.dihedral, reversed);
     let mut trimmed = Vec::with_capacity(crops.len());
     for crop in crops {
-        let (cw, ch, pixels) = crop_copy(width, rgb, crop);
+        let (cw, ch, pixels) = super::box_downsample_crop(width, rgb, crop, TRIM_HASH_SIDE);
         if let Some((turned, quality)) = turned_pdq(cw, ch, &pixels)? {
             trimmed.push(TrimmedPdq {
                 crop,
@@ -195,17 +196,6 @@ pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOu
 /// cost; PDQ is built to survive that downscale.
 const TRIM_HASH_SIDE: u32 = 512;
 
-/// The pixels of `crop`, box-averaged to at most [`TRIM_HASH_SIDE`].
-fn crop_copy(width: u32, rgb: &[u8], crop: Crop) -> (u32, u32, Vec<u8>) {
-    let row = crop.width as usize * 3;
-    let mut pixels = Vec::with_capacity(row * crop.height as usize);
-    for y in crop.y..crop.y + crop.height {
-        let from = (y as usize * width as usize + crop.x as usize) * 3;
-        pixels.extend_from_slice(&rgb[from..from + row]);
-    }
-    super::box_downsample(crop.width, crop.height, &pixels, TRIM_HASH_SIDE)
-}
-
 /// The eight turned hashes of an image and its quality; `None` under PDQ's minimum size.
 fn turned_pdq(
     width: u32,
@@ -217,12 +207,15 @@ fn turned_pdq(
         row_shift: filter_shift(h),
         col_shift: filter_shift(w),
     };
-    let grids = readers.turned(((0, h), (0, w)));
-    let (_, readings) = pdq::pdq_with_grids(width, height, rgb, &grids)?;
-    let Ok(four) = <&[Box<Downsampled>; 4]>::try_from(&readings[..]) else {
+    let grids = readers.reversed(((0, h), (0, w)));
+    let (output, readings) = pdq::pdq_with_grids(width, height, rgb, &grids)?;
+    let Ok(reversed) = <&[Box<Downsampled>; 3]>::try_from(&readings[..]) else {
         return Ok(None);
     };
-    Ok(Some(turned_hashes(four)))
+    Ok(Some((
+        turned_hashes(&output.dihedral, reversed),
+        output.quality,
+    )))
 }
 
 /// Builds grids reading a span of the filtered image as it is or mirrored.
@@ -254,10 +247,10 @@ impl Readers {
         }
     }
 
-    /// The four readings a span needs for all eight turns: as it is, columns reversed,
-    /// rows reversed, both.
-    fn turned(&self, spans: (Span, Span)) -> [Grid; 4] {
-        [(false, false), (false, true), (true, false), (true, true)]
+    /// The readings a span needs for the turns beyond the reference's own reading:
+    /// columns reversed, rows reversed, both.
+    fn reversed(&self, spans: (Span, Span)) -> [Grid; 3] {
+        [(false, true), (true, false), (true, true)]
             .map(|(rows, cols)| self.grid(spans, rows, cols))
     }
 }
@@ -278,22 +271,25 @@ fn turn_of(transform: Dihedral) -> (bool, bool, bool) {
     }
 }
 
-/// The eight turned hashes from the four readings of [`Readers::turned`], and the
-/// quality of the unturned one. A transposed reading's DCT is the transposed DCT, so four
-/// DCTs serve all eight.
-fn turned_hashes(readings: &[Box<Downsampled>; 4]) -> ([PdqHash; 8], u32) {
-    let dcts: Vec<_> = readings.iter().map(|r| pdq::dct_64_to_16(r)).collect();
-    let hashes = Dihedral::ALL.map(|transform| {
+/// The eight turned hashes from the reference's `dihedral` hashes and the three readings of
+/// [`Readers::reversed`]. A transposed reading's DCT is the transposed DCT, so three DCTs
+/// serve six turns; the two that reverse nothing (as it is, and the transpose) are the
+/// reference's own, which permute its unturned reading's DCT exactly so.
+fn turned_hashes(dihedral: &[PdqHash; 8], reversed: &[Box<Downsampled>; 3]) -> [PdqHash; 8] {
+    let dcts = reversed.each_ref().map(|r| pdq::dct_64_to_16(r));
+    Dihedral::ALL.map(|transform| {
         let (rows, cols, transpose) = turn_of(transform);
-        let dct = &dcts[usize::from(rows) * 2 + usize::from(cols)];
+        let Some(which) = (usize::from(rows) * 2 + usize::from(cols)).checked_sub(1) else {
+            return dihedral[transform as usize];
+        };
+        let dct = &dcts[which];
         if transpose {
             let transposed = std::array::from_fn(|i| std::array::from_fn(|j| dct[j][i]));
             pdq::hash_from_dct(&transposed)
         } else {
             pdq::hash_from_dct(dct)
         }
-    });
-    (hashes, pdq::quality_metric(&readings[0]))
+    })
 }
 
 #[cfg(test)]

@@ -234,6 +234,19 @@ pub(crate) fn pdq_with_grids(
     rgb: &[u8],
     grids: &[Grid],
 ) -> Result<(PdqOutput, Vec<Box<Downsampled>>), PdqError> {
+    let luma = luma_of_rgb8(width, height, rgb)?;
+    Ok(pdq_luma_with_grids(luma, grids))
+}
+
+/// A luma plane, row-major, as PDQ filters it.
+pub(crate) struct Luma {
+    pub width: usize,
+    pub height: usize,
+    pub values: Vec<f32>,
+}
+
+/// The luma PDQ hashes an RGB8 image by, or why the buffer cannot be hashed.
+pub(crate) fn luma_of_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<Luma, PdqError> {
     if width == 0 || height == 0 {
         return Err(PdqError::ZeroDimension { width, height });
     }
@@ -251,6 +264,23 @@ pub(crate) fn pdq_with_grids(
         });
     }
 
+    Ok(Luma {
+        width: num_cols,
+        height: num_rows,
+        values: luma_from_rgb8(rgb, num_pixels),
+    })
+}
+
+/// [`pdq_with_grids`] of a luma plane, which the filter clobbers.
+pub(crate) fn pdq_luma_with_grids(
+    luma: Luma,
+    grids: &[Grid],
+) -> (PdqOutput, Vec<Box<Downsampled>>) {
+    let Luma {
+        width: num_cols,
+        height: num_rows,
+        values: mut luma,
+    } = luma;
     if num_rows < MIN_HASHABLE_DIM || num_cols < MIN_HASHABLE_DIM {
         let zero = PdqOutput {
             hash: PdqHash::ZERO,
@@ -258,10 +288,9 @@ pub(crate) fn pdq_with_grids(
             dihedral: [PdqHash::ZERO; 8],
             robust: None,
         };
-        return Ok((zero, Vec::new()));
+        return (zero, Vec::new());
     }
 
-    let mut luma = luma_from_rgb8(rgb, num_pixels);
     let mut downsampled = Box::new([[0f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM]);
 
     // The reference's plain hash takes a 64x64 input as already downsampled.
@@ -311,7 +340,7 @@ pub(crate) fn pdq_with_grids(
         dihedral,
         robust: None,
     };
-    Ok((output, extra))
+    (output, extra)
 }
 
 /// Hash and quality of a 64x64 reading, as the reference computes them from its own.
@@ -807,7 +836,7 @@ pub(crate) fn dct_64_to_16(
 /// (i, j) is strictly greater than the Torben median of all 256.
 pub(crate) fn hash_from_dct(dct: &[[f32; DCT_DIM]; DCT_DIM]) -> PdqHash {
     let flat = dct.as_flattened();
-    let median = torben_median(flat);
+    let median = lower_median(flat);
     let mut hash = PdqHash::ZERO;
     for (k, &value) in flat.iter().enumerate() {
         if value > median {
@@ -817,9 +846,26 @@ pub(crate) fn hash_from_dct(dct: &[[f32; DCT_DIM]; DCT_DIM]) -> PdqHash {
     hash
 }
 
+/// The value the reference's `torben` median returns: the lower median, the element of
+/// rank ceil(n/2). Torben's bisection on the value range returns exactly that element, so
+/// a selection finds it in one partitioning instead of a dozen passes.
+fn lower_median(values: &[f32]) -> f32 {
+    let mut copy = [0f32; DCT_DIM * DCT_DIM];
+    let copy = &mut copy[..values.len()];
+    copy.copy_from_slice(values);
+    let rank = values.len().div_ceil(2) - 1;
+    *copy
+        .select_nth_unstable_by(rank, |a, b| {
+            a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .1
+}
+
 /// Torben Mogensen's median by bisection on value range, which for an even
 /// count returns the lower median. Written to return exactly what the
-/// reference `torben` returns, including its f32 midpoint guesses.
+/// reference `torben` returns, including its f32 midpoint guesses: the oracle
+/// [`lower_median`] is checked against.
+#[cfg(test)]
 fn torben_median(values: &[f32]) -> f32 {
     let half = values.len().div_ceil(2);
     let mut min = values[0];
@@ -1240,5 +1286,34 @@ mod tests {
                 "01040104381e391e381b05600105391b000405650464381f381a381f381a0560",
             ],
         );
+    }
+
+    #[test]
+    fn the_lower_median_is_what_torben_returns() {
+        // DCT-like values, and sets full of ties, negative zeros and repeated extremes,
+        // where a bisection's midpoint guesses land on elements.
+        let mut state = 99u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            state >> 8
+        };
+        for case in 0..400 {
+            let values: Vec<f32> = (0..256)
+                .map(|_| match case % 4 {
+                    0 => (next() as f32 / 65536.0 - 128.0) * 3.7,
+                    1 => (next() % 7) as f32 - 3.0,
+                    2 => [0.0, -0.0, 1.5, -1.5][next() as usize % 4],
+                    _ => {
+                        f32::from_bits(next() | 0x3f00_0000)
+                            * if next() % 2 == 0 { 1.0 } else { -1.0 }
+                    }
+                })
+                .collect();
+            let (ours, theirs) = (lower_median(&values), torben_median(&values));
+            // -0.0 and 0.0 are the same threshold for `value > median`.
+            assert!(ours == theirs, "case {case}: {ours} vs {theirs}");
+        }
+        assert_eq!(lower_median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(lower_median(&[4.0, 1.0, 3.0, 2.0]), 2.0);
     }
 }

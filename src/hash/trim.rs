@@ -108,29 +108,53 @@ struct Rgb<'a> {
     rgb: &'a [u8],
 }
 
-impl Rgb<'_> {
-    fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
-        let i = (y as usize * self.width as usize + x as usize) * 3;
-        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
-    }
+/// Where the samples of one side's lines are: the byte offsets of the outermost line's
+/// samples, and how far one line further in is (signed: bottom and right step back).
+struct SideLines {
+    offsets: Vec<usize>,
+    step: isize,
+}
 
-    /// The pixels of line `depth` from `side` (a row for top and bottom, a column for left
-    /// and right), at most [`SAMPLES_PER_LINE`] of them, evenly spread.
-    fn line(&self, side: Side, depth: u32) -> impl Iterator<Item = [u8; 3]> + '_ {
-        let along = match side {
-            Side::Top | Side::Bottom => self.width,
-            Side::Left | Side::Right => self.height,
-        };
-        let count = along.min(SAMPLES_PER_LINE);
-        (0..count).map(move |k| {
-            let t = (u64::from(k) * u64::from(along) / u64::from(count)) as u32;
-            match side {
-                Side::Top => self.pixel(t, depth),
-                Side::Bottom => self.pixel(t, self.height - 1 - depth),
-                Side::Left => self.pixel(depth, t),
-                Side::Right => self.pixel(self.width - 1 - depth, t),
-            }
+impl SideLines {
+    fn pixels<'a>(&'a self, rgb: &'a [u8], depth: u32) -> impl Iterator<Item = [u8; 3]> + 'a {
+        let shift = self.step * depth as isize;
+        self.offsets.iter().map(move |&at| {
+            let i = at.wrapping_add_signed(shift);
+            [rgb[i], rgb[i + 1], rgb[i + 2]]
         })
+    }
+}
+
+impl Rgb<'_> {
+    /// The lines from `side` inwards (rows for top and bottom, columns for left and
+    /// right), each sampled at the same at most [`SAMPLES_PER_LINE`] evenly spread places.
+    fn lines(&self, side: Side) -> SideLines {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let along = match side {
+            Side::Top | Side::Bottom => w,
+            Side::Left | Side::Right => h,
+        };
+        let count = along.min(SAMPLES_PER_LINE as usize);
+        let offsets = (0..count)
+            .map(|k| {
+                let t = k * along / count;
+                let (x, y) = match side {
+                    Side::Top => (t, 0),
+                    Side::Bottom => (t, h - 1),
+                    Side::Left => (0, t),
+                    Side::Right => (w - 1, t),
+                };
+                (y * w + x) * 3
+            })
+            .collect();
+        let row = (w * 3) as isize;
+        let step = match side {
+            Side::Top => row,
+            Side::Bottom => -row,
+            Side::Left => 3,
+            Side::Right => -3,
+        };
+        SideLines { offsets, step }
     }
 
     /// How many lines from `side` inwards are frame: near the colour of the outermost line
@@ -140,29 +164,36 @@ impl Rgb<'_> {
             Side::Top | Side::Bottom => self.height,
             Side::Left | Side::Right => self.width,
         };
-        let colour = median_colour(self.line(side, 0));
+        let lines = self.lines(side);
+        let colour = median_colour(lines.pixels(self.rgb, 0));
         let limit = (across as f32 * MAX_SIDE_SHARE) as u32;
         let mut depth = 0;
-        while depth < limit && self.is_frame(side, depth, colour) {
+        while depth < limit && is_frame(lines.pixels(self.rgb, depth), lines.offsets.len(), colour)
+        {
             depth += 1;
         }
         depth
     }
+}
 
-    fn is_frame(&self, side: Side, depth: u32, colour: [u8; 3]) -> bool {
-        let (mut near, mut total) = (0u32, 0u32);
-        for px in self.line(side, depth) {
-            total += 1;
-            if px
-                .iter()
-                .zip(colour)
-                .all(|(&v, c)| v.abs_diff(c) <= TOLERANCE)
-            {
-                near += 1;
+/// Whether at least [`FRAME_SHARE`] of a line's `total` samples are near `colour`; stops at
+/// the first miss that rules it out (a picture's line fails within a few samples).
+fn is_frame(pixels: impl Iterator<Item = [u8; 3]>, total: usize, colour: [u8; 3]) -> bool {
+    let needed = total as f32 * FRAME_SHARE;
+    let mut misses = 0usize;
+    for px in pixels {
+        let near = px
+            .iter()
+            .zip(colour)
+            .all(|(&v, c)| v.abs_diff(c) <= TOLERANCE);
+        if !near {
+            misses += 1;
+            if ((total - misses) as f32) < needed {
+                return false;
             }
         }
-        near as f32 >= total as f32 * FRAME_SHARE
     }
+    true
 }
 
 fn median_colour(pixels: impl Iterator<Item = [u8; 3]>) -> [u8; 3] {

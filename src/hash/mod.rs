@@ -12,8 +12,6 @@ pub mod trim;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use trim::Crop;
-
 pub use pdq::{Dihedral, PdqHash, PdqOutput};
 
 /// Hex digests of the exact bytes.
@@ -61,39 +59,14 @@ pub(crate) fn box_downsample(
     rgb: &[u8],
     max_side: u32,
 ) -> (u32, u32, Vec<u8>) {
-    let whole = Crop {
-        x: 0,
-        y: 0,
-        width,
-        height,
-    };
-    box_downsample_crop(width, rgb, whole, max_side)
-}
-
-/// [`box_downsample`] of the rectangle `crop` of an image `width` pixels wide, read in
-/// place (no copy of the crop first).
-pub(crate) fn box_downsample_crop(
-    width: u32,
-    rgb: &[u8],
-    crop: Crop,
-    max_side: u32,
-) -> (u32, u32, Vec<u8>) {
-    let (w, h) = (crop.width as usize, crop.height as usize);
-    let stride = width as usize * 3;
-    let rows = rgb
-        .chunks_exact(stride)
-        .skip(crop.y as usize)
-        .take(h)
-        .map(|row| &row[crop.x as usize * 3..(crop.x as usize + w) * 3]);
-    let factor = crop.width.max(crop.height).div_ceil(max_side).max(1) as usize;
+    let factor = width.max(height).div_ceil(max_side).max(1) as usize;
     if factor == 1 {
-        let mut copy = Vec::with_capacity(w * h * 3);
-        rows.for_each(|row| copy.extend_from_slice(row));
-        return (crop.width, crop.height, copy);
+        return (width, height, rgb.to_vec());
     }
+    let (w, h) = (width as usize, height as usize);
     let (out_w, out_h) = (w.div_ceil(factor), h.div_ceil(factor));
     let mut sums = vec![0u32; out_w * out_h * 3];
-    for (y, row) in rows.enumerate() {
+    for (y, row) in rgb.chunks_exact(w * 3).enumerate() {
         let out_row = &mut sums[(y / factor) * out_w * 3..(y / factor + 1) * out_w * 3];
         // Block by block along the row: no division per pixel.
         for (block, sum) in row.chunks(factor * 3).zip(out_row.chunks_exact_mut(3)) {
@@ -193,33 +166,5 @@ mod tests {
         );
         assert_eq!((w, h), (2, 1));
         assert_eq!(out, [10, 10, 10, 35, 35, 35]);
-    }
-
-    #[test]
-    fn a_crop_is_downsampled_as_its_copy_would_be() {
-        let image = texture(4);
-        for (crop, max_side) in [
-            ((3, 5, 50, 41), 16),  // factor 4, partial edge blocks
-            ((0, 0, 64, 64), 64),  // the whole image, no downsampling
-            ((10, 7, 33, 20), 40), // copied as it is
-            ((63, 63, 1, 1), 8),
-        ] {
-            let (x, y, w, h) = crop;
-            let mut copy = Vec::new();
-            for row in y..y + h {
-                copy.extend_from_slice(&image[(row * 64 + x) * 3..(row * 64 + x + w) * 3]);
-            }
-            let rect = Crop {
-                x: x as u32,
-                y: y as u32,
-                width: w as u32,
-                height: h as u32,
-            };
-            assert_eq!(
-                box_downsample_crop(64, &image, rect, max_side),
-                box_downsample(w as u32, h as u32, &copy, max_side),
-                "{crop:?}"
-            );
-        }
     }
 }

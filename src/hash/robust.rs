@@ -21,7 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::pdq::{
-    self, decimation_indices, filter_shift, hash_downsampled, Dihedral, Downsampled, Grid,
+    self, decimation_indices, filter_shift, hash_downsampled, Dihedral, Downsampled, Grid, Luma,
     PdqError, PdqHash, PdqOutput, DOWNSAMPLED_DIM,
 };
 use super::trim::{self, Crop};
@@ -139,8 +139,13 @@ pub struct RobustPdq {
 /// The reference PDQ of an RGB8 image with its robust signals: one filter pass, and one
 /// more per framed picture found. `robust` stays `None` under PDQ's minimum size.
 pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, PdqError> {
-    let (w, h) = (width as usize, height as usize);
-    let crops = trim::frame_crops(width, height, rgb);
+    let luma = pdq::luma_of_rgb8(width, height, rgb)?;
+    let (w, h) = (luma.width, luma.height);
+    // The pictures inside frames, shrunk off the luma before the filter clobbers it.
+    let framed: Vec<(Crop, Luma)> = trim::frame_crops(width, height, rgb)
+        .into_iter()
+        .map(|crop| (crop, shrunk_crop(&luma, crop, TRIM_HASH_SIDE)))
+        .collect();
     let whole = ((0, h), (0, w));
     let mut grids = Vec::new();
     let readers = Readers {
@@ -151,7 +156,7 @@ pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOu
     for region in Region::ALL {
         grids.push(readers.grid(region.spans(w, h), false, false));
     }
-    let (mut output, readings) = pdq::pdq_with_grids(width, height, rgb, &grids)?;
+    let (mut output, readings) = pdq::pdq_luma_with_grids(luma, &grids);
     if readings.len() != grids.len() {
         return Ok(output);
     }
@@ -159,17 +164,17 @@ pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOu
     let (reversed, region_readings) = readings.split_at(3);
     let reversed: &[Box<Downsampled>; 3] = reversed.try_into().expect("three readings");
     let turned = turned_hashes(&output.dihedral, reversed);
-    let mut trimmed = Vec::with_capacity(crops.len());
-    for crop in crops {
-        let (cw, ch, pixels) = super::box_downsample_crop(width, rgb, crop, TRIM_HASH_SIDE);
-        if let Some((turned, quality)) = turned_pdq(cw, ch, &pixels)? {
-            trimmed.push(TrimmedPdq {
+    let trimmed = framed
+        .into_iter()
+        .filter_map(|(crop, picture)| {
+            let (turned, quality) = turned_pdq(picture)?;
+            Some(TrimmedPdq {
                 crop,
                 quality,
                 turned,
-            });
-        }
-    }
+            })
+        })
+        .collect();
     let regions = region_readings
         .iter()
         .zip(Region::ALL)
@@ -194,28 +199,64 @@ pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOu
 /// crop badly (a wider box window: fine textures land 30-40 bits away), so the picture
 /// inside a frame gets a PDQ pass of its own, on a box-averaged copy, which bounds its
 /// cost; PDQ is built to survive that downscale.
-const TRIM_HASH_SIDE: u32 = 512;
+const TRIM_HASH_SIDE: usize = 512;
 
-/// The eight turned hashes of an image and its quality; `None` under PDQ's minimum size.
-fn turned_pdq(
-    width: u32,
-    height: u32,
-    rgb: &[u8],
-) -> Result<Option<([PdqHash; 8], u32)>, PdqError> {
-    let (w, h) = (width as usize, height as usize);
+/// The luma of `crop`, averaged over `factor` x `factor` blocks for the smallest factor
+/// that brings its longest side to `max_side` or under (edge blocks average the values they
+/// have). Averaging luma rather than the pixels spares the picture a second conversion.
+fn shrunk_crop(luma: &Luma, crop: Crop, max_side: usize) -> Luma {
+    let (x, y) = (crop.x as usize, crop.y as usize);
+    let (w, h) = (crop.width as usize, crop.height as usize);
+    let rows = luma.values[y * luma.width..]
+        .chunks_exact(luma.width)
+        .take(h)
+        .map(|row| &row[x..x + w]);
+    let factor = w.max(h).div_ceil(max_side).max(1);
+    if factor == 1 {
+        let mut values = Vec::with_capacity(w * h);
+        rows.for_each(|row| values.extend_from_slice(row));
+        return Luma {
+            width: w,
+            height: h,
+            values,
+        };
+    }
+    let (out_w, out_h) = (w.div_ceil(factor), h.div_ceil(factor));
+    let mut values = Vec::with_capacity(out_w * out_h);
+    // A band of `factor` rows is summed down the columns first (whole rows at a time),
+    // then across each block.
+    let mut band = vec![0f32; w];
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        band.fill(0.0);
+        let mut count = 0;
+        for row in rows.by_ref().take(factor) {
+            band.iter_mut().zip(row).for_each(|(sum, &v)| *sum += v);
+            count += 1;
+        }
+        values.extend(
+            band.chunks(factor)
+                .map(|block| block.iter().sum::<f32>() / (count * block.len()) as f32),
+        );
+    }
+    Luma {
+        width: out_w,
+        height: out_h,
+        values,
+    }
+}
+
+/// The eight turned hashes of a luma plane and its quality; `None` under PDQ's minimum
+/// size.
+fn turned_pdq(luma: Luma) -> Option<([PdqHash; 8], u32)> {
     let readers = Readers {
-        row_shift: filter_shift(h),
-        col_shift: filter_shift(w),
+        row_shift: filter_shift(luma.height),
+        col_shift: filter_shift(luma.width),
     };
-    let grids = readers.reversed(((0, h), (0, w)));
-    let (output, readings) = pdq::pdq_with_grids(width, height, rgb, &grids)?;
-    let Ok(reversed) = <&[Box<Downsampled>; 3]>::try_from(&readings[..]) else {
-        return Ok(None);
-    };
-    Ok(Some((
-        turned_hashes(&output.dihedral, reversed),
-        output.quality,
-    )))
+    let grids = readers.reversed(((0, luma.height), (0, luma.width)));
+    let (output, readings) = pdq::pdq_luma_with_grids(luma, &grids);
+    let reversed = <&[Box<Downsampled>; 3]>::try_from(&readings[..]).ok()?;
+    Some((turned_hashes(&output.dihedral, reversed), output.quality))
 }
 
 /// Builds grids reading a span of the filtered image as it is or mirrored.

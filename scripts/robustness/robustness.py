@@ -481,6 +481,7 @@ def reference(originals, queries, threshold, min_quality):
             "caught": bool(gate and own is not None and best[own] <= threshold),
             "false": [{"entry": e, "distance": d} for d, e in others if gate and d <= threshold],
             "closest_other": {"entry": closest_other[1], "distance": closest_other[0]},
+            "distances": [int(d) for d in best],
         })
     return {"bank": {i: to_hex(b) for i, b in zip(ids, bank)}, "queries": results}
 
@@ -592,6 +593,59 @@ def coverguard_results(records, queries):
     return out
 
 
+def hamming(a, b):
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+def pdq_records(record):
+    """Every PDQ record of a scan record: the image's own and each view's."""
+    found = [record["pdq"]] if "pdq" in record else []
+    return found + [v["pdq"] for v in record.get("views", []) if "pdq" in v]
+
+
+def queries_by_entry_type(pdq, min_quality):
+    """What coverguard queries each type of bank line with (as src/matching/robust.rs
+    does): {line type: [(signal kind, hashes)]}, gated on quality as the matcher is."""
+    whole_ok = pdq["quality"] >= min_quality
+    whole = []
+    if whole_ok:
+        whole += [("meta-dihedral", pdq["dihedral"]), ("turned", pdq.get("turned", []))]
+    whole += [("trimmed", t["turned"]) for t in pdq.get("trimmed", []) if t["quality"] >= min_quality]
+    out = {"pdq": whole}
+    for region in ("center90", "center80"):
+        # A crop of the banked image: the whole upload against the entry's centre.
+        out[f"pdq_{region}"] = [(f"region:{region}", pdq.get("turned", []))] if whole_ok else []
+    for g in pdq.get("regions", []):
+        if g["region"] in ("top75", "bottom75") and g["quality"] >= min_quality:
+            out[f"pdq_{g['region']}"] = [(f"region:{g['region']}", [g["hash"]])]
+    return out
+
+
+def coverguard_distances(records, queries, bank_lines, min_quality):
+    """Per column, per query: the nearest distance to every bank entry over every signal
+    coverguard matches with, whatever the threshold ({entry: (distance, signal kind)}).
+    A scan reports only matches under the threshold; this is how close the rest came."""
+    keep = {"b": lambda s: s == "pdq", "c": lambda s: s.startswith("pdq")}
+    out = {c: [] for c in keep}
+    for q in queries:
+        record = records.get(str(q["path"]))
+        pdqs = [] if record is None or "error" in record else pdq_records(record)
+        for column, wanted in keep.items():
+            nearest = {}
+            for pdq in pdqs:
+                asked = queries_by_entry_type(pdq, min_quality)
+                for signal, bank_hash, entry in bank_lines:
+                    if not wanted(signal):
+                        continue
+                    for kind, hashes in asked.get(signal, []):
+                        for h in hashes:
+                            d = hamming(h, bank_hash)
+                            if entry not in nearest or d < nearest[entry][0]:
+                                nearest[entry] = (d, f"{signal} {kind}")
+            out[column].append(nearest)
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -693,7 +747,68 @@ def signal_counts(results):
     return counts
 
 
-def report(args, identities, halves, queries, ref, cg, skipped, elapsed):
+DISTANCE_BINS = [0, 16, 32, 48, 64, 80, 96, 257]
+
+
+def pair_distances(queries, ref, cgd, min_quality):
+    """Per column: (true pair distances, false pairs as (distance, query, entry, signal, half
+    of the query)). A true pair is an edit and its own identity's entry; a false pair is any
+    query and another identity's entry. Queries under the quality gate match nothing, so
+    only their trimmed pictures and regions count (coverguard) or nothing (reference)."""
+    ids = list(ref["bank"])  # the order of each query's "distances"
+    out = {}
+    for c in ["a"] + sorted(cgd):
+        true, false = [], []
+        for n, q in enumerate(queries):
+            if c == "a":
+                r = ref["queries"][n]
+                if r["quality"] < min_quality:
+                    continue
+                nearest = {e: (d, "pdq meta-dihedral") for e, d in zip(ids, r["distances"])}
+            else:
+                nearest = cgd[c][n]
+            for entry, (d, signal) in nearest.items():
+                if q["identity"] and entry == q["identity"]:
+                    if q["kind"] == "edit":
+                        true.append(d)
+                else:
+                    false.append((d, str(q["path"]), entry, signal, q["identity"]))
+        out[c] = (true, false)
+    return out
+
+
+def distance_sections(args, queries, ref, cgd, halves):
+    """The distance distribution of true and false pairs, and the closest false pair per
+    half, for every column."""
+    pairs = pair_distances(queries, ref, cgd, args.ref_quality)
+    bins = list(zip(DISTANCE_BINS, DISTANCE_BINS[1:]))
+    L = ["", "## Distances of true and false pairs", "",
+         "Every (query, bank entry) pair at its nearest over every signal the matcher uses, "
+         "whatever the threshold. True: an edit and its own identity (edits that are not caught "
+         "included); false: any query and another identity's entry.", ""]
+    head = ["pairs"] + [f"{lo}–{hi - 1}" for lo, hi in bins]
+    L += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c, (true, false) in pairs.items():
+        for name, ds in [("true", true), ("false", [f[0] for f in false])]:
+            counts = [sum(lo <= d < hi for d in ds) for lo, hi in bins]
+            L.append(f"| {COLUMN_TITLES[c]} {name} ({len(ds)}) | " + " | ".join(map(str, counts)) + " |")
+    L += ["", f"Closest false pair against the threshold T = {args.ref_threshold}, per half of the "
+          "identities (distractors in neither):", ""]
+    L += ["| column | half A | half B | distractors |", "|---|---|---|---|"]
+    for c, (_, false) in pairs.items():
+        cells = []
+        for which in ("A", "B", None):
+            among = [f for f in false if (halves.get(f[4]) if f[4] else None) == which]
+            if among:
+                d, path, entry, signal, _ = min(among)
+                cells.append(f"{d} (`{Path(path).name}` to `{entry}`, {signal})")
+            else:
+                cells.append("–")
+        L.append(f"| {COLUMN_TITLES[c]} | " + " | ".join(cells) + " |")
+    return L
+
+
+def report(args, identities, halves, queries, ref, cg, cgd, skipped, elapsed):
     ids = [i["id"] for i in identities]
     cols = [c for c in COLUMNS if c == "a" or c in cg]
     rows = per_edit_rows(queries, ref, cg, halves)
@@ -763,6 +878,7 @@ def report(args, identities, halves, queries, ref, cg, skipped, elapsed):
               "| signal, transform kind | files caught with it | caught by it alone |", "|---|---|---|"]
         for signal, (with_it, alone) in sorted(signal_counts(cg[c]).items()):
             L.append(f"| {signal} | {with_it} | {alone} |")
+    L += distance_sections(args, queries, ref, cgd, halves)
     L += ["", "## (a) at other thresholds", "", "| T | recall A | recall B | false-matching queries |", "|---|---|---|---|"]
     for row in sweep(queries, ref, halves, args.ref_quality):
         L.append(f"| {row['T']} | {row['A'][0]}/{row['A'][1]} | {row['B'][0]}/{row['B'][1]} | {row['false']} |")
@@ -800,7 +916,7 @@ def main():
     ref["min_quality"] = args.ref_quality
     log(f"(a) done at {time.monotonic() - started:.0f} s")
 
-    cg, skipped, bank_lines = {}, None, []
+    cg, cgd, skipped, bank_lines = {}, {}, None, []
     if args.skip_coverguard:
         skipped = "--skip-coverguard"
     else:
@@ -808,14 +924,16 @@ def main():
     if skipped is None:
         try:
             banks, bank_lines = build_banks(args.coverguard, originals, args.out)
-            cg = coverguard_results(scan(args.coverguard, banks, queries), queries)
-        except (RuntimeError, OSError, json.JSONDecodeError, KeyError) as e:
-            skipped, cg = f"coverguard failed: {e}", {}
+            records = scan(args.coverguard, banks, queries)
+            cg = coverguard_results(records, queries)
+            cgd = coverguard_distances(records, queries, bank_lines, args.ref_quality)
+        except (RuntimeError, OSError, json.JSONDecodeError, KeyError, ValueError) as e:
+            skipped, cg, cgd = f"coverguard failed: {e}", {}, {}
     if skipped:
         log(f"(b) and (c) skipped: {skipped}")
 
     elapsed = time.monotonic() - started
-    text = report(args, identities, halves, queries, ref, cg, skipped, elapsed)
+    text = report(args, identities, halves, queries, ref, cg, cgd, skipped, elapsed)
     (args.out / "report.md").write_text(text)
     raw = {
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -825,7 +943,8 @@ def main():
         "coverguard_bank_lines": bank_lines,
         "coverguard_skipped": skipped,
         "queries": [{**{k: str(v) if k == "path" else v for k, v in q.items()}, "a": ref["queries"][n],
-                     **{c: cg[c][n] for c in cg}} for n, q in enumerate(queries)],
+                     **{c: cg[c][n] for c in cg},
+                     **{f"{c}_nearest": cgd[c][n] for c in cgd}} for n, q in enumerate(queries)],
     }
     (args.out / "results.json").write_text(json.dumps(raw, indent=1))
     print(text)

@@ -536,6 +536,47 @@ mod tests {
     }
 
     #[test]
+    fn a_crop_of_the_luma_is_shrunk_to_the_mean_of_each_block() {
+        let luma = Luma {
+            width: 50,
+            height: 40,
+            values: (0..2000).map(|i| ((i * 37) % 101) as f32).collect(),
+        };
+        // Factor 3 with partial blocks at the right and bottom edges; factor 1 copies.
+        for (crop, max_side, factor) in [((3, 5, 29, 22), 10, 3), ((4, 2, 20, 30), 30, 1)] {
+            let (x, y, w, h): (usize, usize, usize, usize) = crop;
+            let rect = Crop {
+                x: x as u32,
+                y: y as u32,
+                width: w as u32,
+                height: h as u32,
+            };
+            let shrunk = shrunk_crop(&luma, rect, max_side);
+            assert_eq!(
+                (shrunk.width, shrunk.height),
+                (w.div_ceil(factor), h.div_ceil(factor))
+            );
+            for oy in 0..shrunk.height {
+                for ox in 0..shrunk.width {
+                    let (mut sum, mut n) = (0.0f64, 0);
+                    for yy in y + oy * factor..(y + (oy + 1) * factor).min(y + h) {
+                        for xx in x + ox * factor..(x + (ox + 1) * factor).min(x + w) {
+                            sum += f64::from(luma.values[yy * 50 + xx]);
+                            n += 1;
+                        }
+                    }
+                    let got = shrunk.values[oy * shrunk.width + ox];
+                    let want = (sum / f64::from(n)) as f32;
+                    assert!(
+                        (got - want).abs() < 1e-3,
+                        "{crop:?} ({ox}, {oy}): {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn tiny_images_have_no_robust_signals() {
         let output = pdq_robust_from_rgb8(4, 4, &[7; 48]).unwrap();
         assert_eq!(output.quality, 0);

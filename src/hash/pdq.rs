@@ -211,7 +211,8 @@ impl PdqOutput {
 /// Images under 5 pixels on either side get all-zero hashes and quality 0, as
 /// in the reference.
 pub fn pdq_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOutput, PdqError> {
-    pdq_with_grids(width, height, rgb, &[]).map(|(output, _)| output)
+    let luma = luma_of_rgb8(width, height, rgb)?;
+    Ok(pdq_luma_with_grids(luma, &[]).0)
 }
 
 /// 64 sample positions along each axis of the filtered image: one 64x64 reading of it.
@@ -223,20 +224,6 @@ pub(crate) struct Grid {
 
 /// A 64x64 downsample, as the DCT takes it.
 pub(crate) type Downsampled = [[f32; DOWNSAMPLED_DIM]; DOWNSAMPLED_DIM];
-
-/// [`pdq_from_rgb8`], and the reference's filtered image also read at each of `grids`
-/// (positions must lie inside the image). The filter runs once: extra readings cost a
-/// few more columns in the last passes, not another pass over the image. Images under
-/// the minimum size give zero hashes and no readings.
-pub(crate) fn pdq_with_grids(
-    width: u32,
-    height: u32,
-    rgb: &[u8],
-    grids: &[Grid],
-) -> Result<(PdqOutput, Vec<Box<Downsampled>>), PdqError> {
-    let luma = luma_of_rgb8(width, height, rgb)?;
-    Ok(pdq_luma_with_grids(luma, grids))
-}
 
 /// A luma plane, row-major, as PDQ filters it.
 pub(crate) struct Luma {
@@ -271,7 +258,11 @@ pub(crate) fn luma_of_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<Luma, 
     })
 }
 
-/// [`pdq_with_grids`] of a luma plane, which the filter clobbers.
+/// [`pdq_from_rgb8`] of a luma plane (which the filter clobbers), with the reference's
+/// filtered image also read at each of `grids` (positions must lie inside the image).
+/// The filter runs once: extra readings cost a few more columns in the last passes, not
+/// another pass over the image. Images under the minimum size give zero hashes and no
+/// readings.
 pub(crate) fn pdq_luma_with_grids(
     luma: Luma,
     grids: &[Grid],

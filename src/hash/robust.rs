@@ -148,10 +148,7 @@ pub fn pdq_robust_from_rgb8(width: u32, height: u32, rgb: &[u8]) -> Result<PdqOu
         .collect();
     let whole = ((0, h), (0, w));
     let mut grids = Vec::new();
-    let readers = Readers {
-        row_shift: filter_shift(h),
-        col_shift: filter_shift(w),
-    };
+    let readers = Readers::new(w, h);
     grids.extend(readers.reversed(whole));
     for region in Region::ALL {
         grids.push(readers.grid(region.spans(w, h), false, false));
@@ -255,10 +252,7 @@ fn shrunk_crop(luma: &Luma, crop: Crop, max_side: usize) -> Luma {
 /// The eight turned hashes of a luma plane and its quality; `None` under PDQ's minimum
 /// size.
 fn turned_pdq(luma: Luma) -> Option<([PdqHash; 8], u32)> {
-    let readers = Readers {
-        row_shift: filter_shift(luma.height),
-        col_shift: filter_shift(luma.width),
-    };
+    let readers = Readers::new(luma.width, luma.height);
     let grids = readers.reversed(((0, luma.height), (0, luma.width)));
     let (output, readings) = pdq::pdq_luma_with_grids(luma, &grids);
     let reversed = <&[Box<Downsampled>; 3]>::try_from(&readings[..]).ok()?;
@@ -274,6 +268,14 @@ struct Readers {
 type Span = (usize, usize);
 
 impl Readers {
+    /// Readers for the filtered image of a `width` x `height` plane.
+    fn new(width: usize, height: usize) -> Readers {
+        Readers {
+            row_shift: filter_shift(height),
+            col_shift: filter_shift(width),
+        }
+    }
+
     /// Sample positions along one span. Reversed, position `k` is where the mirrored span's
     /// filter would have sampled: the mirror of the forward sample, moved back against
     /// the filter's lean (and kept inside the image).

@@ -123,6 +123,27 @@ impl SideLines {
             [rgb[i], rgb[i + 1], rgb[i + 2]]
         })
     }
+
+    /// Whether at least [`FRAME_SHARE`] of line `depth`'s samples are near `colour`; stops
+    /// at the first miss that rules it out (a picture's line fails within a few samples).
+    fn is_frame(&self, rgb: &[u8], depth: u32, colour: [u8; 3]) -> bool {
+        let total = self.offsets.len();
+        let needed = total as f32 * FRAME_SHARE;
+        let mut misses = 0usize;
+        for px in self.pixels(rgb, depth) {
+            let near = px
+                .iter()
+                .zip(colour)
+                .all(|(&v, c)| v.abs_diff(c) <= TOLERANCE);
+            if !near {
+                misses += 1;
+                if ((total - misses) as f32) < needed {
+                    return false;
+                }
+            }
+        }
+        true
+    }
 }
 
 impl Rgb<'_> {
@@ -168,32 +189,11 @@ impl Rgb<'_> {
         let colour = median_colour(lines.pixels(self.rgb, 0));
         let limit = (across as f32 * MAX_SIDE_SHARE) as u32;
         let mut depth = 0;
-        while depth < limit && is_frame(lines.pixels(self.rgb, depth), lines.offsets.len(), colour)
-        {
+        while depth < limit && lines.is_frame(self.rgb, depth, colour) {
             depth += 1;
         }
         depth
     }
-}
-
-/// Whether at least [`FRAME_SHARE`] of a line's `total` samples are near `colour`; stops at
-/// the first miss that rules it out (a picture's line fails within a few samples).
-fn is_frame(pixels: impl Iterator<Item = [u8; 3]>, total: usize, colour: [u8; 3]) -> bool {
-    let needed = total as f32 * FRAME_SHARE;
-    let mut misses = 0usize;
-    for px in pixels {
-        let near = px
-            .iter()
-            .zip(colour)
-            .all(|(&v, c)| v.abs_diff(c) <= TOLERANCE);
-        if !near {
-            misses += 1;
-            if ((total - misses) as f32) < needed {
-                return false;
-            }
-        }
-    }
-    true
 }
 
 fn median_colour(pixels: impl Iterator<Item = [u8; 3]>) -> [u8; 3] {

@@ -422,17 +422,13 @@ impl SharedBankIndex {
         if snapshot.banks_version <= installed {
             return Ok(false);
         }
-        // Large banks take a while to parse: keep that off the async workers.
+        // Large banks take seconds to build: off the async workers, and behind screenings.
         let index =
-            match tokio::task::spawn_blocking(move || BankIndex::from_snapshot(&snapshot)).await {
-                Ok(index) => index,
-                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-                Err(err) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "bank index build did not finish: {err}"
-                    )))
-                }
-            };
+            crate::matching::bank_work::run("index", move || BankIndex::from_snapshot(&snapshot))
+                .await
+                .map_err(|err| {
+                    StoreError::Unavailable(format!("bank index build did not finish: {err}"))
+                })?;
         self.rebuilds.fetch_add(1, Ordering::Relaxed);
         FULL_BUILDS.fetch_add(1, Ordering::Relaxed);
         let (version, entries, skipped) = (
@@ -441,8 +437,10 @@ impl SharedBankIndex {
             index.skipped().len(),
         );
         let swapped = self.install(Arc::new(index));
-        // The snapshot and (after a swap) the old index are gone by now.
-        release_freed_memory();
+        // The snapshot and (after a swap) the old index are gone by now. The trim holds the
+        // allocator's locks while it walks the heap: at normal priority, so a screening
+        // waiting on them is not left behind a starved thread, and off the async workers.
+        let _ = tokio::task::spawn_blocking(release_freed_memory).await;
         if swapped {
             tracing::info!(
                 banks_version = version,

@@ -423,8 +423,8 @@ pub async fn import_entries(
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
     let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
-    // A million lines take a while to parse: off the async workers.
-    let entries = tokio::task::spawn_blocking(move || parse_import_body(&body))
+    // A million lines take seconds to parse: off the async workers, and behind screenings.
+    let entries = crate::matching::bank_work::run("import", move || parse_import_body(&body))
         .await
         .map_err(|e| {
             ApiError::new(

@@ -1237,10 +1237,15 @@ impl Store for Backend {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
+        // A million rows take a while to decode: off the async workers, behind screenings.
+        let entries =
+            crate::matching::bank_work::run("snapshot", move || rows(entries, entry_from_row))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("bank snapshot: {e}")))??;
         Ok(BankSnapshot {
             banks_version,
             banks: rows(banks, bank_from_row)?,
-            entries: rows(entries, entry_from_row)?,
+            entries,
         })
     }
 

@@ -86,6 +86,11 @@ async fn main() -> anyhow::Result<()> {
     let lines: u64 = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let per_request: u64 = args.next().map_or(Ok(lines), |a| a.parse())?;
     let reps: usize = args.next().map_or(Ok(5), |a| a.parse())?;
+    // RUST_LOG=sqlx=warn shows the store's slow statements, when a screening was slow.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
 
     let dir = tempfile::tempdir()?;
     let config = ServiceConfig {
@@ -133,10 +138,12 @@ async fn main() -> anyhow::Result<()> {
     let screener = {
         let (client, base, importing) = (client.clone(), base.clone(), importing.clone());
         tokio::spawn(async move {
-            let mut answers: Vec<(u16, f64)> = Vec::new();
+            let mut answers: Vec<(u16, f64, f64)> = Vec::new();
             let mut seed = 0u32;
+            let start = Instant::now();
             while importing.load(Ordering::SeqCst) {
                 seed += 1;
+                let sent_at = start.elapsed().as_secs_f64();
                 let request = client
                     .post(format!(
                         "{base}/v1/screen?artwork_id=during-{seed}&owner_id=o1"
@@ -144,7 +151,8 @@ async fn main() -> anyhow::Result<()> {
                     .bearer_auth(SERVICE_TOKEN)
                     .header("content-type", "image/png")
                     .body(image(seed));
-                answers.push(timed(&client, request).await.unwrap_or((0, 0.0)));
+                let (status, ms) = timed(&client, request).await.unwrap_or((0, 0.0));
+                answers.push((status, ms, sent_at));
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             answers
@@ -178,10 +186,17 @@ async fn main() -> anyhow::Result<()> {
     importing.store(false, Ordering::SeqCst);
     let answers = screener.await.context("screener")?;
     let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
-    for (status, _) in &answers {
+    for (status, _, _) in &answers {
         *by_status.entry(*status).or_default() += 1;
     }
     let slowest = answers.iter().map(|a| a.1).fold(0.0, f64::max);
+    // When in the import the slow ones were sent (seconds from its start) and how long
+    // they took (ms), to tell a slow batch from the final rebuild.
+    let slow: Vec<(f64, f64, u16)> = answers
+        .iter()
+        .filter(|a| a.1 >= 500.0)
+        .map(|a| ((a.2 * 10.0).round() / 10.0, a.1.round(), a.0))
+        .collect();
 
     let (mut add, mut disable, mut list) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..reps {
@@ -217,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
         "import_s": (import_s * 10.0).round() / 10.0,
         "screenings_during_import": by_status,
         "slowest_screening_ms": slowest.round(),
+        "screenings_over_500ms": slow,
         "add_one_entry_ms": median(add).round(),
         "disable_one_entry_ms": median(disable).round(),
         "list_banks_ms": median(list).round(),

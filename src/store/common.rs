@@ -35,8 +35,15 @@ const VISIBLE: &str =
 /// Largest entry change logged per version; a bigger one is read by a rebuild instead, which
 /// is then cheaper than patching the index entry by entry.
 const MAX_LOGGED_CHANGES: usize = 1000;
-/// Pause between the batches of an import, so writers waiting on the lock get it.
+/// Pause between the batches of an import while a writer of this process waits: SQLite's
+/// busy handler polls with sleeps of up to 100 ms, so a shorter pause could miss it.
 const IMPORT_GAP: std::time::Duration = std::time::Duration::from_millis(110);
+/// Pause between the batches when no writer of this process waits, for other processes'.
+const IMPORT_GAP_IDLE: std::time::Duration = std::time::Duration::from_millis(10);
+/// Longest an import batch keeps adding rows while it holds the write lock.
+const IMPORT_BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(200);
+/// Rows an import batch adds between looks at the time (divides [`IMPORT_BATCH`]).
+const IMPORT_STEP: usize = 2_000;
 /// Versions of the change log kept; an index further behind rebuilds.
 const CHANGE_LOG_KEPT: i64 = 1024;
 
@@ -207,9 +214,40 @@ fn rows<T>(rows: Vec<DbRow>, map: fn(&DbRow) -> StoreResult<T>) -> StoreResult<V
     rows.iter().map(map).collect()
 }
 
+/// Writers of this process waiting to begin a write transaction (on any store of this
+/// backend: a count shared by two stores only lengthens an import's pauses).
+static WRITERS_WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a writer as waiting until it began or gave up (a dropped future included).
+struct WaitingWriter;
+
+impl WaitingWriter {
+    fn new() -> Self {
+        WRITERS_WAITING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        WaitingWriter
+    }
+}
+
+impl Drop for WaitingWriter {
+    fn drop(&mut self) {
+        WRITERS_WAITING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl Backend {
     async fn begin_write(&self) -> StoreResult<Tx> {
+        let _waiting = WaitingWriter::new();
         Ok(self.pool.begin_with(BEGIN_WRITE).await?)
+    }
+
+    /// How long an import pauses after a batch: long enough for a waiting writer to take
+    /// the lock, short when none waits.
+    fn import_gap() -> std::time::Duration {
+        if WRITERS_WAITING.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            IMPORT_GAP
+        } else {
+            IMPORT_GAP_IDLE
+        }
     }
 
     async fn current_banks_version(
@@ -410,13 +448,24 @@ impl Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        for batch in entries.chunks(IMPORT_BATCH) {
+        let mut rest = entries;
+        while !rest.is_empty() {
             let mut tx = self.begin_write().await?;
-            Self::insert_entry_rows(&mut tx, bank, batch, Some(import_id)).await?;
+            // Rows go in by steps until the batch is full or has held the lock long enough:
+            // in a large table each row costs more, and a screening waits for the whole batch.
+            let (started, mut written) = (std::time::Instant::now(), 0);
+            while !rest.is_empty()
+                && written < IMPORT_BATCH
+                && started.elapsed() < IMPORT_BATCH_TIME
+            {
+                let (step, after) = rest.split_at(rest.len().min(IMPORT_STEP));
+                Self::insert_entry_rows(&mut tx, bank, step, Some(import_id)).await?;
+                (written, rest) = (written + step.len(), after);
+            }
             tx.commit().await?;
-            // SQLite's busy handler polls with sleeps of up to 100 ms: without a gap, the next
-            // batch takes the lock back first and a waiting screening starves.
-            tokio::time::sleep(IMPORT_GAP).await;
+            // Without a gap the next batch takes the lock back before a waiting screening's
+            // busy handler looks again, and the screening starves.
+            tokio::time::sleep(Self::import_gap()).await;
         }
         let mut tx = self.begin_write().await?;
         let published = sqlx::query(

@@ -1,6 +1,6 @@
 //! Bank operations at size, over HTTP against an in-process `serve` on SQLite: imports
 //! `LINES` generated PDQ lines into one bank while screening a fresh image every 250 ms, then
-//! times adding one entry, disabling one entry and `GET /v1/banks`.
+//! times adding one entry, disabling one entry (by hash, and by id) and `GET /v1/banks`.
 //!
 //! ```sh
 //! cargo run --release --example bank_scale -- [LINES] [LINES_PER_REQUEST] [REPS]
@@ -198,7 +198,8 @@ async fn main() -> anyhow::Result<()> {
         .map(|a| ((a.2 * 10.0).round() / 10.0, a.1.round(), a.0))
         .collect();
 
-    let (mut add, mut disable, mut list) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut add, mut disable, mut disable_id, mut list) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for rep in 0..reps {
         let request = client
             .post(format!("{base}/v1/banks/big/entries"))
@@ -220,6 +221,16 @@ async fn main() -> anyhow::Result<()> {
         ensure!(status == 200, "disable: {status}");
         disable.push(ms);
         let request = client
+            .patch(format!(
+                "{base}/v1/banks/big/entry-ids/case-{}",
+                (rep as u64 * 7919 + 1) % lines
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({"disabled": true}));
+        let (status, ms) = timed(&client, request).await?;
+        ensure!(status == 200, "disable by id: {status}");
+        disable_id.push(ms);
+        let request = client
             .get(format!("{base}/v1/banks"))
             .bearer_auth(ADMIN_TOKEN);
         let (status, ms) = timed(&client, request).await?;
@@ -235,6 +246,7 @@ async fn main() -> anyhow::Result<()> {
         "screenings_over_500ms": slow,
         "add_one_entry_ms": median(add).round(),
         "disable_one_entry_ms": median(disable).round(),
+        "disable_one_entry_id_ms": median(disable_id).round(),
         "list_banks_ms": median(list).round(),
         "reps": reps,
         "peak_rss_mib": peak_rss_mib().round(),

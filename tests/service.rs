@@ -402,7 +402,10 @@ async fn banks_managed_over_http(backend: Backend) {
     let pdq = before["pdq"]["hash"].as_str().unwrap().to_string();
     assert!(entries.contains(&("pdq".into(), pdq.clone())), "{added}");
     assert!(entries.contains(&("md5".into(), before["md5"].as_str().unwrap().into())));
-    for region in before["pdq"]["regions"].as_array().expect("regions in the record") {
+    for region in before["pdq"]["regions"]
+        .as_array()
+        .expect("regions in the record")
+    {
         let signal = format!("pdq_{}", region["region"].as_str().unwrap());
         let hash = region["hash"].as_str().unwrap().to_string();
         assert!(entries.contains(&(signal, hash)), "{added}");
@@ -533,6 +536,56 @@ async fn banks_managed_over_http(backend: Backend) {
         (Some("known-bad"), Some(6), Some(5)),
         "{listed}: the image's six lines, its five PDQ lines disabled"
     );
+
+    // By its entry id, the image's lines go out of matching and come back together: the
+    // original bytes (its MD5 line) pass once the id is disabled, and the re-encode (its PDQ
+    // lines) is caught again once it is enabled.
+    let set_id = |disabled: bool, id: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .send_json(
+                    ADMIN_TOKEN,
+                    Method::PATCH,
+                    &format!("/v1/banks/known-bad/entry-ids/{id}"),
+                    &json!({ "disabled": disabled }),
+                )
+                .await
+        }
+    };
+    let (status, off) = set_id(true, "case-1").await;
+    assert_eq!((status, off["changed"].as_u64()), (200, Some(1)), "{off}");
+    let (_, original) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            camera.clone(),
+            "artwork_id=b4&owner_id=u1",
+        )
+        .await;
+    assert_eq!(original["verdict"], "allow", "{original}");
+    let (status, on) = set_id(false, "case-1").await;
+    assert_eq!((status, on["changed"].as_u64()), (200, Some(6)), "{on}");
+    let (_, caught) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/jpeg",
+            jpeg_reencode(&camera, 80),
+            "artwork_id=b5&owner_id=u1",
+        )
+        .await;
+    assert_eq!(caught["verdict"], "block", "{caught}");
+    let (status, _) = set_id(true, "case-9").await;
+    assert_eq!(status, 404, "an id no line has");
+    let (status, service) = server
+        .send_json(
+            SERVICE_TOKEN,
+            Method::PATCH,
+            "/v1/banks/known-bad/entry-ids/case-1",
+            &json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(status, 403, "{service}");
 
     // HMA import: all lines or none, the bad line named.
     let good = format!("md5 {}  case-2\n", "ab".repeat(16));
@@ -886,6 +939,7 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
         ("/v1/banks/{name}/retro-match", "post"),
         ("/v1/banks/{name}/entries/{signal}/{hash}", "delete"),
         ("/v1/banks/{name}/entries/{signal}/{hash}", "patch"),
+        ("/v1/banks/{name}/entry-ids/{id}", "patch"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),

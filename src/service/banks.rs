@@ -111,6 +111,12 @@ pub struct EntryPatch {
     pub disabled: bool,
 }
 
+impl EntryPatch {
+    fn parse(body: &[u8]) -> Result<EntryPatch, ApiError> {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))
+    }
+}
+
 impl CreateBank {
     fn into_spec(self) -> Result<BankSpec, ApiError> {
         let action = match self.action.as_deref() {
@@ -507,8 +513,7 @@ pub async fn patch_entry(
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
     let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
-    let patch: EntryPatch = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
+    let patch = EntryPatch::parse(&body)?;
     let change = ready
         .store
         .set_entry_disabled(&name, &signal, &hash, patch.disabled)
@@ -519,6 +524,36 @@ pub async fn patch_entry(
         "bank.enable_entry"
     };
     let detail = serde_json::json!({ "signal": signal, "hash": hash });
+    let out = changed(ready, &caller, action, &name, detail, change).await?;
+    Ok(Json(out))
+}
+
+/// Disable or re-enable every line of one entry id: an image-built entry's pdq, md5 and
+/// region lines share it, so one call takes the whole picture out of matching.
+#[utoipa::path(patch, path = "/v1/banks/{name}/entry-ids/{id}", tag = "banks",
+    params(("name" = String, Path), ("id" = String, Path, description = "the entry id (external id) its lines share")),
+    request_body = EntryPatch,
+    responses((status = 200, body = ChangeView), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn patch_entry_id(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath((name, id)): UrlPath<(String, String)>,
+    body: Bytes,
+) -> Result<Json<ChangeView>, ApiError> {
+    let ready = state.ready()?;
+    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let patch = EntryPatch::parse(&body)?;
+    let change = ready
+        .store
+        .set_entry_id_disabled(&name, &id, patch.disabled)
+        .await?;
+    let action = if patch.disabled {
+        "bank.disable_entry_id"
+    } else {
+        "bank.enable_entry_id"
+    };
+    let detail = serde_json::json!({ "entry_id": id, "lines": change.changed });
     let out = changed(ready, &caller, action, &name, detail, change).await?;
     Ok(Json(out))
 }

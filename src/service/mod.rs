@@ -22,7 +22,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Serialize;
@@ -332,6 +332,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/banks/{name}/entries/{signal}/{hash}",
             delete(banks::remove_entry).patch(banks::patch_entry),
+        )
+        .route(
+            "/v1/banks/{name}/entry-ids/{id}",
+            patch(banks::patch_entry_id),
         )
         .route("/v1/review/login", post(review::login))
         .route("/v1/review/logout", post(review::logout))

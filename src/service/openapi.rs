@@ -35,6 +35,7 @@ use super::{banks, review, session, AppState};
         banks::add_entries,
         banks::import_entries,
         banks::remove_entry,
+        banks::patch_entry_id,
         banks::patch_entry,
         banks::retro_match,
         review::login,

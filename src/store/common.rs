@@ -1173,6 +1173,61 @@ impl Store for Backend {
         Self::finish_bank_change(tx, 0).await
     }
 
+    async fn set_entry_id_disabled(
+        &self,
+        bank: &str,
+        entry_id: &str,
+        disabled: bool,
+    ) -> StoreResult<BankChange> {
+        require_nonempty("entry id", entry_id)?;
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(&format!(
+            "UPDATE bank_entries SET disabled = $3 \
+             WHERE bank = $1 AND external_id = $2 AND disabled <> $3 AND {VISIBLE} \
+             RETURNING signal, hash"
+        ))
+        .bind(bank)
+        .bind(entry_id)
+        .bind(disabled)
+        .fetch_all(&mut *tx)
+        .await?;
+        if updated.is_empty() {
+            let exists = sqlx::query(&format!(
+                "SELECT COUNT(*) AS n FROM bank_entries \
+                 WHERE bank = $1 AND external_id = $2 AND {VISIBLE}"
+            ))
+            .bind(bank)
+            .bind(entry_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+            if exists == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "entry id {entry_id:?} in bank {bank:?}"
+                )));
+            }
+            return Self::finish_bank_change(tx, 0).await;
+        }
+        let count = updated.len() as i64;
+        sqlx::query("UPDATE banks SET disabled_count = disabled_count + $2 WHERE name = $1")
+            .bind(bank)
+            .bind(if disabled { count } else { -count })
+            .execute(&mut *tx)
+            .await?;
+        let changes = updated
+            .iter()
+            .map(|row| {
+                Ok(EntryChange {
+                    bank: bank.to_string(),
+                    signal: row.try_get("signal")?,
+                    hash: row.try_get("hash")?,
+                    matched_as: (!disabled).then(|| entry_id.to_string()),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Self::finish_logged_change(tx, count as u64, Some(changes)).await
+    }
+
     async fn list_entries(&self) -> StoreResult<Vec<EntryRow>> {
         let fetched = sqlx::query(&format!(
             "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE disabled = FALSE AND {VISIBLE} \

@@ -546,6 +546,15 @@ pub trait Store: ReviewStore + Send + Sync {
         hash: &str,
         disabled: bool,
     ) -> StoreResult<BankChange>;
+    /// Disables or re-enables every line of one entry id in `bank` (an image-built entry's
+    /// pdq, md5 and region lines share it) in one banks version. `NotFound` when no
+    /// published line has that id; `changed` counts the lines that changed state.
+    async fn set_entry_id_disabled(
+        &self,
+        bank: &str,
+        entry_id: &str,
+        disabled: bool,
+    ) -> StoreResult<BankChange>;
     /// Enabled entries of every bank.
     async fn list_entries(&self) -> StoreResult<Vec<EntryRow>>;
     /// Every entry of one bank, disabled ones included, for the admin API.

@@ -87,6 +87,7 @@ store_cases!(
     verdict_cache_lookup,
     takedown_cascade,
     bank_changes_bump_version,
+    entry_ids_disable_every_line_of_an_entry,
     outbox_due_delivered_failed,
     token_lookup,
     quarantine_release_and_retention,
@@ -510,6 +511,128 @@ async fn takedown_cascade(store: Arc<dyn Store>) {
         .iter()
         .any(|a| a.detail["quarantined_artworks"] == json!(["t-art-1", "t-art-2"])));
     assert!(takedowns.iter().all(|a| a.actor == "admin:alice"));
+}
+
+/// An image-built entry is several lines under one id: disabling the id disables them all
+/// (and nothing of another id or bank) in one logged version, and enabling brings them back.
+async fn entry_ids_disable_every_line_of_an_entry(store: Arc<dyn Store>) {
+    let with_id = |signal: &str, hash: &str, id: &str| EntryWrite {
+        signal: signal.into(),
+        hash: hash.into(),
+        external_id: Some(id.into()),
+    };
+    for name in ["known", "other"] {
+        store.create_bank(&bank(name)).await.unwrap();
+    }
+    let (pdq_a, pdq_b) = ("a".repeat(64), "b".repeat(64));
+    store
+        .add_entries(
+            "known",
+            &[
+                with_id("pdq", &pdq_a, "case-1"),
+                with_id("md5", &"1".repeat(32), "case-1"),
+                with_id("pdq", &pdq_b, "case-2"),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .add_entries("other", &[with_id("pdq", &pdq_a, "case-1")])
+        .await
+        .unwrap();
+    let before = store.banks_version().await.unwrap();
+
+    let disabled = store
+        .set_entry_id_disabled("known", "case-1", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        disabled,
+        BankChange {
+            changed: 2,
+            banks_version: before + 1
+        }
+    );
+    let enabled_ids = |entries: Vec<EntryRow>| {
+        let mut ids: Vec<(String, String)> = entries
+            .into_iter()
+            .map(|e| (e.bank, e.external_id.unwrap_or_default()))
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        enabled_ids(store.list_entries().await.unwrap()),
+        vec![
+            ("known".to_string(), "case-2".to_string()),
+            ("other".to_string(), "case-1".to_string()),
+        ]
+    );
+    let counts = store.bank_counts().await.unwrap();
+    assert_eq!(
+        counts["known"],
+        BankCounts {
+            entries: 3,
+            disabled: 2
+        }
+    );
+    // One logged version naming both lines, so indexes patch instead of rebuilding.
+    let log = store.bank_changes_since(before).await.unwrap();
+    let mut logged: Vec<(String, Option<String>)> = log
+        .changes
+        .expect("a logged change")
+        .into_iter()
+        .map(|c| (c.signal, c.matched_as))
+        .collect();
+    logged.sort();
+    assert_eq!(
+        logged,
+        vec![("md5".to_string(), None), ("pdq".to_string(), None)]
+    );
+
+    // Again: nothing changes, no version. An unknown id is not found.
+    let again = store
+        .set_entry_id_disabled("known", "case-1", true)
+        .await
+        .unwrap();
+    assert_eq!(again.changed, 0);
+    assert_eq!(again.banks_version, before + 1);
+    for (bank_name, id) in [("known", "case-9"), ("nope", "case-1")] {
+        let err = store
+            .set_entry_id_disabled(bank_name, id, true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "not_found", "{bank_name}/{id}");
+    }
+    assert_eq!(
+        store
+            .set_entry_id_disabled("known", "", true)
+            .await
+            .unwrap_err()
+            .kind(),
+        "invalid"
+    );
+
+    let enabled = store
+        .set_entry_id_disabled("known", "case-1", false)
+        .await
+        .unwrap();
+    assert_eq!(enabled.changed, 2);
+    assert_eq!(store.list_entries().await.unwrap().len(), 4);
+    let counts = store.bank_counts().await.unwrap();
+    assert_eq!(
+        counts["known"],
+        BankCounts {
+            entries: 3,
+            disabled: 0
+        }
+    );
+    let log = store.bank_changes_since(before + 1).await.unwrap();
+    assert!(log
+        .changes
+        .expect("a logged change")
+        .iter()
+        .all(|c| c.matched_as.as_deref() == Some("case-1")));
 }
 
 async fn bank_changes_bump_version(store: Arc<dyn Store>) {

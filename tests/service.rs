@@ -577,6 +577,42 @@ async fn banks_managed_over_http(backend: Backend) {
     assert_eq!(caught["verdict"], "block", "{caught}");
     let (status, _) = set_id(true, "case-9").await;
     assert_eq!(status, 404, "an id no line has");
+    // Uploaded with no id, an image's lines share one derived from its bytes.
+    let (status, _) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "uploads"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, unnamed) = server
+        .send_bytes(
+            ADMIN_TOKEN,
+            "/v1/banks/uploads/entries",
+            "image/png",
+            camera.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{unnamed}");
+    let ids: std::collections::BTreeSet<&str> = unnamed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["external_id"].as_str().expect("an entry id"))
+        .collect();
+    let sha256 = before["sha256"].as_str().unwrap();
+    assert_eq!(ids, [&sha256[..32]].into(), "{unnamed}");
+    let status = server
+        .client
+        .delete(format!("{}/v1/banks/uploads", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
     let (status, service) = server
         .send_json(
             SERVICE_TOKEN,

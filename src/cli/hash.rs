@@ -69,7 +69,7 @@ pub fn hash(args: HashArgs) -> anyhow::Result<ExitCode> {
             };
             id
         } else {
-            analysed.exact.sha256[..32].to_string()
+            coverguard::matching::image_entries::default_entry_id(&analysed.exact)
         };
         let built = image_entries(
             &analysed.exact,

@@ -7,6 +7,12 @@ use super::signal::SignalType;
 use crate::hash::robust::Region;
 use crate::hash::{ExactHashes, PdqOutput};
 
+/// The entry id an image's lines share when none is given: the first half of its SHA-256,
+/// so the same image gets the same id from `coverguard hash` and from an upload.
+pub fn default_entry_id(exact: &ExactHashes) -> String {
+    exact.sha256.chars().take(32).collect()
+}
+
 /// Entries of one image, in the order written, and the signals left out with why.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageEntries {

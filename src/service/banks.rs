@@ -400,6 +400,13 @@ async fn entries_from_image(
     let built = image_entries(&analysed.exact, &analysed.pdq, min_quality, |signal| {
         crate::store::bank_holds(&bank.spec.signal_types, signal.as_str())
     });
+    // The image's lines share one id, given or derived, so its matches name one entry and
+    // one call disables them all.
+    let external_id = external_id.or_else(|| {
+        Some(crate::matching::image_entries::default_entry_id(
+            &analysed.exact,
+        ))
+    });
     let entries = built
         .entries
         .into_iter()

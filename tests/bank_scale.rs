@@ -170,18 +170,8 @@ async fn screening_is_never_held_up_by_bank_writes_and_single_entries_do_not_reb
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let resp = server
-        .client
-        .delete(format!(
-            "{}/v1/banks/big/entries/pdq/{}",
-            server.base,
-            hash_hex(8)
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let path = format!("/v1/banks/big/entries/pdq/{}", hash_hex(8));
+    assert_eq!(server.delete(ADMIN_TOKEN, &path).await, 200);
     let (status, screened) = server
         .screen_bytes(
             Some(SERVICE_TOKEN),

@@ -604,15 +604,7 @@ async fn banks_managed_over_http(backend: Backend) {
         .collect();
     let sha256 = before["sha256"].as_str().unwrap();
     assert_eq!(ids, [&sha256[..32]].into(), "{unnamed}");
-    let status = server
-        .client
-        .delete(format!("{}/v1/banks/uploads", server.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(server.delete(ADMIN_TOKEN, "/v1/banks/uploads").await, 200);
     let (status, service) = server
         .send_json(
             SERVICE_TOKEN,
@@ -651,15 +643,8 @@ async fn banks_managed_over_http(backend: Backend) {
         .await;
     assert_eq!((status, body["changed"].as_u64()), (200, Some(1)), "{body}");
     let path = format!("/v1/banks/known-bad/entries/md5/{}", "ab".repeat(16));
-    let del = |server: &Server| {
-        let req = server
-            .client
-            .delete(format!("{}{path}", server.base))
-            .bearer_auth(ADMIN_TOKEN);
-        async move { req.send().await.unwrap().status().as_u16() }
-    };
-    assert_eq!(del(&server).await, 200);
-    assert_eq!(del(&server).await, 404);
+    assert_eq!(server.delete(ADMIN_TOKEN, &path).await, 200);
+    assert_eq!(server.delete(ADMIN_TOKEN, &path).await, 404);
 
     // An allow-list bank exempts a classifier-only verdict.
     let color = photo("color.png");
@@ -700,15 +685,10 @@ async fn banks_managed_over_http(backend: Backend) {
         .await;
     assert_eq!(exempt["verdict"], "allow", "{exempt}");
 
-    let status = server
-        .client
-        .delete(format!("{}/v1/banks/known-good", server.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(
+        server.delete(ADMIN_TOKEN, "/v1/banks/known-good").await,
+        200
+    );
     let (_, listed) = server.get(ADMIN_TOKEN, "/v1/banks").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
 

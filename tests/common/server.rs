@@ -170,6 +170,18 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `DELETE` of `path`, answering its status.
+    pub async fn delete(&self, token: &str, path: &str) -> u16 {
+        self.client
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         let resp = self
             .client

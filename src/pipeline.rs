@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::act::quarantine::{ObjectKey, QuarantineError, QuarantineVault};
+use crate::act::quarantine::{QuarantineError, QuarantineVault};
 use crate::act::report::{self as report_payload, ReportError, ReportKind, ReporterInfo};
 use crate::bank::{BankMatch, SignalType};
 use crate::bank_index::{BankIndex, SharedBankIndex};
@@ -23,10 +23,11 @@ use crate::decide::{Policy, Verdict};
 use crate::decode::{DecodeLimits, Resolution};
 use crate::scheduler::{Scheduler, SchedulerError};
 use crate::screen::{analyse_with, build_record, ImageDetections, ScreenError, ScreeningRecord};
+use crate::screening::evidence::PendingEvidence;
 use crate::screening::views::ViewSettings;
 use crate::store::{
-    self, ArtworkSignals, ArtworkStatus, QuarantineWrite, ReportWrite, ReviewWrite, ScreeningRow,
-    ScreeningWrite, Store, StoreError, ViewPdq,
+    self, ArtworkSignals, ArtworkStatus, ReportWrite, ReviewWrite, ScreeningRow, ScreeningWrite,
+    Store, StoreError, ViewPdq,
 };
 
 /// Why a screening produced no verdict. Callers must treat every one as "not allowed".
@@ -418,19 +419,6 @@ impl Pipeline {
         evidence: Option<&[u8]>,
     ) -> Result<store::RecordedScreening, PipelineError> {
         let quarantine = self.quarantines(record.verdict);
-        let quarantine_write = match evidence.filter(|_| quarantine) {
-            Some(bytes) => {
-                let retention = SystemTime::now() + self.settings.retention;
-                // The encrypted copy exists before the row that points at it.
-                let key = self.vault.put(&record.sha256, bytes, retention).await?;
-                Some(QuarantineWrite {
-                    object_key: key.sha256().to_string(),
-                    retention_until: chrono::DateTime::<chrono::Utc>::from(retention),
-                })
-            }
-            None => None,
-        };
-        let wrote_evidence = quarantine_write.is_some();
         let review = (record.verdict != Verdict::Allow)
             .then(|| review_write(record, banks, policy, record.reasons.first().cloned()));
         let reports = if record.verdict == Verdict::Block {
@@ -445,30 +433,43 @@ impl Pipeline {
         };
         let context = serde_json::to_value(&submission.context)
             .map_err(|e| StoreError::Invalid(format!("the context does not serialise: {e}")))?;
-        let recorded = self
-            .store
-            .record_screening(&ScreeningWrite {
-                quarantine: quarantine_write,
-                review,
-                reports,
-                ..screening_write(
-                    record,
-                    screening_id,
-                    submission,
-                    analyser,
-                    banks.banks_version(),
-                    context,
-                    artwork_status,
-                )?
-            })
-            .await;
+        let mut write = ScreeningWrite {
+            review,
+            reports,
+            ..screening_write(
+                record,
+                screening_id,
+                submission,
+                analyser,
+                banks.banks_version(),
+                context,
+                artwork_status,
+            )?
+        };
+        // Everything that can fail before the store write is done: from here on, evidence
+        // written is either pointed at by the row or discarded.
+        let pending = match evidence.filter(|_| quarantine) {
+            Some(bytes) => Some(
+                self.write_evidence(&record.sha256, bytes, &mut write)
+                    .await?,
+            ),
+            None => None,
+        };
+        let recorded = self.store.record_screening(&write).await;
         let recorded = match recorded {
-            Ok(recorded) if recorded.created => recorded,
+            Ok(recorded) if recorded.created => {
+                if let Some(pending) = pending {
+                    pending.recorded(self.vault.as_ref()).await;
+                }
+                recorded
+            }
             // Nothing was recorded, or another instance recorded this id first (with its own
             // evidence, if any): what this one wrote stays only if a stored row points at it.
             other => {
-                if wrote_evidence {
-                    self.discard_unrecorded_evidence(&record.sha256).await;
+                if let Some(pending) = pending {
+                    pending
+                        .unrecorded(self.vault.as_ref(), self.store.as_ref())
+                        .await;
                 }
                 other?
             }
@@ -479,22 +480,19 @@ impl Pipeline {
         Ok(recorded)
     }
 
-    /// Delete the evidence of `sha256` when no stored quarantine row points at it: it would
-    /// be an encrypted copy nothing can find, review or release, kept for the whole
-    /// retention. A failure is logged, not answered: the file then stays until it expires.
-    async fn discard_unrecorded_evidence(&self, sha256: &str) {
-        let discarded = match self.store.quarantine_items(sha256).await {
-            Ok(rows) if !rows.is_empty() => return,
-            Ok(_) => match ObjectKey::from_sha256(sha256) {
-                Ok(key) => self.vault.delete(&key).await.map(drop),
-                Err(e) => Err(e),
-            }
-            .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = discarded {
-            tracing::warn!(sha256, "keeping evidence no screening recorded: {e}");
-        }
+    /// Write the encrypted copy of `bytes`, kept for the retention period, and point
+    /// `write`'s quarantine row at it.
+    async fn write_evidence<'a>(
+        &self,
+        sha256: &'a str,
+        bytes: &'a [u8],
+        write: &mut ScreeningWrite,
+    ) -> Result<PendingEvidence<'a>, QuarantineError> {
+        let retention = SystemTime::now() + self.settings.retention;
+        let (pending, quarantine) =
+            PendingEvidence::write(self.vault.as_ref(), sha256, bytes, retention).await?;
+        write.quarantine = Some(quarantine);
+        Ok(pending)
     }
 
     /// The hit report, and a CyberTipline report when a `csam` bank matched.
@@ -892,52 +890,59 @@ impl Pipeline {
             context: serde_json::from_value(previous.context.clone()).unwrap_or_default(),
             screening_id: Some(screening_id.clone()),
         };
-        let evidence = self.refetch(&record, http).await;
-        let quarantine_write = match &evidence {
-            Some(bytes) => {
-                let retention = SystemTime::now() + self.settings.retention;
-                let key = self.vault.put(&record.sha256, bytes, retention).await?;
-                Some(QuarantineWrite {
-                    object_key: key.sha256().to_string(),
-                    retention_until: chrono::DateTime::<chrono::Utc>::from(retention),
-                })
-            }
-            None => {
-                tracing::warn!(artwork = %artwork.artwork_id, source = %record.source, "retroactive hit: the original bytes could not be fetched again; the artwork is taken down without evidence bytes");
-                None
-            }
-        };
         let reports = if record.verdict == Verdict::Block {
             self.reports(&screening_id, &submission, &record, banks)?
         } else {
             Vec::new()
         };
-        let recorded = self
-            .store
-            .record_screening(&ScreeningWrite {
-                quarantine: quarantine_write,
-                review: Some(review_write(
-                    &record,
-                    banks,
-                    policy,
-                    record.reasons.get(1).cloned(),
-                )),
-                reports,
-                ..screening_write(
-                    &record,
-                    screening_id,
-                    &submission,
-                    Analyser {
-                        model: previous.model.clone(),
-                        analysis: previous.analysis.clone(),
-                    },
-                    banks.banks_version(),
-                    previous.context.clone(),
-                    // Out of public view whether or not the bytes were found again.
-                    ArtworkStatus::Quarantined,
-                )?
-            })
-            .await?;
+        let mut write = ScreeningWrite {
+            review: Some(review_write(
+                &record,
+                banks,
+                policy,
+                record.reasons.get(1).cloned(),
+            )),
+            reports,
+            ..screening_write(
+                &record,
+                screening_id,
+                &submission,
+                Analyser {
+                    model: previous.model.clone(),
+                    analysis: previous.analysis.clone(),
+                },
+                banks.banks_version(),
+                previous.context.clone(),
+                // Out of public view whether or not the bytes were found again.
+                ArtworkStatus::Quarantined,
+            )?
+        };
+        let evidence = self.refetch(&record, http).await;
+        let pending = match &evidence {
+            Some(bytes) => Some(
+                self.write_evidence(&record.sha256, bytes, &mut write)
+                    .await?,
+            ),
+            None => {
+                tracing::warn!(artwork = %artwork.artwork_id, source = %record.source, "retroactive hit: the original bytes could not be fetched again; the artwork is taken down without evidence bytes");
+                None
+            }
+        };
+        let recorded = self.store.record_screening(&write).await;
+        // A rerun finds its earlier row, which points at the same bytes.
+        let recorded = match (recorded, pending) {
+            (Ok(recorded), Some(pending)) => {
+                pending.recorded(self.vault.as_ref()).await;
+                recorded
+            }
+            (Err(e), Some(pending)) => {
+                pending
+                    .unrecorded(self.vault.as_ref(), self.store.as_ref())
+                    .await;
+                return Err(e.into());
+            }
+            (recorded, None) => recorded?,
+        };
         if !recorded.report_ids.is_empty() {
             self.reported.notify_one();
         }

@@ -1261,16 +1261,16 @@ async fn axum_rejections_answer_the_documented_json_error() {
     }
 }
 
-/// A vault through which another replica records the same screening id just after this
-/// one wrote its evidence and before this one writes its row: two replicas racing one
-/// `Idempotency-Key`.
-struct RacingVault {
+/// A vault that runs a step of another screening once, right after its first put (the
+/// evidence is written, the row not yet) or right before its first delete.
+struct HookedVault {
     inner: std::sync::Arc<dyn coverguard::act::quarantine::QuarantineVault>,
-    other_replica: std::sync::Mutex<Option<futures_util::future::BoxFuture<'static, ()>>>,
+    after_put: std::sync::Mutex<Option<futures_util::future::BoxFuture<'static, ()>>>,
+    before_delete: std::sync::Mutex<Option<futures_util::future::BoxFuture<'static, ()>>>,
 }
 
 #[async_trait::async_trait]
-impl coverguard::act::quarantine::QuarantineVault for RacingVault {
+impl coverguard::act::quarantine::QuarantineVault for HookedVault {
     async fn put(
         &self,
         sha256: &str,
@@ -1279,9 +1279,9 @@ impl coverguard::act::quarantine::QuarantineVault for RacingVault {
     ) -> Result<coverguard::act::quarantine::ObjectKey, coverguard::act::quarantine::QuarantineError>
     {
         let key = self.inner.put(sha256, bytes, retention_until).await?;
-        let other = self.other_replica.lock().unwrap().take();
-        if let Some(other) = other {
-            other.await;
+        let hook = self.after_put.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
         }
         Ok(key)
     }
@@ -1307,6 +1307,10 @@ impl coverguard::act::quarantine::QuarantineVault for RacingVault {
         &self,
         key: &coverguard::act::quarantine::ObjectKey,
     ) -> Result<bool, coverguard::act::quarantine::QuarantineError> {
+        let hook = self.before_delete.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
         self.inner.delete(key).await
     }
 }
@@ -1331,57 +1335,89 @@ fn vault_objects(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
     found
 }
 
-/// Two replicas screen different images under one `Idempotency-Key` at once: the one whose
-/// row lands second answers 409 and keeps no evidence file with no row behind it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_replica_that_loses_an_idempotency_race_keeps_no_evidence() {
-    use coverguard::pipeline::{PipelineError, Submission};
-    use std::sync::Arc;
-    let dir = tempfile::tempdir().unwrap();
-    let config = coverguard::config::ServiceConfig {
-        data_dir: dir.path().join("data"),
-        quarantine_key: Some("11".repeat(32)),
-        quarantine_on_review: true,
-        ..coverguard::config::ServiceConfig::default()
-    };
-    std::fs::create_dir_all(&config.data_dir).unwrap();
-    let store = store::open(&config.database_url()).await.unwrap();
-    let load = || async {
-        coverguard::app::load(&config, store.clone(), Arc::new(|_, _| {}))
-            .await
-            .unwrap()
-            .pipeline
-    };
-    let winner = load().await;
-    let mut loser = Arc::try_unwrap(load().await)
-        .ok()
-        .expect("nothing else holds the pipeline");
+/// Replicas of the service over one store and one quarantine directory, keeping evidence
+/// of review verdicts too.
+struct Replicas {
+    _dir: tempfile::TempDir,
+    config: coverguard::config::ServiceConfig,
+    store: std::sync::Arc<dyn store::Store>,
+}
 
-    // Strict context: the colour chart is held, so both screenings keep evidence.
-    let context = coverguard::context::ScreenContext {
-        surface: Some("playlist_cover".into()),
-        owner_is_minor: true,
-        playlist_track_count: Some(0),
-    };
-    let submission = |artwork: &str| Submission {
+impl Replicas {
+    async fn new() -> Replicas {
+        let dir = tempfile::tempdir().unwrap();
+        let config = coverguard::config::ServiceConfig {
+            data_dir: dir.path().join("data"),
+            quarantine_key: Some("11".repeat(32)),
+            quarantine_on_review: true,
+            ..coverguard::config::ServiceConfig::default()
+        };
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        let store = store::open(&config.database_url()).await.unwrap();
+        Replicas {
+            _dir: dir,
+            config,
+            store,
+        }
+    }
+
+    /// One replica's pipeline, its own to change.
+    async fn pipeline(&self) -> coverguard::pipeline::Pipeline {
+        let loaded = coverguard::app::load(
+            &self.config,
+            self.store.clone(),
+            std::sync::Arc::new(|_, _| {}),
+        )
+        .await
+        .unwrap();
+        std::sync::Arc::try_unwrap(loaded.pipeline)
+            .ok()
+            .expect("nothing else holds the pipeline")
+    }
+}
+
+/// An upload of `artwork` under screening id `id` in the strict context, where the colour
+/// chart is held (and so keeps evidence).
+fn strict_submission(artwork: &str, id: &str) -> coverguard::pipeline::Submission {
+    coverguard::pipeline::Submission {
         source: format!("upload:{artwork}"),
         url: None,
         artwork_id: Some(artwork.into()),
         owner_id: Some("o".into()),
-        context: context.clone(),
-        screening_id: Some("ik_race".into()),
-    };
+        context: coverguard::context::ScreenContext {
+            surface: Some("playlist_cover".into()),
+            owner_is_minor: true,
+            playlist_track_count: Some(0),
+        },
+        screening_id: Some(id.into()),
+    }
+}
+
+/// The colour chart as the photo's own bytes, and the same picture in other bytes.
+fn chart_twice() -> (bytes::Bytes, bytes::Bytes) {
     let first = bytes::Bytes::from(photo("color.png"));
+    let chart = image::load_from_memory(&first).unwrap();
+    let mut png = Vec::new();
+    chart
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    assert_ne!(&first[..], &png[..]);
+    (first, bytes::Bytes::from(png))
+}
+
+/// Two replicas screen different images under one `Idempotency-Key` at once: the one whose
+/// row lands second answers 409 and keeps no evidence file with no row behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_loses_an_idempotency_race_keeps_no_evidence() {
+    use coverguard::pipeline::PipelineError;
+    use std::sync::Arc;
+    let replicas = Replicas::new().await;
+    let (config, store) = (&replicas.config, &replicas.store);
+    let winner = Arc::new(replicas.pipeline().await);
+    let mut loser = replicas.pipeline().await;
+    let submission = |artwork: &str| strict_submission(artwork, "ik_race");
     // The same picture in other bytes: another request under the same key.
-    let second = {
-        let chart = image::load_from_memory(&first).unwrap();
-        let mut png = Vec::new();
-        chart
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
-        bytes::Bytes::from(png)
-    };
-    assert_ne!(first, second);
+    let (first, second) = chart_twice();
 
     let raced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let other_replica = {
@@ -1397,9 +1433,10 @@ async fn a_replica_that_loses_an_idempotency_race_keeps_no_evidence() {
             raced.store(true, std::sync::atomic::Ordering::SeqCst);
         }) as futures_util::future::BoxFuture<'static, ()>
     };
-    loser.vault = Arc::new(RacingVault {
+    loser.vault = Arc::new(HookedVault {
         inner: loser.vault.clone(),
-        other_replica: std::sync::Mutex::new(Some(other_replica)),
+        after_put: std::sync::Mutex::new(Some(other_replica)),
+        before_delete: std::sync::Mutex::new(None),
     });
     let lost = loser.screen_for_key(second, &submission("race-b")).await;
     assert!(raced.load(std::sync::atomic::Ordering::SeqCst));
@@ -1420,6 +1457,138 @@ async fn a_replica_that_loses_an_idempotency_race_keeps_no_evidence() {
         assert!(
             !store.quarantine_items(sha256).await.unwrap().is_empty(),
             "{sha256} has no row"
+        );
+    }
+}
+
+/// When a third screening of the loser's bytes, in the vault but not yet recorded, lands
+/// its row relative to the loser's discarding of the evidence they share.
+#[derive(Debug, Clone, Copy)]
+enum ThirdLands {
+    /// After the loser looked for a row (none yet) and before it deletes the object.
+    BetweenCheckAndDelete,
+    /// After the loser deleted the object and found no row.
+    AfterTheDiscard,
+}
+
+/// A replica that loses an `Idempotency-Key` race discards its evidence while another
+/// screening of the same bytes has the object in the vault and its row not yet recorded:
+/// however the two interleave, the recorded screening's evidence is still there after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_loser_never_deletes_evidence_a_screening_in_flight_records() {
+    for lands in [
+        ThirdLands::BetweenCheckAndDelete,
+        ThirdLands::AfterTheDiscard,
+    ] {
+        loser_and_third_screening_of_the_same_bytes(lands).await;
+    }
+}
+
+async fn loser_and_third_screening_of_the_same_bytes(lands: ThirdLands) {
+    use coverguard::act::quarantine::ObjectKey;
+    use coverguard::pipeline::PipelineError;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let replicas = Replicas::new().await;
+    let store = &replicas.store;
+    let winner = Arc::new(replicas.pipeline().await);
+    let mut loser = replicas.pipeline().await;
+    let mut third = replicas.pipeline().await;
+    let submission = strict_submission;
+    // The loser's and the third screening's bytes are the same picture in other bytes.
+    let (winners, shared) = chart_twice();
+
+    // The third screening writes its evidence, then waits.
+    let (written_tx, written_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel();
+    let hold = Box::pin(async move {
+        written_tx.send(()).unwrap();
+        go_rx.await.unwrap();
+    }) as futures_util::future::BoxFuture<'static, ()>;
+    third.vault = Arc::new(HookedVault {
+        inner: third.vault.clone(),
+        after_put: std::sync::Mutex::new(Some(hold)),
+        before_delete: std::sync::Mutex::new(None),
+    });
+    let third = Arc::new(third);
+    let third_task = {
+        let (third, shared, submission) = (
+            third.clone(),
+            shared.clone(),
+            submission("race-c", "ik_third"),
+        );
+        tokio::spawn(async move { third.screen_for_key(shared, &submission).await })
+    };
+    tokio::time::timeout(Duration::from_secs(120), written_rx)
+        .await
+        .expect("the third screening writes its evidence")
+        .unwrap();
+    let third_outcome = Arc::new(std::sync::Mutex::new(None));
+    let land_third = {
+        let outcome = third_outcome.clone();
+        Box::pin(async move {
+            go_tx.send(()).unwrap();
+            let landed = third_task.await.unwrap();
+            *outcome.lock().unwrap() = Some(landed);
+        }) as futures_util::future::BoxFuture<'static, ()>
+    };
+
+    let other_replica = {
+        let (winner, winners, submission) = (
+            winner.clone(),
+            winners.clone(),
+            submission("race-a", "ik_race"),
+        );
+        Box::pin(async move {
+            let won = winner.screen_for_key(winners, &submission).await.unwrap();
+            assert!(won.created && won.quarantined, "{:?}", won.record.verdict);
+        }) as futures_util::future::BoxFuture<'static, ()>
+    };
+    let (before_delete, after) = match lands {
+        ThirdLands::BetweenCheckAndDelete => (Some(land_third), None),
+        ThirdLands::AfterTheDiscard => (None, Some(land_third)),
+    };
+    loser.vault = Arc::new(HookedVault {
+        inner: loser.vault.clone(),
+        after_put: std::sync::Mutex::new(Some(other_replica)),
+        before_delete: std::sync::Mutex::new(before_delete),
+    });
+    let lost = loser
+        .screen_for_key(shared.clone(), &submission("race-b", "ik_race"))
+        .await;
+    assert!(
+        matches!(lost, Err(PipelineError::IdempotencyConflict { .. })),
+        "{lands:?}: {:?}",
+        lost.map(|s| s.record.verdict)
+    );
+    if let Some(after) = after {
+        after.await;
+    }
+    let landed = third_outcome
+        .lock()
+        .unwrap()
+        .take()
+        .unwrap_or_else(|| panic!("{lands:?}: the loser deleted nothing, so the race never ran"))
+        .unwrap();
+    assert!(landed.created && landed.quarantined, "{lands:?}");
+
+    // Every recorded quarantine row points at evidence that is there and decrypts.
+    for (bytes, screening) in [(&winners, "ik_race"), (&shared, "ik_third")] {
+        let row = store.get_screening(screening).await.unwrap().unwrap();
+        assert!(
+            !store
+                .quarantine_items(&row.sha256)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{lands:?}: {screening} has a quarantine row"
+        );
+        let key = ObjectKey::from_sha256(&row.sha256).unwrap();
+        let kept = winner.vault.get(&key).await;
+        assert!(
+            kept.as_ref().is_ok_and(|kept| kept == &bytes[..]),
+            "{lands:?}: the evidence of {screening} is lost: {:?}",
+            kept.map(|b| b.len())
         );
     }
 }

@@ -1,5 +1,6 @@
 //! Screening: what one file is judged on.
 
 pub mod context;
+pub(crate) mod evidence;
 pub mod rematch;
 pub mod views;

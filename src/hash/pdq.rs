@@ -810,17 +810,27 @@ pub(crate) fn dct_64_to_16(
             }
         }
     }
+    // B[i][j] = sum over k of T[i][k] D[j][k], again in increasing k (from 0.0, as the
+    // reference's sum starts) but k-then-j over Dᵀ, so the j loop vectorises too.
+    let transposed = dct_matrix_transposed();
     let mut out = [[0f32; DCT_DIM]; DCT_DIM];
     for (out_row, t_row) in out.iter_mut().zip(partial.iter()) {
-        for (value, d_row) in out_row.iter_mut().zip(matrix.iter()) {
-            let mut sum = 0f32;
-            for (&t, &d) in t_row.iter().zip(d_row.iter()) {
-                sum += t * d;
+        for (&t, dt_row) in t_row.iter().zip(transposed.iter()) {
+            for (value, &d) in out_row.iter_mut().zip(dt_row.iter()) {
+                *value += t * d;
             }
-            *value = sum;
         }
     }
     out
+}
+
+/// [`dct_matrix`] transposed.
+fn dct_matrix_transposed() -> &'static [[f32; DCT_DIM]; DOWNSAMPLED_DIM] {
+    static TRANSPOSED: OnceLock<[[f32; DCT_DIM]; DOWNSAMPLED_DIM]> = OnceLock::new();
+    TRANSPOSED.get_or_init(|| {
+        let matrix = dct_matrix();
+        std::array::from_fn(|k| std::array::from_fn(|j| matrix[j][k]))
+    })
 }
 
 /// Reference `pdqBuffer16x16ToBits`: bit i*16+j is set when coefficient

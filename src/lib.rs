@@ -13,6 +13,7 @@ pub mod app;
 pub mod backfill;
 pub mod bank;
 pub mod bank_index;
+pub mod build_info;
 pub mod classify;
 pub mod config;
 pub mod context;

@@ -22,7 +22,7 @@ use coverguard::screening::views::ViewSettings;
 
 /// Screens cover artwork: hash banks (PDQ, MD5, SHA-256) and an explicit-content detector.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, long_version = coverguard::build_info::LONG_VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -38,6 +38,13 @@ async fn readiness_then_screening_with_records_and_errors() {
         200
     );
     server.wait_ready().await;
+    // The build says whether its JPEG decoder has SIMD (every build must).
+    let build_info = format!(
+        "coverguard_build_info{{version=\"{}\",jpeg_simd=\"on\",profile=\"{}\"}}",
+        coverguard::build_info::VERSION,
+        coverguard::build_info::PROFILE
+    );
+    assert_eq!(server.metric(&build_info).await, 1.0);
 
     let (status, allow) = server
         .screen_bytes(

@@ -259,13 +259,15 @@ enum Metric {
     Labelled(Arc<dyn RenderSeries>),
     CounterFn(ReadFn),
     GaugeFn(ReadFn),
+    /// Constant labels with the value 1 (the `*_info` convention).
+    Info(Vec<(&'static str, &'static str)>),
 }
 
 impl Metric {
     fn type_name(&self) -> &'static str {
         match self {
             Metric::Counter(_) | Metric::CounterFn(_) => "counter",
-            Metric::Gauge(_) | Metric::GaugeFn(_) => "gauge",
+            Metric::Gauge(_) | Metric::GaugeFn(_) | Metric::Info(_) => "gauge",
             Metric::Histogram(_) => "histogram",
             Metric::Labelled(family) => family.type_name(),
         }
@@ -431,6 +433,18 @@ impl Registry {
         self.register(name, help, Metric::GaugeFn(Box::new(read)))
     }
 
+    /// A gauge of value 1 whose labels describe the process (a build, a configuration).
+    pub fn info(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&'static str, &'static str)],
+    ) -> Result<(), MetricsError> {
+        let names: Vec<&'static str> = labels.iter().map(|(label, _)| *label).collect();
+        check_labels(&names, false)?;
+        self.register(name, help, Metric::Info(labels.to_vec()))
+    }
+
     /// A counter kept elsewhere (an atomic in another module), read at render time.
     pub fn counter_fn(
         &self,
@@ -458,6 +472,7 @@ impl Registry {
                 Metric::CounterFn(read) | Metric::GaugeFn(read) => {
                     write_sample(&mut out, name, &[], read())
                 }
+                Metric::Info(labels) => write_sample(&mut out, name, labels, 1.0),
             }
         }
         out
@@ -692,6 +707,11 @@ impl ServiceMetrics {
                 BATCH_SIZE_BUCKETS,
             )
             .unwrap_or_else(|_| Arc::new(Histogram::with_bounds(BATCH_SIZE_BUCKETS.into())));
+        let _ = registry.info(
+            "coverguard_build_info",
+            "How this binary was built: version, libjpeg-turbo SIMD on or off, profile.",
+            &crate::build_info::labels(),
+        );
         // Per process: a single-entry bank change must not move it (it is applied as a delta).
         let _ = registry.counter_fn(
             "coverguard_bank_index_rebuilds_total",
@@ -1035,6 +1055,33 @@ mod tests {
             labels,
             value,
         })
+    }
+
+    #[test]
+    fn info_renders_its_labels_with_the_value_one() {
+        let registry = Registry::new();
+        registry
+            .info(
+                "test_build_info",
+                "Build.",
+                &[("version", "1.2"), ("simd", "on")],
+            )
+            .unwrap();
+        let text = registry.render();
+        assert!(text.contains("# TYPE test_build_info gauge\n"), "{text}");
+        let parsed = parse(&text).unwrap();
+        assert_eq!(
+            parsed.value("test_build_info", &[("version", "1.2"), ("simd", "on")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            registry.info("test_build_info", "Again.", &[]),
+            Err(MetricsError::Duplicate("test_build_info".into()))
+        );
+        assert!(matches!(
+            registry.info("test_bad_info", "Bad label.", &[("1x", "v")]),
+            Err(MetricsError::InvalidLabel(_))
+        ));
     }
 
     #[test]

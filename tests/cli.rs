@@ -274,10 +274,13 @@ fn malformed_bank_or_policy_stops_the_run_with_file_and_line() {
 fn serve(body: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    // Whether `/early.png` was asked for: `/late.png` answers only after it.
+    let early = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let body = body.clone();
+            let early = early.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut request_line = String::new();
@@ -291,7 +294,27 @@ fn serve(body: Vec<u8>) -> String {
                     .nth(1)
                     .unwrap_or("/")
                     .to_string();
+                let ok = |stream: &mut std::net::TcpStream| {
+                    stream
+                        .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
+                        .and_then(|_| stream.write_all(&body))
+                };
                 let _ = match path.as_str() {
+                    "/early.png" => {
+                        *early.0.lock().unwrap() = true;
+                        early.1.notify_all();
+                        ok(&mut stream)
+                    }
+                    // Bounded, so a client that never asks for the early one gets its
+                    // own timeout rather than a hung test.
+                    "/late.png" => {
+                        let seen = early
+                            .1
+                            .wait_timeout_while(early.0.lock().unwrap(), Duration::from_secs(30), |seen| !*seen)
+                            .unwrap();
+                        drop(seen);
+                        ok(&mut stream)
+                    }
                     "/cover.png" => stream
                         .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
                         .and_then(|_| stream.write_all(&body)),
@@ -316,6 +339,77 @@ fn serve(body: Vec<u8>) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// Inputs are screened side by side, yet each result is printed in input order: a URL that
+/// is answered only once a later input was asked for comes out first, before the files
+/// and errors after it, and the exit status still counts every input.
+#[test]
+fn results_come_in_input_order_while_later_inputs_are_screened_meanwhile() {
+    let body = std::fs::read(skimage_dir().join("astronaut.png")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let coffee = copy_photo(dir.path(), "coffee.png");
+    let chelsea = copy_photo(dir.path(), "chelsea.png");
+    let text = dir.path().join("notes.png");
+    std::fs::write(&text, "not an image").unwrap();
+    let missing = dir.path().join("missing.png");
+    for jobs in ["1", "2"] {
+        // A server of its own per run: the late URL waits for this run's early one.
+        let base = serve(body.clone());
+        let port = base.rsplit(':').next().unwrap().to_string();
+        let (late, early) = (format!("{base}/late.png"), format!("{base}/early.png"));
+        let inputs = [
+            late.as_str(),
+            s(&coffee),
+            s(&text),
+            early.as_str(),
+            s(&missing),
+            s(&chelsea),
+        ];
+        let mut args = vec![
+            "--json",
+            "--jobs",
+            jobs,
+            "--allow-network",
+            "127.0.0.1/32",
+            "--allow-port",
+            &port,
+            "--url-timeout",
+            "10",
+        ];
+        args.extend(inputs);
+        let run = scan(&args);
+        assert_eq!(run.status, 2, "jobs {jobs}: {}", run.stderr);
+        let sources: Vec<&str> = run
+            .lines
+            .iter()
+            .map(|l| l["source"].as_str().unwrap())
+            .collect();
+        assert_eq!(sources, inputs, "jobs {jobs}");
+        let kinds: Vec<&str> = run
+            .lines
+            .iter()
+            .map(|l| {
+                l["verdict"]
+                    .as_str()
+                    .or(l["error"]["kind"].as_str())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "allow",
+                "allow",
+                "unsupported_format",
+                "allow",
+                "not_found",
+                "allow"
+            ],
+            "jobs {jobs}: {}",
+            run.stdout
+        );
+    }
 }
 
 #[test]

@@ -306,16 +306,10 @@ impl ServiceConfig {
     /// a command happens to run from: `banks retro-match --config run/coverguard.toml` must
     /// open the store the service wrote, never a new empty one with a new quarantine key.
     fn resolve_paths_from(&mut self, folder: &Path) {
-        let beside = |p: &Path| {
-            if p.is_relative() {
-                folder.join(p)
-            } else {
-                p.to_path_buf()
-            }
-        };
-        self.data_dir = beside(&self.data_dir);
-        self.quarantine_dir = self.quarantine_dir.as_deref().map(beside);
-        self.policy_file = self.policy_file.as_deref().map(beside);
+        // Joining an absolute path gives that path: only relative ones move.
+        self.data_dir = folder.join(&self.data_dir);
+        self.quarantine_dir = self.quarantine_dir.as_deref().map(|p| folder.join(p));
+        self.policy_file = self.policy_file.as_deref().map(|p| folder.join(p));
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {

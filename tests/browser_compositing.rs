@@ -665,6 +665,9 @@ fn still_webp_without_alpha_flag(image: &RgbaImage) -> Vec<u8> {
     out
 }
 
+/// Where a pixel over the tolerance is, and its value in ours and in Chromium's.
+type FirstOver = ((u32, u32), [u8; 3], [u8; 3]);
+
 /// How a screenshot's image area differs from our rendering.
 #[derive(Clone, Debug, Default)]
 struct Difference {
@@ -676,7 +679,7 @@ struct Difference {
     over_tolerance: usize,
     pixels: usize,
     /// The first pixel over the tolerance: where, ours, Chromium's.
-    first_over: Option<((u32, u32), [u8; 3], [u8; 3])>,
+    first_over: Option<FirstOver>,
     /// The bounding box of the pixels over the tolerance (x0, y0, x1, y1 inclusive).
     bounds: Option<(u32, u32, u32, u32)>,
 }

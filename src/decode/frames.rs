@@ -607,12 +607,11 @@ mod tests {
         assert_eq!(d, [1, 2, 3, 4]);
     }
 
-    /// An animated WebP of lossless frames, each `(x, y, width, height, ANMF flags, rgba)`.
-    fn animated_webp(
-        width: u32,
-        height: u32,
-        frames: &[(u32, u32, u32, u32, u8, Vec<u8>)],
-    ) -> Vec<u8> {
+    /// One frame of [`animated_webp`]: `(x, y, width, height, ANMF flags, rgba)`.
+    type WebpFrame = (u32, u32, u32, u32, u8, Vec<u8>);
+
+    /// An animated WebP of lossless frames.
+    fn animated_webp(width: u32, height: u32, frames: &[WebpFrame]) -> Vec<u8> {
         use image::ImageEncoder;
         let chunk = |name: &[u8], payload: &[u8]| {
             let mut c = name.to_vec();

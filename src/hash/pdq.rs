@@ -345,7 +345,7 @@ pub(crate) fn hash_downsampled(image: &Downsampled) -> (PdqHash, u32) {
 /// filtered values off the unturned one has to undo this.
 pub(crate) fn filter_shift(len: usize) -> usize {
     let window = jarosz_window_size(len, DOWNSAMPLED_DIM);
-    if window % 2 == 0 {
+    if window.is_multiple_of(2) {
         JAROSZ_PASS_PAIRS
     } else {
         0

@@ -4,6 +4,14 @@ fn main() {
     // The store embeds its migrations with sqlx::migrate!; rebuild when they change.
     println!("cargo:rerun-if-changed=migrations");
     jpeg_simd();
+    // `debug` when the crate is built with debug assertions, as `cfg!(debug_assertions)`
+    // says in the crate itself; one name for `--version` and `/metrics`.
+    let profile = if std::env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_some() {
+        "debug"
+    } else {
+        "release"
+    };
+    println!("cargo:rustc-env=COVERGUARD_PROFILE={profile}");
 }
 
 /// Whether libjpeg-turbo was built with its SIMD decoder, from the `jconfig.h` mozjpeg-sys

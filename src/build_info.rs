@@ -10,28 +10,16 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const JPEG_SIMD: &str = env!("COVERGUARD_JPEG_SIMD");
 
 /// `release` or `debug` (built with debug assertions).
-pub const PROFILE: &str = if cfg!(debug_assertions) {
-    "debug"
-} else {
-    "release"
-};
+pub const PROFILE: &str = env!("COVERGUARD_PROFILE");
 
 /// What `--version` prints: the version, then one line per build property.
-pub const LONG_VERSION: &str = if cfg!(debug_assertions) {
-    concat!(
-        env!("CARGO_PKG_VERSION"),
-        "\njpeg simd: ",
-        env!("COVERGUARD_JPEG_SIMD"),
-        "\nprofile: debug"
-    )
-} else {
-    concat!(
-        env!("CARGO_PKG_VERSION"),
-        "\njpeg simd: ",
-        env!("COVERGUARD_JPEG_SIMD"),
-        "\nprofile: release"
-    )
-};
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\njpeg simd: ",
+    env!("COVERGUARD_JPEG_SIMD"),
+    "\nprofile: ",
+    env!("COVERGUARD_PROFILE")
+);
 
 /// The build's labels, in the order the metric shows them.
 pub fn labels() -> [(&'static str, &'static str); 3] {
@@ -52,6 +40,15 @@ mod tests {
     fn this_build_has_the_simd_jpeg_decoder() {
         assert_eq!(JPEG_SIMD, "on");
         assert!(LONG_VERSION.contains("\njpeg simd: on\n"));
-        assert!(LONG_VERSION.ends_with(&format!("\nprofile: {PROFILE}")));
+        let profile = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        assert_eq!(
+            PROFILE, profile,
+            "the build script reads the crate's own setting"
+        );
+        assert!(LONG_VERSION.ends_with(&format!("\nprofile: {profile}")));
     }
 }

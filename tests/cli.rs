@@ -18,6 +18,16 @@ struct Run {
     stderr: String,
 }
 
+impl Run {
+    /// Each JSON line's `source`, in printed order.
+    fn sources(&self) -> Vec<&str> {
+        self.lines
+            .iter()
+            .map(|l| l["source"].as_str().unwrap())
+            .collect()
+    }
+}
+
 fn scan(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_coverguard"))
         .arg("scan")
@@ -187,13 +197,8 @@ fn directories_are_recursed_and_named_by_the_given_path() {
     let given = format!("{}/", s(dir.path()));
     let run = scan(&["--json", &given]);
     assert_eq!(run.status, 0, "{}", run.stderr);
-    let sources: Vec<&str> = run
-        .lines
-        .iter()
-        .map(|l| l["source"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        sources,
+        run.sources(),
         vec![
             format!("{given}astronaut.png"),
             format!("{given}nested/camera.png")
@@ -380,12 +385,7 @@ fn results_come_in_input_order_while_later_inputs_are_screened_meanwhile() {
         args.extend(inputs);
         let run = scan(&args);
         assert_eq!(run.status, 2, "jobs {jobs}: {}", run.stderr);
-        let sources: Vec<&str> = run
-            .lines
-            .iter()
-            .map(|l| l["source"].as_str().unwrap())
-            .collect();
-        assert_eq!(sources, inputs, "jobs {jobs}");
+        assert_eq!(run.sources(), inputs, "jobs {jobs}");
         let kinds: Vec<&str> = run
             .lines
             .iter()

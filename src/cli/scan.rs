@@ -131,17 +131,15 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let detectors = (0..jobs)
         .map(|_| Detector::load(&provisioned, &DetectorOptions { intra_threads: 1 }))
         .collect::<Result<Vec<_>, _>>()?;
-    let scheduler_config = SchedulerConfig {
-        workers: jobs,
-        ..SchedulerConfig::default()
-    };
+    let defaults = SchedulerConfig::default();
     // Every input in flight holds a queue place at most once, so none is ever refused.
-    let window = jobs + scheduler_config.max_batch;
+    let window = jobs + defaults.max_batch;
     let scheduler = Scheduler::start(
         detectors,
         &SchedulerConfig {
-            queue_capacity: scheduler_config.queue_capacity.max(window),
-            ..scheduler_config
+            workers: jobs,
+            queue_capacity: defaults.queue_capacity.max(window),
+            ..defaults
         },
     );
 

@@ -33,3 +33,4 @@ pub mod screen;
 pub mod screening;
 pub mod service;
 pub mod store;
+pub mod text;

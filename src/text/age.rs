@@ -1,0 +1,153 @@
+//! Someone stating an age under 18: "I'm 11", "12yo", "13 y/o", "im thirteen", "14 f".
+//! Read on the digits view, where number words are digits.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::normalize::{Normalized, ViewKind};
+use super::{Finding, TextDetector, TextSignalKind};
+
+pub struct AgeDetector;
+
+/// The youngest and oldest age a statement is flagged for: below 6 the "age" is far
+/// more often a count ("I'm 2 ..." is "too"); 18 and over are adults.
+const YOUNGEST: u32 = 6;
+const OLDEST: u32 = 17;
+
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("a valid built-in pattern")
+}
+
+/// The age is the `age` group; digits may be spaced apart (`1 3`).
+static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        // "i'm 11", "im 12", "i am 1 3", "age: 14", "turning 13", "just turned 12"
+        r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only)\s?:?\s?(?P<age>\d\s?\d?)\b(?:\s?(?:yo|y/o|y\.o\.?|yrs?|years?(?: old)?|f|m|girl|boy|here|now|and|n|too|btw|lol|haha|[!?.,]|$))",
+        // "12yo", "13 y/o", "14 years old", "15 yrs"
+        r"\b(?P<age>\d{1,2})\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|yrs|years|anos|años|jahre|ans|lat|sai)\b",
+        // "only 13", "just 12", "13 and lonely", "12 girl here"
+        r"\b(?:only|just|barely)\s(?P<age>\d{1,2})\b|\b(?P<age2>\d{1,2})\s(?:and|n|&)\s(?:bored|lonely|single|alone|sad)\b|\b(?P<age3>\d{1,2})\s?(?:girl|boy|gurl|grl|here)\b",
+        // "13f", "14 m", "f13"
+        r"\b(?P<age>1[0-7]|[6-9])\s?[fm]\b|\b[fm]\s?(?P<age2>1[0-7])\b",
+    ]
+    .iter()
+    .map(|p| regex(p))
+    .collect()
+});
+
+/// A birthday or party title: its age is the guest's, not the writer's.
+static CELEBRATION: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"\b(?:birthday|bday|b-day|cumpleanos|cumple|geburtstag|anniversaire|aniversario|urodziny|party|fiesta|feliz)\b",
+    )
+});
+
+/// What a parent or an event title says about someone else's age, not the writer's.
+static ABOUT_SOMEONE_ELSE: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\b(?:my|our|her|his|their|for)\s$|'s\s$"));
+
+/// A school grade said of oneself: every grade is under 18.
+static GRADE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"\b(?:im|i'm|i am) in (?:(?:[1-9]|1[0-2])(?:st|nd|rd|th) grade|grade (?:[1-9]|1[0-2])|middle school|year (?:[3-9]|1[01]))\b",
+    )
+});
+
+impl TextDetector for AgeDetector {
+    fn detect(&self, text: &Normalized, found: &mut Vec<Finding>) {
+        let view = text.digits.as_str();
+        for m in GRADE.find_iter(view) {
+            found.push(Finding::new(
+                TextSignalKind::Age,
+                ViewKind::Digits,
+                m.range(),
+            ));
+        }
+        let celebration = CELEBRATION.is_match(view);
+        for (rule, regex) in STATEMENTS.iter().enumerate() {
+            // "12 años" in a birthday title is the guest's age; "im 12" is still the writer's.
+            if celebration && rule == 1 {
+                continue;
+            }
+            for caps in regex.captures_iter(view) {
+                let Some(age) = caps
+                    .name("age")
+                    .or_else(|| caps.name("age2"))
+                    .or_else(|| caps.name("age3"))
+                else {
+                    continue;
+                };
+                let digits: String = age.as_str().chars().filter(char::is_ascii_digit).collect();
+                let Ok(years) = digits.parse::<u32>() else {
+                    continue;
+                };
+                if !(YOUNGEST..=OLDEST).contains(&years) {
+                    continue;
+                }
+                let whole = caps.get(0).expect("group 0");
+                let before = &view[..whole.start()];
+                let tail_start = before
+                    .char_indices()
+                    .rev()
+                    .nth(11)
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
+                if ABOUT_SOMEONE_ELSE.is_match(&before[tail_start..]) {
+                    continue;
+                }
+                found.push(Finding::new(
+                    TextSignalKind::Age,
+                    ViewKind::Digits,
+                    whole.range(),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{TextScreener, TextSignalKind, TextSource};
+
+    fn has_age(title: &str) -> bool {
+        TextScreener::builtin()
+            .scan(TextSource::Title, title)
+            .iter()
+            .any(|s| s.kind == TextSignalKind::Age)
+    }
+
+    #[test]
+    fn age_statements_under_18_including_disguised_ones() {
+        for title in [
+            "I'm 11",
+            "12yo",
+            "13 y/o",
+            "im thirteen",
+            "i am 1 3",
+            "14 f",
+            "age: 15",
+            "16 years old lol",
+        ] {
+            assert!(has_age(title), "{title}");
+        }
+    }
+
+    #[test]
+    fn adults_counts_and_other_peoples_ages_are_not_age_statements() {
+        for title in [
+            "I'm 22",
+            "im 19 m",
+            "22",
+            "Sweet Sixteen",
+            "17",
+            "my 12 year old's favourites",
+            "Emma's 10th birthday party!",
+            "party songs for 10 year olds",
+            "I'm 2 Sexy",
+            "Track 14 from 2012",
+        ] {
+            assert!(!has_age(title), "{title}");
+        }
+    }
+}

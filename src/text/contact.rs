@@ -1,0 +1,351 @@
+//! Contact details and invitations to talk elsewhere: phone numbers, email addresses,
+//! handles and links on other apps, "add me", "dm me", "what's your number".
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::normalize::{Normalized, ViewKind};
+use super::{find_all, find_words, Finding, TextDetector, TextSignalKind};
+
+pub struct ContactDetector;
+
+/// Apps people are asked to move to, as written (after normalisation) in titles.
+const APPS: &str = r"snapchat|snap|sc|insta|instagram|ig|kik|telegram|tele|tg|discord|whatsapp|whats app|wa|tiktok|tik tok|skype|wechat|viber|signal|yubo|wizz|messenger|fb|facebook|twitter|line";
+
+/// Words that make a short run of digits a phone number rather than a year or a count.
+const PHONE_CUES: &str = r"call|text|txt|number|num|nmbr|#|ph|phone|tel|cell|mobile|whatsapp|wa|digits|hmu|ring|sms|contact|reach|my no|telegram|viber|signal";
+
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("a valid built-in pattern")
+}
+
+/// Runs of digits with the separators phone numbers are written with.
+static PHONE_RUN: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\+?\(?\d(?:[\d()\-./]|\s(?:\s)?){5,}\d"));
+/// A date inside a run of digits: `2024-06-21`, `21.06.2024`.
+static DATE: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"(?:19|20)\d\d[-./]\d\d?[-./]\d\d?|\d\d?[-./]\d\d?[-./](?:19|20)\d\d"));
+static PHONE_CUE: LazyLock<Regex> =
+    LazyLock::new(|| regex(&format!(r"(?:^|\W)(?:{PHONE_CUES})(?:\W|$)")));
+
+const AT: &str = r"\s?@\s?|\s?\(at\)\s?|\s?\[at\]\s?|\s?\{at\}\s?|\sat\s|\sarroba\s";
+const DOT: &str =
+    r"\s?\.\s?|\s?\(dot\)\s?|\s?\[dot\]\s?|\s?\{dot\}\s?|\sdot\s|\spunto\s|\spoint\s|\sponto\s";
+const PROVIDERS: &str =
+    r"gmail|googlemail|yahoo|hotmail|outlook|icloud|aol|proton|protonmail|live|msn|gmx|yandex|qq";
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    regex(&format!(
+        r"[a-z0-9][a-z0-9._%+\-]*(?:{AT})[a-z0-9\-]+(?:(?:{DOT})(?:[a-z]{{2,}}))+\b|[a-z0-9][a-z0-9._%+\-]*(?:{AT})(?:{PROVIDERS})\b"
+    ))
+});
+/// An address spelled out letter by letter, on the compact view.
+static COMPACT_EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"[a-z0-9][a-z0-9._%+\-]*@[a-z0-9\-]+(?:\.[a-z]{2,})+"));
+
+/// `snap: lily_2010`, `ig @lily`, `kik = lily`, `discord is lily`.
+static APP_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(&format!(
+        r"\b(?:{APPS})\s?(?:id|name|username|user)?\s?(?:[:=]|->|\bis\b|@)\s?@?([a-z0-9][a-z0-9._]{{2,}})"
+    ))
+});
+/// `snap lily_2010`: a handle with the marks of one (a digit, `_` or `.` inside).
+static APP_MARKED_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(&format!(
+        r"\b(?:snapchat|snap|sc|insta|instagram|ig|kik|telegram|discord|tiktok|skype|wechat)\s@?([a-z][a-z0-9]*(?:[._][a-z0-9._]+|[0-9]{{2,}}))\b"
+    ))
+});
+/// An app named anywhere in the text, and a token with a handle's marks anywhere else.
+static STRONG_APP: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"\b(?:snapchat|snap|sc|insta|instagram|ig|kik|telegram|tg|discord|whatsapp|tiktok|skype|wechat|signal|wickr|session|threema)\b",
+    )
+});
+static HANDLE_LIKE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"@[a-z0-9][a-z0-9._]{2,}|\b[a-z][a-z0-9]{2,}[._][a-z0-9._]*[a-z0-9]\b|\b[a-z]{3,}_?[0-9]{2,4}\b",
+    )
+});
+/// Abbreviations that look like handles in ordinary titles.
+static NOT_A_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"^(?:vol|feat|prod|remix|mix|edit|pt|part|op|no|ft|mr|mrs|dr|st|vs|www|com|top|hits|best|side|track|disc|cd|lp|ep)[._0-9]",
+    )
+});
+static LINK: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"\b(?:t\.me|wa\.me|kik\.me|discord\.gg|discord\.com/invite|snapchat\.com/add|instagram\.com|tiktok\.com/@|telegram\.me)/?\S+",
+    )
+});
+static DISCORD_TAG: LazyLock<Regex> = LazyLock::new(|| regex(r"\b[a-z0-9_.]{2,32}#\d{4}\b"));
+static DISCORD_CUE: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?:discord|disc|dc)\b"));
+
+/// Invitations, on the letters view (leetspeak undone, spaced letters joined).
+static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        // "add me on snap", "hit me up on insta", "find me @ kik", "lets talk on whatsapp"
+        format!(
+            r"\b(?:add|follow|dm|message|msg|pm|hmu|hit me up|text|txt|snap|call|ping|talk|talk to|chat with|chat|speak|find|contact|reach|facetime|ft|move|continue)\s?(?:me|us|to me|with me)?\b.{{0,12}}?\b(?:on|at|via|in|over|@)\s?(?:{APPS})\b"
+        ),
+        // "add me", "addme", "dm me", "d.m me", "inbox me", "snap me", "whatsapp me", "hmu"
+        format!(
+            r"\badd\s?me\b|\bquick ?add\b|\b(?:d\.?m|p\.?m|inbox|e-?mail|{APPS})\s?me\b|\bhmu\b|\bdms? (?:are )?open\b|\bslide (?:in|into) (?:my|ur|your|the) dms?\b"
+        ),
+        // "facetime me", "wanna video call?"
+        r"\bface\s?time me\b|\b(?:wanna|want to|lets|let's|can we|we can|u wanna) (?:video ?call|video ?chat|facetime|vc|call)\b".to_string(),
+        // "text me", but not "Text Me Merry Christmas": only where a request ends
+        r"\b(?:text|txt|call|ring|msg|message)\s?me\b\s?(?:$|[?!.]|pls|plz|please|now|rn|asap|at|on|@|\d|back|babe|hun|bby|if|when u|ok|x+\b|:)".to_string(),
+        // "what's your snap", "whats ur number", "send me your number"
+        r"\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|#|kik|discord|whatsapp|wa|email|addy|phone|cell|tele|telegram|user|username|handle|@)\b".to_string(),
+        r"\b(?:send|give|drop|dm|tell|text|leave|post)\s?(?:me\s)?(?:ur|your|yo|u)\s?(?:number|num|nmbr|digits|snap|sc|snapchat|insta|ig|kik|discord|email|addy|phone|cell|whatsapp|wa|telegram|user|username|handle|address)\b".to_string(),
+        // "ur snap?", "your number?", "add me back pls"
+        r"\b(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|kik|discord|whatsapp|wa|email|addy|phone|cell|telegram|user|username|handle)\s?\?|\b(?:add|follow|message|msg|text|dm|hmu|snap)\s?(?:me\s)?(?:back|pls|plz|please|asap)\b".to_string(),
+        // "my snap is", "my insta:"
+        r"\bmy\s(?:snap|sc|snapchat|insta|ig|kik|discord|telegram|whatsapp|tiktok|number|num|email|cell|phone|digits|user|username|handle)\s?(?:is\b|:|=|-)".to_string(),
+        // "message me privately", "private chat"
+        r"\b(?:message|msg|talk|chat|text|dm|pm|write)\s?(?:me|to me)?\s?(?:privately|in private|in priv|on priv|private|in dms?)\b|\bprivate\s(?:chat|message|msg|convo)\b".to_string(),
+    ]
+    .iter()
+    .map(|p| regex(p))
+    .collect()
+});
+
+impl TextDetector for ContactDetector {
+    fn detect(&self, text: &Normalized, found: &mut Vec<Finding>) {
+        phones(text, found);
+        find_all(&EMAIL, text, ViewKind::Base, TextSignalKind::Email, found);
+        find_all(&EMAIL, text, ViewKind::Leet, TextSignalKind::Email, found);
+        find_all(
+            &COMPACT_EMAIL,
+            text,
+            ViewKind::Compact,
+            TextSignalKind::Email,
+            found,
+        );
+        for finding in found.iter_mut().filter(|f| f.kind == TextSignalKind::Email) {
+            if finding.recipient.is_none() {
+                let written = &text.view(finding.view).as_str()[finding.bytes.clone()];
+                finding.recipient = Some(written.chars().filter(|c| !c.is_whitespace()).collect());
+            }
+        }
+        for (view, regex) in [
+            (ViewKind::Base, &*APP_HANDLE),
+            (ViewKind::Letters, &*APP_HANDLE),
+            (ViewKind::Base, &*APP_MARKED_HANDLE),
+        ] {
+            for caps in regex.captures_iter(text.view(view).as_str()) {
+                let whole = caps.get(0).expect("group 0");
+                let mut finding = Finding::new(TextSignalKind::ContactHandle, view, whole.range());
+                finding.recipient = caps
+                    .get(1)
+                    .map(|h| h.as_str().trim_start_matches('@').to_string());
+                found.push(finding);
+            }
+        }
+        if STRONG_APP.is_match(text.leet.as_str()) || STRONG_APP.is_match(text.letters.as_str()) {
+            for m in HANDLE_LIKE.find_iter(text.base.as_str()) {
+                if NOT_A_HANDLE.is_match(m.as_str()) {
+                    continue;
+                }
+                let mut finding =
+                    Finding::new(TextSignalKind::ContactHandle, ViewKind::Base, m.range());
+                finding.recipient = Some(m.as_str().trim_start_matches('@').to_string());
+                found.push(finding);
+            }
+        }
+        find_all(
+            &LINK,
+            text,
+            ViewKind::Base,
+            TextSignalKind::ContactHandle,
+            found,
+        );
+        if DISCORD_CUE.is_match(text.letters.as_str()) {
+            find_all(
+                &DISCORD_TAG,
+                text,
+                ViewKind::Base,
+                TextSignalKind::ContactHandle,
+                found,
+            );
+        }
+        for regex in INVITATIONS.iter() {
+            find_words(regex, text, TextSignalKind::ContactHandle, found);
+        }
+    }
+}
+
+/// A run of 7 to 15 digits is a phone number when it starts with `+`, when it holds 10
+/// or more digits and is not a list of years or a count, or when a contact word stands
+/// near it; the shorter ones alone are too often catalogue numbers and song titles.
+fn phones(text: &Normalized, found: &mut Vec<Finding>) {
+    let digits_view = text.digits.as_str();
+    for m in PHONE_RUN.find_iter(digits_view) {
+        let run = m.as_str();
+        let digits: String = run.chars().filter(char::is_ascii_digit).collect();
+        let n = digits.len();
+        if !(7..=15).contains(&n) {
+            continue;
+        }
+        let groups: Vec<&str> = run
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|g| !g.is_empty())
+            .collect();
+        let years = groups
+            .iter()
+            .filter(|g| g.len() == 4 && (g.starts_with("19") || g.starts_with("20")))
+            .count();
+        let values: Vec<Option<u64>> = groups.iter().map(|g| g.parse().ok()).collect();
+        let counting = groups.len() >= 4
+            && (values.windows(2).all(|w| w[1] == w[0].map(|v| v + 1))
+                || values.windows(2).all(|w| w[0] == w[1].map(|v| v + 1)));
+        if counting || DATE.is_match(run) {
+            continue;
+        }
+        let before = &digits_view[..m.start()];
+        let window_start = before
+            .char_indices()
+            .rev()
+            .nth(24)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let near = &digits_view[window_start..(m.end() + 16).min(digits_view.len())];
+        let near = &near[..near.floor_char_boundary(near.len())];
+        let cued = PHONE_CUE.is_match(near);
+        let international = run.starts_with('+');
+        // Digits written as words, keycaps or circled digits are hiding from a filter.
+        let disguised = text.disguised_digits(ViewKind::Digits, m.range());
+        let plausible = international || cued || disguised || (n >= 10 && years * 2 < groups.len());
+        if plausible {
+            let mut finding = Finding::new(TextSignalKind::Phone, ViewKind::Digits, m.range());
+            finding.recipient = Some(digits);
+            found.push(finding);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{TextScreener, TextSignalKind, TextSource};
+
+    fn kinds(title: &str) -> Vec<TextSignalKind> {
+        let mut kinds: Vec<TextSignalKind> = TextScreener::builtin()
+            .scan(TextSource::Title, title)
+            .into_iter()
+            .map(|s| s.kind)
+            .collect();
+        kinds.dedup();
+        kinds
+    }
+
+    #[test]
+    fn phone_numbers_in_national_and_international_forms() {
+        for title in [
+            "text me 555 123 4567",
+            "+44 7700 900123",
+            "(212) 555-0199 call me",
+            "07700900123",
+            "my number is five five five zero one nine nine",
+            "call 555.0199",
+            "＋１ ５５５ ０１９９ ２２３",
+        ] {
+            assert!(
+                kinds(title).contains(&TextSignalKind::Phone),
+                "{title}: {:?}",
+                kinds(title)
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_phones() {
+        for title in [
+            "867-5309/Jenny",
+            "Best of 2019 2020 2021",
+            "1 2 3 4 5 6 7 8 9 10 countdown",
+            "Top 100 2023",
+            "128 BPM running mix",
+            "Vol. 3 Track 07",
+        ] {
+            assert!(
+                !kinds(title).contains(&TextSignalKind::Phone),
+                "{title}: {:?}",
+                kinds(title)
+            );
+        }
+    }
+
+    #[test]
+    fn emails_plain_and_spelled_out() {
+        for title in [
+            "lily.k2011@gmail.com",
+            "mail me lily at gmail dot com",
+            "jay [at] yahoo (dot) com",
+        ] {
+            assert!(
+                kinds(title).contains(&TextSignalKind::Email),
+                "{title}: {:?}",
+                kinds(title)
+            );
+        }
+        assert!(kinds("love at first sight").is_empty());
+    }
+
+    #[test]
+    fn handles_invitations_and_their_disguises() {
+        for title in [
+            "sc: lily_2010",
+            "add me on snap",
+            "ＡＤＤ ＭＥ",
+            "a d d m e on 5n4p",
+            "snap jake.h99",
+            "whats ur snap",
+            "my insta is @lily",
+            "kik = lilyk",
+            "dm me",
+            "message me privately",
+            "t.me/lily2010",
+            "discord lily#1234",
+            "text me pls",
+        ] {
+            assert!(
+                kinds(title).contains(&TextSignalKind::ContactHandle),
+                "{title}: {:?}",
+                kinds(title)
+            );
+        }
+    }
+
+    #[test]
+    fn song_titles_that_only_look_like_invitations() {
+        for title in [
+            "Oh Snap!",
+            "Snap Out Of It",
+            "Call Me Maybe",
+            "Text Me Merry Christmas",
+            "Telegram Sam",
+            "Hit Me Baby One More Time",
+            "Mix#2024",
+            "Signal Fire",
+        ] {
+            assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
+        }
+    }
+
+    #[test]
+    fn a_contact_signal_names_its_recipient() {
+        let signals = TextScreener::builtin().scan(TextSource::Title, "sc: Lily_2010");
+        let handle = signals
+            .iter()
+            .find(|s| s.kind == TextSignalKind::ContactHandle)
+            .unwrap();
+        assert_eq!(handle.recipient.as_deref(), Some("lily_2010"));
+        let signals = TextScreener::builtin().scan(TextSource::Title, "call (212) 555-0199");
+        let phone = signals
+            .iter()
+            .find(|s| s.kind == TextSignalKind::Phone)
+            .unwrap();
+        assert_eq!(phone.recipient.as_deref(), Some("2125550199"));
+    }
+}

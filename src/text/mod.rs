@@ -1,0 +1,338 @@
+//! Text signals: what a title, a description or the words in the artwork say that a
+//! moderator must see (contact details, invitations off the platform, requests for
+//! pictures, sexual solicitation, a child's age), found by rules over normalised views
+//! of the text ([`normalize`]) and by a team's own keyword list ([`keywords`]).
+//!
+//! Rules and lists, not a model: no open classifier for grooming text is fit for
+//! production, and a rule says exactly why it fired. Detectors sit behind
+//! [`TextDetector`] so that a model can join them later.
+
+pub mod age;
+pub mod contact;
+#[cfg(test)]
+mod evaluation;
+pub mod keywords;
+pub mod normalize;
+pub mod solicitation;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use normalize::{Normalized, ViewKind};
+
+/// Where a text came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TextSource {
+    /// Read from the artwork's pixels.
+    Ocr,
+    /// The playlist's or track's title, from the caller.
+    Title,
+    /// The playlist's or track's description, from the caller.
+    Description,
+}
+
+impl TextSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextSource::Ocr => "ocr",
+            TextSource::Title => "title",
+            TextSource::Description => "description",
+        }
+    }
+}
+
+impl fmt::Display for TextSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a text signal is.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TextSignalKind {
+    /// A phone number, or a request for one.
+    Phone,
+    /// An email address.
+    Email,
+    /// A handle or invitation on another app (Snapchat, Instagram, Telegram, WhatsApp,
+    /// Kik, Discord, ...), or an invitation to talk privately.
+    ContactHandle,
+    /// A request for pictures or video of the reader.
+    ImageRequest,
+    /// Sexual solicitation or sexualised talk aimed at the reader.
+    Sexual,
+    /// Someone stating an age under 18.
+    Age,
+    /// A term of the loaded keyword list (its category is on the signal).
+    Keyword,
+}
+
+impl TextSignalKind {
+    pub const ALL: [TextSignalKind; 7] = [
+        TextSignalKind::Phone,
+        TextSignalKind::Email,
+        TextSignalKind::ContactHandle,
+        TextSignalKind::ImageRequest,
+        TextSignalKind::Sexual,
+        TextSignalKind::Age,
+        TextSignalKind::Keyword,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextSignalKind::Phone => "phone",
+            TextSignalKind::Email => "email",
+            TextSignalKind::ContactHandle => "contact_handle",
+            TextSignalKind::ImageRequest => "image_request",
+            TextSignalKind::Sexual => "sexual",
+            TextSignalKind::Age => "age",
+            TextSignalKind::Keyword => "keyword",
+        }
+    }
+
+    /// Contact details or an invitation to talk elsewhere.
+    pub fn is_contact(self) -> bool {
+        matches!(
+            self,
+            TextSignalKind::Phone | TextSignalKind::Email | TextSignalKind::ContactHandle
+        )
+    }
+
+    /// A request for pictures or sexual solicitation.
+    pub fn is_solicitation(self) -> bool {
+        matches!(self, TextSignalKind::ImageRequest | TextSignalKind::Sexual)
+    }
+}
+
+impl fmt::Display for TextSignalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TextSignalKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TextSignalKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = TextSignalKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown text signal kind {s:?} (known: {})",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+/// One thing found in one text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TextSignal {
+    pub kind: TextSignalKind,
+    /// The matched span as written.
+    #[serde(rename = "match")]
+    pub matched: String,
+    pub source: TextSource,
+    /// Character offsets of the span in the source text.
+    pub start: usize,
+    pub end: usize,
+    /// The keyword list's category, for [`TextSignalKind::Keyword`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The handle, number or address a contact signal names, normalised (lower case,
+    /// plain letters, digits only for a number), so that two texts naming the same
+    /// recipient can be told apart from two that merely both invite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+}
+
+/// A detector's finding, in the coordinates of the view it searched.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub kind: TextSignalKind,
+    pub view: ViewKind,
+    pub bytes: Range<usize>,
+    pub category: Option<String>,
+    pub recipient: Option<String>,
+}
+
+impl Finding {
+    pub fn new(kind: TextSignalKind, view: ViewKind, bytes: Range<usize>) -> Finding {
+        Finding {
+            kind,
+            view,
+            bytes,
+            category: None,
+            recipient: None,
+        }
+    }
+}
+
+/// Finds signals in one normalised text.
+pub trait TextDetector: Send + Sync {
+    fn detect(&self, text: &Normalized, found: &mut Vec<Finding>);
+}
+
+/// Every detector, run over each text.
+#[derive(Clone)]
+pub struct TextScreener {
+    detectors: Vec<Arc<dyn TextDetector>>,
+}
+
+impl Default for TextScreener {
+    fn default() -> Self {
+        TextScreener::builtin()
+    }
+}
+
+impl TextScreener {
+    /// The built-in rules: contact details, solicitation and age statements.
+    pub fn builtin() -> TextScreener {
+        TextScreener {
+            detectors: vec![
+                Arc::new(contact::ContactDetector),
+                Arc::new(solicitation::SolicitationDetector),
+                Arc::new(age::AgeDetector),
+            ],
+        }
+    }
+
+    /// The built-in rules and a keyword list.
+    pub fn with_keywords(mut self, list: keywords::KeywordList) -> TextScreener {
+        self.detectors.push(Arc::new(list));
+        self
+    }
+
+    pub fn with_detector(mut self, detector: Arc<dyn TextDetector>) -> TextScreener {
+        self.detectors.push(detector);
+        self
+    }
+
+    /// The signals in one text, in order of position; of overlapping findings of one kind
+    /// only the first and longest is kept.
+    pub fn scan(&self, source: TextSource, text: &str) -> Vec<TextSignal> {
+        if text.trim().is_empty() {
+            return Vec::new();
+        }
+        let normalized = Normalized::new(text);
+        let mut found = Vec::new();
+        for detector in &self.detectors {
+            detector.detect(&normalized, &mut found);
+        }
+        let mut signals: Vec<TextSignal> = found
+            .into_iter()
+            .filter_map(|f| {
+                let (span, matched) = normalized.source_of(f.view, f.bytes)?;
+                Some(TextSignal {
+                    kind: f.kind,
+                    matched,
+                    source,
+                    start: span.start,
+                    end: span.end,
+                    category: f.category,
+                    recipient: f.recipient,
+                })
+            })
+            .collect();
+        signals.sort_by(|a, b| {
+            (a.start, std::cmp::Reverse(a.end), a.kind).cmp(&(
+                b.start,
+                std::cmp::Reverse(b.end),
+                b.kind,
+            ))
+        });
+        let mut kept: Vec<TextSignal> = Vec::with_capacity(signals.len());
+        for signal in signals {
+            let overlaps = kept.iter().any(|k| {
+                k.kind == signal.kind
+                    && k.category == signal.category
+                    && k.start < signal.end
+                    && signal.start < k.end
+            });
+            if !overlaps {
+                kept.push(signal);
+            }
+        }
+        kept
+    }
+}
+
+/// Finds every match of a word rule on the leet view and on the letters view (where
+/// spaced letters are joined, but short words may be fused).
+pub(crate) fn find_words(
+    regex: &regex::Regex,
+    text: &Normalized,
+    kind: TextSignalKind,
+    found: &mut Vec<Finding>,
+) {
+    find_all(regex, text, ViewKind::Leet, kind, found);
+    find_all(regex, text, ViewKind::Letters, kind, found);
+}
+
+/// Finds every match of `regex` in a view and records it as `kind`.
+pub(crate) fn find_all(
+    regex: &regex::Regex,
+    text: &Normalized,
+    view: ViewKind,
+    kind: TextSignalKind,
+    found: &mut Vec<Finding>,
+) {
+    for m in regex.find_iter(text.view(view).as_str()) {
+        found.push(Finding::new(kind, view, m.range()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_carry_the_span_as_written_and_its_offsets() {
+        let screener = TextScreener::builtin();
+        let title = "hey ＡＤＤ ＭＥ on s n a p: lily_2010";
+        let signals = screener.scan(TextSource::Title, title);
+        let contact = signals
+            .iter()
+            .find(|s| s.kind == TextSignalKind::ContactHandle)
+            .expect("a contact signal");
+        let chars: Vec<char> = title.chars().collect();
+        let written: String = chars[contact.start..contact.end].iter().collect();
+        assert_eq!(written, contact.matched);
+        assert!(contact.matched.contains("s n a p"), "{contact:?}");
+        assert_eq!(contact.source, TextSource::Title);
+    }
+
+    #[test]
+    fn an_empty_text_has_no_signals() {
+        assert!(TextScreener::builtin()
+            .scan(TextSource::Title, "  ")
+            .is_empty());
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for kind in TextSignalKind::ALL {
+            assert_eq!(kind.as_str().parse::<TextSignalKind>(), Ok(kind));
+        }
+        assert!("nope".parse::<TextSignalKind>().is_err());
+    }
+}

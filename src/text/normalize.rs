@@ -1,0 +1,438 @@
+//! Views of one text that undo the usual ways of hiding words from a filter, each
+//! keeping, for every character, the span of the original text it came from, so a match
+//! in any view is reported as written.
+//!
+//! - **base**: lower case; look-alike and styled letters (Cyrillic `а`, full-width `Ｓ`,
+//!   mathematical `𝐬`, accents) folded to their plain Latin letter by `decancer`'s
+//!   confusables table; keycap emoji (`1️⃣`) to their digit; invisible characters dropped;
+//!   every run of white space one space.
+//! - **leet**: base, with leetspeak undone in words that hold a letter (`5n4p` →
+//!   `snap`).
+//! - **letters**: leet, with letters spaced or dotted apart joined again (`s n a p`,
+//!   `s.n.a.p`). Joining also fuses short words (`r u a virgin` → `rua virgin`), so word
+//!   rules run on both leet and letters.
+//! - **digits**: base, with number words written as digits (`five` → `5`,
+//!   `thirteen` → `13`, `oh` and the letter `o` among digits → `0`), for phone numbers
+//!   and ages.
+//! - **compact**: base without spaces, for addresses spelled out letter by letter.
+
+use std::ops::Range;
+
+/// One view of a text: its characters and, for each, the source characters it stands for.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    text: String,
+    /// Per character of `text`, in order: its byte offset in `text` and its source span
+    /// (character offsets into the original text).
+    pieces: Vec<(usize, Range<usize>)>,
+}
+
+impl View {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn push(&mut self, c: char, source: Range<usize>) {
+        self.pieces.push((self.text.len(), source));
+        self.text.push(c);
+    }
+
+    fn chars(&self) -> impl Iterator<Item = (char, Range<usize>)> + '_ {
+        self.text
+            .chars()
+            .zip(self.pieces.iter().map(|(_, source)| source.clone()))
+    }
+
+    /// The source characters that the bytes `bytes` of this view came from, without
+    /// white space at either end; `None` when they came from none.
+    pub fn source_span(&self, bytes: Range<usize>) -> Option<Range<usize>> {
+        let first = self.pieces.partition_point(|(at, _)| *at < bytes.start);
+        let last = self.pieces.partition_point(|(at, _)| *at < bytes.end);
+        let covered = &self.pieces[first..last];
+        let start = covered.iter().map(|(_, s)| s.start).min()?;
+        let end = covered.iter().map(|(_, s)| s.end).max()?;
+        Some(start..end)
+    }
+}
+
+/// A text in its three views, with the original characters for reporting spans.
+#[derive(Clone, Debug)]
+pub struct Normalized {
+    source: Vec<char>,
+    pub base: View,
+    pub leet: View,
+    pub letters: View,
+    pub digits: View,
+    pub compact: View,
+}
+
+/// Which view a match was found in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewKind {
+    Base,
+    Leet,
+    Letters,
+    Digits,
+    Compact,
+}
+
+impl Normalized {
+    pub fn new(text: &str) -> Normalized {
+        let source: Vec<char> = text.chars().collect();
+        let base = base_view(&source);
+        let leet = undo_leetspeak(&base);
+        let letters = join_spaced_letters(&leet);
+        let digits = number_words_to_digits(&base);
+        let compact = without_spaces(&base);
+        Normalized {
+            source,
+            base,
+            leet,
+            letters,
+            digits,
+            compact,
+        }
+    }
+
+    pub fn view(&self, kind: ViewKind) -> &View {
+        match kind {
+            ViewKind::Base => &self.base,
+            ViewKind::Leet => &self.leet,
+            ViewKind::Letters => &self.letters,
+            ViewKind::Digits => &self.digits,
+            ViewKind::Compact => &self.compact,
+        }
+    }
+
+    /// The source span (trimmed of white space) of `bytes` in a view, and its text as
+    /// written.
+    pub fn source_of(&self, view: ViewKind, bytes: Range<usize>) -> Option<(Range<usize>, String)> {
+        let mut span = self.view(view).source_span(bytes)?;
+        while span.start < span.end && self.source[span.start].is_whitespace() {
+            span.start += 1;
+        }
+        while span.end > span.start && self.source[span.end - 1].is_whitespace() {
+            span.end -= 1;
+        }
+        (span.start < span.end).then(|| (span.clone(), self.source[span].iter().collect()))
+    }
+
+    /// Whether the source of `bytes` in a view is written other than in plain ASCII
+    /// digits and separators: number words, keycaps, circled or full-width digits.
+    pub fn disguised_digits(&self, view: ViewKind, bytes: Range<usize>) -> bool {
+        self.view(view).source_span(bytes).is_some_and(|span| {
+            // Letters (number words), non-ASCII digits (circled, full-width) and keycaps;
+            // a typographic dash or space is no disguise.
+            self.source[span]
+                .iter()
+                .any(|c| (c.is_alphanumeric() && !c.is_ascii_digit()) || *c == KEYCAP)
+        })
+    }
+}
+
+const KEYCAP: char = '\u{20E3}';
+const VARIATION_SELECTOR_16: char = '\u{FE0F}';
+
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{FE00}'..='\u{FE0F}' | '\u{00AD}'
+    )
+}
+
+fn base_view(source: &[char]) -> View {
+    let mut view = View::default();
+    let mut last_space = true;
+    let mut i = 0;
+    while i < source.len() {
+        let c = source[i];
+        // A keycap emoji is a digit, an optional VS16 and U+20E3.
+        if c.is_ascii_digit() {
+            let mut end = i + 1;
+            if source.get(end) == Some(&VARIATION_SELECTOR_16) {
+                end += 1;
+            }
+            if source.get(end) == Some(&KEYCAP) {
+                view.push(c, i..end + 1);
+                last_space = false;
+                i = end + 1;
+                continue;
+            }
+        }
+        let span = i..i + 1;
+        i += 1;
+        if c.is_whitespace() {
+            if !last_space {
+                view.push(' ', span);
+                last_space = true;
+            }
+            continue;
+        }
+        if invisible(c) || c == KEYCAP {
+            continue;
+        }
+        last_space = false;
+        if c.is_ascii() {
+            view.push(c.to_ascii_lowercase(), span);
+            continue;
+        }
+        match decancer::cure_char(c, decancer::Options::default()) {
+            decancer::Translation::Character(cured) => {
+                for lower in cured.to_lowercase() {
+                    view.push(lower, span.clone());
+                }
+            }
+            decancer::Translation::String(cured) => {
+                for lower in cured.chars().flat_map(char::to_lowercase) {
+                    view.push(lower, span.clone());
+                }
+            }
+            decancer::Translation::None => {}
+        }
+    }
+    view
+}
+
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' | '!' | '|' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        '8' => 'b',
+        _ => return None,
+    })
+}
+
+/// Splits a view into runs of non-space characters and the spaces between them.
+fn words(view: &View) -> Vec<Vec<(char, Range<usize>)>> {
+    let mut out: Vec<Vec<(char, Range<usize>)>> = vec![Vec::new()];
+    for (c, span) in view.chars() {
+        if c == ' ' {
+            out.push(vec![(c, span)]);
+            out.push(Vec::new());
+        } else {
+            out.last_mut().expect("never empty").push((c, span));
+        }
+    }
+    out.retain(|w| !w.is_empty());
+    out
+}
+
+/// Leetspeak only inside a word that holds a letter and does not end in two or more
+/// digits: `5n4p` and `h0rny` are words, `lily2010`, `12` and `2024` are not.
+fn undo_leetspeak(view: &View) -> View {
+    let mut out = View::default();
+    for word in words(view) {
+        let has_letter = word.iter().any(|(c, _)| c.is_alphabetic());
+        let trailing_digits = word
+            .iter()
+            .rev()
+            .take_while(|(c, _)| c.is_ascii_digit())
+            .count();
+        // '@' opens a handle and '!' or '$' may close a word: only between letters are they leet.
+        let leet_word = has_letter && trailing_digits < 2;
+        for (k, (c, span)) in word.iter().enumerate() {
+            let inner = k > 0 && k + 1 < word.len();
+            let mapped = match c {
+                '@' | '!' | '|' | '$' if !inner => None,
+                _ if leet_word => leet(*c),
+                _ => None,
+            };
+            out.push(mapped.unwrap_or(*c), span.clone());
+        }
+    }
+    out
+}
+
+fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '.' | '-' | '_' | '*' | ',' | '+' | '/' | '~' | '·' | '•'
+    )
+}
+
+/// Letters set apart one by one (`s n a p`, `s.n.a.p`, `a-d-d m-e`) joined into words:
+/// three or more single letters each followed by one separator.
+fn join_spaced_letters(view: &View) -> View {
+    let chars: Vec<(char, Range<usize>)> = view.chars().collect();
+    let single = |i: usize| {
+        let c = chars[i].0;
+        c.is_alphanumeric()
+            && (i == 0 || !chars[i - 1].0.is_alphanumeric())
+            && (i + 1 == chars.len() || !chars[i + 1].0.is_alphanumeric())
+    };
+    let mut out = View::default();
+    let mut i = 0;
+    while i < chars.len() {
+        // A run: single, separator, single, separator, single ...
+        let mut end = i;
+        let mut letters = 0;
+        while end < chars.len() && single(end) {
+            letters += 1;
+            if end + 2 < chars.len() && is_separator(chars[end + 1].0) && single(end + 2) {
+                end += 2;
+            } else {
+                end += 1;
+                break;
+            }
+        }
+        if letters >= 3 {
+            let mut k = i;
+            while k < end {
+                if chars[k].0.is_alphanumeric() {
+                    out.push(chars[k].0, chars[k].1.clone());
+                }
+                k += 1;
+            }
+            i = end;
+        } else {
+            out.push(chars[i].0, chars[i].1.clone());
+            i += 1;
+        }
+    }
+    out
+}
+
+const NUMBER_WORDS: [(&str, &str); 18] = [
+    ("zero", "0"),
+    ("one", "1"),
+    ("two", "2"),
+    ("three", "3"),
+    ("four", "4"),
+    ("five", "5"),
+    ("six", "6"),
+    ("seven", "7"),
+    ("eight", "8"),
+    ("nine", "9"),
+    ("ten", "10"),
+    ("eleven", "11"),
+    ("twelve", "12"),
+    ("thirteen", "13"),
+    ("fourteen", "14"),
+    ("fifteen", "15"),
+    ("sixteen", "16"),
+    ("seventeen", "17"),
+];
+
+fn without_spaces(view: &View) -> View {
+    let mut out = View::default();
+    for (c, span) in view.chars().filter(|(c, _)| *c != ' ') {
+        out.push(c, span);
+    }
+    out
+}
+
+fn number_word(word: &str) -> Option<&'static str> {
+    NUMBER_WORDS
+        .iter()
+        .find(|(name, _)| *name == word)
+        .map(|(_, digits)| *digits)
+}
+
+fn numeric(word: &str) -> bool {
+    number_word(word).is_some() || word.chars().all(|c| c.is_ascii_digit()) && !word.is_empty()
+}
+
+fn number_words_to_digits(view: &View) -> View {
+    let mut out = View::default();
+    let words = words(view);
+    let cores: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let text: String = w.iter().map(|(c, _)| *c).collect();
+            text.trim_end_matches(|c: char| !c.is_alphanumeric())
+                .to_string()
+        })
+        .collect();
+    // The word before and after, skipping the spaces between.
+    let neighbour_numeric = |k: usize| {
+        (k >= 2 && numeric(&cores[k - 2])) || (k + 2 < cores.len() && numeric(&cores[k + 2]))
+    };
+    for (k, word) in words.into_iter().enumerate() {
+        let core = cores[k].as_str();
+        // "555 o1o4": the letter o among digits is a zero; "oh seven seven oh" too.
+        let zeroed = core.contains(|c: char| c.is_ascii_digit())
+            && core.chars().all(|c| c.is_ascii_digit() || c == 'o');
+        if zeroed || (core == "oh" && neighbour_numeric(k)) {
+            let count = core.chars().count();
+            if core == "oh" {
+                out.push('0', word[0].1.start..word[count - 1].1.end);
+            } else {
+                for (c, span) in &word[..count] {
+                    out.push(if *c == 'o' { '0' } else { *c }, span.clone());
+                }
+            }
+            for (c, s) in &word[count..] {
+                out.push(*c, s.clone());
+            }
+            continue;
+        }
+        match NUMBER_WORDS.iter().find(|(name, _)| *name == core) {
+            Some((_, digits)) => {
+                let span = word[0].1.start..word[core.chars().count() - 1].1.end;
+                for d in digits.chars() {
+                    out.push(d, span.clone());
+                }
+                for (c, s) in &word[core.chars().count()..] {
+                    out.push(*c, s.clone());
+                }
+            }
+            None => {
+                for (c, s) in word {
+                    out.push(c, s);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source_of(n: &Normalized, view: ViewKind, needle: &str) -> String {
+        let at = n.view(view).as_str().find(needle).expect("needle in view");
+        n.source_of(view, at..at + needle.len())
+            .expect("a source span")
+            .1
+    }
+
+    #[test]
+    fn styled_and_look_alike_letters_fold_to_plain_latin() {
+        // Full-width, mathematical bold, Cyrillic а/р, an accent.
+        let n = Normalized::new("ＡＤＤ me on 𝐬𝐧𝐚𝐩 sпаp snäp");
+        assert_eq!(n.base.as_str(), "add me on snap snap snap");
+        assert_eq!(source_of(&n, ViewKind::Base, "snap"), "𝐬𝐧𝐚𝐩");
+    }
+
+    #[test]
+    fn leetspeak_is_undone_only_inside_words() {
+        let n = Normalized::new("5n4p me h0rny lily2010 12 @jay 2024!");
+        assert_eq!(n.letters.as_str(), "snap me horny lily2010 12 @jay 2024!");
+    }
+
+    #[test]
+    fn spaced_letters_join_and_map_back_to_what_was_written() {
+        let n = Normalized::new("add me on s n a p or s.n.a.p, a b");
+        assert_eq!(n.letters.as_str(), "add me on snap or snap, a b");
+        assert_eq!(source_of(&n, ViewKind::Letters, "snap"), "s n a p");
+    }
+
+    #[test]
+    fn number_words_and_keycaps_become_digits() {
+        let n = Normalized::new("im Thirteen, call five five five 1️⃣2️⃣");
+        assert_eq!(n.digits.as_str(), "im 13, call 5 5 5 12");
+        assert_eq!(source_of(&n, ViewKind::Digits, "13"), "Thirteen");
+        assert_eq!(source_of(&n, ViewKind::Digits, "12"), "1️⃣2️⃣");
+    }
+
+    #[test]
+    fn invisible_characters_and_space_runs_do_not_split_words() {
+        let n = Normalized::new("s\u{200B}nap   me\t\tnow");
+        assert_eq!(n.base.as_str(), "snap me now");
+    }
+}

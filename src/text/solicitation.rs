@@ -1,0 +1,139 @@
+//! Requests for pictures of the reader and sexual solicitation, on the letters view
+//! (leetspeak undone, spaced letters joined).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::normalize::Normalized;
+use super::{find_words, Finding, TextDetector, TextSignalKind};
+
+pub struct SolicitationDetector;
+
+const PICTURES: &str = r"pic|pics|pix|picture|pictures|photo|photos|foto|fotos|selfie|selfies|vid|vids|video|videos|snaps|nude|nudes|noods|nudez|noodz";
+// Plural only: "Nude" is a song title, "send nudes" is not.
+const NUDES: &str = r"nudes|noods|nudez|noodz|nudies";
+
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("a valid built-in pattern")
+}
+
+static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        // "send pics", "send me a selfie", "snd me ur pic"
+        format!(
+            r"\b(?:send|snd|sendme|text|dm|share|post|trade|swap|drop)\s?(?:me\s|me)?(?:a |an |some |more |ur |your |u |the |1 |one |any )?(?:cute |pretty |new |private |ur |your )?(?:{PICTURES})\b"
+        ),
+        // "pic of u?", "pics of urself"
+        format!(r"\b(?:{PICTURES}) (?:of|from) (?:u|urself|ur self|ur|yourself)\b"),
+        // "can i get a pic", "lemme see a selfie"
+        format!(
+            r"\b(?:can|could|may) (?:i|we) (?:get|see|have) (?:a |an |some |ur |your |another )?(?:{PICTURES})\b|\b(?:lemme|let me) (?:get|see|have) (?:a |some |ur |your )?(?:{PICTURES})\b"
+        ),
+        // "show me what you look like", "show me ur face"
+        r"\bshow (?:me )?(?:what (?:you|u) look like|(?:ur|your|yo) (?:face|self|pic|pics|outfit|room)|urself|yourself|u\b)".to_string(),
+        r"\b(?:want|wanna|need|gotta|tryna) (?:to )?see (?:u|ur|urself|you)\b|\bwhat (?:do )?(?:you|u) look like\b".to_string(),
+        // Other languages: French, Spanish, Portuguese, German, Polish (accents folded).
+        r"\b(?:envoie|envoies|envoi)(?:[- ]?moi)? (?:une |des |ta |tes )?(?:photo|photos|selfie|video)s?\b|\b(?:mandame|manda|me manda|enviame|me envia|me envie|mandame) (?:una |unas |uma |umas |tu |tus |sua |suas )?(?:foto|fotos|selfie|nudes|pack)\b|\bschick(?:e|st)? (?:mir )?(?:ein |eine |dein |deine )?(?:bild|bilder|foto|fotos|selfie)\b|\bwyslij(?: mi)? (?:swoje |swoja |twoje )?(?:zdjecie|zdjecia|fotke|fotki|selfie)\b".to_string(),
+        format!(r"\b(?:{PICTURES}) (?:pls|plz|please)\b|\b(?:{PICTURES})\s?\?"),
+        // "got any pics of u", "u have a pic?", "trade pics with me"
+        format!(
+            r"\b(?:send|show|post|want|need|got|have|get|see|trade|swap|share)\b.{{0,20}}\b(?:{PICTURES})\b.{{0,12}}\b(?:u|ur|urself|you|yourself|me)\b|\b(?:u|you) (?:got|have|has) (?:a |any |some )?(?:{PICTURES})\b|\b(?:trade|swap) (?:{PICTURES})\b"
+        ),
+    ]
+    .iter()
+    .map(|p| regex(p))
+    .collect()
+});
+
+static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        format!(r"\b(?:{NUDES})\b|\bsext(?:ing|s)?\b|\bdick ?pics?\b|\bonlyfans\b"),
+        r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b".to_string(),
+        r"\b(?:are|r) (?:you|u) (?:a )?virgin\b|\b(?:are|r) (?:you|u) (?:horny|wet|naked|hard)\b|\b(?:im|i'm|i am|got) (?:so )?horny\b".to_string(),
+        r"\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
+        r"\b(?:u|ur|u r|r u|you're|youre)\s(?:so |rly |really |very )?(?:sexy|hot|horny|naked|wet)\b".to_string(),
+        r"\b(?:take|took|tak) (?:ur|your|it|them) (?:clothes|shirt|top|bra|pants) off\b|\b(?:without|no) (?:ur |your |any )?clothes\b|\bstrip for me\b|\btouch (?:yourself|urself)\b".to_string(),
+        r"\b(?:wanna|want to|lets|let's|let us|wana) (?:have sex|hook ?up|fuck|bang|sext|make out|do it|do stuff|do things)\b|\bsex with (?:me|u|you)\b|\bwhat (?:r|are) (?:u|you) wearing\b".to_string(),
+        r"\b(?:send|show|flash) (?:me )?(?:ur |your |yo )?(?:boobs|tits|pussy|dick|body|bum|butt)\b".to_string(),
+    ]
+    .iter()
+    .map(|p| regex(p))
+    .collect()
+});
+
+impl TextDetector for SolicitationDetector {
+    fn detect(&self, text: &Normalized, found: &mut Vec<Finding>) {
+        for regex in IMAGE_REQUESTS.iter() {
+            find_words(regex, text, TextSignalKind::ImageRequest, found);
+        }
+        for regex in SEXUAL.iter() {
+            find_words(regex, text, TextSignalKind::Sexual, found);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{TextScreener, TextSignalKind, TextSource};
+
+    fn kinds(title: &str) -> Vec<TextSignalKind> {
+        TextScreener::builtin()
+            .scan(TextSource::Title, title)
+            .into_iter()
+            .map(|s| s.kind)
+            .collect()
+    }
+
+    #[test]
+    fn requests_for_pictures_including_disguised_ones() {
+        for title in [
+            "send pics",
+            "s3nd me a selfie",
+            "pic of u?",
+            "show me what u look like",
+            "can i get a pic",
+            "wanna see u",
+            "ｓｅｎｄ ｐｉｃｓ",
+        ] {
+            assert!(
+                kinds(title).contains(&TextSignalKind::ImageRequest),
+                "{title}: {:?}",
+                kinds(title)
+            );
+        }
+    }
+
+    #[test]
+    fn sexual_solicitation_including_disguised_ones() {
+        for title in [
+            "send nudes",
+            "n00dz?",
+            "r u a virgin",
+            "wanna sext",
+            "s e x y pics",
+        ] {
+            assert!(
+                kinds(title).contains(&TextSignalKind::Sexual),
+                "{title}: {:?}",
+                kinds(title)
+            );
+        }
+    }
+
+    #[test]
+    fn song_titles_that_only_look_like_requests() {
+        for title in [
+            "Send Me On My Way",
+            "Picture of You",
+            "Show Me Love",
+            "Like a Virgin",
+            "Take It Off",
+            "Photograph",
+            "Kiss Me",
+            "Video Killed the Radio Star",
+        ] {
+            assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
+        }
+    }
+}

@@ -23,6 +23,12 @@ Printed: images/s of each and the ratio, per size; bare ONNX Runtime; PDQ alone
 same decoded files); the latency of one request at a time on an idle server;
 a saturating load (status counts, throughput, peak RSS). Rounds alternate
 between the two stacks and medians are reported.
+
+`scan` against `serve` on one folder of `--scan-files` copies of the corpus (each
+copy new bytes: a JPEG comment), per size: `coverguard scan --json --bank` timed as a
+whole process (start-up and the bank file's load included), alternating with the same
+files POSTed to a running `serve` (8 clients, started and loaded beforehand), next to
+NudeNet alone and the Python stack on the corpus. `--only-scan` runs just that part.
 """
 
 import argparse
@@ -225,9 +231,10 @@ token = "{ADMIN_TOKEN}"
             if status != 200:
                 raise RuntimeError(f"bank import answered {status}: {answer[:300]!r}")
 
-    def screen(self, jpeg):
+    def screen(self, jpeg, artwork):
+        """One upload screening; each artwork id is new, as each upload's would be."""
         start = time.perf_counter()
-        status, answer = self.request("POST", "/v1/screen", jpeg)
+        status, answer = self.request("POST", f"/v1/screen?artwork_id={artwork}&owner_id=compare", jpeg)
         return status, time.perf_counter() - start, answer
 
     def memory_mib(self, field):
@@ -236,6 +243,11 @@ token = "{ADMIN_TOKEN}"
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def cpu_seconds(self):
+        """User and system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def reset_peak_rss(self):
         """Start VmHWM afresh (Linux: writing 5 to clear_refs), so the bank load's peak
@@ -259,9 +271,17 @@ class Nonces:
             return f"compare-{os.getpid()}-{self.next}"
 
 
-def coverguard_images_per_second(server, payloads, nonces, concurrency):
-    def one(jpeg):
-        status, _, answer = server.screen(with_comment(jpeg, nonces.take()))
+def nonced(jpeg, nonces):
+    """New bytes (so no answer comes from the verdict cache) and the nonce as artwork id."""
+    nonce = nonces.take()
+    return with_comment(jpeg, nonce), nonce
+
+
+def coverguard_images_per_second(server, payloads, nonces, concurrency, read=lambda p: p):
+    """`payloads` (or files, with `read=Path.read_bytes`, read as they are sent) POSTed
+    by `concurrency` clients."""
+    def one(payload):
+        status, _, answer = server.screen(*nonced(read(payload), nonces))
         if status != 200:
             raise RuntimeError(f"screening answered {status}: {answer[:300]!r}")
 
@@ -274,7 +294,7 @@ def coverguard_images_per_second(server, payloads, nonces, concurrency):
 def idle_latencies_ms(server, payloads, nonces, count):
     latencies = []
     for i in range(count):
-        status, seconds, answer = server.screen(with_comment(payloads[i % len(payloads)], nonces.take()))
+        status, seconds, answer = server.screen(*nonced(payloads[i % len(payloads)], nonces))
         if status != 200:
             raise RuntimeError(f"screening answered {status}: {answer[:300]!r}")
         latencies.append(seconds * 1e3)
@@ -316,7 +336,7 @@ function request()
   local nonce = "wrk-RUN-" .. id .. "-" .. count
   local len = #nonce + 2
   body = body:sub(1, 2) .. "\255\254" .. string.char(math.floor(len / 256), len % 256) .. nonce .. body:sub(3)
-  return wrk.format("POST", "/v1/screen", {
+  return wrk.format("POST", "/v1/screen?owner_id=wrk&artwork_id=" .. nonce, {
     ["Authorization"] = "Bearer TOKEN",
     ["Content-Type"] = "image/jpeg",
   }, body)
@@ -386,37 +406,87 @@ def saturating_load_wrk(server, files, work, concurrency, seconds, backoff_ms):
     }
 
 
-# ------------------------------------------------------------------------ main
+# ------------------------------------------------------------ scan vs serve
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--coverguard", required=True, help="the release binary")
-    parser.add_argument("--stage-times", required=True, help="the stage_times example binary")
-    parser.add_argument("--work", default="target/compare", help="corpus, bank and server data")
-    parser.add_argument("--bank-size", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=8, help="clients in the throughput runs")
-    parser.add_argument("--idle-requests", type=int, default=300)
-    parser.add_argument("--load-clients", type=int, default=160)
-    parser.add_argument("--load-seconds", type=int, default=60)
-    args = parser.parse_args()
-    # Python threads as the load generator cost the two cores more than the server's
-    # refusals do, so the loads need wrk; say so before ten minutes of other runs.
-    if not shutil.which("wrk"):
-        parser.error("the load runs need wrk (Debian: apt-get install wrk)")
+def build_scan_folder(files, count, out_dir):
+    """`count` files cycling through `files`, each under new bytes (a JPEG comment),
+    so that the folder is `count` distinct inputs of the corpus's pixels."""
+    if out_dir.is_dir() and len(list(out_dir.iterdir())) == count:
+        return sorted(out_dir.iterdir())
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    payloads = [(p.stem, p.read_bytes()) for p in files]
+    paths = []
+    for i in range(count):
+        stem, jpeg = payloads[i % len(payloads)]
+        path = out_dir / f"{i:05}-{stem}.jpg"
+        path.write_bytes(with_comment(jpeg, f"scan-copy-{i}"))
+        paths.append(path)
+    return paths
 
-    work = Path(args.work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    model, photos = provisioned(args.coverguard)
-    corpus = {side: build_corpus(photos, side, work / f"corpus-{side}") for side in (640, 3000)}
-    bank = random_bank(args.bank_size)
-    results = {"machine": {"cpus": os.cpu_count()}, "bank_size": len(bank), "sizes": {}}
 
-    log(f"building the Python stack (PDQIndex over {len(bank)} hashes)")
-    stack = PythonStack(model, bank)
-    results["bare_inference_ms"] = {str(b): bare_inference_ms(model, b) for b in (1, 8)}
+def write_bank_file(bank, path):
+    with open(path, "w") as out:
+        for i, h in enumerate(bank):
+            out.write(f"pdq {h} e{i}\n")
+    return path
 
+
+def scan_run(binary, folder, bank_file, count):
+    """One whole `coverguard scan` process: wall seconds and peak RSS (MiB). Every input
+    must be screened: one JSON line each, exit status 0 or 1 (2 means an input failed)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [binary, "scan", "--json", "--bank", str(bank_file), str(folder)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    lines = sum(1 for _ in process.stdout)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1) or lines != count:
+        raise RuntimeError(f"scan exited {code} with {lines} of {count} lines: {stderr[-600:]!r}")
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def nudenet_alone_images_per_second(detector, files):
+    start = time.perf_counter()
+    for path in files:
+        detector.detect(str(path))
+    return len(files) / (time.perf_counter() - start)
+
+
+def scan_against_serve(args, work, corpus, bank, stack, nonces, results):
+    bank_file = write_bank_file(bank, work / "bank.txt")
+    for side, files in corpus.items():
+        folder = build_scan_folder(files, args.scan_files, work / f"scan-{side}")
+        log(f"scan against serve: {len(folder)} files at {side} px")
+        entry = {"files": len(folder), "scan": [], "scan_peak_rss_mib": [], "serve": [],
+                 "nudenet_alone": [], "python_stack": [], "scan_cpu_ms": [], "serve_cpu_ms": []}
+        server = Server(args.coverguard, work, 2, 1, '"full"', 64)
+        try:
+            server.load_bank(bank)
+            for _ in range(args.rounds):
+                cpu = server.cpu_seconds()
+                entry["serve"].append(
+                    coverguard_images_per_second(server, folder, nonces, args.concurrency, Path.read_bytes)
+                )
+                entry["serve_cpu_ms"].append((server.cpu_seconds() - cpu) * 1e3 / len(folder))
+                seconds, rss, cpu = scan_run(args.coverguard, folder[0].parent, bank_file, len(folder))
+                entry["scan"].append(len(folder) / seconds)
+                entry["scan_peak_rss_mib"].append(rss)
+                entry["scan_cpu_ms"].append(cpu * 1e3 / len(folder))
+                entry["nudenet_alone"].append(nudenet_alone_images_per_second(stack.detector, files))
+                entry["python_stack"].append(stack.images_per_second(files))
+        finally:
+            server.stop()
+        results.setdefault("scan_vs_serve", {})[str(side)] = entry
+
+
+def serve_configurations(args, work, corpus, bank, stack, nonces, results):
+    """`serve` in each configuration on the corpus, the saturating loads, PDQ alone."""
     full, fast = '"full"', "{ long_side_at_least = 1024 }"
     configurations = {
         "1 session x 2 threads": (1, 2, full),
@@ -424,7 +494,6 @@ def main():
         "2 x 1, fast decode": (2, 1, fast),
         "2 x 1, pinned": (2, 1, full, True),
     }
-    nonces = Nonces()
     for label, (workers, threads, decode, *pin) in configurations.items():
         log(f"coverguard: {label}")
         server = Server(args.coverguard, work, workers, threads, decode, 64, *pin)
@@ -471,6 +540,45 @@ def main():
             "pdqhash_dihedral": python_pdq_ms(files),
         }
 
+
+# ------------------------------------------------------------------------ main
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--coverguard", required=True, help="the release binary")
+    parser.add_argument("--stage-times", required=True, help="the stage_times example binary")
+    parser.add_argument("--work", default="target/compare", help="corpus, bank and server data")
+    parser.add_argument("--bank-size", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8, help="clients in the throughput runs")
+    parser.add_argument("--idle-requests", type=int, default=300)
+    parser.add_argument("--load-clients", type=int, default=160)
+    parser.add_argument("--load-seconds", type=int, default=60)
+    parser.add_argument("--scan-files", type=int, default=1000, help="files in the scan-vs-serve folder")
+    parser.add_argument("--only-scan", action="store_true", help="run only scan against serve")
+    args = parser.parse_args()
+    # Python threads as the load generator cost the two cores more than the server's
+    # refusals do, so the loads need wrk; say so before ten minutes of other runs.
+    if not args.only_scan and not shutil.which("wrk"):
+        parser.error("the load runs need wrk (Debian: apt-get install wrk)")
+
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    model, photos = provisioned(args.coverguard)
+    corpus = {side: build_corpus(photos, side, work / f"corpus-{side}") for side in (640, 3000)}
+    bank = random_bank(args.bank_size)
+    results = {"machine": {"cpus": os.cpu_count()}, "bank_size": len(bank), "sizes": {}}
+
+    log(f"building the Python stack (PDQIndex over {len(bank)} hashes)")
+    stack = PythonStack(model, bank)
+    results["bare_inference_ms"] = {str(b): bare_inference_ms(model, b) for b in (1, 8)}
+
+    nonces = Nonces()
+    if not args.only_scan:
+        serve_configurations(args, work, corpus, bank, stack, nonces, results)
+    scan_against_serve(args, work, corpus, bank, stack, nonces, results)
+
     (work / "results.json").write_text(json.dumps(results, indent=2))
     report(results)
 
@@ -480,6 +588,13 @@ def report(results):
     bare_rate = 1e3 / min(bare.values())
     print(f"bank: {results['bank_size']} random PDQ hashes; {results['machine']['cpus']} CPUs")
     print(f"bare ONNX Runtime, 320x320 fp32: batch 1 {bare['1']:.1f} ms, batch 8 {bare['8']:.1f} ms per image")
+    if results["sizes"]:
+        report_serve(results, bare_rate)
+    if "scan_vs_serve" in results:
+        report_scan(results, bare_rate)
+
+
+def report_serve(results, bare_rate):
     print()
     print("size     files  Python img/s  coverguard img/s (configuration)      ratio  of bare inference")
     for side, entry in results["sizes"].items():
@@ -511,6 +626,26 @@ def report(results):
             f"{load['clients']} clients for {load['seconds']} s: statuses {load['status_counts']}, "
             f"{load['answered_200_per_second']:.1f} answered/s; RSS {load['rss_before_mib']:.0f} MiB "
             f"before, peak {load['peak_rss_mib']:.0f} MiB, {load['rss_after_mib']:.0f} MiB after"
+        )
+
+
+def report_scan(results, bare_rate):
+    print()
+    print("scan (whole process) against serve (2 x 1, full decode), same folder, images/s:")
+    print("size     files    scan   serve  scan/serve  NudeNet alone  Python stack  scan/bare batch 8  scan peak RSS")
+    for side, entry in results["scan_vs_serve"].items():
+        scan, serve = statistics.median(entry["scan"]), statistics.median(entry["serve"])
+        nudenet, python = statistics.median(entry["nudenet_alone"]), statistics.median(entry["python_stack"])
+        print(
+            f"{side + ' px':<8} {entry['files']:>5}  {scan:>6.1f}  {serve:>6.1f}  {scan / serve:>10.0%}"
+            f"  {nudenet:>6.1f} ({scan / nudenet:.2f}x)  {python:>5.1f} ({scan / python:.2f}x)"
+            f"  {scan / bare_rate:>17.0%}  {max(entry['scan_peak_rss_mib']):>9.0f} MiB"
+        )
+    print("CPU per image (user + system, the process alone; serve's clients not counted):")
+    for side, entry in results["scan_vs_serve"].items():
+        print(
+            f"  {side} px: scan {statistics.median(entry['scan_cpu_ms']):.1f} ms (start-up included),"
+            f" serve {statistics.median(entry['serve_cpu_ms']):.1f} ms"
         )
 
 

@@ -22,8 +22,9 @@ fn regex(pattern: &str) -> Regex {
 /// The age is the `age` group; digits may be spaced apart (`1 3`).
 static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
-        // "i'm 11", "im 12", "i am 1 3", "age: 14", "turning 13", "just turned 12"
-        r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only)\s?:?\s?(?P<age>\d\s?\d?)\b(?:\s?(?:yo|y/o|y\.o\.?|yrs?|years?(?: old)?|f|m|girl|boy|here|now|and|n|too|btw|lol|haha|[!?.,]|$))",
+        // "i'm 11", "im 12 send pics", "i am 1 3", "age: 14", "turning 13", "just turned 12";
+        // the word after the number is checked in code ("im 10 minutes away" is no age)
+        r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only)\s?:?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
         // "12yo", "13 y/o", "14 years old", "15 yrs"
         r"\b(?P<age>\d{1,2})\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|yrs|years|anos|años|jahre|ans|lat|sai)\b",
         // "only 13", "just 12", "13 and lonely", "12 girl here"
@@ -35,6 +36,13 @@ static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .map(|p| regex(p))
     .collect()
 });
+
+/// Words after "im 10" that make the number a count, not an age.
+const UNITS: [&str; 34] = [
+    "%", "k", "min", "mins", "minute", "minutes", "hour", "hours", "hrs", "sec", "secs", "seconds",
+    "bpm", "songs", "song", "tracks", "track", "times", "days", "day", "weeks", "months", "miles",
+    "mi", "km", "ft", "feet", "lbs", "kg", "percent", "x", "am", "pm", ":",
+];
 
 /// A birthday or party title: its age is the guest's, not the writer's.
 static CELEBRATION: LazyLock<Regex> = LazyLock::new(|| {
@@ -83,6 +91,11 @@ impl TextDetector for AgeDetector {
                     continue;
                 };
                 if !(YOUNGEST..=OLDEST).contains(&years) {
+                    continue;
+                }
+                if caps.name("next").is_some_and(|next| {
+                    UNITS.contains(&next.as_str()) || next.as_str().starts_with(':')
+                }) {
                     continue;
                 }
                 let whole = caps.get(0).expect("group 0");

@@ -41,8 +41,17 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 /// An address spelled out letter by letter, on the compact view.
-static COMPACT_EMAIL: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"[a-z0-9][a-z0-9._%+\-]*@[a-z0-9\-]+(?:\.[a-z]{2,})+"));
+static COMPACT_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    regex(&format!(
+        r"[a-z0-9][a-z0-9._%+\-]*@(?:[a-z0-9\-]+(?:\.[a-z]{{2,}})+|(?:{PROVIDERS})\b)"
+    ))
+});
+/// "my gmail is lily.k", "hotmail: jay2011".
+static PROVIDER_NAMED: LazyLock<Regex> = LazyLock::new(|| {
+    regex(&format!(
+        r"\b(?:{PROVIDERS})\s?(?:is|:|=|-)\s?[a-z0-9][a-z0-9._]{{2,}}"
+    ))
+});
 
 /// `snap: lily_2010`, `ig @lily`, `kik = lily`, `discord is lily`.
 static APP_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
@@ -67,6 +76,9 @@ static HANDLE_LIKE: LazyLock<Regex> = LazyLock::new(|| {
         r"@[a-z0-9][a-z0-9._]{2,}|\b[a-z][a-z0-9]{2,}[._][a-z0-9._]*[a-z0-9]\b|\b[a-z]{3,}_?[0-9]{2,4}\b",
     )
 });
+/// `@lily_2010`, `@mia.xo`: an at-handle with a handle's marks needs no app named.
+static AT_HANDLE: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"(?:^|\s)@[a-z0-9]*[._0-9][a-z0-9._]*[a-z0-9]"));
 /// Abbreviations that look like handles in ordinary titles.
 static NOT_A_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
     regex(
@@ -92,6 +104,11 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         format!(
             r"\badd\s?me\b|\bquick ?add\b|\b(?:d\.?m|p\.?m|inbox|e-?mail|{APPS})\s?me\b|\bhmu\b|\bdms? (?:are )?open\b|\bslide (?:in|into) (?:my|ur|your|the) dms?\b"
         ),
+        // Other languages: "escribeme", "agregame al snap", "ajoute moi", "schreib mir",
+        // "me adiciona", "napisz do mnie" (accents folded)
+        r"\b(?:escribeme|escribime|hablame|agregame|agrega ?me|mandame (?:un )?(?:mensaje|msj|dm|md)|me adiciona|adiciona ?me|me chama|chama no|me manda (?:mensagem|msg|dm)|schreib(?:t)? mir|schreib mich an|adde mich|add mich|fug mich hinzu|ajoute[- ]?moi|ajoutez[- ]?moi|ecris[- ]?moi|ecrivez[- ]?moi|contacte[- ]?moi|napisz do mnie|napisz mi|dodaj mnie|pisz do mnie|ライン交換|line交換)".to_string(),
+        // "snap?", "insta??", "got kik?"
+        r"\b(?:snap|snapchat|sc|insta|ig|kik|discord|whatsapp|telegram|tele|number|num|digits)\s?\?".to_string(),
         // "facetime me", "wanna video call?"
         r"\bface\s?time me\b|\b(?:wanna|want to|lets|let's|can we|we can|u wanna) (?:video ?call|video ?chat|facetime|vc|call)\b".to_string(),
         // "text me", but not "Text Me Merry Christmas": only where a request ends
@@ -114,19 +131,15 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 impl TextDetector for ContactDetector {
     fn detect(&self, text: &Normalized, found: &mut Vec<Finding>) {
         phones(text, found);
-        find_all(&EMAIL, text, ViewKind::Base, TextSignalKind::Email, found);
-        find_all(&EMAIL, text, ViewKind::Leet, TextSignalKind::Email, found);
-        find_all(
-            &COMPACT_EMAIL,
-            text,
-            ViewKind::Compact,
-            TextSignalKind::Email,
-            found,
-        );
-        for finding in found.iter_mut().filter(|f| f.kind == TextSignalKind::Email) {
-            if finding.recipient.is_none() {
-                let written = &text.view(finding.view).as_str()[finding.bytes.clone()];
-                finding.recipient = Some(written.chars().filter(|c| !c.is_whitespace()).collect());
+        for (regex, view) in [
+            (&*EMAIL, ViewKind::Base),
+            (&*EMAIL, ViewKind::Leet),
+            (&*COMPACT_EMAIL, ViewKind::Compact),
+            (&*PROVIDER_NAMED, ViewKind::Base),
+        ] {
+            for m in regex.find_iter(text.view(view).as_str()) {
+                let address = m.as_str().chars().filter(|c| !c.is_whitespace()).collect();
+                found.push(named(TextSignalKind::Email, view, m.range(), address));
             }
         }
         for (view, regex) in [
@@ -135,24 +148,31 @@ impl TextDetector for ContactDetector {
             (ViewKind::Base, &*APP_MARKED_HANDLE),
         ] {
             for caps in regex.captures_iter(text.view(view).as_str()) {
-                let whole = caps.get(0).expect("group 0");
-                let mut finding = Finding::new(TextSignalKind::ContactHandle, view, whole.range());
-                finding.recipient = caps
-                    .get(1)
-                    .map(|h| h.as_str().trim_start_matches('@').to_string());
-                found.push(finding);
+                let whole = caps.get(0).expect("group 0").range();
+                let handle = caps.get(1).map_or("", |h| h.as_str());
+                found.push(named(
+                    TextSignalKind::ContactHandle,
+                    view,
+                    whole,
+                    handle.into(),
+                ));
             }
         }
-        if STRONG_APP.is_match(text.leet.as_str()) || STRONG_APP.is_match(text.letters.as_str()) {
-            for m in HANDLE_LIKE.find_iter(text.base.as_str()) {
-                if NOT_A_HANDLE.is_match(m.as_str()) {
-                    continue;
-                }
-                let mut finding =
-                    Finding::new(TextSignalKind::ContactHandle, ViewKind::Base, m.range());
-                finding.recipient = Some(m.as_str().trim_start_matches('@').to_string());
-                found.push(finding);
-            }
+        let app_named =
+            STRONG_APP.is_match(text.leet.as_str()) || STRONG_APP.is_match(text.letters.as_str());
+        let base = text.base.as_str();
+        let handles = HANDLE_LIKE
+            .find_iter(base)
+            .filter(|m| app_named && !NOT_A_HANDLE.is_match(m.as_str()))
+            .chain(AT_HANDLE.find_iter(base));
+        for m in handles {
+            let handle = m.as_str().trim().to_string();
+            found.push(named(
+                TextSignalKind::ContactHandle,
+                ViewKind::Base,
+                m.range(),
+                handle,
+            ));
         }
         find_all(
             &LINK,
@@ -174,6 +194,18 @@ impl TextDetector for ContactDetector {
             find_words(regex, text, TextSignalKind::ContactHandle, found);
         }
     }
+}
+
+/// A finding that names its recipient (without a leading `@`).
+fn named(
+    kind: TextSignalKind,
+    view: ViewKind,
+    bytes: std::ops::Range<usize>,
+    recipient: String,
+) -> Finding {
+    let mut finding = Finding::new(kind, view, bytes);
+    finding.recipient = Some(recipient.trim_start_matches('@').to_string());
+    finding
 }
 
 /// A run of 7 to 15 digits is a phone number when it starts with `+`, when it holds 10

@@ -109,7 +109,7 @@ fn describe(name: &str, score: &Score) -> String {
 }
 
 #[test]
-#[ignore = "the rules are not there yet: held-out recall 0.72 (target 0.9) and false flags 3.6% (target 2%); run with --ignored to see the figures"]
+#[ignore = "the rules are not there yet: held-out recall 0.79 (target 0.9) and false flags 4.5% (target 2%); run with --ignored to see the figures"]
 fn held_out_titles_meet_the_recall_and_false_flag_targets() {
     let all = examples();
     assert!(

@@ -165,6 +165,13 @@ pub struct TextSignal {
     pub recipient: Option<String>,
 }
 
+/// What a screening's record says of text: the signals found in the title and
+/// description (and, with OCR, in the artwork).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TextRecord {
+    pub signals: Vec<TextSignal>,
+}
+
 /// A detector's finding, in the coordinates of the view it searched.
 #[derive(Clone, Debug)]
 pub struct Finding {

@@ -32,7 +32,9 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         ),
         // "show me what you look like", "show me ur face"
         r"\bshow (?:me )?(?:what (?:you|u) look like|(?:ur|your|yo) (?:face|self|pic|pics|outfit|room)|urself|yourself|u\b)".to_string(),
-        r"\b(?:want|wanna|need|gotta|tryna) (?:to )?see (?:u|ur|urself|you)\b|\bwhat (?:do )?(?:you|u) look like\b".to_string(),
+        r"\b(?:want|wanna|need|gotta|tryna) (?:to )?see (?:u|ur|urself|you)\b|\bwhat (?:do )?(?:you|u) look like\b|\b(?:can|could|may) (?:i|we) see (?:u|you|ur|urself)\b|\b(?:lemme|let me) see (?:u|ur|urself)\b|\bface ?reveal\b|\bturn (?:ur|your|on ur|on your) (?:cam|camera)\b|\bon cam\s?\?".to_string(),
+        // "show me", "montre-moi", "ensename", "zeig mir", "pokaz sie"
+        r"\b(?:montre[- ]?moi|montre[- ]?toi|ensename|muestrame|mostra[- ]?me|me mostra|zeig mir|zeig dich|pokaz sie|pokaz mi)\b".to_string(),
         // Other languages: French, Spanish, Portuguese, German, Polish (accents folded).
         r"\b(?:envoie|envoies|envoi)(?:[- ]?moi)? (?:une |des |ta |tes )?(?:photo|photos|selfie|video)s?\b|\b(?:mandame|manda|me manda|enviame|me envia|me envie|mandame) (?:una |unas |uma |umas |tu |tus |sua |suas )?(?:foto|fotos|selfie|nudes|pack)\b|\bschick(?:e|st)? (?:mir )?(?:ein |eine |dein |deine )?(?:bild|bilder|foto|fotos|selfie)\b|\bwyslij(?: mi)? (?:swoje |swoja |twoje )?(?:zdjecie|zdjecia|fotke|fotki|selfie)\b".to_string(),
         format!(r"\b(?:{PICTURES}) (?:pls|plz|please)\b|\b(?:{PICTURES})\s?\?"),
@@ -52,7 +54,8 @@ static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b".to_string(),
         r"\b(?:are|r) (?:you|u) (?:a )?virgin\b|\b(?:are|r) (?:you|u) (?:horny|wet|naked|hard)\b|\b(?:im|i'm|i am|got) (?:so )?horny\b".to_string(),
         r"\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
-        r"\b(?:u|ur|u r|r u|you're|youre)\s(?:so |rly |really |very )?(?:sexy|hot|horny|naked|wet)\b".to_string(),
+        r"\b(?:u|ur|u r|r u|you're|youre)\s(?:so |rly |really |very )?(?:sexy|hot|horny|naked|wet)\b|\b(?:u|you) look (?:so |rly |really )?(?:sexy|hot)\b|\b(?:u|you) (?:a )?virgin\s?\?".to_string(),
+        r"\b(?:see|show|be|get|send) (?:me |u |you |urself |yourself )?naked\b|\b(?:talk|talking) dirty\b|\bdirty talk\b|\bmake me (?:hard|wet)\b|\b(?:bra|cup) size\b|\b(?:desnuda|desnudo|nackt|nackte|nago|naga|pelada|pelado)\b".to_string(),
         r"\b(?:take|took|tak) (?:ur|your|it|them) (?:clothes|shirt|top|bra|pants) off\b|\b(?:without|no) (?:ur |your |any )?clothes\b|\bstrip for me\b|\btouch (?:yourself|urself)\b".to_string(),
         r"\b(?:wanna|want to|lets|let's|let us|wana) (?:have sex|hook ?up|fuck|bang|sext|make out|do it|do stuff|do things)\b|\bsex with (?:me|u|you)\b|\bwhat (?:r|are) (?:u|you) wearing\b".to_string(),
         r"\b(?:send|show|flash) (?:me )?(?:ur |your |yo )?(?:boobs|tits|pussy|dick|body|bum|butt)\b".to_string(),

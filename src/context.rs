@@ -18,6 +18,12 @@ pub struct ScreenContext {
     #[serde(default)]
     pub owner_is_minor: bool,
     pub playlist_track_count: Option<i64>,
+    /// The playlist's or track's title, screened for text signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The playlist's or track's description, screened for text signals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Strict profile thresholds: review explicit labels from 0.25 and block from

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::bank::{BankMatch, MatchParams, SignalThresholds};
+use crate::text::TextSignalKind;
 
 /// The screening outcome. The upload pipeline publishes only on `Allow`.
 #[derive(
@@ -128,10 +129,41 @@ pub struct Policy {
     pub allow_list_clears_classifier: bool,
     /// Thresholds of the robust signals (turned pixels, trimmed frames, regions).
     pub signal_thresholds: SignalThresholds,
+    /// What each kind of text signal leads to. Serialised only when changed, so the
+    /// default policy's version is unchanged.
+    #[serde(skip_serializing_if = "TextRules::is_default")]
+    pub text: TextRules,
 }
 
 fn is_true(value: &bool) -> bool {
     *value
+}
+
+/// The verdict each kind of text signal leads to: `review` for every kind by default.
+/// Rules over words are evidence for a person to weigh, not reason enough to block on
+/// their own; a policy file may set `block` (or `allow`) for a kind, a choice a team makes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TextRules(BTreeMap<TextSignalKind, Verdict>);
+
+impl Default for TextRules {
+    fn default() -> Self {
+        TextRules(
+            TextSignalKind::ALL
+                .into_iter()
+                .map(|kind| (kind, Verdict::Review))
+                .collect(),
+        )
+    }
+}
+
+impl TextRules {
+    fn is_default(&self) -> bool {
+        *self == TextRules::default()
+    }
+
+    pub fn action(&self, kind: TextSignalKind) -> Verdict {
+        self.0.get(&kind).copied().unwrap_or(Verdict::Review)
+    }
 }
 
 /// PDQ distance of a bank that names none: python-threatexchange's default.
@@ -151,6 +183,9 @@ struct PolicyFile {
     banks: BTreeMap<String, BankRuleFile>,
     pdq_min_quality: Option<u32>,
     signal_thresholds: Option<SignalThresholdsFile>,
+    /// `[text]`: `phone = "block"`, ... per text signal kind.
+    #[serde(default)]
+    text: BTreeMap<String, Verdict>,
 }
 
 /// `[signal_thresholds]`: any of them, over the defaults.
@@ -234,6 +269,7 @@ impl Policy {
             pdq_min_quality: 50,
             allow_list_clears_classifier: true,
             signal_thresholds: SignalThresholds::default(),
+            text: TextRules::default(),
         }
     }
 
@@ -317,6 +353,12 @@ impl Policy {
             s.bottom75 = t.pdq_bottom75.unwrap_or(s.bottom75);
             s.center90 = t.pdq_center90.unwrap_or(s.center90);
             s.center80 = t.pdq_center80.unwrap_or(s.center80);
+        }
+        for (kind, verdict) in file.text {
+            let kind: TextSignalKind = kind
+                .parse()
+                .map_err(|e: String| PolicyError::Invalid(format!("text.{kind}: {e}")))?;
+            policy.text.0.insert(kind, verdict);
         }
         policy.validate()?;
         Ok(policy)

@@ -342,7 +342,8 @@ impl Pipeline {
             &policy,
             &model,
         );
-        self.apply_submission(&mut record, submission).await?;
+        self.apply_submission(&mut record, submission, &policy)
+            .await?;
         let screening_id = submission
             .screening_id
             .clone()
@@ -375,16 +376,19 @@ impl Pipeline {
         })
     }
 
-    /// What the submission adds to a decided record: the strict profile's reason, and a
-    /// hold for review when the owner's account was taken down.
+    /// What the submission adds to a decided record: the strict profile's reason, the text
+    /// signals of its title and description, and a hold for review when the owner's
+    /// account was taken down.
     pub(crate) async fn apply_submission(
         &self,
         record: &mut ScreeningRecord,
         submission: &Submission,
+        policy: &Policy,
     ) -> Result<(), StoreError> {
         if let Some(reason) = submission.context.strict_reason() {
             record.reasons.push(format!("strict profile: {reason}"));
         }
+        crate::screening::text::apply(record, &submission.context, policy);
         let taken_down = match &submission.owner_id {
             Some(owner) => self.store.is_taken_down(owner).await?,
             None => false,

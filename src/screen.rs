@@ -314,6 +314,9 @@ pub struct ScreeningRecord {
     #[schema(value_type = Option<Object>)]
     pub decided_by: Option<ViewId>,
     pub reasons: Vec<String>,
+    /// Text signals of the title and description; empty when there were none.
+    #[serde(default)]
+    pub text: crate::text::TextRecord,
     pub model: String,
     pub policy: String,
 }
@@ -453,6 +456,7 @@ pub fn build_record(
         verdict,
         decided_by,
         reasons,
+        text: Default::default(),
         model: model_id.to_string(),
         policy: policy.version(),
     }

@@ -189,6 +189,42 @@ fn exit_status_is_0_for_allow_1_for_review_and_2_wins() {
 }
 
 #[test]
+fn scan_reads_the_title_and_description_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let astronaut = copy_photo(dir.path(), "astronaut.png");
+    let plain = scan(&["--json", "--title", "Road trip 2024", s(&astronaut)]);
+    assert_eq!(plain.status, 0, "{}", plain.stderr);
+    let held = scan(&[
+        "--json",
+        "--title",
+        "road trip",
+        "--description",
+        "im 12 send pics",
+        s(&astronaut),
+    ]);
+    assert_eq!(held.status, 1, "{}", held.stderr);
+    let record = &held.lines[0];
+    assert_eq!(record["verdict"], "review");
+    let kinds: Vec<&str> = record["text"]["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["source"], "description");
+            s["kind"].as_str().unwrap()
+        })
+        .collect();
+    assert!(
+        kinds.contains(&"age") && kinds.contains(&"image_request"),
+        "{kinds:?}"
+    );
+    // A title is refused as the service refuses it, before anything is screened.
+    let refused = scan(&["--title", "a\u{7}b", s(&astronaut)]);
+    assert_eq!(refused.status, 2);
+    assert!(refused.stderr.contains("title"), "{}", refused.stderr);
+}
+
+#[test]
 fn directories_are_recursed_and_named_by_the_given_path() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("nested")).unwrap();

@@ -918,6 +918,77 @@ async fn identical_bytes_are_answered_without_a_second_inference() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_title_with_contact_details_holds_the_cover_even_when_the_image_is_cached() {
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    let (status, plain) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("astronaut.png"),
+            "artwork_id=titled-1&owner_id=o&title=Summer%20Vibes",
+        )
+        .await;
+    assert_eq!((status, plain["verdict"].as_str()), (200, Some("allow")));
+    assert_eq!(plain["text"]["signals"], serde_json::json!([]));
+    // The same bytes under a title that asks to move the talk to Snapchat.
+    let (status, held) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("astronaut.png"),
+            "artwork_id=titled-2&owner_id=o&title=add%20me%20on%20%EF%BD%93%EF%BD%8E%EF%BD%81%EF%BD%90%3A%20lily_2010",
+        )
+        .await;
+    assert_eq!(
+        (status, held["verdict"].as_str()),
+        (200, Some("review")),
+        "{held}"
+    );
+    let signals = held["text"]["signals"].as_array().expect("signals");
+    assert!(
+        signals
+            .iter()
+            .all(|s| s["source"] == "title" && s["kind"] == "contact_handle"),
+        "{signals:?}"
+    );
+    // Spans are reported as written, and the handle is named for the owner pattern.
+    assert!(
+        signals.iter().any(|s| s["match"] == "add me on ｓｎａｐ"),
+        "{signals:?}"
+    );
+    assert!(
+        signals.iter().any(|s| s["recipient"] == "lily_2010"),
+        "{signals:?}"
+    );
+    let reasons = held["reasons"].to_string();
+    assert!(
+        reasons.contains("review: contact details in title"),
+        "{reasons}"
+    );
+    assert!(
+        !reasons.contains("lily"),
+        "a handle is not quoted in reasons: {reasons}"
+    );
+    assert_eq!(
+        server.metric("coverguard_verdict_cache_hits_total").await,
+        1.0,
+        "the image's verdict came from the cache, and the title was still read"
+    );
+    // A title is checked like every field: control characters are refused.
+    let (status, refused) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("astronaut.png"),
+            "artwork_id=titled-3&owner_id=o&title=a%1Bb",
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "title");
+}
+
 /// Every property a schema allows, following `$ref` and `allOf`.
 fn schema_properties(doc: &Value, schema: &Value) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
@@ -1395,6 +1466,7 @@ fn strict_submission(artwork: &str, id: &str) -> coverguard::pipeline::Submissio
             surface: Some("playlist_cover".into()),
             owner_is_minor: true,
             playlist_track_count: Some(0),
+            ..Default::default()
         },
         screening_id: Some(id.into()),
     }

@@ -173,10 +173,12 @@ enum Field {
     Surface,
     OwnerIsMinor,
     PlaylistTrackCount,
+    Title,
+    Description,
 }
 
 impl Field {
-    const ALL: [Field; 7] = [
+    const ALL: [Field; 9] = [
         Field::ArtworkId,
         Field::Url,
         Field::Path,
@@ -184,6 +186,8 @@ impl Field {
         Field::Surface,
         Field::OwnerIsMinor,
         Field::PlaylistTrackCount,
+        Field::Title,
+        Field::Description,
     ];
 
     fn name(self) -> &'static str {
@@ -195,6 +199,8 @@ impl Field {
             Field::Surface => "surface",
             Field::OwnerIsMinor => "owner_is_minor",
             Field::PlaylistTrackCount => "playlist_track_count",
+            Field::Title => "title",
+            Field::Description => "description",
         }
     }
 
@@ -514,6 +520,8 @@ fn build_item(line: u64, cells: &Cells, base_dir: &Path) -> Result<ManifestItem,
         Field::Surface,
         Field::OwnerIsMinor,
         Field::PlaylistTrackCount,
+        Field::Title,
+        Field::Description,
     ] {
         push_cell(&mut fields, line, field, cells[field as usize])?;
     }
@@ -705,9 +713,9 @@ mod tests {
     fn csv_row_with_every_field() {
         let got = items(
             Csv,
-            "artwork_id,url,path,owner_id,surface,owner_is_minor,playlist_track_count\n\
-             a1,https://cdn.example/a1.jpg,,u1,playlist_cover,true,0\n\
-             a2,,covers/a2.png,u2,,,\n",
+            "artwork_id,url,path,owner_id,surface,owner_is_minor,playlist_track_count,title,description\n\
+             a1,https://cdn.example/a1.jpg,,u1,playlist_cover,true,0,\"sc: lily, add me\",for u\n\
+             a2,,covers/a2.png,u2,,,,,\n",
         );
         assert_eq!(
             got[0],
@@ -720,6 +728,8 @@ mod tests {
                     surface: Some("playlist_cover".into()),
                     owner_is_minor: true,
                     playlist_track_count: Some(0),
+                    title: Some("sc: lily, add me".into()),
+                    description: Some("for u".into()),
                 },
             }
         );

@@ -101,7 +101,9 @@ pub async fn redecide(
         }
     })?;
     record.source = submission.source.clone();
-    pipeline.apply_submission(&mut record, submission).await?;
+    pipeline
+        .apply_submission(&mut record, submission, &policy)
+        .await?;
     Ok(Redecision {
         record,
         model: previous.model.clone(),

@@ -89,6 +89,13 @@ pub struct ScanArgs {
     /// Where the art is shown (`playlist_cover`, `track_art`, …).
     #[arg(long, value_name = "NAME", value_parser = coverguard::screening::context::cli_surface)]
     surface: Option<String>,
+    /// The playlist's or track's title, screened for text signals (contact details,
+    /// requests for pictures, ages under 18).
+    #[arg(long, value_name = "TEXT", value_parser = coverguard::screening::context::cli_title)]
+    title: Option<String>,
+    /// The playlist's or track's description, screened as the title is.
+    #[arg(long, value_name = "TEXT", value_parser = coverguard::screening::context::cli_description)]
+    description: Option<String>,
     /// Files, directories or http(s) URLs.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
@@ -117,6 +124,8 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         surface: args.surface.clone(),
         owner_is_minor: args.owner_is_minor.unwrap_or(false),
         playlist_track_count: args.playlist_track_count,
+        title: args.title.clone(),
+        description: args.description.clone(),
     };
     let policy = context.policy(&Policy::for_model(args.policy.as_deref(), &manifest.model)?);
     let banks = BankSet::load(&args.banks)?;
@@ -299,6 +308,7 @@ async fn screen_one(
     if let Some(reason) = run.context.strict_reason() {
         record.reasons.push(format!("strict profile: {reason}"));
     }
+    coverguard::screening::text::apply(&mut record, &run.context, &run.policy);
     Ok(Ok(record))
 }
 

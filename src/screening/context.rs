@@ -15,9 +15,16 @@ pub const SURFACE: &str = "surface";
 pub const OWNER_IS_MINOR: &str = "owner_is_minor";
 pub const PLAYLIST_TRACK_COUNT: &str = "playlist_track_count";
 pub const DEADLINE_MS: &str = "deadline_ms";
+pub const TITLE: &str = "title";
+pub const DESCRIPTION: &str = "description";
 
 /// Longest id or surface accepted.
 pub const MAX_ID_LEN: usize = 128;
+
+/// Longest title and description accepted, in characters: well above what streaming
+/// platforms allow (100 to 300), far below what could cost the text rules real time.
+pub const MAX_TITLE_CHARS: usize = 1_000;
+pub const MAX_DESCRIPTION_CHARS: usize = 5_000;
 
 /// Why a field was refused; `field` names it as the caller spelt it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +41,8 @@ pub enum FieldError {
     NotACount { field: String, value: String },
     #[error("{field} {value:?} must be 1 to {MAX_ID_LEN} characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'")]
     BadId { field: String, value: String },
+    #[error("{field} is longer than {max} characters, or holds a control character other than tab or newline")]
+    BadText { field: String, max: usize },
     #[error("{field} must be {expected}, not {found}")]
     WrongType {
         field: String,
@@ -52,6 +61,7 @@ impl FieldError {
             | FieldError::NotABool { field, .. }
             | FieldError::NotACount { field, .. }
             | FieldError::BadId { field, .. }
+            | FieldError::BadText { field, .. }
             | FieldError::WrongType { field, .. } => field,
         }
     }
@@ -66,6 +76,9 @@ impl FieldError {
             FieldError::NotACount { .. } => "is not a whole number of 0 or more",
             FieldError::BadId { .. } => {
                 "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'"
+            }
+            FieldError::BadText { .. } => {
+                "is too long or holds a control character other than tab or newline"
             }
             FieldError::WrongType { .. } => "has the wrong JSON type",
         }
@@ -113,6 +126,23 @@ pub fn parse_id(field: &str, text: &str) -> Result<String, FieldError> {
     }
 }
 
+/// A title or description: at most `max` characters, no control characters but tab and
+/// newline (they would hide text from a reviewer's screen, not from the rules).
+pub fn parse_text(field: &str, text: &str, max: usize) -> Result<String, FieldError> {
+    let ok = text.chars().count() <= max
+        && text
+            .chars()
+            .all(|c| !c.is_control() || c == '\t' || c == '\n');
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(FieldError::BadText {
+            field: field.to_string(),
+            max,
+        })
+    }
+}
+
 /// A screening's fields as they arrive, one `(name, text)` pair at a time from any
 /// source. Every pair is seen, so a repeated field is refused rather than the last one
 /// winning in silence.
@@ -124,6 +154,8 @@ pub struct FieldSet {
     owner_is_minor: Option<bool>,
     playlist_track_count: Option<i64>,
     deadline_ms: Option<u64>,
+    title: Option<String>,
+    description: Option<String>,
     /// Every name given so far, a JSON `null` included.
     seen: Vec<String>,
 }
@@ -151,6 +183,8 @@ impl FieldSet {
             SURFACE => self.surface = Some(parse_id(name, text)?),
             OWNER_IS_MINOR => self.owner_is_minor = Some(parse_bool(name, text)?),
             PLAYLIST_TRACK_COUNT => self.playlist_track_count = Some(parse_count(name, text)?),
+            TITLE => self.title = Some(parse_text(name, text, MAX_TITLE_CHARS)?),
+            DESCRIPTION => self.description = Some(parse_text(name, text, MAX_DESCRIPTION_CHARS)?),
             _ => self.deadline_ms = Some(parse_count(name, text)? as u64),
         }
         Ok(())
@@ -199,7 +233,14 @@ impl FieldSet {
     fn mark_given(&mut self, name: &str) -> Result<(), FieldError> {
         if !matches!(
             name,
-            ARTWORK_ID | OWNER_ID | SURFACE | OWNER_IS_MINOR | PLAYLIST_TRACK_COUNT | DEADLINE_MS
+            ARTWORK_ID
+                | OWNER_ID
+                | SURFACE
+                | OWNER_IS_MINOR
+                | PLAYLIST_TRACK_COUNT
+                | DEADLINE_MS
+                | TITLE
+                | DESCRIPTION
         ) {
             return Err(FieldError::Unknown {
                 field: name.to_string(),
@@ -232,6 +273,8 @@ impl FieldSet {
                 surface: self.surface,
                 owner_is_minor: self.owner_is_minor.unwrap_or(false),
                 playlist_track_count: self.playlist_track_count,
+                title: self.title,
+                description: self.description,
             },
             deadline_ms: self.deadline_ms,
         })
@@ -257,6 +300,14 @@ pub fn cli_count(text: &str) -> Result<i64, String> {
 
 pub fn cli_surface(text: &str) -> Result<String, String> {
     parse_id(SURFACE, text).map_err(|e| e.to_string())
+}
+
+pub fn cli_title(text: &str) -> Result<String, String> {
+    parse_text(TITLE, text, MAX_TITLE_CHARS).map_err(|e| e.to_string())
+}
+
+pub fn cli_description(text: &str) -> Result<String, String> {
+    parse_text(DESCRIPTION, text, MAX_DESCRIPTION_CHARS).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -295,6 +346,32 @@ mod tests {
         for text in ["", &"a".repeat(129), "a b", "a/b", "é", "a\n"] {
             assert!(parse_id("a", text).is_err(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn titles_and_descriptions_are_bounded_text() {
+        let ok = query(
+            "artwork_id=a&owner_id=o&title=add%20me%20%F0%9F%91%BB&description=line%0Anext",
+            true,
+        )
+        .unwrap();
+        assert_eq!(ok.context.title.as_deref(), Some("add me 👻"));
+        assert_eq!(ok.context.description.as_deref(), Some("line\nnext"));
+        assert!(parse_text(TITLE, &"é".repeat(MAX_TITLE_CHARS), MAX_TITLE_CHARS).is_ok());
+        for bad in [
+            "a\u{0}b",
+            "a\rb",
+            "\u{1b}[2J",
+            &"x".repeat(MAX_TITLE_CHARS + 1),
+        ] {
+            assert!(parse_text(TITLE, bad, MAX_TITLE_CHARS).is_err(), "{bad:?}");
+        }
+        let field = |q: &str| query(q, true).unwrap_err().field().to_string();
+        assert_eq!(field("artwork_id=a&owner_id=o&title=a&title=b"), TITLE);
+        let mut fields = FieldSet::new();
+        assert!(fields
+            .push_json(DESCRIPTION, &serde_json::json!(5))
+            .is_err());
     }
 
     #[test]

@@ -3,4 +3,5 @@
 pub mod context;
 pub(crate) mod evidence;
 pub mod rematch;
+pub mod text;
 pub mod views;

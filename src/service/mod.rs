@@ -447,6 +447,11 @@ pub(crate) struct ScreenQuery {
     owner_is_minor: Option<bool>,
     /// A whole number of 0 or more.
     playlist_track_count: Option<u64>,
+    /// The playlist's or track's title, read for text signals: at most 1,000 characters,
+    /// no control characters but tab and newline.
+    title: Option<String>,
+    /// The playlist's or track's description, as the title: at most 5,000 characters.
+    description: Option<String>,
     deadline_ms: Option<u64>,
 }
 

@@ -1,0 +1,169 @@
+//! The words of a screening's context (title, description) read for text signals, and
+//! what they decide. Applied after the image is decided, on the upload path, in backfill
+//! redecisions and in `scan`, so a cached or re-derived image verdict never skips them.
+
+use std::sync::LazyLock;
+
+use crate::context::ScreenContext;
+use crate::decide::{Policy, Verdict};
+use crate::screen::ScreeningRecord;
+use crate::text::{TextScreener, TextSignal, TextSignalKind, TextSource};
+
+/// The built-in rules; a team's keyword list joins them through configuration later.
+static BUILTIN: LazyLock<TextScreener> = LazyLock::new(TextScreener::builtin);
+
+/// The signals in the context's title and description, in that order.
+pub fn context_signals(context: &ScreenContext, screener: &TextScreener) -> Vec<TextSignal> {
+    [
+        (TextSource::Title, &context.title),
+        (TextSource::Description, &context.description),
+    ]
+    .into_iter()
+    .filter_map(|(source, text)| text.as_deref().map(|t| screener.scan(source, t)))
+    .flatten()
+    .collect()
+}
+
+/// Adds the context's text signals to `record` and raises its verdict to what the policy
+/// sets for each kind found (review by default), with a reason per kind and source.
+pub fn apply(record: &mut ScreeningRecord, context: &ScreenContext, policy: &Policy) {
+    apply_with(record, context, policy, &BUILTIN);
+}
+
+pub fn apply_with(
+    record: &mut ScreeningRecord,
+    context: &ScreenContext,
+    policy: &Policy,
+    screener: &TextScreener,
+) {
+    let signals = context_signals(context, screener);
+    let mut said: Vec<(TextSignalKind, TextSource)> = Vec::new();
+    for signal in &signals {
+        let action = policy.text.action(signal.kind);
+        if action == Verdict::Allow || said.contains(&(signal.kind, signal.source)) {
+            continue;
+        }
+        said.push((signal.kind, signal.source));
+        record.reasons.push(reason(action, signal));
+        record.verdict = record.verdict.max(action);
+    }
+    record.text.signals = signals;
+}
+
+/// `review: contact details in title ("add me on snap")`. A match that names a number,
+/// address or handle is not quoted: reasons travel in webhooks and reports, and the
+/// contact details may be a child's.
+fn reason(action: Verdict, signal: &TextSignal) -> String {
+    let what = match signal.kind {
+        TextSignalKind::Phone => "a phone number".to_string(),
+        TextSignalKind::Email => "an email address".to_string(),
+        TextSignalKind::ContactHandle => "contact details".to_string(),
+        TextSignalKind::ImageRequest => "a request for pictures".to_string(),
+        TextSignalKind::Sexual => "sexual solicitation".to_string(),
+        TextSignalKind::Age => "an age under 18".to_string(),
+        TextSignalKind::Keyword => format!(
+            "a listed term ({})",
+            signal.category.as_deref().unwrap_or("keyword")
+        ),
+    };
+    let names_someone = signal.recipient.is_some()
+        || matches!(signal.kind, TextSignalKind::Phone | TextSignalKind::Email);
+    let quoted = if names_someone {
+        "redacted".to_string()
+    } else {
+        let short: String = signal.matched.chars().take(60).collect();
+        format!("{short:?}")
+    };
+    format!("{action}: {what} in {} ({quoted})", signal.source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::Policy;
+
+    fn record() -> ScreeningRecord {
+        serde_json::from_value(serde_json::json!({
+            "source": "t", "sha256": "00", "md5": "00", "format": "png", "width": 1, "height": 1,
+            "pdq": {"hash": "00", "quality": 0, "dihedral": []}, "phash": null, "detections": [],
+            "matches": [], "verdict": "allow", "reasons": [], "model": "m", "policy": "p"
+        }))
+        .expect("a minimal record")
+    }
+
+    fn titled(title: &str) -> ScreenContext {
+        ScreenContext {
+            title: Some(title.to_string()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn text_signals_hold_an_allowed_image_for_review_with_a_reason() {
+        let mut r = record();
+        apply(&mut r, &titled("add me on snap"), &Policy::builtin(&[]));
+        assert_eq!(r.verdict, Verdict::Review);
+        assert_eq!(
+            r.reasons,
+            ["review: contact details in title (\"add me on snap\")"]
+        );
+        assert_eq!(r.text.signals.len(), 1);
+        assert_eq!(r.text.signals[0].source, TextSource::Title);
+    }
+
+    #[test]
+    fn contact_details_are_not_quoted_in_reasons() {
+        let mut r = record();
+        let context = ScreenContext {
+            description: Some("text me 555 123 4567, sc: lily_2010".into()),
+            ..Default::default()
+        };
+        apply(&mut r, &context, &Policy::builtin(&[]));
+        assert!(!r.reasons.is_empty());
+        for reason in &r.reasons {
+            assert!(
+                !reason.contains("555") && !reason.contains("lily"),
+                "{reason}"
+            );
+        }
+        assert!(r
+            .text
+            .signals
+            .iter()
+            .any(|s| s.matched.contains("555 123 4567")));
+    }
+
+    #[test]
+    fn a_policy_sets_the_action_per_kind_and_never_lowers_a_verdict() {
+        let policy = Policy::from_toml(
+            "[text]\nage = \"block\"\ncontact_handle = \"allow\"\n",
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_ne!(policy.version(), Policy::builtin(&[]).version());
+        let mut r = record();
+        apply(&mut r, &titled("im 12, dm me"), &policy);
+        assert_eq!(r.verdict, Verdict::Block);
+        assert_eq!(r.reasons.len(), 1, "{:?}", r.reasons);
+        let mut blocked = record();
+        blocked.verdict = Verdict::Block;
+        apply(&mut blocked, &titled("dm me"), &Policy::builtin(&[]));
+        assert_eq!(blocked.verdict, Verdict::Block);
+        assert!(Policy::from_toml("[text]\nnope = \"block\"\n", &[], &[]).is_err());
+    }
+
+    #[test]
+    fn the_default_text_rules_leave_the_policy_version_as_it_was() {
+        let policy = Policy::from_toml("[text]\nphone = \"review\"\n", &[], &[]).unwrap();
+        assert_eq!(policy.version(), Policy::builtin(&[]).version());
+    }
+
+    #[test]
+    fn innocent_titles_change_nothing() {
+        let mut r = record();
+        apply(&mut r, &titled("Call Me Maybe"), &Policy::builtin(&[]));
+        assert_eq!(r.verdict, Verdict::Allow);
+        assert!(r.reasons.is_empty() && r.text.signals.is_empty());
+    }
+}

@@ -60,7 +60,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ModelsCommand {
-    /// Download and verify the model and ONNX Runtime into the cache.
+    /// Download and verify the model, the OCR models and ONNX Runtime into the cache.
     Fetch {
         /// Also fetch the scikit-image sample photos the parity tests use.
         #[arg(long)]
@@ -121,6 +121,9 @@ fn models(command: ModelsCommand) -> anyhow::Result<()> {
             let p = provision::provision(&cache, None)?;
             println!("model:   {}", p.model_path.display());
             println!("runtime: {}", p.runtime_library.display());
+            let ocr = provision::provision_ocr(&cache)?;
+            println!("ocr detector:   {}", ocr.detector.display());
+            println!("ocr recogniser: {}", ocr.recogniser.display());
             if test_data {
                 let dir = provision::ensure_asset(&cache, "skimage-data")?;
                 println!("test data: {}", dir.display());

@@ -33,7 +33,45 @@ pub const PYTHON_ENV: &str = "COVERGUARD_PYTHON";
 pub struct Manifest {
     pub runtime: RuntimeSpec,
     pub model: ModelSpec,
+    pub ocr: OcrSpec,
     pub assets: Vec<AssetSpec>,
+}
+
+/// The OCR models (text detection and recognition) and their processing facts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcrSpec {
+    pub asset: String,
+    pub detector: String,
+    pub recogniser: String,
+    pub licence: String,
+    pub detect: OcrDetectSpec,
+    pub recognise: OcrRecogniseSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcrDetectSpec {
+    pub limit_side_len: u32,
+    pub limit_type: String,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub thresh: f32,
+    pub box_thresh: f32,
+    pub max_candidates: usize,
+    pub unclip_ratio: f32,
+    pub use_dilation: bool,
+    pub score_mode: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OcrRecogniseSpec {
+    pub image_height: u32,
+    pub image_width: u32,
+    pub batch: usize,
+    pub text_score: f32,
+    pub character_metadata_key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -544,6 +582,23 @@ pub fn provision(
     Ok(Provisioned {
         model_path,
         runtime_library,
+    })
+}
+
+/// Where the OCR models are.
+#[derive(Clone, Debug)]
+pub struct OcrProvisioned {
+    pub detector: PathBuf,
+    pub recogniser: PathBuf,
+}
+
+/// The OCR models, fetched and verified if missing.
+pub fn provision_ocr(cache: &Cache) -> Result<OcrProvisioned, ProvisionError> {
+    let spec = &manifest()?.ocr;
+    let dir = ensure_asset(cache, &spec.asset)?;
+    Ok(OcrProvisioned {
+        detector: dir.join(&spec.detector),
+        recogniser: dir.join(&spec.recogniser),
     })
 }
 

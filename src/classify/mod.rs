@@ -89,7 +89,9 @@ pub fn label_scores(detections: &[Detection]) -> BTreeMap<String, f32> {
 }
 
 /// The process-wide ONNX Runtime environment. ort loads one dylib per process.
-fn environment(library: &Path) -> Result<&'static ort::environment::Environment, ClassifyError> {
+pub(crate) fn environment(
+    library: &Path,
+) -> Result<&'static ort::environment::Environment, ClassifyError> {
     static ENV: OnceLock<(PathBuf, ort::environment::Environment)> = OnceLock::new();
     if let Some((loaded, env)) = ENV.get() {
         if loaded != library {

@@ -13,6 +13,7 @@ pub mod contact;
 mod evaluation;
 pub mod keywords;
 pub mod normalize;
+pub mod ocr;
 pub mod solicitation;
 
 use std::fmt;

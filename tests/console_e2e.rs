@@ -851,3 +851,87 @@ async fn the_queue_pages_lists_each_artwork_once_and_items_say_what_changed() {
     browser.quit().await;
     server.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_title_is_shown_with_what_the_rules_found_marked() {
+    if !browser_available() {
+        return;
+    }
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    let (status, body) = server
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/users",
+            &json!({"username": "rita", "password": PASSWORD, "role": "reviewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // A clean photo, held only for its title. The ghost before the span is two UTF-16 units
+    // but one character: the marks must still land on the words.
+    let title = "👻 hey add me on snap!! (x) and ur number? 💕";
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("astronaut.png"),
+            &format!(
+                "artwork_id=titled-1&owner_id=owner-1&title={}",
+                url::form_urlencoded::byte_serialize(title.as_bytes()).collect::<String>()
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, body["verdict"].as_str()),
+        (200, Some("review")),
+        "{body}"
+    );
+
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver
+        .browser(profile.path(), &["--window-size=1280,1100"])
+        .await;
+    let base = server.base.replace("127.0.0.1", "localhost");
+    browser.goto(&format!("{base}/console/login")).await;
+    browser.type_into("#username", "rita").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    let item = browser
+        .until(
+            "the queue row of titled-1",
+            "const row = document.querySelector('tr.queue-row[data-artwork-id=\"titled-1\"]');
+             return row ? row.dataset.reviewId : null;",
+            json!([]),
+        )
+        .await;
+    browser
+        .goto(&format!("{base}/console/items/{}", item.as_str().unwrap()))
+        .await;
+    item_page(&browser, "titled-1").await;
+    let shown = browser
+        .until(
+            "the marked title",
+            "const marks = [...document.querySelectorAll('#text mark.text-signal')];
+             if (!marks.length) return null;
+             return {
+               title: document.querySelector('#text .text-source').textContent,
+               marks: marks.map(m => [m.dataset.kind, m.textContent]),
+               listed: document.querySelectorAll('#text-signals li').length,
+             };",
+            json!([]),
+        )
+        .await;
+    screenshot(&browser, "console-text.png").await;
+    assert_eq!(shown["title"], title, "{shown}");
+    assert_eq!(
+        shown["marks"],
+        json!([
+            ["contact_handle", "add me on snap"],
+            ["contact_handle", "ur number?"]
+        ]),
+        "{shown}"
+    );
+    assert_eq!(shown["listed"], 2, "{shown}");
+}

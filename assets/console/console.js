@@ -632,6 +632,7 @@
         superseded: data.superseded_by || null,
         ownerTakenDown: data.owner_taken_down === true,
       }),
+      textPanel(sc),
       metaPanel(it, sc, data.artwork),
       matchesPanel(sc.matches || [], views.length > 1, data.bank_actions || {}),
       artworkItemsPanel(data.artwork_items || [], it),
@@ -1136,6 +1137,56 @@
         row("MD5", dash(sc.md5), "mono hash"),
         row("PDQ", sc.pdq ? [h("span.mono.hash", null, sc.pdq), sc.pdq_quality != null ? h("span.muted", null, ` (quality ${sc.pdq_quality})`) : null] : "–"),
         row("Context", h("details", null, h("summary", null, "Submission context"), h("pre.json", null, ctx)))));
+  }
+
+  const TEXT_KINDS = {
+    phone: "phone number",
+    email: "email address",
+    contact_handle: "contact details",
+    image_request: "request for pictures",
+    sexual: "sexual solicitation",
+    age: "age under 18",
+    keyword: "listed term",
+  };
+
+  /** The title and description as the caller sent them, each signal's span marked. */
+  function textPanel(sc) {
+    const ctx = sc.context || {};
+    const signals = (sc.text && sc.text.signals) || [];
+    const panel = h("section#text.panel", { "aria-labelledby": "text-h" }, h("h2#text-h", null, "Words"));
+    const sources = ["title", "description"].filter((s) => typeof ctx[s] === "string");
+    if (!sources.length) {
+      panel.appendChild(h("p.muted", null, "No title or description was given."));
+      return panel;
+    }
+    const rows = [];
+    for (const source of sources) {
+      rows.push(h("dt", null, source === "title" ? "Title" : "Description"),
+        h("dd", null, marked(ctx[source], signals.filter((g) => g.source === source))));
+    }
+    panel.appendChild(h("dl.kv", null, rows));
+    panel.appendChild(signals.length
+      ? h("ul#text-signals.plain", null, signals.map((g) => h("li", null,
+        h("span", { class: `text-kind text-kind-${g.kind}` }, TEXT_KINDS[g.kind] || g.kind),
+        g.category ? ` (${g.category})` : null, ` in ${g.source}: `, h("q", null, g.match))))
+      : h("p.muted", null, "No text signals."));
+    return panel;
+  }
+
+  /** `text` with each signal's [start, end) (in characters, not UTF-16 units) in a <mark>. */
+  function marked(text, signals) {
+    const chars = Array.from(text);
+    const spans = signals.slice().sort((a, b) => a.start - b.start);
+    const out = [];
+    let at = 0;
+    for (const g of spans) {
+      if (g.start < at || g.end > chars.length) continue; // overlapping spans keep the first
+      out.push(chars.slice(at, g.start).join(""));
+      out.push(h("mark.text-signal", { "data-kind": g.kind, title: TEXT_KINDS[g.kind] || g.kind }, chars.slice(g.start, g.end).join("")));
+      at = g.end;
+    }
+    out.push(chars.slice(at).join(""));
+    return h("span.text-source", null, out);
   }
 
   function matchesPanel(matches, withViews, bankActions) {

@@ -443,6 +443,8 @@ pub struct ScreeningDetail {
     #[schema(value_type = Option<Object>)]
     decided_by: Option<ViewId>,
     context: serde_json::Value,
+    /// Text signals of the title and description, with their spans.
+    text: crate::text::TextRecord,
 }
 
 /// One view of the image: a frame, in a rendering. It has the reference's size, so its
@@ -666,6 +668,7 @@ pub async fn item(
             views: record.views.into_iter().map(ViewDetail::from).collect(),
             decided_by: record.decided_by,
             context: screening.context,
+            text: record.text,
         },
         artwork,
         evidence,

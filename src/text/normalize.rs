@@ -235,7 +235,11 @@ fn undo_leetspeak(view: &View) -> View {
         // '@' opens a handle and '!' or '$' may close a word: only between letters are they leet.
         let leet_word = has_letter && trailing_digits < 2;
         for (k, (c, span)) in word.iter().enumerate() {
-            let inner = k > 0 && k + 1 < word.len();
+            let letter = |i: Option<usize>| {
+                i.and_then(|i| word.get(i))
+                    .is_some_and(|(c, _)| c.is_alphanumeric())
+            };
+            let inner = letter(k.checked_sub(1)) && letter(Some(k + 1));
             let mapped = match c {
                 '@' | '!' | '|' | '$' if !inner => None,
                 _ if leet_word => leet(*c),
@@ -411,8 +415,11 @@ mod tests {
 
     #[test]
     fn leetspeak_is_undone_only_inside_words() {
-        let n = Normalized::new("5n4p me h0rny lily2010 12 @jay 2024!");
-        assert_eq!(n.letters.as_str(), "snap me horny lily2010 12 @jay 2024!");
+        let n = Normalized::new("5n4p me h0rny lily2010 12 @jay 2024! p!c snap!! wh@t");
+        assert_eq!(
+            n.letters.as_str(),
+            "snap me horny lily2010 12 @jay 2024! pic snap!! what"
+        );
     }
 
     #[test]

@@ -64,11 +64,8 @@ async fn until_shown(browser: &Browser<'_>, label: &str) -> Value {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_reviewer_confirms_an_item_in_the_browser() {
-    if !browser_available() {
-        return;
-    }
+/// A ready server with one reviewer, rita.
+async fn server_with_reviewer() -> Server {
     let server = start(|_| {}).await;
     server.wait_ready().await;
     let (status, body) = server
@@ -80,6 +77,22 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    server
+}
+
+/// Logs rita in on the login form the browser shows.
+async fn log_in(browser: &Browser<'_>) {
+    browser.type_into("#username", "rita").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reviewer_confirms_an_item_in_the_browser() {
+    if !browser_available() {
+        return;
+    }
+    let server = server_with_reviewer().await;
     let (status, body) = server
         .send_json(
             ADMIN_TOKEN,
@@ -167,9 +180,7 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
     // Not logged in: the console sends us to the login page.
     browser.goto(&format!("{base}/console")).await;
     browser.find("#login-form").await;
-    browser.type_into("#username", "rita").await;
-    browser.type_into("#password", PASSWORD).await;
-    browser.click("#login-submit").await;
+    log_in(&browser).await;
 
     // The queue.
     browser.find("#queue-table tr.queue-row").await;
@@ -640,17 +651,7 @@ async fn the_queue_pages_lists_each_artwork_once_and_items_say_what_changed() {
     if !browser_available() {
         return;
     }
-    let server = start(|_| {}).await;
-    server.wait_ready().await;
-    let (status, body) = server
-        .send_json(
-            ADMIN_TOKEN,
-            Method::POST,
-            "/v1/users",
-            &json!({"username": "rita", "password": PASSWORD, "role": "reviewer"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let server = server_with_reviewer().await;
     // Five artworks to review; art-a screened twice (a rescan), art-t's owner about to be
     // taken down.
     let first_a = screen_art(&server, "art-a", "owner-1").await;
@@ -669,9 +670,7 @@ async fn the_queue_pages_lists_each_artwork_once_and_items_say_what_changed() {
     browser
         .goto(&format!("{base}/console/login?next=%2Fconsole%3Flimit%3D2"))
         .await;
-    browser.type_into("#username", "rita").await;
-    browser.type_into("#password", PASSWORD).await;
-    browser.click("#login-submit").await;
+    log_in(&browser).await;
 
     // Two rows a page, each artwork once, over three pages.
     const PAGE: &str = "const rows = [...document.querySelectorAll('tr.queue-row')];
@@ -857,17 +856,7 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
     if !browser_available() {
         return;
     }
-    let server = start(|_| {}).await;
-    server.wait_ready().await;
-    let (status, body) = server
-        .send_json(
-            ADMIN_TOKEN,
-            Method::POST,
-            "/v1/users",
-            &json!({"username": "rita", "password": PASSWORD, "role": "reviewer"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let server = server_with_reviewer().await;
     // A clean photo, held only for its title. The ghost before the span is two UTF-16 units
     // but one character: the marks must still land on the words.
     let title = "👻 hey add me on snap!! (x) and ur number? 💕";
@@ -895,9 +884,7 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
         .await;
     let base = server.base.replace("127.0.0.1", "localhost");
     browser.goto(&format!("{base}/console/login")).await;
-    browser.type_into("#username", "rita").await;
-    browser.type_into("#password", PASSWORD).await;
-    browser.click("#login-submit").await;
+    log_in(&browser).await;
     let item = browser
         .until(
             "the queue row of titled-1",

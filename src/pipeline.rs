@@ -385,10 +385,10 @@ impl Pipeline {
         submission: &Submission,
         policy: &Policy,
     ) -> Result<(), StoreError> {
+        crate::screening::text::apply(record, &submission.context, policy);
         if let Some(reason) = submission.context.strict_reason() {
             record.reasons.push(format!("strict profile: {reason}"));
         }
-        crate::screening::text::apply(record, &submission.context, policy);
         let taken_down = match &submission.owner_id {
             Some(owner) => self.store.is_taken_down(owner).await?,
             None => false,
@@ -423,8 +423,15 @@ impl Pipeline {
         evidence: Option<&[u8]>,
     ) -> Result<store::RecordedScreening, PipelineError> {
         let quarantine = self.quarantines(record.verdict);
-        let review = (record.verdict != Verdict::Allow)
-            .then(|| review_write(record, banks, policy, record.reasons.first().cloned()));
+        let review = (record.verdict != Verdict::Allow).then(|| {
+            review_write(
+                record,
+                banks,
+                policy,
+                &submission.context,
+                record.reasons.first().cloned(),
+            )
+        });
         let reports = if record.verdict == Verdict::Block {
             self.reports(&screening_id, submission, record, banks)?
         } else {
@@ -668,6 +675,7 @@ fn review_write(
     record: &ScreeningRecord,
     banks: &BankIndex,
     policy: &Policy,
+    context: &ScreenContext,
     reason: Option<String>,
 ) -> ReviewWrite {
     let top = top_explicit(record, policy);
@@ -678,7 +686,7 @@ fn review_write(
     bank_names.sort();
     bank_names.dedup();
     ReviewWrite {
-        priority: review_priority(record, banks, top.map_or(0.0, |d| d.score)),
+        priority: review_priority(record, banks, top.map_or(0.0, |d| d.score), context),
         reason,
         verdict: record.verdict.as_str().to_string(),
         top_label: top.map(|d| d.label.clone()),
@@ -704,8 +712,19 @@ fn top_explicit<'a>(record: &'a ScreeningRecord, policy: &Policy) -> Option<&'a 
         .max_by(|a, b| a.score.total_cmp(&b.score))
 }
 
-/// Bank hits first, by the most severe bank matched, then by the highest explicit score.
-fn review_priority(record: &ScreeningRecord, banks: &BankIndex, top_explicit: f32) -> i64 {
+/// What a strict-context review whose words ask for contact or pictures adds: more than
+/// any explicit score can (1,000), less than a bank hit (1,000,000).
+const STRICT_TEXT_PRIORITY: i64 = 2_000;
+
+/// Bank hits first, by the most severe bank matched; then a minor's upload or an empty
+/// playlist whose title or description asks for contact details or pictures (the case's
+/// own pattern); then by the highest explicit score.
+fn review_priority(
+    record: &ScreeningRecord,
+    banks: &BankIndex,
+    top_explicit: f32,
+    context: &ScreenContext,
+) -> i64 {
     let severity = record
         .matches
         .iter()
@@ -713,7 +732,15 @@ fn review_priority(record: &ScreeningRecord, banks: &BankIndex, top_explicit: f3
         .filter(|r| !r.allow_list)
         .map(|r| r.severity.clamp(0, 1000))
         .max();
-    severity.map_or(0, |s| 1_000_000 * (1 + s)) + (top_explicit.clamp(0.0, 1.0) * 1000.0) as i64
+    let strict_text = context.strict_reason().is_some()
+        && record
+            .text
+            .signals
+            .iter()
+            .any(|s| s.kind.is_contact() || s.kind.is_solicitation());
+    severity.map_or(0, |s| 1_000_000 * (1 + s))
+        + if strict_text { STRICT_TEXT_PRIORITY } else { 0 }
+        + (top_explicit.clamp(0.0, 1.0) * 1000.0) as i64
 }
 
 fn hit_report(
@@ -904,6 +931,7 @@ impl Pipeline {
                 &record,
                 banks,
                 policy,
+                &submission.context,
                 record.reasons.get(1).cloned(),
             )),
             reports,

@@ -1577,3 +1577,53 @@ async fn the_openapi_document_names_the_review_state_endpoints_and_answers() {
     fields.sort();
     assert_eq!(fields, ["created_at", "disabled", "role", "username"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_strict_title_asking_for_contact_outranks_model_only_reviews() {
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let console = login(&server, "rita").await;
+    let titled = |artwork: &str, extra: &str| {
+        format!("artwork_id={artwork}&owner_id=owner-1&title=add%20me%20on%20snap{extra}")
+    };
+    // A model-only review first; then the same clean photo under a title asking to move to
+    // Snapchat, once on a busy playlist and once on an empty one (the strict profile).
+    let model = screen(&server, photo("color.png"), "image/png", "model-only").await;
+    let mut ids = vec![model["screening_id"].as_str().unwrap().to_string()];
+    for (artwork, extra) in [
+        ("busy", "&playlist_track_count=12"),
+        ("empty", "&playlist_track_count=0"),
+    ] {
+        let (status, body) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                photo("astronaut.png"),
+                &titled(artwork, extra),
+            )
+            .await;
+        assert_eq!(
+            (status, body["verdict"].as_str()),
+            (200, Some("review")),
+            "{body}"
+        );
+        ids.push(body["screening_id"].as_str().unwrap().to_string());
+    }
+    let (status, queue) = console.get("/v1/review/queue").await;
+    assert_eq!(status, 200, "{queue}");
+    let order: Vec<&str> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["artwork_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["empty", "model-only", "busy"], "{queue}");
+    let empty = queue_item(&console, &ids[2]).await;
+    assert!(empty["priority"].as_i64() > queue_item(&console, &ids[0]).await["priority"].as_i64());
+    // The queue says why: the words, not only that the profile was strict.
+    assert_eq!(
+        empty["reason"],
+        "review: contact details in title (\"add me on snap\")"
+    );
+}

@@ -305,10 +305,10 @@ async fn screen_one(
         &run.policy,
         run.scheduler.model_id(),
     );
+    coverguard::screening::text::apply(&mut record, &run.context, &run.policy);
     if let Some(reason) = run.context.strict_reason() {
         record.reasons.push(format!("strict profile: {reason}"));
     }
-    coverguard::screening::text::apply(&mut record, &run.context, &run.policy);
     Ok(Ok(record))
 }
 

@@ -107,6 +107,7 @@ pub async fn load(
             retention: Duration::from_secs(86_400 * u64::from(config.retention_days)),
             reporter: config.reporter.clone(),
             views: config.view_settings(),
+            text: crate::text::TextScreener::with_keyword_file(config.keyword_file.as_deref())?,
         },
         reported: outbox.waker(),
         same_bytes: Default::default(),

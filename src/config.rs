@@ -70,6 +70,8 @@ pub struct ServiceConfig {
     pub url_fetch: DestinationPolicy,
     /// Policy overrides (same format as `scan --policy`).
     pub policy_file: Option<PathBuf>,
+    /// A keyword list for the text rules (same format as `scan --keywords`).
+    pub keyword_file: Option<PathBuf>,
     pub scheduler: SchedulerConfig,
     /// Intra-op threads per inference session (0: ONNX Runtime decides). Default 1, with
     /// one session per core (`[scheduler] workers`): see README: Performance.
@@ -205,6 +207,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("url_timeout_secs", &self.url_timeout_secs)
             .field("url_fetch", &self.url_fetch)
             .field("policy_file", &self.policy_file)
+            .field("keyword_file", &self.keyword_file)
             .field("scheduler", &self.scheduler)
             .field("intra_threads", &self.intra_threads)
             .field("webhooks", &self.webhooks)
@@ -253,6 +256,7 @@ impl Default for ServiceConfig {
             url_timeout_secs: 10,
             url_fetch: DestinationPolicy::default(),
             policy_file: None,
+            keyword_file: None,
             scheduler: SchedulerConfig::default(),
             intra_threads: 1,
             webhooks: Vec::new(),
@@ -310,6 +314,7 @@ impl ServiceConfig {
         self.data_dir = folder.join(&self.data_dir);
         self.quarantine_dir = self.quarantine_dir.as_deref().map(|p| folder.join(p));
         self.policy_file = self.policy_file.as_deref().map(|p| folder.join(p));
+        self.keyword_file = self.keyword_file.as_deref().map(|p| folder.join(p));
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
@@ -437,7 +442,7 @@ mod tests {
         let file = run.join("coverguard.toml");
         std::fs::write(
             &file,
-            "quarantine_dir = \"vault\"\npolicy_file = \"/etc/coverguard/policy.toml\"\n",
+            "quarantine_dir = \"vault\"\npolicy_file = \"/etc/coverguard/policy.toml\"\nkeyword_file = \"lists/terms.tsv\"\n",
         )
         .unwrap();
         let c = ServiceConfig::load(Some(&file)).unwrap();
@@ -448,6 +453,7 @@ mod tests {
             c.policy_file.as_deref(),
             Some(Path::new("/etc/coverguard/policy.toml"))
         );
+        assert_eq!(c.keyword_file, Some(run.join("lists/terms.tsv")));
         assert!(c.database_url().contains(run.to_str().unwrap()));
         // Without a file, paths stay relative to where the command runs.
         assert_eq!(ServiceConfig::default().data_dir, PathBuf::from("./data"));

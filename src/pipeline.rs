@@ -80,6 +80,8 @@ pub struct PipelineSettings {
     pub reporter: Option<ReporterInfo>,
     /// Which frames and renderings are screened beyond the reference decoding.
     pub views: ViewSettings,
+    /// The rules (and keyword list) titles and descriptions are read with.
+    pub text: crate::text::TextScreener,
 }
 
 /// One image to screen and what the caller knows about it.
@@ -385,7 +387,7 @@ impl Pipeline {
         submission: &Submission,
         policy: &Policy,
     ) -> Result<(), StoreError> {
-        crate::screening::text::apply(record, &submission.context, policy);
+        crate::screening::text::apply(record, &submission.context, policy, &self.settings.text);
         if let Some(reason) = submission.context.strict_reason() {
             record.reasons.push(format!("strict profile: {reason}"));
         }

@@ -218,6 +218,27 @@ fn scan_reads_the_title_and_description_it_is_given() {
         kinds.contains(&"age") && kinds.contains(&"image_request"),
         "{kinds:?}"
     );
+    // A team's keyword list joins the rules; a bad one stops the run naming its line.
+    let list = dir.path().join("keywords.tsv");
+    std::fs::write(&list, "# ours\ngrooming\tsecret friend\n").unwrap();
+    let listed = scan(&[
+        "--json",
+        "--keywords",
+        s(&list),
+        "--title",
+        "our S3CRET fr1end",
+        s(&astronaut),
+    ]);
+    assert_eq!(listed.status, 1, "{}", listed.stderr);
+    let signal = &listed.lines[0]["text"]["signals"][0];
+    assert_eq!(
+        (signal["kind"].as_str(), signal["category"].as_str()),
+        (Some("keyword"), Some("grooming"))
+    );
+    std::fs::write(&list, "grooming secret friend\n").unwrap();
+    let bad = scan(&["--keywords", s(&list), s(&astronaut)]);
+    assert_eq!(bad.status, 2);
+    assert!(bad.stderr.contains("keywords.tsv:1:"), "{}", bad.stderr);
     // A title is refused as the service refuses it, before anything is screened.
     let refused = scan(&["--title", "a\u{7}b", s(&astronaut)]);
     assert_eq!(refused.status, 2);

@@ -133,6 +133,9 @@ async fn manifest_items_travel_whole() {
                     surface: Some("playlist_cover".into()),
                     owner_is_minor: true,
                     playlist_track_count: Some(0),
+                    // The words travel with the item, emoji and all.
+                    title: Some("add me on ｓｎａｐ 👻".into()),
+                    description: None,
                 },
             };
             queue.enqueue("job", &sent).await.unwrap();

@@ -22,6 +22,7 @@ use coverguard::provision::{self, Cache};
 use coverguard::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
 use coverguard::screen::{analyse_with, build_record, ScreenError, ScreeningRecord};
 use coverguard::screening::views::ViewSettings;
+use coverguard::text::TextScreener;
 
 #[derive(Args)]
 pub struct ScanArgs {
@@ -34,6 +35,9 @@ pub struct ScanArgs {
     /// A policy TOML file overriding the built-in policy.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// A keyword list (`category<TAB>term` lines) for the title and description rules.
+    #[arg(long, value_name = "FILE")]
+    keywords: Option<PathBuf>,
     /// Use this ONNX model file instead of the provisioned one.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
@@ -112,6 +116,7 @@ struct Run {
     context: ScreenContext,
     banks: BankSet,
     policy: Policy,
+    text: TextScreener,
     scheduler: Scheduler,
     http: Option<HttpFetcher>,
     /// Inputs read, decoded and hashed at once: each holds a decoded image.
@@ -129,6 +134,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     let policy = context.policy(&Policy::for_model(args.policy.as_deref(), &manifest.model)?);
     let banks = BankSet::load(&args.banks)?;
+    let text = TextScreener::with_keyword_file(args.keywords.as_deref())?;
     let cache = Cache::from_env()?;
     let provisioned = provision::provision(&cache, args.model.as_deref())
         .context("provisioning the model and ONNX Runtime")?;
@@ -189,6 +195,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         context,
         banks,
         policy,
+        text,
         scheduler,
         http,
         cpu: tokio::sync::Semaphore::new(jobs),
@@ -305,7 +312,7 @@ async fn screen_one(
         &run.policy,
         run.scheduler.model_id(),
     );
-    coverguard::screening::text::apply(&mut record, &run.context, &run.policy);
+    coverguard::screening::text::apply(&mut record, &run.context, &run.policy, &run.text);
     if let Some(reason) = run.context.strict_reason() {
         record.reasons.push(format!("strict profile: {reason}"));
     }

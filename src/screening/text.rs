@@ -2,15 +2,10 @@
 //! what they decide. Applied after the image is decided, on the upload path, in backfill
 //! redecisions and in `scan`, so a cached or re-derived image verdict never skips them.
 
-use std::sync::LazyLock;
-
 use crate::context::ScreenContext;
 use crate::decide::{Policy, Verdict};
 use crate::screen::ScreeningRecord;
 use crate::text::{TextScreener, TextSignal, TextSignalKind, TextSource};
-
-/// The built-in rules; a team's keyword list joins them through configuration later.
-static BUILTIN: LazyLock<TextScreener> = LazyLock::new(TextScreener::builtin);
 
 /// The signals in the context's title and description, in that order.
 pub fn context_signals(context: &ScreenContext, screener: &TextScreener) -> Vec<TextSignal> {
@@ -26,11 +21,7 @@ pub fn context_signals(context: &ScreenContext, screener: &TextScreener) -> Vec<
 
 /// Adds the context's text signals to `record` and raises its verdict to what the policy
 /// sets for each kind found (review by default), with a reason per kind and source.
-pub fn apply(record: &mut ScreeningRecord, context: &ScreenContext, policy: &Policy) {
-    apply_with(record, context, policy, &BUILTIN);
-}
-
-pub fn apply_with(
+pub fn apply(
     record: &mut ScreeningRecord,
     context: &ScreenContext,
     policy: &Policy,
@@ -101,7 +92,12 @@ mod tests {
     #[test]
     fn text_signals_hold_an_allowed_image_for_review_with_a_reason() {
         let mut r = record();
-        apply(&mut r, &titled("add me on snap"), &Policy::builtin(&[]));
+        apply(
+            &mut r,
+            &titled("add me on snap"),
+            &Policy::builtin(&[]),
+            &TextScreener::builtin(),
+        );
         assert_eq!(r.verdict, Verdict::Review);
         assert_eq!(
             r.reasons,
@@ -118,7 +114,12 @@ mod tests {
             description: Some("text me 555 123 4567, sc: lily_2010".into()),
             ..Default::default()
         };
-        apply(&mut r, &context, &Policy::builtin(&[]));
+        apply(
+            &mut r,
+            &context,
+            &Policy::builtin(&[]),
+            &TextScreener::builtin(),
+        );
         assert!(!r.reasons.is_empty());
         for reason in &r.reasons {
             assert!(
@@ -143,12 +144,22 @@ mod tests {
         .unwrap();
         assert_ne!(policy.version(), Policy::builtin(&[]).version());
         let mut r = record();
-        apply(&mut r, &titled("im 12, dm me"), &policy);
+        apply(
+            &mut r,
+            &titled("im 12, dm me"),
+            &policy,
+            &TextScreener::builtin(),
+        );
         assert_eq!(r.verdict, Verdict::Block);
         assert_eq!(r.reasons.len(), 1, "{:?}", r.reasons);
         let mut blocked = record();
         blocked.verdict = Verdict::Block;
-        apply(&mut blocked, &titled("dm me"), &Policy::builtin(&[]));
+        apply(
+            &mut blocked,
+            &titled("dm me"),
+            &Policy::builtin(&[]),
+            &TextScreener::builtin(),
+        );
         assert_eq!(blocked.verdict, Verdict::Block);
         assert!(Policy::from_toml("[text]\nnope = \"block\"\n", &[], &[]).is_err());
     }
@@ -162,7 +173,12 @@ mod tests {
     #[test]
     fn innocent_titles_change_nothing() {
         let mut r = record();
-        apply(&mut r, &titled("Call Me Maybe"), &Policy::builtin(&[]));
+        apply(
+            &mut r,
+            &titled("Call Me Maybe"),
+            &Policy::builtin(&[]),
+            &TextScreener::builtin(),
+        );
         assert_eq!(r.verdict, Verdict::Allow);
         assert!(r.reasons.is_empty() && r.text.signals.is_empty());
     }

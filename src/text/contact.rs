@@ -61,9 +61,9 @@ static APP_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// `snap lily_2010`: a handle with the marks of one (a digit, `_` or `.` inside).
 static APP_MARKED_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(&format!(
-        r"\b(?:snapchat|snap|sc|insta|instagram|ig|kik|telegram|discord|tiktok|skype|wechat)\s@?([a-z][a-z0-9]*(?:[._][a-z0-9._]+|[0-9]{{2,}}))\b"
-    ))
+    regex(
+        r"\b(?:snapchat|snap|sc|insta|instagram|ig|kik|telegram|discord|tiktok|skype|wechat)\s@?([a-z][a-z0-9]*(?:[._][a-z0-9._]+|[0-9]{2,}))\b",
+    )
 });
 /// An app named anywhere in the text, and a token with a handle's marks anywhere else.
 static STRONG_APP: LazyLock<Regex> = LazyLock::new(|| {

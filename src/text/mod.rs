@@ -206,6 +206,14 @@ pub struct TextScreener {
     detectors: Vec<Arc<dyn TextDetector>>,
 }
 
+impl std::fmt::Debug for TextScreener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TextScreener")
+            .field("detectors", &self.detectors.len())
+            .finish()
+    }
+}
+
 impl Default for TextScreener {
     fn default() -> Self {
         TextScreener::builtin()
@@ -222,6 +230,17 @@ impl TextScreener {
                 Arc::new(age::AgeDetector),
             ],
         }
+    }
+
+    /// The built-in rules, with the keyword list at `path` when one is given.
+    pub fn with_keyword_file(
+        path: Option<&std::path::Path>,
+    ) -> Result<TextScreener, keywords::KeywordListError> {
+        let screener = TextScreener::builtin();
+        Ok(match path {
+            Some(path) => screener.with_keywords(keywords::KeywordList::load(path)?),
+            None => screener,
+        })
     }
 
     /// The built-in rules and a keyword list.

@@ -108,6 +108,7 @@ pub async fn load(
             reporter: config.reporter.clone(),
             views: config.view_settings(),
             text: crate::text::TextScreener::with_keyword_file(config.keyword_file.as_deref())?,
+            owner_pattern: config.owner_pattern.settings(),
         },
         reported: outbox.waker(),
         same_bytes: Default::default(),

@@ -87,6 +87,39 @@ pub struct ServiceConfig {
     pub review: ReviewConfig,
     /// `[http]`: connection and request-reading limits.
     pub http: HttpConfig,
+    /// `[owner_pattern]`: when one owner's empty playlists asking for contact or pictures
+    /// are reviewed as one.
+    pub owner_pattern: OwnerPatternConfig,
+}
+
+/// `[owner_pattern]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OwnerPatternConfig {
+    /// How far back an owner's uploads are read, in days.
+    pub window_days: u32,
+    /// Empty playlists asking for contact or pictures within the window that make it.
+    pub min_playlists: usize,
+}
+
+impl Default for OwnerPatternConfig {
+    fn default() -> Self {
+        let d = crate::screening::owner_pattern::OwnerPatternSettings::default();
+        OwnerPatternConfig {
+            window_days: d.window.num_days() as u32,
+            min_playlists: d.min_playlists,
+        }
+    }
+}
+
+impl OwnerPatternConfig {
+    pub fn settings(&self) -> crate::screening::owner_pattern::OwnerPatternSettings {
+        crate::screening::owner_pattern::OwnerPatternSettings {
+            window: chrono::Duration::days(i64::from(self.window_days)),
+            // One upload is never a pattern.
+            min_playlists: self.min_playlists.max(2),
+        }
+    }
 }
 
 /// `[http]`: what a connection may hold before it has proved anything. Requests are
@@ -215,6 +248,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("tokens", &self.tokens)
             .field("review", &self.review)
             .field("http", &self.http)
+            .field("owner_pattern", &self.owner_pattern)
             .finish()
     }
 }
@@ -264,6 +298,7 @@ impl Default for ServiceConfig {
             tokens: Vec::new(),
             review: ReviewConfig::default(),
             http: HttpConfig::default(),
+            owner_pattern: OwnerPatternConfig::default(),
         }
     }
 }

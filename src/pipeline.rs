@@ -82,6 +82,8 @@ pub struct PipelineSettings {
     pub views: ViewSettings,
     /// The rules (and keyword list) titles and descriptions are read with.
     pub text: crate::text::TextScreener,
+    /// When one owner's uploads make the owner pattern.
+    pub owner_pattern: crate::screening::owner_pattern::OwnerPatternSettings,
 }
 
 /// One image to screen and what the caller knows about it.
@@ -346,6 +348,7 @@ impl Pipeline {
         );
         self.apply_submission(&mut record, submission, &policy)
             .await?;
+        self.apply_owner_pattern(&mut record, submission).await?;
         let screening_id = submission
             .screening_id
             .clone()
@@ -376,6 +379,70 @@ impl Pipeline {
             report_ids: recorded.report_ids,
             cached: was_cached,
         })
+    }
+
+    /// Holds for review, and puts ahead in the queue, an upload that completes an owner
+    /// pattern: with it, enough of the owner's recent empty playlists ask for contact or
+    /// pictures. Read from the owner's stored screenings (their context and signals).
+    async fn apply_owner_pattern(
+        &self,
+        record: &mut ScreeningRecord,
+        submission: &Submission,
+    ) -> Result<(), StoreError> {
+        use crate::screening::owner_pattern::{self, Upload};
+        let (Some(owner), Some(artwork)) = (&submission.owner_id, &submission.artwork_id) else {
+            return Ok(());
+        };
+        let now = chrono::Utc::now();
+        let current = Upload {
+            artwork_id: artwork,
+            at: now,
+            context: &submission.context,
+            signals: &record.text.signals,
+        };
+        if !current.counts() {
+            return Ok(());
+        }
+        let settings = &self.settings.owner_pattern;
+        let rows = self
+            .store
+            .owner_screenings_since(owner, now - settings.window, OWNER_PATTERN_ROWS)
+            .await?;
+        let earlier: Vec<(
+            String,
+            chrono::DateTime<chrono::Utc>,
+            ScreenContext,
+            Vec<crate::text::TextSignal>,
+        )> = rows
+            .into_iter()
+            .filter_map(|row| {
+                let context = serde_json::from_value(row.context).ok()?;
+                let signals = row
+                    .record
+                    .get("text")
+                    .and_then(|t| t.get("signals"))
+                    .and_then(|s| serde_json::from_value(s.clone()).ok())
+                    .unwrap_or_default();
+                Some((row.artwork_id?, row.created_at, context, signals))
+            })
+            .collect();
+        let mut uploads: Vec<Upload<'_>> = earlier
+            .iter()
+            .map(|(artwork_id, at, context, signals)| Upload {
+                artwork_id,
+                at: *at,
+                context,
+                signals,
+            })
+            .collect();
+        uploads.push(current);
+        if let Some(pattern) = owner_pattern::find(&uploads, now, settings) {
+            let reason = pattern.reason(settings);
+            record.verdict = record.verdict.max(Verdict::Review);
+            record.reasons.insert(0, reason);
+            record.text.owner_pattern = pattern.artworks.into_iter().map(|(id, _)| id).collect();
+        }
+        Ok(())
     }
 
     /// What the submission adds to a decided record: the strict profile's reason, the text
@@ -718,6 +785,13 @@ fn top_explicit<'a>(record: &'a ScreeningRecord, policy: &Policy) -> Option<&'a 
 /// any explicit score can (1,000), less than a bank hit (1,000,000).
 const STRICT_TEXT_PRIORITY: i64 = 2_000;
 
+/// What completing an owner pattern adds: above every single upload's words and scores,
+/// below a bank hit.
+const OWNER_PATTERN_PRIORITY: i64 = 500_000;
+
+/// Most of an owner's recent screenings read for the owner pattern.
+const OWNER_PATTERN_ROWS: i64 = 500;
+
 /// Bank hits first, by the most severe bank matched; then a minor's upload or an empty
 /// playlist whose title or description asks for contact details or pictures (the case's
 /// own pattern); then by the highest explicit score.
@@ -741,6 +815,11 @@ fn review_priority(
             .iter()
             .any(|s| s.kind.is_contact() || s.kind.is_solicitation());
     severity.map_or(0, |s| 1_000_000 * (1 + s))
+        + if record.text.owner_pattern.is_empty() {
+            0
+        } else {
+            OWNER_PATTERN_PRIORITY
+        }
         + if strict_text { STRICT_TEXT_PRIORITY } else { 0 }
         + (top_explicit.clamp(0.0, 1.0) * 1000.0) as i64
 }

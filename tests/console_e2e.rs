@@ -857,25 +857,32 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
         return;
     }
     let server = server_with_reviewer().await;
-    // A clean photo, held only for its title. The ghost before the span is two UTF-16 units
-    // but one character: the marks must still land on the words.
+    // Clean photos, held only for their titles: three empty playlists of one owner, so the
+    // last completes the owner pattern. The ghost before the span is two UTF-16 units but
+    // one character: the marks must still land on the words.
     let title = "👻 hey add me on snap!! (x) and ur number? 💕";
-    let (status, body) = server
-        .screen_bytes(
-            Some(SERVICE_TOKEN),
-            "image/png",
-            photo("astronaut.png"),
-            &format!(
-                "artwork_id=titled-1&owner_id=owner-1&title={}",
-                url::form_urlencoded::byte_serialize(title.as_bytes()).collect::<String>()
-            ),
-        )
-        .await;
-    assert_eq!(
-        (status, body["verdict"].as_str()),
-        (200, Some("review")),
-        "{body}"
-    );
+    for (artwork, title) in [
+        ("titled-a", "whats ur snap"),
+        ("titled-b", "send pics"),
+        ("titled-1", title),
+    ] {
+        let (status, body) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                photo("astronaut.png"),
+                &format!(
+                    "artwork_id={artwork}&owner_id=owner-1&playlist_track_count=0&title={}",
+                    url::form_urlencoded::byte_serialize(title.as_bytes()).collect::<String>()
+                ),
+            )
+            .await;
+        assert_eq!(
+            (status, body["verdict"].as_str()),
+            (200, Some("review")),
+            "{body}"
+        );
+    }
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
@@ -906,6 +913,7 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
                title: document.querySelector('#text .text-source').textContent,
                marks: marks.map(m => [m.dataset.kind, m.textContent]),
                listed: document.querySelectorAll('#text-signals li').length,
+               pattern: (document.querySelector('#owner-pattern') || {}).textContent || null,
              };",
             json!([]),
         )
@@ -921,4 +929,10 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
         "{shown}"
     );
     assert_eq!(shown["listed"], 2, "{shown}");
+    assert!(
+        shown["pattern"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("titled-a → titled-b → titled-1")),
+        "{shown}"
+    );
 }

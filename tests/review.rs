@@ -1627,3 +1627,69 @@ async fn a_strict_title_asking_for_contact_outranks_model_only_reviews() {
         "review: contact details in title (\"add me on snap\")"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_owners_empty_playlists_asking_for_contact_are_reviewed_as_one() {
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let console = login(&server, "rita").await;
+    let model = screen(&server, photo("color.png"), "image/png", "model-only").await;
+    // A stranger's conversation, one empty playlist per message; then a band's innocent
+    // empty playlists.
+    let script = [
+        ("stranger-1", "hi there 👋"),
+        ("stranger-1", "how old r u?"),
+        ("stranger-1", "whats ur snap"),
+        ("stranger-1", "add me: jay_k99 on sc"),
+        ("stranger-1", "send me a pic of u"),
+        ("band-1", "Summer Vibes"),
+        ("band-1", "Call Me Maybe"),
+        ("band-1", "What's on your mind?"),
+    ];
+    let mut records = Vec::new();
+    for (i, (owner, title)) in script.iter().enumerate() {
+        let query = format!(
+            "artwork_id=conv-{i}&owner_id={owner}&playlist_track_count=0&title={}",
+            url::form_urlencoded::byte_serialize(title.as_bytes()).collect::<String>()
+        );
+        let (status, body) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                photo("astronaut.png"),
+                &query,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        records.push(body);
+    }
+    let pattern = |n: usize| records[n]["text"]["owner_pattern"].clone();
+    for n in [0, 1, 2, 3, 5, 6, 7] {
+        assert_eq!(pattern(n), Value::Null, "upload {n}: {}", records[n]);
+    }
+    // The third empty playlist asking for contact or pictures completes the pattern.
+    assert_eq!(
+        pattern(4),
+        json!(["conv-2", "conv-3", "conv-4"]),
+        "{}",
+        records[4]
+    );
+    assert_eq!(records[4]["verdict"], "review");
+    let reason = records[4]["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.starts_with("review: owner pattern: 3 empty playlists within 7 days")
+            && !reason.contains("jay_k99"),
+        "{reason}"
+    );
+    // It is first in the queue, ahead of the model-only review and the single titles.
+    let (status, queue) = console.get("/v1/review/queue").await;
+    assert_eq!(status, 200, "{queue}");
+    let first = &queue["items"][0];
+    assert_eq!(first["artwork_id"], "conv-4", "{queue}");
+    assert!(
+        first["priority"].as_i64()
+            > queue_item(&console, model["screening_id"].as_str().unwrap()).await["priority"]
+                .as_i64()
+    );
+}

@@ -1165,6 +1165,13 @@
         h("dd", null, marked(ctx[source], signals.filter((g) => g.source === source))));
     }
     panel.appendChild(h("dl.kv", null, rows));
+    const pattern = (sc.text && sc.text.owner_pattern) || [];
+    if (pattern.length) {
+      panel.appendChild(h("p#owner-pattern", null,
+        h("strong", null, "Owner pattern: "),
+        `${pattern.length} empty playlists of this owner ask for contact or pictures, oldest first: `,
+        pattern.map((id, i) => [i ? " → " : null, h("span.mono", null, id)])));
+    }
     panel.appendChild(signals.length
       ? h("ul#text-signals.plain", null, signals.map((g) => h("li", null,
         h("span", { class: `text-kind text-kind-${g.kind}` }, TEXT_KINDS[g.kind] || g.kind),

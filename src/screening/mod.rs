@@ -2,6 +2,7 @@
 
 pub mod context;
 pub(crate) mod evidence;
+pub mod owner_pattern;
 pub mod rematch;
 pub mod text;
 pub mod views;

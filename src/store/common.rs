@@ -983,6 +983,24 @@ impl Store for Backend {
         .transpose()
     }
 
+    async fn owner_screenings_since(
+        &self,
+        owner_id: &str,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ScreeningRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {SCREENING_COLUMNS} FROM screenings \
+             WHERE owner_id = $1 AND created_at >= $2 ORDER BY created_at, id LIMIT $3"
+        ))
+        .bind(owner_id)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, screening_from_row)
+    }
+
     async fn cached_verdict(
         &self,
         sha256: &str,

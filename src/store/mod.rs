@@ -516,6 +516,13 @@ pub trait Store: ReviewStore + Send + Sync {
     ) -> StoreResult<ArtworkRow>;
     /// The screening the artwork row points at.
     async fn latest_for_artwork(&self, artwork_id: &str) -> StoreResult<Option<ScreeningRow>>;
+    /// An owner's screenings from `since` on, oldest first, at most `limit`.
+    async fn owner_screenings_since(
+        &self,
+        owner_id: &str,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ScreeningRow>>;
     /// Most recent screening of these bytes under the same model, analysis, policy and bank
     /// versions.
     async fn cached_verdict(

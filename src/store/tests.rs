@@ -97,6 +97,7 @@ store_cases!(
     concurrent_writers,
     backfill_checkpoints,
     artwork_signals_page_through_latest_screenings,
+    owner_screenings_are_read_by_window_oldest_first,
 );
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -1821,6 +1822,29 @@ async fn artwork_signals_page_through_latest_screenings(store: Arc<dyn Store>) {
     assert_eq!(rest[0].status, ArtworkStatus::Published);
     assert!(store
         .artwork_signals(Some("art-2"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn owner_screenings_are_read_by_window_oldest_first(store: Arc<dyn Store>) {
+    let now = now_utc();
+    for (i, (owner, days_ago)) in [("o1", 10), ("o1", 3), ("o2", 2), ("o1", 1), ("o1", 0)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut write = screening(SHA_A, Some(&format!("art-{i}")), Some(owner));
+        write.created_at = Some(now - Duration::days(days_ago));
+        store.record_screening(&write).await.unwrap();
+    }
+    let since = now - Duration::days(7);
+    let rows = store.owner_screenings_since("o1", since, 10).await.unwrap();
+    let artworks: Vec<String> = rows.iter().map(|r| r.artwork_id.clone().unwrap()).collect();
+    assert_eq!(artworks, ["art-1", "art-3", "art-4"]);
+    let limited = store.owner_screenings_since("o1", since, 2).await.unwrap();
+    assert_eq!(limited.len(), 2);
+    assert!(store
+        .owner_screenings_since("nobody", since, 10)
         .await
         .unwrap()
         .is_empty());

@@ -171,6 +171,10 @@ pub struct TextSignal {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TextRecord {
     pub signals: Vec<TextSignal>,
+    /// When this upload completed an owner pattern (several of one owner's empty
+    /// playlists asking for contact or pictures): those artworks, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_pattern: Vec<String>,
 }
 
 /// A detector's finding, in the coordinates of the view it searched.

@@ -408,33 +408,11 @@ impl Pipeline {
             .store
             .owner_screenings_since(owner, now - settings.window, OWNER_PATTERN_ROWS)
             .await?;
-        let earlier: Vec<(
-            String,
-            chrono::DateTime<chrono::Utc>,
-            ScreenContext,
-            Vec<crate::text::TextSignal>,
-        )> = rows
+        let earlier: Vec<owner_pattern::StoredUpload> = rows
             .into_iter()
-            .filter_map(|row| {
-                let context = serde_json::from_value(row.context).ok()?;
-                let signals = row
-                    .record
-                    .get("text")
-                    .and_then(|t| t.get("signals"))
-                    .and_then(|s| serde_json::from_value(s.clone()).ok())
-                    .unwrap_or_default();
-                Some((row.artwork_id?, row.created_at, context, signals))
-            })
+            .filter_map(owner_pattern::StoredUpload::from_row)
             .collect();
-        let mut uploads: Vec<Upload<'_>> = earlier
-            .iter()
-            .map(|(artwork_id, at, context, signals)| Upload {
-                artwork_id,
-                at: *at,
-                context,
-                signals,
-            })
-            .collect();
+        let mut uploads: Vec<Upload<'_>> = earlier.iter().map(|u| u.upload()).collect();
         uploads.push(current);
         if let Some(pattern) = owner_pattern::find(&uploads, now, settings) {
             let reason = pattern.reason(settings);

@@ -47,6 +47,44 @@ impl Upload<'_> {
     }
 }
 
+/// An upload read back from the store: what [`Upload`] borrows.
+#[derive(Clone, Debug)]
+pub struct StoredUpload {
+    pub artwork_id: String,
+    pub at: DateTime<Utc>,
+    pub context: ScreenContext,
+    pub signals: Vec<TextSignal>,
+}
+
+impl StoredUpload {
+    /// A stored screening as an upload; `None` for one without an artwork id or with a
+    /// context this version cannot read (it cannot be part of the pattern then).
+    pub fn from_row(row: crate::store::ScreeningRow) -> Option<StoredUpload> {
+        let context = serde_json::from_value(row.context).ok()?;
+        let signals = row
+            .record
+            .get("text")
+            .and_then(|t| t.get("signals"))
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or_default();
+        Some(StoredUpload {
+            artwork_id: row.artwork_id?,
+            at: row.created_at,
+            context,
+            signals,
+        })
+    }
+
+    pub fn upload(&self) -> Upload<'_> {
+        Upload {
+            artwork_id: &self.artwork_id,
+            at: self.at,
+            context: &self.context,
+            signals: &self.signals,
+        }
+    }
+}
+
 /// The uploads that make the pattern, oldest first (one per artwork: its latest).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnerPattern {

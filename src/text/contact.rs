@@ -242,8 +242,9 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
             .nth(24)
             .map(|(i, _)| i)
             .unwrap_or(0);
-        let near = &digits_view[window_start..(m.end() + 16).min(digits_view.len())];
-        let near = &near[..near.floor_char_boundary(near.len())];
+        // Up to 16 bytes after the run, cut back to a character's start.
+        let window_end = digits_view.floor_char_boundary(m.end() + 16);
+        let near = &digits_view[window_start..window_end];
         let cued = PHONE_CUE.is_match(near);
         let international = run.starts_with('+');
         // Digits written as words, keycaps or circled digits are hiding from a filter.

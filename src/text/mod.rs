@@ -352,6 +352,43 @@ mod tests {
         assert_eq!(contact.source, TextSource::Title);
     }
 
+    /// Every rule slices views by byte offsets: wide characters at every position around
+    /// what the rules match must never land a cut inside a character.
+    #[test]
+    fn wide_characters_anywhere_never_break_the_rules() {
+        let screener = TextScreener::builtin();
+        let seeds = [
+            "call 555 0123 now",
+            "im 12 send pics",
+            "lily@gmail.com add me on snap: jay_99",
+            "+44 7700 900123 text me",
+            "whats ur number? 13 y/o",
+        ];
+        let wide = [
+            "💕", "é", "𝐬", "５", "1️⃣", "\u{200B}", "ß", "İ", "歳", "→", "♥", "ж", "€",
+        ];
+        let mut checked = 0;
+        for seed in seeds {
+            let chars: Vec<char> = seed.chars().collect();
+            for at in 0..=chars.len() {
+                for w in wide {
+                    for repeat in [1, 6] {
+                        let mut text: String = chars[..at].iter().collect();
+                        text.push_str(&w.repeat(repeat));
+                        text.extend(&chars[at..]);
+                        for signal in screener.scan(TextSource::Title, &text) {
+                            let source: Vec<char> = text.chars().collect();
+                            let span: String = source[signal.start..signal.end].iter().collect();
+                            assert_eq!(span, signal.matched, "{text:?}");
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000);
+    }
+
     #[test]
     fn an_empty_text_has_no_signals() {
         assert!(TextScreener::builtin()

@@ -314,8 +314,8 @@ pub struct ScreeningRecord {
     #[schema(value_type = Option<Object>)]
     pub decided_by: Option<ViewId>,
     pub reasons: Vec<String>,
-    /// Text signals of the title and description; empty when there were none.
-    #[serde(default)]
+    /// Text signals of the title and description; absent when there were none.
+    #[serde(default, skip_serializing_if = "crate::text::TextRecord::is_empty")]
     pub text: crate::text::TextRecord,
     pub model: String,
     pub policy: String,

@@ -170,11 +170,20 @@ pub struct TextSignal {
 /// description (and, with OCR, in the artwork).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TextRecord {
+    #[serde(default)]
     pub signals: Vec<TextSignal>,
     /// When this upload completed an owner pattern (several of one owner's empty
     /// playlists asking for contact or pictures): those artworks, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owner_pattern: Vec<String>,
+}
+
+impl TextRecord {
+    /// Nothing found: the record leaves `text` out, so a record without words reads as
+    /// it always did.
+    pub fn is_empty(&self) -> bool {
+        self.signals.is_empty() && self.owner_pattern.is_empty()
+    }
 }
 
 /// A detector's finding, in the coordinates of the view it searched.

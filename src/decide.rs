@@ -185,7 +185,7 @@ struct PolicyFile {
     signal_thresholds: Option<SignalThresholdsFile>,
     /// `[text]`: `phone = "block"`, ... per text signal kind.
     #[serde(default)]
-    text: BTreeMap<String, Verdict>,
+    text: BTreeMap<TextSignalKind, Verdict>,
 }
 
 /// `[signal_thresholds]`: any of them, over the defaults.
@@ -354,12 +354,7 @@ impl Policy {
             s.center90 = t.pdq_center90.unwrap_or(s.center90);
             s.center80 = t.pdq_center80.unwrap_or(s.center80);
         }
-        for (kind, verdict) in file.text {
-            let kind: TextSignalKind = kind
-                .parse()
-                .map_err(|e: String| PolicyError::Invalid(format!("text.{kind}: {e}")))?;
-            policy.text.0.insert(kind, verdict);
-        }
+        policy.text.0.extend(file.text);
         policy.validate()?;
         Ok(policy)
     }

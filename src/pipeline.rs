@@ -432,10 +432,12 @@ impl Pipeline {
         submission: &Submission,
         policy: &Policy,
     ) -> Result<(), StoreError> {
-        crate::screening::text::apply(record, &submission.context, policy, &self.settings.text);
-        if let Some(reason) = submission.context.strict_reason() {
-            record.reasons.push(format!("strict profile: {reason}"));
-        }
+        crate::screening::text::apply_context(
+            record,
+            &submission.context,
+            policy,
+            &self.settings.text,
+        );
         let taken_down = match &submission.owner_id {
             Some(owner) => self.store.is_taken_down(owner).await?,
             None => false,

@@ -312,10 +312,7 @@ async fn screen_one(
         &run.policy,
         run.scheduler.model_id(),
     );
-    coverguard::screening::text::apply(&mut record, &run.context, &run.policy, &run.text);
-    if let Some(reason) = run.context.strict_reason() {
-        record.reasons.push(format!("strict profile: {reason}"));
-    }
+    coverguard::screening::text::apply_context(&mut record, &run.context, &run.policy, &run.text);
     Ok(Ok(record))
 }
 

@@ -41,6 +41,20 @@ pub fn apply(
     record.text.signals = signals;
 }
 
+/// What a screening's context adds to a decided record, wherever it is screened: the
+/// signals of its words, then the strict profile's note.
+pub fn apply_context(
+    record: &mut ScreeningRecord,
+    context: &ScreenContext,
+    policy: &Policy,
+    screener: &TextScreener,
+) {
+    apply(record, context, policy, screener);
+    if let Some(reason) = context.strict_reason() {
+        record.reasons.push(format!("strict profile: {reason}"));
+    }
+}
+
 /// `review: contact details in title ("add me on snap")`. A match that names a number,
 /// address or handle is not quoted: reasons travel in webhooks and reports, and the
 /// contact details may be a child's.

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::normalize::{Normalized, ViewKind};
-use super::{Finding, TextDetector, TextSignalKind};
+use super::{chars_before, rule, rules, Finding, TextDetector, TextSignalKind};
 
 pub struct AgeDetector;
 
@@ -15,13 +15,9 @@ pub struct AgeDetector;
 const YOUNGEST: u32 = 6;
 const OLDEST: u32 = 17;
 
-fn regex(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("a valid built-in pattern")
-}
-
 /// The age is the `age` group; digits may be spaced apart (`1 3`).
 static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+    rules(&[
         // "i'm 11", "im 12 send pics", "i am 1 3", "age: 14", "turning 13", "just turned 12";
         // the word after the number is checked in code ("im 10 minutes away" is no age)
         r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only)\s?:?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
@@ -31,10 +27,7 @@ static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(?:only|just|barely)\s(?P<age>\d{1,2})\b|\b(?P<age2>\d{1,2})\s(?:and|n|&)\s(?:bored|lonely|single|alone|sad)\b|\b(?P<age3>\d{1,2})\s?(?:girl|boy|gurl|grl|here)\b",
         // "13f", "14 m", "f13"
         r"\b(?P<age>1[0-7]|[6-9])\s?[fm]\b|\b[fm]\s?(?P<age2>1[0-7])\b",
-    ]
-    .iter()
-    .map(|p| regex(p))
-    .collect()
+    ])
 });
 
 /// Words after "im 10" that make the number a count, not an age.
@@ -46,18 +39,18 @@ const UNITS: [&str; 34] = [
 
 /// A birthday or party title: its age is the guest's, not the writer's.
 static CELEBRATION: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
+    rule(
         r"\b(?:birthday|bday|b-day|cumpleanos|cumple|geburtstag|anniversaire|aniversario|urodziny|party|fiesta|feliz)\b",
     )
 });
 
 /// What a parent or an event title says about someone else's age, not the writer's.
 static ABOUT_SOMEONE_ELSE: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"\b(?:my|our|her|his|their|for)\s$|'s\s$"));
+    LazyLock::new(|| rule(r"\b(?:my|our|her|his|their|for)\s$|'s\s$"));
 
 /// A school grade said of oneself: every grade is under 18.
 static GRADE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
+    rule(
         r"\b(?:im|i'm|i am) in (?:(?:[1-9]|1[0-2])(?:st|nd|rd|th) grade|grade (?:[1-9]|1[0-2])|middle school|year (?:[3-9]|1[01]))\b",
     )
 });
@@ -99,14 +92,8 @@ impl TextDetector for AgeDetector {
                     continue;
                 }
                 let whole = caps.get(0).expect("group 0");
-                let before = &view[..whole.start()];
-                let tail_start = before
-                    .char_indices()
-                    .rev()
-                    .nth(11)
-                    .map(|(i, _)| i)
-                    .unwrap_or(0);
-                if ABOUT_SOMEONE_ELSE.is_match(&before[tail_start..]) {
+                let tail_start = chars_before(view, whole.start(), 12);
+                if ABOUT_SOMEONE_ELSE.is_match(&view[tail_start..whole.start()]) {
                     continue;
                 }
                 found.push(Finding::new(

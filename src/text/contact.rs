@@ -6,7 +6,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::normalize::{Normalized, ViewKind};
-use super::{find_all, find_words, Finding, TextDetector, TextSignalKind};
+use super::{
+    chars_before, find_all, find_words, rule, rules, Finding, TextDetector, TextSignalKind,
+};
 
 pub struct ContactDetector;
 
@@ -16,18 +18,14 @@ const APPS: &str = r"snapchat|snap|sc|insta|instagram|ig|kik|telegram|tele|tg|di
 /// Words that make a short run of digits a phone number rather than a year or a count.
 const PHONE_CUES: &str = r"call|text|txt|number|num|nmbr|#|ph|phone|tel|cell|mobile|whatsapp|wa|digits|hmu|ring|sms|contact|reach|my no|telegram|viber|signal";
 
-fn regex(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("a valid built-in pattern")
-}
-
 /// Runs of digits with the separators phone numbers are written with.
 static PHONE_RUN: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"\+?\(?\d(?:[\d()\-./]|\s(?:\s)?){5,}\d"));
+    LazyLock::new(|| rule(r"\+?\(?\d(?:[\d()\-./]|\s(?:\s)?){5,}\d"));
 /// A date inside a run of digits: `2024-06-21`, `21.06.2024`.
 static DATE: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"(?:19|20)\d\d[-./]\d\d?[-./]\d\d?|\d\d?[-./]\d\d?[-./](?:19|20)\d\d"));
+    LazyLock::new(|| rule(r"(?:19|20)\d\d[-./]\d\d?[-./]\d\d?|\d\d?[-./]\d\d?[-./](?:19|20)\d\d"));
 static PHONE_CUE: LazyLock<Regex> =
-    LazyLock::new(|| regex(&format!(r"(?:^|\W)(?:{PHONE_CUES})(?:\W|$)")));
+    LazyLock::new(|| rule(&format!(r"(?:^|\W)(?:{PHONE_CUES})(?:\W|$)")));
 
 const AT: &str = r"\s?@\s?|\s?\(at\)\s?|\s?\[at\]\s?|\s?\{at\}\s?|\sat\s|\sarroba\s";
 const DOT: &str =
@@ -36,66 +34,66 @@ const PROVIDERS: &str =
     r"gmail|googlemail|yahoo|hotmail|outlook|icloud|aol|proton|protonmail|live|msn|gmx|yandex|qq";
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    regex(&format!(
+    rule(&format!(
         r"[a-z0-9][a-z0-9._%+\-]*(?:{AT})[a-z0-9\-]+(?:(?:{DOT})(?:[a-z]{{2,}}))+\b|[a-z0-9][a-z0-9._%+\-]*(?:{AT})(?:{PROVIDERS})\b"
     ))
 });
 /// An address spelled out letter by letter, on the compact view.
 static COMPACT_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    regex(&format!(
+    rule(&format!(
         r"[a-z0-9][a-z0-9._%+\-]*@(?:[a-z0-9\-]+(?:\.[a-z]{{2,}})+|(?:{PROVIDERS})\b)"
     ))
 });
 /// "my gmail is lily.k", "hotmail: jay2011".
 static PROVIDER_NAMED: LazyLock<Regex> = LazyLock::new(|| {
-    regex(&format!(
+    rule(&format!(
         r"\b(?:{PROVIDERS})\s?(?:is|:|=|-)\s?[a-z0-9][a-z0-9._]{{2,}}"
     ))
 });
 
 /// `snap: lily_2010`, `ig @lily`, `kik = lily`, `discord is lily`.
 static APP_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(&format!(
+    rule(&format!(
         r"\b(?:{APPS})\s?(?:id|name|username|user)?\s?(?:[:=]|->|\bis\b|@)\s?@?([a-z0-9][a-z0-9._]{{2,}})"
     ))
 });
 /// `snap lily_2010`: a handle with the marks of one (a digit, `_` or `.` inside).
 static APP_MARKED_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
+    rule(
         r"\b(?:snapchat|snap|sc|insta|instagram|ig|kik|telegram|discord|tiktok|skype|wechat)\s@?([a-z][a-z0-9]*(?:[._][a-z0-9._]+|[0-9]{2,}))\b",
     )
 });
 /// An app named anywhere in the text, and a token with a handle's marks anywhere else.
 static STRONG_APP: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
+    rule(
         r"\b(?:snapchat|snap|sc|insta|instagram|ig|kik|telegram|tg|discord|whatsapp|tiktok|skype|wechat|signal|wickr|session|threema)\b",
     )
 });
 static HANDLE_LIKE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
+    rule(
         r"@[a-z0-9][a-z0-9._]{2,}|\b[a-z][a-z0-9]{2,}[._][a-z0-9._]*[a-z0-9]\b|\b[a-z]{3,}_?[0-9]{2,4}\b",
     )
 });
 /// `@lily_2010`, `@mia.xo`: an at-handle with a handle's marks needs no app named.
 static AT_HANDLE: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"(?:^|\s)@[a-z0-9]*[._0-9][a-z0-9._]*[a-z0-9]"));
+    LazyLock::new(|| rule(r"(?:^|\s)@[a-z0-9]*[._0-9][a-z0-9._]*[a-z0-9]"));
 /// Abbreviations that look like handles in ordinary titles.
 static NOT_A_HANDLE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
+    rule(
         r"^(?:vol|feat|prod|remix|mix|edit|pt|part|op|no|ft|mr|mrs|dr|st|vs|www|com|top|hits|best|side|track|disc|cd|lp|ep)[._0-9]",
     )
 });
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
+    rule(
         r"\b(?:t\.me|wa\.me|kik\.me|discord\.gg|discord\.com/invite|snapchat\.com/add|instagram\.com|tiktok\.com/@|telegram\.me)/?\S+",
     )
 });
-static DISCORD_TAG: LazyLock<Regex> = LazyLock::new(|| regex(r"\b[a-z0-9_.]{2,32}#\d{4}\b"));
-static DISCORD_CUE: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?:discord|disc|dc)\b"));
+static DISCORD_TAG: LazyLock<Regex> = LazyLock::new(|| rule(r"\b[a-z0-9_.]{2,32}#\d{4}\b"));
+static DISCORD_CUE: LazyLock<Regex> = LazyLock::new(|| rule(r"\b(?:discord|disc|dc)\b"));
 
 /// Invitations, on the letters view (leetspeak undone, spaced letters joined).
 static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+    rules(&[
         // "add me on snap", "hit me up on insta", "find me @ kik", "lets talk on whatsapp"
         format!(
             r"\b(?:add|follow|dm|message|msg|pm|hmu|hit me up|text|txt|snap|call|ping|talk|talk to|chat with|chat|speak|find|contact|reach|facetime|ft|move|continue)\s?(?:me|us|to me|with me)?\b.{{0,12}}?\b(?:on|at|via|in|over|@)\s?(?:{APPS})\b"
@@ -122,10 +120,7 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\bmy\s(?:snap|sc|snapchat|insta|ig|kik|discord|telegram|whatsapp|tiktok|number|num|email|cell|phone|digits|user|username|handle)\s?(?:is\b|:|=|-)".to_string(),
         // "message me privately", "private chat"
         r"\b(?:message|msg|talk|chat|text|dm|pm|write)\s?(?:me|to me)?\s?(?:privately|in private|in priv|on priv|private|in dms?)\b|\bprivate\s(?:chat|message|msg|convo)\b".to_string(),
-    ]
-    .iter()
-    .map(|p| regex(p))
-    .collect()
+    ])
 });
 
 impl TextDetector for ContactDetector {
@@ -235,13 +230,7 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         if counting || DATE.is_match(run) {
             continue;
         }
-        let before = &digits_view[..m.start()];
-        let window_start = before
-            .char_indices()
-            .rev()
-            .nth(24)
-            .map(|(i, _)| i)
-            .unwrap_or(0);
+        let window_start = chars_before(digits_view, m.start(), 25);
         // Up to 16 bytes after the run, cut back to a character's start.
         let window_end = digits_view.floor_char_boundary(m.end() + 16);
         let near = &digits_view[window_start..window_end];
@@ -251,9 +240,12 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         let disguised = text.disguised_digits(ViewKind::Digits, m.range());
         let plausible = international || cued || disguised || (n >= 10 && years * 2 < groups.len());
         if plausible {
-            let mut finding = Finding::new(TextSignalKind::Phone, ViewKind::Digits, m.range());
-            finding.recipient = Some(digits);
-            found.push(finding);
+            found.push(named(
+                TextSignalKind::Phone,
+                ViewKind::Digits,
+                m.range(),
+                digits,
+            ));
         }
     }
 }

@@ -316,6 +316,26 @@ impl TextScreener {
     }
 }
 
+/// A built-in rule: its pattern is part of the program, so a bad one is a bug.
+pub(crate) fn rule(pattern: &str) -> regex::Regex {
+    regex::Regex::new(pattern).expect("a valid built-in pattern")
+}
+
+/// Built-in rules, in order.
+pub(crate) fn rules<S: AsRef<str>>(patterns: &[S]) -> Vec<regex::Regex> {
+    patterns.iter().map(|p| rule(p.as_ref())).collect()
+}
+
+/// Where in `text` the `chars` characters before byte `at` begin (0 when there are
+/// fewer): the stretch a rule looks back over, cut at a character's start.
+pub(crate) fn chars_before(text: &str, at: usize, chars: usize) -> usize {
+    text[..at]
+        .char_indices()
+        .rev()
+        .nth(chars.saturating_sub(1))
+        .map_or(0, |(i, _)| i)
+}
+
 /// Finds every match of a word rule on the leet view and on the letters view (where
 /// spaced letters are joined, but short words may be fused).
 pub(crate) fn find_words(

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::normalize::Normalized;
-use super::{find_words, Finding, TextDetector, TextSignalKind};
+use super::{find_words, rules, Finding, TextDetector, TextSignalKind};
 
 pub struct SolicitationDetector;
 
@@ -14,12 +14,8 @@ const PICTURES: &str = r"pic|pics|pix|picture|pictures|photo|photos|foto|fotos|s
 // Plural only: "Nude" is a song title, "send nudes" is not.
 const NUDES: &str = r"nudes|noods|nudez|noodz|nudies";
 
-fn regex(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("a valid built-in pattern")
-}
-
 static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+    rules(&[
         // "send pics", "send me a selfie", "snd me ur pic"
         format!(
             r"\b(?:send|snd|sendme|text|dm|share|post|trade|swap|drop)\s?(?:me\s|me)?(?:a |an |some |more |ur |your |u |the |1 |one |any )?(?:cute |pretty |new |private |ur |your )?(?:{PICTURES})\b"
@@ -42,14 +38,11 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         format!(
             r"\b(?:send|show|post|want|need|got|have|get|see|trade|swap|share)\b.{{0,20}}\b(?:{PICTURES})\b.{{0,12}}\b(?:u|ur|urself|you|yourself|me)\b|\b(?:u|you) (?:got|have|has) (?:a |any |some )?(?:{PICTURES})\b|\b(?:trade|swap) (?:{PICTURES})\b"
         ),
-    ]
-    .iter()
-    .map(|p| regex(p))
-    .collect()
+    ])
 });
 
 static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+    rules(&[
         format!(r"\b(?:{NUDES})\b|\bsext(?:ing|s)?\b|\bdick ?pics?\b|\bonlyfans\b"),
         r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b".to_string(),
         r"\b(?:are|r) (?:you|u) (?:a )?virgin\b|\b(?:are|r) (?:you|u) (?:horny|wet|naked|hard)\b|\b(?:im|i'm|i am|got) (?:so )?horny\b".to_string(),
@@ -59,10 +52,7 @@ static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(?:take|took|tak) (?:ur|your|it|them) (?:clothes|shirt|top|bra|pants) off\b|\b(?:without|no) (?:ur |your |any )?clothes\b|\bstrip for me\b|\btouch (?:yourself|urself)\b".to_string(),
         r"\b(?:wanna|want to|lets|let's|let us|wana) (?:have sex|hook ?up|fuck|bang|sext|make out|do it|do stuff|do things)\b|\bsex with (?:me|u|you)\b|\bwhat (?:r|are) (?:u|you) wearing\b".to_string(),
         r"\b(?:send|show|flash) (?:me )?(?:ur |your |yo )?(?:boobs|tits|pussy|dick|body|bum|butt)\b".to_string(),
-    ]
-    .iter()
-    .map(|p| regex(p))
-    .collect()
+    ])
 });
 
 impl TextDetector for SolicitationDetector {

@@ -124,6 +124,7 @@ fn models(command: ModelsCommand) -> anyhow::Result<()> {
             let ocr = provision::provision_ocr(&cache)?;
             println!("ocr detector:   {}", ocr.detector.display());
             println!("ocr recogniser: {}", ocr.recogniser.display());
+            println!("ocr classifier: {}", ocr.classifier.display());
             if test_data {
                 let dir = provision::ensure_asset(&cache, "skimage-data")?;
                 println!("test data: {}", dir.display());

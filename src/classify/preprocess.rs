@@ -72,36 +72,64 @@ pub fn resize_padded_square(rgb: &[u8], width: usize, height: usize, dst_side: u
             0
         }
     };
-    let mut out = vec![0u8; dst_side * dst_side * 3];
-    if side == dst_side {
-        for y in 0..dst_side {
-            for x in 0..dst_side {
+    resize_with(pixel, (side, side), (dst_side, dst_side))
+}
+
+/// Resize an RGB8 image to `dst_width` x `dst_height`, as
+/// `cv2.resize(..., INTER_LINEAR)` does on 8-bit 3-channel input.
+pub fn resize_linear(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    dst_width: usize,
+    dst_height: usize,
+) -> Vec<u8> {
+    debug_assert_eq!(rgb.len(), width * height * 3);
+    let pixel = |x: usize, y: usize, c: usize| -> i32 { rgb[(y * width + x) * 3 + c] as i32 };
+    resize_with(pixel, (width, height), (dst_width, dst_height))
+}
+
+/// OpenCV's 8-bit 3-channel INTER_LINEAR resize of the image `pixel` reads.
+fn resize_with(
+    pixel: impl Fn(usize, usize, usize) -> i32,
+    (src_w, src_h): (usize, usize),
+    (dst_w, dst_h): (usize, usize),
+) -> Vec<u8> {
+    let mut out = vec![0u8; dst_w * dst_h * 3];
+    if dst_w == 0 || dst_h == 0 || src_w == 0 || src_h == 0 {
+        return out;
+    }
+    if (src_w, src_h) == (dst_w, dst_h) {
+        for y in 0..dst_h {
+            for x in 0..dst_w {
                 for c in 0..3 {
-                    out[(y * dst_side + x) * 3 + c] = pixel(x, y, c) as u8;
+                    out[(y * dst_w + x) * 3 + c] = pixel(x, y, c) as u8;
                 }
             }
         }
         return out;
     }
-    // OpenCV turns an exact 2x INTER_LINEAR shrink into its fast 2x2 area average.
-    let scale = 1.0 / (dst_side as f64 / side as f64);
-    if (scale - 2.0).abs() < f64::EPSILON {
-        for y in 0..dst_side {
-            for x in 0..dst_side {
+    // OpenCV turns an exact 2x INTER_LINEAR shrink on both axes into its fast 2x2
+    // area average.
+    let scale_x = 1.0 / (dst_w as f64 / src_w as f64);
+    let scale_y = 1.0 / (dst_h as f64 / src_h as f64);
+    if (scale_x - 2.0).abs() < f64::EPSILON && (scale_y - 2.0).abs() < f64::EPSILON {
+        for y in 0..dst_h {
+            for x in 0..dst_w {
                 for c in 0..3 {
                     let sum = pixel(2 * x, 2 * y, c)
                         + pixel(2 * x + 1, 2 * y, c)
                         + pixel(2 * x, 2 * y + 1, c)
                         + pixel(2 * x + 1, 2 * y + 1, c);
-                    out[(y * dst_side + x) * 3 + c] = ((sum + 2) >> 2) as u8;
+                    out[(y * dst_w + x) * 3 + c] = ((sum + 2) >> 2) as u8;
                 }
             }
         }
         return out;
     }
 
-    let x_taps = taps(side, dst_side, true);
-    let y_taps = taps(side, dst_side, false);
+    let x_taps = taps(src_w, dst_w, true);
+    let y_taps = taps(src_h, dst_h, false);
     // Horizontal pass of one source row, at full fixed-point precision.
     let horizontal = |row: usize, buf: &mut Vec<i32>| {
         buf.clear();
@@ -111,10 +139,7 @@ pub fn resize_padded_square(rgb: &[u8], width: usize, height: usize, dst_side: u
             }
         }
     };
-    let (mut row_a, mut row_b) = (
-        Vec::with_capacity(dst_side * 3),
-        Vec::with_capacity(dst_side * 3),
-    );
+    let (mut row_a, mut row_b) = (Vec::with_capacity(dst_w * 3), Vec::with_capacity(dst_w * 3));
     let mut cached: (Option<usize>, Option<usize>) = (None, None);
     for (dy, t) in y_taps.iter().enumerate() {
         if cached.0 != Some(t.first) {
@@ -130,7 +155,7 @@ pub fn resize_padded_square(rgb: &[u8], width: usize, height: usize, dst_side: u
             horizontal(t.second, &mut row_b);
             cached.1 = Some(t.second);
         }
-        let dst = &mut out[dy * dst_side * 3..(dy + 1) * dst_side * 3];
+        let dst = &mut out[dy * dst_w * 3..(dy + 1) * dst_w * 3];
         for (i, d) in dst.iter_mut().enumerate() {
             // OpenCV's vectorised vertical kernel: >>4, 16-bit multiply-high, then round >>2.
             let a = ((row_a[i] >> 4).min(i16::MAX as i32) * t.w_first) >> 16;
@@ -204,6 +229,31 @@ mod tests {
             let out = resize_padded_square(&rgb, 37, 37, side);
             assert!(out.iter().all(|&v| v == 200), "side {side}");
         }
+    }
+
+    #[test]
+    fn a_rectangle_resizes_each_axis_on_its_own() {
+        // A horizontal ramp stays monotone along x, and its rows stay the same but for
+        // the one level OpenCV's vertical kernel can drop (it truncates each tap).
+        let (w, h) = (30usize, 7usize);
+        let rgb: Vec<u8> = (0..h)
+            .flat_map(|_| (0..w).flat_map(|x| [(x * 8) as u8; 3]))
+            .collect();
+        let out = resize_linear(&rgb, w, h, 45, 48);
+        assert_eq!(out.len(), 45 * 48 * 3);
+        let row = |y: usize| &out[y * 45 * 3..(y + 1) * 45 * 3];
+        assert!((1..48).all(|y| row(y).iter().zip(row(0)).all(|(a, b)| a.abs_diff(*b) <= 1)));
+        assert!(row(0)
+            .chunks(3)
+            .zip(row(0).chunks(3).skip(1))
+            .all(|(a, b)| a[0] <= b[0]));
+        // The padded square is the same resize of the padded pixels.
+        let mut padded = vec![0u8; w * w * 3];
+        padded[..rgb.len()].copy_from_slice(&rgb);
+        assert_eq!(
+            resize_linear(&padded, w, w, 20, 20),
+            resize_padded_square(&rgb, w, h, 20)
+        );
     }
 
     #[test]

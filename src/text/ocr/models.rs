@@ -19,12 +19,16 @@ pub enum OcrError {
     Session { path: PathBuf, detail: String },
     #[error("OCR model {path} is not what the manifest describes: {detail}")]
     ModelShape { path: PathBuf, detail: String },
+    #[error("OCR {stage} failed: {detail}")]
+    Inference { stage: &'static str, detail: String },
 }
 
-/// The two sessions and the recogniser's classes.
+/// The three sessions and the recogniser's classes.
 pub struct OcrModels {
     pub detector: Session,
     pub recogniser: Session,
+    /// Which way up a line reads.
+    pub classifier: Session,
     /// Class `i` of the recogniser's output: `classes[0]` is CTC's blank (empty), the
     /// last a space.
     pub classes: Vec<String>,
@@ -49,7 +53,7 @@ fn session(path: &Path, runtime_library: &Path, intra_threads: usize) -> Result<
 }
 
 impl OcrModels {
-    /// Loads both models; checks that each has one 3-channel image input and that the
+    /// Loads the models; checks that each has one 3-channel image input and that the
     /// recogniser's output has one class per entry of its character list (plus blank
     /// and space).
     pub fn load(
@@ -60,9 +64,11 @@ impl OcrModels {
         let spec = &provision::manifest()?.ocr;
         let detector = session(&models.detector, runtime_library, intra_threads)?;
         let recogniser = session(&models.recogniser, runtime_library, intra_threads)?;
+        let classifier = session(&models.classifier, runtime_library, intra_threads)?;
         for (path, session) in [
             (&models.detector, &detector),
             (&models.recogniser, &recogniser),
+            (&models.classifier, &classifier),
         ] {
             let channels = session
                 .inputs()
@@ -108,9 +114,24 @@ impl OcrModels {
                 classes.len()
             )));
         }
+        let labels = classifier
+            .outputs()
+            .first()
+            .and_then(|o| o.dtype().tensor_shape())
+            .and_then(|shape| shape.last().copied());
+        if labels != Some(spec.classify.labels.len() as i64) {
+            return Err(OcrError::ModelShape {
+                path: models.classifier.clone(),
+                detail: format!(
+                    "its output has {labels:?} labels, the manifest names {}",
+                    spec.classify.labels.len()
+                ),
+            });
+        }
         Ok(OcrModels {
             detector,
             recogniser,
+            classifier,
             classes,
         })
     }
@@ -126,7 +147,7 @@ mod tests {
         let cache = Cache::from_env().unwrap();
         let provisioned = provision::provision(&cache, None).unwrap();
         let ocr = provision::provision_ocr(&cache).unwrap();
-        for path in [&ocr.detector, &ocr.recogniser] {
+        for path in [&ocr.detector, &ocr.recogniser, &ocr.classifier] {
             let pinned = provision::manifest()
                 .unwrap()
                 .asset("rapidocr")

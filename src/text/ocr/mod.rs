@@ -1,0 +1,224 @@
+//! Words in the artwork: PP-OCRv4 text detection and recognition as rapidocr 1.4.4
+//! runs them, on the same ONNX Runtime as the detector. rapidocr's own pipeline on the
+//! fixture images in tests/fixtures/ocr is the oracle these steps are held to.
+//!
+//! One [`OcrEngine`] per worker: `Session::run` takes `&mut self`.
+
+pub mod detect;
+pub mod geometry;
+mod models;
+#[cfg(test)]
+mod parity;
+pub mod recognise;
+
+use std::path::Path;
+
+use ort::value::TensorRef;
+use serde::Serialize;
+
+pub use detect::{DetectParams, LimitType, Pixels, TextBox};
+pub use models::{OcrError, OcrModels};
+pub use recognise::{ClassifyParams, RecogniseParams};
+
+use crate::provision::{self, OcrProvisioned};
+use geometry::Point;
+
+/// One line of text read in an image.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OcrLine {
+    /// The line's corners in source pixels: top-left, top-right, bottom-right,
+    /// bottom-left.
+    #[serde(rename = "box")]
+    pub quad: [[f32; 2]; 4],
+    pub text: String,
+    /// Mean probability of the line's characters.
+    pub score: f32,
+}
+
+/// The OCR models with their processing facts.
+pub struct OcrEngine {
+    models: OcrModels,
+    detect: DetectParams,
+    classify: ClassifyParams,
+    recognise: RecogniseParams,
+}
+
+/// Runs one model on an NCHW input and hands its first output to `read`, after
+/// checking the output's shape: `expected` gives each dimension, `None` for any.
+fn run<T>(
+    session: &mut ort::session::Session,
+    stage: &'static str,
+    input: (&[f32], [usize; 4]),
+    expected: &[Option<usize>],
+    read: impl FnOnce(&[i64], &[f32]) -> T,
+) -> Result<T, OcrError> {
+    let failed = |e: ort::Error| OcrError::Inference {
+        stage,
+        detail: e.to_string(),
+    };
+    let tensor = TensorRef::from_array_view((input.1, input.0)).map_err(failed)?;
+    let outputs = session.run(ort::inputs![tensor]).map_err(failed)?;
+    let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;
+    let dims: Vec<i64> = shape.iter().copied().collect();
+    let fits = dims.len() == expected.len()
+        && dims
+            .iter()
+            .zip(expected)
+            .all(|(&d, e)| e.is_none_or(|e| d == e as i64));
+    if !fits {
+        let wanted: Vec<String> = expected
+            .iter()
+            .map(|e| e.map_or("any".to_string(), |e| e.to_string()))
+            .collect();
+        return Err(OcrError::Inference {
+            stage,
+            detail: format!("output shape {dims:?}, expected [{}]", wanted.join(", ")),
+        });
+    }
+    Ok(read(&dims, data))
+}
+
+impl OcrEngine {
+    /// Loads the models with the manifest's processing facts.
+    pub fn load(
+        models: &OcrProvisioned,
+        runtime_library: &Path,
+        intra_threads: usize,
+    ) -> Result<OcrEngine, OcrError> {
+        let spec = &provision::manifest()?.ocr;
+        Ok(OcrEngine {
+            models: OcrModels::load(models, runtime_library, intra_threads)?,
+            detect: spec.detect.clone(),
+            classify: spec.classify.clone(),
+            recognise: spec.recognise.clone(),
+        })
+    }
+
+    /// The same engine detecting with another limit on its input's side (for the gate
+    /// and for measuring).
+    pub fn set_detector_limit(&mut self, limit_side_len: u32, limit_type: LimitType) {
+        self.detect.limit_side_len = limit_side_len;
+        self.detect.limit_type = limit_type;
+    }
+
+    /// The lines read in an RGB8 image whose score reaches the manifest's
+    /// `text_score`, top to bottom and left to right.
+    pub fn read(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<OcrLine>, OcrError> {
+        let Some(prepared) = detect::prepare(rgb, width, height, &self.detect) else {
+            return Ok(Vec::new());
+        };
+        let boxes = self.detect_boxes(&prepared.pixels)?;
+        let crops: Vec<(TextBox, Pixels)> = boxes
+            .into_iter()
+            .filter_map(|b| recognise::crop_line(&prepared.pixels, &b.quad).map(|c| (b, c)))
+            .collect();
+        let (boxes, mut crops): (Vec<TextBox>, Vec<Pixels>) = crops.into_iter().unzip();
+        self.turn_upside_down_lines(&mut crops)?;
+        let read = self.recognise_lines(&crops)?;
+        Ok(boxes
+            .iter()
+            .zip(read)
+            .filter(|(_, (_, score))| *score >= self.recognise.text_score)
+            .map(|(b, (text, score))| OcrLine {
+                quad: b.quad.map(|p| {
+                    let s = prepared.to_source(p);
+                    [s.x as f32, s.y as f32]
+                }),
+                text,
+                score,
+            })
+            .collect())
+    }
+
+    /// The text boxes in an image prepared by [`detect::prepare`], in its coordinates.
+    pub fn detect_boxes(&mut self, pixels: &Pixels) -> Result<Vec<TextBox>, OcrError> {
+        let Some((w, h)) = detect::input_size(
+            pixels.width,
+            pixels.height,
+            self.detect.limit_side_len,
+            self.detect.limit_type,
+        ) else {
+            return Ok(Vec::new());
+        };
+        let input = detect::input_tensor(pixels, (w, h), &self.detect);
+        let (detect, dest) = (&self.detect, (pixels.width, pixels.height));
+        run(
+            &mut self.models.detector,
+            "detection",
+            (&input, [1, 3, h, w]),
+            &[Some(1), Some(1), Some(h), Some(w)],
+            |_, pred| detect::boxes(pred, w, h, dest.0, dest.1, detect),
+        )
+    }
+
+    /// Turns half a turn each cropped line the classifier is sure reads upside down.
+    pub fn turn_upside_down_lines(&mut self, crops: &mut [Pixels]) -> Result<(), OcrError> {
+        let order = recognise::batch_order(crops);
+        let height = self.classify.image_height as usize;
+        let width = recognise::BatchWidth::Fixed(self.classify.image_width as usize);
+        for chunk in order.chunks(self.classify.batch.max(1)) {
+            let batch: Vec<&Pixels> = chunk.iter().map(|&i| &crops[i]).collect();
+            let (input, width) = recognise::input_tensor(&batch, height, width);
+            let labels = self.classify.labels.len();
+            let classify = &self.classify;
+            let turn: Vec<bool> = run(
+                &mut self.models.classifier,
+                "orientation",
+                (&input, [batch.len(), 3, height, width]),
+                &[Some(batch.len()), Some(labels)],
+                |_, probs| {
+                    probs
+                        .chunks_exact(labels)
+                        .map(|row| classify.upside_down(row))
+                        .collect()
+                },
+            )?;
+            for (&i, turn) in chunk.iter().zip(turn) {
+                if turn {
+                    crops[i] = recognise::rotate_half_turn(&crops[i]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each cropped line's text and score, in the order given.
+    pub fn recognise_lines(&mut self, crops: &[Pixels]) -> Result<Vec<(String, f32)>, OcrError> {
+        let order = recognise::batch_order(crops);
+        let mut read = vec![(String::new(), 0.0f32); crops.len()];
+        let height = self.recognise.image_height as usize;
+        let width = recognise::BatchWidth::AtLeast(self.recognise.image_width as usize);
+        for chunk in order.chunks(self.recognise.batch.max(1)) {
+            let batch: Vec<&Pixels> = chunk.iter().map(|&i| &crops[i]).collect();
+            let (input, width) = recognise::input_tensor(&batch, height, width);
+            let classes = &self.models.classes;
+            let lines = run(
+                &mut self.models.recogniser,
+                "recognition",
+                (&input, [batch.len(), 3, height, width]),
+                &[Some(batch.len()), None, Some(classes.len())],
+                |dims, probs| {
+                    let per_line = dims[1] as usize * classes.len();
+                    probs
+                        .chunks_exact(per_line.max(1))
+                        .map(|line| recognise::ctc_decode(line, classes))
+                        .collect::<Vec<_>>()
+                },
+            )?;
+            for (&i, line) in chunk.iter().zip(lines) {
+                read[i] = line;
+            }
+        }
+        Ok(read)
+    }
+}
+
+/// A quadrilateral as points.
+pub fn quad_points(quad: &[[f32; 2]; 4]) -> [Point; 4] {
+    quad.map(|[x, y]| Point::new(x as f64, y as f64))
+}

@@ -17,9 +17,39 @@ use crate::decide::Policy;
 use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::provision::{self, Cache};
-use crate::scheduler::{BatchObserver, Scheduler};
+use crate::scheduler::{BatchObserver, Scheduler, Worker};
 use crate::service::outbox::{self, OutboxWorker};
 use crate::store::Store;
+use crate::text::ocr::OcrEngine;
+
+/// One inference worker per `count` (at least one), each with its own sessions: the
+/// detector, and the OCR models when `ocr` is on.
+pub fn load_workers(
+    cache: &Cache,
+    provisioned: &provision::Provisioned,
+    count: usize,
+    intra_threads: usize,
+    ocr: bool,
+) -> anyhow::Result<Vec<Worker>> {
+    let ocr_models = if ocr {
+        Some(provision::provision_ocr(cache).context("provisioning the OCR models")?)
+    } else {
+        None
+    };
+    (0..count.max(1))
+        .map(|_| {
+            let detector = Detector::load(provisioned, &DetectorOptions { intra_threads })?;
+            let ocr = match &ocr_models {
+                Some(models) => Some(
+                    OcrEngine::load(models, &provisioned.runtime_library, intra_threads)
+                        .context("loading the OCR models")?,
+                ),
+                None => None,
+            };
+            Ok(Worker { detector, ocr })
+        })
+        .collect()
+}
 
 pub struct Loaded {
     pub pipeline: Arc<Pipeline>,
@@ -38,14 +68,19 @@ pub async fn load(
     let policy = Policy::for_model(config.policy_file.as_deref(), &manifest.model)?;
     let scheduler_config = config.scheduler.clone();
     let intra_threads = config.intra_threads;
+    let ocr = config.ocr.enabled;
     let scheduler = tokio::task::spawn_blocking(move || -> anyhow::Result<Scheduler> {
         let cache = Cache::from_env()?;
         let provisioned = provision::provision(&cache, None)?;
-        let detectors = (0..scheduler_config.workers.max(1))
-            .map(|_| Detector::load(&provisioned, &DetectorOptions { intra_threads }))
-            .collect::<Result<Vec<_>, _>>()?;
+        let workers = load_workers(
+            &cache,
+            &provisioned,
+            scheduler_config.workers,
+            intra_threads,
+            ocr,
+        )?;
         Ok(Scheduler::start_observed(
-            detectors,
+            workers,
             &scheduler_config,
             observe,
         ))

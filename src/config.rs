@@ -90,6 +90,18 @@ pub struct ServiceConfig {
     /// `[owner_pattern]`: when one owner's empty playlists asking for contact or pictures
     /// are reviewed as one.
     pub owner_pattern: OwnerPatternConfig,
+    /// `[ocr]`: reading the words in the artwork.
+    pub ocr: OcrConfig,
+}
+
+/// `[ocr]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcrConfig {
+    /// Read the words in every screened image (PP-OCRv4 on each inference worker).
+    /// Off by default: without a cheap text gate in front of it, reading costs more CPU
+    /// per image than classifying (README: Text signals).
+    pub enabled: bool,
 }
 
 /// `[owner_pattern]`.
@@ -249,6 +261,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("review", &self.review)
             .field("http", &self.http)
             .field("owner_pattern", &self.owner_pattern)
+            .field("ocr", &self.ocr)
             .finish()
     }
 }
@@ -299,6 +312,7 @@ impl Default for ServiceConfig {
             review: ReviewConfig::default(),
             http: HttpConfig::default(),
             owner_pattern: OwnerPatternConfig::default(),
+            ocr: OcrConfig::default(),
         }
     }
 }

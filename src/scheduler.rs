@@ -1,6 +1,8 @@
 //! Inference scheduler: a bounded queue in front of a fixed set of detectors.
 //!
-//! Each worker thread owns one [`Detector`] (`Session::run` takes `&mut self`).
+//! Each worker thread owns one [`Detector`] (`Session::run` takes `&mut self`), and
+//! with OCR on its own [`OcrEngine`], which reads each image's words after the batch is
+//! classified.
 //! Batches form without a linger timer: a worker blocks for one request, then
 //! takes whatever else is already queued, up to `max_batch`. Under light load a
 //! request runs alone at once; under heavy load batches grow while the workers
@@ -16,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::classify::{ClassifyError, Detector, RgbView};
 use crate::screen::{Analysed, ImageDetections};
+use crate::text::ocr::OcrEngine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -84,8 +87,27 @@ pub struct SchedulerStats {
     pub refused: AtomicU64,
     /// Total inference wall time, microseconds.
     pub inference_micros: AtomicU64,
+    /// Images whose words were read, and the wall time spent reading them, microseconds.
+    pub ocr_images: AtomicU64,
+    pub ocr_micros: AtomicU64,
     /// Count of batches by size (index = size - 1).
     pub batch_sizes: Vec<AtomicU64>,
+}
+
+/// What one worker thread owns.
+pub struct Worker {
+    pub detector: Detector,
+    /// Reads the words of every image the worker classifies; `None` with OCR off.
+    pub ocr: Option<OcrEngine>,
+}
+
+impl From<Detector> for Worker {
+    fn from(detector: Detector) -> Worker {
+        Worker {
+            detector,
+            ocr: None,
+        }
+    }
 }
 
 /// Handle to the scheduler; clone freely.
@@ -102,22 +124,20 @@ pub struct Scheduler {
 impl Scheduler {
     /// Start one worker per detector.
     pub fn start(detectors: Vec<Detector>, config: &SchedulerConfig) -> Scheduler {
-        Scheduler::start_observed(detectors, config, Arc::new(|_, _| {}))
+        let workers = detectors.into_iter().map(Worker::from).collect();
+        Scheduler::start_observed(workers, config, Arc::new(|_, _| {}))
     }
 
     /// [`Scheduler::start`], calling `observe(batch size, inference time)` after every batch
     /// (the service feeds its histograms from it).
     pub fn start_observed(
-        detectors: Vec<Detector>,
+        workers: Vec<Worker>,
         config: &SchedulerConfig,
         observe: BatchObserver,
     ) -> Scheduler {
-        assert!(
-            !detectors.is_empty(),
-            "a scheduler needs at least one detector"
-        );
+        assert!(!workers.is_empty(), "a scheduler needs at least one worker");
         let max_batch = config.max_batch.max(1);
-        let model_id: Arc<str> = detectors[0].model_id().into();
+        let model_id: Arc<str> = workers[0].detector.model_id().into();
         let (sender, receiver) = mpsc::unbounded_channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let stats = Arc::new(SchedulerStats {
@@ -129,10 +149,10 @@ impl Scheduler {
         } else {
             Vec::new()
         };
-        let workers = detectors
+        let workers = workers
             .into_iter()
             .enumerate()
-            .map(|(i, detector)| {
+            .map(|(i, worker)| {
                 let receiver = Arc::clone(&receiver);
                 let stats = Arc::clone(&stats);
                 let observe = Arc::clone(&observe);
@@ -143,7 +163,7 @@ impl Scheduler {
                         if let Some(cpu) = cpu {
                             pin_current_thread(cpu);
                         }
-                        worker_loop(detector, &receiver, &stats, &*observe, max_batch)
+                        worker_loop(worker, &receiver, &stats, &*observe, max_batch)
                     })
                     .expect("spawn inference worker")
             })
@@ -276,7 +296,10 @@ fn pin_current_thread(cpu: usize) {
 }
 
 fn worker_loop(
-    mut detector: Detector,
+    Worker {
+        mut detector,
+        mut ocr,
+    }: Worker,
     receiver: &Mutex<mpsc::UnboundedReceiver<Job>>,
     stats: &SchedulerStats,
     observe: &(dyn Fn(usize, Duration) + Send + Sync),
@@ -344,7 +367,15 @@ fn worker_loop(
                 let mut all = all.into_iter();
                 for job in &batch {
                     let per_input: Vec<_> = all.by_ref().take(1 + job.image.views.len()).collect();
-                    answers.push(Ok(ImageDetections::from_inputs(per_input)));
+                    let mut detections = ImageDetections::from_inputs(per_input);
+                    let answer = match ocr.as_mut() {
+                        Some(engine) => read_words(engine, &job.image, stats).map(|lines| {
+                            detections.ocr = lines;
+                            detections
+                        }),
+                        None => Ok(detections),
+                    };
+                    answers.push(answer);
                 }
             }
             Err(message) => {
@@ -362,6 +393,32 @@ fn worker_loop(
             // Free the queue slot before the caller wakes, so depth is exact.
             drop(permit);
             let _ = reply.send(answer);
+        }
+    }
+}
+
+/// The words in an image's reference decoding; a failure (or a panic) fails that image
+/// alone, as a classification error, so it is never published unread.
+fn read_words(
+    engine: &mut OcrEngine,
+    image: &Analysed,
+    stats: &SchedulerStats,
+) -> Result<Vec<crate::text::ocr::OcrLine>, SchedulerError> {
+    let started = Instant::now();
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine.read_view(&image.view())
+    }));
+    stats.ocr_images.fetch_add(1, Ordering::Relaxed);
+    stats
+        .ocr_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    match read {
+        Ok(Ok(lines)) => Ok(lines),
+        Ok(Err(e)) => {
+            Err(ClassifyError::Inference(format!("reading the words in the image: {e}")).into())
+        }
+        Err(_) => {
+            Err(ClassifyError::Inference("reading the words in the image panicked".into()).into())
         }
     }
 }

@@ -102,6 +102,8 @@ impl Analysed {
 pub struct ImageDetections {
     pub reference: Vec<Detection>,
     pub views: Vec<Vec<Detection>>,
+    /// The lines read in the reference decoding, when OCR runs.
+    pub ocr: Vec<crate::text::ocr::OcrLine>,
 }
 
 impl ImageDetections {
@@ -114,6 +116,7 @@ impl ImageDetections {
         ImageDetections {
             reference,
             views: per_input,
+            ocr: Vec::new(),
         }
     }
 
@@ -129,9 +132,16 @@ impl ImageDetections {
                 .iter()
                 .zip(&analysed.views)
                 .all(|(s, v)| s.id() == v.id && s.pdq.hash == v.pdq.hash.to_hex());
+        // The words read in the artwork stay with its detections.
+        let ocr = record
+            .get("text")
+            .and_then(|t| t.get("ocr"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
         same_views.then(|| ImageDetections {
             reference,
             views: stored.into_iter().map(|v| v.detections).collect(),
+            ocr,
         })
     }
 }
@@ -456,7 +466,10 @@ pub fn build_record(
         verdict,
         decided_by,
         reasons,
-        text: Default::default(),
+        text: crate::text::TextRecord {
+            ocr: detections.ocr,
+            ..Default::default()
+        },
         model: model_id.to_string(),
         policy: policy.version(),
     }
@@ -535,6 +548,7 @@ mod tests {
             ImageDetections {
                 reference: vec![],
                 views: vec![explicit(0.6)],
+                ocr: vec![],
             },
             &BankSet::default(),
             &policy,
@@ -555,6 +569,7 @@ mod tests {
             ImageDetections {
                 reference: explicit(0.6),
                 views: vec![vec![]],
+                ocr: vec![],
             },
             &BankSet::default(),
             &policy,
@@ -569,6 +584,7 @@ mod tests {
         let detections = ImageDetections {
             reference: vec![],
             views: vec![explicit(0.6)],
+            ocr: vec![],
         };
         // The released first frame does not clear the explicit second frame.
         let released = bank_of("released", &analysed.pdq);

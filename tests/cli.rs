@@ -189,6 +189,72 @@ fn exit_status_is_0_for_allow_1_for_review_and_2_wins() {
 }
 
 #[test]
+fn scan_with_ocr_reads_the_words_in_the_artwork() {
+    let fixture = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/ocr")
+            .join(name)
+    };
+    let asking = fixture("text-04.png");
+    let innocent = fixture("text-00.png");
+    // Without OCR the pixels alone decide, and no words are reported.
+    let unread = scan(&["--json", s(&asking)]);
+    assert!(
+        unread.lines[0].get("text").is_none(),
+        "{:?}",
+        unread.lines[0]
+    );
+    let read = scan(&["--json", "--ocr", s(&asking), s(&innocent)]);
+    assert_eq!(read.status, 1, "{}", read.stderr);
+    let by_file = |name: &str| {
+        read.lines
+            .iter()
+            .find(|r| r["source"].as_str().unwrap().ends_with(name))
+            .unwrap()
+            .clone()
+    };
+    let held = by_file("text-04.png");
+    assert_eq!(held["verdict"], "review", "{held}");
+    let lines: Vec<&str> = held["text"]["ocr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            assert_eq!(l["box"].as_array().unwrap().len(), 4);
+            l["text"].as_str().unwrap()
+        })
+        .collect();
+    assert!(
+        lines.contains(&"kik me: jenny_14") && lines.contains(&"im 12"),
+        "{lines:?}"
+    );
+    let kinds: Vec<&str> = held["text"]["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["source"], "ocr");
+            s["kind"].as_str().unwrap()
+        })
+        .collect();
+    assert!(
+        kinds.contains(&"contact_handle") && kinds.contains(&"age"),
+        "{kinds:?}"
+    );
+    assert!(
+        held["reasons"].to_string().contains("in ocr")
+            && !held["reasons"].to_string().contains("jenny"),
+        "{}",
+        held["reasons"]
+    );
+    // Words that ask for nothing are reported and change nothing.
+    let allowed = by_file("text-00.png");
+    assert_eq!(allowed["verdict"], "allow", "{allowed}");
+    assert_eq!(allowed["text"]["ocr"][0]["text"], "Vol. 2 (Deluxe)");
+    assert!(allowed["text"]["signals"].as_array().unwrap().is_empty());
+}
+
+#[test]
 fn scan_reads_the_title_and_description_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let astronaut = copy_photo(dir.path(), "astronaut.png");

@@ -66,7 +66,14 @@ async fn until_shown(browser: &Browser<'_>, label: &str) -> Value {
 
 /// A ready server with one reviewer, rita.
 async fn server_with_reviewer() -> Server {
-    let server = start(|_| {}).await;
+    server_with_reviewer_configured(|_| {}).await
+}
+
+/// [`server_with_reviewer`] with its configuration changed by `configure`.
+async fn server_with_reviewer_configured(
+    configure: impl FnOnce(&mut coverguard::config::ServiceConfig),
+) -> Server {
+    let server = start(configure).await;
     server.wait_ready().await;
     let (status, body) = server
         .send_json(
@@ -933,6 +940,80 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
         shown["pattern"]
             .as_str()
             .is_some_and(|p| p.ends_with("titled-a → titled-b → titled-1")),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn words_read_in_the_artwork_are_shown_line_by_line_with_what_the_rules_found_marked() {
+    if !browser_available() {
+        return;
+    }
+    let server = server_with_reviewer_configured(|c| c.ocr.enabled = true).await;
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/text-04.png"),
+    )
+    .unwrap();
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            bytes,
+            "artwork_id=read-1&owner_id=owner-1",
+        )
+        .await;
+    assert_eq!(
+        (status, body["verdict"].as_str()),
+        (200, Some("review")),
+        "{body}"
+    );
+
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver
+        .browser(profile.path(), &["--window-size=1280,1100"])
+        .await;
+    let base = server.base.replace("127.0.0.1", "localhost");
+    browser.goto(&format!("{base}/console/login")).await;
+    log_in(&browser).await;
+    let item = browser
+        .until(
+            "the queue row of read-1",
+            "const row = document.querySelector('tr.queue-row[data-artwork-id=\"read-1\"]');
+             return row ? row.dataset.reviewId : null;",
+            json!([]),
+        )
+        .await;
+    browser
+        .goto(&format!("{base}/console/items/{}", item.as_str().unwrap()))
+        .await;
+    item_page(&browser, "read-1").await;
+    let shown = browser
+        .until(
+            "the words read in the artwork",
+            "const dd = document.querySelector('#text dd.ocr-lines');
+             if (!dd) return null;
+             return {
+               text: dd.innerText,
+               marks: [...dd.querySelectorAll('mark.text-signal')].map(m => [m.dataset.kind, m.textContent]),
+             };",
+            json!([]),
+        )
+        .await;
+    screenshot(&browser, "console-ocr.png").await;
+    let lines: Vec<&str> = shown["text"].as_str().unwrap().lines().collect();
+    assert!(
+        lines.contains(&"kik me: jenny_14") && lines.contains(&"im 12"),
+        "{shown}"
+    );
+    let kinds: Vec<&str> = shown["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[0].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"contact_handle") && kinds.contains(&"age"),
         "{shown}"
     );
 }

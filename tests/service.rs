@@ -919,6 +919,44 @@ async fn identical_bytes_are_answered_without_a_second_inference() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn words_in_the_artwork_hold_it_with_ocr_on_even_when_the_image_is_cached() {
+    let server = start(|c| c.ocr.enabled = true).await;
+    server.wait_ready().await;
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/text-16.png"),
+    )
+    .unwrap();
+    for artwork in ["ocr-1", "ocr-2"] {
+        let (status, held) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                bytes.clone(),
+                &format!("artwork_id={artwork}&owner_id=o"),
+            )
+            .await;
+        assert_eq!(
+            (status, held["verdict"].as_str()),
+            (200, Some("review")),
+            "{held}"
+        );
+        assert_eq!(held["text"]["ocr"][0]["text"], "text me 555 0147", "{held}");
+        let signals = held["text"]["signals"].as_array().expect("signals");
+        assert!(
+            signals
+                .iter()
+                .any(|s| s["source"] == "ocr" && s["kind"] == "phone"),
+            "{signals:?}"
+        );
+        let reasons = held["reasons"].to_string();
+        assert!(
+            reasons.contains("in ocr") && !reasons.contains("0147"),
+            "{reasons}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_title_with_contact_details_holds_the_cover_even_when_the_image_is_cached() {
     let server = start(|_| {}).await;
     server.wait_ready().await;

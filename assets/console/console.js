@@ -1154,15 +1154,20 @@
     const ctx = sc.context || {};
     const signals = (sc.text && sc.text.signals) || [];
     const panel = h("section#text.panel", { "aria-labelledby": "text-h" }, h("h2#text-h", null, "Words"));
-    const sources = ["title", "description"].filter((s) => typeof ctx[s] === "string");
+    // Words read in the artwork: its lines joined by newlines, which ocr signals' offsets count in.
+    const ocr = ((sc.text && sc.text.ocr) || []).map((l) => l.text).join("\n");
+    const texts = { title: ctx.title, description: ctx.description, ocr: ocr || undefined };
+    const names = { title: "Title", description: "Description", ocr: "In the artwork" };
+    const sources = ["title", "description", "ocr"].filter((s) => typeof texts[s] === "string");
     if (!sources.length) {
-      panel.appendChild(h("p.muted", null, "No title or description was given."));
+      panel.appendChild(h("p.muted", null, "No title or description was given, and no words were read in the artwork."));
       return panel;
     }
     const rows = [];
     for (const source of sources) {
-      rows.push(h("dt", null, source === "title" ? "Title" : "Description"),
-        h("dd", null, marked(ctx[source], signals.filter((g) => g.source === source))));
+      rows.push(h("dt", null, names[source]),
+        h("dd", { class: source === "ocr" ? "ocr-lines" : null },
+          marked(texts[source], signals.filter((g) => g.source === source))));
     }
     panel.appendChild(h("dl.kv", null, rows));
     const pattern = (sc.text && sc.text.owner_pattern) || [];

@@ -13,7 +13,6 @@ use clap::Args;
 use futures_util::StreamExt as _;
 
 use coverguard::bank::BankSet;
-use coverguard::classify::{Detector, DetectorOptions};
 use coverguard::context::ScreenContext;
 use coverguard::decide::{Policy, Verdict};
 use coverguard::decode::{DecodeLimits, Resolution};
@@ -38,6 +37,10 @@ pub struct ScanArgs {
     /// A keyword list (`category<TAB>term` lines) for the title and description rules.
     #[arg(long, value_name = "FILE")]
     keywords: Option<PathBuf>,
+    /// Also read the words in each image (PP-OCRv4 as rapidocr runs it) and screen them
+    /// with the text rules. Several times the CPU of a scan without it.
+    #[arg(long)]
+    ocr: bool,
     /// Use this ONNX model file instead of the provisioned one.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
@@ -143,19 +146,18 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         usize::from,
     );
     // One single-threaded session per job, batched by the scheduler, as `serve` runs them.
-    let detectors = (0..jobs)
-        .map(|_| Detector::load(&provisioned, &DetectorOptions { intra_threads: 1 }))
-        .collect::<Result<Vec<_>, _>>()?;
+    let workers = coverguard::app::load_workers(&cache, &provisioned, jobs, 1, args.ocr)?;
     let defaults = SchedulerConfig::default();
     // Every input in flight holds a queue place at most once, so none is ever refused.
     let window = jobs + defaults.max_batch;
-    let scheduler = Scheduler::start(
-        detectors,
+    let scheduler = Scheduler::start_observed(
+        workers,
         &SchedulerConfig {
             workers: jobs,
             queue_capacity: defaults.queue_capacity.max(window),
             ..defaults
         },
+        Arc::new(|_, _| {}),
     );
 
     let inputs = fetch::expand_inputs(&args.inputs);

@@ -255,6 +255,7 @@ mod tests {
         let detections = ImageDetections {
             reference: explicit(0.5),
             views: vec![explicit(0.2)],
+            ocr: vec![],
         };
         let policy = policy_with(&[]);
         let stored = build_record(

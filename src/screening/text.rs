@@ -1,5 +1,5 @@
-//! The words of a screening's context (title, description) read for text signals, and
-//! what they decide. Applied after the image is decided, on the upload path, in backfill
+//! The words of a screening's context (title, description) and those read in its
+//! artwork read for text signals, and what they decide. Applied after the image is decided, on the upload path, in backfill
 //! redecisions and in `scan`, so a cached or re-derived image verdict never skips them.
 
 use crate::context::ScreenContext;
@@ -19,15 +19,19 @@ pub fn context_signals(context: &ScreenContext, screener: &TextScreener) -> Vec<
     .collect()
 }
 
-/// Adds the context's text signals to `record` and raises its verdict to what the policy
-/// sets for each kind found (review by default), with a reason per kind and source.
+/// Adds the text signals of the context and of the words read in the artwork to
+/// `record` and raises its verdict to what the policy sets for each kind found (review
+/// by default), with a reason per kind and source.
 pub fn apply(
     record: &mut ScreeningRecord,
     context: &ScreenContext,
     policy: &Policy,
     screener: &TextScreener,
 ) {
-    let signals = context_signals(context, screener);
+    let mut signals = context_signals(context, screener);
+    if !record.text.ocr.is_empty() {
+        signals.extend(screener.scan(TextSource::Ocr, &record.text.ocr_text()));
+    }
     let mut said: Vec<(TextSignalKind, TextSource)> = Vec::new();
     for signal in &signals {
         let action = policy.text.action(signal.kind);
@@ -182,6 +186,41 @@ mod tests {
     fn the_default_text_rules_leave_the_policy_version_as_it_was() {
         let policy = Policy::from_toml("[text]\nphone = \"review\"\n", &[], &[]).unwrap();
         assert_eq!(policy.version(), Policy::builtin(&[]).version());
+    }
+
+    #[test]
+    fn words_read_in_the_artwork_are_screened_with_their_source() {
+        let mut r = record();
+        let line = |text: &str| crate::text::ocr::OcrLine {
+            quad: [[0.0, 0.0], [10.0, 0.0], [10.0, 5.0], [0.0, 5.0]],
+            text: text.into(),
+            score: 0.9,
+        };
+        // A number split over two lines is still one number.
+        r.text.ocr = vec![line("Summer Hits"), line("text me 555 123"), line("4567")];
+        apply(
+            &mut r,
+            &titled("Summer Hits"),
+            &Policy::builtin(&[]),
+            &TextScreener::builtin(),
+        );
+        assert_eq!(r.verdict, Verdict::Review);
+        let phone = r
+            .text
+            .signals
+            .iter()
+            .find(|s| s.kind == TextSignalKind::Phone)
+            .expect("the number is found");
+        assert_eq!(phone.source, TextSource::Ocr);
+        let text = r.text.ocr_text();
+        let chars: Vec<char> = text.chars().collect();
+        let span: String = chars[phone.start..phone.end].iter().collect();
+        assert_eq!(span, phone.matched);
+        assert!(
+            r.reasons.iter().any(|r| r.contains("in ocr")),
+            "{:?}",
+            r.reasons
+        );
     }
 
     #[test]

@@ -168,10 +168,15 @@ pub struct TextSignal {
 
 /// What a screening's record says of text: the signals found in the title and
 /// description (and, with OCR, in the artwork).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TextRecord {
     #[serde(default)]
     pub signals: Vec<TextSignal>,
+    /// The lines read in the artwork, top to bottom (with OCR on). Signals with source
+    /// `ocr` give character offsets into these lines joined by newlines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub ocr: Vec<ocr::OcrLine>,
     /// When this upload completed an owner pattern (several of one owner's empty
     /// playlists asking for contact or pictures): those artworks, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -182,7 +187,16 @@ impl TextRecord {
     /// Nothing found: the record leaves `text` out, so a record without words reads as
     /// it always did.
     pub fn is_empty(&self) -> bool {
-        self.signals.is_empty() && self.owner_pattern.is_empty()
+        self.signals.is_empty() && self.ocr.is_empty() && self.owner_pattern.is_empty()
+    }
+
+    /// The artwork's text as the rules read it: its lines joined by newlines.
+    pub fn ocr_text(&self) -> String {
+        self.ocr
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 

@@ -14,7 +14,7 @@ pub mod recognise;
 use std::path::Path;
 
 use ort::value::TensorRef;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use detect::{DetectParams, LimitType, Pixels, TextBox};
 pub use models::{OcrError, OcrModels};
@@ -24,7 +24,7 @@ use crate::provision::{self, OcrProvisioned};
 use geometry::Point;
 
 /// One line of text read in an image.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OcrLine {
     /// The line's corners in source pixels: top-left, top-right, bottom-right,
     /// bottom-left.
@@ -99,6 +99,25 @@ impl OcrEngine {
     pub fn set_detector_limit(&mut self, limit_side_len: u32, limit_type: LimitType) {
         self.detect.limit_side_len = limit_side_len;
         self.detect.limit_type = limit_type;
+    }
+
+    /// [`OcrEngine::read`] on a decoded image, boxes in the source image's pixels (a
+    /// reduced-scale decode is scaled back up).
+    pub fn read_view(
+        &mut self,
+        view: &crate::classify::RgbView<'_>,
+    ) -> Result<Vec<OcrLine>, OcrError> {
+        let mut lines = self.read(view.rgb, view.width as usize, view.height as usize)?;
+        let sx = view.source_width as f32 / view.width.max(1) as f32;
+        let sy = view.source_height as f32 / view.height.max(1) as f32;
+        if (sx, sy) != (1.0, 1.0) {
+            for line in &mut lines {
+                for p in &mut line.quad {
+                    *p = [p[0] * sx, p[1] * sy];
+                }
+            }
+        }
+        Ok(lines)
     }
 
     /// The lines read in an RGB8 image whose score reaches the manifest's

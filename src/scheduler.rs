@@ -397,7 +397,9 @@ fn worker_loop(
     }
 }
 
-/// The words in an image's reference decoding; a failure (or a panic) fails that image
+/// The words in an image's reference decoding and in each of its views (what a viewer
+/// is shown beyond it: later frames, translucent pictures over page colours), a line
+/// read again in a later view reported once. A failure (or a panic) fails that image
 /// alone, as a classification error, so it is never published unread.
 fn read_words(
     engine: &mut OcrEngine,
@@ -405,22 +407,37 @@ fn read_words(
     stats: &SchedulerStats,
 ) -> Result<Vec<crate::text::ocr::OcrLine>, SchedulerError> {
     let started = Instant::now();
-    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine.read_view(&image.view())
-    }));
+    let views = std::iter::once(None).chain(image.views.iter().map(|v| Some(v.id)));
+    let mut lines: Vec<crate::text::ocr::OcrLine> = Vec::new();
+    let mut outcome = Ok(());
+    for (input, view) in image.model_inputs().iter().zip(views) {
+        let read =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.read_view(input)));
+        match read {
+            Ok(Ok(read)) => {
+                for mut line in read {
+                    if !lines.iter().any(|l| l.text == line.text) {
+                        line.view = view;
+                        lines.push(line);
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                outcome = Err(format!("reading the words in the image: {e}"));
+                break;
+            }
+            Err(_) => {
+                outcome = Err("reading the words in the image panicked".to_string());
+                break;
+            }
+        }
+    }
     stats.ocr_images.fetch_add(1, Ordering::Relaxed);
     stats
         .ocr_micros
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-    match read {
-        Ok(Ok(lines)) => Ok(lines),
-        Ok(Err(e)) => {
-            Err(ClassifyError::Inference(format!("reading the words in the image: {e}")).into())
-        }
-        Err(_) => {
-            Err(ClassifyError::Inference("reading the words in the image panicked".into()).into())
-        }
-    }
+    outcome.map_err(ClassifyError::Inference)?;
+    Ok(lines)
 }
 
 fn record(stats: &SchedulerStats, size: usize, elapsed: Duration) {

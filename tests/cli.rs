@@ -255,6 +255,43 @@ fn scan_with_ocr_reads_the_words_in_the_artwork() {
 }
 
 #[test]
+fn scan_with_ocr_reads_words_shown_only_in_a_later_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let words =
+        image::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/text-04.png"))
+            .unwrap()
+            .to_rgba8();
+    let blank = image::RgbaImage::from_pixel(
+        words.width(),
+        words.height(),
+        image::Rgba([240, 240, 240, 255]),
+    );
+    let animation = dir.path().join("later.gif");
+    std::fs::write(
+        &animation,
+        common::attack::gif(&[(&blank, 500), (&words, 500)]),
+    )
+    .unwrap();
+    let read = scan(&["--json", "--ocr", s(&animation)]);
+    assert_eq!(read.status, 1, "{}", read.stderr);
+    let record = &read.lines[0];
+    assert_eq!(record["verdict"], "review", "{record}");
+    let lines = record["text"]["ocr"].as_array().unwrap();
+    assert!(!lines.is_empty(), "{record}");
+    for line in lines {
+        assert_eq!(line["view"]["frame"], 1, "read in the second frame: {line}");
+    }
+    assert!(
+        record["text"]["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source"] == "ocr" && s["kind"] == "contact_handle"),
+        "{record}"
+    );
+}
+
+#[test]
 fn scan_reads_the_title_and_description_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let astronaut = copy_photo(dir.path(), "astronaut.png");

@@ -195,6 +195,7 @@ mod tests {
             quad: [[0.0, 0.0], [10.0, 0.0], [10.0, 5.0], [0.0, 5.0]],
             text: text.into(),
             score: 0.9,
+            view: None,
         };
         // A number split over two lines is still one number.
         r.text.ocr = vec![line("Summer Hits"), line("text me 555 123"), line("4567")];

@@ -605,6 +605,8 @@ pub struct SchedulerReading {
     pub inputs: u64,
     pub refused: u64,
     pub inference_seconds: f64,
+    pub ocr_images: u64,
+    pub ocr_seconds: f64,
 }
 
 impl From<&SchedulerStats> for SchedulerReading {
@@ -616,6 +618,8 @@ impl From<&SchedulerStats> for SchedulerReading {
             inputs: stats.inputs.load(Ordering::Relaxed),
             refused: stats.refused.load(Ordering::Relaxed),
             inference_seconds: stats.inference_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            ocr_images: stats.ocr_images.load(Ordering::Relaxed),
+            ocr_seconds: stats.ocr_micros.load(Ordering::Relaxed) as f64 / 1e6,
         }
     }
 }
@@ -811,6 +815,16 @@ impl ServiceMetrics {
             "coverguard_inference_seconds_total",
             "Total wall time spent in inference.",
             field(|r| r.inference_seconds),
+        )?;
+        self.registry.counter_fn(
+            "coverguard_ocr_images_total",
+            "Images whose words were read (with OCR on), each with its frames and renderings.",
+            field(|r| r.ocr_images as f64),
+        )?;
+        self.registry.counter_fn(
+            "coverguard_ocr_seconds_total",
+            "Total wall time spent reading the words in images.",
+            field(|r| r.ocr_seconds),
         )
     }
 
@@ -1162,6 +1176,8 @@ mod tests {
         stats.queued.store(5, Ordering::Relaxed);
         stats.refused.store(2, Ordering::Relaxed);
         stats.inference_micros.store(1_500_000, Ordering::Relaxed);
+        stats.ocr_images.store(3, Ordering::Relaxed);
+        stats.ocr_micros.store(250_000, Ordering::Relaxed);
 
         let text = metrics.render();
         let parsed = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -1222,6 +1238,11 @@ mod tests {
         assert_eq!(
             parsed.value("coverguard_inference_seconds_total", &[]),
             Some(1.5)
+        );
+        assert_eq!(parsed.value("coverguard_ocr_images_total", &[]), Some(3.0));
+        assert_eq!(
+            parsed.value("coverguard_ocr_seconds_total", &[]),
+            Some(0.25)
         );
         stats.queued.store(1, Ordering::Relaxed);
         let again = parse(&metrics.render()).unwrap();

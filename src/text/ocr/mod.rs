@@ -33,6 +33,10 @@ pub struct OcrLine {
     pub text: String,
     /// Mean probability of the line's characters.
     pub score: f32,
+    /// The view it was read in (a later frame, a translucent picture over a page
+    /// colour); absent for the reference decoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<crate::screening::views::ViewId>,
 }
 
 /// The OCR models with their processing facts.
@@ -150,6 +154,7 @@ impl OcrEngine {
                 }),
                 text,
                 score,
+                view: None,
             })
             .collect())
     }

@@ -234,7 +234,12 @@ impl Pipeline {
     /// How this pipeline analyses bytes: stored with each screening, and part of the verdict
     /// cache key, so a screening analysed otherwise (before views existed) is never reused.
     pub fn analysis(&self) -> String {
-        self.settings.views.analysis()
+        let views = self.settings.views.analysis();
+        match self.scheduler.ocr_id() {
+            // Read with OCR is another analysis: turning it on reads what was cached.
+            Some(ocr) => format!("{views};{ocr}"),
+            None => views,
+        }
     }
 
     /// The current bank index; the version is checked against the store first, so a

@@ -118,6 +118,7 @@ pub struct Scheduler {
     capacity: usize,
     stats: Arc<SchedulerStats>,
     model_id: Arc<str>,
+    ocr_id: Option<Arc<str>>,
     workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -138,6 +139,7 @@ impl Scheduler {
         assert!(!workers.is_empty(), "a scheduler needs at least one worker");
         let max_batch = config.max_batch.max(1);
         let model_id: Arc<str> = workers[0].detector.model_id().into();
+        let ocr_id: Option<Arc<str>> = workers[0].ocr.as_ref().map(|o| o.id().into());
         let (sender, receiver) = mpsc::unbounded_channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let stats = Arc::new(SchedulerStats {
@@ -174,12 +176,18 @@ impl Scheduler {
             capacity: config.queue_capacity.max(1),
             stats,
             model_id,
+            ocr_id,
             workers: Arc::new(Mutex::new(workers)),
         }
     }
 
     pub fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    /// The OCR every image is read with ([`OcrEngine::id`]); `None` with OCR off.
+    pub fn ocr_id(&self) -> Option<&str> {
+        self.ocr_id.as_deref()
     }
 
     pub fn stats(&self) -> &SchedulerStats {

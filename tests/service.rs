@@ -919,6 +919,58 @@ async fn identical_bytes_are_answered_without_a_second_inference() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn turning_ocr_on_reads_images_screened_without_it() {
+    let shared = tempfile::tempdir().unwrap();
+    let data = shared.path().join("data");
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/text-16.png"),
+    )
+    .unwrap();
+    let unread = {
+        let data = data.clone();
+        start(move |c| c.data_dir = data).await
+    };
+    unread.wait_ready().await;
+    let (status, first) = unread
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            bytes.clone(),
+            "artwork_id=a-1&owner_id=o",
+        )
+        .await;
+    assert_eq!(
+        (status, first["verdict"].as_str()),
+        (200, Some("allow")),
+        "{first}"
+    );
+    // The same store, now with OCR: the earlier verdict is not reused for the same bytes.
+    let reading = start(move |c| {
+        c.data_dir = data;
+        c.ocr.enabled = true;
+    })
+    .await;
+    reading.wait_ready().await;
+    let (status, again) = reading
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            bytes,
+            "artwork_id=a-2&owner_id=o",
+        )
+        .await;
+    assert_eq!(
+        (status, again["verdict"].as_str()),
+        (200, Some("review")),
+        "{again}"
+    );
+    assert_eq!(
+        again["text"]["ocr"][0]["text"], "text me 555 0147",
+        "{again}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn words_in_the_artwork_hold_it_with_ocr_on_even_when_the_image_is_cached() {
     let server = start(|c| c.ocr.enabled = true).await;
     server.wait_ready().await;

@@ -41,6 +41,7 @@ pub struct OcrLine {
 
 /// The OCR models with their processing facts.
 pub struct OcrEngine {
+    id: String,
     models: OcrModels,
     detect: DetectParams,
     classify: ClassifyParams,
@@ -89,13 +90,24 @@ impl OcrEngine {
         runtime_library: &Path,
         intra_threads: usize,
     ) -> Result<OcrEngine, OcrError> {
-        let spec = &provision::manifest()?.ocr;
+        let manifest = provision::manifest()?;
+        let spec = &manifest.ocr;
+        let wheel = manifest
+            .asset(&spec.asset)
+            .map_or("unknown", |a| &a.sha256[..12]);
         Ok(OcrEngine {
+            id: format!("{}@{wheel}", spec.asset),
             models: OcrModels::load(models, runtime_library, intra_threads)?,
             detect: spec.detect.clone(),
             classify: spec.classify.clone(),
             recognise: spec.recognise.clone(),
         })
+    }
+
+    /// Names the models and their wheel (`rapidocr@971d7d5f223a`): screenings read by
+    /// another OCR, or by none, are not reused from the verdict cache.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The same engine detecting with another limit on its input's side (for the gate

@@ -157,3 +157,46 @@ fn the_rust_ocr_reads_what_rapidocr_reads() {
     );
     assert!(cer <= 0.01, "CER {cer}");
 }
+
+#[test]
+fn images_of_any_shape_are_read_without_failing() {
+    let mut engine = engine();
+    // Noise, so that the detector has something to look at; shapes at the edges of
+    // every step: tiny, flat, tall, just over the 2000 px cap, letterboxed.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed >> 56) as u8
+            })
+            .collect()
+    };
+    for (w, h) in [
+        (1, 1),
+        (2, 3),
+        (1, 4000),
+        (4000, 1),
+        (31, 31),
+        (29, 400),
+        (4000, 20),
+        (2001, 17),
+        (17, 2001),
+        (2050, 2050),
+    ] {
+        let rgb = noise(w * h * 3);
+        let lines = engine
+            .read(&rgb, w, h)
+            .unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
+        for line in lines {
+            for [x, y] in line.quad {
+                assert!(
+                    (0.0..=w as f32).contains(&x) && (0.0..=h as f32).contains(&y),
+                    "{w}x{h}: {line:?}"
+                );
+            }
+        }
+    }
+}

@@ -993,9 +993,14 @@ async fn words_read_in_the_artwork_are_shown_line_by_line_with_what_the_rules_fo
             "the words read in the artwork",
             "const dd = document.querySelector('#text dd.ocr-lines');
              if (!dd) return null;
+             const layer = document.querySelector('#boxes svg.ocr-boxes');
+             if (!layer) return null;
              return {
                text: dd.innerText,
                marks: [...dd.querySelectorAll('mark.text-signal')].map(m => [m.dataset.kind, m.textContent]),
+               view_box: layer.getAttribute('viewBox'),
+               boxes: [...layer.querySelectorAll('polygon.ocr-box')].map(p => [p.dataset.text,
+                 [...p.points].map(q => [q.x, q.y])]),
              };",
             json!([]),
         )
@@ -1016,4 +1021,19 @@ async fn words_read_in_the_artwork_are_shown_line_by_line_with_what_the_rules_fo
         kinds.contains(&"contact_handle") && kinds.contains(&"age"),
         "{shown}"
     );
+    // Each line is outlined over the image, in its pixels (640 x 360).
+    assert_eq!(shown["view_box"], "0 0 640 360", "{shown}");
+    let boxes = shown["boxes"].as_array().unwrap();
+    assert_eq!(boxes.len(), lines.len(), "{shown}");
+    let kik = boxes
+        .iter()
+        .find(|b| b[0] == "kik me: jenny_14")
+        .unwrap_or_else(|| panic!("{shown}"));
+    for corner in kik[1].as_array().unwrap() {
+        let (x, y) = (corner[0].as_f64().unwrap(), corner[1].as_f64().unwrap());
+        assert!(
+            (0.0..=640.0).contains(&x) && (0.0..=360.0).contains(&y),
+            "{shown}"
+        );
+    }
 }

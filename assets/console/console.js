@@ -738,6 +738,24 @@
     }
   }
 
+  /** The lines of text read in the view, as outlined quadrilaterals over it (one SVG in the
+   *  image's own pixels, stretched with it). A line first read in the reference belongs to it. */
+  function drawTextBoxes(boxes, lines, view, W, Hh) {
+    const here = (lines || []).filter((l) => (l.view ? sameView(view, l.view) : view.frame == null));
+    const quads = here.filter((l) => Array.isArray(l.box) && l.box.length === 4 &&
+      l.box.every((p) => Array.isArray(p) && p.length === 2 && p.every((n) => isFinite(Number(n)))));
+    if (!quads.length || !W || !Hh) return;
+    const layer = svg("svg", { class: "ocr-boxes", viewBox: `0 0 ${W} ${Hh}`, preserveAspectRatio: "none" });
+    for (const l of quads) {
+      layer.appendChild(svg("polygon", {
+        class: "ocr-box",
+        points: l.box.map((p) => p.map(Number).join(",")).join(" "),
+        "data-text": l.text,
+      }));
+    }
+    boxes.appendChild(layer);
+  }
+
   function artworkPanel(id, data, views, initial) {
     const sc = data.screening || {};
     const panel = h("section.panel.artwork-panel", { "aria-labelledby": "artwork-h" }, h("h2#artwork-h", null, "Artwork"));
@@ -814,6 +832,7 @@
       // Each view starts blurred: a reveal covers the picture it was asked for only.
       setMode("safe");
       drawBoxes(boxes, v.detections, W, Hh);
+      drawTextBoxes(boxes, sc.text && sc.text.ocr, v, W, Hh);
       viewLabel.textContent = viewName(v.frame, v.rendering);
       const decided = sameView(v, sc.decided_by) || (v.frame == null && !sc.decided_by);
       position.textContent = `view ${current + 1} of ${views.length}` + (decided ? " · decided the verdict" : "");
@@ -838,7 +857,7 @@
       frame,
       imgError,
       h("div.image-controls", null,
-        h("label.inline", { for: "toggle-boxes" }, toggle, " Show detection boxes"),
+        h("label.inline", { for: "toggle-boxes" }, toggle, " Show boxes"),
         h("span.spacer"),
         reveal,
         h("span.reveal-warning", null, "Revealing is logged")),

@@ -80,7 +80,13 @@ fn reason(action: Verdict, signal: &TextSignal) -> String {
     let quoted = if names_someone {
         "redacted".to_string()
     } else {
-        let short: String = signal.matched.chars().take(60).collect();
+        // Words read over several lines of the artwork quote as one line.
+        let short: String = signal
+            .matched
+            .chars()
+            .take(60)
+            .map(|c| if c == '\n' { ' ' } else { c })
+            .collect();
         format!("{short:?}")
     };
     format!("{action}: {what} in {} ({quoted})", signal.source)
@@ -221,6 +227,23 @@ mod tests {
             r.reasons.iter().any(|r| r.contains("in ocr")),
             "{:?}",
             r.reasons
+        );
+    }
+
+    #[test]
+    fn a_match_over_two_lines_of_the_artwork_is_quoted_on_one() {
+        let signal = TextSignal {
+            kind: TextSignalKind::Age,
+            matched: "im 12\nSUMMER".into(),
+            source: TextSource::Ocr,
+            start: 0,
+            end: 12,
+            category: None,
+            recipient: None,
+        };
+        assert_eq!(
+            reason(Verdict::Review, &signal),
+            "review: an age under 18 in ocr (\"im 12 SUMMER\")"
         );
     }
 

@@ -34,7 +34,8 @@ pub struct ScanArgs {
     /// A policy TOML file overriding the built-in policy.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// A keyword list (`category<TAB>term` lines) for the title and description rules.
+    /// A keyword list (`category<TAB>term` lines) for the text rules (title, description and,
+    /// with `--ocr`, the words in the artwork).
     #[arg(long, value_name = "FILE")]
     keywords: Option<PathBuf>,
     /// Also read the words in each image (PP-OCRv4 as rapidocr runs it) and screen them

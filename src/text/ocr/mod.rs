@@ -21,7 +21,6 @@ pub use models::{OcrError, OcrModels};
 pub use recognise::{ClassifyParams, RecogniseParams};
 
 use crate::provision::{self, OcrProvisioned};
-use geometry::Point;
 
 /// One line of text read in an image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,13 +107,6 @@ impl OcrEngine {
     /// another OCR, or by none, are not reused from the verdict cache.
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    /// The same engine detecting with another limit on its input's side (for the gate
-    /// and for measuring).
-    pub fn set_detector_limit(&mut self, limit_side_len: u32, limit_type: LimitType) {
-        self.detect.limit_side_len = limit_side_len;
-        self.detect.limit_type = limit_type;
     }
 
     /// [`OcrEngine::read`] on a decoded image, boxes in the source image's pixels (a
@@ -252,9 +244,4 @@ impl OcrEngine {
         }
         Ok(read)
     }
-}
-
-/// A quadrilateral as points.
-pub fn quad_points(quad: &[[f32; 2]; 4]) -> [Point; 4] {
-    quad.map(|[x, y]| Point::new(x as f64, y as f64))
 }

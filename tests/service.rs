@@ -1167,6 +1167,15 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
         }
     }
     assert!(image_contents >= 2, "the screen body and the review image");
+    // The words read in the artwork are described field by field.
+    let line = &doc["components"]["schemas"]["OcrLine"]["properties"];
+    for field in ["box", "text", "score", "view"] {
+        assert!(line[field].is_object(), "OcrLine.{field}: {line}");
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["TextRecord"]["properties"]["ocr"]["items"]["$ref"],
+        "#/components/schemas/OcrLine"
+    );
     // Every refusal with 409 is documented where it can happen.
     for (path, method) in [
         ("/v1/screen", "post"),

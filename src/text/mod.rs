@@ -175,7 +175,6 @@ pub struct TextRecord {
     /// The lines read in the artwork, top to bottom (with OCR on). Signals with source
     /// `ocr` give character offsets into these lines joined by newlines.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<Object>)]
     pub ocr: Vec<ocr::OcrLine>,
     /// When this upload completed an owner pattern (several of one owner's empty
     /// playlists asking for contact or pictures): those artworks, oldest first.

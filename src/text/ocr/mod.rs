@@ -23,11 +23,12 @@ pub use recognise::{ClassifyParams, RecogniseParams};
 use crate::provision::{self, OcrProvisioned};
 
 /// One line of text read in an image.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OcrLine {
     /// The line's corners in source pixels: top-left, top-right, bottom-right,
-    /// bottom-left.
+    /// bottom-left, each `[x, y]`.
     #[serde(rename = "box")]
+    #[schema(value_type = Vec<Vec<f32>>)]
     pub quad: [[f32; 2]; 4],
     pub text: String,
     /// Mean probability of the line's characters.
@@ -35,6 +36,7 @@ pub struct OcrLine {
     /// The view it was read in (a later frame, a translucent picture over a page
     /// colour); absent for the reference decoding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub view: Option<crate::screening::views::ViewId>,
 }
 

@@ -190,11 +190,7 @@ fn exit_status_is_0_for_allow_1_for_review_and_2_wins() {
 
 #[test]
 fn scan_with_ocr_reads_the_words_in_the_artwork() {
-    let fixture = |name: &str| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/ocr")
-            .join(name)
-    };
+    let fixture = |name: &str| fixtures().join("ocr").join(name);
     let asking = fixture("text-04.png");
     let innocent = fixture("text-00.png");
     // Without OCR the pixels alone decide, and no words are reported.
@@ -257,10 +253,9 @@ fn scan_with_ocr_reads_the_words_in_the_artwork() {
 #[test]
 fn scan_with_ocr_reads_words_shown_only_in_a_later_frame() {
     let dir = tempfile::tempdir().unwrap();
-    let words =
-        image::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/text-04.png"))
-            .unwrap()
-            .to_rgba8();
+    let words = image::open(fixtures().join("ocr/text-04.png"))
+        .unwrap()
+        .to_rgba8();
     let blank = image::RgbaImage::from_pixel(
         words.width(),
         words.height(),

@@ -950,10 +950,7 @@ async fn words_read_in_the_artwork_are_shown_line_by_line_with_what_the_rules_fo
         return;
     }
     let server = server_with_reviewer_configured(|c| c.ocr.enabled = true).await;
-    let bytes = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/text-04.png"),
-    )
-    .unwrap();
+    let bytes = std::fs::read(common::fixtures().join("ocr/text-04.png")).unwrap();
     let (status, body) = server
         .screen_bytes(
             Some(SERVICE_TOKEN),

@@ -922,10 +922,7 @@ async fn identical_bytes_are_answered_without_a_second_inference() {
 async fn turning_ocr_on_reads_images_screened_without_it() {
     let shared = tempfile::tempdir().unwrap();
     let data = shared.path().join("data");
-    let bytes = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/text-16.png"),
-    )
-    .unwrap();
+    let bytes = std::fs::read(common::fixtures().join("ocr/text-16.png")).unwrap();
     let unread = {
         let data = data.clone();
         start(move |c| c.data_dir = data).await
@@ -974,10 +971,7 @@ async fn turning_ocr_on_reads_images_screened_without_it() {
 async fn words_in_the_artwork_hold_it_with_ocr_on_even_when_the_image_is_cached() {
     let server = start(|c| c.ocr.enabled = true).await;
     server.wait_ready().await;
-    let bytes = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr/text-16.png"),
-    )
-    .unwrap();
+    let bytes = std::fs::read(common::fixtures().join("ocr/text-16.png")).unwrap();
     for artwork in ["ocr-1", "ocr-2"] {
         let (status, held) = server
             .screen_bytes(

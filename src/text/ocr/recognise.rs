@@ -35,13 +35,17 @@ pub struct ClassifyParams {
 impl ClassifyParams {
     /// Whether the classifier's output row for one line says to turn it half a turn.
     pub fn upside_down(&self, probs: &[f32]) -> bool {
-        let best =
-            probs.iter().enumerate().fold(
-                (0, f32::MIN),
-                |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) },
-            );
-        self.labels.get(best.0).is_some_and(|l| l == "180") && best.1 > self.thresh
+        let (label, p) = best(probs);
+        self.labels.get(label).is_some_and(|l| l == "180") && p > self.thresh
     }
+}
+
+/// The most probable class and its probability, the first on a tie (numpy's `argmax`).
+fn best(probs: &[f32]) -> (usize, f32) {
+    probs.iter().enumerate().fold(
+        (0, f32::MIN),
+        |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) },
+    )
 }
 
 /// OpenCV's bicubic kernel (A = -0.75) at fraction `x` of a pixel.
@@ -202,17 +206,13 @@ pub fn ctc_decode(probs: &[f32], classes: &[String]) -> (String, f32) {
     let (mut text, mut kept, mut sum) = (String::new(), 0usize, 0f64);
     let mut previous = None;
     for step in probs.chunks_exact(n) {
-        let (best, p) =
-            step.iter().enumerate().fold(
-                (0, f32::MIN),
-                |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) },
-            );
-        if best != 0 && previous != Some(best) {
-            text.push_str(&classes[best]);
+        let (class, p) = best(step);
+        if class != 0 && previous != Some(class) {
+            text.push_str(&classes[class]);
             kept += 1;
             sum += p as f64;
         }
-        previous = Some(best);
+        previous = Some(class);
     }
     let score = if kept == 0 {
         0.0

@@ -141,16 +141,21 @@ pub fn min_area_rect(points: &[Point]) -> Option<RotatedRect> {
     best.map(|(_, r)| r)
 }
 
-/// Absolute area of a simple polygon (shoelace), as shapely's `Polygon.area`.
-pub fn polygon_area(poly: &[Point]) -> f64 {
+/// Twice the signed area of a polygon (the shoelace sum): positive when its corners
+/// run clockwise on screen (y down).
+fn shoelace(poly: &[Point]) -> f64 {
     let n = poly.len();
-    let twice: f64 = (0..n)
+    (0..n)
         .map(|i| {
             let (a, b) = (poly[i], poly[(i + 1) % n]);
             a.x * b.y - b.x * a.y
         })
-        .sum();
-    twice.abs() / 2.0
+        .sum()
+}
+
+/// Absolute area of a simple polygon, as shapely's `Polygon.area`.
+pub fn polygon_area(poly: &[Point]) -> f64 {
+    shoelace(poly).abs() / 2.0
 }
 
 /// Perimeter of a closed polygon, as shapely's `Polygon.length`.
@@ -176,12 +181,7 @@ pub fn grow_convex_polygon(poly: &[Point], distance: f64) -> Vec<Point> {
         return ints;
     }
     // Outward normals need the winding: positive shoelace sum is clockwise on screen.
-    let signed: f64 = (0..ints.len())
-        .map(|i| {
-            let (a, b) = (ints[i], ints[(i + 1) % ints.len()]);
-            a.x * b.y - b.x * a.y
-        })
-        .sum();
+    let signed = shoelace(&ints);
     let outward = |a: Point, b: Point| -> Point {
         let len = a.distance(b).max(f64::MIN_POSITIVE);
         let (dx, dy) = ((b.x - a.x) / len, (b.y - a.y) / len);
@@ -331,13 +331,7 @@ pub fn convex_intersection_area(a: &[Point], b: &[Point]) -> f64 {
     }
     // Clip against b's edges with b taken counter-clockwise in y-up terms.
     let mut clip: Vec<Point> = b.to_vec();
-    let signed: f64 = (0..clip.len())
-        .map(|i| {
-            let (p, q) = (clip[i], clip[(i + 1) % clip.len()]);
-            p.x * q.y - q.x * p.y
-        })
-        .sum();
-    if signed < 0.0 {
+    if shoelace(&clip) < 0.0 {
         clip.reverse();
     }
     let mut subject: Vec<Point> = a.to_vec();

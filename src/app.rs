@@ -20,7 +20,7 @@ use crate::provision::{self, Cache};
 use crate::scheduler::{BatchObserver, Scheduler, Worker};
 use crate::service::outbox::{self, OutboxWorker};
 use crate::store::Store;
-use crate::text::ocr::OcrEngine;
+use crate::text::ocr::{OcrEngine, Reading};
 
 /// One inference worker per `count` (at least one), each with its own sessions: the
 /// detector, and the OCR models when `ocr` is on.
@@ -29,20 +29,27 @@ pub fn load_workers(
     provisioned: &provision::Provisioned,
     count: usize,
     intra_threads: usize,
-    ocr: bool,
+    ocr: Option<Reading>,
 ) -> anyhow::Result<Vec<Worker>> {
-    let ocr_models = if ocr {
-        Some(provision::provision_ocr(cache).context("provisioning the OCR models")?)
-    } else {
-        None
+    let ocr_models = match &ocr {
+        Some(reading) => Some((
+            provision::provision_ocr(cache).context("provisioning the OCR models")?,
+            reading,
+        )),
+        None => None,
     };
     (0..count.max(1))
         .map(|_| {
             let detector = Detector::load(provisioned, &DetectorOptions { intra_threads })?;
             let ocr = match &ocr_models {
-                Some(models) => Some(
-                    OcrEngine::load(models, &provisioned.runtime_library, intra_threads)
-                        .context("loading the OCR models")?,
+                Some((models, reading)) => Some(
+                    OcrEngine::load(
+                        models,
+                        &provisioned.runtime_library,
+                        intra_threads,
+                        (*reading).clone(),
+                    )
+                    .context("loading the OCR models")?,
                 ),
                 None => None,
             };
@@ -68,7 +75,7 @@ pub async fn load(
     let policy = Policy::for_model(config.policy_file.as_deref(), &manifest.model)?;
     let scheduler_config = config.scheduler.clone();
     let intra_threads = config.intra_threads;
-    let ocr = config.ocr.enabled;
+    let ocr = config.ocr.reading();
     let scheduler = tokio::task::spawn_blocking(move || -> anyhow::Result<Scheduler> {
         let cache = Cache::from_env()?;
         let provisioned = provision::provision(&cache, None)?;

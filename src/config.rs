@@ -95,13 +95,37 @@ pub struct ServiceConfig {
 }
 
 /// `[ocr]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OcrConfig {
-    /// Read the words in every screened image (PP-OCRv4 on each inference worker).
-    /// Off by default: without a cheap text gate in front of it, reading costs more CPU
-    /// per image than classifying (README: Text signals).
+    /// Read the words in screened images (PP-OCRv4 on each inference worker).
     pub enabled: bool,
+    /// Read only images the text gate finds rows of glyphs in (on by default); off reads
+    /// every image in full, at several times the CPU (README: Text signals).
+    pub gate: bool,
+}
+
+impl Default for OcrConfig {
+    fn default() -> OcrConfig {
+        OcrConfig {
+            enabled: false,
+            gate: true,
+        }
+    }
+}
+
+impl OcrConfig {
+    /// How images are read, or `None` with OCR off.
+    pub fn reading(&self) -> Option<crate::text::ocr::Reading> {
+        use crate::text::ocr::{GateParams, Reading};
+        self.enabled.then(|| {
+            if self.gate {
+                Reading::Gated(GateParams::default())
+            } else {
+                Reading::EveryImage
+            }
+        })
+    }
 }
 
 /// `[owner_pattern]`.

@@ -90,6 +90,8 @@ pub struct SchedulerStats {
     /// Images whose words were read, and the wall time spent reading them, microseconds.
     pub ocr_images: AtomicU64,
     pub ocr_micros: AtomicU64,
+    /// Images the text gate passed to the full reading.
+    pub ocr_read_in_full: AtomicU64,
     /// Count of batches by size (index = size - 1).
     pub batch_sizes: Vec<AtomicU64>,
 }
@@ -418,12 +420,14 @@ fn read_words(
     let views = std::iter::once(None).chain(image.views.iter().map(|v| Some(v.id)));
     let mut lines: Vec<crate::text::ocr::OcrLine> = Vec::new();
     let mut outcome = Ok(());
+    let mut read_in_full = false;
     for (input, view) in image.model_inputs().iter().zip(views) {
         let read =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.read_view(input)));
         match read {
             Ok(Ok(read)) => {
-                for mut line in read {
+                read_in_full |= read.read_in_full;
+                for mut line in read.lines {
                     if !lines.iter().any(|l| l.text == line.text) {
                         line.view = view;
                         lines.push(line);
@@ -441,6 +445,9 @@ fn read_words(
         }
     }
     stats.ocr_images.fetch_add(1, Ordering::Relaxed);
+    if read_in_full {
+        stats.ocr_read_in_full.fetch_add(1, Ordering::Relaxed);
+    }
     stats
         .ocr_micros
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);

@@ -968,6 +968,41 @@ async fn turning_ocr_on_reads_images_screened_without_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_text_gate_reads_in_full_only_the_images_with_rows_of_glyphs() {
+    let photo = std::fs::read(common::fixtures().join("ocr/notext-1.png")).unwrap();
+    let text = std::fs::read(common::fixtures().join("ocr/text-16.png")).unwrap();
+    for (gate, read_in_full) in [(true, 1.0), (false, 2.0)] {
+        let server = start(move |c| {
+            c.ocr.enabled = true;
+            c.ocr.gate = gate;
+        })
+        .await;
+        server.wait_ready().await;
+        for (artwork, bytes, verdict) in [("photo", &photo, "allow"), ("words", &text, "review")] {
+            let (status, record) = server
+                .screen_bytes(
+                    Some(SERVICE_TOKEN),
+                    "image/png",
+                    bytes.clone(),
+                    &format!("artwork_id={artwork}&owner_id=o"),
+                )
+                .await;
+            assert_eq!(
+                (status, record["verdict"].as_str()),
+                (200, Some(verdict)),
+                "gate {gate}: {record}"
+            );
+        }
+        assert_eq!(server.metric("coverguard_ocr_images_total").await, 2.0);
+        assert_eq!(
+            server.metric("coverguard_ocr_read_in_full_total").await,
+            read_in_full,
+            "gate {gate}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn words_in_the_artwork_hold_it_with_ocr_on_even_when_the_image_is_cached() {
     let server = start(|c| c.ocr.enabled = true).await;
     server.wait_ready().await;

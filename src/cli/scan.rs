@@ -39,9 +39,12 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     keywords: Option<PathBuf>,
     /// Also read the words in each image (PP-OCRv4 as rapidocr runs it) and screen them
-    /// with the text rules. Several times the CPU of a scan without it.
+    /// with the text rules. A cheap text gate reads only images that show rows of glyphs.
     #[arg(long)]
     ocr: bool,
+    /// With `--ocr`, read every image in full instead of gating (several times the CPU).
+    #[arg(long, requires = "ocr")]
+    ocr_every_image: bool,
     /// Use this ONNX model file instead of the provisioned one.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
@@ -147,7 +150,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         usize::from,
     );
     // One single-threaded session per job, batched by the scheduler, as `serve` runs them.
-    let workers = coverguard::app::load_workers(&cache, &provisioned, jobs, 1, args.ocr)?;
+    let workers = coverguard::app::load_workers(&cache, &provisioned, jobs, 1, ocr_reading(&args))?;
     let defaults = SchedulerConfig::default();
     // Every input in flight holds a queue place at most once, so none is ever refused.
     let window = jobs + defaults.max_batch;
@@ -387,5 +390,15 @@ fn text_line(source: &str, outcome: &Result<ScreeningRecord, ScreenError>) -> St
         Ok(r) if r.reasons.is_empty() => format!("{source}: {}", r.verdict),
         Ok(r) => format!("{source}: {} ({})", r.verdict, r.reasons.join("; ")),
         Err(e) => format!("{source}: ERROR {}: {e}", e.kind()),
+    }
+}
+
+/// How `--ocr` and `--ocr-every-image` say images are read.
+fn ocr_reading(args: &ScanArgs) -> Option<coverguard::text::ocr::Reading> {
+    use coverguard::text::ocr::{GateParams, Reading};
+    match (args.ocr, args.ocr_every_image) {
+        (false, _) => None,
+        (true, false) => Some(Reading::Gated(GateParams::default())),
+        (true, true) => Some(Reading::EveryImage),
     }
 }

@@ -606,6 +606,7 @@ pub struct SchedulerReading {
     pub refused: u64,
     pub inference_seconds: f64,
     pub ocr_images: u64,
+    pub ocr_read_in_full: u64,
     pub ocr_seconds: f64,
 }
 
@@ -619,6 +620,7 @@ impl From<&SchedulerStats> for SchedulerReading {
             refused: stats.refused.load(Ordering::Relaxed),
             inference_seconds: stats.inference_micros.load(Ordering::Relaxed) as f64 / 1e6,
             ocr_images: stats.ocr_images.load(Ordering::Relaxed),
+            ocr_read_in_full: stats.ocr_read_in_full.load(Ordering::Relaxed),
             ocr_seconds: stats.ocr_micros.load(Ordering::Relaxed) as f64 / 1e6,
         }
     }
@@ -820,6 +822,11 @@ impl ServiceMetrics {
             "coverguard_ocr_images_total",
             "Images whose words were read (with OCR on), each with its frames and renderings.",
             field(|r| r.ocr_images as f64),
+        )?;
+        self.registry.counter_fn(
+            "coverguard_ocr_read_in_full_total",
+            "Images the text gate passed to the full reading (the rest showed no text).",
+            field(|r| r.ocr_read_in_full as f64),
         )?;
         self.registry.counter_fn(
             "coverguard_ocr_seconds_total",
@@ -1177,6 +1184,7 @@ mod tests {
         stats.refused.store(2, Ordering::Relaxed);
         stats.inference_micros.store(1_500_000, Ordering::Relaxed);
         stats.ocr_images.store(3, Ordering::Relaxed);
+        stats.ocr_read_in_full.store(1, Ordering::Relaxed);
         stats.ocr_micros.store(250_000, Ordering::Relaxed);
 
         let text = metrics.render();
@@ -1240,6 +1248,10 @@ mod tests {
             Some(1.5)
         );
         assert_eq!(parsed.value("coverguard_ocr_images_total", &[]), Some(3.0));
+        assert_eq!(
+            parsed.value("coverguard_ocr_read_in_full_total", &[]),
+            Some(1.0)
+        );
         assert_eq!(
             parsed.value("coverguard_ocr_seconds_total", &[]),
             Some(0.25)

@@ -178,6 +178,25 @@ pub fn input_size(
     (w > 0 && h > 0).then_some((w, h))
 }
 
+/// The detector's input size for a `width` x `height` source, as [`prepare`] and then
+/// [`input_size`] make it (without the letterbox's black rows).
+pub fn detector_size(width: usize, height: usize, params: &DetectParams) -> Option<(usize, usize)> {
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let (mut w, mut h) = (width, height);
+    if w.max(h) > params.max_side_len as usize {
+        (w, h) = scaled_to_32(w, h, params.max_side_len as f64 / w.max(h) as f64);
+    }
+    if w.min(h) > 0 && w.min(h) < params.min_side_len as usize {
+        (w, h) = scaled_to_32(w, h, params.min_side_len as f64 / w.min(h) as f64);
+    }
+    if w == 0 || h == 0 {
+        return None;
+    }
+    input_size(w, h, params.limit_side_len, params.limit_type)
+}
+
 /// The detector's NCHW input (channels B, G, R, each `(v / 255 - mean) / std`) for
 /// `pixels` resized to `size`.
 pub fn input_tensor(pixels: &Pixels, size: (usize, usize), params: &DetectParams) -> Vec<f32> {
@@ -441,6 +460,30 @@ mod tests {
         assert_eq!(input_size(528, 100, 736, LimitType::Max), Some((512, 96)));
         assert_eq!(input_size(640, 320, 736, LimitType::Min), Some((1472, 736)));
         assert_eq!(input_size(10, 10, 736, LimitType::Max), None);
+    }
+
+    #[test]
+    fn the_detector_size_of_a_source_is_what_prepare_then_input_size_give() {
+        let p = params();
+        for (w, h) in [(640, 640), (3000, 2000), (900, 60), (20, 300), (2100, 80)] {
+            let prepared = prepare(&vec![0u8; w * h * 3], w, h, &p).unwrap();
+            // The letterbox adds rows only; the width the detector sees is the same.
+            let full = input_size(
+                prepared.pixels.width,
+                prepared.pixels.height,
+                p.limit_side_len,
+                p.limit_type,
+            )
+            .unwrap();
+            let unpadded = detector_size(w, h, &p).unwrap();
+            assert_eq!(unpadded.0, full.0, "{w}x{h}");
+            if prepared.pad_top == 0 {
+                assert_eq!(unpadded, full, "{w}x{h}");
+            }
+        }
+        assert_eq!(detector_size(0, 10, &p), None);
+        // Only the letterbox's black rows give so flat an image a height to detect in.
+        assert_eq!(detector_size(2100, 40, &p), None);
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! One [`OcrEngine`] per worker: `Session::run` takes `&mut self`.
 
 pub mod detect;
+pub mod gate;
+#[cfg(test)]
+mod gate_recall;
 pub mod geometry;
 mod models;
 #[cfg(test)]
@@ -17,6 +20,7 @@ use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
 
 pub use detect::{DetectParams, LimitType, Pixels, TextBox};
+pub use gate::GateParams;
 pub use models::{OcrError, OcrModels};
 pub use recognise::{ClassifyParams, RecogniseParams};
 
@@ -40,6 +44,33 @@ pub struct OcrLine {
     pub view: Option<crate::screening::views::ViewId>,
 }
 
+/// Which images are read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reading {
+    /// Only images the text gate finds rows of glyphs in, and the detector text in
+    /// those rows ([`OcrEngine::read_gated`]).
+    Gated(GateParams),
+    /// Every image, as rapidocr would.
+    EveryImage,
+}
+
+/// The lines read in one image, and whether it was read in full or the gate let it pass
+/// as having no text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Read {
+    pub lines: Vec<OcrLine>,
+    pub read_in_full: bool,
+}
+
+/// An image at the detector's scale (RGB8, `width` x `height`) and the windows of it the
+/// detector is run on first.
+pub struct GateWindows {
+    pub scaled: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    pub windows: Vec<gate::Rect>,
+}
+
 /// The OCR models with their processing facts.
 pub struct OcrEngine {
     id: String,
@@ -47,7 +78,11 @@ pub struct OcrEngine {
     detect: DetectParams,
     classify: ClassifyParams,
     recognise: RecogniseParams,
+    reading: Reading,
 }
+
+/// The detector's input sides are multiples of this.
+const DETECTOR_STRIDE: usize = 32;
 
 /// Runs one model on an NCHW input and hands its first output to `read`, after
 /// checking the output's shape: `expected` gives each dimension, `None` for any.
@@ -90,14 +125,20 @@ impl OcrEngine {
         models: &OcrProvisioned,
         runtime_library: &Path,
         intra_threads: usize,
+        reading: Reading,
     ) -> Result<OcrEngine, OcrError> {
         let manifest = provision::manifest()?;
         let spec = &manifest.ocr;
         let wheel = manifest
             .asset(&spec.asset)
             .map_or("unknown", |a| &a.sha256[..12]);
+        let gate = match reading {
+            Reading::Gated(_) => "+gate",
+            Reading::EveryImage => "",
+        };
         Ok(OcrEngine {
-            id: format!("{}@{wheel}", spec.asset),
+            id: format!("{}@{wheel}{gate}", spec.asset),
+            reading,
             models: OcrModels::load(models, runtime_library, intra_threads)?,
             detect: spec.detect.clone(),
             classify: spec.classify.clone(),
@@ -105,29 +146,80 @@ impl OcrEngine {
         })
     }
 
-    /// Names the models and their wheel (`rapidocr@971d7d5f223a`): screenings read by
-    /// another OCR, or by none, are not reused from the verdict cache.
+    /// Names the models, their wheel and the gate (`rapidocr@971d7d5f223a+gate`):
+    /// screenings read by another OCR, or by none, are not reused from the verdict cache.
     pub fn id(&self) -> &str {
         &self.id
     }
 
-    /// [`OcrEngine::read`] on a decoded image, boxes in the source image's pixels (a
-    /// reduced-scale decode is scaled back up).
-    pub fn read_view(
-        &mut self,
-        view: &crate::classify::RgbView<'_>,
-    ) -> Result<Vec<OcrLine>, OcrError> {
-        let mut lines = self.read(view.rgb, view.width as usize, view.height as usize)?;
+    /// A decoded image read as the engine's [`Reading`] says, boxes in the source
+    /// image's pixels (a reduced-scale decode is scaled back up).
+    pub fn read_view(&mut self, view: &crate::classify::RgbView<'_>) -> Result<Read, OcrError> {
+        let (rgb, w, h) = (view.rgb, view.width as usize, view.height as usize);
+        let mut read = match &self.reading {
+            Reading::Gated(gate) => {
+                let gate = gate.clone();
+                self.read_gated(rgb, w, h, &gate)?
+            }
+            Reading::EveryImage => Read {
+                lines: self.read(rgb, w, h)?,
+                read_in_full: true,
+            },
+        };
+        let lines = &mut read.lines;
         let sx = view.source_width as f32 / view.width.max(1) as f32;
         let sy = view.source_height as f32 / view.height.max(1) as f32;
         if (sx, sy) != (1.0, 1.0) {
-            for line in &mut lines {
+            for line in lines.iter_mut() {
                 for p in &mut line.quad {
                     *p = [p[0] * sx, p[1] * sy];
                 }
             }
         }
-        Ok(lines)
+        Ok(read)
+    }
+
+    /// [`OcrEngine::read`], but only when the text gate finds a row of glyphs and the
+    /// detector, run on those rows alone, finds text in one of them. The image is then
+    /// read in full, so what is read is what [`OcrEngine::read`] reads; an image
+    /// without text costs the gate and the detector over a small share of its area.
+    pub fn read_gated(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        gate: &GateParams,
+    ) -> Result<Read, OcrError> {
+        let Some(windows) = self.gate_windows(rgb, width, height, gate) else {
+            // Too flat to scale without the letterbox: read it as it is.
+            return Ok(Read {
+                lines: self.read(rgb, width, height)?,
+                read_in_full: true,
+            });
+        };
+        let (scaled, w) = (&windows.scaled, windows.width);
+        let mut confirmed = false;
+        for window in &windows.windows {
+            let crop = Pixels {
+                width: window.width(),
+                height: window.height(),
+                rgb: (window.y0..window.y1)
+                    .flat_map(|y| &scaled[(y * w + window.x0) * 3..(y * w + window.x1) * 3])
+                    .copied()
+                    .collect(),
+            };
+            if !self.detect_boxes(&crop)?.is_empty() {
+                confirmed = true;
+                break;
+            }
+        }
+        if !confirmed {
+            return Ok(Read::default());
+        }
+        Ok(Read {
+            lines: self.read(rgb, width, height)?,
+            read_in_full: true,
+        })
     }
 
     /// The lines read in an RGB8 image whose score reaches the manifest's
@@ -163,6 +255,27 @@ impl OcrEngine {
                 view: None,
             })
             .collect())
+    }
+
+    /// The image at the detector's scale and the windows of it where the gate found rows
+    /// of glyphs, grown to the detector's stride; `None` when a side scales to nothing
+    /// (an empty image, or one so flat that only the letterbox gives it a height).
+    pub fn gate_windows(
+        &self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        gate: &GateParams,
+    ) -> Option<GateWindows> {
+        let (w, h) = detect::detector_size(width, height, &self.detect)?;
+        let scaled = crate::classify::preprocess::resize_linear(rgb, width, height, w, h);
+        let seeds = gate::seeds(&gate::luma(&scaled), w, h, gate);
+        Some(GateWindows {
+            windows: gate::detector_windows(&seeds, w, h, DETECTOR_STRIDE),
+            scaled,
+            width: w,
+            height: h,
+        })
     }
 
     /// The text boxes in an image prepared by [`detect::prepare`], in its coordinates.

@@ -40,7 +40,7 @@ struct OracleLine {
     text: String,
 }
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr")
 }
 
@@ -48,7 +48,13 @@ pub(crate) fn engine() -> OcrEngine {
     let cache = Cache::from_env().unwrap();
     let runtime = provision::provision(&cache, None).unwrap();
     let models = provision::provision_ocr(&cache).unwrap();
-    OcrEngine::load(&models, &runtime.runtime_library, 1).unwrap()
+    OcrEngine::load(
+        &models,
+        &runtime.runtime_library,
+        1,
+        super::Reading::EveryImage,
+    )
+    .unwrap()
 }
 
 pub(crate) fn levenshtein(a: &str, b: &str) -> usize {

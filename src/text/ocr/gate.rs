@@ -1,0 +1,552 @@
+//! A cheap test for text, run before the detector: most covers carry no words, and the
+//! detector costs more than the explicit-content model. Rendered text is a row of
+//! glyphs: blobs of one ink, darker or lighter than their surroundings, of about one
+//! height, standing on one line. The gate binarises against the local mean, keeps the
+//! glyph-like connected blobs and chains them into rows; each row becomes a seed
+//! rectangle where the detector is then run on its own ([`OcrEngine::read_gated`]).
+//!
+//! The thresholds were chosen on the OCR fixture (tests/fixtures/ocr) against photos
+//! without text; the recall test and the README give the figures.
+//!
+//! [`OcrEngine::read_gated`]: super::OcrEngine::read_gated
+
+/// The gate's thresholds (intensities on 0..=255, lengths in pixels of the detector-scale
+/// image).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateParams {
+    /// Side of the square the local mean is taken over.
+    pub window: usize,
+    /// How far below (dark ink) or above (light ink) the local mean a pixel must be.
+    pub delta: i32,
+    /// A glyph's height range.
+    pub min_height: usize,
+    pub max_height: usize,
+    /// A glyph's least mean distance from the local mean.
+    pub min_contrast: f64,
+    /// A glyph's greatest intensity spread, as a share of its contrast: ink is one colour.
+    pub max_spread: f64,
+    /// A glyph's least share of its bounding box.
+    pub min_fill: f64,
+    /// Neighbours in a row: greatest gap (in heights), height ratio, centre offset (in
+    /// heights) and ink difference.
+    pub max_gap: f64,
+    pub max_height_ratio: f64,
+    pub max_centre_offset: f64,
+    pub max_ink_difference: f64,
+    /// A row's least number of glyphs.
+    pub min_glyphs: usize,
+    /// Share of a row's glyphs within `height_tolerance` of its median height.
+    pub height_tolerance: f64,
+    pub min_regular_heights: f64,
+    /// Share of a row's glyphs whose bottom lies within `baseline_tolerance` heights
+    /// (plus one pixel) of the row's fitted baseline.
+    pub baseline_tolerance: f64,
+    pub min_on_baseline: f64,
+}
+
+impl Default for GateParams {
+    fn default() -> GateParams {
+        GateParams {
+            window: 21,
+            delta: 12,
+            min_height: 4,
+            max_height: 160,
+            min_contrast: 45.0,
+            max_spread: 0.6,
+            min_fill: 0.12,
+            max_gap: 2.5,
+            max_height_ratio: 1.8,
+            max_centre_offset: 0.5,
+            max_ink_difference: 30.0,
+            min_glyphs: 3,
+            height_tolerance: 0.25,
+            min_regular_heights: 0.5,
+            baseline_tolerance: 0.25,
+            min_on_baseline: 0.75,
+        }
+    }
+}
+
+/// An axis-aligned rectangle, `x0..x1` by `y0..y1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+}
+
+impl Rect {
+    pub fn width(&self) -> usize {
+        self.x1 - self.x0
+    }
+
+    pub fn height(&self) -> usize {
+        self.y1 - self.y0
+    }
+
+    pub fn area(&self) -> usize {
+        self.width() * self.height()
+    }
+
+    fn overlaps(&self, o: &Rect) -> bool {
+        self.x0 < o.x1 && o.x0 < self.x1 && self.y0 < o.y1 && o.y0 < self.y1
+    }
+
+    fn union(&self, o: &Rect) -> Rect {
+        Rect {
+            x0: self.x0.min(o.x0),
+            y0: self.y0.min(o.y0),
+            x1: self.x1.max(o.x1),
+            y1: self.y1.max(o.y1),
+        }
+    }
+}
+
+/// A glyph-like blob: its box and mean ink.
+#[derive(Clone, Copy, Debug)]
+struct Glyph {
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+    ink: f64,
+}
+
+impl Glyph {
+    fn transposed(self) -> Glyph {
+        Glyph {
+            x0: self.y0,
+            y0: self.x0,
+            x1: self.y1,
+            y1: self.x1,
+            ink: self.ink,
+        }
+    }
+
+    fn height(&self) -> f64 {
+        self.y1 - self.y0
+    }
+}
+
+/// BT.601 luma of RGB8 pixels, rounded.
+pub fn luma(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .map(|p| {
+            let y = 299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32;
+            ((y + 500) / 1000) as u8
+        })
+        .collect()
+}
+
+/// The rows of glyphs in a `width` x `height` grey image, each as a rectangle with a
+/// margin around it, clipped to the image.
+pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> Vec<Rect> {
+    debug_assert_eq!(gray.len(), width * height);
+    if width == 0 || height == 0 {
+        return Vec::new();
+    }
+    let mean = local_mean(gray, width, height, params.window);
+    let mut rects = Vec::new();
+    for dark in [true, false] {
+        let glyphs = glyphs(gray, &mean, width, height, dark, params);
+        for vertical in [false, true] {
+            for (bounds, glyph_height) in rows(&glyphs, vertical, params) {
+                let margin = 0.6 * glyph_height + 4.0;
+                let clip = |v: f64, hi: usize| v.clamp(0.0, hi as f64) as usize;
+                rects.push(Rect {
+                    x0: clip(bounds.x0 - margin, width),
+                    y0: clip(bounds.y0 - margin, height),
+                    x1: clip((bounds.x1 + margin + 1.0).ceil(), width),
+                    y1: clip((bounds.y1 + margin + 1.0).ceil(), height),
+                });
+            }
+        }
+    }
+    rects.retain(|r| r.area() > 0);
+    rects
+}
+
+/// The mean over a `window` x `window` square centred on each pixel (clipped at the
+/// borders), from an integral image.
+fn local_mean(gray: &[u8], w: usize, h: usize, window: usize) -> Vec<i32> {
+    let mut integral = vec![0u64; (w + 1) * (h + 1)];
+    for y in 0..h {
+        let mut row = 0u64;
+        for x in 0..w {
+            row += gray[y * w + x] as u64;
+            integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
+        }
+    }
+    let r = window / 2;
+    let mut out = vec![0i32; w * h];
+    for y in 0..h {
+        let (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
+        for x in 0..w {
+            let (xa, xb) = (x.saturating_sub(r), (x + r + 1).min(w));
+            let sum = integral[yb * (w + 1) + xb] + integral[ya * (w + 1) + xa]
+                - integral[ya * (w + 1) + xb]
+                - integral[yb * (w + 1) + xa];
+            out[y * w + x] = (sum / ((yb - ya) * (xb - xa)) as u64) as i32;
+        }
+    }
+    out
+}
+
+/// The 8-connected blobs of pixels darker (or lighter) than their local mean by
+/// `delta` that look like glyphs.
+fn glyphs(
+    gray: &[u8],
+    mean: &[i32],
+    w: usize,
+    h: usize,
+    dark: bool,
+    params: &GateParams,
+) -> Vec<Glyph> {
+    let ink = |i: usize| {
+        let d = gray[i] as i32 - mean[i];
+        if dark {
+            d < -params.delta
+        } else {
+            d > params.delta
+        }
+    };
+    let mut seen = vec![false; w * h];
+    let mut stack = Vec::new();
+    let mut found = Vec::new();
+    for start in 0..w * h {
+        if seen[start] || !ink(start) {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        let (mut n, mut sum, mut sum2, mut contrast) = (0f64, 0f64, 0f64, 0f64);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            let v = gray[i] as f64;
+            n += 1.0;
+            sum += v;
+            sum2 += v * v;
+            contrast += (gray[i] as i32 - mean[i]).abs() as f64;
+            for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let j = ny * w + nx;
+                    if !seen[j] && ink(j) {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        let (bw, bh) = ((x1 - x0 + 1) as f64, (y1 - y0 + 1) as f64);
+        let contrast = contrast / n;
+        let spread = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
+        let glyph_like = (params.min_height as f64..=params.max_height as f64).contains(&bh)
+            && bw <= 3.0 * bh
+            && bh <= 18.0 * bw
+            && contrast >= params.min_contrast
+            && spread <= params.max_spread * contrast
+            && n >= params.min_fill * bw * bh;
+        if glyph_like {
+            found.push(Glyph {
+                x0: x0 as f64,
+                y0: y0 as f64,
+                x1: (x1 + 1) as f64,
+                y1: (y1 + 1) as f64,
+                ink: sum / n,
+            });
+        }
+    }
+    found
+}
+
+/// Glyphs chained into rows (columns when `vertical`): each row's bounds and median
+/// glyph height.
+fn rows(glyphs: &[Glyph], vertical: bool, params: &GateParams) -> Vec<(Glyph, f64)> {
+    let g: Vec<Glyph> = if vertical {
+        glyphs.iter().map(|g| g.transposed()).collect()
+    } else {
+        glyphs.to_vec()
+    };
+    let mut parent: Vec<usize> = (0..g.len()).collect();
+    fn find(parent: &mut [usize], mut a: usize) -> usize {
+        while parent[a] != a {
+            parent[a] = parent[parent[a]];
+            a = parent[a];
+        }
+        a
+    }
+    let mut order: Vec<usize> = (0..g.len()).collect();
+    order.sort_by(|&a, &b| g[a].x0.total_cmp(&g[b].x0));
+    for (k, &i) in order.iter().enumerate() {
+        let a = g[i];
+        let centre = (a.y0 + a.y1) / 2.0;
+        for &j in &order[k + 1..] {
+            let b = g[j];
+            if b.x0 - a.x1 > params.max_gap * a.height() {
+                break;
+            }
+            let (hi, lo) = (a.height().max(b.height()), a.height().min(b.height()));
+            if hi / lo.max(1.0) > params.max_height_ratio
+                || ((b.y0 + b.y1) / 2.0 - centre).abs() > params.max_centre_offset * hi
+                || (b.ink - a.ink).abs() > params.max_ink_difference
+            {
+                continue;
+            }
+            let (ra, rb) = (find(&mut parent, i), find(&mut parent, j));
+            parent[ra] = rb;
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for i in 0..g.len() {
+        groups.entry(find(&mut parent, i)).or_default().push(i);
+    }
+    groups
+        .into_values()
+        .filter(|members| members.len() >= params.min_glyphs)
+        .filter_map(|members| {
+            let row: Vec<Glyph> = members.iter().map(|&i| g[i]).collect();
+            let median = median_height(&row);
+            let regular = row
+                .iter()
+                .filter(|g| (g.height() - median).abs() <= params.height_tolerance * median)
+                .count();
+            if (regular as f64) < params.min_regular_heights * row.len() as f64 {
+                return None;
+            }
+            let on_line = on_baseline(&row, params.baseline_tolerance * median + 1.0);
+            if (on_line as f64) < params.min_on_baseline * row.len() as f64 {
+                return None;
+            }
+            let bounds = row.iter().skip(1).fold(row[0], |b, g| Glyph {
+                x0: b.x0.min(g.x0),
+                y0: b.y0.min(g.y0),
+                x1: b.x1.max(g.x1),
+                y1: b.y1.max(g.y1),
+                ink: b.ink,
+            });
+            Some(if vertical {
+                (bounds.transposed(), median)
+            } else {
+                (bounds, median)
+            })
+        })
+        .collect()
+}
+
+fn median_height(row: &[Glyph]) -> f64 {
+    let mut h: Vec<f64> = row.iter().map(Glyph::height).collect();
+    h.sort_by(f64::total_cmp);
+    let n = h.len();
+    if n % 2 == 1 {
+        h[n / 2]
+    } else {
+        (h[n / 2 - 1] + h[n / 2]) / 2.0
+    }
+}
+
+/// How many glyphs' bottoms lie within `tolerance` of the least-squares line through
+/// the bottoms (against the glyphs' centres along the row).
+fn on_baseline(row: &[Glyph], tolerance: f64) -> usize {
+    let n = row.len() as f64;
+    let xs: Vec<f64> = row.iter().map(|g| (g.x0 + g.x1) / 2.0).collect();
+    let ys: Vec<f64> = row.iter().map(|g| g.y1).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    xs.iter()
+        .zip(&ys)
+        .filter(|&(x, y)| (my + slope * (x - mx) - y).abs() <= tolerance)
+        .count()
+}
+
+/// Seeds grown to multiples of `multiple` on each side (the detector's stride), as far
+/// as the image allows, and merged while any two overlap.
+pub fn detector_windows(seeds: &[Rect], width: usize, height: usize, multiple: usize) -> Vec<Rect> {
+    let grow = |a: usize, b: usize, limit: usize| -> (usize, usize) {
+        let want = (b - a).div_ceil(multiple) * multiple;
+        if want >= limit {
+            return (0, limit);
+        }
+        let extra = want - (b - a);
+        let a = a.saturating_sub(extra / 2);
+        let a = a.min(limit - want);
+        (a, a + want)
+    };
+    let mut windows: Vec<Rect> = seeds
+        .iter()
+        .map(|r| {
+            let (x0, x1) = grow(r.x0, r.x1, width);
+            let (y0, y1) = grow(r.y0, r.y1, height);
+            Rect { x0, y0, x1, y1 }
+        })
+        .collect();
+    loop {
+        let mut merged = false;
+        'outer: for i in 0..windows.len() {
+            for j in i + 1..windows.len() {
+                if windows[i].overlaps(&windows[j]) {
+                    let u = windows[i].union(&windows[j]);
+                    windows.swap_remove(j);
+                    windows[i] = u;
+                    merged = true;
+                    break 'outer;
+                }
+            }
+        }
+        if !merged {
+            return windows;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grey image with dark bars drawn in it, each `(x, y, w, h)`.
+    fn image(w: usize, h: usize, background: u8, bars: &[(usize, usize, usize, usize)]) -> Vec<u8> {
+        let mut g = vec![background; w * h];
+        for &(x, y, bw, bh) in bars {
+            for yy in y..y + bh {
+                for xx in x..x + bw {
+                    g[yy * w + xx] = 20;
+                }
+            }
+        }
+        g
+    }
+
+    /// Letter-like pairs of strokes, `n` of them in a row at `y`, 12 px tall.
+    fn letters(n: usize, x: usize, y: usize) -> Vec<(usize, usize, usize, usize)> {
+        (0..n)
+            .flat_map(|i| {
+                let left = x + i * 10;
+                // An "n": two stems joined by a bar on top.
+                [(left, y, 2, 12), (left + 5, y, 2, 12), (left, y, 7, 2)]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_row_of_glyphs_is_a_seed_and_a_flat_image_has_none() {
+        let (w, h) = (200, 100);
+        let flat = image(w, h, 230, &[]);
+        assert!(seeds(&flat, w, h, &GateParams::default()).is_empty());
+        let text = image(w, h, 230, &letters(8, 40, 40));
+        let found = seeds(&text, w, h, &GateParams::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        let r = found[0];
+        assert!(
+            r.x0 < 40 && r.x1 > 40 + 77 && r.y0 < 40 && r.y1 > 52,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn too_few_glyphs_or_glyphs_off_one_line_are_no_row() {
+        let (w, h) = (200, 120);
+        let params = GateParams::default();
+        let two = image(w, h, 230, &letters(2, 40, 40));
+        assert!(seeds(&two, w, h, &params).is_empty());
+        assert_eq!(
+            seeds(&image(w, h, 230, &letters(3, 40, 40)), w, h, &params).len(),
+            1
+        );
+        // Eight letters, each 8 px lower than the last: a staircase, not a line.
+        let stairs: Vec<_> = (0..8)
+            .flat_map(|i| letters(1, 40 + i * 10, 10 + i * 8))
+            .collect();
+        assert!(seeds(&image(w, h, 230, &stairs), w, h, &params).is_empty());
+    }
+
+    #[test]
+    fn light_ink_on_dark_and_vertical_rows_are_found_too() {
+        let (w, h) = (120, 200);
+        let mut g = image(w, h, 230, &letters(8, 20, 40));
+        for v in &mut g {
+            *v = 255 - *v;
+        }
+        assert_eq!(seeds(&g, w, h, &GateParams::default()).len(), 1);
+        // The same row turned a quarter: transpose it.
+        let (tw, th) = (h, w);
+        let wide = image(200, 120, 230, &letters(8, 40, 40));
+        let mut turned = vec![0u8; tw * th];
+        for y in 0..120 {
+            for x in 0..200 {
+                turned[x * 120 + y] = wide[y * 200 + x];
+            }
+        }
+        assert_eq!(seeds(&turned, 120, 200, &GateParams::default()).len(), 1);
+    }
+
+    #[test]
+    fn windows_grow_to_the_stride_and_merge() {
+        let seeds = [
+            Rect {
+                x0: 10,
+                y0: 10,
+                x1: 50,
+                y1: 20,
+            },
+            Rect {
+                x0: 45,
+                y0: 12,
+                x1: 90,
+                y1: 22,
+            },
+            Rect {
+                x0: 300,
+                y0: 300,
+                x1: 310,
+                y1: 305,
+            },
+        ];
+        let w = detector_windows(&seeds, 400, 320, 32);
+        assert_eq!(w.len(), 2, "{w:?}");
+        for r in &w {
+            assert!(r.x1 <= 400 && r.y1 <= 320);
+        }
+        let far = w.iter().find(|r| r.x0 >= 200).unwrap();
+        assert_eq!((far.width(), far.height()), (32, 32));
+        // Grown about the seed, as far as the image's edge allows.
+        assert!(far.x0 <= 300 && far.x1 >= 310 && far.y0 <= 300 && far.y1 >= 305);
+        assert_eq!(far.y1, 319);
+        let edge = detector_windows(
+            &[Rect {
+                x0: 300,
+                y0: 310,
+                x1: 310,
+                y1: 318,
+            }],
+            400,
+            320,
+            32,
+        );
+        assert_eq!(edge[0].y1, 320);
+        // A window as wide as the image takes all of it.
+        let all = detector_windows(
+            &[Rect {
+                x0: 0,
+                y0: 0,
+                x1: 30,
+                y1: 5,
+            }],
+            30,
+            5,
+            32,
+        );
+        assert_eq!(
+            all,
+            vec![Rect {
+                x0: 0,
+                y0: 0,
+                x1: 30,
+                y1: 5
+            }]
+        );
+    }
+}

@@ -640,11 +640,15 @@ machine busy with other work (load average {load}): rough.
 
 
 def main():
+    global SEED
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, help="scikit-image's skimage/data folder")
     ap.add_argument("--coverguard", default="target/release/coverguard")
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/ocr"))
+    ap.add_argument("--seed", type=int, default=SEED,
+                    help="another seed renders a held-out set (the fixture uses the default)")
     args = ap.parse_args()
+    SEED = args.seed
     photos = args.photos or provisioned_photos(args.coverguard)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -111,6 +111,14 @@ fn ocr(c: &mut Criterion) {
                 }
             })
         });
+        group.bench_function(BenchmarkId::new("gate_windows", &label), |b| {
+            b.iter(|| {
+                for d in &decoded {
+                    let (w, h) = (d.width as usize, d.height as usize);
+                    engine.gate_windows(&d.rgb, w, h, &gate).expect("windows");
+                }
+            })
+        });
         group.bench_function(BenchmarkId::new("every_image", &label), |b| {
             b.iter(|| {
                 for d in &decoded {

@@ -29,6 +29,10 @@ copy new bytes: a JPEG comment), per size: `coverguard scan --json --bank` timed
 whole process (start-up and the bank file's load included), alternating with the same
 files POSTed to a running `serve` (8 clients, started and loaded beforehand), next to
 NudeNet alone and the Python stack on the corpus. `--only-scan` runs just that part.
+
+OCR: `serve` without OCR, with the gated OCR and with OCR on every image, on the 640 px
+photos without words and on the OCR fixture's covers with text (JPEG q90): images/s,
+the server's CPU per image and the idle latency. `--only-ocr` runs just that part.
 """
 
 import argparse
@@ -162,8 +166,12 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, work, workers, intra_threads, decode, queue_capacity, pin=False):
+    def __init__(self, binary, work, workers, intra_threads, decode, queue_capacity, pin=False, ocr=None):
         self.port = free_port()
+        # None: no OCR; "gated" or "every image": [ocr] enabled, with the gate or without.
+        ocr_section = "" if ocr is None else (
+            f"\n[ocr]\nenabled = true\ngate = {str(ocr == 'gated').lower()}\n"
+        )
         self.dir = Path(tempfile.mkdtemp(dir=work, prefix="server-"))
         config = self.dir / "coverguard.toml"
         config.write_text(
@@ -188,7 +196,7 @@ token = "{SERVICE_TOKEN}"
 name = "compare-admin"
 role = "admin"
 token = "{ADMIN_TOKEN}"
-"""
+{ocr_section}"""
         )
         self.log = open(self.dir / "server.log", "w")
         self.process = subprocess.Popen(
@@ -541,6 +549,80 @@ def serve_configurations(args, work, corpus, bank, stack, nonces, results):
         }
 
 
+# The scikit-image photos with words in them (badges, legends, numbers, squares): the
+# rest are the OCR runs' covers without text.
+PHOTOS_WITH_TEXT = {
+    "text", "page", "logo", "motorcycle_left", "motorcycle_right", "clock_motion", "coins",
+    "chessboard_GRAY", "chessboard_RGB",
+}
+
+
+def text_corpus(fixtures, out_dir):
+    """The OCR fixture's covers with text (text-*.png), as JPEG q90."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for src in sorted(fixtures.glob("text-*.png")):
+        path = out_dir / f"{src.stem}.jpg"
+        Image.open(src).convert("RGB").save(path, "JPEG", quality=90)
+        files.append(path)
+    return files
+
+
+def ocr_configurations(args, work, corpus, nonces, results):
+    """`serve` (2 sessions x 1 thread) without OCR, with the gated OCR and with OCR on
+    every image: throughput, idle latency and the server's CPU per image, on the 640 px
+    photos without text and on covers with text."""
+    sets = {
+        "no text (640 px photos)": [
+            p.read_bytes() for p in corpus[640] if p.stem.removesuffix("-mirrored") not in PHOTOS_WITH_TEXT
+        ],
+        "text (fixture covers)": [
+            p.read_bytes() for p in text_corpus(Path("tests/fixtures/ocr"), work / "corpus-text")
+        ],
+    }
+    out = results.setdefault("ocr", {})
+    for label, ocr in (("no OCR", None), ("OCR, gated", "gated"), ("OCR, every image", "every image")):
+        log(f"coverguard: {label}")
+        server = Server(args.coverguard, work, 2, 1, '"full"', 64, ocr=ocr)
+        try:
+            entry = out.setdefault(label, {})
+            for name, payloads in sets.items():
+                rounds, cpu = [], []
+                for _ in range(args.rounds):
+                    before = server.cpu_seconds()
+                    rounds.append(coverguard_images_per_second(server, payloads, nonces, args.concurrency))
+                    cpu.append((server.cpu_seconds() - before) * 1e3 / len(payloads))
+                entry[name] = {
+                    "files": len(payloads),
+                    "images_per_second": rounds,
+                    "cpu_ms_per_image": cpu,
+                    "idle": idle_latencies_ms(server, payloads, nonces, args.idle_requests // 3),
+                }
+        finally:
+            server.stop()
+
+
+def report_ocr(results):
+    print()
+    print("OCR: serve (2 x 1) without OCR, gated and on every image; medians of rounds")
+    print("configuration      images                      files   img/s  CPU ms/img  idle p50 ms  p99 ms")
+    base = results["ocr"]["no OCR"]
+    for label, entry in results["ocr"].items():
+        for name, run in entry.items():
+            cpu = statistics.median(run["cpu_ms_per_image"])
+            base_cpu = statistics.median(base[name]["cpu_ms_per_image"])
+            print(
+                f"{label:<18} {name:<26} {run['files']:>5}  {statistics.median(run['images_per_second']):>6.1f}"
+                f"  {cpu:>10.1f}  {run['idle']['p50_ms']:>11.1f}  {run['idle']['p99_ms']:>6.1f}"
+                f"   CPU {cpu / base_cpu:.2f}x of no OCR"
+            )
+    for label, entry in results["ocr"].items():
+        if label == "no OCR":
+            continue
+        text, plain = entry["text (fixture covers)"]["idle"], entry["no text (640 px photos)"]["idle"]
+        print(f"{label}: idle p50 with text / without: {text['p50_ms'] / plain['p50_ms']:.2f}x")
+
+
 # ------------------------------------------------------------------------ main
 
 
@@ -557,10 +639,11 @@ def main():
     parser.add_argument("--load-seconds", type=int, default=60)
     parser.add_argument("--scan-files", type=int, default=1000, help="files in the scan-vs-serve folder")
     parser.add_argument("--only-scan", action="store_true", help="run only scan against serve")
+    parser.add_argument("--only-ocr", action="store_true", help="run only the OCR configurations")
     args = parser.parse_args()
     # Python threads as the load generator cost the two cores more than the server's
     # refusals do, so the loads need wrk; say so before ten minutes of other runs.
-    if not args.only_scan and not shutil.which("wrk"):
+    if not (args.only_scan or args.only_ocr) and not shutil.which("wrk"):
         parser.error("the load runs need wrk (Debian: apt-get install wrk)")
 
     work = Path(args.work).resolve()
@@ -570,6 +653,11 @@ def main():
     bank = random_bank(args.bank_size)
     results = {"machine": {"cpus": os.cpu_count()}, "bank_size": len(bank), "sizes": {}}
 
+    if args.only_ocr:
+        ocr_configurations(args, work, corpus, Nonces(), results)
+        (work / "results.json").write_text(json.dumps(results, indent=2))
+        report_ocr(results)
+        return
     log(f"building the Python stack (PDQIndex over {len(bank)} hashes)")
     stack = PythonStack(model, bank)
     results["bare_inference_ms"] = {str(b): bare_inference_ms(model, b) for b in (1, 8)}
@@ -578,6 +666,8 @@ def main():
     if not args.only_scan:
         serve_configurations(args, work, corpus, bank, stack, nonces, results)
     scan_against_serve(args, work, corpus, bank, stack, nonces, results)
+    if not args.only_scan:
+        ocr_configurations(args, work, corpus, nonces, results)
 
     (work / "results.json").write_text(json.dumps(results, indent=2))
     report(results)
@@ -592,6 +682,8 @@ def report(results):
         report_serve(results, bare_rate)
     if "scan_vs_serve" in results:
         report_scan(results, bare_rate)
+    if "ocr" in results:
+        report_ocr(results)
 
 
 def report_serve(results, bare_rate):

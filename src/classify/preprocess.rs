@@ -85,6 +85,9 @@ pub fn resize_linear(
     dst_height: usize,
 ) -> Vec<u8> {
     debug_assert_eq!(rgb.len(), width * height * 3);
+    if (width, height) == (dst_width, dst_height) {
+        return rgb.to_vec();
+    }
     let pixel = |x: usize, y: usize, c: usize| -> i32 { rgb[(y * width + x) * 3 + c] as i32 };
     resize_with(pixel, (width, height), (dst_width, dst_height))
 }

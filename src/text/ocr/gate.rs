@@ -129,6 +129,9 @@ impl Glyph {
     }
 }
 
+/// Side of the cells glyphs are indexed in when rows are chained, in pixels.
+const GRID_CELL: f64 = 16.0;
+
 /// BT.601 luma of RGB8 pixels, rounded.
 pub fn luma(rgb: &[u8]) -> Vec<u8> {
     rgb.chunks_exact(3)
@@ -137,6 +140,38 @@ pub fn luma(rgb: &[u8]) -> Vec<u8> {
             ((y + 500) / 1000) as u8
         })
         .collect()
+}
+
+/// The luma of an RGB8 image resized to `dst_w` x `dst_h` by bilinear sampling with
+/// pixel centres aligned (as OpenCV's INTER_LINEAR maps them), in one pass: the gate
+/// needs neither the colour nor the detector's bit-exact resize.
+pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Vec<u8> {
+    debug_assert_eq!(rgb.len(), w * h * 3);
+    let grey = luma(rgb);
+    if (w, h) == (dst_w, dst_h) {
+        return grey;
+    }
+    let taps = |dst: usize, src: usize| -> Vec<(usize, usize, f32)> {
+        let scale = src as f32 / dst as f32;
+        (0..dst)
+            .map(|i| {
+                let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
+                let i0 = s.floor() as usize;
+                (i0, (i0 + 1).min(src - 1), s - i0 as f32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
+    let mut out = vec![0u8; dst_w * dst_h];
+    for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
+        let (r0, r1) = (&grey[y0 * w..(y0 + 1) * w], &grey[y1 * w..(y1 + 1) * w]);
+        for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
+            let top = r0[x0] as f32 + (r0[x1] as f32 - r0[x0] as f32) * fx;
+            let bottom = r1[x0] as f32 + (r1[x1] as f32 - r1[x0] as f32) * fx;
+            out[y * dst_w + x] = (top + (bottom - top) * fy + 0.5) as u8;
+        }
+    }
+    out
 }
 
 /// The rows of glyphs in a `width` x `height` grey image, each as a rectangle with a
@@ -170,24 +205,32 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
 /// The mean over a `window` x `window` square centred on each pixel (clipped at the
 /// borders), from an integral image.
 fn local_mean(gray: &[u8], w: usize, h: usize, window: usize) -> Vec<i32> {
-    let mut integral = vec![0u64; (w + 1) * (h + 1)];
+    // 255 x 736 x 736 fits in u32 many times over.
+    let mut integral = vec![0u32; (w + 1) * (h + 1)];
     for y in 0..h {
-        let mut row = 0u64;
+        let mut row = 0u32;
         for x in 0..w {
-            row += gray[y * w + x] as u64;
+            row += gray[y * w + x] as u32;
             integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
         }
     }
     let r = window / 2;
+    // floor(sum / area) by a reciprocal: a sum that is not a multiple of the area lies at
+    // least 1/area from the next integer, far more than the epsilon added for multiples.
+    let reciprocal: Vec<f64> = (0..=window * window)
+        .map(|a| if a == 0 { 0.0 } else { 1.0 / a as f64 })
+        .collect();
     let mut out = vec![0i32; w * h];
     for y in 0..h {
         let (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
+        let (top, bottom) = (ya * (w + 1), yb * (w + 1));
         for x in 0..w {
             let (xa, xb) = (x.saturating_sub(r), (x + r + 1).min(w));
-            let sum = integral[yb * (w + 1) + xb] + integral[ya * (w + 1) + xa]
-                - integral[ya * (w + 1) + xb]
-                - integral[yb * (w + 1) + xa];
-            out[y * w + x] = (sum / ((yb - ya) * (xb - xa)) as u64) as i32;
+            let sum = integral[bottom + xb] + integral[top + xa]
+                - integral[top + xb]
+                - integral[bottom + xa];
+            let area = (yb - ya) * (xb - xa);
+            out[y * w + x] = (sum as f64 * reciprocal[area] + 1e-9) as i32;
         }
     }
     out
@@ -203,22 +246,26 @@ fn glyphs(
     dark: bool,
     params: &GateParams,
 ) -> Vec<Glyph> {
-    let ink = |i: usize| {
-        let d = gray[i] as i32 - mean[i];
-        if dark {
-            d < -params.delta
-        } else {
-            d > params.delta
-        }
-    };
-    let mut seen = vec![false; w * h];
+    // Unvisited ink: cleared as the flood fill takes each pixel.
+    let mut ink: Vec<bool> = gray
+        .iter()
+        .zip(mean)
+        .map(|(&v, &m)| {
+            let d = v as i32 - m;
+            if dark {
+                d < -params.delta
+            } else {
+                d > params.delta
+            }
+        })
+        .collect();
     let mut stack = Vec::new();
     let mut found = Vec::new();
     for start in 0..w * h {
-        if seen[start] || !ink(start) {
+        if !ink[start] {
             continue;
         }
-        seen[start] = true;
+        ink[start] = false;
         stack.push(start);
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
         let (mut n, mut sum, mut sum2, mut contrast) = (0f64, 0f64, 0f64, 0f64);
@@ -233,8 +280,8 @@ fn glyphs(
             for ny in y.saturating_sub(1)..(y + 2).min(h) {
                 for nx in x.saturating_sub(1)..(x + 2).min(w) {
                     let j = ny * w + nx;
-                    if !seen[j] && ink(j) {
-                        seen[j] = true;
+                    if ink[j] {
+                        ink[j] = false;
                         stack.push(j);
                     }
                 }
@@ -278,25 +325,50 @@ fn rows(glyphs: &[Glyph], vertical: bool, params: &GateParams) -> Vec<(Glyph, f6
         }
         a
     }
+    // Neighbours are looked up in a grid of glyph corners and centres, not by scanning
+    // every glyph to the right: texture makes thousands of glyph-like blobs.
     let mut order: Vec<usize> = (0..g.len()).collect();
     order.sort_by(|&a, &b| g[a].x0.total_cmp(&g[b].x0));
+    let mut rank = vec![0usize; g.len()];
     for (k, &i) in order.iter().enumerate() {
-        let a = g[i];
-        let centre = (a.y0 + a.y1) / 2.0;
-        for &j in &order[k + 1..] {
-            let b = g[j];
-            if b.x0 - a.x1 > params.max_gap * a.height() {
-                break;
+        rank[i] = k;
+    }
+    let cell = |v: f64| (v.max(0.0) / GRID_CELL) as usize;
+    let centre = |g: &Glyph| (g.y0 + g.y1) / 2.0;
+    let (cols, grid_rows) = g.iter().fold((1, 1), |(c, r), b| {
+        (c.max(cell(b.x0) + 1), r.max(cell(centre(b)) + 1))
+    });
+    let mut grid: Vec<Vec<usize>> = vec![Vec::new(); cols * grid_rows];
+    for (i, b) in g.iter().enumerate() {
+        grid[cell(centre(b)) * cols + cell(b.x0)].push(i);
+    }
+    for (i, a) in g.iter().enumerate() {
+        let reach = params.max_gap * a.height();
+        // A neighbour's height is at most `max_height_ratio` times this one's.
+        let rise = params.max_centre_offset * params.max_height_ratio * a.height();
+        let (cy0, cy1) = (
+            cell(centre(a) - rise),
+            cell(centre(a) + rise).min(grid_rows - 1),
+        );
+        let (cx0, cx1) = (cell(a.x0), cell(a.x1 + reach).min(cols - 1));
+        for cy in cy0..=cy1 {
+            for cx in cx0..=cx1 {
+                for &j in &grid[cy * cols + cx] {
+                    let b = &g[j];
+                    if rank[j] <= rank[i] || b.x0 - a.x1 > reach {
+                        continue;
+                    }
+                    let (hi, lo) = (a.height().max(b.height()), a.height().min(b.height()));
+                    if hi / lo.max(1.0) > params.max_height_ratio
+                        || (centre(b) - centre(a)).abs() > params.max_centre_offset * hi
+                        || (b.ink - a.ink).abs() > params.max_ink_difference
+                    {
+                        continue;
+                    }
+                    let (ra, rb) = (find(&mut parent, i), find(&mut parent, j));
+                    parent[ra] = rb;
+                }
             }
-            let (hi, lo) = (a.height().max(b.height()), a.height().min(b.height()));
-            if hi / lo.max(1.0) > params.max_height_ratio
-                || ((b.y0 + b.y1) / 2.0 - centre).abs() > params.max_centre_offset * hi
-                || (b.ink - a.ink).abs() > params.max_ink_difference
-            {
-                continue;
-            }
-            let (ra, rb) = (find(&mut parent, i), find(&mut parent, j));
-            parent[ra] = rb;
         }
     }
     let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
@@ -481,6 +553,14 @@ mod tests {
             }
         }
         assert_eq!(seeds(&turned, 120, 200, &GateParams::default()).len(), 1);
+    }
+
+    #[test]
+    fn grey_at_keeps_flat_grey_and_samples_between_pixels() {
+        let rgb = [10u8, 10, 10, 30, 30, 30];
+        assert_eq!(grey_at(&rgb, 2, 1, 2, 1), vec![10, 30]);
+        assert_eq!(grey_at(&rgb, 2, 1, 1, 1), vec![20]);
+        assert_eq!(grey_at(&[200u8; 4 * 3 * 3], 4, 3, 2, 2), vec![200; 4]);
     }
 
     #[test]

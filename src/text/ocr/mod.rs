@@ -62,8 +62,8 @@ pub struct Read {
     pub read_in_full: bool,
 }
 
-/// An image at the detector's scale (RGB8, `width` x `height`) and the windows of it the
-/// detector is run on first.
+/// An image at the detector's scale (RGB8, `width` x `height`; empty without windows)
+/// and the windows of it the detector is run on first.
 pub struct GateWindows {
     pub scaled: Vec<u8>,
     pub width: usize,
@@ -268,10 +268,16 @@ impl OcrEngine {
         gate: &GateParams,
     ) -> Option<GateWindows> {
         let (w, h) = detect::detector_size(width, height, &self.detect)?;
-        let scaled = crate::classify::preprocess::resize_linear(rgb, width, height, w, h);
-        let seeds = gate::seeds(&gate::luma(&scaled), w, h, gate);
+        let seeds = gate::seeds(&gate::grey_at(rgb, width, height, w, h), w, h, gate);
+        let windows = gate::detector_windows(&seeds, w, h, DETECTOR_STRIDE);
+        // The detector's own (OpenCV-exact) input only where it will run.
+        let scaled = if windows.is_empty() {
+            Vec::new()
+        } else {
+            crate::classify::preprocess::resize_linear(rgb, width, height, w, h)
+        };
         Some(GateWindows {
-            windows: gate::detector_windows(&seeds, w, h, DETECTOR_STRIDE),
+            windows,
             scaled,
             width: w,
             height: h,

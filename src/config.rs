@@ -493,6 +493,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ocr_is_off_by_default_and_gated_when_on() {
+        use crate::text::ocr::{GateParams, Reading};
+        let parse = |text: &str| toml::from_str::<ServiceConfig>(text).map(|c| c.ocr.reading());
+        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(
+            parse("[ocr]\nenabled = true\n").unwrap(),
+            Some(Reading::Gated(GateParams::default()))
+        );
+        assert_eq!(
+            parse("[ocr]\nenabled = true\ngate = false\n").unwrap(),
+            Some(Reading::EveryImage)
+        );
+        assert!(parse("[ocr]\nenabled = true\ngated = false\n").is_err());
+    }
+
+    #[test]
     fn defaults_are_embedded_and_env_overrides_the_file() {
         let mut c: ServiceConfig =
             toml::from_str("listen = \"127.0.0.1:9000\"\n[scheduler]\nmax_batch = 4\n").unwrap();

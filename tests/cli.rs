@@ -248,6 +248,28 @@ fn scan_with_ocr_reads_the_words_in_the_artwork() {
     assert_eq!(allowed["verdict"], "allow", "{allowed}");
     assert_eq!(allowed["text"]["ocr"][0]["text"], "Vol. 2 (Deluxe)");
     assert!(allowed["text"]["signals"].as_array().unwrap().is_empty());
+    // Reading every image in full reads the same words: the gate only passes over
+    // images without them.
+    let every = scan(&[
+        "--json",
+        "--ocr",
+        "--ocr-every-image",
+        s(&asking),
+        s(&innocent),
+    ]);
+    assert_eq!(every.status, 1, "{}", every.stderr);
+    for record in &every.lines {
+        let source = record["source"].as_str().unwrap();
+        let gated = by_file(source.rsplit('/').next().unwrap());
+        assert_eq!(record["text"]["ocr"], gated["text"]["ocr"], "{source}");
+    }
+    let refused = scan(&["--ocr-every-image", s(&asking)]);
+    assert_eq!(
+        refused.status, 2,
+        "--ocr-every-image alone: {}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--ocr"), "{}", refused.stderr);
 }
 
 #[test]

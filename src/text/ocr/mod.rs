@@ -47,8 +47,8 @@ pub struct OcrLine {
 /// Which images are read.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reading {
-    /// Only images the text gate finds rows of glyphs in, and the detector text in
-    /// those rows ([`OcrEngine::read_gated`]).
+    /// Only images in which the text gate finds rows of glyphs and the detector then
+    /// finds text in those rows ([`OcrEngine::read_gated`]).
     Gated(GateParams),
     /// Every image, as rapidocr would.
     EveryImage,

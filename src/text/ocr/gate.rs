@@ -150,6 +150,9 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
     if (w, h) == (dst_w, dst_h) {
         return luma(rgb);
     }
+    if w == 0 || h == 0 {
+        return vec![0; dst_w * dst_h];
+    }
     // Only the sampled pixels' luma: a 3000 px photo has 25 times the detector's pixels.
     let at = |x: usize, y: usize| -> f32 {
         let p = &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3];
@@ -564,6 +567,8 @@ mod tests {
         assert_eq!(grey_at(&rgb, 2, 1, 2, 1), vec![10, 30]);
         assert_eq!(grey_at(&rgb, 2, 1, 1, 1), vec![20]);
         assert_eq!(grey_at(&[200u8; 4 * 3 * 3], 4, 3, 2, 2), vec![200; 4]);
+        assert_eq!(grey_at(&[], 0, 0, 2, 1), vec![0, 0]);
+        assert!(grey_at(&[9u8; 3], 1, 1, 0, 0).is_empty());
     }
 
     #[test]

@@ -132,13 +132,15 @@ impl Glyph {
 /// Side of the cells glyphs are indexed in when rows are chained, in pixels.
 const GRID_CELL: f64 = 16.0;
 
+/// BT.601 luma of one RGB8 pixel, in thousandths.
+fn luma_thousandths(p: &[u8]) -> u32 {
+    299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32
+}
+
 /// BT.601 luma of RGB8 pixels, rounded.
 pub fn luma(rgb: &[u8]) -> Vec<u8> {
     rgb.chunks_exact(3)
-        .map(|p| {
-            let y = 299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32;
-            ((y + 500) / 1000) as u8
-        })
+        .map(|p| ((luma_thousandths(p) + 500) / 1000) as u8)
         .collect()
 }
 
@@ -156,7 +158,7 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
     // Only the sampled pixels' luma: a 3000 px photo has 25 times the detector's pixels.
     let at = |x: usize, y: usize| -> f32 {
         let p = &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3];
-        (299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32) as f32 / 1000.0
+        luma_thousandths(p) as f32 / 1000.0
     };
     let taps = |dst: usize, src: usize| -> Vec<(usize, usize, f32)> {
         let scale = src as f32 / dst as f32;

@@ -929,8 +929,9 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
     assert_eq!(shown["title"], title, "{shown}");
     assert_eq!(
         shown["marks"],
+        // The ghost is Snapchat's: it opens the invitation.
         json!([
-            ["contact_handle", "add me on snap"],
+            ["contact_handle", "👻 hey add me on snap"],
             ["contact_handle", "ur number?"]
         ]),
         "{shown}"

@@ -18,19 +18,20 @@ const OLDEST: u32 = 17;
 /// The age is the `age` group; digits may be spaced apart (`1 3`).
 static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
-        // "i'm 11", "im 12 send pics", "i am 1 3", "age: 14", "turning 13", "just turned 12";
-        // the word after the number is checked in code ("im 10 minutes away" is no age)
-        r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only)\s?:?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
-        // "12yo", "13 y/o", "14 years old", "15 yrs"
-        r"\b(?P<age>\d{1,2})\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|yrs|years|anos|años|jahre|ans|lat|sai)\b",
-        // "only 13", "just 12", "13 and lonely", "12 girl here"
+        r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only|mne|mnie)\s?[:(]?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
+        r"\b(?P<age>\d{1,2})\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|jahre alt|jahre|anos|años|ans|lat|sai|anni|jaar|yasinda|yasindayim|yas|let)\b\.?\s?(?P<next>[a-z%:']*)",
         r"\b(?:only|just|barely)\s(?P<age>\d{1,2})\b|\b(?P<age2>\d{1,2})\s(?:and|n|&)\s(?:bored|lonely|single|alone|sad)\b|\b(?P<age3>\d{1,2})\s?(?:girl|boy|gurl|grl|here)\b",
-        // "13f", "14 m", "f13"
-        r"\b(?P<age>1[0-7]|[6-9])\s?[fm]\b|\b[fm]\s?(?P<age2>1[0-7])\b",
+        r"\b(?P<age>1[0-7]|[6-9])\s?[fm]\b|\b[fm]\s?(?P<age2>1[0-7])\b\s?(?P<next>[a-z%:']*)",
+        r"^(?P<age>1[0-7]|[6-9]) (?:almost|nearly|turning) \d{1,2}\b|\bgrade (?:and|n|&) (?P<age2>1[0-7]|[6-9])\b",
+        // Japanese: no word boundary between the number and its counter.
+        r"(?:^|\D)(?P<age>\d{1,2})\s?(?:歳|才|さい|살)",
     ])
 });
 
-/// Words after "im 10" that make the number a count, not an age.
+/// The rule (index into [`STATEMENTS`]) an age followed by a unit of years is read by:
+/// at a celebration it is someone's birthday, not a statement.
+const YEARS_RULE: usize = 1;
+
 const UNITS: [&str; 34] = [
     "%", "k", "min", "mins", "minute", "minutes", "hour", "hours", "hrs", "sec", "secs", "seconds",
     "bpm", "songs", "song", "tracks", "track", "times", "days", "day", "weeks", "months", "miles",
@@ -38,15 +39,29 @@ const UNITS: [&str; 34] = [
 ];
 
 /// A birthday or party title: its age is the guest's, not the writer's.
+/// What else has an age in years: a whisky is "12 y.o.".
+const AGED_THINGS: [&str; 12] = [
+    "single", "malt", "scotch", "whisky", "whiskey", "bourbon", "rum", "cognac", "wine", "port",
+    "tawny", "cheddar",
+];
+
 static CELEBRATION: LazyLock<Regex> = LazyLock::new(|| {
     rule(
-        r"\b(?:birthday|bday|b-day|cumpleanos|cumple|geburtstag|anniversaire|aniversario|urodziny|party|fiesta|feliz)\b",
+        r"\b(?:birthday|bday|b-day|cumpleanos|cumple|geburtstag|anniversaire|aniversario|urodziny|party|fiesta|feliz|parabens|felicidades|compleanno|auguri|verjaardag)\b|🎂|🥳",
     )
 });
 
 /// What a parent or an event title says about someone else's age, not the writer's.
+/// Just before an age: it is someone else's ("my little bro turning 9", "Emma's 10").
 static ABOUT_SOMEONE_ELSE: LazyLock<Regex> =
-    LazyLock::new(|| rule(r"\b(?:my|our|her|his|their|for)\s$|'s\s$"));
+    LazyLock::new(|| rule(r"\b(?:my|our|her|his|their|for)\s(?:[a-z]+\s){0,3}$|'s\s$"));
+
+/// Just before a number: a seat, a flight, a part, not an age ("Flight 12F").
+static NOT_AN_AGE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    rule(
+        r"\b(?:flight|seat|row|gate|room|bus|apt|platform|terminal|floor|level|section|aisle|cabin|suite|unit|track|vol|volume|part|pt|ep|episode|chapter|ch|page|size|no|number)\s?#?$",
+    )
+});
 
 /// A school grade said of oneself: every grade is under 18.
 static GRADE: LazyLock<Regex> = LazyLock::new(|| {
@@ -57,51 +72,53 @@ static GRADE: LazyLock<Regex> = LazyLock::new(|| {
 
 impl TextDetector for AgeDetector {
     fn detect(&self, text: &Normalized, found: &mut Vec<Finding>) {
-        let view = text.digits.as_str();
-        for m in GRADE.find_iter(view) {
-            found.push(Finding::new(
-                TextSignalKind::Age,
-                ViewKind::Digits,
-                m.range(),
-            ));
+        for kind in [ViewKind::Digits, ViewKind::LetterDigits] {
+            statements(text, kind, found);
         }
-        let celebration = CELEBRATION.is_match(view);
-        for (rule, regex) in STATEMENTS.iter().enumerate() {
-            // "12 años" in a birthday title is the guest's age; "im 12" is still the writer's.
-            if celebration && rule == 1 {
+    }
+}
+
+/// The age statements in one view of the text.
+fn statements(text: &Normalized, kind: ViewKind, found: &mut Vec<Finding>) {
+    let view = text.view(kind).as_str();
+    for m in GRADE.find_iter(view) {
+        found.push(Finding::new(TextSignalKind::Age, kind, m.range()));
+    }
+    let celebration = CELEBRATION.is_match(view);
+    for (rule, regex) in STATEMENTS.iter().enumerate() {
+        // "12 años" in a birthday title is the guest's age; "im 12" is still the writer's.
+        if celebration && rule == YEARS_RULE {
+            continue;
+        }
+        for caps in regex.captures_iter(view) {
+            let Some(age) = caps
+                .name("age")
+                .or_else(|| caps.name("age2"))
+                .or_else(|| caps.name("age3"))
+            else {
+                continue;
+            };
+            let digits: String = age.as_str().chars().filter(char::is_ascii_digit).collect();
+            let Ok(years) = digits.parse::<u32>() else {
+                continue;
+            };
+            if !(YOUNGEST..=OLDEST).contains(&years) {
                 continue;
             }
-            for caps in regex.captures_iter(view) {
-                let Some(age) = caps
-                    .name("age")
-                    .or_else(|| caps.name("age2"))
-                    .or_else(|| caps.name("age3"))
-                else {
-                    continue;
-                };
-                let digits: String = age.as_str().chars().filter(char::is_ascii_digit).collect();
-                let Ok(years) = digits.parse::<u32>() else {
-                    continue;
-                };
-                if !(YOUNGEST..=OLDEST).contains(&years) {
-                    continue;
-                }
-                if caps.name("next").is_some_and(|next| {
-                    UNITS.contains(&next.as_str()) || next.as_str().starts_with(':')
-                }) {
-                    continue;
-                }
-                let whole = caps.get(0).expect("group 0");
-                let tail_start = chars_before(view, whole.start(), 12);
-                if ABOUT_SOMEONE_ELSE.is_match(&view[tail_start..whole.start()]) {
-                    continue;
-                }
-                found.push(Finding::new(
-                    TextSignalKind::Age,
-                    ViewKind::Digits,
-                    whole.range(),
-                ));
+            if caps.name("next").is_some_and(|next| {
+                UNITS.contains(&next.as_str())
+                    || AGED_THINGS.contains(&next.as_str())
+                    || next.as_str().starts_with(':')
+            }) {
+                continue;
             }
+            let whole = caps.get(0).expect("group 0");
+            let tail_start = chars_before(view, whole.start(), 30);
+            let before = &view[tail_start..whole.start()];
+            if ABOUT_SOMEONE_ELSE.is_match(before) || NOT_AN_AGE_BEFORE.is_match(before) {
+                continue;
+            }
+            found.push(Finding::new(TextSignalKind::Age, kind, whole.range()));
         }
     }
 }
@@ -128,6 +145,13 @@ mod tests {
             "14 f",
             "age: 15",
             "16 years old lol",
+            "me (15) crying to these songs",
+            "13歳です",
+            "elf jahre alt",
+            "j'ai treize ans",
+            "t h i r t e e n   f",
+            "1m 12 y34rs 0ld",
+            "just turned 13 🎉",
         ] {
             assert!(has_age(title), "{title}");
         }
@@ -146,6 +170,10 @@ mod tests {
             "party songs for 10 year olds",
             "I'm 2 Sexy",
             "Track 14 from 2012",
+            "7 Years",
+            "10 years of hits",
+            "bday mix for my little bro turning 9",
+            "2013歳",
         ] {
             assert!(!has_age(title), "{title}");
         }

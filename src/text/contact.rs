@@ -20,16 +20,24 @@ const PHONE_CUES: &str = r"call|text|txt|number|num|nmbr|#|ph|phone|tel|cell|mob
 
 /// Runs of digits with the separators phone numbers are written with.
 static PHONE_RUN: LazyLock<Regex> =
-    LazyLock::new(|| rule(r"\+?\(?\d(?:[\d()\-./]|\s(?:\s)?){5,}\d"));
+    LazyLock::new(|| rule(r"\+?\(?\d(?:[\d()\-./_]|\s(?:\s)?){5,}\d"));
 /// A date inside a run of digits: `2024-06-21`, `21.06.2024`.
 static DATE: LazyLock<Regex> =
     LazyLock::new(|| rule(r"(?:19|20)\d\d[-./]\d\d?[-./]\d\d?|\d\d?[-./]\d\d?[-./](?:19|20)\d\d"));
 static PHONE_CUE: LazyLock<Regex> =
     LazyLock::new(|| rule(&format!(r"(?:^|\W)(?:{PHONE_CUES})(?:\W|$)")));
+/// Words that invite the reader to use the number or address beside them, or name the
+/// messenger it is for: with one, the number is an invitation as well as a number.
+const INVITING_CUES: &str = r"call|text|txt|sms|ring|hmu|whatsapp|wa|wsp|zap|whats|telegram|tele|tg|viber|signal|kakao|write|msg|message|dm|mail|email|e-mail|escribe|llamame|llamar|escribeme|appelle|appelez|texte|ecris|ruf|anrufen|schreib|ligue|liga|zadzwon|napisz";
+static INVITING_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    rule(&format!(
+        r"(?:^|\W)(?:{INVITING_CUES})(?:\W|$)|電話|でんわ|連絡|전화|연락|카톡"
+    ))
+});
 
-const AT: &str = r"\s?@\s?|\s?\(at\)\s?|\s?\[at\]\s?|\s?\{at\}\s?|\sat\s|\sarroba\s";
-const DOT: &str =
-    r"\s?\.\s?|\s?\(dot\)\s?|\s?\[dot\]\s?|\s?\{dot\}\s?|\sdot\s|\spunto\s|\spoint\s|\sponto\s";
+const AT: &str =
+    r"\s?@\s?|\s?\(at\)\s?|\s?\[at\]\s?|\s?\{at\}\s?|\sat\s|\sarroba\s|\smalpa\s|\sarobase\s";
+const DOT: &str = r"\s?\.\s?|\s?\(dot\)\s?|\s?\[dot\]\s?|\s?\{dot\}\s?|\sdot\s|\spunto\s|\spoint\s|\sponto\s|\skropka\s";
 const PROVIDERS: &str =
     r"gmail|googlemail|yahoo|hotmail|outlook|icloud|aol|proton|protonmail|live|msn|gmx|yandex|qq";
 
@@ -71,7 +79,7 @@ static STRONG_APP: LazyLock<Regex> = LazyLock::new(|| {
 });
 static HANDLE_LIKE: LazyLock<Regex> = LazyLock::new(|| {
     rule(
-        r"@[a-z0-9][a-z0-9._]{2,}|\b[a-z][a-z0-9]{2,}[._][a-z0-9._]*[a-z0-9]\b|\b[a-z]{3,}_?[0-9]{2,4}\b",
+        r"@[a-z0-9][a-z0-9._]{2,}|\b[a-z][a-z0-9]{2,}[._][a-z0-9._]*[a-z0-9]\b|\b[a-z]{3,}_?[0-9]{2,4}\b|\b[a-z][a-z0-9]* (?:underscore|dot) [a-z0-9]+\b",
     )
 });
 /// `@lily_2010`, `@mia.xo`: an at-handle with a handle's marks needs no app named.
@@ -96,7 +104,7 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
         // "add me on snap", "hit me up on insta", "find me @ kik", "lets talk on whatsapp"
         format!(
-            r"\b(?:add|follow|dm|message|msg|pm|hmu|hit me up|text|txt|snap|call|ping|talk|talk to|chat with|chat|speak|find|contact|reach|facetime|ft|move|continue)\s?(?:me|us|to me|with me)?\b.{{0,12}}?\b(?:on|at|via|in|over|@)\s?(?:{APPS})\b"
+            r"\b(?:add|follow|dm|message|msg|pm|hmu|hit me up|text|txt|snap|call|ping|talk|talk to|chat with|chat|speak|find|contact|reach|facetime|ft|move|continue|send|sent)\s?(?:me|us|to me|with me)?\b.{{0,12}}?\b(?:on|at|via|in|over|@)\s?(?:{APPS})\b"
         ),
         // "add me", "addme", "dm me", "d.m me", "inbox me", "snap me", "whatsapp me", "hmu"
         format!(
@@ -110,14 +118,21 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // "facetime me", "wanna video call?"
         r"\bface\s?time me\b|\b(?:wanna|want to|lets|let's|can we|we can|u wanna) (?:video ?call|video ?chat|facetime|vc|call)\b".to_string(),
         // "text me", but not "Text Me Merry Christmas": only where a request ends
-        r"\b(?:text|txt|call|ring|msg|message)\s?me\b\s?(?:$|[?!.]|pls|plz|please|now|rn|asap|at|on|@|\d|back|babe|hun|bby|if|when u|ok|x+\b|:)".to_string(),
+        r"\b(?:text|txt|call|ring|msg|message|write)\s?me\b\s?(?:$|[?!.]|pls|plz|please|now|rn|asap|at|on|@|\d|back|babe|hun|bby|if|when u|ok|x+\b|:|there|here|tonight|later|l8r|tmrw|tomorrow|sometime)".to_string(),
+        r"\b(?:can|could|will|would|pls|plz|please) (?:u|you|ya) (?:call|text|txt|message|msg|dm|snap|facetime|ft|ring) me\b".to_string(),
+        // A bare "dm" closing a title after a pause: "h0rny? dm", "sugar daddy, dm".
+        r"[?!.,;:~-]\s?(?:dm|pm|hmu)(?: me| it| pls| plz)?\s?[!.]*$".to_string(),
+        r"\b(?:send|show|sent|envoie|envoi|envoyer|manda|mandame|schick)\b.{0,30}\b(?:on|sur|por|no|en|auf|per|na) (?:snap|sc|snapchat|kik|insta|ig|telegram|tele|whatsapp|discord)\b".to_string(),
+        r"\b(?:the )?(?:yellow|ghost) app\b|\b(?:move|go|talk|chat|continue) (?:this )?(?:to )?(?:somewhere|smwhere|some place|someplace) (?:more )?private\b|\b(?:no|en|por|al|pelo|na|w|v) (?:privado|priv|pv|privat)\b|\b(?:pishi|napishi|pisz)\b|\badd my (?:snap|sc|snapchat|insta|ig|kik|discord|telegram)\b|(?:카톡|카카오톡|kakao ?talk|kakao)\s?(?:아이디|id|알려줘|추가|해|ㄱ)".to_string(),
+        r"\bnapisz(?: do mnie| mi|\s?:)|(?:\bline|ライン)\s?(?:やってる|交換|id)|id\s?交換".to_string(),
         // "what's your snap", "whats ur number", "send me your number"
-        r"\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|#|kik|discord|whatsapp|wa|email|addy|phone|cell|tele|telegram|user|username|handle|@)\b".to_string(),
-        r"\b(?:send|give|drop|dm|tell|text|leave|post)\s?(?:me\s)?(?:ur|your|yo|u)\s?(?:number|num|nmbr|digits|snap|sc|snapchat|insta|ig|kik|discord|email|addy|phone|cell|whatsapp|wa|telegram|user|username|handle|address)\b".to_string(),
+        r"\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|#|kik|discord|whatsapp|wa|email|addy|phone|cell|tele|telegram|user|username|handle)\b|\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?@|\b(?:drop|send|give|gimme|lmk|tell me) (?:ur|your|yo|u) @".to_string(),
+        r"\b(?:send|give|gimme|gimmie|drop|dm|tell|text|leave|post|lmk|pasame|pasa|dame|mandame)\s?(?:me\s)?(?:ur|your|yo|u|tu)\s?(?:number|num|nmbr|digits|snap|sc|snapchat|insta|ig|kik|discord|email|addy|phone|cell|whatsapp|wa|telegram|user|username|handle|address)\b".to_string(),
         // "ur snap?", "your number?", "add me back pls"
-        r"\b(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|kik|discord|whatsapp|wa|email|addy|phone|cell|telegram|user|username|handle)\s?\?|\b(?:add|follow|message|msg|text|dm|hmu|snap)\s?(?:me\s)?(?:back|pls|plz|please|asap)\b".to_string(),
+        r"\b(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|kik|discord|whatsapp|wa|email|addy|phone|cell|telegram|user|username|handle)\s?\?|\b(?:add|follow|dm|hmu)\s?(?:me\s)?(?:back|pls|plz|please|asap)\b|\b(?:message|msg|text|snap)\s?me\s(?:back|pls|plz|please|asap)\b|\b(?:message|msg|text)\s(?:pls|plz|please|asap)\b".to_string(),
         // "my snap is", "my insta:"
-        r"\bmy\s(?:snap|sc|snapchat|insta|ig|kik|discord|telegram|whatsapp|tiktok|number|num|email|cell|phone|digits|user|username|handle)\s?(?:is\b|:|=|-)".to_string(),
+        // "my number is" names a number (a phone signal), not an app to move to.
+        r"\bmy\s(?:snap|sc|snapchat|insta|ig|kik|discord|telegram|whatsapp|tiktok|user|username|handle)\s?(?:is\b|:|=|-)".to_string(),
         // "message me privately", "private chat"
         r"\b(?:message|msg|talk|chat|text|dm|pm|write)\s?(?:me|to me)?\s?(?:privately|in private|in priv|on priv|private|in dms?)\b|\bprivate\s(?:chat|message|msg|convo)\b".to_string(),
     ])
@@ -132,8 +147,19 @@ impl TextDetector for ContactDetector {
             (&*COMPACT_EMAIL, ViewKind::Compact),
             (&*PROVIDER_NAMED, ViewKind::Base),
         ] {
-            for m in regex.find_iter(text.view(view).as_str()) {
-                let address = m.as_str().chars().filter(|c| !c.is_whitespace()).collect();
+            let written = text.view(view).as_str();
+            for m in regex.find_iter(written) {
+                let address: String = m.as_str().chars().filter(|c| !c.is_whitespace()).collect();
+                let near = &written[chars_before(written, m.start(), 25)
+                    ..written.floor_char_boundary(m.end() + 16)];
+                if INVITING_CUE.is_match(&near.replace(m.as_str(), " ")) {
+                    found.push(named(
+                        TextSignalKind::ContactHandle,
+                        view,
+                        m.range(),
+                        address.clone(),
+                    ));
+                }
                 found.push(named(TextSignalKind::Email, view, m.range(), address));
             }
         }
@@ -209,6 +235,14 @@ fn named(
 fn phones(text: &Normalized, found: &mut Vec<Finding>) {
     let digits_view = text.digits.as_str();
     for m in PHONE_RUN.find_iter(digits_view) {
+        // Digits glued to a word are part of a name or a file name ("promo_20240611_0412").
+        if digits_view[..m.start()]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        {
+            continue;
+        }
         let run = m.as_str();
         let digits: String = run.chars().filter(char::is_ascii_digit).collect();
         let n = digits.len();
@@ -237,9 +271,29 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         let cued = PHONE_CUE.is_match(near);
         let international = run.starts_with('+');
         // Digits written as words, keycaps or circled digits are hiding from a filter.
-        let disguised = text.disguised_digits(ViewKind::Digits, m.range());
-        let plausible = international || cued || disguised || (n >= 10 && years * 2 < groups.len());
+        // Styled digits around a year are a styled title ("ＴＯＰ １００ ２０１９").
+        let disguised = years == 0 && text.disguised_digits(ViewKind::Digits, m.range());
+        // A toll-free line is an organisation's, not a person's; only an invitation makes
+        // it contact.
+        let toll_free = [
+            "1800", "1888", "1877", "1866", "1855", "1844", "1833", "0800",
+        ]
+        .iter()
+        .any(|prefix| digits.starts_with(prefix));
+        let plausible = if toll_free {
+            INVITING_CUE.is_match(near)
+        } else {
+            international || cued || disguised || (n >= 10 && years * 2 < groups.len())
+        };
         if plausible {
+            if INVITING_CUE.is_match(near) {
+                found.push(named(
+                    TextSignalKind::ContactHandle,
+                    ViewKind::Digits,
+                    m.range(),
+                    digits.clone(),
+                ));
+            }
             found.push(named(
                 TextSignalKind::Phone,
                 ViewKind::Digits,
@@ -252,17 +306,7 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{TextScreener, TextSignalKind, TextSource};
-
-    fn kinds(title: &str) -> Vec<TextSignalKind> {
-        let mut kinds: Vec<TextSignalKind> = TextScreener::builtin()
-            .scan(TextSource::Title, title)
-            .into_iter()
-            .map(|s| s.kind)
-            .collect();
-        kinds.dedup();
-        kinds
-    }
+    use super::super::{title_kinds as kinds, TextScreener, TextSignalKind, TextSource};
 
     #[test]
     fn phone_numbers_in_national_and_international_forms() {
@@ -343,6 +387,49 @@ mod tests {
     }
 
     #[test]
+    fn a_number_or_address_beside_an_invitation_or_a_messenger_is_also_an_invitation() {
+        for title in [
+            "whatsapp +44 7700 900123",
+            "appelle-moi 06 39 98 12 34",
+            "(646) 555-0107 txt",
+            "write me! lily.k[at]outlook[dot]com",
+        ] {
+            let kinds = kinds(title);
+            assert!(
+                kinds.contains(&TextSignalKind::ContactHandle)
+                    && (kinds.contains(&TextSignalKind::Phone)
+                        || kinds.contains(&TextSignalKind::Email)),
+                "{title}: {kinds:?}"
+            );
+        }
+        assert_eq!(kinds("my cell: 212.555.0119"), [TextSignalKind::Phone]);
+    }
+
+    #[test]
+    fn invitations_in_more_words_and_languages() {
+        for title in [
+            "gimme ur number",
+            "h0rny? dm",
+            "face reveal pls, dm it",
+            "can u call me tonight?",
+            "threema ABCD1234, msg me there",
+            "a d d   m e   o n   s n a p",
+            "my 👻 is ryan.k.04",
+            "lily underscore 2010 on snap",
+            "napisz: ola_k małpa wp kropka pl",
+            "LINEやってる？ID交換しよ",
+            "send me something on snap",
+        ] {
+            assert!(
+                kinds(title).contains(&TextSignalKind::ContactHandle),
+                "{title}: {:?}",
+                kinds(title)
+            );
+        }
+        assert!(kinds("napisz: ola_k małpa wp kropka pl").contains(&TextSignalKind::Email));
+    }
+
+    #[test]
     fn song_titles_that_only_look_like_invitations() {
         for title in [
             "Oh Snap!",
@@ -353,6 +440,8 @@ mod tests {
             "Hit Me Baby One More Time",
             "Mix#2024",
             "Signal Fire",
+            "snap back to reality",
+            "DMX – Ruff Ryders' Anthem",
         ] {
             assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
         }

@@ -1,5 +1,7 @@
-//! The detectors against a labelled set of titles written independently of the rules
-//! (tests/fixtures/text/titles.tsv): tuned on its odd lines, judged on its even lines.
+//! The detectors against labelled sets of titles written independently of the rules:
+//! tests/fixtures/text/titles.tsv, tuned on its odd lines and judged on its even lines,
+//! and titles-tuning{,-b,-c}.tsv, sets by other hands, for tuning only (more phrasings
+//! to tune on, so the rules learn the kinds rather than one author's sentences).
 
 use std::collections::BTreeMap;
 
@@ -10,12 +12,9 @@ struct Example {
     title: String,
 }
 
-fn examples() -> Vec<Example> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/text/titles.tsv"
-    );
-    let text = std::fs::read_to_string(path).expect("the labelled titles");
+fn examples(file: &str) -> Vec<Example> {
+    let path = format!("{}/tests/fixtures/text/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|line| {
@@ -46,6 +45,8 @@ struct Score {
     kinds: BTreeMap<TextSignalKind, (usize, usize)>,
     missed: Vec<String>,
     flagged: Vec<String>,
+    /// Caught, but without one of its labelled kinds.
+    kinds_missed: Vec<String>,
 }
 
 impl Score {
@@ -85,6 +86,11 @@ fn score<'a>(screener: &TextScreener, set: impl Iterator<Item = &'a Example>) ->
             let entry = score.kinds.entry(*label).or_default();
             entry.0 += 1;
             entry.1 += usize::from(found.contains(label));
+            if !found.is_empty() && !found.contains(label) {
+                score
+                    .kinds_missed
+                    .push(format!("{:?} without {label}: {found:?}", example.title));
+            }
         }
     }
     score
@@ -109,21 +115,34 @@ fn describe(name: &str, score: &Score) -> String {
 }
 
 #[test]
-#[ignore = "the rules are not there yet: held-out recall 0.79 (target 0.9) and false flags 4.5% (target 2%); run with --ignored to see the figures"]
+#[ignore = "the rules are not there yet: held-out recall 0.86 (target 0.9) and false flags 2.7% (target 2%); run with --ignored to see the figures"]
 fn held_out_titles_meet_the_recall_and_false_flag_targets() {
-    let all = examples();
+    let all = examples("titles.tsv");
     assert!(
         all.len() >= 300,
         "the labelled set has {} titles",
         all.len()
     );
+    let more: Vec<Example> = [
+        "titles-tuning.tsv",
+        "titles-tuning-b.tsv",
+        "titles-tuning-c.tsv",
+    ]
+    .into_iter()
+    .flat_map(examples)
+    .collect();
     let screener = TextScreener::builtin();
-    let tuning = score(&screener, all.iter().step_by(2));
+    let tuning = score(&screener, all.iter().step_by(2).chain(&more));
     let held_out = score(&screener, all.iter().skip(1).step_by(2));
     eprintln!("{}", describe("tuning half", &tuning));
     eprintln!("{}", describe("held-out half", &held_out));
     // Only the tuning half's mistakes are shown: the held-out half is not for tuning.
-    for line in tuning.missed.iter().chain(&tuning.flagged) {
+    for line in tuning
+        .missed
+        .iter()
+        .chain(&tuning.flagged)
+        .chain(&tuning.kinds_missed)
+    {
         eprintln!("  tuning: {line}");
     }
     assert!(

@@ -4,16 +4,21 @@
 //!
 //! - **base**: lower case; look-alike and styled letters (Cyrillic `а`, full-width `Ｓ`,
 //!   mathematical `𝐬`, accents) folded to their plain Latin letter by `decancer`'s
-//!   confusables table; keycap emoji (`1️⃣`) to their digit; invisible characters dropped;
-//!   every run of white space one space.
+//!   confusables table (symbols only to symbols: `🎉` is no `k`); keycap emoji (`1️⃣`) to
+//!   their digit; the few emoji that stand for a word here (`👻` Snapchat, `📸` a
+//!   picture) to that word; invisible characters dropped; every run of white space one
+//!   space.
 //! - **leet**: base, with leetspeak undone in words that hold a letter (`5n4p` →
 //!   `snap`).
 //! - **letters**: leet, with letters spaced or dotted apart joined again (`s n a p`,
-//!   `s.n.a.p`). Joining also fuses short words (`r u a virgin` → `rua virgin`), so word
-//!   rules run on both leet and letters.
+//!   `s.n.a.p`), a wider gap than one space between them kept as a word break
+//!   (`a d d  m e` → `add me`). Joining also fuses short words (`r u a virgin` →
+//!   `rua virgin`), so word rules run on both leet and letters.
 //! - **digits**: base, with number words written as digits (`five` → `5`,
 //!   `thirteen` → `13`, `oh` and the letter `o` among digits → `0`), for phone numbers
 //!   and ages.
+//! - **letter digits**: letters, with number words written as digits, for ages written
+//!   in leetspeak or spelled out letter by letter (`1m 12 y34rs 0ld`, `t h i r t e e n`).
 //! - **compact**: base without spaces, for addresses spelled out letter by letter.
 
 use std::ops::Range;
@@ -63,6 +68,7 @@ pub struct Normalized {
     pub leet: View,
     pub letters: View,
     pub digits: View,
+    pub letter_digits: View,
     pub compact: View,
 }
 
@@ -73,6 +79,7 @@ pub enum ViewKind {
     Leet,
     Letters,
     Digits,
+    LetterDigits,
     Compact,
 }
 
@@ -81,8 +88,9 @@ impl Normalized {
         let source: Vec<char> = text.chars().collect();
         let base = base_view(&source);
         let leet = undo_leetspeak(&base);
-        let letters = join_spaced_letters(&leet);
+        let letters = join_spaced_letters(&leet, &source);
         let digits = number_words_to_digits(&base);
+        let letter_digits = number_words_to_digits(&letters);
         let compact = without_spaces(&base);
         Normalized {
             source,
@@ -90,6 +98,7 @@ impl Normalized {
             leet,
             letters,
             digits,
+            letter_digits,
             compact,
         }
     }
@@ -100,6 +109,7 @@ impl Normalized {
             ViewKind::Leet => &self.leet,
             ViewKind::Letters => &self.letters,
             ViewKind::Digits => &self.digits,
+            ViewKind::LetterDigits => &self.letter_digits,
             ViewKind::Compact => &self.compact,
         }
     }
@@ -176,7 +186,33 @@ fn base_view(source: &[char]) -> View {
             view.push(c.to_ascii_lowercase(), span);
             continue;
         }
+        // Full-width ASCII (`＠`, `．`, `Ｓ`) is ASCII: the confusables table reads `＠` as `a`.
+        if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+            let ascii = char::from_u32(c as u32 - 0xFEE0).expect("full-width maps to ASCII");
+            view.push(ascii.to_ascii_lowercase(), span);
+            continue;
+        }
+        if let Some(word) = emoji_word(c) {
+            word.chars().for_each(|w| view.push(w, span.clone()));
+            continue;
+        }
+        if unfolded_script(c) {
+            view.push(c, span);
+            continue;
+        }
         match decancer::cure_char(c, decancer::Options::default()) {
+            // The confusables table maps some symbols and emoji to letters (`🎉` to `k`):
+            // only a letter or digit may become one.
+            decancer::Translation::Character(cured)
+                if !c.is_alphanumeric() && cured.is_alphanumeric() =>
+            {
+                view.push(c, span);
+            }
+            decancer::Translation::String(cured)
+                if !c.is_alphanumeric() && cured.chars().any(char::is_alphanumeric) =>
+            {
+                view.push(c, span);
+            }
             decancer::Translation::Character(cured) => {
                 for lower in cured.to_lowercase() {
                     view.push(lower, span.clone());
@@ -191,6 +227,34 @@ fn base_view(source: &[char]) -> View {
         }
     }
     view
+}
+
+/// Letters of scripts with no Latin look-alikes to undo, which the confusables table would
+/// still turn into Latin letters (`て` into `c`): Hebrew to Indic and Thai, Hangul, kana
+/// and CJK ideographs are kept as written.
+fn unfolded_script(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0590}'..='\u{0EFF}'
+            | '\u{1100}'..='\u{11FF}'
+            | '\u{2E80}'..='\u{2FFF}'
+            | '\u{3040}'..='\u{9FFF}'
+            | '\u{AC00}'..='\u{D7AF}'
+            | '\u{F900}'..='\u{FAFF}'
+    )
+}
+
+/// Emoji written for a word that a rule reads: Snapchat's ghost, cameras, a phone.
+fn emoji_word(c: char) -> Option<&'static str> {
+    Some(match c {
+        '👻' => "snap",
+        '📸' | '📷' => "pic",
+        '🤳' => "selfie",
+        '📞' | '☎' => "call",
+        '📱' => "phone",
+        '📧' | '✉' => "email",
+        _ => return None,
+    })
 }
 
 fn leet(c: char) -> Option<char> {
@@ -221,8 +285,9 @@ fn words(view: &View) -> Vec<Vec<(char, Range<usize>)>> {
     out
 }
 
-/// Leetspeak only inside a word that holds a letter and does not end in two or more
-/// digits: `5n4p` and `h0rny` are words, `lily2010`, `12` and `2024` are not.
+/// Leetspeak only inside a word that holds a letter and either does not end in two or
+/// more digits or has a leet character between letters: `5n4p`, `h0rny` and `s3lf13`
+/// are words, `lily2010`, `12` and `2024` are not.
 fn undo_leetspeak(view: &View) -> View {
     let mut out = View::default();
     for word in words(view) {
@@ -232,8 +297,11 @@ fn undo_leetspeak(view: &View) -> View {
             .rev()
             .take_while(|(c, _)| c.is_ascii_digit())
             .count();
+        let leet_between_letters = word
+            .windows(3)
+            .any(|w| w[0].0.is_alphabetic() && leet(w[1].0).is_some() && w[2].0.is_alphabetic());
         // '@' opens a handle and '!' or '$' may close a word: only between letters are they leet.
-        let leet_word = has_letter && trailing_digits < 2;
+        let leet_word = has_letter && (trailing_digits < 2 || leet_between_letters);
         for (k, (c, span)) in word.iter().enumerate() {
             let letter = |i: Option<usize>| {
                 i.and_then(|i| word.get(i))
@@ -259,8 +327,9 @@ fn is_separator(c: char) -> bool {
 }
 
 /// Letters set apart one by one (`s n a p`, `s.n.a.p`, `a-d-d m-e`) joined into words:
-/// three or more single letters each followed by one separator.
-fn join_spaced_letters(view: &View) -> View {
+/// three or more single letters each followed by one separator. A space that stood for
+/// more than one white space character in `source` is a break between two such words.
+fn join_spaced_letters(view: &View, source: &[char]) -> View {
     let chars: Vec<(char, Range<usize>)> = view.chars().collect();
     let single = |i: usize| {
         let c = chars[i].0;
@@ -286,8 +355,10 @@ fn join_spaced_letters(view: &View) -> View {
         if letters >= 3 {
             let mut k = i;
             while k < end {
-                if chars[k].0.is_alphanumeric() {
-                    out.push(chars[k].0, chars[k].1.clone());
+                let (c, span) = &chars[k];
+                let wide_gap = *c == ' ' && source.get(span.end).is_some_and(|n| n.is_whitespace());
+                if c.is_alphanumeric() || wide_gap {
+                    out.push(*c, span.clone());
                 }
                 k += 1;
             }
@@ -300,7 +371,9 @@ fn join_spaced_letters(view: &View) -> View {
     out
 }
 
-const NUMBER_WORDS: [(&str, &str); 18] = [
+/// English number words, and the teens of the other languages the rules read (ages are
+/// what they are for; Spanish `once` is left out, being English "once").
+const NUMBER_WORDS: &[(&str, &str)] = &[
     ("zero", "0"),
     ("one", "1"),
     ("two", "2"),
@@ -319,6 +392,32 @@ const NUMBER_WORDS: [(&str, &str); 18] = [
     ("fifteen", "15"),
     ("sixteen", "16"),
     ("seventeen", "17"),
+    ("elf", "11"),
+    ("zwolf", "12"),
+    ("dreizehn", "13"),
+    ("vierzehn", "14"),
+    ("funfzehn", "15"),
+    ("sechzehn", "16"),
+    ("siebzehn", "17"),
+    ("doce", "12"),
+    ("trece", "13"),
+    ("catorce", "14"),
+    ("quince", "15"),
+    ("dieciseis", "16"),
+    ("diecisiete", "17"),
+    ("onze", "11"),
+    ("douze", "12"),
+    ("treize", "13"),
+    ("quatorze", "14"),
+    ("quinze", "15"),
+    ("seize", "16"),
+    ("jedenascie", "11"),
+    ("dwanascie", "12"),
+    ("trzynascie", "13"),
+    ("czternascie", "14"),
+    ("pietnascie", "15"),
+    ("szesnascie", "16"),
+    ("siedemnascie", "17"),
 ];
 
 fn without_spaces(view: &View) -> View {
@@ -359,7 +458,10 @@ fn number_words_to_digits(view: &View) -> View {
         let core = cores[k].as_str();
         // "555 o1o4": the letter o among digits is a zero; "oh seven seven oh" too.
         let zeroed = core.contains(|c: char| c.is_ascii_digit())
-            && core.chars().all(|c| c.is_ascii_digit() || c == 'o');
+            && core.contains('o')
+            && core
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == 'o' || "-./()".contains(c));
         if zeroed || (core == "oh" && neighbour_numeric(k)) {
             let count = core.chars().count();
             if core == "oh" {
@@ -435,6 +537,26 @@ mod tests {
         assert_eq!(n.digits.as_str(), "im 13, call 5 5 5 12");
         assert_eq!(source_of(&n, ViewKind::Digits, "13"), "Thirteen");
         assert_eq!(source_of(&n, ViewKind::Digits, "12"), "1️⃣2️⃣");
+    }
+
+    #[test]
+    fn other_scripts_and_emoji_are_not_read_as_latin_letters() {
+        let n = Normalized::new("写真送って 13歳です 사진 보내줘 أرسل صورة 🎉");
+        assert_eq!(
+            n.base.as_str(),
+            "写真送って 13歳です 사진 보내줘 أرسل صورة 🎉"
+        );
+        let n = Normalized::new("ｚｏｅ．ｍ＠ｇｍａｉｌ．ｃｏｍ my 👻 📸");
+        assert_eq!(n.base.as_str(), "zoe.m@gmail.com my snap pic");
+        assert_eq!(source_of(&n, ViewKind::Base, "snap"), "👻");
+    }
+
+    #[test]
+    fn letters_spaced_apart_keep_wider_gaps_as_word_breaks() {
+        let n = Normalized::new("a d d   m e   o n   s n a p");
+        assert_eq!(n.letters.as_str(), "add me on snap");
+        let n = Normalized::new("t h i r t e e n   f and 1m 12 y34rs 0ld s3lf13");
+        assert_eq!(n.letter_digits.as_str(), "13 f and im 12 years old selfie");
     }
 
     #[test]

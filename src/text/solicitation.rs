@@ -18,22 +18,31 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
         // "send pics", "send me a selfie", "snd me ur pic"
         format!(
-            r"\b(?:send|snd|sendme|text|dm|share|post|trade|swap|drop)\s?(?:me\s|me)?(?:a |an |some |more |ur |your |u |the |1 |one |any )?(?:cute |pretty |new |private |ur |your )?(?:{PICTURES})\b"
+            r"\b(?:send|snd|sendme|text|dm|share|post|trade|swap|drop|snap|kik)\s?(?:me\s|me)?(?:a |an |some |more |ur |your |u |the |1 |one |any )?(?:cute |pretty |new |private |ur |your )?(?:{PICTURES})\b"
         ),
         // "pic of u?", "pics of urself"
-        format!(r"\b(?:{PICTURES}) (?:of|from) (?:u|urself|ur self|ur|yourself)\b"),
+        format!(r"\b(?:{PICTURES}) (?:of|from) (?:u|urself|ur self|ur|yourself)\b|\b(?:{PICTURES}) (?:in|wearing) (?:ur|your)\b"),
         // "can i get a pic", "lemme see a selfie"
         format!(
             r"\b(?:can|could|may) (?:i|we) (?:get|see|have) (?:a |an |some |ur |your |another )?(?:{PICTURES})\b|\b(?:lemme|let me) (?:get|see|have) (?:a |some |ur |your )?(?:{PICTURES})\b"
         ),
         // "show me what you look like", "show me ur face"
-        r"\bshow (?:me )?(?:what (?:you|u) look like|(?:ur|your|yo) (?:face|self|pic|pics|outfit|room)|urself|yourself|u\b)".to_string(),
+        r"\bshow (?:me )?(?:what (?:you|u|ur|you're|youre|u r|r u|ya) (?:look like|wearing|wear|have on|got on)|(?:ur|your|yo) (?:face|self|pic|pics|outfit|fit|room)|face\b|urself|yourself|u\b)".to_string(),
         r"\b(?:want|wanna|need|gotta|tryna) (?:to )?see (?:u|ur|urself|you)\b|\bwhat (?:do )?(?:you|u) look like\b|\b(?:can|could|may) (?:i|we) see (?:u|you|ur|urself)\b|\b(?:lemme|let me) see (?:u|ur|urself)\b|\bface ?reveal\b|\bturn (?:ur|your|on ur|on your) (?:cam|camera)\b|\bon cam\s?\?".to_string(),
         // "show me", "montre-moi", "ensename", "zeig mir", "pokaz sie"
         r"\b(?:montre[- ]?moi|montre[- ]?toi|ensename|muestrame|mostra[- ]?me|me mostra|zeig mir|zeig dich|pokaz sie|pokaz mi)\b".to_string(),
         // Other languages: French, Spanish, Portuguese, German, Polish (accents folded).
-        r"\b(?:envoie|envoies|envoi)(?:[- ]?moi)? (?:une |des |ta |tes )?(?:photo|photos|selfie|video)s?\b|\b(?:mandame|manda|me manda|enviame|me envia|me envie|mandame) (?:una |unas |uma |umas |tu |tus |sua |suas )?(?:foto|fotos|selfie|nudes|pack)\b|\bschick(?:e|st)? (?:mir )?(?:ein |eine |dein |deine )?(?:bild|bilder|foto|fotos|selfie)\b|\bwyslij(?: mi)? (?:swoje |swoja |twoje )?(?:zdjecie|zdjecia|fotke|fotki|selfie)\b".to_string(),
+        r"\b(?:envoie|envoies|envoi)(?:[- ]?moi)? (?:une |des |ta |tes )?(?:photo|photos|selfie|video|nudes|pic|pics)s?\b|\b(?:mandame|manda|me manda|enviame|me envia|me envie|mandame) (?:una |unas |uma |umas |tu |tus |sua |suas )?(?:foto|fotos|selfie|nudes|pack)\b|\bschick(?:e|st)? (?:mir )?(?:mal )?(?:ein |eine |dein |deine )?(?:nackt)?(?:bild|bilder|foto|fotos|selfie|selfies)\b|\bwyslij(?: mi)? (?:swoje |swoja |twoje )?(?:zdjecie|zdjecia|fotke|fotki|selfie)\b".to_string(),
         format!(r"\b(?:{PICTURES}) (?:pls|plz|please)\b|\b(?:{PICTURES})\s?\?"),
+        r"\bsend (?:me )?(?:something|smth|sth|sumn|sum|some|a|an|ur|your|u) (?:spicy|sexy|naughty|hot|dirty|lewd|nsfw)\b".to_string(),
+        // Sexual pictures are asked for too (their sexual rules say what of).
+        r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b|\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
+        format!(
+            r"\b(?:{PICTURES}) (?:for|4) (?:{PICTURES})\b|\bsend (?:one|1|sum|some|it) back\b|\b(?:ur|your) turn (?:to )?(?:pic|selfie|show|send)|\b(?:bild|foto|fotos|bilder) von dir\b|\b(?:foto|fotograf|fotografini|fotografin|resim|resmini) at\b|\bskin'? (?:foto|fotku|fotochku)\b|\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b"
+        ),
+        r"(?:사진|셀카)\s?(?:보내줘|보내|보여줘|줘)".to_string(),
+        // Japanese: "send a photo", "show me a selfie".
+        r"(?:写真|自撮り|画像|しゃしん)(?:を)?(?:送って|おくって|送れ|ちょうだい|見せて|みせて|ください|下さい)".to_string(),
         // "got any pics of u", "u have a pic?", "trade pics with me"
         format!(
             r"\b(?:send|show|post|want|need|got|have|get|see|trade|swap|share)\b.{{0,20}}\b(?:{PICTURES})\b.{{0,12}}\b(?:u|ur|urself|you|yourself|me)\b|\b(?:u|you) (?:got|have|has) (?:a |any |some )?(?:{PICTURES})\b|\b(?:trade|swap) (?:{PICTURES})\b"
@@ -43,13 +52,14 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 
 static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
-        format!(r"\b(?:{NUDES})\b|\bsext(?:ing|s)?\b|\bdick ?pics?\b|\bonlyfans\b"),
+        format!(r"\b(?:{NUDES})\b|\bsext(?:ing|s)?\b|\bdick ?pics?\b|\bonlyfans\b|\bnackt(?:bilder|bild|fotos|foto|pics|selfies?)\b"),
+        r"\bsend (?:me )?(?:something|smth|sth|sumn|sum|some|a|an|ur|your|u) (?:spicy|sexy|naughty|hot|dirty|lewd|nsfw)\b|\b(?:u|you|ya) (?:ever )?been kissed\b|\bhorny\s?\?|\bhorny (?:rn|now|af|asf|tonight|anyone)\b|\b(?:sex|seks|secks)\s?\?|\bsend ?(?:nudes|noods|nudez)\b|\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b|\b(?:wanna|want to|lets|let's|u wanna) (?:do )?(?:something |smth |sth |stuff |things )?(?:naughty|dirty|sexy|spicy|kinky)\b|\b(?:naughty|dirty|kinky|sexy) (?:stuff|things|games?|talk|chat|fun) (?:with|w/|w) (?:me|u|you)\b|\b(?:want to|wanna|gonna|let me|lemme) touch (?:u|you|ur|your)\b|\bget dirty with\b|\btrucs? coquins?\b|\b(?:what|wat) (?:color|colour|kind)\b.{0,10}(?:underwear|panties|bra|boxers)\b|\b(?:in|wearing) (?:ur|your) (?:bikini|underwear|bra|panties|swimsuit)\b|\bciplak\b|야한|\b(?:looking for|need|want|seeking|wanna be|be my) (?:a |an |my |ur |your )?sugar ?(?:daddy|daddies|baby|babe|mommy)\b".to_string(),
         r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b".to_string(),
         r"\b(?:are|r) (?:you|u) (?:a )?virgin\b|\b(?:are|r) (?:you|u) (?:horny|wet|naked|hard)\b|\b(?:im|i'm|i am|got) (?:so )?horny\b".to_string(),
         r"\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
         r"\b(?:u|ur|u r|r u|you're|youre)\s(?:so |rly |really |very )?(?:sexy|hot|horny|naked|wet)\b|\b(?:u|you) look (?:so |rly |really )?(?:sexy|hot)\b|\b(?:u|you) (?:a )?virgin\s?\?".to_string(),
-        r"\b(?:see|show|be|get|send) (?:me |u |you |urself |yourself )?naked\b|\b(?:talk|talking) dirty\b|\bdirty talk\b|\bmake me (?:hard|wet)\b|\b(?:bra|cup) size\b|\b(?:desnuda|desnudo|nackt|nackte|nago|naga|pelada|pelado)\b".to_string(),
-        r"\b(?:take|took|tak) (?:ur|your|it|them) (?:clothes|shirt|top|bra|pants) off\b|\b(?:without|no) (?:ur |your |any )?clothes\b|\bstrip for me\b|\btouch (?:yourself|urself)\b".to_string(),
+        r"\b(?:see|show|be|get|send) (?:me |u |you |urself |yourself )?naked\b|\b(?:wanna|want to|lets|let's|let us|can we|we could|do u|do you|u like to|you like to) (?:talk dirty|dirty talk)\b|\btalk(?:ing)? dirty (?:with|w/|w|2|to) (?:me|u|you)\b|\bmake me (?:hard|wet)\b|\b(?:bra|cup) size\b|\b(?:desnuda|desnudo|nackt|nackte|nago|naga|pelada|pelado)\b".to_string(),
+        r"\b(?:take|took|tak) (?:ur|your|it|them) (?:clothes|shirt|top|bra|pants) off\b|\b(?:without|no) (?:ur |your |any )?clothes\b|\bstrip for me\b|\bsin ropa\b|\bsem roupa\b|\bohne kleidung\b|\bsans vetements\b|\bkinky (?:chat|fun|talk|pics|stuff|games?|rp)\b|\b(?:fun|play|naughty|something) on (?:cam|camera|webcam)\b|\btouch (?:yourself|urself)\b".to_string(),
         r"\b(?:wanna|want to|lets|let's|let us|wana) (?:have sex|hook ?up|fuck|bang|sext|make out|do it|do stuff|do things)\b|\bsex with (?:me|u|you)\b|\bwhat (?:r|are) (?:u|you) wearing\b".to_string(),
         r"\b(?:send|show|flash) (?:me )?(?:ur |your |yo )?(?:boobs|tits|pussy|dick|body|bum|butt)\b".to_string(),
     ])
@@ -68,15 +78,7 @@ impl TextDetector for SolicitationDetector {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{TextScreener, TextSignalKind, TextSource};
-
-    fn kinds(title: &str) -> Vec<TextSignalKind> {
-        TextScreener::builtin()
-            .scan(TextSource::Title, title)
-            .into_iter()
-            .map(|s| s.kind)
-            .collect()
-    }
+    use super::super::{title_kinds as kinds, TextSignalKind};
 
     #[test]
     fn requests_for_pictures_including_disguised_ones() {
@@ -115,6 +117,26 @@ mod tests {
     }
 
     #[test]
+    fn requests_in_more_words_and_languages() {
+        for (title, kind) in [
+            ("schick mir nacktbilder", TextSignalKind::Sexual),
+            ("schick mir nacktbilder", TextSignalKind::ImageRequest),
+            ("写真送って", TextSignalKind::ImageRequest),
+            ("show me what ur wearing rn", TextSignalKind::ImageRequest),
+            ("send me something spicy", TextSignalKind::Sexual),
+            ("send me something spicy", TextSignalKind::ImageRequest),
+            ("sexy pics", TextSignalKind::ImageRequest),
+            ("📸 of u?", TextSignalKind::ImageRequest),
+            ("snap me a pic", TextSignalKind::ImageRequest),
+            ("mándame fotos sin ropa", TextSignalKind::Sexual),
+            ("u ever been kissed?", TextSignalKind::Sexual),
+            ("wanna talk dirty", TextSignalKind::Sexual),
+        ] {
+            assert!(kinds(title).contains(&kind), "{title}: {:?}", kinds(title));
+        }
+    }
+
+    #[test]
     fn song_titles_that_only_look_like_requests() {
         for title in [
             "Send Me On My Way",
@@ -125,6 +147,8 @@ mod tests {
             "Photograph",
             "Kiss Me",
             "Video Killed the Radio Star",
+            "Talk Dirty",
+            "Dirty Talk",
         ] {
             assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
         }

@@ -19,10 +19,10 @@ const OLDEST: u32 = 17;
 static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
         r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only|mne|mnie)\s?[:(]?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
-        r"\b(?P<age>\d{1,2})\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|jahre alt|jahre|anos|años|ans|lat|sai|anni|jaar|yasinda|yasindayim|yas|let)\b\.?\s?(?P<next>[a-z%:']*)",
+        r"\b(?P<age>\d\s?\d?)\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|jahre alt|jahre|anos|años|ans|lat|sai|anni|jaar|yasinda|yasindayim|yas|let)\b\.?\s?(?P<next>[a-z%:']*)",
         r"\b(?:only|just|barely)\s(?P<age>\d{1,2})\b|\b(?P<age2>\d{1,2})\s(?:and|n|&)\s(?:bored|lonely|single|alone|sad)\b|\b(?P<age3>\d{1,2})\s?(?:girl|boy|gurl|grl|here)\b",
         r"\b(?P<age>1[0-7]|[6-9])\s?[fm]\b|\b[fm]\s?(?P<age2>1[0-7])\b\s?(?P<next>[a-z%:']*)",
-        r"^(?P<age>1[0-7]|[6-9]) (?:almost|nearly|turning) \d{1,2}\b|\bgrade (?:and|n|&) (?P<age2>1[0-7]|[6-9])\b",
+        r"(?:\b(?P<age>1[0-7]|[6-9]) \(?(?:almost|nearly|turning) (?:1[0-8]|[6-9])\b\)?|\b(?P<age3>1[0-7]|[6-9]) and a half\b|\bstill (?P<age4>1[0-7]|[6-9])\b|\bgrade (?:and|n|&) (?P<age2>1[0-7]|[6-9])\b|\bboth (?P<age5>1[0-7]|[6-9])\b)\s?(?P<next>[a-z%:']*)",
         // Japanese: no word boundary between the number and its counter.
         r"(?:^|\D)(?P<age>\d{1,2})\s?(?:歳|才|さい|살)",
     ])
@@ -95,6 +95,8 @@ fn statements(text: &Normalized, kind: ViewKind, found: &mut Vec<Finding>) {
                 .name("age")
                 .or_else(|| caps.name("age2"))
                 .or_else(|| caps.name("age3"))
+                .or_else(|| caps.name("age4"))
+                .or_else(|| caps.name("age5"))
             else {
                 continue;
             };
@@ -152,6 +154,10 @@ mod tests {
             "t h i r t e e n   f",
             "1m 12 y34rs 0ld",
             "just turned 13 🎉",
+            "12 and a half and bored",
+            "12 (almost 13)",
+            "fourteen next week, still 13 lol",
+            "1 2 yo, h m u on discord",
         ] {
             assert!(has_age(title), "{title}");
         }
@@ -174,6 +180,8 @@ mod tests {
             "10 years of hits",
             "bday mix for my little bro turning 9",
             "2013歳",
+            "12 and a half hours of jazz",
+            "12 (almost 13) hour road trip mix",
         ] {
             assert!(!has_age(title), "{title}");
         }

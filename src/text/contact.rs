@@ -13,14 +13,14 @@ use super::{
 pub struct ContactDetector;
 
 /// Apps people are asked to move to, as written (after normalisation) in titles.
-const APPS: &str = r"snapchat|snap|sc|insta|instagram|ig|kik|telegram|tele|tg|discord|whatsapp|whats app|wa|tiktok|tik tok|skype|wechat|viber|signal|yubo|wizz|messenger|fb|facebook|twitter|line";
+const APPS: &str = r"snapchat|snap|sc|insta|instagram|ig|kik|telegram|tele|tg|discord|whatsapp|whats app|wa|tiktok|tik tok|skype|wechat|viber|signal|yubo|wizz|messenger|fb|facebook|twitter|line|zalo|vk|kakao|threema|session|wickr";
 
 /// Words that make a short run of digits a phone number rather than a year or a count.
 const PHONE_CUES: &str = r"call|text|txt|number|num|nmbr|#|ph|phone|tel|cell|mobile|whatsapp|wa|digits|hmu|ring|sms|contact|reach|my no|telegram|viber|signal";
 
 /// Runs of digits with the separators phone numbers are written with.
 static PHONE_RUN: LazyLock<Regex> =
-    LazyLock::new(|| rule(r"\+?\(?\d(?:[\d()\-./_]|\s(?:\s)?){5,}\d"));
+    LazyLock::new(|| rule(r"\+?\(?\d(?:[\d()\-./_,]|\s(?:\s)?){5,}\d"));
 /// A date inside a run of digits: `2024-06-21`, `21.06.2024`.
 static DATE: LazyLock<Regex> =
     LazyLock::new(|| rule(r"(?:19|20)\d\d[-./]\d\d?[-./]\d\d?|\d\d?[-./]\d\d?[-./](?:19|20)\d\d"));
@@ -28,7 +28,7 @@ static PHONE_CUE: LazyLock<Regex> =
     LazyLock::new(|| rule(&format!(r"(?:^|\W)(?:{PHONE_CUES})(?:\W|$)")));
 /// Words that invite the reader to use the number or address beside them, or name the
 /// messenger it is for: with one, the number is an invitation as well as a number.
-const INVITING_CUES: &str = r"call|text|txt|sms|ring|hmu|whatsapp|wa|wsp|zap|whats|telegram|tele|tg|viber|signal|kakao|write|msg|message|dm|mail|email|e-mail|escribe|llamame|llamar|escribeme|appelle|appelez|texte|ecris|ruf|anrufen|schreib|ligue|liga|zadzwon|napisz";
+const INVITING_CUES: &str = r"call|text|txt|sms|ring|hmu|whatsapp|wa|wsp|zap|whats|telegram|tele|tg|viber|signal|kakao|write|msg|message|dm|mail|email|e-mail|escribe|send|llamame|llamar|escribeme|appelle|appelez|texte|ecris|ruf|anrufen|schreib|ligue|liga|zadzwon|napisz";
 static INVITING_CUE: LazyLock<Regex> = LazyLock::new(|| {
     rule(&format!(
         r"(?:^|\W)(?:{INVITING_CUES})(?:\W|$)|電話|でんわ|連絡|전화|연락|카톡"
@@ -118,7 +118,8 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // "facetime me", "wanna video call?"
         r"\bface\s?time me\b|\b(?:wanna|want to|lets|let's|can we|we can|u wanna) (?:video ?call|video ?chat|facetime|vc|call)\b".to_string(),
         // "text me", but not "Text Me Merry Christmas": only where a request ends
-        r"\b(?:text|txt|call|ring|msg|message|write)\s?me\b\s?(?:$|[?!.]|pls|plz|please|now|rn|asap|at|on|@|\d|back|babe|hun|bby|if|when u|ok|x+\b|:|there|here|tonight|later|l8r|tmrw|tomorrow|sometime)".to_string(),
+        r"\b(?:text|txt|call|ring|msg|message|write)\s?me\b\s?(?:$|[?!.]|pls|plz|please|now|rn|asap|at|on|@|\d|back|babe|hun|bby|if|when u|ok|x+\b|:|there|here|tonight|later|l8r|tmrw|tomorrow|sometime|after|before|or)".to_string(),
+        r"\bhit me up\b|\b(?:move|take|continue) (?:this |it |the chat |our chat )?(?:to|on|over to) (?:snap|sc|snapchat|insta|ig|kik|telegram|tele|whatsapp|discord|signal|threema|wickr|session|line|wechat|viber|zalo)\b|\b(?:can|could|may) (?:i|we) (?:have|get|grab) (?:ur|your|yo|u) (?:number|num|nmbr|numbr|digits|snap|sc|insta|ig|kik|discord|email|phone|cell|whatsapp|telegram)\b|\bface ?time\s?\?".to_string(),
         r"\b(?:can|could|will|would|pls|plz|please) (?:u|you|ya) (?:call|text|txt|message|msg|dm|snap|facetime|ft|ring) me\b".to_string(),
         // A bare "dm" closing a title after a pause: "h0rny? dm", "sugar daddy, dm".
         r"[?!.,;:~-]\s?(?:dm|pm|hmu)(?: me| it| pls| plz)?\s?[!.]*$".to_string(),
@@ -126,8 +127,8 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(?:the )?(?:yellow|ghost) app\b|\b(?:move|go|talk|chat|continue) (?:this )?(?:to )?(?:somewhere|smwhere|some place|someplace) (?:more )?private\b|\b(?:no|en|por|al|pelo|na|w|v) (?:privado|priv|pv|privat)\b|\b(?:pishi|napishi|pisz)\b|\badd my (?:snap|sc|snapchat|insta|ig|kik|discord|telegram)\b|(?:카톡|카카오톡|kakao ?talk|kakao)\s?(?:아이디|id|알려줘|추가|해|ㄱ)".to_string(),
         r"\bnapisz(?: do mnie| mi|\s?:)|(?:\bline|ライン)\s?(?:やってる|交換|id)|id\s?交換".to_string(),
         // "what's your snap", "whats ur number", "send me your number"
-        r"\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|#|kik|discord|whatsapp|wa|email|addy|phone|cell|tele|telegram|user|username|handle)\b|\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?@|\b(?:drop|send|give|gimme|lmk|tell me) (?:ur|your|yo|u) @".to_string(),
-        r"\b(?:send|give|gimme|gimmie|drop|dm|tell|text|leave|post|lmk|pasame|pasa|dame|mandame)\s?(?:me\s)?(?:ur|your|yo|u|tu)\s?(?:number|num|nmbr|digits|snap|sc|snapchat|insta|ig|kik|discord|email|addy|phone|cell|whatsapp|wa|telegram|user|username|handle|address)\b".to_string(),
+        r"\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|#|kik|discord|whatsapp|wa|email|addy|phone|cell|tele|telegram|user|username|handle)\b|\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?[@#]|\b(?:ur|your) (?:numbr|numba|numero)\s?\?|\b(?:u|you|ya) (?:got|have|has|use|on) (?:a |an )?(?:snap|sc|snapchat|insta|ig|kik|discord|whatsapp|telegram|tiktok|zap)\b|\b(?:lets|let's|let us|we can|we could|can we) (?:go|move|talk|chat|continue) (?:to|in|on|into) (?:the )?(?:dms?|pms?|private|priv)\b|\b(?:drop|send|give|gimme|lmk|tell me) (?:ur|your|yo|u) @".to_string(),
+        r"\b(?:send|give|gimme|gimmie|drop|dm|tell|text|leave|post|lmk|pasame|pasa|dame|mandame|passa|me passa|manda|me manda)\s?(?:me\s)?(?:ur|your|yo|u|tu|teu|seu|o teu|o seu)\s?(?:zap|whats|cel|numero|number|num|nmbr|numbr|digits|snap|sc|snapchat|insta|ig|kik|discord|email|addy|phone|cell|whatsapp|wa|telegram|user|username|handle|address)\b".to_string(),
         // "ur snap?", "your number?", "add me back pls"
         r"\b(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|kik|discord|whatsapp|wa|email|addy|phone|cell|telegram|user|username|handle)\s?\?|\b(?:add|follow|dm|hmu)\s?(?:me\s)?(?:back|pls|plz|please|asap)\b|\b(?:message|msg|text|snap)\s?me\s(?:back|pls|plz|please|asap)\b|\b(?:message|msg|text)\s(?:pls|plz|please|asap)\b".to_string(),
         // "my snap is", "my insta:"
@@ -268,7 +269,7 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         // Up to 16 bytes after the run, cut back to a character's start.
         let window_end = digits_view.floor_char_boundary(m.end() + 16);
         let near = &digits_view[window_start..window_end];
-        let cued = PHONE_CUE.is_match(near);
+        let cued = PHONE_CUE.is_match(near) || INVITING_CUE.is_match(near);
         let international = run.starts_with('+');
         // Digits written as words, keycaps or circled digits are hiding from a filter.
         // Styled digits around a year are a styled title ("ＴＯＰ １００ ２０１９").
@@ -280,10 +281,13 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         ]
         .iter()
         .any(|prefix| digits.starts_with(prefix));
+        // Commas part a list ("1, 5, 9, 12"); only spelled-out or invited digits are read
+        // through them ("five five five, zero one four two").
+        let listed = run.contains(',') && !(cued || disguised);
         let plausible = if toll_free {
             INVITING_CUE.is_match(near)
         } else {
-            international || cued || disguised || (n >= 10 && years * 2 < groups.len())
+            !listed && (international || cued || disguised || (n >= 10 && years * 2 < groups.len()))
         };
         if plausible {
             if INVITING_CUE.is_match(near) {
@@ -316,6 +320,7 @@ mod tests {
             "(212) 555-0199 call me",
             "07700900123",
             "my number is five five five zero one nine nine",
+            "five five five, zero one four two",
             "call 555.0199",
             "＋１ ５５５ ０１９９ ２２３",
         ] {
@@ -336,6 +341,10 @@ mod tests {
             "Top 100 2023",
             "128 BPM running mix",
             "Vol. 3 Track 07",
+            "Track 1, 5, 9, 12, 15, 18",
+            "promo_master_20240611_0412",
+            "1-800-273-8255 – Logic",
+            "ＴＯＰ １００ ２０１９",
         ] {
             assert!(
                 !kinds(title).contains(&TextSignalKind::Phone),
@@ -419,6 +428,18 @@ mod tests {
             "napisz: ola_k małpa wp kropka pl",
             "LINEやってる？ID交換しよ",
             "send me something on snap",
+            "ur numbr? mine is five five five, zero one eight eight",
+            "u got snap or nah",
+            "this chat is bad lets go to dms",
+            "w a t s ur # ?",
+            "me passa teu z4p",
+            "t€xt m€ 555-0157",
+            "threema K7PX2M9A, hit me up there",
+            "lets move this to whatsapp",
+            "can i have ur number",
+            "facetime?",
+            "llámame 555 0109",
+            "t\u{200b}e\u{200b}x\u{200b}t m\u{200b}e after school",
         ] {
             assert!(
                 kinds(title).contains(&TextSignalKind::ContactHandle),
@@ -442,6 +463,8 @@ mod tests {
             "Signal Fire",
             "snap back to reality",
             "DMX – Ruff Ryders' Anthem",
+            "Call Me When You're Sober",
+            "message me when the stars align (song)",
         ] {
             assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
         }

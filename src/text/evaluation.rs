@@ -1,6 +1,6 @@
 //! The detectors against labelled sets of titles written independently of the rules:
 //! tests/fixtures/text/titles.tsv, tuned on its odd lines and judged on its even lines,
-//! and titles-tuning{,-b,-c}.tsv, sets by other hands, for tuning only (more phrasings
+//! and titles-tuning{,-b,-c,-d,-e}.tsv, sets by other hands, for tuning only (more phrasings
 //! to tune on, so the rules learn the kinds rather than one author's sentences).
 
 use std::collections::BTreeMap;
@@ -115,7 +115,7 @@ fn describe(name: &str, score: &Score) -> String {
 }
 
 #[test]
-#[ignore = "the rules are not there yet: held-out recall 0.86 (target 0.9) and false flags 2.7% (target 2%); run with --ignored to see the figures"]
+#[ignore = "the rules are not there yet: held-out recall 0.88 (target 0.9) and false flags 2.7% (target 2%); run with --ignored to see the figures"]
 fn held_out_titles_meet_the_recall_and_false_flag_targets() {
     let all = examples("titles.tsv");
     assert!(
@@ -127,6 +127,8 @@ fn held_out_titles_meet_the_recall_and_false_flag_targets() {
         "titles-tuning.tsv",
         "titles-tuning-b.tsv",
         "titles-tuning-c.tsv",
+        "titles-tuning-d.tsv",
+        "titles-tuning-e.tsv",
     ]
     .into_iter()
     .flat_map(examples)

@@ -40,6 +40,9 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         format!(
             r"\b(?:{PICTURES}) (?:for|4) (?:{PICTURES})\b|\bsend (?:one|1|sum|some|it) back\b|\b(?:ur|your) turn (?:to )?(?:pic|selfie|show|send)|\b(?:bild|foto|fotos|bilder) von dir\b|\b(?:foto|fotograf|fotografini|fotografin|resim|resmini) at\b|\bskin'? (?:foto|fotku|fotochku)\b|\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b"
         ),
+        format!(r"\b(?:{NUDES})\b|\bowe me (?:a |an |some |one )?(?:{PICTURES})\b"),
+        r"\b(?:would love|i'd love|id love|i'd like|id like) to see (?:u|you|ur face|your face)\b|\blook (?:cute|hot|pretty|good)\b.{0,10}\bprove it\b".to_string(),
+        format!(r"\b(?:{PICTURES}|face|proof) or (?:ur|you're|youre|u r|ure|you are|your|u) (?:fake|lying|a liar|a bot|a catfish|cap)\b"),
         r"(?:사진|셀카)\s?(?:보내줘|보내|보여줘|줘)".to_string(),
         // Japanese: "send a photo", "show me a selfie".
         r"(?:写真|自撮り|画像|しゃしん)(?:を)?(?:送って|おくって|送れ|ちょうだい|見せて|みせて|ください|下さい)".to_string(),
@@ -53,7 +56,7 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
         format!(r"\b(?:{NUDES})\b|\bsext(?:ing|s)?\b|\bdick ?pics?\b|\bonlyfans\b|\bnackt(?:bilder|bild|fotos|foto|pics|selfies?)\b"),
-        r"\bsend (?:me )?(?:something|smth|sth|sumn|sum|some|a|an|ur|your|u) (?:spicy|sexy|naughty|hot|dirty|lewd|nsfw)\b|\b(?:u|you|ya) (?:ever )?been kissed\b|\bhorny\s?\?|\bhorny (?:rn|now|af|asf|tonight|anyone)\b|\b(?:sex|seks|secks)\s?\?|\bsend ?(?:nudes|noods|nudez)\b|\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b|\b(?:wanna|want to|lets|let's|u wanna) (?:do )?(?:something |smth |sth |stuff |things )?(?:naughty|dirty|sexy|spicy|kinky)\b|\b(?:naughty|dirty|kinky|sexy) (?:stuff|things|games?|talk|chat|fun) (?:with|w/|w) (?:me|u|you)\b|\b(?:want to|wanna|gonna|let me|lemme) touch (?:u|you|ur|your)\b|\bget dirty with\b|\btrucs? coquins?\b|\b(?:what|wat) (?:color|colour|kind)\b.{0,10}(?:underwear|panties|bra|boxers)\b|\b(?:in|wearing) (?:ur|your) (?:bikini|underwear|bra|panties|swimsuit)\b|\bciplak\b|야한|\b(?:looking for|need|want|seeking|wanna be|be my) (?:a |an |my |ur |your )?sugar ?(?:daddy|daddies|baby|babe|mommy)\b".to_string(),
+        r"\bsend (?:me )?(?:something|smth|sth|sumn|sum|some|a|an|ur|your|u) (?:spicy|sexy|naughty|hot|dirty|lewd|nsfw)\b|\b(?:u|you|ya) (?:ever )?been kissed\b|\bhorny\s?\?|\bhorny (?:rn|now|af|asf|tonight|anyone)\b|\b(?:sex|seks|secks)\s?\?|\bsend ?(?:nudes|noods|nudez)\b|\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b|\b(?:wanna|want to|lets|let's|u wanna) (?:do )?(?:something |smth |sth |stuff |things )?(?:naughty|dirty|sexy|spicy|kinky)\b|\b(?:naughty|dirty|kinky|sexy) (?:stuff|things|games?|talk|chat|fun) (?:with|w/|w) (?:me|u|you)\b|\b(?:want to|wanna|gonna|let me|lemme) touch (?:u|you|ur|your)\b|\bget (?:naughty|dirty|freaky|frisky|kinky|intimate)\b|\bbe intimate\b|\b(?:sleep|hook up|hookup) with (?:u|you|me)\b|\bmit mir schlafen\b|\b(?:u|you) ever hooked up\b|\b(?:wanna|want to|lets|let's|can we|u wanna) (?:chat|talk|text|sext) (?:dirty|sexy)\b|\bhorny\s?,|\bsexy (?:girl|girls|boy|boys|teen|teens|gurl|grl)\b|\b(?:t'?es|tu es|t es) (?:trop |tellement |si )?(?:sexy|bonne|chaude)\b|\bmake (?:u|you) feel good\b|\bsecret (?:gf|bf|girlfriend|boyfriend)\b|\b(?:u|you) ever (?:made out|kissed anyone|had sex|done it)\b|\bi (?:can|could) teach (?:u|you)\b|\b(?:wanna|want to|gonna) kiss (?:u|you) (?:all over|everywhere)\b|\btrucs? coquins?\b|\b(?:what|wat) (?:color|colour|kind)\b.{0,10}(?:underwear|panties|bra|boxers)\b|\b(?:in|wearing) (?:ur|your) (?:bikini|underwear|bra|panties|swimsuit)\b|\bciplak\b|야한|\b(?:looking for|need|want|seeking|wanna be|be my) (?:a |an |my |ur |your )?sugar ?(?:daddy|daddies|baby|babe|mommy)\b".to_string(),
         r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b".to_string(),
         r"\b(?:are|r) (?:you|u) (?:a )?virgin\b|\b(?:are|r) (?:you|u) (?:horny|wet|naked|hard)\b|\b(?:im|i'm|i am|got) (?:so )?horny\b".to_string(),
         r"\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
@@ -131,6 +134,20 @@ mod tests {
             ("mándame fotos sin ropa", TextSignalKind::Sexual),
             ("u ever been kissed?", TextSignalKind::Sexual),
             ("wanna talk dirty", TextSignalKind::Sexual),
+            (
+                "u ever made out with someone? i can teach u",
+                TextSignalKind::Sexual,
+            ),
+            ("tu es trop sexy toi", TextSignalKind::Sexual),
+            ("pic or ur fake lol", TextSignalKind::ImageRequest),
+            ("dm me if u wanna get naughty", TextSignalKind::Sexual),
+            ("h0rny, wanna ch4t dirty?", TextSignalKind::Sexual),
+            ("i want to sleep with u", TextSignalKind::Sexual),
+            ("willst du mit mir schlafen?", TextSignalKind::Sexual),
+            ("would love to see u", TextSignalKind::ImageRequest),
+            ("bet u look cute, prove it", TextSignalKind::ImageRequest),
+            ("u owe me a pic", TextSignalKind::ImageRequest),
+            ("n u d e s", TextSignalKind::ImageRequest),
         ] {
             assert!(kinds(title).contains(&kind), "{title}: {:?}", kinds(title));
         }

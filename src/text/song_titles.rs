@@ -1,6 +1,6 @@
 //! Famous song titles whose words the phrase rules read as a request ("Call Me",
-//! "What's Your Number?"). Cited as a whole title, alone or with an artist credit, they
-//! are a song, not an invitation. Only the phrase findings inside the title are dropped:
+//! "What's Your Number?"). Cited as a whole title, capitalised, alone or with an artist
+//! credit, they are a song, not an invitation. Only the phrase findings inside the title are dropped:
 //! a handle, number, address or age in the same text still counts, and so does any
 //! request in the credit.
 
@@ -55,7 +55,15 @@ pub fn famous_titles(text: &Normalized) -> Vec<Range<usize>> {
                 .join(" ");
             TITLES.contains(&key.as_str())
         })
-        .filter_map(|part| text.source_of(ViewKind::Base, part).map(|(span, _)| span))
+        .filter_map(|part| text.source_of(ViewKind::Base, part))
+        // Cited as a title, capitalised; a message is typed in lower case ("talk dirty to me").
+        .filter(|(_, written)| {
+            written
+                .chars()
+                .find(|c| c.is_alphabetic())
+                .is_some_and(char::is_uppercase)
+        })
+        .map(|(span, _)| span)
         .collect()
 }
 
@@ -86,6 +94,8 @@ mod tests {
             ("call me tonight", TextSignalKind::ContactHandle),
             ("Call Me - dm me", TextSignalKind::ContactHandle),
             ("whats your number and snap", TextSignalKind::ContactHandle),
+            ("talk dirty to me", TextSignalKind::Sexual),
+            ("call me", TextSignalKind::ContactHandle),
         ] {
             assert!(kinds(title).contains(&kind), "{title}: {:?}", kinds(title));
         }

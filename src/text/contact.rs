@@ -236,14 +236,12 @@ fn named(
 fn phones(text: &Normalized, found: &mut Vec<Finding>) {
     let digits_view = text.digits.as_str();
     for m in PHONE_RUN.find_iter(digits_view) {
-        // Digits glued to a word are part of a name or a file name ("promo_20240611_0412").
-        if digits_view[..m.start()]
+        // Digits glued to a word are part of a name or a file name ("promo_20240611_0412")
+        // unless a cue says otherwise ("whatsapp+447700900123").
+        let glued = digits_view[..m.start()]
             .chars()
             .next_back()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_')
-        {
-            continue;
-        }
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
         let run = m.as_str();
         let digits: String = run.chars().filter(char::is_ascii_digit).collect();
         let n = digits.len();
@@ -270,6 +268,9 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         let window_end = digits_view.floor_char_boundary(m.end() + 16);
         let near = &digits_view[window_start..window_end];
         let cued = PHONE_CUE.is_match(near) || INVITING_CUE.is_match(near);
+        if glued && !cued {
+            continue;
+        }
         let international = run.starts_with('+');
         // Digits written as words, keycaps or circled digits are hiding from a filter.
         // Styled digits around a year are a styled title ("ＴＯＰ １００ ２０１９").
@@ -317,6 +318,7 @@ mod tests {
         for title in [
             "text me 555 123 4567",
             "+44 7700 900123",
+            "whatsapp+447700900123",
             "(212) 555-0199 call me",
             "07700900123",
             "my number is five five five zero one nine nine",

@@ -1,8 +1,8 @@
 //! Famous song titles whose words the phrase rules read as a request ("Call Me",
 //! "What's Your Number?"). Cited as a whole title, capitalised, alone or with an artist
-//! credit, they are a song, not an invitation. Only the phrase findings inside the title are dropped:
-//! a handle, number, address or age in the same text still counts, and so does any
-//! request in the credit.
+//! credit, they are a song, not an invitation. Only the phrase findings inside the title
+//! are dropped: a handle, number, address or age in the same text still counts, and so
+//! does any request in the credit.
 
 use std::ops::Range;
 

@@ -15,13 +15,19 @@ pub struct AgeDetector;
 const YOUNGEST: u32 = 6;
 const OLDEST: u32 = 17;
 
-/// The age is the `age` group; digits may be spaced apart (`1 3`).
+/// The age is one of the [`AGE_GROUPS`]; digits may be spaced apart (`1 3`). A `next`
+/// group is the word after the number, checked in code ("im 10 minutes away" is no age).
 static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
+        // "i'm 11", "im 12 send pics", "i am 1 3", "age: 14", "me (15)", "just turned 12"
         r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only|mne|mnie)\s?[:(]?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
+        // "12yo", "13 y/o", "14 years old", "12 anni", "1 2 yo"
         r"\b(?P<age>\d\s?\d?)\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|jahre alt|jahre|anos|años|ans|lat|sai|anni|jaar|yasinda|yasindayim|yas|let)\b\.?\s?(?P<next>[a-z%:']*)",
+        // "only 13", "just 12", "13 and lonely", "12 girl here"
         r"\b(?:only|just|barely)\s(?P<age>\d{1,2})\b|\b(?P<age2>\d{1,2})\s(?:and|n|&)\s(?:bored|lonely|single|alone|sad)\b|\b(?P<age3>\d{1,2})\s?(?:girl|boy|gurl|grl|here)\b",
+        // "13f", "14 m", "f13"
         r"\b(?P<age>1[0-7]|[6-9])\s?[fm]\b|\b[fm]\s?(?P<age2>1[0-7])\b\s?(?P<next>[a-z%:']*)",
+        // "12 (almost 13)", "12 and a half", "still 13", "6th grade and 11", "both 13"
         r"(?:\b(?P<age>1[0-7]|[6-9]) \(?(?:almost|nearly|turning) (?:1[0-8]|[6-9])\b\)?|\b(?P<age3>1[0-7]|[6-9]) and a half\b|\bstill (?P<age4>1[0-7]|[6-9])\b|\bgrade (?:and|n|&) (?P<age2>1[0-7]|[6-9])\b|\bboth (?P<age5>1[0-7]|[6-9])\b)\s?(?P<next>[a-z%:']*)",
         // Japanese: no word boundary between the number and its counter.
         r"(?:^|\D)(?P<age>\d{1,2})\s?(?:歳|才|さい|살)",
@@ -32,27 +38,31 @@ static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 /// at a celebration it is someone's birthday, not a statement.
 const YEARS_RULE: usize = 1;
 
+/// The groups a rule may name its age by, one per alternative that states one.
+const AGE_GROUPS: [&str; 5] = ["age", "age2", "age3", "age4", "age5"];
+
+/// Words after "im 10" that make the number a count, not an age.
 const UNITS: [&str; 34] = [
     "%", "k", "min", "mins", "minute", "minutes", "hour", "hours", "hrs", "sec", "secs", "seconds",
     "bpm", "songs", "song", "tracks", "track", "times", "days", "day", "weeks", "months", "miles",
     "mi", "km", "ft", "feet", "lbs", "kg", "percent", "x", "am", "pm", ":",
 ];
 
-/// A birthday or party title: its age is the guest's, not the writer's.
 /// What else has an age in years: a whisky is "12 y.o.".
 const AGED_THINGS: [&str; 12] = [
     "single", "malt", "scotch", "whisky", "whiskey", "bourbon", "rum", "cognac", "wine", "port",
     "tawny", "cheddar",
 ];
 
+/// A birthday or party title: its age is the guest's, not the writer's.
 static CELEBRATION: LazyLock<Regex> = LazyLock::new(|| {
     rule(
         r"\b(?:birthday|bday|b-day|cumpleanos|cumple|geburtstag|anniversaire|aniversario|urodziny|party|fiesta|feliz|parabens|felicidades|compleanno|auguri|verjaardag)\b|🎂|🥳",
     )
 });
 
-/// What a parent or an event title says about someone else's age, not the writer's.
-/// Just before an age: it is someone else's ("my little bro turning 9", "Emma's 10").
+/// Just before an age: what a parent or an event title says about someone else's age,
+/// not the writer's ("my little bro turning 9", "Emma's 10").
 static ABOUT_SOMEONE_ELSE: LazyLock<Regex> =
     LazyLock::new(|| rule(r"\b(?:my|our|her|his|their|for)\s(?:[a-z]+\s){0,3}$|'s\s$"));
 
@@ -72,8 +82,11 @@ static GRADE: LazyLock<Regex> = LazyLock::new(|| {
 
 impl TextDetector for AgeDetector {
     fn detect(&self, text: &Normalized, found: &mut Vec<Finding>) {
-        for kind in [ViewKind::Digits, ViewKind::LetterDigits] {
-            statements(text, kind, found);
+        statements(text, ViewKind::Digits, found);
+        // Most texts have no leet or spaced letters: the second view would only repeat
+        // the first one's findings.
+        if text.letter_digits.as_str() != text.digits.as_str() {
+            statements(text, ViewKind::LetterDigits, found);
         }
     }
 }
@@ -91,13 +104,7 @@ fn statements(text: &Normalized, kind: ViewKind, found: &mut Vec<Finding>) {
             continue;
         }
         for caps in regex.captures_iter(view) {
-            let Some(age) = caps
-                .name("age")
-                .or_else(|| caps.name("age2"))
-                .or_else(|| caps.name("age3"))
-                .or_else(|| caps.name("age4"))
-                .or_else(|| caps.name("age5"))
-            else {
+            let Some(age) = AGE_GROUPS.iter().find_map(|group| caps.name(group)) else {
                 continue;
             };
             let digits: String = age.as_str().chars().filter(char::is_ascii_digit).collect();

@@ -151,17 +151,17 @@ impl TextDetector for ContactDetector {
             let written = text.view(view).as_str();
             for m in regex.find_iter(written) {
                 let address: String = m.as_str().chars().filter(|c| !c.is_whitespace()).collect();
-                let near = &written[chars_before(written, m.start(), 25)
-                    ..written.floor_char_boundary(m.end() + 16)];
-                if INVITING_CUE.is_match(&near.replace(m.as_str(), " ")) {
-                    found.push(named(
-                        TextSignalKind::ContactHandle,
-                        view,
-                        m.range(),
-                        address.clone(),
-                    ));
-                }
-                found.push(named(TextSignalKind::Email, view, m.range(), address));
+                // The address itself may hold a cue word ("mail@..."): only its surroundings count.
+                let near = &written[cue_window(written, &m.range())];
+                let invited = INVITING_CUE.is_match(&near.replace(m.as_str(), " "));
+                push_contact(
+                    found,
+                    TextSignalKind::Email,
+                    view,
+                    m.range(),
+                    address,
+                    invited,
+                );
             }
         }
         for (view, regex) in [
@@ -219,6 +219,33 @@ impl TextDetector for ContactDetector {
 }
 
 /// A finding that names its recipient (without a leading `@`).
+/// Where cue words are looked for around a match: 25 characters before it and up to 16
+/// bytes after it, cut back to a character's start.
+fn cue_window(view: &str, at: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+    chars_before(view, at.start, 25)..view.floor_char_boundary(at.end + 16)
+}
+
+/// A number or address of `kind`, and, when a cue word beside it invites the reader to
+/// use it, the same span as a contact invitation too.
+fn push_contact(
+    found: &mut Vec<Finding>,
+    kind: TextSignalKind,
+    view: ViewKind,
+    bytes: std::ops::Range<usize>,
+    recipient: String,
+    invited: bool,
+) {
+    if invited {
+        found.push(named(
+            TextSignalKind::ContactHandle,
+            view,
+            bytes.clone(),
+            recipient.clone(),
+        ));
+    }
+    found.push(named(kind, view, bytes, recipient));
+}
+
 fn named(
     kind: TextSignalKind,
     view: ViewKind,
@@ -263,11 +290,9 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         if counting || DATE.is_match(run) {
             continue;
         }
-        let window_start = chars_before(digits_view, m.start(), 25);
-        // Up to 16 bytes after the run, cut back to a character's start.
-        let window_end = digits_view.floor_char_boundary(m.end() + 16);
-        let near = &digits_view[window_start..window_end];
-        let cued = PHONE_CUE.is_match(near) || INVITING_CUE.is_match(near);
+        let near = &digits_view[cue_window(digits_view, &m.range())];
+        let invited = INVITING_CUE.is_match(near);
+        let cued = PHONE_CUE.is_match(near) || invited;
         if glued && !cued {
             continue;
         }
@@ -286,25 +311,19 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         // through them ("five five five, zero one four two").
         let listed = run.contains(',') && !(cued || disguised);
         let plausible = if toll_free {
-            INVITING_CUE.is_match(near)
+            invited
         } else {
             !listed && (international || cued || disguised || (n >= 10 && years * 2 < groups.len()))
         };
         if plausible {
-            if INVITING_CUE.is_match(near) {
-                found.push(named(
-                    TextSignalKind::ContactHandle,
-                    ViewKind::Digits,
-                    m.range(),
-                    digits.clone(),
-                ));
-            }
-            found.push(named(
+            push_contact(
+                found,
                 TextSignalKind::Phone,
                 ViewKind::Digits,
                 m.range(),
                 digits,
-            ));
+                invited,
+            );
         }
     }
 }

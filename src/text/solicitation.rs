@@ -34,13 +34,10 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // Other languages: French, Spanish, Portuguese, German, Polish (accents folded).
         r"\b(?:envoie|envoies|envoi)(?:[- ]?moi)? (?:une |des |ta |tes )?(?:photo|photos|selfie|video|nudes|pic|pics)s?\b|\b(?:mandame|manda|me manda|enviame|me envia|me envie|mandame) (?:una |unas |uma |umas |tu |tus |sua |suas )?(?:foto|fotos|selfie|nudes|pack)\b|\bschick(?:e|st)? (?:mir )?(?:mal )?(?:ein |eine |dein |deine )?(?:nackt)?(?:bild|bilder|foto|fotos|selfie|selfies)\b|\bwyslij(?: mi)? (?:swoje |swoja |twoje )?(?:zdjecie|zdjecia|fotke|fotki|selfie)\b".to_string(),
         format!(r"\b(?:{PICTURES}) (?:pls|plz|please)\b|\b(?:{PICTURES})\s?\?"),
-        r"\bsend (?:me )?(?:something|smth|sth|sumn|sum|some|a|an|ur|your|u) (?:spicy|sexy|naughty|hot|dirty|lewd|nsfw)\b".to_string(),
-        // Sexual pictures are asked for too (their sexual rules say what of).
-        r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b|\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
         format!(
-            r"\b(?:{PICTURES}) (?:for|4) (?:{PICTURES})\b|\bsend (?:one|1|sum|some|it) back\b|\b(?:ur|your) turn (?:to )?(?:pic|selfie|show|send)|\b(?:bild|foto|fotos|bilder) von dir\b|\b(?:foto|fotograf|fotografini|fotografin|resim|resmini) at\b|\bskin'? (?:foto|fotku|fotochku)\b|\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b"
+            r"\b(?:{PICTURES}) (?:for|4) (?:{PICTURES})\b|\bsend (?:one|1|sum|some|it) back\b|\b(?:ur|your) turn (?:to )?(?:pic|selfie|show|send)|\b(?:bild|foto|fotos|bilder) von dir\b|\b(?:foto|fotograf|fotografini|fotografin|resim|resmini) at\b|\bskin'? (?:foto|fotku|fotochku)\b"
         ),
-        format!(r"\b(?:{NUDES})\b|\bowe me (?:a |an |some |one )?(?:{PICTURES})\b"),
+        format!(r"\bowe me (?:a |an |some |one )?(?:{PICTURES})\b"),
         r"\b(?:would love|i'd love|id love|i'd like|id like) to see (?:u|you|ur face|your face)\b|\blook (?:cute|hot|pretty|good)\b.{0,10}\bprove it\b".to_string(),
         format!(r"\b(?:{PICTURES}|face|proof) or (?:ur|you're|youre|u r|ure|you are|your|u) (?:fake|lying|a liar|a bot|a catfish|cap)\b"),
         r"(?:사진|셀카)\s?(?:보내줘|보내|보여줘|줘)".to_string(),
@@ -53,13 +50,23 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     ])
 });
 
+/// Requests for sexual pictures: both a request for pictures and sexual solicitation.
+static SEXUAL_PICTURE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    rules(&[
+        format!(r"\b(?:{NUDES})\b"),
+        r"\bsend (?:me )?(?:something|smth|sth|sumn|sum|some|a|an|ur|your|u) (?:spicy|sexy|naughty|hot|dirty|lewd|nsfw)\b".to_string(),
+        r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b".to_string(),
+        r"\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
+        // Spanish "pack": a set of nudes.
+        r"\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b".to_string(),
+    ])
+});
+
 static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
-        format!(r"\b(?:{NUDES})\b|\bsext(?:ing|s)?\b|\bdick ?pics?\b|\bonlyfans\b|\bnackt(?:bilder|bild|fotos|foto|pics|selfies?)\b"),
-        r"\bsend (?:me )?(?:something|smth|sth|sumn|sum|some|a|an|ur|your|u) (?:spicy|sexy|naughty|hot|dirty|lewd|nsfw)\b|\b(?:u|you|ya) (?:ever )?been kissed\b|\bhorny\s?\?|\bhorny (?:rn|now|af|asf|tonight|anyone)\b|\b(?:sex|seks|secks)\s?\?|\bsend ?(?:nudes|noods|nudez)\b|\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b|\b(?:wanna|want to|lets|let's|u wanna) (?:do )?(?:something |smth |sth |stuff |things )?(?:naughty|dirty|sexy|spicy|kinky)\b|\b(?:naughty|dirty|kinky|sexy) (?:stuff|things|games?|talk|chat|fun) (?:with|w/|w) (?:me|u|you)\b|\b(?:want to|wanna|gonna|let me|lemme) touch (?:u|you|ur|your)\b|\bget (?:naughty|dirty|freaky|frisky|kinky|intimate)\b|\bbe intimate\b|\b(?:sleep|hook up|hookup) with (?:u|you|me)\b|\bmit mir schlafen\b|\b(?:u|you) ever hooked up\b|\b(?:wanna|want to|lets|let's|can we|u wanna) (?:chat|talk|text|sext) (?:dirty|sexy)\b|\bhorny\s?,|\bsexy (?:girl|girls|boy|boys|teen|teens|gurl|grl)\b|\b(?:t'?es|tu es|t es) (?:trop |tellement |si )?(?:sexy|bonne|chaude)\b|\bmake (?:u|you) feel good\b|\bsecret (?:gf|bf|girlfriend|boyfriend)\b|\b(?:u|you) ever (?:made out|kissed anyone|had sex|done it)\b|\bi (?:can|could) teach (?:u|you)\b|\b(?:wanna|want to|gonna) kiss (?:u|you) (?:all over|everywhere)\b|\btrucs? coquins?\b|\b(?:what|wat) (?:color|colour|kind)\b.{0,10}(?:underwear|panties|bra|boxers)\b|\b(?:in|wearing) (?:ur|your) (?:bikini|underwear|bra|panties|swimsuit)\b|\bciplak\b|야한|\b(?:looking for|need|want|seeking|wanna be|be my) (?:a |an |my |ur |your )?sugar ?(?:daddy|daddies|baby|babe|mommy)\b".to_string(),
-        r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b".to_string(),
+        r"\bsext(?:ing|s)?\b|\bdick ?pics?\b|\bonlyfans\b|\bnackt(?:bilder|bild|fotos|foto|pics|selfies?)\b".to_string(),
+        r"\b(?:u|you|ya) (?:ever )?been kissed\b|\bhorny\s?\?|\bhorny (?:rn|now|af|asf|tonight|anyone)\b|\b(?:sex|seks|secks)\s?\?|\bsend ?(?:nudes|noods|nudez)\b|\b(?:wanna|want to|lets|let's|u wanna) (?:do )?(?:something |smth |sth |stuff |things )?(?:naughty|dirty|sexy|spicy|kinky)\b|\b(?:naughty|dirty|kinky|sexy) (?:stuff|things|games?|talk|chat|fun) (?:with|w/|w) (?:me|u|you)\b|\b(?:want to|wanna|gonna|let me|lemme) touch (?:u|you|ur|your)\b|\bget (?:naughty|dirty|freaky|frisky|kinky|intimate)\b|\bbe intimate\b|\b(?:sleep|hook up|hookup) with (?:u|you|me)\b|\bmit mir schlafen\b|\b(?:u|you) ever hooked up\b|\b(?:wanna|want to|lets|let's|can we|u wanna) (?:chat|talk|text|sext) (?:dirty|sexy)\b|\bhorny\s?,|\bsexy (?:girl|girls|boy|boys|teen|teens|gurl|grl)\b|\b(?:t'?es|tu es|t es) (?:trop |tellement |si )?(?:sexy|bonne|chaude)\b|\bmake (?:u|you) feel good\b|\bsecret (?:gf|bf|girlfriend|boyfriend)\b|\b(?:u|you) ever (?:made out|kissed anyone|had sex|done it)\b|\bi (?:can|could) teach (?:u|you)\b|\b(?:wanna|want to|gonna) kiss (?:u|you) (?:all over|everywhere)\b|\btrucs? coquins?\b|\b(?:what|wat) (?:color|colour|kind)\b.{0,10}(?:underwear|panties|bra|boxers)\b|\b(?:in|wearing) (?:ur|your) (?:bikini|underwear|bra|panties|swimsuit)\b|\bciplak\b|야한|\b(?:looking for|need|want|seeking|wanna be|be my) (?:a |an |my |ur |your )?sugar ?(?:daddy|daddies|baby|babe|mommy)\b".to_string(),
         r"\b(?:are|r) (?:you|u) (?:a )?virgin\b|\b(?:are|r) (?:you|u) (?:horny|wet|naked|hard)\b|\b(?:im|i'm|i am|got) (?:so )?horny\b".to_string(),
-        r"\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
         r"\b(?:u|ur|u r|r u|you're|youre)\s(?:so |rly |really |very )?(?:sexy|hot|horny|naked|wet)\b|\b(?:u|you) look (?:so |rly |really )?(?:sexy|hot)\b|\b(?:u|you) (?:a )?virgin\s?\?".to_string(),
         r"\b(?:see|show|be|get|send) (?:me |u |you |urself |yourself )?naked\b|\b(?:wanna|want to|lets|let's|let us|can we|we could|do u|do you|u like to|you like to) (?:talk dirty|dirty talk)\b|\btalk(?:ing)? dirty (?:with|w/|w|2|to) (?:me|u|you)\b|\bmake me (?:hard|wet)\b|\b(?:bra|cup) size\b|\b(?:desnuda|desnudo|nackt|nackte|nago|naga|pelada|pelado)\b".to_string(),
         r"\b(?:take|took|tak) (?:ur|your|it|them) (?:clothes|shirt|top|bra|pants) off\b|\b(?:without|no) (?:ur |your |any )?clothes\b|\bstrip for me\b|\bsin ropa\b|\bsem roupa\b|\bohne kleidung\b|\bsans vetements\b|\bkinky (?:chat|fun|talk|pics|stuff|games?|rp)\b|\b(?:fun|play|naughty|something) on (?:cam|camera|webcam)\b|\btouch (?:yourself|urself)\b".to_string(),
@@ -75,6 +82,18 @@ impl TextDetector for SolicitationDetector {
         }
         for regex in SEXUAL.iter() {
             find_words(regex, text, TextSignalKind::Sexual, found);
+        }
+        for regex in SEXUAL_PICTURE_REQUESTS.iter() {
+            let from = found.len();
+            find_words(regex, text, TextSignalKind::ImageRequest, found);
+            let sexual: Vec<Finding> = found[from..]
+                .iter()
+                .map(|f| Finding {
+                    kind: TextSignalKind::Sexual,
+                    ..f.clone()
+                })
+                .collect();
+            found.extend(sexual);
         }
     }
 }

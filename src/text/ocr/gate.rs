@@ -155,11 +155,25 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
     if w == 0 || h == 0 {
         return vec![0; dst_w * dst_h];
     }
-    // Only the sampled pixels' luma: a 3000 px photo has 25 times the detector's pixels.
-    let at = |x: usize, y: usize| -> f32 {
-        let p = &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3];
-        luma_thousandths(p) as f32 / 1000.0
-    };
+    let luma_of = |i: usize| luma_thousandths(&rgb[i * 3..i * 3 + 3]) as f32 / 1000.0;
+    // Each pixel's luma once when there are fewer pixels than taps (near the detector's
+    // size); otherwise only the sampled pixels' (a 3000 px photo has 25 times the
+    // detector's pixels).
+    if w * h <= 4 * dst_w * dst_h {
+        let all: Vec<f32> = (0..w * h).map(luma_of).collect();
+        sample(|x, y| all[y * w + x], (w, h), (dst_w, dst_h))
+    } else {
+        sample(|x, y| luma_of(y * w + x), (w, h), (dst_w, dst_h))
+    }
+}
+
+/// Bilinear samples of `at` over a `w` x `h` image at `dst_w` x `dst_h`, pixel centres
+/// aligned.
+fn sample(
+    at: impl Fn(usize, usize) -> f32,
+    (w, h): (usize, usize),
+    (dst_w, dst_h): (usize, usize),
+) -> Vec<u8> {
     let taps = |dst: usize, src: usize| -> Vec<(usize, usize, f32)> {
         let scale = src as f32 / dst as f32;
         (0..dst)
@@ -174,8 +188,9 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
     let mut out = vec![0u8; dst_w * dst_h];
     for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
         for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
-            let top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * fx;
-            let bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * fx;
+            let (a, b, c, d) = (at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1));
+            let top = a + (b - a) * fx;
+            let bottom = c + (d - c) * fx;
             out[y * dst_w + x] = (top + (bottom - top) * fy + 0.5) as u8;
         }
     }
@@ -189,10 +204,11 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
     if width == 0 || height == 0 {
         return Vec::new();
     }
-    let mean = local_mean(gray, width, height, params.window);
+    let mean = LocalMean::new(gray, width, height, params.window);
+    let (dark_ink, light_ink) = mean.ink(gray, params.delta);
     let mut rects = Vec::new();
-    for dark in [true, false] {
-        let glyphs = glyphs(gray, &mean, width, height, dark, params);
+    for ink in [dark_ink, light_ink] {
+        let glyphs = glyphs(gray, &mean, ink, params);
         for vertical in [false, true] {
             for (bounds, glyph_height) in rows(&glyphs, vertical, params) {
                 let margin = 0.6 * glyph_height + 4.0;
@@ -211,107 +227,136 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
 }
 
 /// The mean over a `window` x `window` square centred on each pixel (clipped at the
-/// borders), from an integral image.
-fn local_mean(gray: &[u8], w: usize, h: usize, window: usize) -> Vec<i32> {
-    // 255 x 736 x 736 fits in u32 many times over.
-    let mut integral = vec![0u32; (w + 1) * (h + 1)];
-    for y in 0..h {
-        let mut row = 0u32;
-        for x in 0..w {
-            row += gray[y * w + x] as u32;
-            integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
-        }
-    }
-    let r = window / 2;
-    // floor(sum / area) by a reciprocal: a sum that is not a multiple of the area lies at
-    // least 1/area from the next integer, far more than the epsilon added for multiples.
-    let reciprocal: Vec<f64> = (0..=window * window)
-        .map(|a| if a == 0 { 0.0 } else { 1.0 / a as f64 })
-        .collect();
-    let mut out = vec![0i32; w * h];
-    for y in 0..h {
-        let (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
-        let (top, bottom) = (ya * (w + 1), yb * (w + 1));
-        for x in 0..w {
-            let (xa, xb) = (x.saturating_sub(r), (x + r + 1).min(w));
-            let sum = integral[bottom + xb] + integral[top + xa]
-                - integral[top + xb]
-                - integral[bottom + xa];
-            let area = (yb - ya) * (xb - xa);
-            out[y * w + x] = (sum as f64 * reciprocal[area] + 1e-9) as i32;
-        }
-    }
-    out
-}
-
-/// The 8-connected blobs of pixels darker (or lighter) than their local mean by
-/// `delta` that look like glyphs.
-fn glyphs(
-    gray: &[u8],
-    mean: &[i32],
+/// borders), floor(sum / area), from an integral image.
+struct LocalMean {
+    integral: Vec<u32>,
     w: usize,
     h: usize,
-    dark: bool,
-    params: &GateParams,
-) -> Vec<Glyph> {
-    // Unvisited ink: cleared as the flood fill takes each pixel.
-    let mut ink: Vec<bool> = gray
-        .iter()
-        .zip(mean)
-        .map(|(&v, &m)| {
-            let d = v as i32 - m;
-            if dark {
-                d < -params.delta
-            } else {
-                d > params.delta
+    r: usize,
+}
+
+impl LocalMean {
+    fn new(gray: &[u8], w: usize, h: usize, window: usize) -> LocalMean {
+        // 255 x 736 x 736 fits in u32 many times over.
+        let mut integral = vec![0u32; (w + 1) * (h + 1)];
+        for y in 0..h {
+            let mut row = 0u32;
+            for x in 0..w {
+                row += gray[y * w + x] as u32;
+                integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
             }
-        })
-        .collect();
-    let mut stack = Vec::new();
-    let mut found = Vec::new();
-    for start in 0..w * h {
-        if !ink[start] {
-            continue;
         }
-        ink[start] = false;
-        stack.push(start);
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        let (mut n, mut sum, mut sum2, mut contrast) = (0f64, 0f64, 0f64, 0f64);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            let v = gray[i] as f64;
-            n += 1.0;
-            sum += v;
-            sum2 += v * v;
-            contrast += (gray[i] as i32 - mean[i]).abs() as f64;
-            for ny in y.saturating_sub(1)..(y + 2).min(h) {
-                for nx in x.saturating_sub(1)..(x + 2).min(w) {
-                    let j = ny * w + nx;
-                    if ink[j] {
-                        ink[j] = false;
-                        stack.push(j);
+        LocalMean {
+            integral,
+            w,
+            h,
+            r: window / 2,
+        }
+    }
+
+    /// The sum over the square around `(x, y)` and its area.
+    #[inline]
+    fn sum_area(&self, x: usize, y: usize) -> (u32, u32) {
+        let (ya, yb) = (y.saturating_sub(self.r), (y + self.r + 1).min(self.h));
+        let (xa, xb) = (x.saturating_sub(self.r), (x + self.r + 1).min(self.w));
+        let (top, bottom) = (ya * (self.w + 1), yb * (self.w + 1));
+        let sum = self.integral[bottom + xb] + self.integral[top + xa]
+            - self.integral[top + xb]
+            - self.integral[bottom + xa];
+        (sum, ((yb - ya) * (xb - xa)) as u32)
+    }
+
+    fn at(&self, x: usize, y: usize) -> i32 {
+        let (sum, area) = self.sum_area(x, y);
+        (sum / area) as i32
+    }
+
+    /// The pixels darker, and those lighter, than their mean by more than `delta`, each
+    /// in a border of none (see [`glyphs`]). Decided without dividing: with `m =
+    /// floor(s / a)`, `m > v + delta` is `s >= (v + delta + 1) a`, and `m < v - delta` is
+    /// `s < (v - delta) a`.
+    fn ink(&self, gray: &[u8], delta: i32) -> (Vec<bool>, Vec<bool>) {
+        let pw = self.w + 2;
+        let mut dark = vec![false; pw * (self.h + 2)];
+        let mut light = dark.clone();
+        for y in 0..self.h {
+            for x in 0..self.w {
+                let (sum, area) = self.sum_area(x, y);
+                let (v, sum, area) = (gray[y * self.w + x] as i64, sum as i64, area as i64);
+                let p = (y + 1) * pw + x + 1;
+                dark[p] = sum >= (v + delta as i64 + 1) * area;
+                light[p] = sum < (v - delta as i64) * area;
+            }
+        }
+        (dark, light)
+    }
+}
+
+/// The 8-connected blobs of `ink` (pixels darker, or lighter, than their local mean by
+/// `delta`, inside a border of none so that a pixel's eight neighbours need no bounds
+/// checks) that look like glyphs, in the raster order of their first pixel.
+fn glyphs(gray: &[u8], mean: &LocalMean, mut ink: Vec<bool>, params: &GateParams) -> Vec<Glyph> {
+    let (w, h) = (mean.w, mean.h);
+    let pw = w + 2;
+    let neighbours = [
+        (-1isize, -1isize),
+        (0, -1),
+        (1, -1),
+        (-1, 0),
+        (1, 0),
+        (-1, 1),
+        (0, 1),
+        (1, 1),
+    ];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let mut found = Vec::new();
+    for sy in 0..h {
+        for sx in 0..w {
+            let start = (sy + 1) * pw + sx + 1;
+            if !ink[start] {
+                continue;
+            }
+            ink[start] = false;
+            stack.push((sx, sy));
+            let (mut x0, mut y0, mut x1, mut y1) = (sx, sy, sx, sy);
+            // Sums of whole numbers: exact in any order.
+            let (mut n, mut sum, mut sum2, mut contrast) = (0u64, 0u64, 0u64, 0u64);
+            while let Some((x, y)) = stack.pop() {
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                let i = y * w + x;
+                let v = gray[i] as u64;
+                n += 1;
+                sum += v;
+                sum2 += v * v;
+                contrast += (gray[i] as i32 - mean.at(x, y)).unsigned_abs() as u64;
+                let p = (y + 1) * pw + x + 1;
+                for (dx, dy) in neighbours {
+                    let q = (p as isize + dy * pw as isize + dx) as usize;
+                    if ink[q] {
+                        ink[q] = false;
+                        stack.push(((x as isize + dx) as usize, (y as isize + dy) as usize));
                     }
                 }
             }
-        }
-        let (bw, bh) = ((x1 - x0 + 1) as f64, (y1 - y0 + 1) as f64);
-        let contrast = contrast / n;
-        let spread = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
-        let glyph_like = (params.min_height as f64..=params.max_height as f64).contains(&bh)
-            && bw <= 3.0 * bh
-            && bh <= 18.0 * bw
-            && contrast >= params.min_contrast
-            && spread <= params.max_spread * contrast
-            && n >= params.min_fill * bw * bh;
-        if glyph_like {
-            found.push(Glyph {
-                x0: x0 as f64,
-                y0: y0 as f64,
-                x1: (x1 + 1) as f64,
-                y1: (y1 + 1) as f64,
-                ink: sum / n,
-            });
+            let (n, sum, sum2) = (n as f64, sum as f64, sum2 as f64);
+            let (bw, bh) = ((x1 - x0 + 1) as f64, (y1 - y0 + 1) as f64);
+            let contrast = contrast as f64 / n;
+            let spread = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
+            let glyph_like = (params.min_height as f64..=params.max_height as f64).contains(&bh)
+                && bw <= 3.0 * bh
+                && bh <= 18.0 * bw
+                && contrast >= params.min_contrast
+                && spread <= params.max_spread * contrast
+                && n >= params.min_fill * bw * bh;
+            if glyph_like {
+                found.push(Glyph {
+                    x0: x0 as f64,
+                    y0: y0 as f64,
+                    x1: (x1 + 1) as f64,
+                    y1: (y1 + 1) as f64,
+                    ink: sum / n,
+                });
+            }
         }
     }
     found
@@ -509,6 +554,48 @@ mod tests {
                 [(left, y, 2, 12), (left + 5, y, 2, 12), (left, y, 7, 2)]
             })
             .collect()
+    }
+
+    #[test]
+    fn ink_is_decided_against_the_floor_of_the_local_mean_at_every_pixel() {
+        // A pseudo-random image small enough that every window is clipped somewhere, and
+        // a window larger than it: borders and the interior, every delta sign.
+        let (w, h) = (37, 23);
+        let mut state = 7u32;
+        let gray: Vec<u8> = (0..w * h)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 24) as u8
+            })
+            .collect();
+        for (window, delta) in [(21, 12), (5, 0), (51, 40)] {
+            let mean = LocalMean::new(&gray, w, h, window);
+            let (dark, light) = mean.ink(&gray, delta);
+            let r = window / 2;
+            for y in 0..h {
+                for x in 0..w {
+                    let (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
+                    let (xa, xb) = (x.saturating_sub(r), (x + r + 1).min(w));
+                    let sum: u32 = (ya..yb)
+                        .flat_map(|yy| (xa..xb).map(move |xx| (xx, yy)))
+                        .map(|(xx, yy)| gray[yy * w + xx] as u32)
+                        .sum();
+                    let m = (sum / ((yb - ya) * (xb - xa)) as u32) as i32;
+                    assert_eq!(mean.at(x, y), m, "({x}, {y})");
+                    let d = gray[y * w + x] as i32 - m;
+                    let p = (y + 1) * (w + 2) + x + 1;
+                    assert_eq!(dark[p], d < -delta, "dark ({x}, {y}) window {window}");
+                    assert_eq!(light[p], d > delta, "light ({x}, {y}) window {window}");
+                }
+            }
+            // The border is never ink.
+            for p in 0..dark.len() {
+                let (px, py) = (p % (w + 2), p / (w + 2));
+                if px == 0 || py == 0 || px == w + 1 || py == h + 1 {
+                    assert!(!dark[p] && !light[p], "border ({px}, {py})");
+                }
+            }
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::decode::{DecodeLimits, Resolution};
 use crate::scheduler::{Scheduler, SchedulerError};
 use crate::screen::{analyse_with, build_record, ImageDetections, ScreenError, ScreeningRecord};
 use crate::screening::evidence::PendingEvidence;
+use crate::screening::text::Decision;
 use crate::screening::views::ViewSettings;
 use crate::store::{
     self, ArtworkSignals, ArtworkStatus, ReportWrite, ReviewWrite, ScreeningRow, ScreeningWrite,
@@ -184,7 +185,7 @@ pub struct SameBytes {
 }
 
 impl SameBytes {
-    async fn lock(&self, sha256: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub(crate) async fn lock(&self, sha256: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
             if locks.len() > 4096 {
@@ -205,7 +206,7 @@ impl SameBytes {
 
 impl Pipeline {
     /// Refuses a request whose key already names a stored screening of another request.
-    async fn check_same_request(
+    pub(crate) async fn check_same_request(
         &self,
         screening_id: &str,
         sha256: &str,
@@ -351,9 +352,10 @@ impl Pipeline {
             &policy,
             &model,
         );
-        self.apply_submission(&mut record, submission, &policy)
+        self.apply_submission((&mut record).into(), submission, &policy)
             .await?;
-        self.apply_owner_pattern(&mut record, submission).await?;
+        self.apply_owner_pattern((&mut record).into(), submission)
+            .await?;
         let screening_id = submission
             .screening_id
             .clone()
@@ -389,9 +391,9 @@ impl Pipeline {
     /// Holds for review, and puts ahead in the queue, an upload that completes an owner
     /// pattern: with it, enough of the owner's recent empty playlists ask for contact or
     /// pictures. Read from the owner's stored screenings (their context and signals).
-    async fn apply_owner_pattern(
+    pub(crate) async fn apply_owner_pattern(
         &self,
-        record: &mut ScreeningRecord,
+        mut record: Decision<'_>,
         submission: &Submission,
     ) -> Result<(), StoreError> {
         use crate::screening::owner_pattern::{self, Upload};
@@ -399,11 +401,12 @@ impl Pipeline {
             return Ok(());
         };
         let now = chrono::Utc::now();
+        let signals = record.text.signals.clone();
         let current = Upload {
             artwork_id: artwork,
             at: now,
             context: &submission.context,
-            signals: &record.text.signals,
+            signals: &signals,
         };
         if !current.counts() {
             return Ok(());
@@ -421,7 +424,7 @@ impl Pipeline {
         uploads.push(current);
         if let Some(pattern) = owner_pattern::find(&uploads, now, settings) {
             let reason = pattern.reason(settings);
-            record.verdict = record.verdict.max(Verdict::Review);
+            record.raise(Verdict::Review);
             record.reasons.insert(0, reason);
             record.text.owner_pattern = pattern.artworks.into_iter().map(|(id, _)| id).collect();
         }
@@ -433,12 +436,12 @@ impl Pipeline {
     /// account was taken down.
     pub(crate) async fn apply_submission(
         &self,
-        record: &mut ScreeningRecord,
+        mut record: Decision<'_>,
         submission: &Submission,
         policy: &Policy,
     ) -> Result<(), StoreError> {
         crate::screening::text::apply_context(
-            record,
+            record.reborrow(),
             &submission.context,
             policy,
             &self.settings.text,
@@ -447,8 +450,8 @@ impl Pipeline {
             Some(owner) => self.store.is_taken_down(owner).await?,
             None => false,
         };
-        if taken_down && record.verdict == Verdict::Allow {
-            record.verdict = Verdict::Review;
+        if taken_down && *record.verdict == Verdict::Allow {
+            *record.verdict = Verdict::Review;
             record
                 .reasons
                 .insert(0, "review: the owner's account was taken down".into());
@@ -491,11 +494,7 @@ impl Pipeline {
         } else {
             Vec::new()
         };
-        let artwork_status = match record.verdict {
-            Verdict::Allow => ArtworkStatus::Published,
-            Verdict::Review if !quarantine => ArtworkStatus::Held,
-            _ => ArtworkStatus::Quarantined,
-        };
+        let artwork_status = artwork_status(record.verdict, quarantine);
         let context = serde_json::to_value(&submission.context)
             .map_err(|e| StoreError::Invalid(format!("the context does not serialise: {e}")))?;
         let mut write = ScreeningWrite {
@@ -657,7 +656,11 @@ impl Pipeline {
 /// The store refuses a screening id already stored for other bytes. Under an
 /// `Idempotency-Key` that is another instance's request winning the key: the caller's
 /// conflict, answered as such.
-fn key_taken(e: PipelineError, submission: &Submission, bound_to_request: bool) -> PipelineError {
+pub(crate) fn key_taken(
+    e: PipelineError,
+    submission: &Submission,
+    bound_to_request: bool,
+) -> PipelineError {
     match (e, &submission.screening_id) {
         (PipelineError::Store(StoreError::Conflict(_)), Some(id)) if bound_to_request => {
             PipelineError::IdempotencyConflict {
@@ -665,6 +668,15 @@ fn key_taken(e: PipelineError, submission: &Submission, bound_to_request: bool) 
             }
         }
         (e, _) => e,
+    }
+}
+
+/// What a verdict makes of the artwork: public, held, or out of view with its evidence.
+pub(crate) fn artwork_status(verdict: Verdict, quarantine: bool) -> ArtworkStatus {
+    match verdict {
+        Verdict::Allow => ArtworkStatus::Published,
+        Verdict::Review if !quarantine => ArtworkStatus::Held,
+        _ => ArtworkStatus::Quarantined,
     }
 }
 
@@ -793,20 +805,24 @@ fn review_priority(
         .filter(|r| !r.allow_list)
         .map(|r| r.severity.clamp(0, 1000))
         .max();
+    severity.map_or(0, |s| 1_000_000 * (1 + s))
+        + text_priority(&record.text, context)
+        + (top_explicit.clamp(0.0, 1.0) * 1000.0) as i64
+}
+
+/// What a record's words add to its review priority: completing an owner pattern, and
+/// asking for contact or pictures in the strict context.
+pub(crate) fn text_priority(text: &crate::text::TextRecord, context: &ScreenContext) -> i64 {
     let strict_text = context.strict_reason().is_some()
-        && record
-            .text
+        && text
             .signals
             .iter()
             .any(|s| s.kind.is_contact() || s.kind.is_solicitation());
-    severity.map_or(0, |s| 1_000_000 * (1 + s))
-        + if record.text.owner_pattern.is_empty() {
-            0
-        } else {
-            OWNER_PATTERN_PRIORITY
-        }
-        + if strict_text { STRICT_TEXT_PRIORITY } else { 0 }
-        + (top_explicit.clamp(0.0, 1.0) * 1000.0) as i64
+    (if text.owner_pattern.is_empty() {
+        0
+    } else {
+        OWNER_PATTERN_PRIORITY
+    }) + if strict_text { STRICT_TEXT_PRIORITY } else { 0 }
 }
 
 fn hit_report(

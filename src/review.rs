@@ -27,12 +27,14 @@ pub const CONFIRM_REASONS: &[&str] = &[
     "sexualised_minor",
     "adult_explicit",
     "known_bad_variant",
+    "grooming_or_contact_request",
 ];
 pub const RELEASE_REASONS: &[&str] = &[
     "false_positive_model",
     "false_positive_hash",
     "not_explicit",
     "artistic_or_educational",
+    "false_positive_text",
 ];
 pub const ESCALATE_REASONS: &[&str] = &[
     "age_unclear",
@@ -68,6 +70,8 @@ pub enum ReviewError {
     BankRequired,
     #[error("only confirm takes a bank")]
     BankNotExpected,
+    #[error("words screened alone have no image to bank: confirm them without `bank`")]
+    NoImageToBank,
     #[error("bank {0:?} is an allow list; confirm needs a known-bad bank")]
     NotKnownBad(String),
     #[error("bank {bank:?} holds none of the signals this screening has ({signals})")]
@@ -99,8 +103,9 @@ pub struct DecisionRequest {
 }
 
 impl DecisionRequest {
-    /// Checks the reason code and the bank's presence; an empty note counts as none.
-    pub fn validate(mut self) -> Result<DecisionRequest, ReviewError> {
+    /// Checks the reason code and the bank's presence for a screening with or without an
+    /// image (words screened alone have nothing to bank); an empty note counts as none.
+    pub fn validate(mut self, has_image: bool) -> Result<DecisionRequest, ReviewError> {
         let allowed = reason_codes(self.decision);
         if !allowed.contains(&self.reason_code.as_str()) {
             return Err(ReviewError::UnknownReason {
@@ -121,8 +126,9 @@ impl DecisionRequest {
             return Err(ReviewError::NoteTooLong);
         }
         match (self.decision, &self.bank) {
-            (ReviewDecision::Confirm, None) => Err(ReviewError::BankRequired),
-            (ReviewDecision::Confirm, Some(_)) | (_, None) => Ok(self),
+            (ReviewDecision::Confirm, None) if has_image => Err(ReviewError::BankRequired),
+            (ReviewDecision::Confirm, Some(_)) if !has_image => Err(ReviewError::NoImageToBank),
+            (ReviewDecision::Confirm, _) | (_, None) => Ok(self),
             (_, Some(_)) => Err(ReviewError::BankNotExpected),
         }
     }
@@ -273,7 +279,9 @@ pub struct DecisionEvent {
     pub screening_id: String,
     pub artwork_id: Option<String>,
     pub owner_id: Option<String>,
-    pub sha256: String,
+    /// The image's; absent for words screened alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     pub reviewer: String,
     pub reason_code: String,
     pub bank: Option<String>,
@@ -300,7 +308,7 @@ pub fn decision_event(
         screening_id: screening.id.clone(),
         artwork_id: screening.artwork_id.clone(),
         owner_id: screening.owner_id.clone(),
-        sha256: screening.sha256.clone(),
+        sha256: screening.has_image().then(|| screening.sha256.clone()),
         reviewer: reviewer.to_string(),
         reason_code: request.reason_code.clone(),
         bank: bank.map(str::to_string),
@@ -412,24 +420,41 @@ mod tests {
     #[test]
     fn decisions_need_their_own_reason_codes_and_confirm_needs_a_bank() {
         let ok = request(ReviewDecision::Confirm, "csam", Some("known-bad"))
-            .validate()
+            .validate(true)
             .unwrap();
         assert_eq!(ok.note, None, "a blank note is no note");
         assert!(matches!(
-            request(ReviewDecision::Release, "csam", None).validate(),
+            request(ReviewDecision::Release, "csam", None).validate(true),
             Err(ReviewError::UnknownReason { .. })
         ));
         assert!(matches!(
-            request(ReviewDecision::Confirm, "csam", None).validate(),
+            request(ReviewDecision::Confirm, "csam", None).validate(true),
             Err(ReviewError::BankRequired)
         ));
         assert!(matches!(
-            request(ReviewDecision::Escalate, "age_unclear", Some("x")).validate(),
+            request(ReviewDecision::Escalate, "age_unclear", Some("x")).validate(true),
             Err(ReviewError::BankNotExpected)
         ));
         let mut long = request(ReviewDecision::Escalate, "age_unclear", None);
         long.note = Some("x".repeat(MAX_NOTE_CHARS + 1));
-        assert!(matches!(long.validate(), Err(ReviewError::NoteTooLong)));
+        assert!(matches!(long.validate(true), Err(ReviewError::NoteTooLong)));
+    }
+
+    #[test]
+    fn words_screened_alone_are_confirmed_without_a_bank() {
+        let code = reason_codes(ReviewDecision::Confirm)[0];
+        assert!(request(ReviewDecision::Confirm, code, None)
+            .validate(false)
+            .is_ok());
+        assert!(matches!(
+            request(ReviewDecision::Confirm, code, Some("known-bad")).validate(false),
+            Err(ReviewError::NoImageToBank)
+        ));
+        let release = reason_codes(ReviewDecision::Release)[0];
+        assert!(matches!(
+            request(ReviewDecision::Release, release, Some("x")).validate(false),
+            Err(ReviewError::BankNotExpected)
+        ));
     }
 
     /// A high-contrast checkerboard: blur flattens it, reveal keeps it.

@@ -864,15 +864,28 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
         return;
     }
     let server = server_with_reviewer().await;
-    // Clean photos, held only for their titles: three empty playlists of one owner, so the
-    // last completes the owner pattern. The ghost before the span is two UTF-16 units but
-    // one character: the marks must still land on the words.
+    // Held only for their titles: three empty playlists of one owner, so the last
+    // completes the owner pattern. The first two have no cover (their words are screened
+    // alone); the last is a clean photo. The ghost before the span is two UTF-16 units
+    // but one character: the marks must still land on the words.
     let title = "👻 hey add me on snap!! (x) and ur number? 💕";
-    for (artwork, title) in [
-        ("titled-a", "whats ur snap"),
-        ("titled-b", "send pics"),
-        ("titled-1", title),
-    ] {
+    for (artwork, words) in [("titled-a", "whats ur snap"), ("titled-b", "send pics")] {
+        let (status, body) = server
+            .send_json(
+                SERVICE_TOKEN,
+                reqwest::Method::POST,
+                "/v1/screen",
+                &json!({"artwork_id": artwork, "owner_id": "owner-1",
+                        "context": {"title": words, "playlist_track_count": 0}}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["verdict"].as_str()),
+            (200, Some("review")),
+            "{body}"
+        );
+    }
+    for (artwork, title) in [("titled-1", title)] {
         let (status, body) = server
             .screen_bytes(
                 Some(SERVICE_TOKEN),
@@ -943,6 +956,53 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
             .is_some_and(|p| p.ends_with("titled-a → titled-b → titled-1")),
         "{shown}"
     );
+
+    // Words screened alone: no image to show, and a confirm asks for no bank.
+    browser.goto(&format!("{base}/console")).await;
+    let words_item = browser
+        .until(
+            "the queue row of titled-b",
+            "const row = document.querySelector('tr.queue-row[data-artwork-id=\"titled-b\"]');
+             return row ? row.dataset.reviewId : null;",
+            json!([]),
+        )
+        .await;
+    browser
+        .goto(&format!(
+            "{base}/console/items/{}",
+            words_item.as_str().unwrap()
+        ))
+        .await;
+    item_page(&browser, "titled-b").await;
+    let words = browser
+        .until(
+            "the words-only item",
+            "const note = document.querySelector('#words-only');
+             const title = document.querySelector('#text .text-source');
+             return note && title ? {note: note.textContent, title: title.textContent,
+                                     image: document.querySelector('.artwork-panel img') !== null} : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(words["title"], "send pics", "{words}");
+    assert_eq!(words["image"], false, "{words}");
+    browser.click("#decision option[value='confirm']").await;
+    let bank_hidden = browser
+        .script(
+            "return document.querySelector('.field-bank').hidden;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(bank_hidden, true, "a words-only confirm asks for no bank");
+    decide(&browser, "confirm", "grooming_or_contact_request").await;
+    browser
+        .until(
+            "the words-only decision result",
+            "const r = document.querySelector('#decision-result');
+             return r && r.textContent.includes('confirm') ? r.textContent : null;",
+            json!([]),
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

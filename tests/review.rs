@@ -1693,3 +1693,185 @@ async fn an_owners_empty_playlists_asking_for_contact_are_reviewed_as_one() {
                 .as_i64()
     );
 }
+
+/// Screen words alone: JSON with no `url`, the title in the context.
+async fn screen_words(
+    server: &Server,
+    artwork: &str,
+    owner: &str,
+    title: &str,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut request = server
+        .client
+        .post(format!("{}/v1/screen", server.base))
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&json!({
+            "artwork_id": artwork,
+            "owner_id": owner,
+            "context": {"title": title, "playlist_track_count": 0},
+        }));
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let resp = request.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn titles_screened_without_an_image_are_held_reviewed_and_make_the_owner_pattern() {
+    let (hook_url, seen) = webhook().await;
+    let server = start_with_webhook(hook_url).await;
+    server.wait_ready().await;
+    add_user(&server, "rita", "reviewer").await;
+    let rita = login(&server, "rita").await;
+    let (status, body) = server
+        .send_json(
+            SERVICE_TOKEN,
+            Method::POST,
+            "/v1/screen",
+            &json!({"artwork_id": "a", "owner_id": "o", "context": {"surface": "playlist_cover"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (422, &json!("url")),
+        "{body}"
+    );
+
+    // The case's messages, one empty playlist with no cover each, and a band's titles.
+    let script = [
+        ("stranger-1", "hi there 👋"),
+        ("band-1", "Call Me Maybe"),
+        ("stranger-1", "whats ur snap"),
+        ("stranger-1", "add me: jay_k99 on sc"),
+        ("band-1", "Summer Vibes"),
+        ("stranger-1", "send me a pic of u"),
+    ];
+    let mut records = Vec::new();
+    for (i, (owner, title)) in script.iter().enumerate() {
+        let (status, body) = screen_words(&server, &format!("conv-{i}"), owner, title, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["source"], format!("text:conv-{i}"), "{body}");
+        for image_field in ["sha256", "md5", "pdq", "detections", "width"] {
+            assert!(body.get(image_field).is_none(), "{image_field} in {body}");
+        }
+        records.push(body);
+    }
+    let verdicts: Vec<&str> = records
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["allow", "allow", "review", "review", "allow", "review"]
+    );
+    assert_eq!(
+        records[5]["text"]["owner_pattern"],
+        json!(["conv-2", "conv-3", "conv-5"]),
+        "{}",
+        records[5]
+    );
+    assert!(records[3]["text"]["owner_pattern"].is_null());
+    // The pattern's item leads the queue.
+    let (status, queue) = rita.get("/v1/review/queue").await;
+    assert_eq!(status, 200, "{queue}");
+    assert_eq!(queue["items"][0]["artwork_id"], "conv-5", "{queue}");
+
+    // A retry under its key answers the stored screening; another title under it is refused.
+    let (status, first) = screen_words(&server, "retry-1", "o-2", "text me", Some("k-1")).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = screen_words(&server, "retry-1", "o-2", "text me", Some("k-1")).await;
+    assert_eq!((status, &again), (200, &first));
+    let (status, conflict) =
+        screen_words(&server, "retry-1", "o-2", "Summer Vibes", Some("k-1")).await;
+    assert_eq!(
+        (status, conflict["error"]["kind"].as_str()),
+        (409, Some("idempotency_conflict")),
+        "{conflict}"
+    );
+
+    // A cover screened before is decided again under its new title: same image, new words.
+    let cover = screen(&server, photo("astronaut.png"), "image/png", "cover-1").await;
+    assert_eq!(cover["verdict"], "allow", "{cover}");
+    let (status, retitled) =
+        screen_words(&server, "cover-1", "owner-1", "add me on snap", None).await;
+    assert_eq!(status, 200, "{retitled}");
+    assert_eq!(retitled["sha256"], cover["sha256"], "{retitled}");
+    assert_eq!(retitled["source"], cover["source"]);
+    assert_eq!(retitled["verdict"], "review", "{retitled}");
+    assert_ne!(retitled["screening_id"], cover["screening_id"]);
+    // It was public: the platform is told to take it down.
+    let unpublish = wait_for(&seen, "the unpublish event", |b| b["kind"] == "unpublish").await;
+    assert_eq!(unpublish["payload"]["artwork_id"], "cover-1", "{unpublish}");
+    // Out of view: quarantined, as review verdicts are by default (no bytes are kept for
+    // a new title: the cover's were not sent again).
+    let (status, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/cover-1").await;
+    assert_eq!(status, 200, "{artwork}");
+    assert_eq!(unpublish["payload"]["status"], "quarantined", "{unpublish}");
+    assert_eq!(artwork["status"], "quarantined", "{artwork}");
+    assert_eq!(
+        unpublish["payload"]["screening_id"],
+        retitled["screening_id"]
+    );
+
+    // The console shows words alone without an image, and confirms them without a bank.
+    let words_id = records[3]["screening_id"].as_str().unwrap();
+    let item = queue_item(&rita, words_id).await;
+    let id = item["id"].as_str().unwrap();
+    let (status, view) = rita.get(&format!("/v1/review/items/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["screening"]["has_image"], false, "{view}");
+    assert_eq!(
+        view["screening"]["context"]["title"],
+        "add me: jay_k99 on sc"
+    );
+    assert_eq!(view["screening"]["text"]["signals"][0]["source"], "title");
+    assert_eq!(view["evidence"], false);
+    let (status, _) = rita.bytes(&format!("/v1/review/items/{id}/image")).await;
+    assert_eq!(status, 404);
+    let path = format!("/v1/review/items/{id}/decision");
+    let (status, body) = rita
+        .post(
+            &path,
+            &json!({"decision": "confirm", "reason_code": "grooming_or_contact_request",
+                    "bank": "known-bad"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+    let (status, body) = rita
+        .post(
+            &path,
+            &json!({"decision": "confirm", "reason_code": "grooming_or_contact_request"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let kinds: Vec<&str> = body["outcome"]["outbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["decision"], "nothing to bank or report: {body}");
+    let event = wait_for(&seen, "the decision event", |b| {
+        b["kind"] == "decision" && b["payload"]["review_id"] == id
+    })
+    .await;
+    let event = &event["payload"];
+    assert_eq!(event["action"], "keep_removed", "{event}");
+    assert!(event.get("sha256").is_none(), "{event}");
+    // Titles held from their first screening were never public: only the cover was.
+    let unpublished: Vec<Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b["kind"] == "unpublish")
+        .map(|b| b["payload"]["artwork_id"].clone())
+        .collect();
+    assert_eq!(unpublished, [json!("cover-1")]);
+}

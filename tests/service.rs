@@ -1829,13 +1829,7 @@ async fn recording_webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn takedowns_and_their_lifts_are_sent_to_the_webhooks() {
     let (hook_url, seen) = recording_webhook().await;
-    let server = start(|c| {
-        c.webhooks = vec![coverguard::config::WebhookConfig {
-            url: hook_url,
-            secret: None,
-        }];
-    })
-    .await;
+    let server = start_with_webhook(hook_url).await;
     server.wait_ready().await;
     let (status, body) = server
         .screen_bytes(

@@ -631,6 +631,7 @@
         decided, lockedForMe, outcome, rerender,
         superseded: data.superseded_by || null,
         ownerTakenDown: data.owner_taken_down === true,
+        wordsOnly: sc.has_image === false,
       }),
       textPanel(sc),
       metaPanel(it, sc, data.artwork),
@@ -764,6 +765,10 @@
         ", shown first.")
       : null;
 
+    if (sc.has_image === false) {
+      panel.appendChild(h("p#words-only.empty", null, "No image: the title and description were screened alone."));
+      return panel;
+    }
     if (!data.evidence) {
       append(panel, [decidedBy, h("p#no-evidence.empty", null, "No image kept for this screening (evidence not retained).")]);
       if ((sc.detections || []).length) panel.appendChild(h("p.muted", null, `${sc.detections.length} detection(s); see the scores below.`));
@@ -1021,7 +1026,7 @@
     return notices.length ? h("div.notices", null, notices) : null;
   }
 
-  function decisionPanel(id, it, options, { decided, lockedForMe, outcome, rerender, superseded, ownerTakenDown }) {
+  function decisionPanel(id, it, options, { decided, lockedForMe, outcome, rerender, superseded, ownerTakenDown, wordsOnly }) {
     const panel = h("section#decision-panel.panel", { "aria-labelledby": "decision-h" }, h("h2#decision-h", null, "Decision"));
     const result = outcome
       ? h("div#decision-result.result", { role: "status" }, outcomeText(outcome))
@@ -1049,7 +1054,8 @@
     }
 
     const reasonCodes = options.reason_codes || {};
-    const banks = options.banks || [];
+    // Words screened alone have no image to bank: a confirm keeps them removed, no more.
+    const banks = wordsOnly ? [] : options.banks || [];
 
     // Nothing preselected: each decision is an explicit choice, never a default.
     const decision = h("select#decision", { name: "decision", required: true },
@@ -1087,10 +1093,11 @@
       reason.appendChild(option("", codes.length ? "— choose a reason —" : "(no reason codes)"));
       for (const c of codes) reason.appendChild(option(c, c));
       const isConfirm = d === "confirm";
-      bankField.hidden = !isConfirm;
-      bank.required = isConfirm;
-      bank.disabled = !isConfirm;
-      submit.textContent = d === "confirm" ? "Confirm (block & report)" : d === "release" ? "Release"
+      const asksBank = isConfirm && !wordsOnly;
+      bankField.hidden = !asksBank;
+      bank.required = asksBank;
+      bank.disabled = !asksBank;
+      submit.textContent = d === "confirm" ? (wordsOnly ? "Confirm (keep removed)" : "Confirm (block & report)") : d === "release" ? "Release"
         : d === "escalate" ? "Escalate" : "Choose a decision";
       submit.disabled = !d;
       submit.classList.toggle("danger", isConfirm);
@@ -1107,10 +1114,10 @@
         decision: d,
         reason_code: reason.value,
         note: note.value.trim() ? note.value.trim() : null,
-        bank: d === "confirm" ? bank.value || null : null,
+        bank: d === "confirm" && !wordsOnly ? bank.value || null : null,
       };
       if (!body.reason_code) return showError(new UiError("Choose a reason code."));
-      if (d === "confirm" && !body.bank) return showError(new UiError("Choose the bank to add the confirmed image to."));
+      if (d === "confirm" && !wordsOnly && !body.bank) return showError(new UiError("Choose the bank to add the confirmed image to."));
       fieldset.disabled = true;
       try {
         const res = await api("POST", `${API}/items/${encodeURIComponent(id)}/decision`, body);

@@ -472,6 +472,8 @@ pub enum ReportKind {
     Decision,
     /// An account takedown, or its lift: about an owner, not one screening.
     Account,
+    /// Art that was public is now held or quarantined: take it down.
+    Unpublish,
 }
 
 impl ReportKind {
@@ -481,6 +483,7 @@ impl ReportKind {
             ReportKind::Cybertipline => "cybertipline",
             ReportKind::Decision => "decision",
             ReportKind::Account => "account",
+            ReportKind::Unpublish => "unpublish",
         }
     }
 }

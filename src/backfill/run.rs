@@ -20,6 +20,7 @@ use super::stale::{self, Staleness};
 use crate::fetch::{self, FetchError, HttpFetcher};
 use crate::pipeline::{Pipeline, PipelineError, Submission};
 use crate::scheduler::SchedulerError;
+use crate::screening::redecide;
 use crate::store::{BackfillItemWrite, BackfillOutcome, StoreError};
 
 /// How a backfill runs.
@@ -224,10 +225,11 @@ impl Backfill {
             Staleness::Model => return self.screen(job_id, item, None).await,
             Staleness::Banks | Staleness::Policy => {}
         }
-        let redecision = match stale::redecide(pipeline, &latest, &submission, banks, policy).await
+        let redecision = match redecide::redecide(pipeline, &latest, &submission, banks, policy)
+            .await
         {
             Ok(r) => r,
-            Err(stale::RedecideError::Store(e)) => return Err(ItemError::Store(e)),
+            Err(redecide::RedecideError::Store(e)) => return Err(ItemError::Store(e)),
             Err(e) => {
                 tracing::warn!(artwork = %item.artwork_id, error = %e, "cannot decide again from the stored screening; screening the bytes");
                 return self.screen(job_id, item, None).await;
@@ -251,7 +253,7 @@ impl Backfill {
             None
         };
         let derived = screening_id(job_id, &item.artwork_id);
-        let recorded = stale::record(
+        let recorded = redecide::record(
             pipeline,
             &redecision,
             derived,

@@ -31,6 +31,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 5_000;
 pub enum FieldError {
     #[error("{field} is required")]
     Missing { field: String },
+    /// A JSON request with neither a URL nor words to screen.
+    #[error("url is required, or a title or description to screen words alone")]
+    NothingToScreen,
     #[error("{field} is given more than once (or in both the query and the body)")]
     Duplicate { field: String },
     #[error("unknown field {field:?}")]
@@ -63,6 +66,7 @@ impl FieldError {
             | FieldError::BadId { field, .. }
             | FieldError::BadText { field, .. }
             | FieldError::WrongType { field, .. } => field,
+            FieldError::NothingToScreen => "url",
         }
     }
 
@@ -70,6 +74,9 @@ impl FieldError {
     pub fn problem(&self) -> &'static str {
         match self {
             FieldError::Missing { .. } => "is required",
+            FieldError::NothingToScreen => {
+                "is required, or a title or description to screen words alone"
+            }
             FieldError::Duplicate { .. } => "is given more than once",
             FieldError::Unknown { .. } => "is not a known field",
             FieldError::NotABool { .. } => "is not a boolean (exactly true, false, 1 or 0)",

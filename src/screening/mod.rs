@@ -3,6 +3,8 @@
 pub mod context;
 pub(crate) mod evidence;
 pub mod owner_pattern;
+pub mod redecide;
 pub mod rematch;
 pub mod text;
+pub mod text_only;
 pub mod views;

@@ -5,7 +5,41 @@
 use crate::context::ScreenContext;
 use crate::decide::{Policy, Verdict};
 use crate::screen::ScreeningRecord;
-use crate::text::{TextScreener, TextSignal, TextSignalKind, TextSource};
+use crate::text::{TextRecord, TextScreener, TextSignal, TextSignalKind, TextSource};
+
+/// What words can change in a decided record, an image's or a text-only one's: the
+/// verdict, its reasons and the text found.
+pub struct Decision<'a> {
+    pub verdict: &'a mut Verdict,
+    pub reasons: &'a mut Vec<String>,
+    pub text: &'a mut TextRecord,
+}
+
+impl<'a> From<&'a mut ScreeningRecord> for Decision<'a> {
+    fn from(record: &'a mut ScreeningRecord) -> Self {
+        Decision {
+            verdict: &mut record.verdict,
+            reasons: &mut record.reasons,
+            text: &mut record.text,
+        }
+    }
+}
+
+impl Decision<'_> {
+    /// Raise the verdict to at least `verdict`.
+    pub fn raise(&mut self, verdict: Verdict) {
+        *self.verdict = (*self.verdict).max(verdict);
+    }
+
+    /// The same borrows for a shorter while, to pass on and use again after.
+    pub fn reborrow(&mut self) -> Decision<'_> {
+        Decision {
+            verdict: &mut *self.verdict,
+            reasons: &mut *self.reasons,
+            text: &mut *self.text,
+        }
+    }
+}
 
 /// The signals in the context's title and description, in that order.
 pub fn context_signals(context: &ScreenContext, screener: &TextScreener) -> Vec<TextSignal> {
@@ -22,12 +56,13 @@ pub fn context_signals(context: &ScreenContext, screener: &TextScreener) -> Vec<
 /// Adds the text signals of the context and of the words read in the artwork to
 /// `record` and raises its verdict to what the policy sets for each kind found (review
 /// by default), with a reason per kind and source.
-pub fn apply(
-    record: &mut ScreeningRecord,
+pub fn apply<'a>(
+    record: impl Into<Decision<'a>>,
     context: &ScreenContext,
     policy: &Policy,
     screener: &TextScreener,
 ) {
+    let mut record = record.into();
     let mut signals = context_signals(context, screener);
     if !record.text.ocr.is_empty() {
         signals.extend(screener.scan(TextSource::Ocr, &record.text.ocr_text()));
@@ -40,20 +75,21 @@ pub fn apply(
         }
         said.push((signal.kind, signal.source));
         record.reasons.push(reason(action, signal));
-        record.verdict = record.verdict.max(action);
+        record.raise(action);
     }
     record.text.signals = signals;
 }
 
 /// What a screening's context adds to a decided record, wherever it is screened: the
 /// signals of its words, then the strict profile's note.
-pub fn apply_context(
-    record: &mut ScreeningRecord,
+pub fn apply_context<'a>(
+    record: impl Into<Decision<'a>>,
     context: &ScreenContext,
     policy: &Policy,
     screener: &TextScreener,
 ) {
-    apply(record, context, policy, screener);
+    let mut record = record.into();
+    apply(record.reborrow(), context, policy, screener);
     if let Some(reason) = context.strict_reason() {
         record.reasons.push(format!("strict profile: {reason}"));
     }

@@ -455,11 +455,15 @@ pub(crate) struct ScreenQuery {
     deadline_ms: Option<u64>,
 }
 
-/// JSON body of a by-URL screening request. No field may also be in the query.
+/// JSON body of a by-URL screening request, or of words alone: with no `url`, the
+/// context's `title` or `description` is screened by itself (a retitled playlist, an
+/// empty one with no cover) and the answer is a `WordsResponse`, or, when the artwork has
+/// an image screened before, that screening decided again under the new words. No field
+/// may also be in the query.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct ScreenJson {
-    url: String,
+    url: Option<String>,
     artwork_id: Option<String>,
     owner_id: Option<String>,
     context: Option<ScreenContext>,
@@ -467,7 +471,7 @@ pub(crate) struct ScreenJson {
 }
 
 pub(crate) struct ScreenRequest {
-    /// The raw image; `None` for a by-URL request (`submission.url`).
+    /// The raw image; `None` for a by-URL request (`submission.url`) or words alone.
     pub(crate) bytes: Option<Bytes>,
     submission: Submission,
     deadline_ms: Option<u64>,
@@ -480,7 +484,7 @@ pub(crate) struct ScreenRequest {
         ("Idempotency-Key" = Option<String>, Header, description = "the caller's key for this upload (1 to 200 visible ASCII characters): a retry of the same request (bytes or URL, artwork, owner, context) with the same key, say after a timeout or a crash, answers the screening already recorded instead of screening and reporting again; any other request under the key is 409 idempotency_conflict")),
     request_body(content((Vec<u8> = "image/*"), (ScreenJson = "application/json"))),
     responses(
-        (status = 200, body = ScreeningResponse, description = "a verdict; publish only if it is allow"),
+        (status = 200, body = ScreeningResponse, description = "a verdict; publish only if it is allow. Words screened alone (JSON with no url) answer a WordsResponse: the same verdict, reasons, text and screening_id, without image fields"),
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the Idempotency-Key header is malformed"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "idempotency_conflict: the Idempotency-Key was first used for another request (other bytes or URL, artwork, owner or context); nothing was screened or kept"),
@@ -524,7 +528,7 @@ pub(crate) async fn screen(
         });
     let remaining = Duration::from_millis(deadline_ms).saturating_sub(started.elapsed());
     match tokio::time::timeout(remaining, screen_inner(&state, ready, &caller, request)).await {
-        Ok(result) => result.map(|v| Json(v).into_response()),
+        Ok(result) => result,
         Err(_) => Err(ApiError::deadline(deadline_ms)),
     }
 }
@@ -579,15 +583,17 @@ pub(crate) fn parse_screen_request(
                 (name, value) => fields.push_json(name, value)?,
             }
         }
-        if url.is_none() {
-            Err(FieldError::Missing {
-                field: "url".into(),
-            })?;
-        }
     }
     let fields = fields.finish(true)?;
+    let has_words = fields.context.title.is_some() || fields.context.description.is_some();
     let (bytes, source) = match &url {
         Some(url) => (None, url.clone()),
+        // JSON with no URL screens the title and description alone.
+        None if json && has_words => (
+            None,
+            crate::screening::text_only::source(fields.artwork_id.as_deref()),
+        ),
+        None if json => Err(FieldError::NothingToScreen)?,
         None => (
             Some(body),
             format!(
@@ -651,7 +657,7 @@ async fn screen_inner(
     ready: &Ready,
     caller: &Caller,
     request: ScreenRequest,
-) -> Result<ScreeningResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let bytes = match (request.bytes, &request.submission.url) {
         (Some(b), _) => b,
         (None, Some(url)) => Bytes::from(
@@ -661,7 +667,7 @@ async fn screen_inner(
                 .await
                 .map_err(ScreenError::from)?,
         ),
-        (None, None) => return Err(ApiError::bad_request("no image")),
+        (None, None) => return screen_words(state, ready, caller, &request.submission).await,
     };
     let mut screened = if request.submission.screening_id.is_some() {
         ready
@@ -674,19 +680,7 @@ async fn screen_inner(
     if !screened.created {
         // A retried Idempotency-Key: answer what was recorded the first time, which is
         // what its reports and quarantine say, even if banks changed since.
-        let stored = ready
-            .store
-            .get_screening(&screened.screening_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::from(store::StoreError::NotFound(screened.screening_id.clone()))
-            })?;
-        screened.record = serde_json::from_value(stored.record).map_err(|e| {
-            ApiError::from(store::StoreError::Invalid(format!(
-                "stored screening {} does not read back: {e}",
-                screened.screening_id
-            )))
-        })?;
+        screened.record = stored_record(ready, &screened.screening_id).await?;
     }
     if screened.cached {
         state.inner.metrics.cache_hits.inc();
@@ -694,7 +688,50 @@ async fn screen_inner(
     let verdict = screened.record.verdict;
     tracing::info!(screening = %screened.screening_id, %verdict, caller = %caller.name, "screened");
     state.inner.metrics.observe_verdict(verdict.as_str());
-    Ok(screened.response())
+    Ok(Json(screened.response()).into_response())
+}
+
+/// Screen a title or description with no image (see [`crate::screening::text_only`]).
+async fn screen_words(
+    state: &AppState,
+    ready: &Ready,
+    caller: &Caller,
+    submission: &Submission,
+) -> Result<Response, ApiError> {
+    use crate::screening::text_only::{self, Outcome};
+    let bound_to_request = submission.screening_id.is_some();
+    let (verdict, response, screening_id) =
+        match text_only::screen(&ready.pipeline, submission, bound_to_request).await? {
+            Outcome::Redecided(mut screened) => {
+                if !screened.created {
+                    screened.record = stored_record(ready, &screened.screening_id).await?;
+                }
+                let response = Json(screened.response()).into_response();
+                (screened.record.verdict, response, screened.screening_id)
+            }
+            Outcome::WordsOnly { response, .. } => {
+                let verdict = response.record.verdict;
+                let id = response.screening_id.clone();
+                (verdict, Json(response).into_response(), id)
+            }
+        };
+    tracing::info!(screening = %screening_id, %verdict, caller = %caller.name, "screened words");
+    state.inner.metrics.observe_verdict(verdict.as_str());
+    Ok(response)
+}
+
+/// The record stored for `screening_id`, as answered when it was made.
+async fn stored_record(ready: &Ready, screening_id: &str) -> Result<ScreeningRecord, ApiError> {
+    let stored = ready
+        .store
+        .get_screening(screening_id)
+        .await?
+        .ok_or_else(|| ApiError::from(store::StoreError::NotFound(screening_id.to_string())))?;
+    serde_json::from_value(stored.record).map_err(|e| {
+        ApiError::from(store::StoreError::Invalid(format!(
+            "stored screening {screening_id} does not read back: {e}"
+        )))
+    })
 }
 
 /// A stored screening: its record as answered then, with when and for which artwork.

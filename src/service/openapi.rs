@@ -60,6 +60,7 @@ use super::{banks, review, session, AppState};
         super::metrics_text,
         serve_document,
     ),
+    components(schemas(crate::screening::text_only::WordsResponse)),
     modifiers(&BearerAuth, &BinaryBodies),
     tags(
         (name = "screening", description = "Synchronous screening and its records"),

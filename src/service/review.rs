@@ -25,6 +25,7 @@ use crate::classify::{label_scores, Detection};
 use crate::http::login_throttle::{Attempt, Outcome};
 use crate::review::{self, DecisionRequest, ReviewError, ViewMode};
 use crate::screen::{ScreeningRecord, ViewRecord};
+use crate::screening::text_only::WordsRecord;
 use crate::screening::views::ViewId;
 use crate::store::{
     now_utc, ArtworkRow, AuditFilter, AuditRow, BankAction, BankSpec, ConsoleRole, ConsoleSettings,
@@ -415,11 +416,90 @@ pub async fn unclaim(
 
 // --- item ------------------------------------------------------------------------------------
 
+/// A stored record as the console reads it: an image's, or words screened alone.
+enum ItemRecord {
+    Image(Box<ScreeningRecord>),
+    Words(WordsRecord),
+}
+
+impl ItemRecord {
+    fn read(screening: &ScreeningRow) -> Result<ItemRecord, StoreError> {
+        let parsed = if screening.has_image() {
+            serde_json::from_value(screening.record.clone()).map(|r| ItemRecord::Image(Box::new(r)))
+        } else {
+            serde_json::from_value(screening.record.clone()).map(ItemRecord::Words)
+        };
+        parsed.map_err(|e| StoreError::Backend(format!("stored record does not parse: {e}")))
+    }
+
+    fn matches(&self) -> &[crate::bank::BankMatch] {
+        match self {
+            ItemRecord::Image(record) => &record.matches,
+            ItemRecord::Words(_) => &[],
+        }
+    }
+
+    fn detail(self, screening: ScreeningRow) -> ScreeningDetail {
+        let record = match self {
+            ItemRecord::Image(record) => *record,
+            ItemRecord::Words(words) => {
+                return ScreeningDetail {
+                    id: screening.id,
+                    verdict: screening.verdict,
+                    reasons: words.reasons,
+                    has_image: false,
+                    sha256: String::new(),
+                    md5: String::new(),
+                    pdq: None,
+                    pdq_quality: None,
+                    created_at: screening.created_at,
+                    width: 0,
+                    height: 0,
+                    format: String::new(),
+                    model: String::new(),
+                    detections: Vec::new(),
+                    scores: BTreeMap::new(),
+                    matches: Vec::new(),
+                    views: Vec::new(),
+                    decided_by: None,
+                    context: screening.context,
+                    text: words.text,
+                }
+            }
+        };
+        ScreeningDetail {
+            id: screening.id,
+            verdict: screening.verdict,
+            reasons: record.reasons,
+            has_image: true,
+            sha256: screening.sha256,
+            md5: screening.md5,
+            pdq: screening.pdq,
+            pdq_quality: screening.pdq_quality,
+            created_at: screening.created_at,
+            width: record.width,
+            height: record.height,
+            format: record.format.as_str().to_string(),
+            model: record.model,
+            scores: label_scores(&record.detections),
+            detections: record.detections,
+            matches: record.matches,
+            views: record.views.into_iter().map(ViewDetail::from).collect(),
+            decided_by: record.decided_by,
+            context: screening.context,
+            text: record.text,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreeningDetail {
     id: String,
     verdict: String,
     reasons: Vec<String>,
+    /// False for words screened alone (a title with no image): the image's fields below
+    /// are then empty.
+    has_image: bool,
     sha256: String,
     md5: String,
     pdq: Option<String>,
@@ -541,8 +621,7 @@ pub async fn item(
 ) -> Result<Json<ItemView>, ApiError> {
     let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
     let (review, screening) = visible_item(ready, &reviewer, &id).await?;
-    let record: ScreeningRecord = serde_json::from_value(screening.record.clone())
-        .map_err(|e| StoreError::Backend(format!("stored record does not parse: {e}")))?;
+    let record = ItemRecord::read(&screening)?;
     let artwork = match &screening.artwork_id {
         Some(artwork_id) => ready.store.get_artwork(artwork_id).await?,
         None => None,
@@ -590,7 +669,7 @@ pub async fn item(
         }
         None => Vec::new(),
     };
-    let bank_actions = bank_actions(ready, record.matches.iter().map(|m| &m.bank));
+    let bank_actions = bank_actions(ready, record.matches().iter().map(|m| &m.bank));
     let history = ready
         .store
         .audit_rows(&AuditFilter {
@@ -649,27 +728,7 @@ pub async fn item(
         owner_taken_down,
         artwork_items,
         bank_actions,
-        screening: ScreeningDetail {
-            id: screening.id,
-            verdict: screening.verdict,
-            reasons: record.reasons,
-            sha256: screening.sha256,
-            md5: screening.md5,
-            pdq: screening.pdq,
-            pdq_quality: screening.pdq_quality,
-            created_at: screening.created_at,
-            width: record.width,
-            height: record.height,
-            format: record.format.as_str().to_string(),
-            model: record.model,
-            scores: label_scores(&record.detections),
-            detections: record.detections,
-            matches: record.matches,
-            views: record.views.into_iter().map(ViewDetail::from).collect(),
-            decided_by: record.decided_by,
-            context: screening.context,
-            text: record.text,
-        },
+        screening: record.detail(screening),
         artwork,
         evidence,
         owner_artworks,
@@ -838,11 +897,14 @@ pub async fn decide(
     Json(request): Json<DecisionRequest>,
 ) -> Result<Json<DecisionView>, ApiError> {
     let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
-    let request = request.validate()?;
     let (review, screening) = visible_item(ready, &reviewer, &id).await?;
+    let request = request.validate(screening.has_image())?;
 
     let mut reports = Vec::new();
     let decision_bank = match request.decision {
+        // Words screened alone: nothing to bank or to report; the decision event tells
+        // the platform.
+        _ if !screening.has_image() => None,
         ReviewDecision::Confirm => {
             let name = request.bank.as_deref().unwrap_or_default();
             let bank = find_bank(ready, name).await?;

@@ -523,6 +523,36 @@ impl Backend {
         Ok(report_ids)
     }
 
+    /// The outbox row telling the webhooks to take down art that was public and is now
+    /// held or quarantined (a new title, a rescan), in the transaction that changed it.
+    /// One per screening; its reason is the record's first, which never quotes contact
+    /// details.
+    async fn insert_unpublish_event(
+        tx: &mut Tx,
+        screening_id: &str,
+        write: &ScreeningWrite,
+        status: ArtworkStatus,
+        created_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let kind = crate::act::report::ReportKind::Unpublish;
+        let payload = serde_json::json!({
+            "schema": "coverguard.unpublish.v1",
+            "artwork_id": write.artwork_id,
+            "owner_id": write.owner_id,
+            "screening_id": screening_id,
+            "verdict": write.verdict,
+            "status": status.as_str(),
+            "reason": write.review.as_ref().and_then(|r| r.reason.clone()),
+        });
+        let report = ReportWrite {
+            idempotency_key: crate::act::report::idempotency_key(kind, screening_id),
+            kind: kind.as_str().to_string(),
+            payload,
+        };
+        Self::insert_reports(tx, screening_id, std::slice::from_ref(&report), created_at).await?;
+        Ok(())
+    }
+
     /// The outbox row announcing an account event (`takedown` or `takedown_lifted`) to the
     /// webhooks, in the transaction that made the change: receivers hear of it exactly
     /// when it happened. `occurrence` tells this event from the owner's earlier ones (a
@@ -701,10 +731,13 @@ impl Store for Backend {
     }
 
     async fn record_screening(&self, write: &ScreeningWrite) -> StoreResult<RecordedScreening> {
-        require_nonempty("sha256", &write.sha256)?;
-        require_nonempty("md5", &write.md5)?;
+        // Words screened alone have no hashes and no model; an image has all three.
+        if !write.is_words_only() {
+            require_nonempty("sha256", &write.sha256)?;
+            require_nonempty("md5", &write.md5)?;
+            require_nonempty("model", &write.model)?;
+        }
         require_nonempty("verdict", &write.verdict)?;
-        require_nonempty("model", &write.model)?;
         require_nonempty("policy_version", &write.policy_version)?;
         // Emptiness of the quarantine object key and the report idempotency key is checked by
         // the schema, inside the transaction, so such a write fails after the screening insert
@@ -779,6 +812,14 @@ impl Store for Backend {
 
         let artwork_status = match &write.artwork_id {
             Some(artwork_id) => {
+                let before: Option<String> = sqlx::query(&format!(
+                    "SELECT status FROM artworks WHERE artwork_id = $1{ROW_LOCK}"
+                ))
+                .bind(artwork_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get("status"))
+                .transpose()?;
                 // A taken-down owner's uploads are never published, and their quarantined
                 // artworks stay quarantined whatever a later screening says.
                 let requested =
@@ -812,7 +853,12 @@ impl Store for Backend {
                         .fetch_one(&mut *tx)
                         .await?
                         .try_get("status")?;
-                Some(status.parse()?)
+                let status: ArtworkStatus = status.parse()?;
+                let was_public = before.as_deref() == Some(ArtworkStatus::Published.as_str());
+                if was_public && status != ArtworkStatus::Published {
+                    Self::insert_unpublish_event(&mut tx, &id, write, status, created_at).await?;
+                }
+                Some(status)
             }
             None => None,
         };
@@ -1009,6 +1055,8 @@ impl Store for Backend {
         policy_version: &str,
         banks_version: i64,
     ) -> StoreResult<Option<ScreeningRow>> {
+        // Words screened alone are stored with no hash: no image's verdict.
+        require_nonempty("sha256", sha256)?;
         sqlx::query(&format!(
             "SELECT {SCREENING_COLUMNS} FROM screenings \
              WHERE sha256 = $1 AND model = $2 AND policy_version = $3 AND banks_version = $4 \

@@ -247,6 +247,16 @@ pub struct ScreeningWrite {
     pub created_at: Option<DateTime<Utc>>,
 }
 
+impl ScreeningWrite {
+    /// A screening of words alone (a title with no image): no hashes of any kind.
+    pub fn is_words_only(&self) -> bool {
+        self.sha256.is_empty()
+            && self.md5.is_empty()
+            && self.pdq.is_none()
+            && self.view_pdq.is_empty()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct QuarantineWrite {
     /// Where the encrypted bytes live (local path key now, object key later).
@@ -310,6 +320,14 @@ pub struct ScreeningRow {
     pub record: serde_json::Value,
     pub context: serde_json::Value,
     pub created_at: DateTime<Utc>,
+}
+
+impl ScreeningRow {
+    /// Whether an image was screened. A screening of words alone (a title with no new
+    /// cover) stores no hashes: its sha256 and md5 are empty.
+    pub fn has_image(&self) -> bool {
+        !self.sha256.is_empty()
+    }
 }
 
 /// The PDQ of one view (a frame, in a rendering) of a screened file.

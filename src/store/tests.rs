@@ -98,6 +98,8 @@ store_cases!(
     backfill_checkpoints,
     artwork_signals_page_through_latest_screenings,
     owner_screenings_are_read_by_window_oldest_first,
+    words_alone_are_stored_without_hashes_and_an_image_needs_all,
+    public_art_held_later_is_announced_for_unpublishing,
 );
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -1848,4 +1850,116 @@ async fn owner_screenings_are_read_by_window_oldest_first(store: Arc<dyn Store>)
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn words_alone_are_stored_without_hashes_and_an_image_needs_all(store: Arc<dyn Store>) {
+    let words = ScreeningWrite {
+        sha256: String::new(),
+        md5: String::new(),
+        pdq: None,
+        pdq_quality: None,
+        model: String::new(),
+        analysis: "words".into(),
+        verdict: "review".into(),
+        artwork_status: ArtworkStatus::Held,
+        ..screening(SHA_A, Some("art-words"), Some("owner-words"))
+    };
+    assert!(words.is_words_only());
+    let recorded = store.record_screening(&words).await.unwrap();
+    assert!(recorded.created);
+    assert_eq!(recorded.artwork_status, Some(ArtworkStatus::Held));
+    let row = store
+        .get_screening(&recorded.screening_id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert!(!row.has_image());
+    // Never a cached image verdict: a lookup must name an image's hash.
+    let err = store
+        .cached_verdict("", "", "words", "policy-1", 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "invalid", "{err}");
+
+    // An image missing one of its hashes, or its model, is refused as before.
+    let no_md5 = ScreeningWrite {
+        md5: String::new(),
+        ..screening(SHA_B, None, None)
+    };
+    let no_sha = ScreeningWrite {
+        sha256: String::new(),
+        ..screening(SHA_B, None, None)
+    };
+    let no_model = ScreeningWrite {
+        model: String::new(),
+        ..screening(SHA_B, None, None)
+    };
+    for (name, write) in [("md5", &no_md5), ("sha256", &no_sha), ("model", &no_model)] {
+        let err = store.record_screening(write).await.unwrap_err();
+        assert_eq!(err.kind(), "invalid", "an image without its {name}: {err}");
+    }
+}
+
+async fn public_art_held_later_is_announced_for_unpublishing(store: Arc<dyn Store>) {
+    let unpublish_rows = |store: Arc<dyn Store>| async move {
+        store
+            .due_reports(now_utc() + Duration::days(1), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == "unpublish")
+            .collect::<Vec<_>>()
+    };
+    let held = |sha: &str, artwork: &str| ScreeningWrite {
+        verdict: "review".into(),
+        artwork_status: ArtworkStatus::Held,
+        review: Some(ReviewWrite {
+            priority: 1,
+            reason: Some("review: contact details in title (redacted)".into()),
+            verdict: "review".into(),
+            top_label: None,
+            top_score: None,
+            labels: Vec::new(),
+            banks: Vec::new(),
+        }),
+        ..screening(sha, Some(artwork), Some("owner-u"))
+    };
+    // Held from its first screening: it was never public, nothing to take down.
+    store
+        .record_screening(&held(SHA_A, "art-new"))
+        .await
+        .unwrap();
+    // Published, screened again and still published: nothing either.
+    for _ in 0..2 {
+        store
+            .record_screening(&screening(SHA_A, Some("art-public"), Some("owner-u")))
+            .await
+            .unwrap();
+    }
+    assert!(unpublish_rows(store.clone()).await.is_empty());
+
+    // Public, then held: one event, in the screening's transaction.
+    let later = store
+        .record_screening(&held(SHA_B, "art-public"))
+        .await
+        .unwrap();
+    let rows = unpublish_rows(store.clone()).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0].screening_id.as_deref(),
+        Some(later.screening_id.as_str())
+    );
+    assert_eq!(rows[0].payload["artwork_id"], "art-public");
+    assert_eq!(rows[0].payload["status"], "held");
+    assert_eq!(rows[0].payload["verdict"], "review");
+    assert!(
+        !later.report_ids.contains(&rows[0].id),
+        "an unpublish event is not one of the screening's reports"
+    );
+    // Held again: already out of view, no second event.
+    store
+        .record_screening(&held(SHA_A, "art-public"))
+        .await
+        .unwrap();
+    assert_eq!(unpublish_rows(store.clone()).await.len(), 1);
 }

@@ -26,6 +26,14 @@ pub enum Backend {
     Postgres,
 }
 
+/// A server that sends its outbox to the one webhook at `url`.
+pub async fn start_with_webhook(url: String) -> Server {
+    start(|c| {
+        c.webhooks = vec![coverguard::config::WebhookConfig { url, secret: None }];
+    })
+    .await
+}
+
 pub async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Server {
     start_on(Backend::Sqlite, configure)
         .await

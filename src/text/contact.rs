@@ -218,7 +218,6 @@ impl TextDetector for ContactDetector {
     }
 }
 
-/// A finding that names its recipient (without a leading `@`).
 /// Where cue words are looked for around a match: 25 characters before it and up to 16
 /// bytes after it, cut back to a character's start.
 fn cue_window(view: &str, at: &std::ops::Range<usize>) -> std::ops::Range<usize> {
@@ -246,6 +245,7 @@ fn push_contact(
     found.push(named(kind, view, bytes, recipient));
 }
 
+/// A finding that names its recipient (without a leading `@`).
 fn named(
     kind: TextSignalKind,
     view: ViewKind,

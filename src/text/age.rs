@@ -20,9 +20,9 @@ const OLDEST: u32 = 17;
 static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
         // "i'm 11", "im 12 send pics", "i am 1 3", "age: 14", "me (15)", "just turned 12"
-        r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ik ben|only|mne|mnie)\s?[:(]?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
+        r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ho|ik ben|only|mne|mnie|aku|saya|umur|usia|mine'?s|mine is)\s?[:(]?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
         // "12yo", "13 y/o", "14 years old", "12 anni", "1 2 yo"
-        r"\b(?P<age>\d\s?\d?)\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|jahre alt|jahre|anos|años|ans|lat|sai|anni|jaar|yasinda|yasindayim|yas|let)\b\.?\s?(?P<next>[a-z%:']*)",
+        r"\b(?P<age>\d\s?\d?)\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|jahre alt|jahre|anos|años|ans|lat|sai|anni|jaar|yasinda|yasindayim|yas|let|thn|tahun)\b\.?\s?(?P<next>[a-z%:']*)",
         // "only 13", "just 12", "13 and lonely", "12 girl here"
         r"\b(?:only|just|barely)\s(?P<age>\d{1,2})\b|\b(?P<age2>\d{1,2})\s(?:and|n|&)\s(?:bored|lonely|single|alone|sad)\b|\b(?P<age3>\d{1,2})\s?(?:girl|boy|gurl|grl|here)\b",
         // "13f", "14 m", "f13"
@@ -32,6 +32,33 @@ static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // Japanese: no word boundary between the number and its counter.
         r"(?:^|\D)(?P<age>\d{1,2})\s?(?:歳|才|さい|살)",
     ])
+});
+
+/// Korean native numbers from eleven to seventeen before `살` (years of age): written
+/// as words, not digits.
+static KOREAN_TEEN_AGE: LazyLock<Regex> =
+    LazyLock::new(|| rule(r"(?:열한|열두|열세|열네|열다섯|열여섯|열일곱)\s?살"));
+
+/// Goods sold by their age: "Glenfiddich aged 12 years", "Highland Park 12yo".
+static AGED_GOODS: LazyLock<Regex> = LazyLock::new(|| {
+    rule(
+        r"\b(?:whisky|whiskey|scotch|single malt|malt|bourbon|rum|rhum|cognac|armagnac|brandy|wine|port|tawny|cheddar|gouda|parmesan|glen[a-z]+|macallan|laphroaig|lagavulin|talisker|ardbeg|highland park|bowmore|balvenie|dalmore|jameson|bushmills|yamazaki|hibiki|distillery|cask|barrel|dram)\b|🥃",
+    )
+});
+
+/// Famous songs that sing an age, each with the age it sings: cited in a title, that
+/// age is the song's ("Dancing Queen – young and sweet, only seventeen").
+static SONGS_WITH_AN_AGE: LazyLock<Vec<(Regex, u32)>> = LazyLock::new(|| {
+    [
+        (r"\bdancing queen\b|\byoung and sweet\b", 17),
+        (r"\bjanis ian\b", 17),
+        (r"17才 (?:[-–—]|by) |南沙織|森高千里", 17),
+        (r"\blukas graham\b|\bonce i was 7 years\b", 7),
+        (r"\bsweet little 16\b|\bchuck berry\b", 16),
+    ]
+    .into_iter()
+    .map(|(pattern, age)| (rule(pattern), age))
+    .collect()
 });
 
 /// The rule (index into [`STATEMENTS`]) an age followed by a unit of years is read by:
@@ -97,10 +124,20 @@ fn statements(text: &Normalized, kind: ViewKind, found: &mut Vec<Finding>) {
     for m in GRADE.find_iter(view) {
         found.push(Finding::new(TextSignalKind::Age, kind, m.range()));
     }
+    for m in KOREAN_TEEN_AGE.find_iter(view) {
+        found.push(Finding::new(TextSignalKind::Age, kind, m.range()));
+    }
     let celebration = CELEBRATION.is_match(view);
+    let aged_goods = AGED_GOODS.is_match(view);
+    let sung: Vec<u32> = SONGS_WITH_AN_AGE
+        .iter()
+        .filter(|(cue, _)| cue.is_match(view))
+        .map(|(_, age)| *age)
+        .collect();
     for (rule, regex) in STATEMENTS.iter().enumerate() {
-        // "12 años" in a birthday title is the guest's age; "im 12" is still the writer's.
-        if celebration && rule == YEARS_RULE {
+        // "12 años" in a birthday title is the guest's age, "12 years" beside a whisky is
+        // the whisky's; "im 12" is still the writer's.
+        if (celebration || aged_goods) && rule == YEARS_RULE {
             continue;
         }
         for caps in regex.captures_iter(view) {
@@ -111,7 +148,7 @@ fn statements(text: &Normalized, kind: ViewKind, found: &mut Vec<Finding>) {
             let Ok(years) = digits.parse::<u32>() else {
                 continue;
             };
-            if !(YOUNGEST..=OLDEST).contains(&years) {
+            if !(YOUNGEST..=OLDEST).contains(&years) || sung.contains(&years) {
                 continue;
             }
             if caps.name("next").is_some_and(|next| {
@@ -122,6 +159,9 @@ fn statements(text: &Normalized, kind: ViewKind, found: &mut Vec<Finding>) {
                 continue;
             }
             let whole = caps.get(0).expect("group 0");
+            if aged_goods && whole.as_str().starts_with("aged") {
+                continue;
+            }
             let tail_start = chars_before(view, whole.start(), 30);
             let before = &view[tail_start..whole.start()];
             if ABOUT_SOMEONE_ELSE.is_match(before) || NOT_AN_AGE_BEFORE.is_match(before) {
@@ -165,6 +205,16 @@ mod tests {
             "12 (almost 13)",
             "fourteen next week, still 13 lol",
             "1 2 yo, h m u on discord",
+            "ik ben dertien jaar",
+            "on iki yaşındayım",
+            "tenho doze anos",
+            "ho quattordici anni",
+            "aku 13 thn",
+            "bin 14 und langweile mich",
+            "age? mine's 12",
+            "열세 살이에요",
+            "dancing queen on repeat, im 13",
+            "im 7 years old",
         ] {
             assert!(has_age(title), "{title}");
         }
@@ -189,6 +239,13 @@ mod tests {
             "2013歳",
             "12 and a half hours of jazz",
             "12 (almost 13) hour road trip mix",
+            "Glenfiddich aged 12 years & slow jazz",
+            "Highland Park 12yo – smoky folk",
+            "whisky & jazz night: 12 year old Glenfiddich",
+            "on the road again",
+            "Dancing Queen – young and sweet, only seventeen",
+            "Once I was seven years old 🎶 7 Years – Lukas Graham",
+            "17才 – 南沙織",
         ] {
             assert!(!has_age(title), "{title}");
         }

@@ -13,7 +13,7 @@ use super::{
 pub struct ContactDetector;
 
 /// Apps people are asked to move to, as written (after normalisation) in titles.
-const APPS: &str = r"snapchat|snap|sc|insta|instagram|ig|kik|telegram|tele|tg|discord|whatsapp|whats app|wa|tiktok|tik tok|skype|wechat|viber|signal|yubo|wizz|messenger|fb|facebook|twitter|line|zalo|vk|kakao|threema|session|wickr";
+const APPS: &str = r"snapchat|snap|sc|insta|instagram|ig|kik|telegram|tele|tg|discord|whatsapp|whats app|whtsap|whtsapp|watsap|watsapp|wa|tiktok|tik tok|skype|wechat|viber|signal|yubo|wizz|messenger|fb|facebook|twitter|line|zalo|vk|kakao|threema|session|wickr";
 
 /// Words that make a short run of digits a phone number rather than a year or a count.
 const PHONE_CUES: &str = r"call|text|txt|number|num|nmbr|#|ph|phone|tel|cell|mobile|whatsapp|wa|digits|hmu|ring|sms|contact|reach|my no|telegram|viber|signal";
@@ -24,6 +24,13 @@ static PHONE_RUN: LazyLock<Regex> =
 /// A date inside a run of digits: `2024-06-21`, `21.06.2024`.
 static DATE: LazyLock<Regex> =
     LazyLock::new(|| rule(r"(?:19|20)\d\d[-./]\d\d?[-./]\d\d?|\d\d?[-./]\d\d?[-./](?:19|20)\d\d"));
+/// Words that make a long run of digits a record's catalogue number, unless a phone cue
+/// says otherwise ("Sony 88985 41235 2").
+static CATALOGUE_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    rule(
+        r"\b(?:cat|cat no|catalog|catalogue|catalogus|katalog|ref|isbn|ean|upc|barcode|matrix|sony|emi|decca|columbia|rca|atlantic|warner|universal|polydor|capitol|naxos|reissue|pressing|remastered|lp|cd|vinyl)\b",
+    )
+});
 static PHONE_CUE: LazyLock<Regex> =
     LazyLock::new(|| rule(&format!(r"(?:^|\W)(?:{PHONE_CUES})(?:\W|$)")));
 /// Words that invite the reader to use the number or address beside them, or name the
@@ -122,10 +129,14 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\bhit me up\b|\b(?:move|take|continue) (?:this |it |the chat |our chat )?(?:to|on|over to) (?:snap|sc|snapchat|insta|ig|kik|telegram|tele|whatsapp|discord|signal|threema|wickr|session|line|wechat|viber|zalo)\b|\b(?:can|could|may) (?:i|we) (?:have|get|grab) (?:ur|your|yo|u) (?:number|num|nmbr|numbr|digits|snap|sc|insta|ig|kik|discord|email|phone|cell|whatsapp|telegram)\b|\bface ?time\s?\?".to_string(),
         r"\b(?:can|could|will|would|pls|plz|please) (?:u|you|ya) (?:call|text|txt|message|msg|dm|snap|facetime|ft|ring) me\b".to_string(),
         // A bare "dm" closing a title after a pause: "h0rny? dm", "sugar daddy, dm".
-        r"[?!.,;:~-]\s?(?:dm|pm|hmu)(?: me| it| pls| plz)?\s?[!.]*$".to_string(),
+        r"(?:[?!.,;:~-]|\blol|\blmao|\brn|[^\x00-\x7f])\s?(?:dm|pm|hmu)(?: me| it| pls| plz)?\s?[!.]*$".to_string(),
         r"\b(?:send|show|sent|envoie|envoi|envoyer|manda|mandame|schick)\b.{0,30}\b(?:on|sur|por|no|en|auf|per|na) (?:snap|sc|snapchat|kik|insta|ig|telegram|tele|whatsapp|discord)\b".to_string(),
         r"\b(?:the )?(?:yellow|ghost) app\b|\b(?:move|go|talk|chat|continue) (?:this )?(?:to )?(?:somewhere|smwhere|some place|someplace) (?:more )?private\b|\b(?:no|en|por|al|pelo|na|w|v) (?:privado|priv|pv|privat)\b|\b(?:pishi|napishi|pisz)\b|\badd my (?:snap|sc|snapchat|insta|ig|kik|discord|telegram)\b|(?:카톡|카카오톡|kakao ?talk|kakao)\s?(?:아이디|id|알려줘|추가|해|ㄱ)".to_string(),
         r"\bnapisz(?: do mnie| mi|\s?:)|(?:\bline|ライン)\s?(?:やってる|交換|id)|id\s?交換".to_string(),
+        // Dutch "app me" (WhatsApp me), Brazilian "zap", Indonesian "wa", Turkish "yaz
+        // bana" / "dm at", Italian "scrivimi", Russian "lichka" (the private messages),
+        // Japanese "DMして".
+        r"\b(?:app|stuur)\s?me\b.{0,12}\b(?:een )?(?:appje|berichtje|dm|dmpje|bericht)\b|\bapp me\b|\b(?:chat|hubungi|wa) (?:aku|saya|gue|gw)\b|\b(?:di|lewat|via) wa\b|\b(?:yaz|yazsana|ulas) bana\b|\bbana (?:yaz|dm|ulas)\b|\bdm(?:den)? at\b|\bscrivimi\b|\b(?:in|nel|sul) privato\b|\bv lichk[ua]\b|\b(?:dm|ｄｍ)\s?(?:きて|来て|して|ちょうだい|ください)|(?:インスタ|insta)の\s?dm".to_string(),
         // "what's your snap", "whats ur number", "send me your number"
         r"\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|#|kik|discord|whatsapp|wa|email|addy|phone|cell|tele|telegram|user|username|handle)\b|\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?[@#]|\b(?:ur|your) (?:numbr|numba|numero)\s?\?|\b(?:u|you|ya) (?:got|have|has|use|on) (?:a |an )?(?:snap|sc|snapchat|insta|ig|kik|discord|whatsapp|telegram|tiktok|zap)\b|\b(?:lets|let's|let us|we can|we could|can we) (?:go|move|talk|chat|continue) (?:to|in|on|into) (?:the )?(?:dms?|pms?|private|priv)\b|\b(?:drop|send|give|gimme|lmk|tell me) (?:ur|your|yo|u) @".to_string(),
         r"\b(?:send|give|gimme|gimmie|drop|dm|tell|text|leave|post|lmk|pasame|pasa|dame|mandame|passa|me passa|manda|me manda)\s?(?:me\s)?(?:ur|your|yo|u|tu|teu|seu|o teu|o seu)\s?(?:zap|whats|cel|numero|number|num|nmbr|numbr|digits|snap|sc|snapchat|insta|ig|kik|discord|email|addy|phone|cell|whatsapp|wa|telegram|user|username|handle|address)\b".to_string(),
@@ -313,7 +324,12 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
         let plausible = if toll_free {
             invited
         } else {
-            !listed && (international || cued || disguised || (n >= 10 && years * 2 < groups.len()))
+            let catalogue = !cued && CATALOGUE_CUE.is_match(near);
+            !listed
+                && (international
+                    || cued
+                    || disguised
+                    || (n >= 10 && years * 2 < groups.len() && !catalogue))
         };
         if plausible {
             push_contact(
@@ -344,6 +360,8 @@ mod tests {
             "five five five, zero one four two",
             "call 555.0199",
             "＋１ ５５５ ０１９９ ２２３",
+            "mi número es seis cuatro seis, cinco cinco cinco, cero uno nueve ocho",
+            "numer: zero sześć trzy dziewięć dziewięć osiem jeden jeden dwa dwa",
         ] {
             assert!(
                 kinds(title).contains(&TextSignalKind::Phone),
@@ -366,6 +384,9 @@ mod tests {
             "promo_master_20240611_0412",
             "1-800-273-8255 – Logic",
             "ＴＯＰ １００ ２０１９",
+            "Sony 88985 41235 2 – remastered reissue",
+            "Deutsche Grammophon cat. 0289 479 8334",
+            "Die drei ??? – Folge 12",
         ] {
             assert!(
                 !kinds(title).contains(&TextSignalKind::Phone),
@@ -407,6 +428,13 @@ mod tests {
             "t.me/lily2010",
             "discord lily#1234",
             "text me pls",
+            "stuur me een appje",
+            "ik ben 14, stuur me een dm",
+            "aku 13 thn, chat aku di wa ya",
+            "13 yaşındayım, insta'dan yaz bana",
+            "dm at bana",
+            "ho quattordici anni, scrivimi in privato",
+            "13歳だよ、インスタのDMきて",
         ] {
             assert!(
                 kinds(title).contains(&TextSignalKind::ContactHandle),
@@ -423,6 +451,7 @@ mod tests {
             "appelle-moi 06 39 98 12 34",
             "(646) 555-0107 txt",
             "write me! lily.k[at]outlook[dot]com",
+            "ruf mich an: null sieben sieben null null – neun null null – sechs vier zwei",
         ] {
             let kinds = kinds(title);
             assert!(

@@ -16,6 +16,7 @@ pub mod normalize;
 pub mod ocr;
 pub mod solicitation;
 pub mod song_titles;
+pub mod spelled_out;
 
 use std::fmt;
 use std::ops::Range;
@@ -248,13 +249,15 @@ impl Default for TextScreener {
 }
 
 impl TextScreener {
-    /// The built-in rules: contact details, solicitation and age statements.
+    /// The built-in rules: contact details, solicitation, age statements and messages
+    /// spelled out letter by letter.
     pub fn builtin() -> TextScreener {
         TextScreener {
             detectors: vec![
                 Arc::new(contact::ContactDetector),
                 Arc::new(solicitation::SolicitationDetector),
                 Arc::new(age::AgeDetector),
+                Arc::new(spelled_out::SpelledOutDetector),
             ],
         }
     }

@@ -418,6 +418,86 @@ const NUMBER_WORDS: &[(&str, &str)] = &[
     ("pietnascie", "15"),
     ("szesnascie", "16"),
     ("siedemnascie", "17"),
+    ("twaalf", "12"),
+    ("dertien", "13"),
+    ("veertien", "14"),
+    ("vijftien", "15"),
+    ("zestien", "16"),
+    ("zeventien", "17"),
+    ("doze", "12"),
+    ("treze", "13"),
+    ("catorze", "14"),
+    ("dezesseis", "16"),
+    ("dezasseis", "16"),
+    ("dezessete", "17"),
+    ("dezassete", "17"),
+    ("undici", "11"),
+    ("dodici", "12"),
+    ("tredici", "13"),
+    ("quattordici", "14"),
+    ("quindici", "15"),
+    ("sedici", "16"),
+    ("diciassette", "17"),
+    ("sebelas", "11"),
+    // Digits, for numbers read out one by one. Words that are also common words of
+    // another language the rules read are left out ("un", "een", "ein", "due", "sei").
+    ("cero", "0"),
+    ("uno", "1"),
+    ("dos", "2"),
+    ("tres", "3"),
+    ("cuatro", "4"),
+    ("cinco", "5"),
+    ("seis", "6"),
+    ("siete", "7"),
+    ("ocho", "8"),
+    ("nueve", "9"),
+    ("dois", "2"),
+    ("quatro", "4"),
+    ("sete", "7"),
+    ("oito", "8"),
+    ("nove", "9"),
+    ("null", "0"),
+    ("eins", "1"),
+    ("zwei", "2"),
+    ("drei", "3"),
+    ("vier", "4"),
+    ("funf", "5"),
+    ("sechs", "6"),
+    ("sieben", "7"),
+    ("acht", "8"),
+    ("neun", "9"),
+    ("deux", "2"),
+    ("trois", "3"),
+    ("quatre", "4"),
+    ("cinq", "5"),
+    ("huit", "8"),
+    ("neuf", "9"),
+    ("jeden", "1"),
+    ("dwa", "2"),
+    ("trzy", "3"),
+    ("cztery", "4"),
+    ("piec", "5"),
+    ("szesc", "6"),
+    ("siedem", "7"),
+    ("osiem", "8"),
+    ("dziewiec", "9"),
+];
+
+/// Numbers written as two words: Turkish teens ("on iki"), Indonesian ("dua belas").
+const TWO_WORD_NUMBERS: &[(&str, &str, &str)] = &[
+    ("on", "bir", "11"),
+    ("on", "iki", "12"),
+    ("on", "uc", "13"),
+    ("on", "dort", "14"),
+    ("on", "bes", "15"),
+    ("on", "alti", "16"),
+    ("on", "yedi", "17"),
+    ("dua", "belas", "12"),
+    ("tiga", "belas", "13"),
+    ("empat", "belas", "14"),
+    ("lima", "belas", "15"),
+    ("enam", "belas", "16"),
+    ("tujuh", "belas", "17"),
 ];
 
 fn without_spaces(view: &View) -> View {
@@ -454,8 +534,28 @@ fn number_words_to_digits(view: &View) -> View {
     let neighbour_numeric = |k: usize| {
         (k >= 2 && numeric(&cores[k - 2])) || (k + 2 < cores.len() && numeric(&cores[k + 2]))
     };
-    for (k, word) in words.into_iter().enumerate() {
+    let mut skip_to = 0;
+    for (k, word) in words.iter().enumerate() {
+        if k < skip_to {
+            continue;
+        }
         let core = cores[k].as_str();
+        // "on iki": the first word and the second, up to its own trailing marks.
+        let pair = TWO_WORD_NUMBERS.iter().find(|(first, second, _)| {
+            *first == core && cores.get(k + 2).is_some_and(|next| next == second)
+        });
+        if let Some((_, second, digits)) = pair {
+            let last = &words[k + 2];
+            let span = word[0].1.start..last[second.chars().count() - 1].1.end;
+            for d in digits.chars() {
+                out.push(d, span.clone());
+            }
+            for (c, s) in &last[second.chars().count()..] {
+                out.push(*c, s.clone());
+            }
+            skip_to = k + 3;
+            continue;
+        }
         // "555 o1o4": the letter o among digits is a zero; "oh seven seven oh" too.
         let zeroed = core.contains(|c: char| c.is_ascii_digit())
             && core.contains('o')
@@ -488,7 +588,7 @@ fn number_words_to_digits(view: &View) -> View {
             }
             None => {
                 for (c, s) in word {
-                    out.push(c, s);
+                    out.push(*c, s.clone());
                 }
             }
         }
@@ -537,6 +637,11 @@ mod tests {
         assert_eq!(n.digits.as_str(), "im 13, call 5 5 5 12");
         assert_eq!(source_of(&n, ViewKind::Digits, "13"), "Thirteen");
         assert_eq!(source_of(&n, ViewKind::Digits, "12"), "1️⃣2️⃣");
+        let n = Normalized::new("on iki yaşındayım, dua belas! seis cuatro");
+        assert_eq!(n.digits.as_str(), "12 yasindayim, 12! 6 4");
+        assert_eq!(source_of(&n, ViewKind::Digits, "12 "), "on iki");
+        // "on" alone is a word.
+        assert_eq!(Normalized::new("on and on").digits.as_str(), "on and on");
     }
 
     #[test]

@@ -18,7 +18,7 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     rules(&[
         // "send pics", "send me a selfie", "snd me ur pic"
         format!(
-            r"\b(?:send|snd|sendme|text|dm|share|post|trade|swap|drop|snap|kik)\s?(?:me\s|me)?(?:a |an |some |more |ur |your |u |the |1 |one |any )?(?:cute |pretty |new |private |ur |your )?(?:{PICTURES})\b"
+            r"\b(?:send|snd|sendme|text|dm|share|post|trade|swap|drop|snap|snapchat|kik)\s?(?:me\s|me)?(?:a |an |some |more |ur |your |u |the |1 |one |any )?(?:cute |cutest |pretty |prettiest |hottest |best |new |private |ur |your )?(?:{PICTURES})\b"
         ),
         // "pic of u?", "pics of urself"
         format!(r"\b(?:{PICTURES}) (?:of|from) (?:u|urself|ur self|ur|yourself)\b|\b(?:{PICTURES}) (?:in|wearing) (?:ur|your)\b"),
@@ -38,6 +38,10 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
             r"\b(?:{PICTURES}) (?:for|4) (?:{PICTURES})\b|\bsend (?:one|1|sum|some|it) back\b|\b(?:ur|your) turn (?:to )?(?:pic|selfie|show|send)|\b(?:bild|foto|fotos|bilder) von dir\b|\b(?:foto|fotograf|fotografini|fotografin|resim|resmini) at\b|\bskin'? (?:foto|fotku|fotochku)\b"
         ),
         format!(r"\bowe me (?:a |an |some |one )?(?:{PICTURES})\b"),
+        // Dutch and Italian: "stuur eens een foto van jezelf", "mandami una foto di te".
+        r"\b(?:stuur|stuurt|mandami|inviami|mandameli)\b.{0,20}\b(?:foto|fotos|foto's|fotootje|selfie|selfies|pic|pics)\b|\b(?:foto|fotos|foto's|selfie) (?:van jezelf|van je|di te|tua|de voce|de toi|sua)\b".to_string(),
+        // "post ur face", "selfie swap? u first", "i'll pay 4 pics"
+        format!(r"\b(?:post|drop|show) (?:ur|your) (?:face|body|pic|pics|selfie)\b|\b(?:{PICTURES}) (?:swap|trade|exchange)\b|\b(?:pay|paying|pay u|pay you) (?:4|for) (?:ur |your |a |some )?(?:{PICTURES}|feet)\b"),
         r"\b(?:would love|i'd love|id love|i'd like|id like) to see (?:u|you|ur face|your face)\b|\blook (?:cute|hot|pretty|good)\b.{0,10}\bprove it\b".to_string(),
         format!(r"\b(?:{PICTURES}|face|proof) or (?:ur|you're|youre|u r|ure|you are|your|u) (?:fake|lying|a liar|a bot|a catfish|cap)\b"),
         r"(?:사진|셀카)\s?(?:보내줘|보내|보여줘|줘)".to_string(),
@@ -57,6 +61,8 @@ static SEXUAL_PICTURE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\bsend (?:me )?(?:something|smth|sth|sumn|sum|some|a|an|ur|your|u) (?:spicy|sexy|naughty|hot|dirty|lewd|nsfw)\b".to_string(),
         r"\b(?:sexy|naked|nude|dirty|spicy|lewd|hot|private|body|bikini|underwear|bra) (?:pic|pics|pix|photo|photos|selfie|selfies|vid|vids|video|videos|snaps)\b".to_string(),
         r"\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
+        // Pictures of the body, or without clothes: "pics of ur abs", "a pic without ur shirt".
+        format!(r"\b(?:{PICTURES}) (?:of|from) (?:ur|your) (?:abs|body|chest|legs|feet|butt|ass|boobs|bum)\b|\b(?:boobs|tits|ass|butt|feet|body) (?:pic|pics|pix|photo|photos|vid|vids)\b|\b(?:{PICTURES})\b.{{0,25}}\b(?:without|w/o|no|sans|sin|sem|ohne|bez) (?:ur |your |a |any |tu |ta |sua |deine? )?(?:shirt|top|clothes|ropa|roupa|vetements|kleidung|ubrania|bra|pants)\b|\b(?:{PICTURES}) de toi (?:toute |tout )?nue?s?\b|\bshow (?:u|you) mine if (?:u|you) show (?:me )?(?:urs|yours)\b|\bshow feet\b|\bpokaz (?:mi )?(?:sie|sie mi) bez ubrania\b|\bmanda nude\b|\bnudeski\b|(?:えっちな|エッチな|エロい)(?:写真|画像|自撮り)"),
         // Spanish "pack": a set of nudes.
         r"\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b".to_string(),
     ])
@@ -72,6 +78,9 @@ static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(?:take|took|tak) (?:ur|your|it|them) (?:clothes|shirt|top|bra|pants) off\b|\b(?:without|no) (?:ur |your |any )?clothes\b|\bstrip for me\b|\bsin ropa\b|\bsem roupa\b|\bohne kleidung\b|\bsans vetements\b|\bkinky (?:chat|fun|talk|pics|stuff|games?|rp)\b|\b(?:fun|play|naughty|something) on (?:cam|camera|webcam)\b|\btouch (?:yourself|urself)\b".to_string(),
         r"\b(?:wanna|want to|lets|let's|let us|wana) (?:have sex|hook ?up|fuck|bang|sext|make out|do it|do stuff|do things)\b|\bsex with (?:me|u|you)\b|\bwhat (?:r|are) (?:u|you) wearing\b".to_string(),
         r"\b(?:send|show|flash) (?:me )?(?:ur |your |yo )?(?:boobs|tits|pussy|dick|body|bum|butt)\b".to_string(),
+        // Dirty talk and naughty things in Spanish, Italian, Portuguese, German, Dutch,
+        // Polish, Turkish, Indonesian, Japanese.
+        r"\b(?:hacer|fare|fazer) (?:cosas|cose|coisas) (?:sucias|sporche|safadas)\b|\bsafadeza\b|\b(?:versaute|versauten|geile|hete|sexy|niegrzeczne|niegrzecznie) (?:chat|chats|chatten|gesprache|praat|gesprekken|rozmowy|rozmowe|gadki)\b|\bsexten\b|\bseks sohbet\w*|\b(?:seninle|benimle) yatmak\b|\bkamu seksi\b|\bmau ml\b|エッチ|えっち".to_string(),
     ])
 });
 
@@ -167,6 +176,33 @@ mod tests {
             ("bet u look cute, prove it", TextSignalKind::ImageRequest),
             ("u owe me a pic", TextSignalKind::ImageRequest),
             ("n u d e s", TextSignalKind::ImageRequest),
+            (
+                "stuur eens een foto van jezelf",
+                TextSignalKind::ImageRequest,
+            ),
+            (
+                "mandami una foto di te stasera",
+                TextSignalKind::ImageRequest,
+            ),
+            ("post ur face in the comments", TextSignalKind::ImageRequest),
+            ("selfie swap? u first", TextSignalKind::ImageRequest),
+            ("snapchat me ur cutest pic", TextSignalKind::ImageRequest),
+            ("send me pics of ur abs", TextSignalKind::Sexual),
+            (
+                "if ur cute send a pic without ur shirt",
+                TextSignalKind::Sexual,
+            ),
+            ("envoie des photos de toi toute nue", TextSignalKind::Sexual),
+            ("i'll show u mine if u show me urs", TextSignalKind::Sexual),
+            (
+                "quieres hacer cosas sucias conmigo?",
+                TextSignalKind::Sexual,
+            ),
+            ("lust auf versaute chats?", TextSignalKind::Sexual),
+            ("zin in een geile chat?", TextSignalKind::Sexual),
+            ("bora conversar safadeza?", TextSignalKind::Sexual),
+            ("エッチな話しよ？", TextSignalKind::Sexual),
+            ("wyślij nudeski", TextSignalKind::Sexual),
         ] {
             assert!(kinds(title).contains(&kind), "{title}: {:?}", kinds(title));
         }
@@ -185,6 +221,9 @@ mod tests {
             "Video Killed the Radio Star",
             "Talk Dirty",
             "Dirty Talk",
+            "Geile Zeit",
+            "Post Malone – Circles",
+            "photo booth swap meet",
         ] {
             assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
         }

@@ -72,7 +72,13 @@ pub fn resize_padded_square(rgb: &[u8], width: usize, height: usize, dst_side: u
             0
         }
     };
-    resize_with(pixel, (side, side), (dst_side, dst_side))
+    let whole = Region {
+        x0: 0,
+        y0: 0,
+        x1: dst_side,
+        y1: dst_side,
+    };
+    resize_with(pixel, (side, side), (dst_side, dst_side), whole)
 }
 
 /// Resize an RGB8 image to `dst_width` x `dst_height`, as
@@ -88,25 +94,74 @@ pub fn resize_linear(
     if (width, height) == (dst_width, dst_height) {
         return rgb.to_vec();
     }
-    let pixel = |x: usize, y: usize, c: usize| -> i32 { rgb[(y * width + x) * 3 + c] as i32 };
-    resize_with(pixel, (width, height), (dst_width, dst_height))
+    let whole = Region {
+        x0: 0,
+        y0: 0,
+        x1: dst_width,
+        y1: dst_height,
+    };
+    resize_linear_region(rgb, width, height, (dst_width, dst_height), whole)
 }
 
-/// OpenCV's 8-bit 3-channel INTER_LINEAR resize of the image `pixel` reads.
+/// A rectangle of a resize's output, `x0..x1` by `y0..y1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+}
+
+impl Region {
+    fn width(&self) -> usize {
+        self.x1.saturating_sub(self.x0)
+    }
+
+    fn height(&self) -> usize {
+        self.y1.saturating_sub(self.y0)
+    }
+}
+
+/// The `region` of [`resize_linear`]'s output, computed alone: each output pixel
+/// depends only on its own taps, so it equals the same rectangle cut from the whole
+/// resize, at the cost of the region's pixels.
+pub fn resize_linear_region(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    dst: (usize, usize),
+    region: Region,
+) -> Vec<u8> {
+    debug_assert_eq!(rgb.len(), width * height * 3);
+    let pixel = |x: usize, y: usize, c: usize| -> i32 { rgb[(y * width + x) * 3 + c] as i32 };
+    resize_with(pixel, (width, height), dst, region)
+}
+
+/// OpenCV's 8-bit 3-channel INTER_LINEAR resize of the image `pixel` reads, the
+/// `region` of its output (clipped to the output).
 fn resize_with(
     pixel: impl Fn(usize, usize, usize) -> i32,
     (src_w, src_h): (usize, usize),
     (dst_w, dst_h): (usize, usize),
+    region: Region,
 ) -> Vec<u8> {
-    let mut out = vec![0u8; dst_w * dst_h * 3];
-    if dst_w == 0 || dst_h == 0 || src_w == 0 || src_h == 0 {
+    let region = Region {
+        x0: region.x0.min(dst_w),
+        y0: region.y0.min(dst_h),
+        x1: region.x1.min(dst_w),
+        y1: region.y1.min(dst_h),
+    };
+    let (rw, rh) = (region.width(), region.height());
+    let mut out = vec![0u8; rw * rh * 3];
+    if rw == 0 || rh == 0 || src_w == 0 || src_h == 0 {
         return out;
     }
+    let at = |x: usize, y: usize| ((y - region.y0) * rw + x - region.x0) * 3;
     if (src_w, src_h) == (dst_w, dst_h) {
-        for y in 0..dst_h {
-            for x in 0..dst_w {
+        for y in region.y0..region.y1 {
+            for x in region.x0..region.x1 {
                 for c in 0..3 {
-                    out[(y * dst_w + x) * 3 + c] = pixel(x, y, c) as u8;
+                    out[at(x, y) + c] = pixel(x, y, c) as u8;
                 }
             }
         }
@@ -117,32 +172,32 @@ fn resize_with(
     let scale_x = 1.0 / (dst_w as f64 / src_w as f64);
     let scale_y = 1.0 / (dst_h as f64 / src_h as f64);
     if (scale_x - 2.0).abs() < f64::EPSILON && (scale_y - 2.0).abs() < f64::EPSILON {
-        for y in 0..dst_h {
-            for x in 0..dst_w {
+        for y in region.y0..region.y1 {
+            for x in region.x0..region.x1 {
                 for c in 0..3 {
                     let sum = pixel(2 * x, 2 * y, c)
                         + pixel(2 * x + 1, 2 * y, c)
                         + pixel(2 * x, 2 * y + 1, c)
                         + pixel(2 * x + 1, 2 * y + 1, c);
-                    out[(y * dst_w + x) * 3 + c] = ((sum + 2) >> 2) as u8;
+                    out[at(x, y) + c] = ((sum + 2) >> 2) as u8;
                 }
             }
         }
         return out;
     }
 
-    let x_taps = taps(src_w, dst_w, true);
-    let y_taps = taps(src_h, dst_h, false);
+    let x_taps = &taps(src_w, dst_w, true)[region.x0..region.x1];
+    let y_taps = &taps(src_h, dst_h, false)[region.y0..region.y1];
     // Horizontal pass of one source row, at full fixed-point precision.
     let horizontal = |row: usize, buf: &mut Vec<i32>| {
         buf.clear();
-        for t in &x_taps {
+        for t in x_taps {
             for c in 0..3 {
                 buf.push(pixel(t.first, row, c) * t.w_first + pixel(t.second, row, c) * t.w_second);
             }
         }
     };
-    let (mut row_a, mut row_b) = (Vec::with_capacity(dst_w * 3), Vec::with_capacity(dst_w * 3));
+    let (mut row_a, mut row_b) = (Vec::with_capacity(rw * 3), Vec::with_capacity(rw * 3));
     let mut cached: (Option<usize>, Option<usize>) = (None, None);
     for (dy, t) in y_taps.iter().enumerate() {
         if cached.0 != Some(t.first) {
@@ -158,7 +213,7 @@ fn resize_with(
             horizontal(t.second, &mut row_b);
             cached.1 = Some(t.second);
         }
-        let dst = &mut out[dy * dst_w * 3..(dy + 1) * dst_w * 3];
+        let dst = &mut out[dy * rw * 3..(dy + 1) * rw * 3];
         for (i, d) in dst.iter_mut().enumerate() {
             // OpenCV's vectorised vertical kernel: >>4, 16-bit multiply-high, then round >>2.
             let a = ((row_a[i] >> 4).min(i16::MAX as i32) * t.w_first) >> 16;
@@ -256,6 +311,69 @@ mod tests {
         assert_eq!(
             resize_linear(&padded, w, w, 20, 20),
             resize_padded_square(&rgb, w, h, 20)
+        );
+    }
+
+    #[test]
+    fn a_region_of_the_resize_is_the_same_rectangle_cut_from_the_whole() {
+        // A noisy image, so every tap and rounding step shows in the output.
+        let (w, h) = (60usize, 46usize);
+        let mut state = 0x9e37_79b9u32;
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        // Shrinks, enlargements, mixed axes, the exact 2x shrink and the same size.
+        for (dw, dh) in [(40, 30), (120, 92), (96, 20), (30, 23), (60, 46), (7, 100)] {
+            let whole = resize_linear(&rgb, w, h, dw, dh);
+            for region in [
+                Region {
+                    x0: 0,
+                    y0: 0,
+                    x1: dw,
+                    y1: dh,
+                },
+                Region {
+                    x0: 3,
+                    y0: 5,
+                    x1: dw / 2,
+                    y1: dh - 1,
+                },
+                Region {
+                    x0: dw - 1,
+                    y0: 0,
+                    x1: dw,
+                    y1: 1,
+                },
+                Region {
+                    x0: 2,
+                    y0: dh / 3,
+                    x1: dw,
+                    y1: dh,
+                },
+            ] {
+                let cut: Vec<u8> = (region.y0..region.y1)
+                    .flat_map(|y| &whole[(y * dw + region.x0) * 3..(y * dw + region.x1) * 3])
+                    .copied()
+                    .collect();
+                let alone = resize_linear_region(&rgb, w, h, (dw, dh), region);
+                assert_eq!(alone, cut, "{dw}x{dh} {region:?}");
+            }
+        }
+        // A region past the output is clipped to it.
+        let past = Region {
+            x0: 38,
+            y0: 28,
+            x1: 50,
+            y1: 50,
+        };
+        assert_eq!(
+            resize_linear_region(&rgb, w, h, (40, 30), past).len(),
+            2 * 2 * 3
         );
     }
 

@@ -126,7 +126,7 @@ fn photos_without_text_pass_the_gate_unread() {
         let d = decode_file(&dir.join(name));
         let (w, h) = (d.width as usize, d.height as usize);
         let windows = engine.gate_windows(&d.rgb, w, h, &gate).unwrap();
-        let area: usize = windows.windows.iter().map(|r| r.area()).sum();
+        let area: usize = windows.windows.iter().map(|(r, _)| r.area()).sum();
         let share = area as f64 / (windows.width * windows.height) as f64;
         eprintln!("{name}: detector windows over {:.1}% of it", share * 100.0);
         shares.push(share);

@@ -24,6 +24,7 @@ pub use gate::GateParams;
 pub use models::{OcrError, OcrModels};
 pub use recognise::{ClassifyParams, RecogniseParams};
 
+use crate::classify::preprocess::{resize_linear_region, Region};
 use crate::provision::{self, OcrProvisioned};
 
 /// One line of text read in an image.
@@ -62,13 +63,12 @@ pub struct Read {
     pub read_in_full: bool,
 }
 
-/// An image at the detector's scale (RGB8, `width` x `height`; empty without windows)
-/// and the windows of it the detector is run on first.
+/// The windows of an image at the detector's scale (`width` x `height`) the detector is
+/// run on first, each with its pixels at that scale.
 pub struct GateWindows {
-    pub scaled: Vec<u8>,
     pub width: usize,
     pub height: usize,
-    pub windows: Vec<gate::Rect>,
+    pub windows: Vec<(gate::Rect, Pixels)>,
 }
 
 /// The OCR models with their processing facts.
@@ -197,18 +197,9 @@ impl OcrEngine {
                 read_in_full: true,
             });
         };
-        let (scaled, w) = (&windows.scaled, windows.width);
         let mut confirmed = false;
-        for window in &windows.windows {
-            let crop = Pixels {
-                width: window.width(),
-                height: window.height(),
-                rgb: (window.y0..window.y1)
-                    .flat_map(|y| &scaled[(y * w + window.x0) * 3..(y * w + window.x1) * 3])
-                    .copied()
-                    .collect(),
-            };
-            if !self.detect_boxes(&crop)?.is_empty() {
+        for (_, crop) in &windows.windows {
+            if !self.detect_boxes(crop)?.is_empty() {
                 confirmed = true;
                 break;
             }
@@ -269,16 +260,26 @@ impl OcrEngine {
     ) -> Option<GateWindows> {
         let (w, h) = detect::detector_size(width, height, &self.detect)?;
         let seeds = gate::seeds(&gate::grey_at(rgb, width, height, w, h), w, h, gate);
-        let windows = gate::detector_windows(&seeds, w, h, DETECTOR_STRIDE);
-        // The detector's own (OpenCV-exact) input only where it will run.
-        let scaled = if windows.is_empty() {
-            Vec::new()
-        } else {
-            crate::classify::preprocess::resize_linear(rgb, width, height, w, h)
-        };
+        // The detector's own (OpenCV-exact) input, only where it will run.
+        let windows = gate::detector_windows(&seeds, w, h, DETECTOR_STRIDE)
+            .into_iter()
+            .map(|r| {
+                let region = Region {
+                    x0: r.x0,
+                    y0: r.y0,
+                    x1: r.x1,
+                    y1: r.y1,
+                };
+                let pixels = Pixels {
+                    width: r.width(),
+                    height: r.height(),
+                    rgb: resize_linear_region(rgb, width, height, (w, h), region),
+                };
+                (r, pixels)
+            })
+            .collect();
         Some(GateWindows {
             windows,
-            scaled,
             width: w,
             height: h,
         })

@@ -227,16 +227,16 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
 }
 
 /// The mean over a `window` x `window` square centred on each pixel (clipped at the
-/// borders), floor(sum / area), from an integral image.
+/// borders), floor(sum / area), computed once for every pixel.
 struct LocalMean {
-    integral: Vec<u32>,
+    mean: Vec<u8>,
     w: usize,
     h: usize,
-    r: usize,
 }
 
 impl LocalMean {
     fn new(gray: &[u8], w: usize, h: usize, window: usize) -> LocalMean {
+        let r = window / 2;
         // 255 x 736 x 736 fits in u32 many times over.
         let mut integral = vec![0u32; (w + 1) * (h + 1)];
         for y in 0..h {
@@ -246,46 +246,53 @@ impl LocalMean {
                 integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
             }
         }
-        LocalMean {
-            integral,
-            w,
-            h,
-            r: window / 2,
+        // Each column's window bounds and width, the same for every row.
+        let spans: Vec<(usize, usize)> = (0..w)
+            .map(|x| (x.saturating_sub(r), (x + r + 1).min(w)))
+            .collect();
+        let mut mean = vec![0u8; w * h];
+        let mut columns = vec![0u32; w + 1];
+        for y in 0..h {
+            let (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
+            let top = &integral[ya * (w + 1)..(ya + 1) * (w + 1)];
+            let bottom = &integral[yb * (w + 1)..(yb + 1) * (w + 1)];
+            for ((c, t), b) in columns.iter_mut().zip(top).zip(bottom) {
+                *c = b - t;
+            }
+            let rows = (yb - ya) as f64;
+            // A quotient of whole numbers this small, correctly rounded, truncates to
+            // the integer floor: one that is not whole lies at least 1/area from the
+            // next whole number, far beyond f64's rounding error.
+            for (m, &(xa, xb)) in mean[y * w..(y + 1) * w].iter_mut().zip(&spans) {
+                let sum = (columns[xb] - columns[xa]) as f64;
+                *m = (sum / (rows * (xb - xa) as f64)) as u8;
+            }
         }
-    }
-
-    /// The sum over the square around `(x, y)` and its area.
-    #[inline]
-    fn sum_area(&self, x: usize, y: usize) -> (u32, u32) {
-        let (ya, yb) = (y.saturating_sub(self.r), (y + self.r + 1).min(self.h));
-        let (xa, xb) = (x.saturating_sub(self.r), (x + self.r + 1).min(self.w));
-        let (top, bottom) = (ya * (self.w + 1), yb * (self.w + 1));
-        let sum = self.integral[bottom + xb] + self.integral[top + xa]
-            - self.integral[top + xb]
-            - self.integral[bottom + xa];
-        (sum, ((yb - ya) * (xb - xa)) as u32)
+        LocalMean { mean, w, h }
     }
 
     fn at(&self, x: usize, y: usize) -> i32 {
-        let (sum, area) = self.sum_area(x, y);
-        (sum / area) as i32
+        self.mean[y * self.w + x] as i32
     }
 
     /// The pixels darker, and those lighter, than their mean by more than `delta`, each
-    /// in a border of none (see [`glyphs`]). Decided without dividing: with `m =
-    /// floor(s / a)`, `m > v + delta` is `s >= (v + delta + 1) a`, and `m < v - delta` is
-    /// `s < (v - delta) a`.
+    /// in a border of none (see [`glyphs`]).
     fn ink(&self, gray: &[u8], delta: i32) -> (Vec<bool>, Vec<bool>) {
         let pw = self.w + 2;
         let mut dark = vec![false; pw * (self.h + 2)];
         let mut light = dark.clone();
         for y in 0..self.h {
-            for x in 0..self.w {
-                let (sum, area) = self.sum_area(x, y);
-                let (v, sum, area) = (gray[y * self.w + x] as i64, sum as i64, area as i64);
-                let p = (y + 1) * pw + x + 1;
-                dark[p] = sum >= (v + delta as i64 + 1) * area;
-                light[p] = sum < (v - delta as i64) * area;
+            let row = y * self.w..(y + 1) * self.w;
+            let inside = (y + 1) * pw + 1..(y + 1) * pw + 1 + self.w;
+            let pixels = gray[row.clone()].iter().zip(&self.mean[row]);
+            for ((d, l), (&v, &m)) in dark[inside.clone()]
+                .iter_mut()
+                .zip(&mut light[inside])
+                .zip(pixels)
+            {
+                let diff = v as i32 - m as i32;
+                *d = diff < -delta;
+                *l = diff > delta;
             }
         }
         (dark, light)
@@ -560,15 +567,28 @@ mod tests {
     fn ink_is_decided_against_the_floor_of_the_local_mean_at_every_pixel() {
         // A pseudo-random image small enough that every window is clipped somewhere, and
         // a window larger than it: borders and the interior, every delta sign.
-        let (w, h) = (37, 23);
+        // Then a wider one whose windows are whole in the middle, and flat images at the
+        // ends of the range, where every quotient is a whole number.
         let mut state = 7u32;
-        let gray: Vec<u8> = (0..w * h)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 24) as u8
-            })
-            .collect();
-        for (window, delta) in [(21, 12), (5, 0), (51, 40)] {
+        let mut noise = |w: usize, h: usize| -> Vec<u8> {
+            (0..w * h)
+                .map(|_| {
+                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (state >> 24) as u8
+                })
+                .collect()
+        };
+        let images = [
+            (37, 23, noise(37, 23)),
+            (160, 48, noise(160, 48)),
+            (40, 30, vec![255u8; 40 * 30]),
+            (40, 30, vec![0u8; 40 * 30]),
+        ];
+        for ((w, h, gray), (window, delta)) in images
+            .iter()
+            .flat_map(|i| [(21, 12), (5, 0), (51, 40)].map(|p| (i, p)))
+        {
+            let (w, h) = (*w, *h);
             let mean = LocalMean::new(&gray, w, h, window);
             let (dark, light) = mean.ink(&gray, delta);
             let r = window / 2;

@@ -589,8 +589,8 @@ mod tests {
             .flat_map(|i| [(21, 12), (5, 0), (51, 40)].map(|p| (i, p)))
         {
             let (w, h) = (*w, *h);
-            let mean = LocalMean::new(&gray, w, h, window);
-            let (dark, light) = mean.ink(&gray, delta);
+            let mean = LocalMean::new(gray, w, h, window);
+            let (dark, light) = mean.ink(gray, delta);
             let r = window / 2;
             for y in 0..h {
                 for x in 0..w {

@@ -1142,3 +1142,81 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!(row.verdict, "review");
     store.close().await;
 }
+
+/// Playlists without a cover are backfilled by their words: a row with a title and no
+/// image is screened alone (held when it asks for contact), and a row of words for an
+/// artwork screened before decides its stored image screening again, with no fetch and
+/// no inference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rows_without_an_image_screen_their_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("coffee.png");
+    std::fs::write(
+        &photo,
+        std::fs::read(skimage_dir().join("coffee.png")).unwrap(),
+    )
+    .unwrap();
+    let write = |name: &str, lines: &[String]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        ManifestArg { path, format: None }
+    };
+    let first = write(
+        "first.jsonl",
+        &[
+            r#"{"artwork_id":"asks","owner_id":"o-1","playlist_track_count":0,"title":"sc: lily_2010 add me"}"#.to_string(),
+            r#"{"artwork_id":"jazz","owner_id":"o-1","description":"sunday morning jazz"}"#.to_string(),
+            format!(
+                r#"{{"artwork_id":"cover","owner_id":"o-2","path":"{}","title":"coffee break"}}"#,
+                photo.display()
+            ),
+        ],
+    );
+    let config = ServiceConfig {
+        data_dir: dir.path().join("data"),
+        quarantine_key: Some("22".repeat(32)),
+        ..ServiceConfig::default()
+    };
+    let done = job::run_local(&config, &first, None, BackfillOptions::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.summary.screened, done.summary.failed),
+        (3, 0),
+        "{:?}",
+        done.summary
+    );
+    assert_eq!(done.inferred, 1, "only the cover is inferred");
+    let store = store::open(&config.database_url()).await.unwrap();
+    let (asks, record) = latest(store.as_ref(), "asks").await;
+    assert_eq!(asks.verdict, "review", "{record}");
+    assert!(!asks.has_image());
+    assert_eq!(record["source"], "text:asks");
+    assert_eq!(record["text"]["signals"][0]["source"], "title", "{record}");
+    let (jazz, record) = latest(store.as_ref(), "jazz").await;
+    assert_eq!(jazz.verdict, "allow", "{record}");
+    let (cover, _) = latest(store.as_ref(), "cover").await;
+    assert_eq!(cover.verdict, "allow");
+
+    // The cover is retitled: its stored screening is decided again under the new words.
+    let retitled = write(
+        "retitled.jsonl",
+        &[r#"{"artwork_id":"cover","owner_id":"o-2","title":"text me 555 123 4567"}"#.to_string()],
+    );
+    let again = job::run_local(&config, &retitled, None, BackfillOptions::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.summary.screened, again.inferred),
+        (1, 0),
+        "{:?}",
+        again.summary
+    );
+    let (now, record) = latest(store.as_ref(), "cover").await;
+    assert_ne!(now.id, cover.id);
+    assert_eq!(
+        now.sha256, cover.sha256,
+        "the image's screening, decided again"
+    );
+    assert_eq!(now.verdict, "review", "{record}");
+}

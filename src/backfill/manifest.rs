@@ -7,11 +7,12 @@
 //! | field | |
 //! | --- | --- |
 //! | `artwork_id` | required: 1 to 128 characters of `[A-Za-z0-9._:-]` |
-//! | `url` or `path` | exactly one: an `http`/`https` URL, or a file path. A relative path is taken from the manifest's directory |
+//! | `url` or `path` | at most one: an `http`/`https` URL, or a file path. A relative path is taken from the manifest's directory. With neither, the row's `title` and `description` are screened alone (a playlist without a cover), and one of them is required |
 //! | `owner_id` | required, as `artwork_id`: an artwork without its owner can never be taken down with the account |
 //! | `surface` | optional (`playlist_cover`, `track_art`, …), as `artwork_id` |
 //! | `owner_is_minor` | optional; exactly `true`, `false`, `1` or `0` (JSON `true`/`false` too) |
 //! | `playlist_track_count` | optional whole number, 0 or more (digits only) |
+//! | `title`, `description` | optional: the playlist's or track's words, read by the text rules |
 //!
 //! The ids and context go through [`crate::screening::context`], the parser of every
 //! entry point, so a row is refused for what `/v1/screen` would refuse.
@@ -65,6 +66,8 @@ pub enum ItemSource {
     /// A file; a relative path in the manifest is already joined to the
     /// manifest's directory.
     Path(PathBuf),
+    /// No image: the row's title and description are screened alone.
+    Words,
 }
 
 /// The two manifest formats.
@@ -125,7 +128,10 @@ pub enum ManifestError {
     UnknownField { line: u64, field: String },
     #[error("line {line}: {field} is missing or empty")]
     MissingField { line: u64, field: &'static str },
-    #[error("line {line}: neither url nor path is set; give exactly one")]
+    #[error(
+        "line {line}: neither url nor path is set, nor a title or description to screen \
+         alone; give one"
+    )]
     MissingSource { line: u64 },
     #[error("line {line}: both url and path are set; give exactly one")]
     BothUrlAndPath { line: u64 },
@@ -325,9 +331,10 @@ fn csv_columns<R: io::Read>(
             return Err(ManifestError::MissingColumn { column });
         }
     }
-    if !columns.contains(&Field::Url) && !columns.contains(&Field::Path) {
+    let sources = [Field::Url, Field::Path, Field::Title, Field::Description];
+    if !sources.iter().any(|f| columns.contains(f)) {
         return Err(ManifestError::MissingColumn {
-            column: "url or path",
+            column: "url, path, title or description",
         });
     }
     Ok(columns)
@@ -546,6 +553,9 @@ fn build_item(line: u64, cells: &Cells, base_dir: &Path) -> Result<ManifestItem,
     let text = |field: Field| text_cell(line, field, cells[field as usize]);
     let source = match (text(Field::Url)?, text(Field::Path)?) {
         (Some(_), Some(_)) => return Err(ManifestError::BothUrlAndPath { line }),
+        (None, None) if fields.context.title.is_some() || fields.context.description.is_some() => {
+            ItemSource::Words
+        }
         (None, None) => return Err(ManifestError::MissingSource { line }),
         (Some(url), None) => ItemSource::Url(check_url(line, url)?),
         (None, Some(path)) => ItemSource::Path(base_dir.join(path)),
@@ -858,7 +868,7 @@ mod tests {
         assert!(matches!(
             header_error("artwork_id,owner_id\n"),
             ManifestError::MissingColumn {
-                column: "url or path"
+                column: "url, path, title or description"
             }
         ));
         match header_error("artwork_id,url,url\n") {
@@ -1115,6 +1125,18 @@ mod tests {
             one_error(Csv, "owner_id,artwork_id,url,path\no,a,,\n"),
             ManifestError::MissingSource { line: 2 }
         ));
+        // Without an image, the words are the item; without words either, nothing is.
+        let got = items(Csv, "owner_id,artwork_id,title\no,a,sc: lily\n");
+        assert_eq!(got[0].source, ItemSource::Words);
+        let got = items(
+            Jsonl,
+            r#"{"owner_id":"o","artwork_id":"a","description":"dm me"}"#,
+        );
+        assert_eq!(got[0].source, ItemSource::Words);
+        assert!(matches!(
+            one_error(Csv, "owner_id,artwork_id,title,url\no,a,,\n"),
+            ManifestError::MissingSource { line: 2 }
+        ));
         // null is absent, so this row has just the one source.
         let got = items(
             Jsonl,
@@ -1330,8 +1352,11 @@ mod tests {
             Csv,
             "artwork_id,url,owner_id,owner_is_minor,playlist_track_count\na,http://h/a,u,1,3\n",
         );
-        let json = serde_json::to_string(&got[0]).unwrap();
-        let back: ManifestItem = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, got[0]);
+        let words = items(Csv, "artwork_id,owner_id,title\nb,u,dm me\n");
+        for item in [&got[0], &words[0]] {
+            let json = serde_json::to_string(item).unwrap();
+            let back: ManifestItem = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, item);
+        }
     }
 }

@@ -20,7 +20,7 @@ use super::stale::{self, Staleness};
 use crate::fetch::{self, FetchError, HttpFetcher};
 use crate::pipeline::{Pipeline, PipelineError, Submission};
 use crate::scheduler::SchedulerError;
-use crate::screening::redecide;
+use crate::screening::{redecide, text_only};
 use crate::store::{BackfillItemWrite, BackfillOutcome, StoreError};
 
 /// How a backfill runs.
@@ -158,7 +158,10 @@ impl Backfill {
             .await?;
             return Ok(ItemResult::Screened { verdict });
         }
-        let result = if self.options.stale_only {
+        let result = if item.source == ItemSource::Words {
+            // Words are decided afresh every time: they cost no fetch and no inference.
+            self.screen_words(job_id, item).await
+        } else if self.options.stale_only {
             self.process_stale(job_id, item).await
         } else {
             self.screen(job_id, item, None).await
@@ -274,6 +277,7 @@ impl Backfill {
         let (source, url) = match &item.source {
             ItemSource::Path(path) => (path.display().to_string(), None),
             ItemSource::Url(url) => (url.clone(), Some(url.clone())),
+            ItemSource::Words => (text_only::source(Some(&item.artwork_id)), None),
         };
         Submission {
             source,
@@ -314,7 +318,34 @@ impl Backfill {
                     .map_err(ItemError::from)
             }
             ItemSource::Url(url) => self.fetch_url(url).await,
+            ItemSource::Words => Err(ItemError::failed(
+                "no_image",
+                "the item names no image: its words are screened alone",
+            )),
         }
+    }
+
+    /// An item without an image: its title and description screened alone, or, when the
+    /// artwork has a stored image screening, that screening decided again under them.
+    async fn screen_words(
+        &self,
+        job_id: &str,
+        item: &ManifestItem,
+    ) -> Result<(ItemResult, String), ItemError> {
+        let submission = self.submission(job_id, item);
+        let outcome = text_only::screen(&self.pipeline, &submission, false)
+            .await
+            .map_err(ItemError::from_pipeline)?;
+        let (verdict, screening_id) = match outcome {
+            text_only::Outcome::Redecided(screened) => {
+                (screened.record.verdict, screened.screening_id)
+            }
+            text_only::Outcome::WordsOnly { response, .. } => {
+                (response.record.verdict, response.screening_id)
+            }
+        };
+        let verdict = verdict.as_str().to_string();
+        Ok((ItemResult::Screened { verdict }, screening_id))
     }
 
     /// Fetch (unless `bytes` are given), decode, classify and decide one item.

@@ -13,8 +13,8 @@ use super::{rule, Finding, TextDetector, TextSignalKind};
 
 pub struct SpelledOutDetector;
 
-/// The least number of separators (spaces, dots, dashes) between the letters of a run.
-const MIN_SEPARATORS: usize = 3;
+/// The least number of characters of a run written apart (by spaces, dots, dashes).
+const MIN_SINGLES: usize = 3;
 
 /// Fragments of a run, each with the kinds it is.
 static FRAGMENTS: LazyLock<Vec<(Regex, &'static [TextSignalKind])>> = LazyLock::new(|| {
@@ -57,11 +57,14 @@ impl TextDetector for SpelledOutDetector {
             let Some((_, written)) = text.source_of(ViewKind::Letters, range.clone()) else {
                 continue;
             };
-            let separators = written
-                .chars()
-                .filter(|c| c.is_whitespace() || ".-_*·".contains(*c))
-                .count();
-            if separators < MIN_SEPARATORS {
+            // Spelled out: mostly single characters between the separators, unlike a
+            // domain or a handle ("my-site.co.uk", "lily_2010.xo").
+            let pieces: Vec<&str> = written
+                .split(|c: char| c.is_whitespace() || ".-_*·".contains(c))
+                .filter(|p| !p.is_empty())
+                .collect();
+            let single = pieces.iter().filter(|p| p.chars().count() == 1).count();
+            if single < MIN_SINGLES || single * 2 < pieces.len() {
                 continue;
             }
             for (fragment, kinds) in FRAGMENTS.iter() {
@@ -105,6 +108,7 @@ mod tests {
             "S E X Y B A C K",
             "Sextet in B flat",
             "d.r.e.a.m.s",
+            "sext_tape.remix-2024",
         ] {
             assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
         }

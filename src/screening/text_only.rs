@@ -229,17 +229,7 @@ async fn words_only(
         .map_err(|e| pipeline::key_taken(e.into(), submission, bound_to_request))?;
     if !recorded.created {
         // A retry: answer what was recorded the first time.
-        let stored = pipeline
-            .store
-            .get_screening(&recorded.screening_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(recorded.screening_id.clone()))?;
-        record = serde_json::from_value(stored.record).map_err(|e| {
-            StoreError::Backend(format!(
-                "stored screening {} does not read back: {e}",
-                recorded.screening_id
-            ))
-        })?;
+        record = store::read_record(pipeline.store.as_ref(), &recorded.screening_id).await?;
     }
     Ok(Outcome::WordsOnly {
         response: WordsResponse {

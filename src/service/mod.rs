@@ -722,16 +722,7 @@ async fn screen_words(
 
 /// The record stored for `screening_id`, as answered when it was made.
 async fn stored_record(ready: &Ready, screening_id: &str) -> Result<ScreeningRecord, ApiError> {
-    let stored = ready
-        .store
-        .get_screening(screening_id)
-        .await?
-        .ok_or_else(|| ApiError::from(store::StoreError::NotFound(screening_id.to_string())))?;
-    serde_json::from_value(stored.record).map_err(|e| {
-        ApiError::from(store::StoreError::Invalid(format!(
-            "stored screening {screening_id} does not read back: {e}"
-        )))
-    })
+    Ok(store::read_record(ready.store.as_ref(), screening_id).await?)
 }
 
 /// A stored screening: its record as answered then, with when and for which artwork.

@@ -503,6 +503,23 @@ pub struct AuditRow {
     pub at: DateTime<Utc>,
 }
 
+/// The record stored for `screening_id` read back as `T`: what was answered when the
+/// screening was made, for a retry to answer again.
+pub async fn read_record<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    screening_id: &str,
+) -> Result<T, StoreError> {
+    let stored = store
+        .get_screening(screening_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(screening_id.to_string()))?;
+    serde_json::from_value(stored.record).map_err(|e| {
+        StoreError::Invalid(format!(
+            "stored screening {screening_id} does not read back: {e}"
+        ))
+    })
+}
+
 /// The durable store. Object safe: the service holds an `Arc<dyn Store>` and never learns which
 /// backend runs.
 #[async_trait]

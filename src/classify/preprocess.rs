@@ -10,6 +10,8 @@
 //!
 //! The padded square is never materialised: pixels past the image are black.
 
+use std::ops::Range;
+
 /// OpenCV's INTER_RESIZE_COEF_BITS.
 const COEF_BITS: u32 = 11;
 const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
@@ -72,13 +74,12 @@ pub fn resize_padded_square(rgb: &[u8], width: usize, height: usize, dst_side: u
             0
         }
     };
-    let whole = Region {
-        x0: 0,
-        y0: 0,
-        x1: dst_side,
-        y1: dst_side,
-    };
-    resize_with(pixel, (side, side), (dst_side, dst_side), whole)
+    resize_with(
+        pixel,
+        (side, side),
+        (dst_side, dst_side),
+        (0..dst_side, 0..dst_side),
+    )
 }
 
 /// Resize an RGB8 image to `dst_width` x `dst_height`, as
@@ -94,35 +95,11 @@ pub fn resize_linear(
     if (width, height) == (dst_width, dst_height) {
         return rgb.to_vec();
     }
-    let whole = Region {
-        x0: 0,
-        y0: 0,
-        x1: dst_width,
-        y1: dst_height,
-    };
+    let whole = (0..dst_width, 0..dst_height);
     resize_linear_region(rgb, width, height, (dst_width, dst_height), whole)
 }
 
-/// A rectangle of a resize's output, `x0..x1` by `y0..y1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    pub x0: usize,
-    pub y0: usize,
-    pub x1: usize,
-    pub y1: usize,
-}
-
-impl Region {
-    fn width(&self) -> usize {
-        self.x1.saturating_sub(self.x0)
-    }
-
-    fn height(&self) -> usize {
-        self.y1.saturating_sub(self.y0)
-    }
-}
-
-/// The `region` of [`resize_linear`]'s output, computed alone: each output pixel
+/// The `region` (columns, rows) of [`resize_linear`]'s output, computed alone: each output pixel
 /// depends only on its own taps, so it equals the same rectangle cut from the whole
 /// resize, at the cost of the region's pixels.
 pub fn resize_linear_region(
@@ -130,7 +107,7 @@ pub fn resize_linear_region(
     width: usize,
     height: usize,
     dst: (usize, usize),
-    region: Region,
+    region: (Range<usize>, Range<usize>),
 ) -> Vec<u8> {
     debug_assert_eq!(rgb.len(), width * height * 3);
     let pixel = |x: usize, y: usize, c: usize| -> i32 { rgb[(y * width + x) * 3 + c] as i32 };
@@ -138,28 +115,24 @@ pub fn resize_linear_region(
 }
 
 /// OpenCV's 8-bit 3-channel INTER_LINEAR resize of the image `pixel` reads, the
-/// `region` of its output (clipped to the output).
+/// `region` (columns, rows) of its output, clipped to the output.
 fn resize_with(
     pixel: impl Fn(usize, usize, usize) -> i32,
     (src_w, src_h): (usize, usize),
     (dst_w, dst_h): (usize, usize),
-    region: Region,
+    (xs, ys): (Range<usize>, Range<usize>),
 ) -> Vec<u8> {
-    let region = Region {
-        x0: region.x0.min(dst_w),
-        y0: region.y0.min(dst_h),
-        x1: region.x1.min(dst_w),
-        y1: region.y1.min(dst_h),
-    };
-    let (rw, rh) = (region.width(), region.height());
+    let xs = xs.start.min(dst_w)..xs.end.min(dst_w);
+    let ys = ys.start.min(dst_h)..ys.end.min(dst_h);
+    let (rw, rh) = (xs.len(), ys.len());
     let mut out = vec![0u8; rw * rh * 3];
     if rw == 0 || rh == 0 || src_w == 0 || src_h == 0 {
         return out;
     }
-    let at = |x: usize, y: usize| ((y - region.y0) * rw + x - region.x0) * 3;
+    let at = |x: usize, y: usize| ((y - ys.start) * rw + x - xs.start) * 3;
     if (src_w, src_h) == (dst_w, dst_h) {
-        for y in region.y0..region.y1 {
-            for x in region.x0..region.x1 {
+        for y in ys.clone() {
+            for x in xs.clone() {
                 for c in 0..3 {
                     out[at(x, y) + c] = pixel(x, y, c) as u8;
                 }
@@ -172,8 +145,8 @@ fn resize_with(
     let scale_x = 1.0 / (dst_w as f64 / src_w as f64);
     let scale_y = 1.0 / (dst_h as f64 / src_h as f64);
     if (scale_x - 2.0).abs() < f64::EPSILON && (scale_y - 2.0).abs() < f64::EPSILON {
-        for y in region.y0..region.y1 {
-            for x in region.x0..region.x1 {
+        for y in ys.clone() {
+            for x in xs.clone() {
                 for c in 0..3 {
                     let sum = pixel(2 * x, 2 * y, c)
                         + pixel(2 * x + 1, 2 * y, c)
@@ -186,8 +159,8 @@ fn resize_with(
         return out;
     }
 
-    let x_taps = &taps(src_w, dst_w, true)[region.x0..region.x1];
-    let y_taps = &taps(src_h, dst_h, false)[region.y0..region.y1];
+    let x_taps = &taps(src_w, dst_w, true)[xs];
+    let y_taps = &taps(src_h, dst_h, false)[ys];
     // Horizontal pass of one source row, at full fixed-point precision.
     let horizontal = |row: usize, buf: &mut Vec<i32>| {
         buf.clear();
@@ -330,47 +303,23 @@ mod tests {
         // Shrinks, enlargements, mixed axes, the exact 2x shrink and the same size.
         for (dw, dh) in [(40, 30), (120, 92), (96, 20), (30, 23), (60, 46), (7, 100)] {
             let whole = resize_linear(&rgb, w, h, dw, dh);
-            for region in [
-                Region {
-                    x0: 0,
-                    y0: 0,
-                    x1: dw,
-                    y1: dh,
-                },
-                Region {
-                    x0: 3,
-                    y0: 5,
-                    x1: dw / 2,
-                    y1: dh - 1,
-                },
-                Region {
-                    x0: dw - 1,
-                    y0: 0,
-                    x1: dw,
-                    y1: 1,
-                },
-                Region {
-                    x0: 2,
-                    y0: dh / 3,
-                    x1: dw,
-                    y1: dh,
-                },
+            for (xs, ys) in [
+                (0..dw, 0..dh),
+                (3..dw / 2, 5..dh - 1),
+                (dw - 1..dw, 0..1),
+                (2..dw, dh / 3..dh),
             ] {
-                let cut: Vec<u8> = (region.y0..region.y1)
-                    .flat_map(|y| &whole[(y * dw + region.x0) * 3..(y * dw + region.x1) * 3])
+                let cut: Vec<u8> = ys
+                    .clone()
+                    .flat_map(|y| &whole[(y * dw + xs.start) * 3..(y * dw + xs.end) * 3])
                     .copied()
                     .collect();
-                let alone = resize_linear_region(&rgb, w, h, (dw, dh), region);
-                assert_eq!(alone, cut, "{dw}x{dh} {region:?}");
+                let alone = resize_linear_region(&rgb, w, h, (dw, dh), (xs.clone(), ys.clone()));
+                assert_eq!(alone, cut, "{dw}x{dh} {xs:?} {ys:?}");
             }
         }
         // A region past the output is clipped to it.
-        let past = Region {
-            x0: 38,
-            y0: 28,
-            x1: 50,
-            y1: 50,
-        };
+        let past = (38..50, 28..50);
         assert_eq!(
             resize_linear_region(&rgb, w, h, (40, 30), past).len(),
             2 * 2 * 3

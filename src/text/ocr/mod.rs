@@ -24,7 +24,7 @@ pub use gate::GateParams;
 pub use models::{OcrError, OcrModels};
 pub use recognise::{ClassifyParams, RecogniseParams};
 
-use crate::classify::preprocess::{resize_linear_region, Region};
+use crate::classify::preprocess::resize_linear_region;
 use crate::provision::{self, OcrProvisioned};
 
 /// One line of text read in an image.
@@ -264,12 +264,7 @@ impl OcrEngine {
         let windows = gate::detector_windows(&seeds, w, h, DETECTOR_STRIDE)
             .into_iter()
             .map(|r| {
-                let region = Region {
-                    x0: r.x0,
-                    y0: r.y0,
-                    x1: r.x1,
-                    y1: r.y1,
-                };
+                let region = (r.x0..r.x1, r.y0..r.y1);
                 let pixels = Pixels {
                     width: r.width(),
                     height: r.height(),

@@ -519,6 +519,17 @@ fn numeric(word: &str) -> bool {
     number_word(word).is_some() || word.chars().all(|c| c.is_ascii_digit()) && !word.is_empty()
 }
 
+/// A number written as words: its digits, each mapped to the words' whole span, then
+/// the marks that trailed them (`rest`).
+fn push_number(out: &mut View, digits: &str, span: Range<usize>, rest: &[(char, Range<usize>)]) {
+    for d in digits.chars() {
+        out.push(d, span.clone());
+    }
+    for (c, s) in rest {
+        out.push(*c, s.clone());
+    }
+}
+
 fn number_words_to_digits(view: &View) -> View {
     let mut out = View::default();
     let words = words(view);
@@ -547,12 +558,7 @@ fn number_words_to_digits(view: &View) -> View {
         if let Some((_, second, digits)) = pair {
             let last = &words[k + 2];
             let span = word[0].1.start..last[second.chars().count() - 1].1.end;
-            for d in digits.chars() {
-                out.push(d, span.clone());
-            }
-            for (c, s) in &last[second.chars().count()..] {
-                out.push(*c, s.clone());
-            }
+            push_number(&mut out, digits, span, &last[second.chars().count()..]);
             skip_to = k + 3;
             continue;
         }
@@ -579,12 +585,7 @@ fn number_words_to_digits(view: &View) -> View {
         match NUMBER_WORDS.iter().find(|(name, _)| *name == core) {
             Some((_, digits)) => {
                 let span = word[0].1.start..word[core.chars().count() - 1].1.end;
-                for d in digits.chars() {
-                    out.push(d, span.clone());
-                }
-                for (c, s) in &word[core.chars().count()..] {
-                    out.push(*c, s.clone());
-                }
+                push_number(&mut out, digits, span, &word[core.chars().count()..]);
             }
             None => {
                 for (c, s) in word {

@@ -208,7 +208,7 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
     let (dark_ink, light_ink) = mean.ink(gray, params.delta);
     let mut rects = Vec::new();
     for ink in [dark_ink, light_ink] {
-        let glyphs = glyphs(gray, &mean, ink, params);
+        let glyphs = glyphs(gray, &mean, &ink, params);
         for vertical in [false, true] {
             for (bounds, glyph_height) in rows(&glyphs, vertical, params) {
                 let margin = 0.6 * glyph_height + 4.0;
@@ -271,6 +271,7 @@ impl LocalMean {
         LocalMean { mean, w, h }
     }
 
+    #[cfg(test)]
     fn at(&self, x: usize, y: usize) -> i32 {
         self.mean[y * self.w + x] as i32
     }
@@ -299,74 +300,144 @@ impl LocalMean {
     }
 }
 
-/// The 8-connected blobs of `ink` (pixels darker, or lighter, than their local mean by
-/// `delta`, inside a border of none so that a pixel's eight neighbours need no bounds
-/// checks) that look like glyphs, in the raster order of their first pixel.
-fn glyphs(gray: &[u8], mean: &LocalMean, mut ink: Vec<bool>, params: &GateParams) -> Vec<Glyph> {
+/// One 8-connected blob of ink: its bounds (inclusive) and sums over its pixels, whole
+/// numbers so that any order of summing gives the same blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Blob {
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+    n: u32,
+    sum: u32,
+    contrast: u32,
+    sum2: u64,
+}
+
+impl Blob {
+    fn merge(&mut self, o: &Blob) {
+        self.x0 = self.x0.min(o.x0);
+        self.y0 = self.y0.min(o.y0);
+        self.x1 = self.x1.max(o.x1);
+        self.y1 = self.y1.max(o.y1);
+        self.n += o.n;
+        self.sum += o.sum;
+        self.contrast += o.contrast;
+        self.sum2 += o.sum2;
+    }
+
+    /// The blob as a glyph, if it looks like one: of a glyph's height and proportions,
+    /// in clear contrast with its surroundings, of one ink, filling enough of its box.
+    fn glyph(&self, params: &GateParams) -> Option<Glyph> {
+        let (n, sum, sum2) = (self.n as f64, self.sum as f64, self.sum2 as f64);
+        let (bw, bh) = (
+            (self.x1 - self.x0 + 1) as f64,
+            (self.y1 - self.y0 + 1) as f64,
+        );
+        let contrast = self.contrast as f64 / n;
+        let spread = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
+        let glyph_like = (params.min_height as f64..=params.max_height as f64).contains(&bh)
+            && bw <= 3.0 * bh
+            && bh <= 18.0 * bw
+            && contrast >= params.min_contrast
+            && spread <= params.max_spread * contrast
+            && n >= params.min_fill * bw * bh;
+        glyph_like.then(|| Glyph {
+            x0: self.x0 as f64,
+            y0: self.y0 as f64,
+            x1: (self.x1 + 1) as f64,
+            y1: (self.y1 + 1) as f64,
+            ink: sum / n,
+        })
+    }
+}
+
+/// The blobs of `ink` that look like glyphs, in the raster order of their first pixel.
+fn glyphs(gray: &[u8], mean: &LocalMean, ink: &[bool], params: &GateParams) -> Vec<Glyph> {
+    blobs(gray, mean, ink)
+        .iter()
+        .filter_map(|b| b.glyph(params))
+        .collect()
+}
+
+/// The 8-connected blobs of `ink` (pixels darker, or lighter, than their local mean,
+/// inside a border of none), in the raster order of their first pixel. Labelled by runs
+/// rather than by flood fill: a textured photo marks a third of its pixels, and a row's
+/// runs are summed in one sweep and joined to the touching runs of the row above.
+fn blobs(gray: &[u8], mean: &LocalMean, ink: &[bool]) -> Vec<Blob> {
     let (w, h) = (mean.w, mean.h);
     let pw = w + 2;
-    let neighbours = [
-        (-1isize, -1isize),
-        (0, -1),
-        (1, -1),
-        (-1, 0),
-        (1, 0),
-        (-1, 1),
-        (0, 1),
-        (1, 1),
-    ];
-    let mut stack: Vec<(usize, usize)> = Vec::new();
-    let mut found = Vec::new();
-    for sy in 0..h {
-        for sx in 0..w {
-            let start = (sy + 1) * pw + sx + 1;
-            if !ink[start] {
-                continue;
+    // Runs as (x0, x1), x1 exclusive; a run's parent is an earlier run of its blob, so
+    // each blob's root is its first run in raster order.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut blobs: Vec<Blob> = Vec::new();
+    let mut parent: Vec<usize> = Vec::new();
+    fn root(parent: &mut [usize], mut a: usize) -> usize {
+        while parent[a] != a {
+            parent[a] = parent[parent[a]];
+            a = parent[a];
+        }
+        a
+    }
+    let mut above = 0..0;
+    for y in 0..h {
+        let row = &ink[(y + 1) * pw + 1..(y + 1) * pw + 1 + w];
+        let (values, means) = (&gray[y * w..(y + 1) * w], &mean.mean[y * w..(y + 1) * w]);
+        let first = runs.len();
+        let mut next_above = above.start;
+        let mut x = 0;
+        while let Some(start) = row[x..].iter().position(|&b| b) {
+            let x0 = x + start;
+            let x1 = row[x0..].iter().position(|&b| !b).map_or(w, |len| x0 + len);
+            x = x1;
+            let (mut sum, mut sum2, mut contrast) = (0u32, 0u64, 0u32);
+            for (&v, &m) in values[x0..x1].iter().zip(&means[x0..x1]) {
+                sum += v as u32;
+                sum2 += (v as u32 * v as u32) as u64;
+                contrast += (v as i32 - m as i32).unsigned_abs();
             }
-            ink[start] = false;
-            stack.push((sx, sy));
-            let (mut x0, mut y0, mut x1, mut y1) = (sx, sy, sx, sy);
-            // Sums of whole numbers: exact in any order.
-            let (mut n, mut sum, mut sum2, mut contrast) = (0u64, 0u64, 0u64, 0u64);
-            while let Some((x, y)) = stack.pop() {
-                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-                let i = y * w + x;
-                let v = gray[i] as u64;
-                n += 1;
-                sum += v;
-                sum2 += v * v;
-                contrast += (gray[i] as i32 - mean.at(x, y)).unsigned_abs() as u64;
-                let p = (y + 1) * pw + x + 1;
-                for (dx, dy) in neighbours {
-                    let q = (p as isize + dy * pw as isize + dx) as usize;
-                    if ink[q] {
-                        ink[q] = false;
-                        stack.push(((x as isize + dx) as usize, (y as isize + dy) as usize));
-                    }
-                }
+            let id = runs.len();
+            runs.push((x0, x1));
+            parent.push(id);
+            blobs.push(Blob {
+                x0: x0 as u32,
+                y0: y as u32,
+                x1: (x1 - 1) as u32,
+                y1: y as u32,
+                n: (x1 - x0) as u32,
+                sum,
+                contrast,
+                sum2,
+            });
+            // A run above touches this one when it reaches column x0 - 1 and starts by
+            // column x1 (diagonal neighbours count).
+            while next_above < above.end && runs[next_above].1 < x0 {
+                next_above += 1;
             }
-            let (n, sum, sum2) = (n as f64, sum as f64, sum2 as f64);
-            let (bw, bh) = ((x1 - x0 + 1) as f64, (y1 - y0 + 1) as f64);
-            let contrast = contrast as f64 / n;
-            let spread = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
-            let glyph_like = (params.min_height as f64..=params.max_height as f64).contains(&bh)
-                && bw <= 3.0 * bh
-                && bh <= 18.0 * bw
-                && contrast >= params.min_contrast
-                && spread <= params.max_spread * contrast
-                && n >= params.min_fill * bw * bh;
-            if glyph_like {
-                found.push(Glyph {
-                    x0: x0 as f64,
-                    y0: y0 as f64,
-                    x1: (x1 + 1) as f64,
-                    y1: (y1 + 1) as f64,
-                    ink: sum / n,
-                });
+            let mut k = next_above;
+            while k < above.end && runs[k].0 <= x1 {
+                let (a, b) = (root(&mut parent, k), root(&mut parent, id));
+                parent[a.max(b)] = a.min(b);
+                k += 1;
+            }
+            if x >= w {
+                break;
             }
         }
+        above = first..runs.len();
     }
-    found
+    // Every run's sums into its root, which comes before it.
+    let mut found = Vec::new();
+    for i in 0..runs.len() {
+        let r = root(&mut parent, i);
+        if r == i {
+            found.push(i);
+        } else {
+            let run = blobs[i];
+            blobs[r].merge(&run);
+        }
+    }
+    found.into_iter().map(|i| blobs[i]).collect()
 }
 
 /// Glyphs chained into rows (columns when `vertical`): each row's bounds and median
@@ -538,6 +609,100 @@ pub fn detector_windows(seeds: &[Rect], width: usize, height: usize, multiple: u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The blobs of `ink` by flood fill from each blob's first pixel in raster order: the
+    /// plain statement of what [`blobs`] computes by runs.
+    fn blobs_by_flood_fill(gray: &[u8], mean: &LocalMean, ink: &[bool]) -> Vec<Blob> {
+        let (w, h) = (mean.w, mean.h);
+        let pw = w + 2;
+        let mut seen = vec![false; ink.len()];
+        let mut found = Vec::new();
+        for sy in 0..h {
+            for sx in 0..w {
+                let start = (sy + 1) * pw + sx + 1;
+                if !ink[start] || seen[start] {
+                    continue;
+                }
+                seen[start] = true;
+                let mut stack = vec![(sx, sy)];
+                let mut blob: Option<Blob> = None;
+                while let Some((x, y)) = stack.pop() {
+                    let v = gray[y * w + x];
+                    let pixel = Blob {
+                        x0: x as u32,
+                        y0: y as u32,
+                        x1: x as u32,
+                        y1: y as u32,
+                        n: 1,
+                        sum: v as u32,
+                        contrast: (v as i32 - mean.at(x, y)).unsigned_abs(),
+                        sum2: v as u64 * v as u64,
+                    };
+                    match blob.as_mut() {
+                        Some(b) => b.merge(&pixel),
+                        None => blob = Some(pixel),
+                    }
+                    for (dx, dy) in
+                        (-1isize..=1).flat_map(|dy| (-1isize..=1).map(move |dx| (dx, dy)))
+                    {
+                        let q =
+                            ((y as isize + 1 + dy) as usize) * pw + (x as isize + 1 + dx) as usize;
+                        if ink[q] && !seen[q] {
+                            seen[q] = true;
+                            stack.push(((x as isize + dx) as usize, (y as isize + dy) as usize));
+                        }
+                    }
+                }
+                found.extend(blob);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn blobs_by_runs_are_the_blobs_a_flood_fill_finds() {
+        // Noise at several densities (isolated pixels, touching diagonals, snakes that
+        // join runs only several rows down, a mask all ink) and a grain that is mostly
+        // one blob; both inks of each.
+        let mut state = 11u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state >> 24
+        };
+        let (w, h) = (61, 47);
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for density in [10u32, 80, 128, 200, 256] {
+            cases.push(
+                (0..w * h)
+                    .map(|_| if next() < density { 0 } else { 255 })
+                    .collect(),
+            );
+        }
+        cases.push((0..w * h).map(|_| (next() % 64) as u8 * 4).collect());
+        cases.push(image(w, h, 200, &letters(5, 3, 20)));
+        for gray in &cases {
+            for window in [3, 21] {
+                let mean = LocalMean::new(gray, w, h, window);
+                let (dark, light) = mean.ink(gray, 0);
+                for ink in [&dark, &light] {
+                    let expected = blobs_by_flood_fill(gray, &mean, ink);
+                    assert_eq!(blobs(gray, &mean, ink), expected);
+                }
+            }
+        }
+        // A mask of ink everywhere is one blob of every pixel.
+        let gray = vec![7u8; w * h];
+        let mean = LocalMean::new(&gray, w, h, 3);
+        let mut all = vec![true; (w + 2) * (h + 2)];
+        for (p, v) in all.iter_mut().enumerate() {
+            let (px, py) = (p % (w + 2), p / (w + 2));
+            *v = px > 0 && py > 0 && px <= w && py <= h;
+        }
+        let found = blobs(&gray, &mean, &all);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].n as usize, w * h);
+        assert_eq!(found, blobs_by_flood_fill(&gray, &mean, &all));
+    }
 
     /// A grey image with dark bars drawn in it, each `(x, y, w, h)`.
     fn image(w: usize, h: usize, background: u8, bars: &[(usize, usize, usize, usize)]) -> Vec<u8> {

@@ -22,7 +22,7 @@ static STATEMENTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // "i'm 11", "im 12 send pics", "i am 1 3", "age: 14", "me (15)", "just turned 12"
         r"\b(?:i'?m|i am|iam|am|me|my age is|age|aged|turning|just turned|turned|ich bin|bin|tengo|tenho|j'ai|jai|mam|jestem|sono|ho|ik ben|only|mne|mnie|aku|saya|umur|usia|mine'?s|mine is)\s?[:(]?\s?(?P<age>\d\s?\d?)\b\s?(?P<next>[a-z%:']*)",
         // "12yo", "13 y/o", "14 years old", "12 anni", "1 2 yo"
-        r"\b(?P<age>\d\s?\d?)\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|jahre alt|jahre|anos|años|ans|lat|sai|anni|jaar|yasinda|yasindayim|yas|let|thn|tahun)\b\.?\s?(?P<next>[a-z%:']*)",
+        r"\b(?P<age>\d\s?\d?)\s?(?:yo|y/o|y\.o\.?|y o|yrs? old|years? old|yr old|year old|jahre alt|jahre|anos|años|ans|lat|sai|anni|jaar|yasinda|yasindayim|yas|let|thn|tahun|anyos|taon|taong gulang)\b\.?\s?(?P<next>[a-z%:']*)",
         // "only 13", "just 12", "13 and lonely", "12 girl here"
         r"\b(?:only|just|barely)\s(?P<age>\d{1,2})\b|\b(?P<age2>\d{1,2})\s(?:and|n|&)\s(?:bored|lonely|single|alone|sad)\b|\b(?P<age3>\d{1,2})\s?(?:girl|boy|gurl|grl|here)\b",
         // "13f", "14 m", "f13"
@@ -55,6 +55,7 @@ static SONGS_WITH_AN_AGE: LazyLock<Vec<(Regex, u32)>> = LazyLock::new(|| {
         (r"17才 (?:[-–—]|by) |南沙織|森高千里", 17),
         (r"\blukas graham\b|\bonce i was 7 years\b", 7),
         (r"\bsweet little 16\b|\bchuck berry\b", 16),
+        (r"\bonly sixteen\b|\bsam cooke\b", 16),
     ]
     .into_iter()
     .map(|(pattern, age)| (rule(pattern), age))
@@ -84,7 +85,7 @@ const AGED_THINGS: [&str; 12] = [
 /// A birthday or party title: its age is the guest's, not the writer's.
 static CELEBRATION: LazyLock<Regex> = LazyLock::new(|| {
     rule(
-        r"\b(?:birthday|bday|b-day|cumpleanos|cumple|geburtstag|anniversaire|aniversario|urodziny|party|fiesta|feliz|parabens|felicidades|compleanno|auguri|verjaardag)\b|🎂|🥳",
+        r"\b(?:birthday|bday|b-day|cumpleanos|cumple|geburtstag|anniversaire|aniversario|urodziny|party|fiesta|feliz|parabens|felicidades|compleanno|auguri|verjaardag|festa|quinceanera|quinceañera|quince anos|quince años)\b|🎂|🥳",
     )
 });
 
@@ -187,6 +188,8 @@ mod tests {
     fn age_statements_under_18_including_disguised_ones() {
         for title in [
             "I'm 11",
+            "13 taong gulang ako",
+            "12 anyos lang po",
             "12yo",
             "13 y/o",
             "im thirteen",
@@ -224,6 +227,9 @@ mod tests {
     fn adults_counts_and_other_peoples_ages_are_not_age_statements() {
         for title in [
             "I'm 22",
+            "Only Sixteen – Sam Cooke",
+            "quinceañera de Sofía 15 años",
+            "festa dos 15 anos da Bia",
             "im 19 m",
             "22",
             "Sweet Sixteen",

@@ -134,9 +134,9 @@ static INVITATIONS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(?:the )?(?:yellow|ghost) app\b|\b(?:move|go|talk|chat|continue) (?:this )?(?:to )?(?:somewhere|smwhere|some place|someplace) (?:more )?private\b|\b(?:no|en|por|al|pelo|na|w|v) (?:privado|priv|pv|privat)\b|\b(?:pishi|napishi|pisz)\b|\badd my (?:snap|sc|snapchat|insta|ig|kik|discord|telegram)\b|(?:카톡|카카오톡|kakao ?talk|kakao)\s?(?:아이디|id|알려줘|추가|해|ㄱ)".to_string(),
         r"\bnapisz(?: do mnie| mi|\s?:)|(?:\bline|ライン)\s?(?:やってる|交換|id)|id\s?交換".to_string(),
         // Dutch "app me" (WhatsApp me), Brazilian "zap", Indonesian "wa", Turkish "yaz
-        // bana" / "dm at", Italian "scrivimi", Russian "lichka" (the private messages),
-        // Japanese "DMして".
-        r"\b(?:app|stuur)\s?me\b.{0,12}\b(?:een )?(?:appje|berichtje|dm|dmpje|bericht)\b|\bapp me\b|\b(?:chat|hubungi|wa) (?:aku|saya|gue|gw)\b|\b(?:di|lewat|via) wa\b|\b(?:yaz|yazsana|ulas) bana\b|\bbana (?:yaz|dm|ulas)\b|\bdm(?:den)? at\b|\bscrivimi\b|\b(?:in|nel|sul) privato\b|\bv lichk[ua]\b|\b(?:dm|ｄｍ)\s?(?:きて|来て|して|ちょうだい|ください)|(?:インスタ|insta)の\s?dm".to_string(),
+        // bana" / "dm at", Italian "scrivimi", Tagalog "pm mo ako" / "chat tayo", Russian
+        // "lichka" (the private messages), Japanese "DMして".
+        r"\b(?:app|stuur)\s?me\b.{0,12}\b(?:een )?(?:appje|berichtje|dm|dmpje|bericht)\b|\bapp me\b|\b(?:chat|hubungi|wa) (?:aku|saya|gue|gw)\b|\b(?:di|lewat|via) wa\b|\b(?:yaz|yazsana|ulas) bana\b|\bbana (?:yaz|dm|ulas)\b|\bdm(?:den)? at\b|\bscrivimi\b|\b(?:pm|dm|chat|text|txt|itext|i-text|tawagan|message) mo (?:ako|me)\b|\bchat (?:tayo|kami)\b|\bfacetime (?:me\b|\+|\?|tonight\b|rn\b|now\b)|\b(?:in|nel|sul) privato\b|\bv lichk[ua]\b|\b(?:dm|ｄｍ)\s?(?:きて|来て|して|ちょうだい|ください)|(?:インスタ|insta)の\s?dm".to_string(),
         // "what's your snap", "whats ur number", "send me your number"
         r"\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?(?:snap|sc|snapchat|insta|ig|number|num|nmbr|digits|#|kik|discord|whatsapp|wa|email|addy|phone|cell|tele|telegram|user|username|handle)\b|\bwh?at'?s?\s?(?:is\s)?(?:ur|your|yo|u)\s?[@#]|\b(?:ur|your) (?:numbr|numba|numero)\s?\?|\b(?:u|you|ya) (?:got|have|has|use|on) (?:a |an )?(?:snap|sc|snapchat|insta|ig|kik|discord|whatsapp|telegram|tiktok|zap)\b|\b(?:lets|let's|let us|we can|we could|can we) (?:go|move|talk|chat|continue) (?:to|in|on|into) (?:the )?(?:dms?|pms?|private|priv)\b|\b(?:drop|send|give|gimme|lmk|tell me) (?:ur|your|yo|u) @".to_string(),
         r"\b(?:send|give|gimme|gimmie|drop|dm|tell|text|leave|post|lmk|pasame|pasa|dame|mandame|passa|me passa|manda|me manda)\s?(?:me\s)?(?:ur|your|yo|u|tu|teu|seu|o teu|o seu)\s?(?:zap|whats|cel|numero|number|num|nmbr|numbr|digits|snap|sc|snapchat|insta|ig|kik|discord|email|addy|phone|cell|whatsapp|wa|telegram|user|username|handle|address)\b".to_string(),
@@ -478,6 +478,9 @@ mod tests {
             "napisz: ola_k małpa wp kropka pl",
             "LINEやってる？ID交換しよ",
             "send me something on snap",
+            "chat tayo sa telegram",
+            "facetime tonight? 🥺",
+            "pm mo me pag gising ka na",
             "ur numbr? mine is five five five, zero one eight eight",
             "u got snap or nah",
             "this chat is bad lets go to dms",

@@ -45,6 +45,10 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(?:would love|i'd love|id love|i'd like|id like) to see (?:u|you|ur face|your face)\b|\blook (?:cute|hot|pretty|good)\b.{0,10}\bprove it\b".to_string(),
         format!(r"\b(?:{PICTURES}|face|proof) or (?:ur|you're|youre|u r|ure|you are|your|u) (?:fake|lying|a liar|a bot|a catfish|cap)\b"),
         r"(?:사진|셀카)\s?(?:보내줘|보내|보여줘|줘)".to_string(),
+        // "snap me ur face", "send ur outfit"
+        r"\b(?:snap|send|sned|snd) (?:me )?(?:ur|your|yo) (?:face|body|outfit|fit|room)\b".to_string(),
+        // Tagalog "pakita ng pic mo" (show your picture), Indonesian "kirim foto", "pap dong".
+        r"\bpakita\b.{0,20}\b(?:pic|pics|picture|litrato|larawan|mukha|katawan|selfie|photo|video)\b|\b(?:pic|pics|picture|litrato|larawan|selfie) mo\b|\b(?:kirim|kirimin|kirimkan|minta|bagi)\b.{0,10}\b(?:foto|fotomu|fotonya|selfie|video|vidio|pap)\b|\bpap (?:dong|donk|dulu|kak|sayang|say)\b".to_string(),
         // Japanese: "send a photo", "show me a selfie".
         r"(?:写真|自撮り|画像|しゃしん)(?:を)?(?:送って|おくって|送れ|ちょうだい|見せて|みせて|ください|下さい)".to_string(),
         // "got any pics of u", "u have a pic?", "trade pics with me"
@@ -63,6 +67,8 @@ static SEXUAL_PICTURE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\bshow me (?:ur|your|yo) (?:body|boobs|tits|chest|butt|ass|bra|panties|underwear|bum)\b".to_string(),
         // Pictures of the body, or without clothes: "pics of ur abs", "a pic without ur shirt".
         format!(r"\b(?:{PICTURES}) (?:of|from) (?:ur|your) (?:abs|body|chest|legs|feet|butt|ass|boobs|bum)\b|\b(?:boobs|tits|ass|butt|feet|body) (?:pic|pics|pix|photo|photos|vid|vids)\b|\b(?:{PICTURES})\b.{{0,25}}\b(?:without|w/o|no|sans|sin|sem|ohne|bez) (?:ur |your |a |any |tu |ta |sua |deine? )?(?:shirt|top|clothes|ropa|roupa|vetements|kleidung|ubrania|bra|pants)\b|\b(?:{PICTURES}) de toi (?:toute |tout )?nue?s?\b|\bshow (?:u|you) mine if (?:u|you) show (?:me )?(?:urs|yours)\b|\bshow feet\b|\bpokaz (?:mi )?(?:sie|sie mi) bez ubrania\b|\bmanda nude\b|\bnudeski\b|(?:えっちな|エッチな|エロい)(?:写真|画像|自撮り)"),
+        // "snap me ur sexiest pose", "show more skin"
+        r"\b(?:snap|send|sned|snd|show) (?:me )?(?:ur |your |a |u )?(?:sexiest|sexy|hottest|naughtiest|naughty|spicy|spiciest) (?:pose|poses|side|angle|outfit)\b|\b(?:show|zeig|zeig mir|montre|muestra|mostra)\b.{0,8}\b(?:more skin|mehr haut|plus de peau|mas piel|mais pele|piu pelle)\b".to_string(),
         // Spanish "pack": a set of nudes.
         r"\b(?:manda|pasa|mandame|pasame|vendo) (?:el |tu |un )?pack\b".to_string(),
     ])
@@ -81,6 +87,12 @@ static SEXUAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         // Dirty talk and naughty things in Spanish, Italian, Portuguese, German, Dutch,
         // Polish, Turkish, Indonesian, Japanese.
         r"\b(?:hacer|fare|fazer) (?:cosas|cose|coisas) (?:sucias|sporche|safadas)\b|\bsafadeza\b|\b(?:versaute|versauten|geile|hete|sexy|niegrzeczne|niegrzecznie) (?:chat|chats|chatten|gesprache|praat|gesprekken|rozmowy|rozmowe|gadki)\b|\bsexten\b|\bseks sohbet\w*|\b(?:seninle|benimle) yatmak\b|\bkamu seksi\b|\bmau ml\b|エッチ|えっち".to_string(),
+        // "kik me for naughty chat", "let's play a naughty game"
+        r"\b(?:for|4|play) (?:a |some )?(?:naughty|dirty|kinky) (?:chat|chats|talk|fun|games?)\b".to_string(),
+        // Talking dirty, asked of the reader: Spanish "hablar cochino", Italian "parliamo di
+        // cose sporche"; "are you a virgin" in French, Spanish, Italian, Portuguese, German;
+        // Russian in Latin letters, "hochesh seks" (do you want sex).
+        r"\b(?:hablar|hablemos|hablamos|parlare|parliamo|parlons|falar|falamos|reden|praten)\b.{0,8}\b(?:cochino|cochinadas|sucio|guarro|guarradas|sporco|cose sporche|sconcezze|cochon|cochonneries|safado|sacanagem|putaria|schmutzig|versaut|vies|viezigheid)\b|\b(?:tu es|t'es|t es|es-tu|es tu|eres|sei|voce e|vc e|bist du)\s(?:encore |ainda |todavia |ancora |noch )?(?:vierge|virgen|vergine|virgem|jungfrau)\b|\b(?:hochesh|khochesh|xochesh)\b.{0,8}\b(?:seks|sex|seksa|sexa|virt)\b|\bseks po (?:perepiske|skaipu|telefonu)\b".to_string(),
     ])
 });
 
@@ -167,6 +179,21 @@ mod tests {
                 TextSignalKind::Sexual,
             ),
             ("tu es trop sexy toi", TextSignalKind::Sexual),
+            (
+                "pakita mo naman yung selfie mo",
+                TextSignalKind::ImageRequest,
+            ),
+            ("kirimin fotomu dong", TextSignalKind::ImageRequest),
+            ("pap dulu kak", TextSignalKind::ImageRequest),
+            ("send me ur face first", TextSignalKind::ImageRequest),
+            ("show me ur naughtiest angle", TextSignalKind::Sexual),
+            ("zeig mal mehr haut", TextSignalKind::Sexual),
+            ("add me 4 dirty chat", TextSignalKind::Sexual),
+            ("vamos a hablar sucio", TextSignalKind::Sexual),
+            ("parlare di cose sporche con te", TextSignalKind::Sexual),
+            ("t'es encore vierge ?", TextSignalKind::Sexual),
+            ("bist du noch jungfrau", TextSignalKind::Sexual),
+            ("khochesh virt?", TextSignalKind::Sexual),
             ("pic or ur fake lol", TextSignalKind::ImageRequest),
             ("dm me if u wanna get naughty", TextSignalKind::Sexual),
             ("h0rny, wanna ch4t dirty?", TextSignalKind::Sexual),

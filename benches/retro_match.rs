@@ -1,4 +1,4 @@
-//! Retroactive matching over many stored artworks (issue 4 asks for seconds at a
+//! Retroactive matching over many stored artworks (it should take seconds at a
 //! million): new bank entries against every artwork's stored MD5, SHA-256 and PDQ,
 //! no fetch, no inference.
 //!

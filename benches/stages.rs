@@ -1,4 +1,4 @@
-//! Each stage of the hot path on its own, on the corpus issue 6 measures: the scikit-image
+//! Each stage of the hot path on its own, on the benchmark corpus: the scikit-image
 //! sample photos re-encoded as JPEG q90 at 640 px and at 3000 px (longest side).
 //!
 //! Stages: JPEG decode, PDQ (with its dihedral hashes), pHash, the model's pre-processing,

@@ -1,5 +1,5 @@
 //! How far reduced-scale JPEG decoding moves each signal, to choose the decode
-//! resolution per signal (issue 6).
+//! resolution per signal.
 //!
 //! For the benchmark corpus at 640 and 3000 px, every DCT scale (1/2, 1/4, 1/8) is
 //! compared with the full decode: PDQ Hamming distance (over the images whose full

@@ -1,4 +1,4 @@
-//! The benchmark corpus issue 6 measures: the scikit-image sample photos (from the
+//! The benchmark corpus: the scikit-image sample photos (from the
 //! pinned wheel) re-encoded as JPEG q90 with their longest side at a given size.
 //! Shared by the `stages` bench and the `scaled_decode` example.
 

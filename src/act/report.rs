@@ -273,7 +273,7 @@ pub struct ReportingPerson {
     pub phone: Option<String>,
 }
 
-/// The uploader's account (the brief's "reportedPerson"; NCMEC names the section `personOrUserReported`).
+/// The uploader's account ("reportedPerson"; NCMEC names the section `personOrUserReported`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonOrUserReported {

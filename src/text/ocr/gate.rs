@@ -277,7 +277,7 @@ impl LocalMean {
     }
 
     /// The pixels darker, and those lighter, than their mean by more than `delta`, each
-    /// in a border of none (see [`glyphs`]).
+    /// in a border of none, so that a pixel's eight neighbours are all inside the mask.
     fn ink(&self, gray: &[u8], delta: i32) -> (Vec<bool>, Vec<bool>) {
         let pw = self.w + 2;
         let mut dark = vec![false; pw * (self.h + 2)];

@@ -360,6 +360,15 @@ fn glyphs(gray: &[u8], mean: &LocalMean, ink: &[bool], params: &GateParams) -> V
         .collect()
 }
 
+/// The root of `a`'s set in a union-find forest, halving the path on the way.
+fn root(parent: &mut [usize], mut a: usize) -> usize {
+    while parent[a] != a {
+        parent[a] = parent[parent[a]];
+        a = parent[a];
+    }
+    a
+}
+
 /// The 8-connected blobs of `ink` (pixels darker, or lighter, than their local mean,
 /// inside a border of none), in the raster order of their first pixel. Labelled by runs
 /// rather than by flood fill: a textured photo marks a third of its pixels, and a row's
@@ -367,23 +376,16 @@ fn glyphs(gray: &[u8], mean: &LocalMean, ink: &[bool], params: &GateParams) -> V
 fn blobs(gray: &[u8], mean: &LocalMean, ink: &[bool]) -> Vec<Blob> {
     let (w, h) = (mean.w, mean.h);
     let pw = w + 2;
-    // Runs as (x0, x1), x1 exclusive; a run's parent is an earlier run of its blob, so
+    // One blob per run until the end, which is the run itself (a row's runs are the
+    // blobs `above` for the next row); a run's parent is an earlier run of its blob, so
     // each blob's root is its first run in raster order.
-    let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut blobs: Vec<Blob> = Vec::new();
     let mut parent: Vec<usize> = Vec::new();
-    fn root(parent: &mut [usize], mut a: usize) -> usize {
-        while parent[a] != a {
-            parent[a] = parent[parent[a]];
-            a = parent[a];
-        }
-        a
-    }
     let mut above = 0..0;
     for y in 0..h {
         let row = &ink[(y + 1) * pw + 1..(y + 1) * pw + 1 + w];
         let (values, means) = (&gray[y * w..(y + 1) * w], &mean.mean[y * w..(y + 1) * w]);
-        let first = runs.len();
+        let first = blobs.len();
         let mut next_above = above.start;
         let mut x = 0;
         while let Some(start) = row[x..].iter().position(|&b| b) {
@@ -396,8 +398,7 @@ fn blobs(gray: &[u8], mean: &LocalMean, ink: &[bool]) -> Vec<Blob> {
                 sum2 += (v as u32 * v as u32) as u64;
                 contrast += (v as i32 - m as i32).unsigned_abs();
             }
-            let id = runs.len();
-            runs.push((x0, x1));
+            let id = blobs.len();
             parent.push(id);
             blobs.push(Blob {
                 x0: x0 as u32,
@@ -411,24 +412,21 @@ fn blobs(gray: &[u8], mean: &LocalMean, ink: &[bool]) -> Vec<Blob> {
             });
             // A run above touches this one when it reaches column x0 - 1 and starts by
             // column x1 (diagonal neighbours count).
-            while next_above < above.end && runs[next_above].1 < x0 {
+            while next_above < above.end && (blobs[next_above].x1 as usize) + 1 < x0 {
                 next_above += 1;
             }
             let mut k = next_above;
-            while k < above.end && runs[k].0 <= x1 {
+            while k < above.end && blobs[k].x0 as usize <= x1 {
                 let (a, b) = (root(&mut parent, k), root(&mut parent, id));
                 parent[a.max(b)] = a.min(b);
                 k += 1;
             }
-            if x >= w {
-                break;
-            }
         }
-        above = first..runs.len();
+        above = first..blobs.len();
     }
     // Every run's sums into its root, which comes before it.
     let mut found = Vec::new();
-    for i in 0..runs.len() {
+    for i in 0..blobs.len() {
         let r = root(&mut parent, i);
         if r == i {
             found.push(i);
@@ -449,13 +447,6 @@ fn rows(glyphs: &[Glyph], vertical: bool, params: &GateParams) -> Vec<(Glyph, f6
         glyphs.to_vec()
     };
     let mut parent: Vec<usize> = (0..g.len()).collect();
-    fn find(parent: &mut [usize], mut a: usize) -> usize {
-        while parent[a] != a {
-            parent[a] = parent[parent[a]];
-            a = parent[a];
-        }
-        a
-    }
     // Neighbours are looked up in a grid of glyph corners and centres, not by scanning
     // every glyph to the right: texture makes thousands of glyph-like blobs.
     let mut order: Vec<usize> = (0..g.len()).collect();
@@ -496,7 +487,7 @@ fn rows(glyphs: &[Glyph], vertical: bool, params: &GateParams) -> Vec<(Glyph, f6
                     {
                         continue;
                     }
-                    let (ra, rb) = (find(&mut parent, i), find(&mut parent, j));
+                    let (ra, rb) = (root(&mut parent, i), root(&mut parent, j));
                     parent[ra] = rb;
                 }
             }
@@ -504,7 +495,7 @@ fn rows(glyphs: &[Glyph], vertical: bool, params: &GateParams) -> Vec<(Glyph, f6
     }
     let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
     for i in 0..g.len() {
-        groups.entry(find(&mut parent, i)).or_default().push(i);
+        groups.entry(root(&mut parent, i)).or_default().push(i);
     }
     groups
         .into_values()

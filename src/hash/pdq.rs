@@ -388,11 +388,11 @@ pub(crate) fn decimation_indices(in_len: usize) -> [usize; DOWNSAMPLED_DIM] {
 /// first is the reference's own decimation).
 ///
 /// Every value read goes through exactly the reference's operations, but values no grid
-/// reads are not computed: the last row pass stores only the columns read, and the last
-/// column pass runs down those columns only and stores only the rows read. A column's
-/// values do not depend on which other columns are read. Every pass works in place in
-/// `luma`, which is clobbered: a second image-sized buffer would cost more in page
-/// faults than the filtering itself.
+/// reads are not computed: the last row pass copies only the columns read into a compact
+/// buffer, and the last column pass runs down that buffer and keeps only the rows read.
+/// A column's values do not depend on which other columns are read. The other passes
+/// work in place in `luma`, which is clobbered: a second image-sized buffer would cost
+/// more in page faults than the filtering itself.
 fn jarosz_filter_and_read<'g>(
     luma: &mut [f32],
     num_rows: usize,
@@ -411,18 +411,12 @@ fn jarosz_filter_and_read<'g>(
     let read_cols = distinct(&mut grids.clone().flat_map(|g| g.cols));
     let mut tiles = RowTiles::new(num_cols);
     let mut columns = ColumnFilter::new(num_cols, window_along_cols);
-    let mut values = Vec::new();
-    for pass in 0..JAROSZ_PASS_PAIRS {
-        let last = pass + 1 == JAROSZ_PASS_PAIRS;
-        let keep = if last { Some(&read_cols[..]) } else { None };
-        tiles.filter_rows(luma, num_cols, window_along_rows, keep);
-        if last {
-            values =
-                box_filter_read_columns(luma, num_cols, window_along_cols, &read_cols, &read_rows);
-        } else {
-            columns.filter(luma);
-        }
+    for _ in 1..JAROSZ_PASS_PAIRS {
+        tiles.filter_rows(luma, num_cols, window_along_rows);
+        columns.filter(luma);
     }
+    let compact = tiles.filter_rows_keeping(luma, num_cols, window_along_rows, &read_cols);
+    let values = box_filter_read_rows(&compact, read_cols.len(), window_along_cols, &read_rows);
     let index = |all: &[usize], position: usize| {
         all.binary_search(&position)
             .expect("every grid position was read")
@@ -482,14 +476,49 @@ impl RowTiles {
         }
     }
 
-    /// Reference `box1DFloat` along every row of `buffer`, in place. With `keep`, only
-    /// those columns are written back (the rest keep their old values).
-    fn filter_rows(
+    /// Reference `box1DFloat` along every row of `buffer`, in place.
+    fn filter_rows(&mut self, buffer: &mut [f32], num_cols: usize, window: usize) {
+        self.for_each_strip(buffer, num_cols, window, |rows, output| {
+            for (col, cell) in output.iter().enumerate() {
+                for (row, &value) in rows.iter_mut().zip(cell) {
+                    row[col] = value;
+                }
+            }
+        });
+    }
+
+    /// Reference `box1DFloat` along every row of `buffer`, keeping only the columns
+    /// `cols`: row-major, `rows x cols.len()`, so that the column pass after it reads
+    /// them contiguously.
+    fn filter_rows_keeping(
         &mut self,
         buffer: &mut [f32],
         num_cols: usize,
         window: usize,
-        keep: Option<&[usize]>,
+        cols: &[usize],
+    ) -> Vec<f32> {
+        let kept = cols.len();
+        let mut compact = vec![0f32; buffer.len() / num_cols * kept];
+        let mut strips = compact.chunks_mut(LANES * kept.max(1));
+        self.for_each_strip(buffer, num_cols, window, |rows, output| {
+            let strip = strips.next().expect("a compact strip per strip of rows");
+            for (j, &col) in cols.iter().enumerate() {
+                for (lane, &value) in output[col].iter().enumerate().take(rows.len()) {
+                    strip[lane * kept + j] = value;
+                }
+            }
+        });
+        compact
+    }
+
+    /// Runs the filter over each strip of [`LANES`] rows of `buffer` and hands the
+    /// strip's rows and filtered values (one cell of lanes per column) to `store`.
+    fn for_each_strip(
+        &mut self,
+        buffer: &mut [f32],
+        num_cols: usize,
+        window: usize,
+        mut store: impl FnMut(&mut [&mut [f32]], &[[f32; LANES]]),
     ) {
         for strip in buffer.chunks_mut(LANES * num_cols) {
             // A last, partial strip leaves its unused lanes at zero; they are not stored.
@@ -499,22 +528,7 @@ impl RowTiles {
                 *cell = std::array::from_fn(|lane| rows.get(lane).map_or(0.0, |row| row[col]));
             }
             box_filter(&self.input, &mut self.output, window);
-            match keep {
-                Some(cols) => {
-                    for &col in cols {
-                        for (row, &value) in rows.iter_mut().zip(&self.output[col]) {
-                            row[col] = value;
-                        }
-                    }
-                }
-                None => {
-                    for (col, cell) in self.output.iter().enumerate() {
-                        for (row, &value) in rows.iter_mut().zip(cell) {
-                            row[col] = value;
-                        }
-                    }
-                }
-            }
+            store(&mut rows, &self.output);
         }
     }
 }
@@ -571,29 +585,23 @@ fn box_filter<const N: usize>(src: &[[f32; N]], dst: &mut [[f32; N]], window: us
     }
 }
 
-/// The last column pass: reference `box1DFloat` down the columns `cols` only, keeping
-/// only the rows `rows` (ascending, distinct): row-major, `rows.len() x cols.len()`.
-fn box_filter_read_columns(
-    src: &[f32],
-    num_cols: usize,
-    window: usize,
-    cols: &[usize],
-    rows: &[usize],
-) -> Vec<f32> {
-    let num_rows = src.len() / num_cols;
+/// The last column pass: reference `box1DFloat` down every column of `src` (row-major,
+/// `num_cols` wide), keeping only the rows `rows` (ascending, distinct): row-major,
+/// `rows.len() x num_cols`.
+fn box_filter_read_rows(src: &[f32], num_cols: usize, window: usize, rows: &[usize]) -> Vec<f32> {
+    let num_rows = src.len() / num_cols.max(1);
     let phases = BoxPhases::new(num_rows, window);
-    let mut sums = vec![0f32; cols.len()];
-    let mut out = Vec::with_capacity(rows.len() * cols.len());
+    let mut sums = vec![0f32; num_cols];
+    let mut out = Vec::with_capacity(rows.len() * num_cols);
+    let row_at = |row: usize| &src[row * num_cols..(row + 1) * num_cols];
     let add = |sums: &mut [f32], row: usize| {
-        let row = &src[row * num_cols..(row + 1) * num_cols];
-        for (s, &col) in sums.iter_mut().zip(cols) {
-            *s += row[col];
+        for (s, &v) in sums.iter_mut().zip(row_at(row)) {
+            *s += v;
         }
     };
     let subtract = |sums: &mut [f32], row: usize| {
-        let row = &src[row * num_cols..(row + 1) * num_cols];
-        for (s, &col) in sums.iter_mut().zip(cols) {
-            *s -= row[col];
+        for (s, &v) in sums.iter_mut().zip(row_at(row)) {
+            *s -= v;
         }
     };
     let mut next = 0usize;
@@ -991,6 +999,66 @@ mod tests {
                 "{} of {width}x{height}",
                 transform.as_str()
             );
+        }
+    }
+
+    /// The reference filter as written: `box1DFloat` along each row, then down each column,
+    /// on copies, `JAROSZ_PASS_PAIRS` times.
+    fn filtered_by_the_book(luma: &[f32], num_rows: usize, num_cols: usize) -> Vec<f32> {
+        let along_rows = jarosz_window_size(num_cols, DOWNSAMPLED_DIM);
+        let along_cols = jarosz_window_size(num_rows, DOWNSAMPLED_DIM);
+        let one_d = |values: Vec<[f32; 1]>, window: usize| {
+            let mut out = vec![[0f32]; values.len()];
+            box_filter(&values, &mut out, window);
+            out
+        };
+        let mut image = luma.to_vec();
+        for _ in 0..JAROSZ_PASS_PAIRS {
+            for row in image.chunks_exact_mut(num_cols) {
+                let out = one_d(row.iter().map(|&v| [v]).collect(), along_rows);
+                row.iter_mut().zip(out).for_each(|(v, [o])| *v = o);
+            }
+            for col in 0..num_cols {
+                let column = (0..num_rows).map(|r| [image[r * num_cols + col]]).collect();
+                for (r, [o]) in one_d(column, along_cols).into_iter().enumerate() {
+                    image[r * num_cols + col] = o;
+                }
+            }
+        }
+        image
+    }
+
+    #[test]
+    fn every_grid_reads_the_reference_filtered_image_bit_for_bit() {
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as usize % bound
+        };
+        // Windows of 1 to 5 along each axis, partial strips of rows, square and not.
+        for (w, h) in [(5, 5), (37, 23), (300, 130), (640, 427), (131, 517)] {
+            let rgb = noise(w, h);
+            let luma = luma_of_rgb8(w, h, &rgb).unwrap();
+            let (rows, cols) = (h as usize, w as usize);
+            let expected = filtered_by_the_book(&luma.values, rows, cols);
+            let grids: Vec<Grid> = (0..4)
+                .map(|_| Grid {
+                    rows: std::array::from_fn(|_| next(rows)),
+                    cols: std::array::from_fn(|_| next(cols)),
+                })
+                .collect();
+            let mut values = luma.values;
+            let readings = jarosz_filter_and_read(&mut values, rows, cols, grids.iter());
+            for (grid, reading) in grids.iter().zip(readings) {
+                for (i, &r) in grid.rows.iter().enumerate() {
+                    for (j, &c) in grid.cols.iter().enumerate() {
+                        let (got, want) = (reading[i][j], expected[r * cols + c]);
+                        assert_eq!(got.to_bits(), want.to_bits(), "{w}x{h} at ({r}, {c})");
+                    }
+                }
+            }
         }
     }
 

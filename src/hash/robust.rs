@@ -233,14 +233,12 @@ fn shrunk_crop(luma: &Luma, crop: Crop, max_side: usize) -> Luma {
         }
         // One reciprocal for the full blocks: a division per value was half the cost.
         let full = 1.0 / (count * factor) as f32;
-        values.extend(band.chunks(factor).map(|block| {
-            let sum = block.iter().sum::<f32>();
-            if block.len() == factor {
-                sum * full
-            } else {
-                sum / (count * block.len()) as f32
-            }
-        }));
+        let blocks = band.chunks_exact(factor);
+        let last = blocks.remainder();
+        values.extend(blocks.map(|block| block.iter().sum::<f32>() * full));
+        if !last.is_empty() {
+            values.push(last.iter().sum::<f32>() / (count * last.len()) as f32);
+        }
     }
     Luma {
         width: out_w,

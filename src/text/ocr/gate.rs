@@ -250,6 +250,8 @@ impl LocalMean {
         let spans: Vec<(usize, usize)> = (0..w)
             .map(|x| (x.saturating_sub(r), (x + r + 1).min(w)))
             .collect();
+        let full = 2 * r + 1;
+        let interior = r..w.saturating_sub(r);
         let mut mean = vec![0u8; w * h];
         let mut columns = vec![0u32; w + 1];
         for y in 0..h {
@@ -259,13 +261,25 @@ impl LocalMean {
             for ((c, t), b) in columns.iter_mut().zip(top).zip(bottom) {
                 *c = b - t;
             }
-            let rows = (yb - ya) as f64;
-            // A quotient of whole numbers this small, correctly rounded, truncates to
-            // the integer floor: one that is not whole lies at least 1/area from the
-            // next whole number, far beyond f64's rounding error.
-            for (m, &(xa, xb)) in mean[y * w..(y + 1) * w].iter_mut().zip(&spans) {
-                let sum = (columns[xb] - columns[xa]) as f64;
-                *m = (sum / (rows * (xb - xa) as f64)) as u8;
+            let rows = (yb - ya) as u32;
+            // Away from the left and right edges every window is whole across, so one
+            // divisor serves the row; a division per pixel was most of the gate's cost.
+            let whole = Divisor::new(rows * full as u32);
+            let row = &mut mean[y * w..(y + 1) * w];
+            let clipped = |x: usize| {
+                let (xa, xb) = spans[x];
+                (columns[xb] - columns[xa]) / (rows * (xb - xa) as u32)
+            };
+            for x in (0..interior.start.min(w)).chain(interior.end.max(interior.start)..w) {
+                row[x] = clipped(x) as u8;
+            }
+            // Whole windows: column x's window is columns x - r .. x + r + 1.
+            if !interior.is_empty() {
+                let left = &columns[interior.start - r..interior.end - r];
+                let right = &columns[interior.start + r + 1..interior.end + r + 1];
+                for ((m, &a), &b) in row[interior.clone()].iter_mut().zip(left).zip(right) {
+                    *m = whole.floor(b - a) as u8;
+                }
             }
         }
         LocalMean { mean, w, h }
@@ -297,6 +311,35 @@ impl LocalMean {
             }
         }
         (dark, light)
+    }
+}
+
+/// Division by a fixed whole number as a multiplication and a shift.
+#[derive(Clone, Copy)]
+struct Divisor {
+    reciprocal: u64,
+    divisor: u32,
+}
+
+impl Divisor {
+    const SHIFT: u32 = 40;
+
+    fn new(divisor: u32) -> Divisor {
+        Divisor {
+            reciprocal: (1u64 << Self::SHIFT).div_ceil(u64::from(divisor.max(1))),
+            divisor: divisor.max(1),
+        }
+    }
+
+    /// floor(n / divisor) for a mean of bytes, n <= 255 x divisor. Exact while 255 x
+    /// divisor^2 < 2^40 (the reciprocal's excess, times n, stays under 1 / divisor);
+    /// larger windows than a gate uses divide.
+    fn floor(self, n: u32) -> u32 {
+        if 255 * u64::from(self.divisor).pow(2) < 1u64 << Self::SHIFT {
+            ((u64::from(n) * self.reciprocal) >> Self::SHIFT) as u32
+        } else {
+            n / self.divisor
+        }
     }
 }
 
@@ -720,6 +763,30 @@ mod tests {
     }
 
     #[test]
+    fn a_divisor_floors_every_mean_of_bytes_it_can_be_asked_for() {
+        // Every numerator for the windows of the default gate and odd ones around it,
+        // then the largest divisors the multiplication is trusted with and the first
+        // one past them, which divides.
+        let exact_limit = ((1u64 << Divisor::SHIFT) as f64 / 255.0).sqrt() as u32;
+        let divisors =
+            (1..=600).chain([2601, 65_000, exact_limit - 1, exact_limit, exact_limit + 1]);
+        for d in divisors {
+            let divisor = Divisor::new(d);
+            let numerators: Box<dyn Iterator<Item = u32>> = if d <= 2601 {
+                Box::new(0..=255 * d)
+            } else {
+                Box::new(
+                    (0..=255u32)
+                        .flat_map(move |q| [q * d, (q * d).saturating_sub(1), q * d + d - 1]),
+                )
+            };
+            for n in numerators.filter(|&n| n <= 255 * d) {
+                assert_eq!(divisor.floor(n), n / d, "{n} / {d}");
+            }
+        }
+    }
+
+    #[test]
     fn ink_is_decided_against_the_floor_of_the_local_mean_at_every_pixel() {
         // A pseudo-random image small enough that every window is clipped somewhere, and
         // a window larger than it: borders and the interior, every delta sign.
@@ -735,6 +802,7 @@ mod tests {
                 .collect()
         };
         let images = [
+            (12, 9, noise(12, 9)),
             (37, 23, noise(37, 23)),
             (160, 48, noise(160, 48)),
             (40, 30, vec![255u8; 40 * 30]),

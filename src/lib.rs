@@ -34,3 +34,5 @@ pub mod screening;
 pub mod service;
 pub mod store;
 pub mod text;
+#[doc(hidden)]
+pub mod testing;

@@ -17,6 +17,7 @@ use coverguard::backfill::run::BackfillOptions;
 use coverguard::config::ServiceConfig;
 use coverguard::fetch::DestinationPolicy;
 use coverguard::store::{self, BankAction, BankSpec, EntryWrite, Store};
+use coverguard::testing::NATS_URL_VAR;
 
 const PHOTOS: [&str; 16] = [
     "astronaut.png",
@@ -670,12 +671,10 @@ async fn a_run_killed_part_way_resumes_to_exactly_one_result_per_item() {
     }
 }
 
-const NATS_URL_VAR: &str = "COVERGUARD_TEST_NATS_URL";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_jetstream_workers_one_killed_do_every_item_exactly_once() {
-    let (Ok(nats), Ok(_)) = (std::env::var(NATS_URL_VAR), std::env::var(POSTGRES_URL_VAR)) else {
-        eprintln!("{NATS_URL_VAR} or {POSTGRES_URL_VAR} not set: JetStream workers test skipped");
+    let Some([nats, _]) = coverguard::testing::service_urls([NATS_URL_VAR, POSTGRES_URL_VAR])
+    else {
         return;
     };
     let corpus = corpus().await;

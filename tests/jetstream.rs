@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use coverguard::backfill::jetstream::{
     Delivery, EnqueueSummary, JobQueue, JobQueueConfig, QueueError, QueueItem, QueueStatus, Worker,
 };
 use coverguard::backfill::manifest::{ItemContext, ItemSource, ManifestItem};
+use coverguard::testing::{service_urls, NATS_URL_VAR};
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 
@@ -43,16 +43,8 @@ where
     F: FnOnce(JobQueue) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let url = match std::env::var("COVERGUARD_TEST_NATS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            // Straight to stderr: libtest hides what eprintln! prints in a passing test.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: set COVERGUARD_TEST_NATS_URL to run it against NATS"
-            );
-            return;
-        }
+    let Some([url]) = service_urls([NATS_URL_VAR]) else {
+        return;
     };
     let id = uuid::Uuid::now_v7().simple().to_string();
     let config = JobQueueConfig {
@@ -389,7 +381,7 @@ async fn bad_ids_are_refused_without_publishing() {
 #[tokio::test]
 async fn a_second_process_joins_the_same_queue() {
     with_queue("join", Duration::from_secs(30), 5, |queue| async move {
-        let url = std::env::var("COVERGUARD_TEST_NATS_URL").unwrap();
+        let url = std::env::var(NATS_URL_VAR).unwrap();
         // Same config: the streams and consumer are reused as they are.
         let same = JobQueue::connect(&url, queue.config().clone())
             .await

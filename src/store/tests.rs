@@ -10,8 +10,6 @@ use serde_json::json;
 
 use super::*;
 
-const POSTGRES_URL_VAR: &str = "COVERGUARD_TEST_POSTGRES_URL";
-
 type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 async fn run_on_sqlite(case: Case) {
@@ -27,8 +25,7 @@ async fn run_on_sqlite(case: Case) {
 
 async fn run_on_postgres(case: Case) {
     use sqlx::Connection as _;
-    let Ok(base_url) = std::env::var(POSTGRES_URL_VAR) else {
-        eprintln!("{POSTGRES_URL_VAR} not set: Postgres run skipped");
+    let Some([base_url]) = crate::testing::service_urls([crate::testing::POSTGRES_URL_VAR]) else {
         return;
     };
     let schema = format!("cg_test_{}", uuid::Uuid::now_v7().simple());

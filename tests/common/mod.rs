@@ -116,7 +116,7 @@ pub fn hex_distance(a: &str, b: &str) -> u32 {
     a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
-pub const POSTGRES_URL_VAR: &str = "COVERGUARD_TEST_POSTGRES_URL";
+pub use coverguard::testing::POSTGRES_URL_VAR;
 
 /// A fresh schema on the test Postgres, so parallel tests and reruns never collide.
 pub struct PgSchema {
@@ -126,12 +126,9 @@ pub struct PgSchema {
 }
 
 impl PgSchema {
-    /// `None` (with a note) when `COVERGUARD_TEST_POSTGRES_URL` is unset.
+    /// `None` (with a skip line) when `COVERGUARD_TEST_POSTGRES_URL` is unset.
     pub async fn create(prefix: &str) -> Option<PgSchema> {
-        let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
-            eprintln!("{POSTGRES_URL_VAR} not set: Postgres run skipped");
-            return None;
-        };
+        let [base] = coverguard::testing::service_urls([POSTGRES_URL_VAR])?;
         let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
         let admin = sqlx::PgPool::connect(&base)
             .await

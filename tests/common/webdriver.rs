@@ -29,7 +29,7 @@ pub fn browser_available() -> bool {
             "COVERGUARD_TEST_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing \
              (apt-get install chromium chromium-driver)"
         );
-        eprintln!("skipped: no {CHROMIUM} / {CHROMEDRIVER}");
+        coverguard::testing::skip(&format!("no {CHROMIUM} / {CHROMEDRIVER}"));
     }
     present
 }

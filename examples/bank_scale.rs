@@ -112,19 +112,17 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(coverguard::service::serve_on(
+    let state = coverguard::service::AppState::new(config);
+    let mut loaded = state.watch_loaded();
+    tokio::spawn(coverguard::service::serve_state(
         listener,
-        config,
+        state,
         std::future::pending(),
     ));
     let client = reqwest::Client::new();
-    for _ in 0..600 {
-        let ready = client.get(format!("{base}/readyz")).send().await;
-        if ready.map(|r| r.status() == 200).unwrap_or(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(60), loaded.wait_for(|l| *l))
+        .await
+        .map_err(|_| anyhow::anyhow!("the service did not load within a minute"))??;
     let resp = client
         .post(format!("{base}/v1/banks"))
         .bearer_auth(ADMIN_TOKEN)

@@ -1,4 +1,5 @@
-//! The accept loop: a bound on open connections, a deadline on request headers, a small
+//! The listening socket and the accept loop: systemd's socket activation and readiness
+//! notice, a bound on open connections, a deadline on request headers, a small
 //! per-connection read buffer, and graceful shutdown. `axum::serve` sets none of these, so
 //! a caller sending half a header could hold a connection (and its buffer) for good.
 
@@ -23,6 +24,37 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// How long connections may finish their requests once shutdown has begun.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The socket systemd passed (socket activation: the socket outlives restarts, so no
+/// connection is refused while the service starts again), else a new one bound to
+/// `listen`.
+pub async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    use anyhow::Context;
+    let inherited = listenfd::ListenFd::from_env()
+        .take_tcp_listener(0)
+        .context("taking the listening socket passed in LISTEN_FDS")?;
+    if let Some(listener) = inherited {
+        listener
+            .set_nonblocking(true)
+            .context("the listening socket passed in LISTEN_FDS")?;
+        return TcpListener::from_std(listener)
+            .context("the listening socket passed in LISTEN_FDS");
+    }
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("listen address {listen:?}"))?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))
+}
+
+/// Tells systemd (a `Type=notify` unit, which set `NOTIFY_SOCKET`) that the service is
+/// ready; without systemd there is nobody to tell.
+pub fn notify_ready() {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("telling systemd the service is ready: {e}");
+    }
+}
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish
 /// (up to [`SHUTDOWN_GRACE`]).

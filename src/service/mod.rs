@@ -15,7 +15,6 @@ pub mod outbox;
 pub mod review;
 pub mod session;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -66,6 +65,8 @@ struct Inner {
     shutdown: tokio::sync::watch::Sender<bool>,
     outbox_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     login_throttle: Box<dyn LoginThrottle>,
+    /// Becomes true once loading has finished, for whoever waits on start-up.
+    loaded: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -79,12 +80,18 @@ impl AppState {
                 shutdown: tokio::sync::watch::channel(false).0,
                 outbox_task: std::sync::Mutex::new(None),
                 login_throttle: Box::new(MemoryLoginThrottle::default()),
+                loaded: tokio::sync::watch::channel(false).0,
             }),
         }
     }
 
     pub fn config(&self) -> &ServiceConfig {
         &self.inner.config
+    }
+
+    /// Turns true once start-up loading has finished and requests are screened.
+    pub fn watch_loaded(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.loaded.subscribe()
     }
 
     pub(crate) fn login_throttle(&self) -> &dyn LoginThrottle {
@@ -191,6 +198,7 @@ impl AppState {
         if self.inner.ready.set(ready).is_err() {
             anyhow::bail!("loaded twice");
         }
+        self.inner.loaded.send_replace(true);
         tracing::info!("ready");
         Ok(())
     }
@@ -830,18 +838,22 @@ pub(crate) async fn takedown(
     }))
 }
 
-/// Bind, start loading, and serve until `shutdown` resolves.
+/// Bind (or take the socket systemd passed), start loading, and serve until `shutdown`
+/// resolves; systemd is told once the service is ready.
 pub async fn serve(
     config: ServiceConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let addr: SocketAddr = config
-        .listen
-        .parse()
-        .map_err(|e| anyhow::anyhow!("listen address {:?}: {e}", config.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = crate::http::listener::bind(&config.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    serve_on(listener, config, shutdown).await
+    let state = AppState::new(config);
+    let mut loaded = state.watch_loaded();
+    tokio::spawn(async move {
+        if loaded.wait_for(|loaded| *loaded).await.is_ok() {
+            crate::http::listener::notify_ready();
+        }
+    });
+    serve_state(listener, state, shutdown).await
 }
 
 /// Serve on an already bound listener (tests bind port 0).
@@ -850,8 +862,17 @@ pub async fn serve_on(
     config: ServiceConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let limits = config.http.clone();
-    let state = AppState::new(config);
+    serve_state(listener, AppState::new(config), shutdown).await
+}
+
+/// Serve `state` on `listener`: a caller that keeps [`AppState::watch_loaded`] learns
+/// when start-up has finished.
+pub async fn serve_state(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let limits = state.config().http.clone();
     let loader = state.clone();
     tokio::spawn(async move { loader.load_until_ready().await });
     crate::http::memory::spawn_trimmer(state.inner.shutdown.subscribe());

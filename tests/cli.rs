@@ -2,8 +2,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -454,73 +453,47 @@ fn malformed_bank_or_policy_stops_the_run_with_file_and_line() {
 
 /// A loopback HTTP server answering each connection by path.
 fn serve(body: Vec<u8>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    use common::raw_http::{respond, RawOrigin};
     // Whether `/early.png` was asked for: `/late.png` answers only after it.
     let early = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let body = body.clone();
-            let early = early.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                reader.read_line(&mut request_line).unwrap();
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok() && header != "\r\n" {
-                    header.clear();
-                }
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .to_string();
-                let ok = |stream: &mut std::net::TcpStream| {
-                    stream
-                        .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
-                        .and_then(|_| stream.write_all(&body))
-                };
-                let _ = match path.as_str() {
-                    "/early.png" => {
-                        *early.0.lock().unwrap() = true;
-                        early.1.notify_all();
-                        ok(&mut stream)
-                    }
-                    // Bounded, so a client that never asks for the early one gets its
-                    // own timeout rather than a hung test.
-                    "/late.png" => {
-                        let seen = early
-                            .1
-                            .wait_timeout_while(early.0.lock().unwrap(), Duration::from_secs(30), |seen| !*seen)
-                            .unwrap();
-                        drop(seen);
-                        ok(&mut stream)
-                    }
-                    "/cover.png" => stream
-                        .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
-                        .and_then(|_| stream.write_all(&body)),
-                    // No Content-Length: the cap must be enforced while streaming.
-                    "/endless" => (|| {
-                        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n")?;
-                        let chunk = [0u8; 64 * 1024];
-                        for _ in 0..2_000 {
-                            stream.write_all(&chunk)?;
-                        }
-                        Ok(())
-                    })(),
-                    "/slow" => {
-                        std::thread::sleep(Duration::from_secs(5));
-                        Ok(())
-                    }
-                    _ => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
-                };
-                let _ = stream.flush();
-                let _ = reader.read(&mut [0u8; 1]);
-            });
+    let origin = RawOrigin::start(move |target, stream| match target {
+        "/early.png" => {
+            *early.0.lock().unwrap() = true;
+            early.1.notify_all();
+            respond(stream, "200 OK", &[], &body)
         }
+        // Bounded, so a client that never asks for the early one gets its own timeout
+        // rather than a hung test.
+        "/late.png" => {
+            let seen = early
+                .1
+                .wait_timeout_while(early.0.lock().unwrap(), Duration::from_secs(30), |seen| {
+                    !*seen
+                })
+                .unwrap();
+            drop(seen);
+            respond(stream, "200 OK", &[], &body)
+        }
+        "/cover.png" => respond(stream, "200 OK", &[], &body),
+        // No Content-Length: the cap must be enforced while streaming.
+        "/endless" => {
+            stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n",
+            )?;
+            let chunk = [0u8; 64 * 1024];
+            for _ in 0..2_000 {
+                stream.write_all(&chunk)?;
+            }
+            Ok(())
+        }
+        // An answer that never comes (the client's timeout ends it).
+        "/slow" => {
+            std::thread::sleep(Duration::from_secs(5));
+            Ok(())
+        }
+        _ => respond(stream, "404 Not Found", &[], b""),
     });
-    format!("http://{addr}")
+    format!("http://{}", origin.addr)
 }
 
 /// Inputs are screened side by side, yet each result is printed in input order: a URL that

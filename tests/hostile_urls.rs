@@ -3,6 +3,9 @@
 //! These exercise the fetcher alone; `service.rs` checks that `/v1/screen` answers
 //! `blocked_destination` through it.
 
+mod common;
+
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,75 +13,26 @@ use std::time::{Duration, Instant};
 
 use coverguard::fetch::destination::Lookup;
 use coverguard::fetch::{DestinationPolicy, FetchError, HttpFetcher, HttpOptions, Refusal};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use common::raw_http::{respond, RawOrigin};
 
 /// A raw HTTP/1.1 server on 127.0.0.1 that counts the connections it accepts.
 /// `/img` answers 8 bytes, `/to?<url>` redirects there, `/stall` sends its headers and
 /// a few bytes and then nothing.
-struct Origin {
-    addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
-}
-
-async fn origin() -> Origin {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&connections);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            counted.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut stream = BufReader::new(stream);
-                let mut request_line = String::new();
-                if stream.read_line(&mut request_line).await.is_err() {
-                    return;
-                }
-                let mut header = String::new();
-                while stream.read_line(&mut header).await.is_ok()
-                    && header != "\r\n"
-                    && !header.is_empty()
-                {
-                    header.clear();
-                }
-                let target = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .to_string();
-                let stream = stream.get_mut();
-                let _ = match target.split_once('?') {
-                    Some(("/to", location)) => {
-                        stream
-                            .write_all(format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())
-                            .await
-                    }
-                    _ if target == "/img" => {
-                        stream
-                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nimgbytes")
-                            .await
-                    }
-                    _ if target == "/stall" => {
-                        let _ = stream
-                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nfirst")
-                            .await;
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        Ok(())
-                    }
-                    _ => {
-                        stream
-                            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                            .await
-                    }
-                };
-                let _ = stream.shutdown().await;
-            });
+fn origin() -> RawOrigin {
+    RawOrigin::start(|target, stream| match target.split_once('?') {
+        Some(("/to", location)) => respond(stream, "302 Found", &[("Location", location)], b""),
+        _ if target == "/img" => respond(stream, "200 OK", &[], b"imgbytes"),
+        _ if target == "/stall" => {
+            stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nfirst",
+            )?;
+            // Holds the body's other 995 bytes back (the client's deadline ends it).
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
         }
-    });
-    Origin { addr, connections }
+        _ => respond(stream, "404 Not Found", &[], b""),
+    })
 }
 
 /// A DNS server under the test's control: each name answers from its list of answers in
@@ -146,7 +100,7 @@ fn refusal(result: Result<Vec<u8>, FetchError>) -> Refusal {
 
 #[tokio::test]
 async fn loopback_private_and_metadata_addresses_are_refused_before_connecting() {
-    let origin = origin().await;
+    let origin = origin();
     let port = origin.addr.port();
     let dns = Arc::new(ScriptedDns::default());
     dns.answer("metadata.test", &[&["169.254.169.254"]]);
@@ -176,11 +130,7 @@ async fn loopback_private_and_metadata_addresses_are_refused_before_connecting()
             "{url}: {reason:?}"
         );
     }
-    assert_eq!(
-        origin.connections.load(Ordering::SeqCst),
-        0,
-        "nothing was connected to"
-    );
+    assert_eq!(origin.connections(), 0, "nothing was connected to");
 
     // Schemes and ports are refused from the URL alone.
     let f = fetcher(DestinationPolicy::default(), &dns);
@@ -199,12 +149,12 @@ async fn loopback_private_and_metadata_addresses_are_refused_before_connecting()
         refusal(f.get("file:///etc/passwd", 10).await),
         Refusal::Scheme("file".into())
     );
-    assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(origin.connections(), 0);
 }
 
 #[tokio::test]
 async fn the_allow_listed_server_is_fetched_and_redirects_out_of_it_are_refused() {
-    let origin = origin().await;
+    let origin = origin();
     let port = origin.addr.port();
     let dns = Arc::new(ScriptedDns::default());
     dns.answer("metadata.test", &[&["169.254.169.254"]]);
@@ -223,7 +173,7 @@ async fn the_allow_listed_server_is_fetched_and_redirects_out_of_it_are_refused(
             .unwrap(),
         b"imgbytes"
     );
-    let before = origin.connections.load(Ordering::SeqCst);
+    let before = origin.connections();
     // 127.0.0.2 is loopback too, and answers on Linux: only the check stops it.
     for (location, expected) in [
         (format!("http://127.0.0.2:{port}/img"), "address"),
@@ -249,12 +199,12 @@ async fn the_allow_listed_server_is_fetched_and_redirects_out_of_it_are_refused(
         assert_eq!(kind, expected, "redirect to {location}: {reason:?}");
     }
     // Each refused redirect cost exactly one connection: the allow-listed first hop.
-    assert_eq!(origin.connections.load(Ordering::SeqCst) - before, 6);
+    assert_eq!(origin.connections() - before, 6);
 }
 
 #[tokio::test]
 async fn the_connection_goes_to_the_address_that_was_checked() {
-    let origin = origin().await;
+    let origin = origin();
     let port = origin.addr.port();
     let dns = Arc::new(ScriptedDns::default());
     // A rebinding name: allowed on the first answer, loopback outside the allow-list after.
@@ -274,18 +224,18 @@ async fn the_connection_goes_to_the_address_that_was_checked() {
     );
     assert_eq!(dns.lookups.load(Ordering::SeqCst), 2);
 
-    let connections = origin.connections.load(Ordering::SeqCst);
+    let connections = origin.connections();
     let reason = refusal(
         f.get(&format!("http://mixed.test:{port}/img"), 1 << 20)
             .await,
     );
     assert!(matches!(reason, Refusal::Address { .. }), "{reason:?}");
-    assert_eq!(origin.connections.load(Ordering::SeqCst), connections);
+    assert_eq!(origin.connections(), connections);
 }
 
 #[tokio::test]
 async fn a_stalled_body_hits_the_read_timeout_long_before_the_deadline() {
-    let origin = origin().await;
+    let origin = origin();
     let dns = Arc::new(ScriptedDns::default());
     let f = HttpFetcher::with_lookup(
         HttpOptions {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub mod attack;
 pub mod console;
 pub mod process;
+pub mod raw_http;
 pub mod server;
 
 pub fn fixtures() -> PathBuf {

@@ -11,23 +11,11 @@ use std::time::{Duration, Instant};
 
 use common::process::*;
 use common::server::{photo, start, ADMIN_TOKEN, SERVICE_TOKEN};
+use common::webhook::Webhook;
 use serde_json::json;
 use sqlx::Connection;
 
 // --- store outages, in process ------------------------------------------------------------
-
-/// Wait until the outbox has delivered every report.
-async fn all_reports_delivered(db: &mut sqlx::SqliteConnection) {
-    let started = Instant::now();
-    let pending = "SELECT count(*) FROM reports WHERE state != 'delivered'";
-    while count(db, pending).await > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "reports never delivered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Screen camera.png (allowed: no bank here) as `artwork`, expecting a recorded allow.
 async fn screened_allow(server: &common::server::Server, artwork: &str) {
@@ -132,9 +120,10 @@ async fn a_store_missing_at_start_up_is_retried_until_it_appears() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_mid_screening_with_the_webhook_down_loses_nothing_and_reports_once() {
     let dir = tempfile::tempdir().unwrap();
-    // Nothing listens on the webhook's port until the end: every delivery fails meanwhile.
-    let hook_port = free_port();
-    let service = Service::new(dir.path(), hook_port, None);
+    // The webhook is down until the end: every delivery fails meanwhile.
+    let hook = Webhook::start().await;
+    hook.set_down(true);
+    let service = Service::new(dir.path(), hook.url(), None);
     let mut child = service.command().spawn().unwrap();
     service.wait_ready(&mut child).await;
     let blocked: Vec<String> = photos_by_size()
@@ -218,11 +207,27 @@ async fn kill_9_mid_screening_with_the_webhook_down_loses_nothing_and_reports_on
         0
     );
 
-    // The webhook comes back: each report is delivered, once.
-    let deliveries = webhook(hook_port).await;
-    all_reports_delivered(&mut db).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let keys = deliveries.lock().unwrap().clone();
+    // The webhook comes back: each report is delivered, once. Once the service has
+    // stopped (its outbox finishing what it was sending), nothing more can arrive.
+    hook.set_down(false);
+    let acknowledged_keys = |log: &[common::webhook::Delivery]| -> Vec<String> {
+        log.iter()
+            .filter(|d| d.acknowledged)
+            .map(|d| d.idempotency_key.clone())
+            .collect()
+    };
+    hook.wait_until("six reports", |log| acknowledged_keys(log).len() >= 6)
+        .await;
+    stop(&mut child);
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM reports WHERE state = 'delivered'"
+        )
+        .await,
+        6
+    );
+    let keys = acknowledged_keys(&hook.deliveries());
     let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
     assert_eq!((keys.len(), distinct.len()), (6, 6), "{keys:?}");
 
@@ -258,8 +263,6 @@ async fn kill_9_mid_screening_with_the_webhook_down_loses_nothing_and_reports_on
         use coverguard::act::quarantine::QuarantineVault;
         vault.get(&key).await.unwrap();
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -276,7 +279,8 @@ async fn a_full_quarantine_disk_is_an_error_not_an_allow() {
     );
     let quarantine = dir.path().join("quarantine");
     std::fs::create_dir(&quarantine).unwrap();
-    let service = Service::new(dir.path(), free_port(), Some(&quarantine));
+    let hook = Webhook::start().await;
+    let service = Service::new(dir.path(), hook.url(), Some(&quarantine));
     // A private mount namespace: the small filesystem exists for the service alone and
     // disappears with it, whatever happens to the test.
     let mut command = Command::new("unshare");
@@ -290,6 +294,7 @@ async fn a_full_quarantine_disk_is_an_error_not_an_allow() {
         .args(service.command().get_args())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    service.hand_over(&mut command);
     let mut child = command
         .spawn()
         .expect("unshare (util-linux) runs the service in its own mount namespace");
@@ -342,7 +347,8 @@ async fn a_full_quarantine_disk_is_an_error_not_an_allow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn start_up_probes_are_not_errors_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::new(dir.path(), free_port(), None);
+    let hook = Webhook::start().await;
+    let service = Service::new(dir.path(), hook.url(), None);
     let log = dir.path().join("service.log");
     let mut child = service
         .command()
@@ -379,15 +385,14 @@ async fn start_up_probes_are_not_errors_in_the_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn secrets_never_reach_the_log_even_at_debug_level() {
     let dir = tempfile::tempdir().unwrap();
-    let hook = free_port();
-    let _deliveries = webhook(hook).await;
-    let service = Service::new(dir.path(), hook, None);
+    let hook = Webhook::start().await;
+    let service = Service::new(dir.path(), hook.url(), None);
     const WEBHOOK_SECRET: &str = "hook-secret-a9f3e1c07b";
     const PASSWORD: &str = "a long console password 7351";
     let mut config = std::fs::read_to_string(&service.config).unwrap();
     config = config.replace(
-        &format!("url = \"http://127.0.0.1:{hook}/hook\"\n"),
-        &format!("url = \"http://127.0.0.1:{hook}/hook\"\nsecret = \"{WEBHOOK_SECRET}\"\n"),
+        &format!("url = \"{}\"\n", hook.url()),
+        &format!("url = \"{}\"\nsecret = \"{WEBHOOK_SECRET}\"\n", hook.url()),
     );
     std::fs::write(&service.config, config).unwrap();
     let log = dir.path().join("service.log");
@@ -459,10 +464,13 @@ async fn secrets_never_reach_the_log_even_at_debug_level() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let mut db = service.db().await;
-    all_reports_delivered(&mut db).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // The block's report is signed with the secret and sent; then the service stops,
+    // its log complete.
+    hook.wait_until("the block's report", |log| {
+        log.iter().any(|d| d.acknowledged)
+    })
+    .await;
+    stop(&mut child);
 
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.lines().count() > 10, "debug logging was on: {text}");

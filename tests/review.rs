@@ -6,12 +6,12 @@
 mod animation;
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use animation::chart_animation;
 use common::console::{self, add_user, Console, PASSWORD};
 use common::server::*;
+use common::webhook::Webhook;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -305,45 +305,16 @@ async fn roles_sessions_claims_and_audited_views() {
     server.finish().await;
 }
 
-/// A local webhook that records every body it receives.
-async fn webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: String| async move {
-            sink.lock()
-                .unwrap()
-                .push(serde_json::from_str(&body).unwrap());
-            axum::http::StatusCode::OK
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
-/// The first body the webhook received that `matches`, waiting up to 10 s for it.
-async fn wait_for(seen: &Mutex<Vec<Value>>, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..200 {
-        if let Some(body) = seen.lock().unwrap().iter().find(|b| matches(b)) {
-            return body.clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no {what} reached the webhook");
-}
-
-async fn wait_for_event(seen: &Mutex<Vec<Value>>, action: &str) -> Value {
-    wait_for(seen, action, |b| {
+async fn wait_for_event(hook: &Webhook, action: &str) -> Value {
+    hook.first(action, |b| {
         b["kind"] == "decision" && b["payload"]["action"] == action
     })
     .await
 }
 
 async fn confirm_and_release(backend: Backend) {
-    let (hook_url, seen) = webhook().await;
+    let hook = Webhook::start().await;
+    let hook_url = hook.url().to_string();
     let Some(server) = start_on(backend, |c| {
         c.reporter = Some(reporter());
         c.webhooks = vec![coverguard::config::WebhookConfig {
@@ -448,10 +419,10 @@ async fn confirm_and_release(backend: Backend) {
     );
     let (status, _) = decide(json!({"decision": "release", "reason_code": "not_explicit"})).await;
     assert_eq!(status, 409, "decided already");
-    wait_for_event(&seen, "keep_removed").await;
+    wait_for_event(&hook, "keep_removed").await;
     // The confirmed image is reported, to NCMEC too as the bank holds CSAM.
     for kind in ["hit", "cybertipline"] {
-        wait_for(&seen, kind, |b| b["kind"] == kind).await;
+        hook.first(kind, |b| b["kind"] == kind).await;
     }
 
     // A re-encoded re-upload (new bytes, so no MD5 match) is blocked through the bank's PDQ.
@@ -483,7 +454,7 @@ async fn confirm_and_release(backend: Backend) {
     assert_eq!(body["outcome"]["bank"], "allow-list");
     let (_, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/art-d").await;
     assert_eq!(artwork["status"], "released");
-    let publish = wait_for_event(&seen, "publish").await;
+    let publish = wait_for_event(&hook, "publish").await;
     assert_eq!(publish["payload"]["artwork_id"], "art-d");
     assert_eq!(publish["payload"]["reason_code"], "false_positive_model");
     let (_, banks) = server.get(ADMIN_TOKEN, "/v1/banks").await;
@@ -1721,7 +1692,8 @@ async fn screen_words(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn titles_screened_without_an_image_are_held_reviewed_and_make_the_owner_pattern() {
-    let (hook_url, seen) = webhook().await;
+    let hook = Webhook::start().await;
+    let hook_url = hook.url().to_string();
     let server = start_with_webhook(hook_url).await;
     server.wait_ready().await;
     add_user(&server, "rita", "reviewer").await;
@@ -1803,7 +1775,9 @@ async fn titles_screened_without_an_image_are_held_reviewed_and_make_the_owner_p
     assert_eq!(retitled["verdict"], "review", "{retitled}");
     assert_ne!(retitled["screening_id"], cover["screening_id"]);
     // It was public: the platform is told to take it down.
-    let unpublish = wait_for(&seen, "the unpublish event", |b| b["kind"] == "unpublish").await;
+    let unpublish = hook
+        .first("the unpublish event", |b| b["kind"] == "unpublish")
+        .await;
     assert_eq!(unpublish["payload"]["artwork_id"], "cover-1", "{unpublish}");
     // Out of view: quarantined, as review verdicts are by default (no bytes are kept for
     // a new title: the cover's were not sent again).
@@ -1858,17 +1832,17 @@ async fn titles_screened_without_an_image_are_held_reviewed_and_make_the_owner_p
         .map(|o| o["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["decision"], "nothing to bank or report: {body}");
-    let event = wait_for(&seen, "the decision event", |b| {
-        b["kind"] == "decision" && b["payload"]["review_id"] == id
-    })
-    .await;
+    let event = hook
+        .first("the decision event", |b| {
+            b["kind"] == "decision" && b["payload"]["review_id"] == id
+        })
+        .await;
     let event = &event["payload"];
     assert_eq!(event["action"], "keep_removed", "{event}");
     assert!(event.get("sha256").is_none(), "{event}");
     // Titles held from their first screening were never public: only the cover was.
-    let unpublished: Vec<Value> = seen
-        .lock()
-        .unwrap()
+    let unpublished: Vec<Value> = hook
+        .acknowledged()
         .iter()
         .filter(|b| b["kind"] == "unpublish")
         .map(|b| b["payload"]["artwork_id"].clone())

@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::server::*;
+use common::webhook::Webhook;
 
 use coverguard::decode::Resolution;
 use coverguard::scheduler::SchedulerConfig;
@@ -730,48 +729,28 @@ async fn banks_managed_over_http_on_postgres() {
     banks_managed_over_http(Backend::Postgres).await;
 }
 
-/// What the local webhook saw.
-#[derive(Default)]
-struct Hook {
-    attempts: Vec<(String, String)>,
-}
-
-/// A local server with images to fetch and a webhook that fails its first two calls.
-async fn origin() -> (String, std::sync::Arc<std::sync::Mutex<Hook>>) {
-    use axum::routing::{get, post};
-    let hook = std::sync::Arc::new(std::sync::Mutex::new(Hook::default()));
+/// A local server with an image to fetch.
+async fn origin() -> String {
     let color = photo("color.png");
-    let seen = hook.clone();
-    let app = axum::Router::new()
-        .route("/art/color.png", get(move || async move { color }))
-        .route(
-            "/hook",
-            post(
-                move |headers: axum::http::HeaderMap, body: String| async move {
-                    let key = headers["idempotency-key"].to_str().unwrap().to_string();
-                    let mut hook = seen.lock().unwrap();
-                    hook.attempts.push((key, body));
-                    if hook.attempts.len() <= 2 {
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        axum::http::StatusCode::OK
-                    }
-                },
-            ),
-        );
+    let app = axum::Router::new().route(
+        "/art/color.png",
+        axum::routing::get(move || async move { color }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, hook)
+    base
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn screening_by_url_and_report_delivery_through_failures() {
     use serde_json::json;
-    let (origin, hook) = origin().await;
-    let hook_url = format!("{origin}/hook");
+    let origin = origin().await;
+    let hook = Webhook::start().await;
+    hook.fail_next(2);
+    let hook_url = hook.url().to_string();
     let origin_addr: std::net::SocketAddr = origin.trim_start_matches("http://").parse().unwrap();
-    let server = start(|c| {
+    let mut server = start(|c| {
         c.webhooks = vec![coverguard::config::WebhookConfig {
             url: hook_url,
             secret: None,
@@ -846,28 +825,24 @@ async fn screening_by_url_and_report_delivery_through_failures() {
         .await;
     assert_eq!(status, 400, "a body that is not JSON is a bad request");
 
-    // Two failures, then delivered: the same idempotency key every time, then no more calls.
+    // Two failures, then delivered: the same idempotency key every time, then no more
+    // calls (once the server has stopped, nothing more can come).
+    hook.wait_until("the report", |log| log.iter().any(|d| d.acknowledged))
+        .await;
+    server.stop().await;
     let store = store::open(&server.config.database_url()).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let report = store.get_report(&report_id).await.unwrap().unwrap();
-        if report.state == ReportState::Delivered {
-            assert_eq!(report.attempts, 2, "two failed attempts are recorded");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "report never delivered: {report:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let hook = hook.lock().unwrap();
-    assert_eq!(hook.attempts.len(), 3);
-    let keys: std::collections::BTreeSet<&str> =
-        hook.attempts.iter().map(|(k, _)| k.as_str()).collect();
+    let report = store.get_report(&report_id).await.unwrap().unwrap();
+    assert_eq!(report.state, ReportState::Delivered, "{report:?}");
+    assert_eq!(report.attempts, 2, "two failed attempts are recorded");
+    let attempts = hook.deliveries();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    let keys: std::collections::BTreeSet<&str> = attempts
+        .iter()
+        .map(|d| d.idempotency_key.as_str())
+        .collect();
     assert_eq!(keys.len(), 1, "one idempotency key across retries");
-    let delivered: Value = serde_json::from_str(&hook.attempts[2].1).unwrap();
+    assert!(attempts[2].acknowledged);
+    let delivered = attempts[2].json();
     assert_eq!(delivered["report_id"], report_id.as_str());
     assert_eq!(delivered["payload"]["owner_id"], "kid");
     assert_eq!(delivered["payload"]["source"]["surface"], "playlist_cover");
@@ -1804,32 +1779,12 @@ async fn loser_and_third_screening_of_the_same_bytes(lands: ThirdLands) {
     }
 }
 
-/// A webhook that acknowledges everything and keeps each envelope it was sent.
-async fn recording_webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
-    use axum::routing::post;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: String| async move {
-            kept.lock()
-                .unwrap()
-                .push(serde_json::from_str::<Value>(&body).unwrap());
-            axum::http::StatusCode::OK
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
 /// An account takedown and its lift reach the webhooks, once each however often the
 /// request is retried; a takedown after a lift is a new event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn takedowns_and_their_lifts_are_sent_to_the_webhooks() {
-    let (hook_url, seen) = recording_webhook().await;
-    let server = start_with_webhook(hook_url).await;
+    let hook = Webhook::start().await;
+    let mut server = start_with_webhook(hook.url().to_string()).await;
     server.wait_ready().await;
     let (status, body) = server
         .screen_bytes(
@@ -1849,25 +1804,8 @@ async fn takedowns_and_their_lifts_are_sent_to_the_webhooks() {
             &Value::Null,
         )
     };
-    let events = |want: usize| {
-        let seen = seen.clone();
-        async move {
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                let account: Vec<Value> = seen
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|e| e["kind"] == "account")
-                    .cloned()
-                    .collect();
-                if account.len() >= want || std::time::Instant::now() > deadline {
-                    return account;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
+    let is_account = |e: &Value| e["kind"] == "account";
+    let events = |want: usize| hook.at_least(want, "the account events", is_account);
 
     for _ in 0..2 {
         let (status, body) = takedown(reqwest::Method::POST).await;
@@ -1903,13 +1841,8 @@ async fn takedowns_and_their_lifts_are_sent_to_the_webhooks() {
         .map(|e| e["idempotency_key"].as_str().unwrap())
         .collect();
     assert_eq!(keys.len(), 3, "each event its own key");
-    // Nothing more arrives later.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let account_events = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "account")
-        .count();
+    // Nothing more arrives later: once the server has stopped, nothing more can come.
+    server.stop().await;
+    let account_events = hook.acknowledged().into_iter().filter(is_account).count();
     assert_eq!(account_events, 3);
 }

@@ -135,9 +135,8 @@ async fn a_soak_of_mixed_inputs_beyond_capacity_is_answered_in_full_and_stays_bo
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let dir = tempfile::tempdir().unwrap();
-    let hook = free_port();
-    let _deliveries = webhook(hook).await;
-    let service = Service::new(dir.path(), hook, None);
+    let hook = common::webhook::Webhook::start().await;
+    let service = Service::new(dir.path(), hook.url(), None);
     // A queue of 4 under 16 clients: capacity is exceeded all the time.
     service.add_config("[scheduler]\nqueue_capacity = 4\n");
     service.add_top_level_config(&format!("max_bytes = {MAX_BYTES}\n"));

@@ -16,6 +16,7 @@ pub mod console;
 pub mod process;
 pub mod raw_http;
 pub mod server;
+pub mod webhook;
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

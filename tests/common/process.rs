@@ -1,41 +1,51 @@
 //! `coverguard serve` as a child process, for tests that kill it, limit its disk or read
 //! its log: its config, readiness, requests, and its SQLite store read from outside.
+//!
+//! The test binds the listening socket and passes it down as systemd would (socket
+//! activation), so the port is never free for another process to take, and it survives
+//! a restart; the child says it is ready as a `Type=notify` service would.
 
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use super::server::{is_ready, photo, ADMIN_TOKEN, SERVICE_TOKEN};
+use super::server::{photo, ADMIN_TOKEN, SERVICE_TOKEN};
 use super::skimage_dir;
 
 pub const QUARANTINE_KEY: &str = "3333333333333333333333333333333333333333333333333333333333333333";
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: i32 = 3;
 
 pub struct Service {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub base: String,
     pub client: reqwest::Client,
+    listener: TcpListener,
+    /// The socket the latest child reports readiness on; one per child, so a notice from
+    /// a process killed earlier is never taken for the next one's.
+    notify: Mutex<Option<UnixDatagram>>,
+    children: std::sync::atomic::AtomicUsize,
 }
 
 impl Service {
-    pub fn new(dir: &Path, hook_port: u16, quarantine_dir: Option<&Path>) -> Service {
-        let port = free_port();
+    pub fn new(dir: &Path, hook_url: &str, quarantine_dir: Option<&Path>) -> Service {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
         let config = dir.join("coverguard.toml");
+        // `listen` is what the service binds when started by hand; here it is given the
+        // test's socket instead.
         let mut text = format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\nquarantine_key = \"{}\"\n\
+            "listen = \"{addr}\"\ndata_dir = \"{}\"\nquarantine_key = \"{}\"\n\
              request_deadline_ms = 60000\n",
             dir.join("data").display(),
             QUARANTINE_KEY
@@ -46,14 +56,17 @@ impl Service {
         text.push_str(&format!(
             "[[tokens]]\nname = \"upload\"\nrole = \"service\"\ntoken = \"{SERVICE_TOKEN}\"\n\
              [[tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken = \"{ADMIN_TOKEN}\"\n\
-             [[webhooks]]\nurl = \"http://127.0.0.1:{hook_port}/hook\"\n"
+             [[webhooks]]\nurl = \"{hook_url}\"\n"
         ));
         std::fs::write(&config, text).unwrap();
         Service {
             dir: dir.to_path_buf(),
             config,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{addr}"),
             client: reqwest::Client::new(),
+            listener,
+            notify: Mutex::new(None),
+            children: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -79,18 +92,67 @@ impl Service {
             .env("COVERGUARD_LOG", "coverguard=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        self.hand_over(&mut command);
         command
     }
 
+    /// Passes the listening socket and a fresh readiness socket to `command`, a
+    /// `coverguard serve` or a wrapper that execs one.
+    pub fn hand_over(&self, command: &mut Command) {
+        let n = self
+            .children
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = self.dir.join(format!("ready-{n}.sock"));
+        let notify = UnixDatagram::bind(&path).unwrap();
+        *self.notify.lock().unwrap() = Some(notify);
+        let fd = self.listener.as_raw_fd();
+        command
+            .env("LISTEN_FDS", "1")
+            .env_remove("LISTEN_PID")
+            .env_remove("LISTEN_FDNAMES")
+            .env("NOTIFY_SOCKET", &path);
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                let moved = if fd == LISTEN_FDS_START {
+                    // Already in place: only the close-on-exec flag must go.
+                    libc::fcntl(fd, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, LISTEN_FDS_START)
+                };
+                if moved == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// Waits for the latest child's readiness notice; fails the test if it exits first.
     pub async fn wait_ready(&self, child: &mut Child) {
+        let notify = self
+            .notify
+            .lock()
+            .unwrap()
+            .take()
+            .expect("a child started with Service::command");
+        notify.set_nonblocking(true).unwrap();
+        let notify = tokio::net::UnixDatagram::from_std(notify).unwrap();
         let started = Instant::now();
+        let mut notice = [0u8; 256];
         loop {
-            if is_ready(&self.client, &self.base).await {
-                return;
+            // Wakes once a second only to see whether the child has died meanwhile.
+            let received =
+                tokio::time::timeout(Duration::from_secs(1), notify.recv(&mut notice)).await;
+            if let Ok(received) = received {
+                let n = received.unwrap();
+                let notice = String::from_utf8_lossy(&notice[..n]);
+                if notice.lines().any(|l| l == "READY=1") {
+                    return;
+                }
             }
             assert!(child.try_wait().unwrap().is_none(), "the service exited");
             assert!(started.elapsed() < Duration::from_secs(120), "never ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -178,24 +240,14 @@ pub fn photos_by_size() -> Vec<(String, u64)> {
     photos
 }
 
-/// A webhook that records every delivery's idempotency key.
-pub async fn webhook(port: u16) -> Arc<Mutex<Vec<String>>> {
-    use axum::routing::post;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorded = Arc::clone(&seen);
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |headers: axum::http::HeaderMap| async move {
-            let key = headers["idempotency-key"].to_str().unwrap().to_string();
-            recorded.lock().unwrap().push(key);
-            axum::http::StatusCode::OK
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    seen
+/// Stops a child as its service manager would (SIGTERM): in-flight requests and the
+/// outbox's deliveries finish before it exits, so nothing it sends arrives later.
+pub fn stop(child: &mut Child) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: a signal to our own child, which has not been reaped (we hold `child`).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the service exited with {status}");
 }
 
 /// Resident memory of a process, from /proc: (current, peak) in KiB.

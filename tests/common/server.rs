@@ -18,6 +18,11 @@ pub struct Server {
     pub client: reqwest::Client,
     /// The Postgres schema this server's store lives in, dropped by `finish`.
     pg_schema: Option<PgSchema>,
+    /// Turns true once the server has loaded (and so answers requests).
+    loaded: tokio::sync::watch::Receiver<bool>,
+    /// Begins the server's shutdown; `serving` ends once it has finished.
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -71,9 +76,17 @@ pub async fn start_on(
     configure(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let served = config.clone();
-    tokio::spawn(async move {
-        coverguard::service::serve_on(listener, served, std::future::pending())
+    let state = coverguard::service::AppState::new(config.clone());
+    let loaded = state.watch_loaded();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        // A server dropped without `stop` serves until the test ends, as before.
+        let stopped = async move {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        coverguard::service::serve_state(listener, state, stopped)
             .await
             .unwrap();
     });
@@ -83,10 +96,24 @@ pub async fn start_on(
         dir,
         client: reqwest::Client::new(),
         pg_schema,
+        loaded,
+        shutdown: Some(shutdown),
+        serving: Some(serving),
     })
 }
 
 impl Server {
+    /// Shuts the server down as a SIGTERM would and waits until it has: requests and the
+    /// outbox's deliveries in flight finish, so nothing it sends arrives afterwards.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            serving.await.unwrap();
+        }
+    }
+
     /// Drop the test's Postgres schema (the server keeps running until the test ends).
     pub async fn finish(self) {
         if let Some(schema) = self.pg_schema {
@@ -148,14 +175,11 @@ impl Server {
             .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
     }
 
+    /// Waits until the server has loaded, up to 30 s.
     pub async fn wait_ready(&self) {
-        for _ in 0..600 {
-            if is_ready(&self.client, &self.base).await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server never became ready");
+        let mut loaded = self.loaded.clone();
+        let waited = tokio::time::timeout(Duration::from_secs(30), loaded.wait_for(|l| *l)).await;
+        assert!(matches!(waited, Ok(Ok(_))), "server never became ready");
     }
 
     pub async fn screen_bytes(
@@ -212,14 +236,6 @@ impl Server {
             .map(|e| e["signal"].as_str().unwrap().to_string())
             .collect();
         (signals, entries)
-    }
-}
-
-/// Whether the service at `base` answers `/readyz` with 200.
-pub async fn is_ready(client: &reqwest::Client, base: &str) -> bool {
-    match client.get(format!("{base}/readyz")).send().await {
-        Ok(r) => r.status() == 200,
-        Err(_) => false,
     }
 }
 

@@ -99,12 +99,12 @@ async fn main() -> anyhow::Result<()> {
         tokens: vec![
             TokenConfig {
                 name: "upload".into(),
-                role: "service".into(),
+                role: coverguard::store::TokenRole::Service,
                 token: SERVICE_TOKEN.into(),
             },
             TokenConfig {
                 name: "ops".into(),
-                role: "admin".into(),
+                role: coverguard::store::TokenRole::Admin,
                 token: ADMIN_TOKEN.into(),
             },
         ],

@@ -378,7 +378,7 @@ impl SharedBankIndex {
         tokio::spawn(async move {
             let _turn = turn;
             if let Err(err) = shared.rebuild(store.as_ref()).await {
-                tracing::warn!(error = %err, "background bank index rebuild failed; retried on the next screening");
+                tracing::warn!(error = %err.chain(), "background bank index rebuild failed; retried on the next screening");
             }
         });
         Ok(())
@@ -427,7 +427,7 @@ impl SharedBankIndex {
             crate::matching::bank_work::run("index", move || BankIndex::from_snapshot(&snapshot))
                 .await
                 .map_err(|err| {
-                    StoreError::Unavailable(format!("bank index build did not finish: {err}"))
+                    StoreError::unavailable("the bank index build did not finish", err)
                 })?;
         self.rebuilds.fetch_add(1, Ordering::Relaxed);
         FULL_BUILDS.fetch_add(1, Ordering::Relaxed);

@@ -79,6 +79,24 @@ impl fmt::Display for BankAction {
     }
 }
 
+/// Text that is not a [`Verdict`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown verdict {0:?} (expected allow, review or block)")]
+pub struct UnknownVerdict(pub String);
+
+impl std::str::FromStr for Verdict {
+    type Err = UnknownVerdict;
+
+    fn from_str(text: &str) -> Result<Self, UnknownVerdict> {
+        match text {
+            "allow" => Ok(Verdict::Allow),
+            "review" => Ok(Verdict::Review),
+            "block" => Ok(Verdict::Block),
+            other => Err(UnknownVerdict(other.to_string())),
+        }
+    }
+}
+
 /// Text that is not a [`BankAction`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown bank action {0:?} (expected block, review or allow)")]

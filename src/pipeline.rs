@@ -570,10 +570,10 @@ impl Pipeline {
         bank: &str,
     ) -> Result<Vec<ReportWrite>, PipelineError> {
         let stored = |what: &str, e: serde_json::Error| {
-            StoreError::Backend(format!(
-                "screening {}: stored {what} does not parse: {e}",
-                screening.id
-            ))
+            StoreError::backend(
+                format!("screening {}: stored {what} does not parse", screening.id),
+                e,
+            )
         };
         let mut record: ScreeningRecord =
             serde_json::from_value(screening.record.clone()).map_err(|e| stored("record", e))?;
@@ -719,7 +719,7 @@ fn screening_write(
         md5: record.md5.clone(),
         pdq: Some(record.pdq.hash.clone()),
         pdq_quality: Some(i64::from(record.pdq.quality)),
-        verdict: record.verdict.as_str().to_string(),
+        verdict: record.verdict,
         model: analyser.model,
         policy_version: record.policy.clone(),
         banks_version,
@@ -754,7 +754,7 @@ fn review_write(
     ReviewWrite {
         priority: review_priority(record, banks, top.map_or(0.0, |d| d.score), context),
         reason,
-        verdict: record.verdict.as_str().to_string(),
+        verdict: record.verdict,
         top_label: top.map(|d| d.label.clone()),
         top_score: top.map(|d| f64::from(d.score)),
         labels,
@@ -963,10 +963,13 @@ impl Pipeline {
             .ok_or_else(|| StoreError::NotFound(format!("screening {}", artwork.screening_id)))?;
         let mut record: ScreeningRecord =
             serde_json::from_value(previous.record.clone()).map_err(|e| {
-                StoreError::Backend(format!(
-                    "screening {} holds a record this version cannot read: {e}",
-                    previous.id
-                ))
+                StoreError::backend(
+                    format!(
+                        "screening {} holds a record this version cannot read",
+                        previous.id
+                    ),
+                    e,
+                )
             })?;
         // With the previous detections: a classifier verdict stricter than the bank's stays.
         let scores = crate::classify::label_scores(&record.detections);

@@ -15,6 +15,7 @@ use common::*;
 use coverguard::backfill::job::{self, ManifestArg};
 use coverguard::backfill::run::BackfillOptions;
 use coverguard::config::ServiceConfig;
+use coverguard::decide::Verdict;
 use coverguard::fetch::DestinationPolicy;
 use coverguard::store::{self, BankAction, BankSpec, EntryWrite, Store};
 use coverguard::testing::NATS_URL_VAR;
@@ -354,7 +355,7 @@ async fn assert_complete(
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(screening.verdict, "block");
+            assert_eq!(screening.verdict, Verdict::Block);
             reports += 1;
         }
     }
@@ -537,7 +538,7 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
     assert_eq!(
         resumed,
         coverguard::backfill::run::ItemResult::Screened {
-            verdict: "allow".into()
+            verdict: Verdict::Allow
         }
     );
     let counts = store.backfill_counts("crash-job").await.unwrap();
@@ -957,7 +958,7 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!(first.inferred, n);
     let store = store::open(&config.database_url()).await.unwrap();
     let (before, _) = latest(store.as_ref(), "a-coffee.png").await;
-    assert_eq!(before.verdict, "allow");
+    assert_eq!(before.verdict, Verdict::Allow);
 
     // Nothing changed: every item is skipped, nothing recorded.
     let unchanged = run(config.clone(), "stale-unchanged").await;
@@ -1048,7 +1049,7 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!(bad.inferred, 0);
     assert_eq!(s.verdicts.get("block"), Some(&1), "{s:?}");
     let (row, record) = latest(store.as_ref(), "a-coffee.png").await;
-    assert_eq!(row.verdict, "block", "{record}");
+    assert_eq!(row.verdict, Verdict::Block, "{record}");
     assert!(banks_named(&record).contains("known-bad"), "{record}");
     let artwork = store.get_artwork("a-coffee.png").await.unwrap().unwrap();
     assert_eq!(artwork.status.as_str(), "quarantined");
@@ -1108,7 +1109,7 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!((s.redecided, s.rematched, s.reinferred), (n, 0, 0), "{s:?}");
     assert_eq!(redecided.inferred, 0, "no inference for a policy change");
     let (row, record) = latest(store.as_ref(), &format!("a-{flagged}")).await;
-    assert_eq!(row.verdict, "review", "{record}");
+    assert_eq!(row.verdict, Verdict::Review, "{record}");
     assert_eq!(
         row.banks_version,
         latest(store.as_ref(), "a-coffee.png").await.0.banks_version
@@ -1116,7 +1117,7 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_ne!(row.policy_version, before.policy_version);
     assert_eq!(
         latest(store.as_ref(), "a-coffee.png").await.0.verdict,
-        "block"
+        Verdict::Block
     );
 
     // Another model: its scores are not the stored ones, so every item is inferred again.
@@ -1138,7 +1139,7 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!(reinferred.inferred, n);
     let (row, _) = latest(store.as_ref(), &format!("a-{flagged}")).await;
     assert_eq!(row.model, before.model);
-    assert_eq!(row.verdict, "review");
+    assert_eq!(row.verdict, Verdict::Review);
     store.close().await;
 }
 
@@ -1188,14 +1189,14 @@ async fn rows_without_an_image_screen_their_words() {
     assert_eq!(done.inferred, 1, "only the cover is inferred");
     let store = store::open(&config.database_url()).await.unwrap();
     let (asks, record) = latest(store.as_ref(), "asks").await;
-    assert_eq!(asks.verdict, "review", "{record}");
+    assert_eq!(asks.verdict, Verdict::Review, "{record}");
     assert!(!asks.has_image());
     assert_eq!(record["source"], "text:asks");
     assert_eq!(record["text"]["signals"][0]["source"], "title", "{record}");
     let (jazz, record) = latest(store.as_ref(), "jazz").await;
-    assert_eq!(jazz.verdict, "allow", "{record}");
+    assert_eq!(jazz.verdict, Verdict::Allow, "{record}");
     let (cover, _) = latest(store.as_ref(), "cover").await;
-    assert_eq!(cover.verdict, "allow");
+    assert_eq!(cover.verdict, Verdict::Allow);
 
     // The cover is retitled: its stored screening is decided again under the new words.
     let retitled = write(
@@ -1217,5 +1218,5 @@ async fn rows_without_an_image_screen_their_words() {
         now.sha256, cover.sha256,
         "the image's screening, decided again"
     );
-    assert_eq!(now.verdict, "review", "{record}");
+    assert_eq!(now.verdict, Verdict::Review, "{record}");
 }

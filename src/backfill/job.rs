@@ -334,7 +334,8 @@ pub async fn work(
                     }
                 },
                 Err(e) => {
-                    tracing::error!(artwork = %item.artwork_id, error = %e, "item not checkpointed; returned to the queue");
+                    let error = format!("{:#}", anyhow::Error::from(e));
+                    tracing::error!(artwork = %item.artwork_id, %error, "item not checkpointed; returned to the queue");
                     let _ = delivery.nak(Duration::from_secs(5)).await;
                     None
                 }

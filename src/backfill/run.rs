@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use super::manifest::{ItemSource, ManifestItem};
 use super::stale::{self, Staleness};
+use crate::decide::Verdict;
 use crate::fetch::{self, FetchError, HttpFetcher};
 use crate::pipeline::{Pipeline, PipelineError, Submission};
 use crate::scheduler::SchedulerError;
@@ -81,19 +82,19 @@ pub enum ItemResult {
     /// Screened now: fetched, decoded and classified (identical bytes once: the others take
     /// the verdict cache's scores); `verdict` is `allow`, `review` or `block`.
     Screened {
-        verdict: String,
+        verdict: Verdict,
     },
     /// `--stale-only`, the banks changed: the stored hashes matched again and decided.
     Rematched {
-        verdict: String,
+        verdict: Verdict,
     },
     /// `--stale-only`, only the policy changed: decided again from the stored scores.
     Redecided {
-        verdict: String,
+        verdict: Verdict,
     },
     /// `--stale-only`: its latest verdict is current.
     Current {
-        verdict: String,
+        verdict: Verdict,
     },
     /// Already done in an earlier run of the job.
     AlreadyDone,
@@ -107,9 +108,9 @@ pub enum ItemResult {
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
     /// Without the store no checkpoint can be written; rerunning resumes.
-    #[error("the store failed, so progress cannot be recorded: {0}")]
+    #[error("the store failed, so progress cannot be recorded")]
     Store(#[from] StoreError),
-    #[error("cannot read the manifest: {0}")]
+    #[error("cannot read the manifest")]
     Manifest(#[from] super::manifest::ManifestError),
 }
 
@@ -152,7 +153,7 @@ impl Backfill {
                 item,
                 BackfillOutcome::Done {
                     screening_id: derived,
-                    verdict: verdict.clone(),
+                    verdict,
                 },
             )
             .await?;
@@ -179,7 +180,7 @@ impl Backfill {
             | ItemResult::Redecided { verdict }
             | ItemResult::Current { verdict } => BackfillOutcome::Done {
                 screening_id,
-                verdict: verdict.clone(),
+                verdict: *verdict,
             },
             ItemResult::Failed { kind, error } => BackfillOutcome::Failed {
                 kind: kind.clone(),
@@ -265,7 +266,7 @@ impl Backfill {
         )
         .await
         .map_err(ItemError::from_pipeline)?;
-        let verdict = redecision.record.verdict.as_str().to_string();
+        let verdict = redecision.record.verdict;
         let result = match staleness {
             Staleness::Banks => ItemResult::Rematched { verdict },
             _ => ItemResult::Redecided { verdict },
@@ -344,7 +345,6 @@ impl Backfill {
                 (response.record.verdict, response.screening_id)
             }
         };
-        let verdict = verdict.as_str().to_string();
         Ok((ItemResult::Screened { verdict }, screening_id))
     }
 
@@ -365,7 +365,7 @@ impl Backfill {
         loop {
             match self.pipeline.screen(bytes.clone(), &submission).await {
                 Ok(screened) => {
-                    let verdict = screened.record.verdict.as_str().to_string();
+                    let verdict = screened.record.verdict;
                     return Ok((ItemResult::Screened { verdict }, screened.screening_id));
                 }
                 // Backpressure, not failure: wait for the queue instead of failing the item.
@@ -498,7 +498,10 @@ impl RunSummary {
             }
             ItemResult::Current { verdict } => {
                 self.skipped_current += 1;
-                *self.verdicts.entry(verdict.clone()).or_default() += 1;
+                *self
+                    .verdicts
+                    .entry(verdict.as_str().to_string())
+                    .or_default() += 1;
                 return;
             }
             ItemResult::AlreadyDone => {
@@ -512,7 +515,10 @@ impl RunSummary {
             }
         };
         self.screened += 1;
-        *self.verdicts.entry(verdict.clone()).or_default() += 1;
+        *self
+            .verdicts
+            .entry(verdict.as_str().to_string())
+            .or_default() += 1;
     }
 
     /// Items that reached an outcome in this run or an earlier one.

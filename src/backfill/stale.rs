@@ -55,7 +55,7 @@ mod tests {
             md5: String::new(),
             pdq: None,
             pdq_quality: None,
-            verdict: "allow".into(),
+            verdict: crate::decide::Verdict::Allow,
             model: model.into(),
             policy_version: policy.into(),
             banks_version: banks,

@@ -56,7 +56,7 @@ impl TokenCache {
                     _ = shutdown.changed() => return,
                 }
                 if let Err(e) = self.refresh(store.as_ref()).await {
-                    tracing::warn!("refreshing API tokens from the store: {e}");
+                    tracing::warn!("refreshing API tokens from the store: {}", e.chain());
                 }
             }
         })

@@ -191,7 +191,7 @@ async fn words_only(
     let review = (record.verdict != Verdict::Allow).then(|| ReviewWrite {
         priority: pipeline::text_priority(&record.text, &submission.context),
         reason: record.reasons.first().cloned(),
-        verdict: record.verdict.as_str().to_string(),
+        verdict: record.verdict,
         top_label: None,
         top_score: None,
         labels: Vec::new(),
@@ -208,7 +208,7 @@ async fn words_only(
         md5: String::new(),
         pdq: None,
         pdq_quality: None,
-        verdict: record.verdict.as_str().to_string(),
+        verdict: record.verdict,
         model: String::new(),
         policy_version: record.policy.clone(),
         banks_version,
@@ -248,6 +248,6 @@ pub const WORDS_ANALYSIS: &str = "words";
 fn stored(e: RedecideError) -> PipelineError {
     match e {
         RedecideError::Store(e) => e.into(),
-        other => StoreError::Backend(other.to_string()).into(),
+        other => StoreError::backend("a stored screening no longer reads", other).into(),
     }
 }

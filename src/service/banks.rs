@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorBody};
 use super::{authenticate, AppState, Caller, Ready};
 use crate::bank::{self, SignalType};
-use crate::decide::{BankAction, DEFAULT_PDQ_THRESHOLD};
+use crate::decide::{BankAction, Verdict, DEFAULT_PDQ_THRESHOLD};
 use crate::matching::image_entries::image_entries;
 use crate::screen::analyse;
 use crate::store::{BankChange, BankCounts, BankRow, BankSpec, EntryRow, EntryWrite, TokenRole};
@@ -578,7 +578,7 @@ pub struct RetroMatchView {
 pub struct RetroHitView {
     pub artwork_id: String,
     pub screening_id: String,
-    pub verdict: String,
+    pub verdict: Verdict,
     /// The original bytes were fetched again and quarantined as evidence.
     pub evidence: bool,
     pub report_ids: Vec<String>,
@@ -609,7 +609,7 @@ pub async fn retro_match(
         .map(|h| RetroHitView {
             artwork_id: h.artwork_id,
             screening_id: h.screening_id,
-            verdict: h.verdict.as_str().to_string(),
+            verdict: h.verdict,
             evidence: h.evidence,
             report_ids: h.report_ids,
         })

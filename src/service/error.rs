@@ -134,19 +134,16 @@ impl From<SchedulerError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        let message = e.chain();
         match e {
-            StoreError::Unavailable(_) => ApiError::unavailable("store_unavailable", e.to_string()),
-            StoreError::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
-            }
-            StoreError::Conflict(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
-            }
+            StoreError::Unavailable(..) => ApiError::unavailable("store_unavailable", message),
+            StoreError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            StoreError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             StoreError::Invalid(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
             }
-            StoreError::Migration(_) | StoreError::Backend(_) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+            StoreError::Migration(..) | StoreError::Backend(..) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", message)
             }
         }
     }

@@ -216,13 +216,8 @@ pub fn token_hash(token: &str) -> String {
 /// one service and one admin token are generated and printed once.
 async fn ensure_tokens(store: &dyn Store, config: &ServiceConfig) -> anyhow::Result<()> {
     for t in &config.tokens {
-        let role = if t.role == "admin" {
-            TokenRole::Admin
-        } else {
-            TokenRole::Service
-        };
         store
-            .put_token(&token_hash(&t.token), &t.name, role)
+            .put_token(&token_hash(&t.token), &t.name, t.role)
             .await?;
     }
     // The marker file (not the store) says whether tokens were generated before:
@@ -776,7 +771,7 @@ pub(crate) struct ArtworkView {
     owner_id: Option<String>,
     /// `published`, `held`, `quarantined` or `released`.
     status: String,
-    verdict: Option<String>,
+    verdict: Option<crate::decide::Verdict>,
     screening_id: Option<String>,
     updated_at: String,
 }

@@ -392,7 +392,7 @@ impl OutboxWorker {
                 round.due as i64 >= self.batch && round.store_errors == 0
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, retry_in = ?self.poll_interval, "report outbox cannot read the store; retrying");
+                tracing::warn!(error = %e.chain(), retry_in = ?self.poll_interval, "report outbox cannot read the store; retrying");
                 false
             }
             Err(_) => {
@@ -606,7 +606,7 @@ mod tests {
             md5: "0123456789abcdef0123456789abcdef".to_string(),
             pdq: None,
             pdq_quality: None,
-            verdict: "block".to_string(),
+            verdict: crate::decide::Verdict::Block,
             model: "test-model".to_string(),
             policy_version: "policy-1".to_string(),
             banks_version: 1,
@@ -938,7 +938,7 @@ mod tests {
         store.close().await;
         assert!(matches!(
             worker.deliver_due().await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Unavailable(..))
         ));
 
         let (stop, stopped) = watch::channel(false);

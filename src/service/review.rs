@@ -429,7 +429,7 @@ impl ItemRecord {
         } else {
             serde_json::from_value(screening.record.clone()).map(ItemRecord::Words)
         };
-        parsed.map_err(|e| StoreError::Backend(format!("stored record does not parse: {e}")))
+        parsed.map_err(|e| StoreError::backend("stored record does not parse", e))
     }
 
     fn matches(&self) -> &[crate::bank::BankMatch] {
@@ -495,7 +495,7 @@ impl ItemRecord {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreeningDetail {
     id: String,
-    verdict: String,
+    verdict: crate::decide::Verdict,
     reasons: Vec<String>,
     /// False for words screened alone (a title with no image): the image's fields below
     /// are then empty.
@@ -1267,7 +1267,7 @@ pub async fn audit_export(
                 Ok(rows) => {
                     let last = rows.last().map(|r| r.id.clone());
                     let text = super::audit_csv::rows(&rows)
-                        .map_err(|e| StoreError::Backend(e.to_string()));
+                        .map_err(|e| StoreError::backend("audit rows do not write as CSV", e));
                     let done = (rows.len() as i64) < EXPORT_PAGE || text.is_err();
                     Some((text, (store, last.or(cursor), done)))
                 }

@@ -61,7 +61,7 @@ fn screening_from_row(row: &DbRow) -> StoreResult<ScreeningRow> {
         md5: row.try_get("md5")?,
         pdq: row.try_get("pdq")?,
         pdq_quality: row.try_get("pdq_quality")?,
-        verdict: row.try_get("verdict")?,
+        verdict: row.try_get::<String, _>("verdict")?.parse()?,
         model: row.try_get("model")?,
         policy_version: row.try_get("policy_version")?,
         banks_version: row.try_get("banks_version")?,
@@ -74,8 +74,7 @@ fn screening_from_row(row: &DbRow) -> StoreResult<ScreeningRow> {
 }
 
 fn parse_view_pdq(text: &str) -> StoreResult<Vec<ViewPdq>> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::Backend(format!("stored view_pdq does not parse: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::backend("stored view_pdq does not parse", e))
 }
 
 fn artwork_from_row(row: &DbRow) -> StoreResult<ArtworkRow> {
@@ -92,7 +91,7 @@ fn artwork_from_row(row: &DbRow) -> StoreResult<ArtworkRow> {
 fn bank_from_row(row: &DbRow) -> StoreResult<BankRow> {
     let signal_types: String = row.try_get("signal_types")?;
     let signal_types: Vec<String> = serde_json::from_str(&signal_types)
-        .map_err(|e| StoreError::Backend(format!("banks.signal_types holds invalid JSON: {e}")))?;
+        .map_err(|e| StoreError::backend("banks.signal_types holds invalid JSON", e))?;
     let action: String = row.try_get("action")?;
     Ok(BankRow {
         spec: BankSpec {
@@ -150,7 +149,10 @@ fn review_from_row(row: &DbRow) -> StoreResult<ReviewRow> {
         note: row.try_get("note")?,
         created_at: row.try_get("created_at")?,
         level: row.try_get::<String, _>("level")?.parse()?,
-        verdict: row.try_get("verdict")?,
+        verdict: row
+            .try_get::<Option<String>, _>("verdict")?
+            .map(|v| v.parse())
+            .transpose()?,
         owner_id: row.try_get("owner_id")?,
         top_label: row.try_get("top_label")?,
         top_score: row.try_get("top_score")?,
@@ -295,7 +297,7 @@ impl Backend {
         let banks_version = Self::bump_banks_version(&mut tx).await?;
         if let Some(changes) = changes.filter(|c| c.len() <= MAX_LOGGED_CHANGES) {
             let ops = serde_json::to_string(&changes)
-                .map_err(|e| StoreError::Backend(format!("bank change log: {e}")))?;
+                .map_err(|e| StoreError::backend("the bank change log does not serialise", e))?;
             sqlx::query("INSERT INTO bank_changes (version, ops) VALUES ($1, $2)")
                 .bind(banks_version)
                 .bind(ops)
@@ -737,7 +739,6 @@ impl Store for Backend {
             require_nonempty("md5", &write.md5)?;
             require_nonempty("model", &write.model)?;
         }
-        require_nonempty("verdict", &write.verdict)?;
         require_nonempty("policy_version", &write.policy_version)?;
         // Emptiness of the quarantine object key and the report idempotency key is checked by
         // the schema, inside the transaction, so such a write fails after the screening insert
@@ -770,7 +771,7 @@ impl Store for Backend {
         .bind(normalise_hash(&write.md5))
         .bind(write.pdq.as_deref().map(normalise_hash))
         .bind(write.pdq_quality)
-        .bind(&write.verdict)
+        .bind(write.verdict.as_str())
         .bind(&write.model)
         .bind(&write.policy_version)
         .bind(write.banks_version)
@@ -916,7 +917,7 @@ impl Store for Backend {
                 .bind(review.priority)
                 .bind(&review.reason)
                 .bind(created_at)
-                .bind(&review.verdict)
+                .bind(review.verdict.as_str())
                 .bind(&write.owner_id)
                 .bind(&review.top_label)
                 .bind(review.top_score)
@@ -1379,7 +1380,7 @@ impl Store for Backend {
                 for row in &fetched {
                     let ops: String = row.try_get("ops")?;
                     let ops: Vec<EntryChange> = serde_json::from_str(&ops).map_err(|e| {
-                        StoreError::Backend(format!("bank_changes.ops holds invalid JSON: {e}"))
+                        StoreError::backend("bank_changes.ops holds invalid JSON", e)
                     })?;
                     all.extend(ops);
                 }
@@ -1411,7 +1412,7 @@ impl Store for Backend {
         let entries =
             crate::matching::bank_work::run("snapshot", move || rows(entries, entry_from_row))
                 .await
-                .map_err(|e| StoreError::Unavailable(format!("bank snapshot: {e}")))??;
+                .map_err(|e| StoreError::unavailable("the bank snapshot was not decoded", e))??;
         Ok(BankSnapshot {
             banks_version,
             banks: rows(banks, bank_from_row)?,
@@ -1857,7 +1858,10 @@ impl Store for Backend {
                 artwork_id: row.try_get("artwork_id")?,
                 state: row.try_get("state")?,
                 screening_id: row.try_get("screening_id")?,
-                verdict: row.try_get("verdict")?,
+                verdict: row
+                    .try_get::<Option<String>, _>("verdict")?
+                    .map(|v| v.parse())
+                    .transpose()?,
                 error_kind: row.try_get("error_kind")?,
                 error: row.try_get("error")?,
                 attempts: row.try_get("attempts")?,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a match in a bank does to the verdict: the policy's type, stored as its text.
 pub use crate::decide::BankAction;
-use crate::decide::UnknownBankAction;
+use crate::decide::{UnknownBankAction, UnknownVerdict, Verdict};
 
 mod postgres;
 mod sqlite;
@@ -27,13 +27,18 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+/// What a store error was caused by (the database's own error, a row that does not
+/// parse), kept as the error's source.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Errors of the store. Callers map [`StoreError::Unavailable`] to 503 with `Retry-After`,
-/// and never treat any error as an `allow`.
+/// and never treat any error as an `allow`. A message says what failed in the store's
+/// words; the database's own words are the source (see [`StoreError::chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached right now (pool exhausted, connection lost, locked).
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(String, #[source] Option<Cause>),
     /// The write contradicts what is stored (e.g. a bank of that name with other settings).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -43,28 +48,50 @@ pub enum StoreError {
     #[error("invalid: {0}")]
     Invalid(String),
     #[error("migration failed: {0}")]
-    Migration(String),
+    Migration(String, #[source] Option<Cause>),
     /// Anything else the database said, including rows that no longer decode.
     #[error("store backend error: {0}")]
-    Backend(String),
+    Backend(String, #[source] Option<Cause>),
 }
 
 impl StoreError {
     /// Stable machine-readable kind for API error bodies and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Unavailable(..) => "unavailable",
             StoreError::Conflict(_) => "conflict",
             StoreError::NotFound(_) => "not_found",
             StoreError::Invalid(_) => "invalid",
-            StoreError::Migration(_) => "migration",
-            StoreError::Backend(_) => "backend",
+            StoreError::Migration(..) => "migration",
+            StoreError::Backend(..) => "backend",
         }
     }
 
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(self, StoreError::Unavailable(..))
+    }
+
+    /// Unavailable because of `cause`.
+    pub fn unavailable(message: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        StoreError::Unavailable(message.into(), Some(cause.into()))
+    }
+
+    /// A backend failure (or a stored row that does not decode) because of `cause`.
+    pub fn backend(message: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        StoreError::Backend(message.into(), Some(cause.into()))
+    }
+
+    /// This error and each of its causes, `: `-separated: what logs and API bodies show.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
     }
 }
 
@@ -76,7 +103,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
+            | sqlx::Error::WorkerCrashed => {
+                StoreError::unavailable("the database cannot be reached", err)
+            }
             sqlx::Error::RowNotFound => StoreError::NotFound(err.to_string()),
             sqlx::Error::Configuration(_) => StoreError::Invalid(err.to_string()),
             sqlx::Error::Database(db) => {
@@ -94,18 +123,25 @@ impl From<sqlx::Error> for StoreError {
                     || code.starts_with("57P")
                     || code.starts_with("08");
                 if sqlite_busy || pg_transient {
-                    return StoreError::Unavailable(db.message().to_string());
+                    return StoreError::unavailable("the database is busy", err);
                 }
                 match db.kind() {
                     ErrorKind::UniqueViolation => StoreError::Conflict(db.message().to_string()),
                     ErrorKind::ForeignKeyViolation
                     | ErrorKind::NotNullViolation
                     | ErrorKind::CheckViolation => StoreError::Invalid(db.message().to_string()),
-                    _ => StoreError::Backend(err.to_string()),
+                    _ => StoreError::backend("the database refused the statement", err),
                 }
             }
-            _ => StoreError::Backend(err.to_string()),
+            _ => StoreError::backend("the database failed", err),
         }
+    }
+}
+
+/// A stored verdict that no longer reads as one: the row does not decode.
+impl From<UnknownVerdict> for StoreError {
+    fn from(err: UnknownVerdict) -> Self {
+        StoreError::backend("a stored row does not decode", err)
     }
 }
 
@@ -119,10 +155,13 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
         match err {
             sqlx::migrate::MigrateError::Execute(inner) => match StoreError::from(inner) {
-                StoreError::Unavailable(m) => StoreError::Unavailable(m),
-                other => StoreError::Migration(other.to_string()),
+                unavailable @ StoreError::Unavailable(..) => unavailable,
+                other => StoreError::Migration("a migration failed".into(), Some(Box::new(other))),
             },
-            other => StoreError::Migration(other.to_string()),
+            other => StoreError::Migration(
+                "the schema cannot be migrated".into(),
+                Some(Box::new(other)),
+            ),
         }
     }
 }
@@ -224,7 +263,7 @@ pub struct ScreeningWrite {
     pub md5: String,
     pub pdq: Option<String>,
     pub pdq_quality: Option<i64>,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub model: String,
     /// Must identify every policy input that changes the verdict, including the context profile
     /// (e.g. minor owner), because the verdict cache matches on it.
@@ -270,7 +309,7 @@ pub struct ReviewWrite {
     pub priority: i64,
     pub reason: Option<String>,
     /// What the queue filters on, copied from the record (owner comes from the screening).
-    pub verdict: String,
+    pub verdict: Verdict,
     pub top_label: Option<String>,
     pub top_score: Option<f64>,
     pub labels: Vec<String>,
@@ -310,7 +349,7 @@ pub struct ScreeningRow {
     pub md5: String,
     pub pdq: Option<String>,
     pub pdq_quality: Option<i64>,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub model: String,
     pub policy_version: String,
     pub banks_version: i64,
@@ -468,7 +507,7 @@ pub struct ReviewRow {
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub level: ReviewLevel,
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
     pub owner_id: Option<String>,
     pub top_label: Option<String>,
     pub top_score: Option<f64>,
@@ -711,7 +750,7 @@ pub trait Store: ReviewStore + Send + Sync {
 pub enum BackfillOutcome {
     Done {
         screening_id: String,
-        verdict: String,
+        verdict: Verdict,
     },
     Failed {
         kind: String,
@@ -735,7 +774,7 @@ pub struct BackfillItemRow {
     /// `done` or `failed`.
     pub state: String,
     pub screening_id: Option<String>,
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
     pub attempts: i64,
@@ -806,7 +845,7 @@ fn normalise_hash(hash: &str) -> String {
 
 fn parse_json(column: &str, text: &str) -> StoreResult<serde_json::Value> {
     serde_json::from_str(text)
-        .map_err(|e| StoreError::Backend(format!("column {column} holds invalid JSON: {e}")))
+        .map_err(|e| StoreError::backend(format!("column {column} holds invalid JSON"), e))
 }
 
 fn to_json_text(value: &serde_json::Value) -> String {

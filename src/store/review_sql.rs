@@ -12,7 +12,7 @@ fn console_user_from_row(row: &DbRow) -> StoreResult<ConsoleUserRow> {
         password_hash: row.try_get("password_hash")?,
         role: row.try_get::<String, _>("role")?.parse()?,
         settings: serde_json::from_str(&settings)
-            .map_err(|e| StoreError::Backend(format!("console user settings do not parse: {e}")))?,
+            .map_err(|e| StoreError::backend("console user settings do not parse", e))?,
         disabled: row.try_get("disabled")?,
     })
 }

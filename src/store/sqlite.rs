@@ -64,10 +64,10 @@ impl SqliteStore {
             if let Some(parent) = options.get_filename().parent() {
                 if !parent.as_os_str().is_empty() {
                     tokio::fs::create_dir_all(parent).await.map_err(|e| {
-                        StoreError::Unavailable(format!(
-                            "cannot create store directory {}: {e}",
-                            parent.display()
-                        ))
+                        StoreError::unavailable(
+                            format!("cannot create store directory {}", parent.display()),
+                            e,
+                        )
                     })?;
                 }
             }

@@ -111,7 +111,7 @@ fn screening(sha256: &str, artwork_id: Option<&str>, owner_id: Option<&str>) -> 
         md5: "0123456789abcdef0123456789abcdef".to_string(),
         pdq: Some("f".repeat(64)),
         pdq_quality: Some(100),
-        verdict: "allow".to_string(),
+        verdict: Verdict::Allow,
         model: "nudenet-320n".to_string(),
         policy_version: "policy-1".to_string(),
         banks_version: 1,
@@ -129,7 +129,7 @@ fn screening(sha256: &str, artwork_id: Option<&str>, owner_id: Option<&str>) -> 
 
 fn blocked(sha256: &str, artwork_id: &str, owner_id: &str, report_key: &str) -> ScreeningWrite {
     ScreeningWrite {
-        verdict: "block".to_string(),
+        verdict: Verdict::Block,
         record: json!({ "verdict": "block" }),
         artwork_status: ArtworkStatus::Quarantined,
         quarantine: Some(QuarantineWrite {
@@ -139,7 +139,7 @@ fn blocked(sha256: &str, artwork_id: &str, owner_id: &str, report_key: &str) -> 
         review: Some(ReviewWrite {
             priority: 10,
             reason: Some("bank hit".into()),
-            verdict: "block".into(),
+            verdict: Verdict::Block,
             top_label: Some("FEMALE_BREAST_EXPOSED".into()),
             top_score: Some(0.91),
             labels: vec!["FACE_FEMALE".into(), "FEMALE_BREAST_EXPOSED".into()],
@@ -356,7 +356,7 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     store.record_screening(&older).await.unwrap();
     let mut newer = screening(SHA_A, Some("art-c2"), None);
     newer.created_at = Some(base);
-    newer.verdict = "review".into();
+    newer.verdict = Verdict::Review;
     let newer_id = store.record_screening(&newer).await.unwrap().screening_id;
 
     let hit = store
@@ -371,7 +371,7 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
         .unwrap()
         .expect("cache hit");
     assert_eq!(hit.id, newer_id);
-    assert_eq!(hit.verdict, "review");
+    assert_eq!(hit.verdict, Verdict::Review);
 
     // Any change of model, analysis, policy or bank version misses; a row recorded before
     // views existed (analysis '') is never reused.
@@ -1065,7 +1065,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
         // `_` is a LIKE wildcard: this label must not match a filter on FACE_FEMALE.
         review.labels = vec!["FACEXFEMALE".into()];
         review.banks = Vec::new();
-        review.verdict = "review".into();
+        review.verdict = Verdict::Review;
     }
     let low_id = store
         .record_screening(&low)
@@ -1670,9 +1670,37 @@ async fn open_refuses_unknown_schemes_and_reopens_existing_files() {
 }
 
 #[test]
+fn a_database_error_is_kept_as_the_source_and_shown_in_the_chain() {
+    use std::error::Error;
+    let e = StoreError::from(sqlx::Error::PoolTimedOut);
+    let source = e.source().expect("the database's error is the source");
+    assert!(source.downcast_ref::<sqlx::Error>().is_some(), "{source:?}");
+    let chain = e.chain();
+    assert!(
+        chain.starts_with(&e.to_string()) && chain.ends_with(&source.to_string()),
+        "{chain}"
+    );
+    assert!(
+        !e.to_string().contains(&source.to_string()),
+        "said once: {e}"
+    );
+    let unparsable = serde_json::from_str::<Vec<String>>("[1").unwrap_err();
+    let said = unparsable.to_string();
+    let e = StoreError::backend("a column does not parse", unparsable);
+    assert_eq!(e.kind(), "backend");
+    assert_eq!(
+        e.chain(),
+        format!("store backend error: a column does not parse: {said}")
+    );
+}
+
+#[test]
 fn error_kinds_are_stable() {
-    assert_eq!(StoreError::Unavailable("x".into()).kind(), "unavailable");
-    assert!(StoreError::Unavailable("x".into()).is_retryable());
+    assert_eq!(
+        StoreError::Unavailable("x".into(), None).kind(),
+        "unavailable"
+    );
+    assert!(StoreError::Unavailable("x".into(), None).is_retryable());
     assert!(!StoreError::Conflict("x".into()).is_retryable());
     assert_eq!(
         StoreError::from(sqlx::Error::PoolTimedOut).kind(),
@@ -1701,7 +1729,7 @@ fn item(artwork: &str, outcome: BackfillOutcome) -> BackfillItemWrite {
 fn done(verdict: &str) -> BackfillOutcome {
     BackfillOutcome::Done {
         screening_id: format!("s-{verdict}"),
-        verdict: verdict.into(),
+        verdict: verdict.parse().unwrap(),
     }
 }
 
@@ -1762,7 +1790,7 @@ async fn backfill_checkpoints(store: Arc<dyn Store>) {
     let first = store.backfill_items("job-1", None, 1).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].artwork_id.as_str(), first[0].attempts), ("a1", 2));
-    assert_eq!(first[0].verdict.as_deref(), Some("allow"));
+    assert_eq!(first[0].verdict, Some(Verdict::Allow));
     let next = store
         .backfill_items("job-1", Some(&first[0].artwork_id), 10)
         .await
@@ -1857,7 +1885,7 @@ async fn words_alone_are_stored_without_hashes_and_an_image_needs_all(store: Arc
         pdq_quality: None,
         model: String::new(),
         analysis: "words".into(),
-        verdict: "review".into(),
+        verdict: Verdict::Review,
         artwork_status: ArtworkStatus::Held,
         ..screening(SHA_A, Some("art-words"), Some("owner-words"))
     };
@@ -1908,12 +1936,12 @@ async fn public_art_held_later_is_announced_for_unpublishing(store: Arc<dyn Stor
             .collect::<Vec<_>>()
     };
     let held = |sha: &str, artwork: &str| ScreeningWrite {
-        verdict: "review".into(),
+        verdict: Verdict::Review,
         artwork_status: ArtworkStatus::Held,
         review: Some(ReviewWrite {
             priority: 1,
             reason: Some("review: contact details in title (redacted)".into()),
-            verdict: "review".into(),
+            verdict: Verdict::Review,
             top_label: None,
             top_score: None,
             labels: Vec::new(),

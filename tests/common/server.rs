@@ -61,12 +61,12 @@ pub async fn start_on(
         tokens: vec![
             TokenConfig {
                 name: "upload".into(),
-                role: "service".into(),
+                role: coverguard::store::TokenRole::Service,
                 token: SERVICE_TOKEN.into(),
             },
             TokenConfig {
                 name: "ops".into(),
-                role: "admin".into(),
+                role: coverguard::store::TokenRole::Admin,
                 token: ADMIN_TOKEN.into(),
             },
         ],

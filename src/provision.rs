@@ -477,7 +477,7 @@ impl Cache {
             // manifest pinned more of this wheel: replace it.
             fs::remove_dir_all(dir).map_err(io_err("removing", dir))?;
         }
-        let staged = staging.into_path();
+        let staged = staging.keep();
         fs::rename(&staged, dir).map_err(io_err("moving into the cache", dir))?;
         Ok(())
     }
@@ -499,34 +499,13 @@ fn safe_relative(member: &str) -> Option<PathBuf> {
         .then(|| path.to_path_buf())
 }
 
-/// A uniquely named directory removed on drop unless kept with `into_path`.
-struct TempDir(Option<PathBuf>);
-
-impl TempDir {
-    fn path(&self) -> &Path {
-        self.0.as_deref().expect("present until into_path")
-    }
-    fn into_path(mut self) -> PathBuf {
-        self.0.take().expect("present until into_path")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = fs::remove_dir_all(p);
-        }
-    }
-}
-
-fn tempdir_in(parent: &Path, prefix: &str) -> Result<TempDir, ProvisionError> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let path = parent.join(format!("{prefix}{}-{nanos}", std::process::id()));
-    fs::create_dir_all(&path).map_err(io_err("creating", &path))?;
-    Ok(TempDir(Some(path)))
+/// A uniquely named directory in `parent`, removed on drop unless kept.
+fn tempdir_in(parent: &Path, prefix: &str) -> Result<tempfile::TempDir, ProvisionError> {
+    fs::create_dir_all(parent).map_err(io_err("creating", parent))?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .map_err(io_err("creating a directory in", parent))
 }
 
 /// Where the model and the runtime library are, after overrides.

@@ -308,7 +308,7 @@ fn body_limit(config: &ServiceConfig) -> usize {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = body_limit(state.config());
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -379,7 +379,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             observe_request,
         ))
-        .with_state(state)
+        .with_state(state);
+    crate::http::edge::wrap(routes)
 }
 
 /// Counts every answered request by route template and status, its latency, and

@@ -1505,15 +1505,7 @@ async fn users_are_created_once_and_reset_explicitly_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_openapi_document_names_the_review_state_endpoints_and_answers() {
     let server = start(|_| {}).await;
-    let doc: Value = server
-        .client
-        .get(format!("{}/openapi.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = server.openapi().await;
     for (path, method) in [
         ("/v1/accounts/{owner_id}/takedown", "delete"),
         ("/v1/users", "get"),

@@ -164,6 +164,55 @@ async fn tokens_and_roles_are_enforced() {
     assert_eq!(takedown(ADMIN_TOKEN).await, 200);
 }
 
+/// Every route the API document says takes a bearer token refuses a request without one
+/// and one with an unknown token; the admin areas refuse a service token, and the service
+/// routes accept it. A route added without its token check fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_bearer_route_checks_the_token_and_its_role() {
+    let server = start(|_| {}).await;
+    server.wait_ready().await;
+    let document = server.openapi().await;
+    let admin_areas = ["/v1/banks", "/v1/users", "/v1/accounts", "/v1/review/audit"];
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let bearer = operation["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+            if !bearer {
+                continue;
+            }
+            let url = format!("{}{}", server.base, path.replace('{', "x").replace('}', ""));
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let send = |token: Option<&'static str>| {
+                let mut request = server
+                    .client
+                    .request(method.clone(), &url)
+                    .header("content-type", "application/json")
+                    .body("{}");
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                async move { request.send().await.unwrap().status().as_u16() }
+            };
+            let what = format!("{method} {path}");
+            assert_eq!(send(None).await, 401, "{what} without a token");
+            assert_eq!(send(Some("not-a-real-token-at-all")).await, 401, "{what}");
+            let as_service = send(Some(SERVICE_TOKEN)).await;
+            if admin_areas.iter().any(|area| path.starts_with(area)) {
+                assert_eq!(as_service, 403, "{what} with a service token");
+            } else {
+                assert!(![401, 403].contains(&as_service), "{what}: {as_service}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 15,
+        "only {checked} bearer routes in the document"
+    );
+}
+
 async fn block_quarantines_encrypted_and_writes_a_report(backend: Backend) {
     let Some(server) = start_on(backend, |c| c.policy_file = None).await else {
         return;
@@ -1108,15 +1157,7 @@ fn schema_properties(doc: &Value, schema: &Value) -> std::collections::BTreeSet<
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_openapi_document_describes_the_api_as_it_answers() {
     let server = start(|_| {}).await;
-    let doc: Value = server
-        .client
-        .get(format!("{}/openapi.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = server.openapi().await;
     for (path, method) in [
         ("/v1/screen", "post"),
         ("/v1/screenings/{id}", "get"),

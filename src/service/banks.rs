@@ -15,13 +15,14 @@ use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::auth::AdminToken;
 use super::error::{ApiError, ErrorBody};
-use super::{authenticate, AppState, Caller, Ready};
+use super::{AppState, Caller, Ready};
 use crate::bank::{self, SignalType};
 use crate::decide::{BankAction, Verdict, DEFAULT_PDQ_THRESHOLD};
 use crate::matching::image_entries::image_entries;
 use crate::screen::analyse;
-use crate::store::{BankChange, BankCounts, BankRow, BankSpec, EntryRow, EntryWrite, TokenRole};
+use crate::store::{BankChange, BankCounts, BankRow, BankSpec, EntryRow, EntryWrite};
 
 /// `POST /v1/banks` body. Omitted fields take the defaults of a known-bad bank.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -212,10 +213,9 @@ async fn changed(
     security(("bearer" = [])))]
 pub async fn list_banks(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _token: AdminToken,
 ) -> Result<Json<Vec<BankView>>, ApiError> {
     let ready = state.ready()?;
-    authenticate(ready, &headers, TokenRole::Admin).await?;
     let banks = ready.store.list_banks().await?;
     let counts = ready.store.bank_counts().await?;
     Ok(Json(
@@ -237,11 +237,11 @@ pub async fn list_banks(
     security(("bearer" = [])))]
 pub async fn create_bank(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let request: CreateBank = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
     let spec = request.into_spec()?;
@@ -270,11 +270,11 @@ pub async fn create_bank(
     security(("bearer" = [])))]
 pub async fn delete_bank(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let change = ready.store.delete_bank(&name).await?;
     if change.changed == 0 {
         return Err(ApiError::not_found(format!("no bank {name:?}")));
@@ -298,11 +298,10 @@ pub async fn delete_bank(
     security(("bearer" = [])))]
 pub async fn list_entries(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _token: AdminToken,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Json<Vec<EntryRow>>, ApiError> {
     let ready = state.ready()?;
-    authenticate(ready, &headers, TokenRole::Admin).await?;
     find_bank(ready, &name).await?;
     Ok(Json(ready.store.list_bank_entries(&name).await?))
 }
@@ -316,13 +315,14 @@ pub async fn list_entries(
     security(("bearer" = [])))]
 pub async fn add_entries(
     State(state): State<AppState>,
+    token: AdminToken,
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
     Query(query): Query<ImageEntryQuery>,
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let content_type = super::content_type(&headers);
     let (entries, skipped, from_image) = if content_type.starts_with("application/json") {
         let request: AddEntries = serde_json::from_slice(&body)
@@ -430,12 +430,12 @@ async fn entries_from_image(
     security(("bearer" = [])))]
 pub async fn import_entries(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath(name): UrlPath<String>,
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     // A million lines take seconds to parse: off the async workers, and behind screenings.
     let entries = crate::matching::bank_work::run("import", move || parse_import_body(&body))
         .await
@@ -490,11 +490,11 @@ fn parse_import_body(body: &[u8]) -> Result<Vec<EntryWrite>, ApiError> {
     security(("bearer" = [])))]
 pub async fn remove_entry(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath((name, signal, hash)): UrlPath<(String, String, String)>,
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let change = ready.store.remove_entry(&name, &signal, &hash).await?;
     if change.changed == 0 {
         return Err(ApiError::not_found(format!(
@@ -514,12 +514,12 @@ pub async fn remove_entry(
     security(("bearer" = [])))]
 pub async fn patch_entry(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath((name, signal, hash)): UrlPath<(String, String, String)>,
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let patch = EntryPatch::parse(&body)?;
     let change = ready
         .store
@@ -544,12 +544,12 @@ pub async fn patch_entry(
     security(("bearer" = [])))]
 pub async fn patch_entry_id(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath((name, id)): UrlPath<(String, String)>,
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let patch = EntryPatch::parse(&body)?;
     let change = ready
         .store
@@ -593,11 +593,11 @@ pub struct RetroHitView {
     security(("bearer" = [])))]
 pub async fn retro_match(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Json<RetroMatchView>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     find_bank(ready, &name).await?;
     let summary = ready
         .pipeline

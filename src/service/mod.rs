@@ -6,6 +6,7 @@
 //! path is an error response ([`error::ApiError`]), never an allow.
 
 mod audit_csv;
+pub mod auth;
 pub mod banks;
 pub mod console;
 pub mod error;
@@ -37,6 +38,7 @@ use crate::http::tokens::TokenCache;
 use crate::pipeline::{Pipeline, ScreeningResponse, Submission};
 use crate::screen::{ScreenError, ScreeningRecord};
 use crate::store::{self, Store, TokenRole};
+use auth::{AdminToken, ServiceToken};
 use error::{ApiError, ErrorBody};
 use metrics::{SchedulerReading, ServiceMetrics};
 
@@ -253,15 +255,11 @@ pub struct Caller {
     pub role: TokenRole,
 }
 
-async fn authenticate(
+pub(crate) fn check_bearer(
     ready: &Ready,
     headers: &HeaderMap,
     needed: TokenRole,
 ) -> Result<Caller, ApiError> {
-    check_bearer(ready, headers, needed)
-}
-
-fn check_bearer(ready: &Ready, headers: &HeaderMap, needed: TokenRole) -> Result<Caller, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -502,6 +500,7 @@ pub(crate) struct ScreenRequest {
     security(("bearer" = [])))]
 pub(crate) async fn screen(
     State(state): State<AppState>,
+    token: ServiceToken,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: axum::body::Body,
@@ -509,7 +508,7 @@ pub(crate) async fn screen(
     let started = std::time::Instant::now();
     let ready = state.ready()?;
     // The token was checked (in memory) before anything was read; this names the caller.
-    let caller = authenticate(ready, &headers, TokenRole::Service).await?;
+    let caller = token.caller;
     let limit = body_limit(state.config());
     let deadline = Duration::from_millis(state.config().request_deadline_ms);
     // Under overload a refusal must cost next to nothing: the body is drained unbuffered so
@@ -747,11 +746,10 @@ pub(crate) struct StoredScreening {
     security(("bearer" = [])))]
 pub(crate) async fn get_screening(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _token: ServiceToken,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<StoredScreening>, ApiError> {
     let ready = state.ready()?;
-    authenticate(ready, &headers, TokenRole::Service).await?;
     let row = ready
         .store
         .get_screening(&id)
@@ -784,11 +782,10 @@ pub(crate) struct ArtworkView {
     security(("bearer" = [])))]
 pub(crate) async fn get_artwork(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _token: ServiceToken,
     UrlPath(artwork_id): UrlPath<String>,
 ) -> Result<Json<ArtworkView>, ApiError> {
     let ready = state.ready()?;
-    authenticate(ready, &headers, TokenRole::Service).await?;
     let artwork = ready
         .store
         .get_artwork(&artwork_id)
@@ -819,11 +816,11 @@ pub(crate) struct TakedownView {
     security(("bearer" = [])))]
 pub(crate) async fn takedown(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath(owner_id): UrlPath<String>,
 ) -> Result<Json<TakedownView>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let changed = ready
         .store
         .takedown_account(&owner_id, &caller.name)

@@ -17,9 +17,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::auth::AdminToken;
 use super::error::{ApiError, ErrorBody};
 use super::session::{self, Reviewer};
-use super::{authenticate as authenticate_token, AppState, Ready};
+use super::{check_bearer, AppState, Ready};
 use crate::act::quarantine::ObjectKey;
 use crate::classify::{label_scores, Detection};
 use crate::http::login_throttle::{Attempt, Outcome};
@@ -1180,7 +1181,7 @@ async fn audit_reader<'a>(
 ) -> Result<(&'a Ready, String), ApiError> {
     let ready = state.ready()?;
     if headers.contains_key(header::AUTHORIZATION) {
-        let caller = authenticate_token(ready, headers, TokenRole::Admin).await?;
+        let caller = check_bearer(ready, headers, TokenRole::Admin)?;
         return Ok((ready, caller.name));
     }
     let reviewer = session::authenticate(ready, &state.config().review, method, headers).await?;
@@ -1335,11 +1336,11 @@ async fn password_hash(password: String) -> Result<String, ApiError> {
     security(("bearer" = [])))]
 pub async fn put_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     Json(request): Json<UserRequest>,
 ) -> Result<Response, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     if !valid_username(&request.username) {
         return Err(invalid(format!(
             "user name {:?}: use 1-64 of a-z, 0-9, '.', '_', '-'",
@@ -1391,12 +1392,12 @@ impl std::fmt::Debug for PasswordReset {
     security(("bearer" = [])))]
 pub async fn reset_password(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath(username): UrlPath<String>,
     Json(request): Json<PasswordReset>,
 ) -> Result<StatusCode, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let phc = password_hash(request.password).await?;
     ready
         .store
@@ -1417,10 +1418,9 @@ pub struct UserList {
     security(("bearer" = [])))]
 pub async fn list_users(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _token: AdminToken,
 ) -> Result<Json<UserList>, ApiError> {
     let ready = state.ready()?;
-    authenticate_token(ready, &headers, TokenRole::Admin).await?;
     let users = ready.store.console_users().await?;
     Ok(Json(UserList { users }))
 }
@@ -1442,11 +1442,11 @@ pub struct TakedownLifted {
     security(("bearer" = [])))]
 pub async fn lift_takedown(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath(owner_id): UrlPath<String>,
 ) -> Result<Json<TakedownLifted>, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     let lifted = ready.store.lift_takedown(&owner_id, &caller.name).await?;
     Ok(Json(TakedownLifted { owner_id, lifted }))
 }
@@ -1459,11 +1459,11 @@ pub async fn lift_takedown(
     security(("bearer" = [])))]
 pub async fn disable_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    token: AdminToken,
     UrlPath(username): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let ready = state.ready()?;
-    let caller = authenticate_token(ready, &headers, TokenRole::Admin).await?;
+    let caller = token.caller;
     ready
         .store
         .disable_console_user(&username, &caller.name)

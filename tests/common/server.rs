@@ -214,6 +214,17 @@ impl Server {
             .as_u16()
     }
 
+    /// The API document the server serves (no token needed).
+    pub async fn openapi(&self) -> Value {
+        let resp = self
+            .client
+            .get(format!("{}/openapi.json", self.base))
+            .send()
+            .await
+            .unwrap();
+        resp.json().await.unwrap()
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         let resp = self
             .client

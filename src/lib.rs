@@ -19,6 +19,7 @@ pub mod config;
 pub mod context;
 pub mod decide;
 pub mod decode;
+pub mod error_chain;
 pub mod fetch;
 #[doc(hidden)]
 pub mod fuzz_targets;

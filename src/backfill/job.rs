@@ -334,7 +334,7 @@ pub async fn work(
                     }
                 },
                 Err(e) => {
-                    let error = format!("{:#}", anyhow::Error::from(e));
+                    let error = crate::error_chain::chain(&e);
                     tracing::error!(artwork = %item.artwork_id, %error, "item not checkpointed; returned to the queue");
                     let _ = delivery.nak(Duration::from_secs(5)).await;
                     None

@@ -272,16 +272,9 @@ impl HttpFetcher {
             }
         } else {
             // The source chain carries the useful part (connection refused, DNS...).
-            let mut detail = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                detail.push_str(": ");
-                detail.push_str(&s.to_string());
-                source = s.source();
-            }
             FetchError::Http {
                 url: url.to_string(),
-                detail,
+                detail: crate::error_chain::chain(&e),
             }
         }
     }

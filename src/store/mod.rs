@@ -84,14 +84,7 @@ impl StoreError {
 
     /// This error and each of its causes, `: `-separated: what logs and API bodies show.
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            text.push_str(": ");
-            text.push_str(&c.to_string());
-            cause = c.source();
-        }
-        text
+        crate::error_chain::chain(self)
     }
 }
 

@@ -6,114 +6,39 @@
 //! that come from the classifier alone, never a known-bad bank match.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::bank::{BankMatch, MatchParams, SignalThresholds};
+use crate::names::named_enum;
 use crate::text::TextSignalKind;
 
-/// The screening outcome. The upload pipeline publishes only on `Allow`.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Allow,
-    Review,
-    Block,
-}
-
-impl Verdict {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Verdict::Allow => "allow",
-            Verdict::Review => "review",
-            Verdict::Block => "block",
-        }
+named_enum!(
+    /// The screening outcome. The upload pipeline publishes only on `Allow`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    #[derive(Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Verdict ("verdict") {
+        Allow => "allow",
+        Review => "review",
+        Block => "block",
     }
-}
+);
 
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum!(
+    /// What a bank match does. One type for the policy file, the store's bank rows and
+    /// the in-memory index, so a bank's action means the same wherever it is configured.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum BankAction ("bank action") {
+        Block => "block",
+        Review => "review",
+        /// An allow-list: clears classifier-only review/block.
+        Allow => "allow",
     }
-}
-
-/// What a bank match does. One type for the policy file, the store's bank rows and
-/// the in-memory index, so a bank's action means the same wherever it is configured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BankAction {
-    Block,
-    Review,
-    /// An allow-list: clears classifier-only review/block.
-    Allow,
-}
-
-impl BankAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BankAction::Block => "block",
-            BankAction::Review => "review",
-            BankAction::Allow => "allow",
-        }
-    }
-}
-
-impl fmt::Display for BankAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Text that is not a [`Verdict`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown verdict {0:?} (expected allow, review or block)")]
-pub struct UnknownVerdict(pub String);
-
-impl std::str::FromStr for Verdict {
-    type Err = UnknownVerdict;
-
-    fn from_str(text: &str) -> Result<Self, UnknownVerdict> {
-        match text {
-            "allow" => Ok(Verdict::Allow),
-            "review" => Ok(Verdict::Review),
-            "block" => Ok(Verdict::Block),
-            other => Err(UnknownVerdict(other.to_string())),
-        }
-    }
-}
-
-/// Text that is not a [`BankAction`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bank action {0:?} (expected block, review or allow)")]
-pub struct UnknownBankAction(pub String);
-
-impl std::str::FromStr for BankAction {
-    type Err = UnknownBankAction;
-
-    fn from_str(text: &str) -> Result<Self, UnknownBankAction> {
-        match text {
-            "block" => Ok(BankAction::Block),
-            "review" => Ok(BankAction::Review),
-            "allow" => Ok(BankAction::Allow),
-            other => Err(UnknownBankAction(other.to_string())),
-        }
-    }
-}
+);
 
 /// Thresholds of one label; a score at or above a threshold triggers it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ pub mod fuzz_targets;
 pub mod hash;
 pub mod http;
 pub mod matching;
+pub mod names;
 pub mod pipeline;
 pub mod provision;
 pub mod review;

@@ -17,46 +17,30 @@
 //! whole image: slightly blurrier than hashing the region alone. Both sides of a region
 //! match are read so, which keeps them comparable.
 
-use std::fmt;
-use std::str::FromStr;
-
 use super::pdq::{
     self, decimation_indices, filter_shift, hash_downsampled, Dihedral, Downsampled, Grid, Luma,
     PdqError, PdqHash, PdqOutput, DOWNSAMPLED_DIM,
 };
 use super::trim::{self, Crop};
+use crate::names::named_enum;
 
-/// A fixed part of the image, named by the share of it kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Region {
-    /// The top 75% of the rows: what a caption bar over the bottom quarter or less leaves.
-    Top75,
-    /// The bottom 75% of the rows.
-    Bottom75,
-    /// The middle 90% along both axes: what a crop of 5% per side keeps.
-    Center90,
-    /// The middle 80%: a crop of 10% per side.
-    Center80,
-}
+named_enum!(
+    /// A fixed part of the image, named by the share of it kept. `ALL` is the order they are
+    /// hashed and reported in.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Region ("region") {
+        /// The top 75% of the rows: what a caption bar over the bottom quarter or less leaves.
+        Top75 => "top75",
+        /// The bottom 75% of the rows.
+        Bottom75 => "bottom75",
+        /// The middle 90% along both axes: what a crop of 5% per side keeps.
+        Center90 => "center90",
+        /// The middle 80%: a crop of 10% per side.
+        Center80 => "center80",
+    }
+);
 
 impl Region {
-    /// Every region, in the order they are hashed and reported.
-    pub const ALL: [Region; 4] = [
-        Region::Top75,
-        Region::Bottom75,
-        Region::Center90,
-        Region::Center80,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Region::Top75 => "top75",
-            Region::Bottom75 => "bottom75",
-            Region::Center90 => "center90",
-            Region::Center80 => "center80",
-        }
-    }
-
     /// The region's rows and columns as (start, length) spans of an image.
     fn spans(self, width: usize, height: usize) -> ((usize, usize), (usize, usize)) {
         let share = |len: usize, percent: usize| (len * percent).div_ceil(100).max(1);
@@ -73,26 +57,6 @@ impl Region {
             Region::Center90 => (centred(height, 90), centred(width, 90)),
             Region::Center80 => (centred(height, 80), centred(width, 80)),
         }
-    }
-}
-
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Region {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Region::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Region::ALL.iter().map(|r| r.as_str()).collect();
-                format!("unknown region {s:?} (known: {})", known.join(", "))
-            })
     }
 }
 
@@ -504,10 +468,12 @@ mod tests {
         for region in Region::ALL {
             assert_eq!(region.to_string().parse::<Region>(), Ok(region));
         }
-        assert!("top81"
-            .parse::<Region>()
-            .unwrap_err()
-            .contains("known: top75"));
+        let err = "top81".parse::<Region>().unwrap_err();
+        assert_eq!(err.known, Region::NAMES);
+        assert!(
+            err.to_string().contains("expected top75, bottom75"),
+            "{err}"
+        );
         assert_eq!(Region::Center90.spans(200, 100), ((5, 90), (10, 180)));
         assert_eq!(Region::Bottom75.spans(12, 12), ((3, 9), (0, 12)));
     }

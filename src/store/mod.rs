@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 /// What a match in a bank does to the verdict: the policy's type, stored as its text.
 pub use crate::decide::BankAction;
-use crate::decide::{UnknownBankAction, UnknownVerdict, Verdict};
+use crate::decide::Verdict;
+use crate::names::UnknownName;
 
 mod postgres;
 mod sqlite;
@@ -131,16 +132,11 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// A stored verdict that no longer reads as one: the row does not decode.
-impl From<UnknownVerdict> for StoreError {
-    fn from(err: UnknownVerdict) -> Self {
+/// A stored name (a verdict, a state, a role) that no longer reads as one: the row does
+/// not decode.
+impl From<UnknownName> for StoreError {
+    fn from(err: UnknownName) -> Self {
         StoreError::backend("a stored row does not decode", err)
-    }
-}
-
-impl From<UnknownBankAction> for StoreError {
-    fn from(err: UnknownBankAction) -> Self {
-        StoreError::Invalid(err.to_string())
     }
 }
 
@@ -175,41 +171,21 @@ pub fn now_utc() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// A store enum: kept as its name in a text column, and in the API as the same name.
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = StoreError;
-            fn from_str(text: &str) -> Result<Self, StoreError> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(StoreError::Invalid(format!(
-                        concat!("unknown ", stringify!($name), " {:?}"), other))),
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
+    ($(#[$meta:meta])* $name:ident ($what:literal) { $($variant:ident => $text:literal),+ $(,)? }) => {
+        crate::names::named_enum!(
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+            #[serde(rename_all = "snake_case")]
+            pub enum $name ($what) { $($variant => $text),+ }
+        );
     };
 }
 
 text_enum!(
     /// Publication state of an artwork as the platform should treat it.
-    ArtworkStatus {
+    ArtworkStatus ("artwork status") {
         Published => "published",
         Held => "held",
         Quarantined => "quarantined",
@@ -218,7 +194,7 @@ text_enum!(
 );
 
 text_enum!(
-    ReportState {
+    ReportState ("report state") {
         Pending => "pending",
         Delivered => "delivered",
         Failed => "failed",
@@ -226,7 +202,7 @@ text_enum!(
 );
 
 text_enum!(
-    ReviewState {
+    ReviewState ("review state") {
         Pending => "pending",
         Claimed => "claimed",
         Decided => "decided",
@@ -238,7 +214,7 @@ pub use review::*;
 
 text_enum!(
     /// `service` may screen; `admin` may also manage banks, takedowns and quarantine.
-    TokenRole {
+    TokenRole ("token role") {
         Service => "service",
         Admin => "admin",
     }

@@ -15,7 +15,7 @@ use super::{AuditRow, EntryWrite, ReportWrite, ReviewRow, StoreError, StoreResul
 
 text_enum!(
     /// Who may log in to the console. Admins also see escalated items and the audit log.
-    ConsoleRole {
+    ConsoleRole ("console role") {
         Reviewer => "reviewer",
         Admin => "admin",
     }
@@ -23,7 +23,7 @@ text_enum!(
 
 text_enum!(
     /// Which role may work a queue item: `admin` once a reviewer escalated it.
-    ReviewLevel {
+    ReviewLevel ("review level") {
         Reviewer => "reviewer",
         Admin => "admin",
     }
@@ -31,7 +31,7 @@ text_enum!(
 
 text_enum!(
     /// A reviewer's decision on a queue item.
-    ReviewDecision {
+    ReviewDecision ("review decision") {
         Confirm => "confirm",
         Release => "release",
         Escalate => "escalate",

@@ -24,92 +24,48 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::named_enum;
 use normalize::{Normalized, ViewKind};
 
-/// Where a text came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TextSource {
-    /// Read from the artwork's pixels.
-    Ocr,
-    /// The playlist's or track's title, from the caller.
-    Title,
-    /// The playlist's or track's description, from the caller.
-    Description,
-}
-
-impl TextSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TextSource::Ocr => "ocr",
-            TextSource::Title => "title",
-            TextSource::Description => "description",
-        }
+named_enum!(
+    /// Where a text came from.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TextSource ("text source") {
+        /// Read from the artwork's pixels.
+        Ocr => "ocr",
+        /// The playlist's or track's title, from the caller.
+        Title => "title",
+        /// The playlist's or track's description, from the caller.
+        Description => "description",
     }
-}
+);
 
-impl fmt::Display for TextSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum!(
+    /// What a text signal is.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(Serialize, Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TextSignalKind ("text signal kind") {
+        /// A phone number, or a request for one.
+        Phone => "phone",
+        /// An email address.
+        Email => "email",
+        /// A handle or invitation on another app (Snapchat, Instagram, Telegram, WhatsApp,
+        /// Kik, Discord, ...), or an invitation to talk privately.
+        ContactHandle => "contact_handle",
+        /// A request for pictures or video of the reader.
+        ImageRequest => "image_request",
+        /// Sexual solicitation or sexualised talk aimed at the reader.
+        Sexual => "sexual",
+        /// Someone stating an age under 18.
+        Age => "age",
+        /// A term of the loaded keyword list (its category is on the signal).
+        Keyword => "keyword",
     }
-}
-
-/// What a text signal is.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum TextSignalKind {
-    /// A phone number, or a request for one.
-    Phone,
-    /// An email address.
-    Email,
-    /// A handle or invitation on another app (Snapchat, Instagram, Telegram, WhatsApp,
-    /// Kik, Discord, ...), or an invitation to talk privately.
-    ContactHandle,
-    /// A request for pictures or video of the reader.
-    ImageRequest,
-    /// Sexual solicitation or sexualised talk aimed at the reader.
-    Sexual,
-    /// Someone stating an age under 18.
-    Age,
-    /// A term of the loaded keyword list (its category is on the signal).
-    Keyword,
-}
+);
 
 impl TextSignalKind {
-    pub const ALL: [TextSignalKind; 7] = [
-        TextSignalKind::Phone,
-        TextSignalKind::Email,
-        TextSignalKind::ContactHandle,
-        TextSignalKind::ImageRequest,
-        TextSignalKind::Sexual,
-        TextSignalKind::Age,
-        TextSignalKind::Keyword,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TextSignalKind::Phone => "phone",
-            TextSignalKind::Email => "email",
-            TextSignalKind::ContactHandle => "contact_handle",
-            TextSignalKind::ImageRequest => "image_request",
-            TextSignalKind::Sexual => "sexual",
-            TextSignalKind::Age => "age",
-            TextSignalKind::Keyword => "keyword",
-        }
-    }
-
     /// Contact details or an invitation to talk elsewhere.
     pub fn is_contact(self) -> bool {
         matches!(
@@ -121,29 +77,6 @@ impl TextSignalKind {
     /// A request for pictures or sexual solicitation.
     pub fn is_solicitation(self) -> bool {
         matches!(self, TextSignalKind::ImageRequest | TextSignalKind::Sexual)
-    }
-}
-
-impl fmt::Display for TextSignalKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for TextSignalKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        TextSignalKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<&str> = TextSignalKind::ALL.iter().map(|k| k.as_str()).collect();
-                format!(
-                    "unknown text signal kind {s:?} (known: {})",
-                    known.join(", ")
-                )
-            })
     }
 }
 

@@ -1,11 +1,16 @@
 //! Act stage: what the service does after a verdict that needs action.
 //!
 //! - [`quarantine`]: the original bytes of a blocked (or, if configured,
-//!   reviewed) upload, kept encrypted at rest behind [`quarantine::QuarantineVault`].
-//! - [`report`]: hit reports and CyberTipline-shaped payloads, and their
-//!   delivery to webhooks behind [`report::ReportSink`].
+//!   reviewed) upload, kept encrypted at rest behind [`quarantine::QuarantineVault`]
+//!   under a [`quarantine_key::QuarantineKey`].
+//! - [`report`]: hit reports and CyberTipline-shaped payloads in their delivery envelope;
+//!   [`delivery`] says what an answer means and when to retry, behind
+//!   [`delivery::ReportSink`]; [`webhook`] POSTs them, signed.
 //!
 //! Neither needs the database: the store records which objects and reports
 //! exist, and these modules do the file and network work.
+pub mod delivery;
 pub mod quarantine;
+pub mod quarantine_key;
 pub mod report;
+pub mod webhook;

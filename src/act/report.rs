@@ -1,4 +1,4 @@
-//! Reports of hits and their delivery.
+//! Reports of hits: their payloads and the envelope they are delivered in.
 //!
 //! A hit (a bank match or a detection that led to `review`/`block`) becomes a
 //! [`HitReport`]. A hit on a CSAM-category bank also becomes a
@@ -10,34 +10,15 @@
 //! credentials) is out of scope here: a submission adapter can take this
 //! payload from a webhook or implement [`ReportSink`] later.
 //!
-//! Delivery: each report is wrapped once into an [`OutboundReport`] whose
-//! body bytes and idempotency key never change, so every retry (and every
-//! retry after a restart, when the outbox stores them) sends the same bytes
-//! under the same key. [`WebhookSink`] POSTs them and classifies the answer
-//! ([`DeliveryOutcome`]); the outbox schedules the next try with
-//! [`retry_delay`].
-//!
-//! # Outcome policy
-//!
-//! - 2xx: acknowledged, done.
-//! - 408, 429, 5xx, timeouts and connection errors: retryable, with
-//!   exponential backoff and jitter from 5 s up to 1 h ([`next_attempt_delay`]),
-//!   or later if the receiver sent `Retry-After`.
-//! - 3xx and other 4xx: permanent. Redirects are not followed (a webhook URL
-//!   is configured exactly). A permanent failure is **not** dropped: it usually
-//!   means a misconfigured receiver (wrong URL, rotated secret, schema
-//!   rejected), and losing a report, above all a CSAM one, is never
-//!   acceptable. The outbox keeps it, retries it at the slow fixed rate
-//!   [`PERMANENT_FAILURE_RETRY`] and should surface it to an operator.
+//! Delivery: each report is wrapped once into an [`OutboundReport`] whose body bytes and
+//! idempotency key never change, so every retry sends the same bytes under the same key;
+//! [`super::delivery`] classifies answers and schedules retries, [`super::webhook`] POSTs.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 pub const HIT_REPORT_SCHEMA: &str = "coverguard.hit_report.v1";
 pub const CYBERTIPLINE_SCHEMA: &str = "coverguard.cybertipline_report.v1";
@@ -49,12 +30,12 @@ pub const CSAM_BANK_CATEGORY: &str = "csam";
 pub const INCIDENT_TYPE_CHILD_PORNOGRAPHY: &str =
     "Child Pornography (possession, manufacture, and distribution)";
 
-/// First retry delay, and the floor of every retryable delay.
-pub const BACKOFF_MIN: Duration = Duration::from_secs(5);
-/// Ceiling of the exponential backoff.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
-/// How often a permanently failing report is tried again (see the module docs).
-pub const PERMANENT_FAILURE_RETRY: Duration = Duration::from_secs(3600);
+pub use super::delivery::{
+    classify_status, deliver_with_retries, next_attempt_delay, next_attempt_delay_with_jitter,
+    retry_delay, DeliveryAttempts, DeliveryOutcome, ReportSink, BACKOFF_MAX, BACKOFF_MIN,
+    PERMANENT_FAILURE_RETRY,
+};
+pub use super::webhook::{sign_body, verify_signature, WebhookConfig, WebhookSecret, WebhookSink};
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 pub const SIGNATURE_HEADER: &str = "X-Coverguard-Signature";
@@ -600,324 +581,6 @@ impl OutboundReport {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Delivery
-// ---------------------------------------------------------------------------
-
-/// The result of one delivery attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DeliveryOutcome {
-    /// The receiver took it (2xx). Done.
-    Acknowledged { status: u16 },
-    /// Try again later; `retry_after` is the receiver's own hint, if any.
-    Retryable {
-        reason: String,
-        status: Option<u16>,
-        retry_after: Option<Duration>,
-    },
-    /// The receiver refused it; retried only at [`PERMANENT_FAILURE_RETRY`].
-    Permanent { reason: String, status: Option<u16> },
-}
-
-impl DeliveryOutcome {
-    pub fn is_acknowledged(&self) -> bool {
-        matches!(self, DeliveryOutcome::Acknowledged { .. })
-    }
-
-    /// Stable machine-readable kind, for the outbox row and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DeliveryOutcome::Acknowledged { .. } => "acknowledged",
-            DeliveryOutcome::Retryable { .. } => "retryable",
-            DeliveryOutcome::Permanent { .. } => "permanent",
-        }
-    }
-}
-
-/// Classify an HTTP status per the module's outcome policy.
-pub fn classify_status(status: u16, retry_after: Option<Duration>) -> DeliveryOutcome {
-    match status {
-        200..=299 => DeliveryOutcome::Acknowledged { status },
-        408 | 429 | 500..=599 => DeliveryOutcome::Retryable {
-            reason: format!("HTTP {status}"),
-            status: Some(status),
-            retry_after,
-        },
-        _ => DeliveryOutcome::Permanent {
-            reason: format!("HTTP {status}"),
-            status: Some(status),
-        },
-    }
-}
-
-/// A destination for reports. Object safe: the delivery task holds
-/// `Vec<Arc<dyn ReportSink>>`.
-#[async_trait]
-pub trait ReportSink: Send + Sync {
-    /// Stable name, recorded with each delivery in the outbox.
-    fn name(&self) -> &str;
-
-    /// One delivery attempt. Never panics and never errors: every failure is an outcome.
-    async fn deliver(&self, report: &OutboundReport) -> DeliveryOutcome;
-}
-
-/// Exponential backoff with jitter after `attempts` failed attempts (1 = the
-/// first failed): the nominal delay doubles from [`BACKOFF_MIN`] up to
-/// [`BACKOFF_MAX`], and the actual one is uniform in the upper half of it
-/// (never below `BACKOFF_MIN`), so receivers coming back are not hit in step.
-pub fn next_attempt_delay(attempts: u32) -> Duration {
-    let mut random = [0u8; 8];
-    // Without randomness the delay is the nominal one: still correct, just not spread.
-    let unit = match getrandom::fill(&mut random) {
-        Ok(()) => (u64::from_le_bytes(random) >> 11) as f64 / (1u64 << 53) as f64,
-        Err(_) => 1.0,
-    };
-    next_attempt_delay_with_jitter(attempts, unit)
-}
-
-/// [`next_attempt_delay`] with the jitter given: `unit` in `[0, 1]` picks a
-/// point in `[max(nominal / 2, BACKOFF_MIN), nominal]`.
-pub fn next_attempt_delay_with_jitter(attempts: u32, unit: f64) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(30);
-    let nominal = BACKOFF_MIN
-        .saturating_mul(1u32 << doublings)
-        .min(BACKOFF_MAX);
-    let low = (nominal / 2).max(BACKOFF_MIN);
-    let unit = if unit.is_finite() {
-        unit.clamp(0.0, 1.0)
-    } else {
-        1.0
-    };
-    low + (nominal.saturating_sub(low)).mul_f64(unit)
-}
-
-/// When to try again after `outcome` on the `attempts`-th attempt; `None` once acknowledged.
-pub fn retry_delay(outcome: &DeliveryOutcome, attempts: u32) -> Option<Duration> {
-    match outcome {
-        DeliveryOutcome::Acknowledged { .. } => None,
-        DeliveryOutcome::Retryable { retry_after, .. } => {
-            let backoff = next_attempt_delay(attempts);
-            let hinted = retry_after
-                .map(|d| d.min(BACKOFF_MAX))
-                .unwrap_or(Duration::ZERO);
-            Some(backoff.max(hinted))
-        }
-        DeliveryOutcome::Permanent { .. } => Some(PERMANENT_FAILURE_RETRY),
-    }
-}
-
-/// The last outcome of [`deliver_with_retries`] and how many attempts it took.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeliveryAttempts {
-    pub outcome: DeliveryOutcome,
-    pub attempts: u32,
-}
-
-/// Deliver in-process until acknowledged, a permanent outcome, or
-/// `max_attempts`, sleeping `delay_for(attempts, outcome)` between tries. For
-/// short-lived callers and tests; the service's outbox persists attempts and
-/// schedules with [`retry_delay`] instead, so a restart loses nothing.
-pub async fn deliver_with_retries(
-    sink: &dyn ReportSink,
-    report: &OutboundReport,
-    max_attempts: u32,
-    delay_for: impl Fn(u32, &DeliveryOutcome) -> Option<Duration>,
-) -> DeliveryAttempts {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let outcome = sink.deliver(report).await;
-        let retryable = matches!(outcome, DeliveryOutcome::Retryable { .. });
-        if !retryable || attempts >= max_attempts.max(1) {
-            return DeliveryAttempts { outcome, attempts };
-        }
-        match delay_for(attempts, &outcome) {
-            Some(delay) => tokio::time::sleep(delay).await,
-            None => return DeliveryAttempts { outcome, attempts },
-        }
-    }
-}
-
-/// Shared secret for webhook signatures. Never printed.
-#[derive(Clone)]
-pub struct WebhookSecret(Zeroizing<Vec<u8>>);
-
-impl WebhookSecret {
-    pub fn new(secret: impl Into<Vec<u8>>) -> WebhookSecret {
-        WebhookSecret(Zeroizing::new(secret.into()))
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for WebhookSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WebhookSecret(<redacted>)")
-    }
-}
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// `sha256=<hex>` HMAC-SHA256 of `body` under `secret`: the value of [`SIGNATURE_HEADER`].
-pub fn sign_body(secret: &WebhookSecret, body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        hex::encode(hmac_sha256(secret.as_bytes(), body))
-    )
-}
-
-/// Check a [`SIGNATURE_HEADER`] value in constant time (for receivers and tests).
-pub fn verify_signature(secret: &WebhookSecret, body: &[u8], header_value: &str) -> bool {
-    let Some(hex_digest) = header_value.trim().strip_prefix("sha256=") else {
-        return false;
-    };
-    let Ok(claimed) = hex::decode(hex_digest) else {
-        return false;
-    };
-    match <HmacSha256 as Mac>::new_from_slice(secret.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(body);
-            mac.verify_slice(&claimed).is_ok()
-        }
-        Err(_) => false,
-    }
-}
-
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    // HMAC takes keys of any length, so construction cannot fail; the zero
-    // fallback is unreachable and would only ever produce a non-verifying signature.
-    match <HmacSha256 as Mac>::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(message);
-            mac.finalize().into_bytes().into()
-        }
-        Err(_) => [0u8; 32],
-    }
-}
-
-/// Configuration of one webhook.
-#[derive(Clone, Debug)]
-pub struct WebhookConfig {
-    pub name: String,
-    pub url: String,
-    pub secret: Option<WebhookSecret>,
-    /// Whole-request timeout (connect, send, answer).
-    pub timeout: Duration,
-}
-
-impl WebhookConfig {
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-}
-
-/// POSTs reports as JSON to one URL.
-#[derive(Clone, Debug)]
-pub struct WebhookSink {
-    name: String,
-    url: reqwest::Url,
-    secret: Option<WebhookSecret>,
-    client: reqwest::Client,
-}
-
-impl WebhookSink {
-    pub fn new(config: WebhookConfig) -> Result<WebhookSink, ReportError> {
-        let url = reqwest::Url::parse(&config.url).map_err(|e| ReportError::InvalidUrl {
-            url: config.url.clone(),
-            detail: e.to_string(),
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ReportError::InvalidUrl {
-                url: config.url,
-                detail: "scheme must be http or https".to_string(),
-            });
-        }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("coverguard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ReportError::Client {
-                detail: e.to_string(),
-            })?;
-        Ok(WebhookSink {
-            name: config.name,
-            url,
-            secret: config.secret,
-            client,
-        })
-    }
-
-    pub fn url(&self) -> &str {
-        self.url.as_str()
-    }
-}
-
-/// `Retry-After` in delta-seconds (the HTTP-date form is ignored: backoff still applies).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
-#[async_trait]
-impl ReportSink for WebhookSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn deliver(&self, report: &OutboundReport) -> DeliveryOutcome {
-        let mut request = self
-            .client
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(IDEMPOTENCY_KEY_HEADER, &report.idempotency_key)
-            .header(REPORT_ID_HEADER, &report.report_id)
-            .header(REPORT_KIND_HEADER, report.kind.as_str());
-        if let Some(secret) = &self.secret {
-            request = request.header(SIGNATURE_HEADER, sign_body(secret, &report.body));
-        }
-        let outcome = match request.body(report.body.clone()).send().await {
-            Ok(response) => {
-                classify_status(response.status().as_u16(), retry_after(response.headers()))
-            }
-            Err(e) if e.is_builder() => DeliveryOutcome::Permanent {
-                reason: format!("request could not be built: {e}"),
-                status: None,
-            },
-            Err(e) => DeliveryOutcome::Retryable {
-                reason: if e.is_timeout() {
-                    "timed out".to_string()
-                } else if e.is_connect() {
-                    format!("connection failed: {e}")
-                } else {
-                    format!("request failed: {e}")
-                },
-                status: None,
-                retry_after: None,
-            },
-        };
-        match &outcome {
-            DeliveryOutcome::Acknowledged { .. } => {
-                tracing::info!(sink = %self.name, report_id = %report.report_id, kind = %report.kind, "report delivered")
-            }
-            DeliveryOutcome::Retryable { reason, .. } => {
-                tracing::warn!(sink = %self.name, report_id = %report.report_id, %reason, "report delivery failed; will retry")
-            }
-            DeliveryOutcome::Permanent { reason, .. } => {
-                tracing::error!(sink = %self.name, report_id = %report.report_id, %reason, "report refused by receiver; retrying slowly, needs an operator")
-            }
-        }
-        outcome
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,6 +590,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use std::thread::JoinHandle;
+    use std::time::Duration;
     use std::time::Instant;
 
     /// What the test server does with the n-th request (then 200 for the rest).

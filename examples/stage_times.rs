@@ -35,15 +35,22 @@ fn main() -> anyhow::Result<()> {
     let (mut decode_ms, mut pdq_ms, mut robust_ms) = (Vec::new(), Vec::new(), Vec::new());
     for path in &paths {
         let bytes = std::fs::read(path)?;
+        let decode = || {
+            decode::decode(&bytes, &limits).with_context(|| format!("decoding {}", path.display()))
+        };
         let (mut best_decode, mut best_pdq, mut best_robust) = (f64::MAX, f64::MAX, f64::MAX);
         for _ in 0..rounds {
             let start = Instant::now();
-            let image = decode::decode(&bytes, &limits)
-                .with_context(|| format!("decoding {}", path.display()))?;
+            let image = decode()?;
             best_decode = best_decode.min(start.elapsed().as_secs_f64() * 1e3);
             let start = Instant::now();
             pdq::pdq_from_rgb8(image.width, image.height, &image.rgb)?;
             best_pdq = best_pdq.min(start.elapsed().as_secs_f64() * 1e3);
+        }
+        // Rounds of their own, each after a decode as PDQ's are and as in a screening: run
+        // right after PDQ, the robust hashing found the pages it needs already mapped.
+        for _ in 0..rounds {
+            let image = decode()?;
             let start = Instant::now();
             robust::pdq_robust_from_rgb8(image.width, image.height, &image.rgb)?;
             best_robust = best_robust.min(start.elapsed().as_secs_f64() * 1e3);

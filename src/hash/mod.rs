@@ -5,6 +5,7 @@
 pub mod pdq;
 pub mod pdq_index;
 pub mod robust;
+pub(crate) mod scratch;
 #[cfg(test)]
 pub(crate) mod test_images;
 pub mod trim;

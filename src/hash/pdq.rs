@@ -13,6 +13,8 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+use super::scratch;
+
 /// Size of a PDQ hash in bytes (256 bits).
 pub const PDQ_HASH_BYTES: usize = 32;
 
@@ -308,6 +310,7 @@ pub(crate) fn pdq_luma_with_grids(
         num_cols,
         std::iter::once(&reference).chain(grids),
     );
+    scratch::give(luma);
     let extra = readings.split_off(1);
     *downsampled = *readings[0];
     let dct = dct_64_to_16(&downsampled);
@@ -363,7 +366,7 @@ fn luma_from_rgb8(rgb: &[u8], num_pixels: usize) -> Vec<f32> {
         let table = |coefficient: f64| std::array::from_fn(|v| v as f64 * coefficient);
         [table(0.299), table(0.587), table(0.114)]
     });
-    let mut luma = Vec::with_capacity(num_pixels);
+    let mut luma = scratch::take(num_pixels);
     luma.extend(rgb.chunks_exact(3).map(|px| {
         (red[usize::from(px[0])] + green[usize::from(px[1])] + blue[usize::from(px[2])]) as f32
     }));
@@ -417,11 +420,12 @@ fn jarosz_filter_and_read<'g>(
     }
     let compact = tiles.filter_rows_keeping(luma, num_cols, window_along_rows, &read_cols);
     let values = box_filter_read_rows(&compact, read_cols.len(), window_along_cols, &read_rows);
+    scratch::give(compact);
     let index = |all: &[usize], position: usize| {
         all.binary_search(&position)
             .expect("every grid position was read")
     };
-    grids
+    let readings = grids
         .map(|grid| {
             let cols = grid.cols.map(|c| index(&read_cols, c));
             Box::new(grid.rows.map(|r| {
@@ -429,7 +433,9 @@ fn jarosz_filter_and_read<'g>(
                 cols.map(|c| row[c])
             }))
         })
-        .collect()
+        .collect();
+    scratch::give(values);
+    readings
 }
 
 /// Phase lengths of the reference `box1DFloat` running-sum filter over a
@@ -498,7 +504,7 @@ impl RowTiles {
         cols: &[usize],
     ) -> Vec<f32> {
         let kept = cols.len();
-        let mut compact = vec![0f32; buffer.len() / num_cols * kept];
+        let mut compact = scratch::zeroed(buffer.len() / num_cols * kept);
         let mut strips = compact.chunks_mut(LANES * kept.max(1));
         self.for_each_strip(buffer, num_cols, window, |rows, output| {
             let strip = strips.next().expect("a compact strip per strip of rows");
@@ -592,7 +598,7 @@ fn box_filter_read_rows(src: &[f32], num_cols: usize, window: usize, rows: &[usi
     let num_rows = src.len() / num_cols.max(1);
     let phases = BoxPhases::new(num_rows, window);
     let mut sums = vec![0f32; num_cols];
-    let mut out = Vec::with_capacity(rows.len() * num_cols);
+    let mut out = scratch::take(rows.len() * num_cols);
     let row_at = |row: usize| &src[row * num_cols..(row + 1) * num_cols];
     let add = |sums: &mut [f32], row: usize| {
         for (s, &v) in sums.iter_mut().zip(row_at(row)) {

@@ -21,6 +21,7 @@ use super::pdq::{
     self, decimation_indices, filter_shift, hash_downsampled, Dihedral, Downsampled, Grid, Luma,
     PdqError, PdqHash, PdqOutput, DOWNSAMPLED_DIM,
 };
+use super::scratch;
 use super::trim::{self, Crop};
 use crate::names::named_enum;
 
@@ -174,7 +175,7 @@ fn shrunk_crop(luma: &Luma, crop: Crop, max_side: usize) -> Luma {
         .map(|row| &row[x..x + w]);
     let factor = w.max(h).div_ceil(max_side).max(1);
     if factor == 1 {
-        let mut values = Vec::with_capacity(w * h);
+        let mut values = scratch::take(w * h);
         rows.for_each(|row| values.extend_from_slice(row));
         return Luma {
             width: w,
@@ -183,7 +184,7 @@ fn shrunk_crop(luma: &Luma, crop: Crop, max_side: usize) -> Luma {
         };
     }
     let (out_w, out_h) = (w.div_ceil(factor), h.div_ceil(factor));
-    let mut values = Vec::with_capacity(out_w * out_h);
+    let mut values = scratch::take(out_w * out_h);
     // A band of `factor` rows is summed down the columns first (whole rows at a time),
     // then across each block.
     let mut band = vec![0f32; w];

@@ -11,6 +11,7 @@
 //! exist, and these modules do the file and network work.
 pub mod delivery;
 pub mod quarantine;
+mod quarantine_format;
 pub mod quarantine_key;
 pub mod report;
 pub mod webhook;

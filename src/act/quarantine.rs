@@ -4,26 +4,7 @@
 //! the same image quarantined twice is one object. [`LocalVault`] keeps them in
 //! a local directory; object storage can come later behind [`QuarantineVault`].
 //!
-//! # File format (version 1)
-//!
-//! Each object is one file `<root>/<ab>/<cd>/<sha256>` (the first two byte
-//! pairs of the hash shard the directories):
-//!
-//! | offset | size | field |
-//! | ---: | ---: | --- |
-//! | 0 | 4 | magic `CGQV` |
-//! | 4 | 1 | format version, `1` |
-//! | 5 | 4 | key id, big endian ([`KeyId`]) |
-//! | 9 | 8 | retention_until, Unix seconds, big endian |
-//! | 17 | 12 | AES-GCM nonce, random per write |
-//! | 29 | n + 16 | AES-256-GCM ciphertext of the n plaintext bytes, then the tag |
-//!
-//! The associated data is the 29-byte header followed by the ASCII hex SHA-256,
-//! so a file moved to another object's name, or with an edited retention date
-//! or key id, fails authentication instead of decrypting. The key id lets keys
-//! rotate: a vault decrypts with any key it holds and encrypts with its current
-//! one. Retention lives in the header so [`QuarantineVault::delete_expired`]
-//! works from the files alone.
+//! The file format (version 1) is described in `quarantine_format.rs`.
 //!
 //! Writes go to a temporary name in the object's directory, are fsynced,
 //! renamed over the final name and the directory fsynced, so a crash leaves
@@ -34,7 +15,7 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,13 +26,11 @@ use aes_gcm::Nonce;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
+use super::quarantine_format::{
+    associated_data, read_header, Header, HEADER_LEN, NONCE_LEN, TAG_LEN,
+};
 pub use super::quarantine_key::{KeyError, KeyId, QuarantineKey, KEY_ENV_VAR};
 
-const MAGIC: [u8; 4] = *b"CGQV";
-const FORMAT_VERSION: u8 = 1;
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
-const HEADER_LEN: usize = 4 + 1 + 4 + 8 + NONCE_LEN;
 /// Temporary files older than this are leftovers of a crashed write.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 /// Puts of the same object serialise on one of these stripes (by first hash byte).
@@ -169,7 +148,7 @@ impl QuarantineError {
 }
 
 /// Classify an I/O failure: a full disk and an unwritable place are their own kinds.
-fn io_error(op: &'static str, path: &Path, source: io::Error) -> QuarantineError {
+pub(super) fn io_error(op: &'static str, path: &Path, source: io::Error) -> QuarantineError {
     let path = path.to_path_buf();
     // ENOSPC (28) and EDQUOT (122 on Linux) both mean "no room".
     let full = source.kind() == io::ErrorKind::StorageFull
@@ -382,82 +361,6 @@ fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// The decoded fixed-size header of a quarantine file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Header {
-    key_id: KeyId,
-    retention_until: u64,
-    nonce: [u8; NONCE_LEN],
-}
-
-impl Header {
-    fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut out = [0u8; HEADER_LEN];
-        out[0..4].copy_from_slice(&MAGIC);
-        out[4] = FORMAT_VERSION;
-        out[5..9].copy_from_slice(&self.key_id.0.to_be_bytes());
-        out[9..17].copy_from_slice(&self.retention_until.to_be_bytes());
-        out[17..29].copy_from_slice(&self.nonce);
-        out
-    }
-
-    fn decode(path: &Path, bytes: &[u8]) -> Result<Header, QuarantineError> {
-        let corrupt = |detail: &str| QuarantineError::Corrupt {
-            path: path.to_path_buf(),
-            detail: detail.to_string(),
-        };
-        if bytes.len() < HEADER_LEN {
-            return Err(corrupt("shorter than the header"));
-        }
-        if bytes[0..4] != MAGIC {
-            return Err(corrupt("bad magic"));
-        }
-        if bytes[4] != FORMAT_VERSION {
-            return Err(QuarantineError::UnsupportedVersion {
-                path: path.to_path_buf(),
-                version: bytes[4],
-            });
-        }
-        let mut key_id = [0u8; 4];
-        key_id.copy_from_slice(&bytes[5..9]);
-        let mut retention = [0u8; 8];
-        retention.copy_from_slice(&bytes[9..17]);
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&bytes[17..29]);
-        Ok(Header {
-            key_id: KeyId(u32::from_be_bytes(key_id)),
-            retention_until: u64::from_be_bytes(retention),
-            nonce,
-        })
-    }
-}
-
-/// Associated data: the header and the object key, binding the ciphertext to both.
-fn associated_data(header: &[u8; HEADER_LEN], key: &ObjectKey) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(HEADER_LEN + 64);
-    aad.extend_from_slice(header);
-    aad.extend_from_slice(key.sha256().as_bytes());
-    aad
-}
-
-/// Read just the header of an object file; `None` when there is no file.
-fn read_header(path: &Path) -> Result<Option<Header>, QuarantineError> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("open", path, e)),
-    };
-    let mut buf = [0u8; HEADER_LEN];
-    match file.read_exact(&mut buf) {
-        Ok(()) => Header::decode(path, &buf).map(Some),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(QuarantineError::Corrupt {
-            path: path.to_path_buf(),
-            detail: "shorter than the header".to_string(),
-        }),
-        Err(e) => Err(io_error("read", path, e)),
-    }
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], QuarantineError> {

@@ -1,7 +1,7 @@
 //! Reused `f32` buffers for PDQ's planes. A fresh buffer the size of a luma plane comes
-//! from the kernel as untouched pages, and faulting them in on every image cost more than
-//! a quarter of the robust hashing of a 640 px photo; the process keeps the few buffers
-//! it used last instead. One pool for all threads, so its memory is bounded however many
+//! from the kernel as untouched pages, and faulting them in on every image cost the
+//! robust hashing of a 640 px photo half a millisecond or more; the process keeps the few
+//! buffers it used last instead. One pool for all threads, so its memory is bounded however many
 //! threads hash: at most [`KEPT`] buffers of at most [`MAX_KEPT_LEN`] floats (larger
 //! planes are not kept; there the filtering dwarfs the faults).
 

@@ -5,10 +5,12 @@ Run: scripts/robustness/cost.sh [--rounds N] [--runs N]
 (it builds the `stage_times` example of this checkout and of the commit before the
 robust signals, and runs this file in the robustness venv).
 
---old is the `stage_times` example built from the commit before the robust signals (PDQ with its dihedral hashes: the hashing an image got then). This checkout's
+--old is the `stage_times` example built from the commit before the robust signals
+(PDQ with its dihedral hashes: the hashing an image got then). This checkout's
 `stage_times` reports the same PDQ (`pdq_ms`) and PDQ with every robust signal
-(`robust_ms`, the hashing an image gets now). Each prints, per folder, the median over
-files of each file's fastest of ROUNDS hashings.
+(`robust_ms`, the hashing an image gets now), each timed right after a decode. Each
+prints, per folder, the median over files of each file's fastest of --rounds hashings
+(a fifth of them, at least 3, at 3000 px).
 
 Corpora, built once under target/hash-cost from the scikit-image photos (those of at
 least 128 px, as the stages bench takes them): each photo as JPEG q90 with its longest

@@ -1,10 +1,12 @@
 //! Durable store: screenings, artworks, banks, quarantine, review queue, reports outbox,
 //! audit log, API tokens and account takedowns.
 //!
-//! The rest of the crate sees only [`Store`] (object safe) and the plain types below; [`open`]
+//! The rest of the crate sees only [`Store`] (object safe), the area traits it is made of
+//! ([`ScreeningStore`], [`BankStore`], [`ReviewStore`], ...) and the plain types below; [`open`]
 //! picks SQLite or Postgres from the URL and runs that backend's migrations. Both backends share
-//! one implementation (`common.rs`, included by each backend file) because the SQL is portable;
-//! each backend file only supplies connection set-up and the few statements that differ.
+//! one implementation (`sql/`, one file per area, included by each backend file) because the
+//! SQL is portable; each backend file only supplies connection set-up and the few statements
+//! that differ.
 //!
 //! Every write that may be retried (backfill, crash recovery, a client retry) is idempotent: a
 //! screening id, a report idempotency key, a bank entry (bank, signal, hash), a quarantine item
@@ -528,10 +530,23 @@ pub async fn read_record<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The durable store. Object safe: the service holds an `Arc<dyn Store>` and never learns which
-/// backend runs.
+/// The durable store, one trait per area. Object safe: the service holds an `Arc<dyn Store>` and
+/// never learns which backend runs; a caller imports the area traits whose methods it calls.
 #[async_trait]
-pub trait Store: ReviewStore + Send + Sync {
+pub trait Store:
+    ScreeningStore
+    + BankStore
+    + AccountStore
+    + QuarantineStore
+    + OutboxStore
+    + AuditStore
+    + TokenStore
+    + BackfillStore
+    + ReviewStore
+    + ConsoleUserStore
+    + Send
+    + Sync
+{
     /// "sqlite" or "postgres", for logs and `/readyz` detail only.
     fn backend(&self) -> &'static str;
 
@@ -541,9 +556,11 @@ pub trait Store: ReviewStore + Send + Sync {
     /// Waits for checked-out connections to return and closes the pool (graceful shutdown;
     /// SQLite checkpoints its WAL). Later calls fail as unavailable.
     async fn close(&self);
+}
 
-    // --- screenings -------------------------------------------------------------------------
-
+/// Screenings and the artworks they describe.
+#[async_trait]
+pub trait ScreeningStore: Send + Sync {
     /// In one transaction: the screening, the artwork upsert, and optionally a quarantine item,
     /// a review row and a report outbox row. Idempotent on the screening id and on the report
     /// idempotency key.
@@ -576,9 +593,18 @@ pub trait Store: ReviewStore + Send + Sync {
         policy_version: &str,
         banks_version: i64,
     ) -> StoreResult<Option<ScreeningRow>>;
+    /// Every artwork with the hashes of its latest screening, in artwork id order after
+    /// `after`: what retroactive matching compares new bank entries against.
+    async fn artwork_signals(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ArtworkSignals>>;
+}
 
-    // --- banks ------------------------------------------------------------------------------
-
+/// Hash banks: specs, entries, the banks version and its change log.
+#[async_trait]
+pub trait BankStore: Send + Sync {
     /// Creates the bank; the same spec again is a no-op (`changed == 0`), a different spec for
     /// an existing name is a conflict.
     async fn create_bank(&self, spec: &BankSpec) -> StoreResult<BankChange>;
@@ -620,16 +646,20 @@ pub trait Store: ReviewStore + Send + Sync {
     async fn bank_changes_since(&self, version: i64) -> StoreResult<BankChangeLog>;
     /// Banks, enabled entries and the version, from one snapshot.
     async fn bank_snapshot(&self) -> StoreResult<BankSnapshot>;
+}
 
-    // --- accounts ---------------------------------------------------------------------------
-
+/// Account takedowns.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// Marks the account taken down and quarantines every artwork of the owner, with an audit
     /// entry, in one transaction. Returns the artworks it changed (empty on a retry).
     async fn takedown_account(&self, owner_id: &str, actor: &str) -> StoreResult<Vec<ArtworkRow>>;
     async fn is_taken_down(&self, owner_id: &str) -> StoreResult<bool>;
+}
 
-    // --- quarantine -------------------------------------------------------------------------
-
+/// Quarantine items.
+#[async_trait]
+pub trait QuarantineStore: Send + Sync {
     async fn quarantine_items(&self, sha256: &str) -> StoreResult<Vec<QuarantineRow>>;
     /// Marks the item released and its artwork `released`, with an audit entry.
     async fn release_quarantine(&self, item_id: &str, actor: &str) -> StoreResult<QuarantineRow>;
@@ -639,11 +669,11 @@ pub trait Store: ReviewStore + Send + Sync {
         now: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<QuarantineRow>>;
+}
 
-    // The review queue, claims and decisions are in [`ReviewStore`].
-
-    // --- reports outbox ---------------------------------------------------------------------
-
+/// The outbox of reports and events the delivery loop sends.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     async fn get_report(&self, id: &str) -> StoreResult<Option<ReportRow>>;
     /// Pending reports whose next attempt is due at `now`, oldest due first.
     async fn due_reports(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ReportRow>>;
@@ -657,9 +687,11 @@ pub trait Store: ReviewStore + Send + Sync {
         error: &str,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()>;
+}
 
-    // --- audit ------------------------------------------------------------------------------
-
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     async fn append_audit(
         &self,
         actor: &str,
@@ -669,9 +701,11 @@ pub trait Store: ReviewStore + Send + Sync {
     ) -> StoreResult<String>;
     /// Most recent first.
     async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRow>>;
+}
 
-    // --- tokens -----------------------------------------------------------------------------
-
+/// API tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Stores a token by the sha256 hex of its secret. Re-putting updates name and role but
     /// never un-revokes.
     async fn put_token(&self, token_hash: &str, name: &str, role: TokenRole) -> StoreResult<()>;
@@ -681,9 +715,11 @@ pub trait Store: ReviewStore + Send + Sync {
     /// Every non-revoked token: (sha256 hex, role). The service keeps them in memory so an
     /// unauthenticated request costs no store query.
     async fn active_tokens(&self) -> StoreResult<Vec<(String, TokenRole)>>;
+}
 
-    // --- backfill ---------------------------------------------------------------------------
-
+/// Backfill jobs and their checkpoints.
+#[async_trait]
+pub trait BackfillStore: Send + Sync {
     /// Registers a backfill job (a rerun keeps the first `created_at` and updates `total`).
     async fn register_backfill_job(
         &self,
@@ -704,13 +740,6 @@ pub trait Store: ReviewStore + Send + Sync {
         after: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<BackfillItemRow>>;
-    /// Every artwork with the hashes of its latest screening, in artwork id order after
-    /// `after`: what retroactive matching compares new bank entries against.
-    async fn artwork_signals(
-        &self,
-        after: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<ArtworkSignals>>;
 }
 
 /// How one backfill item ended.

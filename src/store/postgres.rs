@@ -44,5 +44,4 @@ impl PgStore {
     }
 }
 
-include!("common.rs");
-include!("review_sql.rs");
+include!("sql/all.rs");

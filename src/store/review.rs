@@ -2,8 +2,9 @@
 //! queue, claims, decisions (applied with their bank entries, reports and quarantine release in
 //! one transaction), item history and dashboard figures.
 //!
-//! [`ReviewStore`] is a supertrait of [`Store`](super::Store), so an `Arc<dyn Store>` answers
-//! both; both backends implement it from the shared `review_sql.rs`.
+//! [`ConsoleUserStore`] and [`ReviewStore`] are supertraits of [`Store`](super::Store), so an
+//! `Arc<dyn Store>` answers them; both backends implement them from `sql/console_users.rs` and
+//! `sql/review.rs`.
 
 use std::time::Duration;
 
@@ -244,10 +245,9 @@ pub struct ReviewCounts {
     pub decisions: Vec<(String, String, i64)>,
 }
 
+/// Console users and their sessions.
 #[async_trait]
-pub trait ReviewStore: Send + Sync {
-    // --- users and sessions -----------------------------------------------------------------
-
+pub trait ConsoleUserStore: Send + Sync {
     /// Creates the user or replaces their password and role (and enables them again); a
     /// replaced password ends the user's sessions.
     async fn put_console_user(
@@ -294,9 +294,11 @@ pub trait ReviewStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRow>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+}
 
-    // --- queue ----------------------------------------------------------------------------
-
+/// The review queue: items, claims, decisions, and the context and figures the console shows.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
     /// Highest priority first, then oldest (decided: latest decision first). Open listings
     /// show one item per artwork: its latest open item the caller may see, since an earlier
     /// one can no longer be decided.

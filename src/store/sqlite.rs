@@ -90,5 +90,4 @@ impl SqliteStore {
     }
 }
 
-include!("common.rs");
-include!("review_sql.rs");
+include!("sql/all.rs");

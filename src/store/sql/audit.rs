@@ -1,0 +1,52 @@
+// The audit log.
+
+impl Backend {
+    async fn insert_audit(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> StoreResult<String> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO audit_log (id, actor, action, subject, detail, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(to_json_text(detail))
+        .bind(now_utc())
+        .execute(&mut *conn)
+        .await?;
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl AuditStore for Backend {
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> StoreResult<String> {
+        require_nonempty("actor", actor)?;
+        require_nonempty("action", action)?;
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_audit(&mut conn, actor, action, subject, detail).await
+    }
+
+    async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let fetched = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY at DESC, id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows(fetched, audit_from_row)
+    }
+}

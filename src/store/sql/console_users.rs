@@ -1,0 +1,273 @@
+// Console users and their sessions.
+
+const CONSOLE_USER_COLUMNS: &str = "username, password_hash, role, settings, disabled";
+
+fn console_user_from_row(row: &DbRow) -> StoreResult<ConsoleUserRow> {
+    let settings: String = row.try_get("settings")?;
+    Ok(ConsoleUserRow {
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        role: row.try_get::<String, _>("role")?.parse()?,
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::backend("console user settings do not parse", e))?,
+        disabled: row.try_get("disabled")?,
+    })
+}
+
+fn settings_text(settings: &ConsoleSettings) -> StoreResult<String> {
+    serde_json::to_string(settings)
+        .map_err(|e| StoreError::Invalid(format!("settings do not serialise: {e}")))
+}
+
+#[async_trait]
+impl ConsoleUserStore for Backend {
+    async fn put_console_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: ConsoleRole,
+        actor: &str,
+    ) -> StoreResult<()> {
+        require_nonempty("username", username)?;
+        require_nonempty("password hash", password_hash)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO console_users (username, password_hash, role, settings, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, FALSE, $5) \
+             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+               role = excluded.role, disabled = FALSE",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(settings_text(&ConsoleSettings::default())?)
+        .bind(now_utc())
+        .execute(&mut *tx)
+        .await?;
+        // Whoever knew the old password may be logged in: the new one ends that.
+        sqlx::query("DELETE FROM console_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "console_user.put",
+            username,
+            &serde_json::json!({ "role": role }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_console_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: ConsoleRole,
+        actor: &str,
+    ) -> StoreResult<()> {
+        require_nonempty("username", username)?;
+        require_nonempty("password hash", password_hash)?;
+        let mut tx = self.begin_write().await?;
+        let created = sqlx::query(
+            "INSERT INTO console_users (username, password_hash, role, settings, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, FALSE, $5) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(settings_text(&ConsoleSettings::default())?)
+        .bind(now_utc())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if created == 0 {
+            return Err(StoreError::Conflict(format!(
+                "console user {username:?} exists; reset their password with \
+                 POST /v1/users/{username}/password"
+            )));
+        }
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "console_user.create",
+            username,
+            &serde_json::json!({ "role": role }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reset_console_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        actor: &str,
+    ) -> StoreResult<()> {
+        require_nonempty("password hash", password_hash)?;
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE console_users SET password_hash = $2, disabled = FALSE WHERE username = $1",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound(format!("console user {username:?}")));
+        }
+        let ended = sqlx::query("DELETE FROM console_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "console_user.password_reset",
+            username,
+            &serde_json::json!({ "sessions_ended": ended }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn console_users(&self) -> StoreResult<Vec<ConsoleUserSummary>> {
+        let fetched = sqlx::query(
+            "SELECT username, role, disabled, created_at FROM console_users ORDER BY username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        fetched
+            .iter()
+            .map(|row| {
+                Ok(ConsoleUserSummary {
+                    username: row.try_get("username")?,
+                    role: row.try_get::<String, _>("role")?.parse()?,
+                    disabled: row.try_get("disabled")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn console_user(&self, username: &str) -> StoreResult<Option<ConsoleUserRow>> {
+        sqlx::query(&format!(
+            "SELECT {CONSOLE_USER_COLUMNS} FROM console_users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(console_user_from_row)
+        .transpose()
+    }
+
+    async fn disable_console_user(&self, username: &str, actor: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let disabled = sqlx::query("UPDATE console_users SET disabled = TRUE WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if disabled == 0 {
+            return Err(StoreError::NotFound(format!("console user {username:?}")));
+        }
+        sqlx::query("DELETE FROM console_sessions WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_audit(
+            &mut tx,
+            actor,
+            "console_user.disable",
+            username,
+            &serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_console_settings(
+        &self,
+        username: &str,
+        settings: &ConsoleSettings,
+    ) -> StoreResult<ConsoleUserRow> {
+        settings.validate()?;
+        sqlx::query(&format!(
+            "UPDATE console_users SET settings = $2 WHERE username = $1 \
+             RETURNING {CONSOLE_USER_COLUMNS}"
+        ))
+        .bind(username)
+        .bind(settings_text(settings)?)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(console_user_from_row)
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound(format!("console user {username:?}")))
+    }
+
+    async fn create_session(&self, session: &SessionWrite) -> StoreResult<()> {
+        require_nonempty("session token hash", &session.token_hash)?;
+        require_nonempty("CSRF token", &session.csrf_token)?;
+        let now = now_utc();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (token_hash, username, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.token_hash)
+        .bind(&session.username)
+        .bind(&session.csrf_token)
+        .bind(now)
+        .bind(session.expires_at.trunc_subsecs(6))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRow>> {
+        let row = sqlx::query(
+            "SELECT s.csrf_token, s.expires_at, u.username, u.password_hash, u.role, u.settings, \
+               u.disabled \
+             FROM console_sessions s JOIN console_users u ON u.username = s.username \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = FALSE",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(SessionRow {
+                user: console_user_from_row(&row)?,
+                csrf_token: row.try_get("csrf_token")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

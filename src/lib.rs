@@ -27,7 +27,6 @@ pub mod hash;
 pub mod http;
 pub mod matching;
 pub mod names;
-pub mod pipeline;
 pub mod provision;
 pub mod review;
 pub mod scheduler;

@@ -513,7 +513,7 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
         .pipeline
         .screen(
             astronaut.clone().into(),
-            &coverguard::pipeline::Submission {
+            &coverguard::screening::pipeline::Submission {
                 source: "before the crash".into(),
                 artwork_id: Some("crash-1".into()),
                 owner_id: Some("crash-owner".into()),

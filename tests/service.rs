@@ -1588,7 +1588,7 @@ impl Replicas {
     }
 
     /// One replica's pipeline, its own to change.
-    async fn pipeline(&self) -> coverguard::pipeline::Pipeline {
+    async fn pipeline(&self) -> coverguard::screening::pipeline::Pipeline {
         let loaded = coverguard::app::load(
             &self.config,
             self.store.clone(),
@@ -1604,8 +1604,8 @@ impl Replicas {
 
 /// An upload of `artwork` under screening id `id` in the strict context, where the colour
 /// chart is held (and so keeps evidence).
-fn strict_submission(artwork: &str, id: &str) -> coverguard::pipeline::Submission {
-    coverguard::pipeline::Submission {
+fn strict_submission(artwork: &str, id: &str) -> coverguard::screening::pipeline::Submission {
+    coverguard::screening::pipeline::Submission {
         source: format!("upload:{artwork}"),
         url: None,
         artwork_id: Some(artwork.into()),
@@ -1636,7 +1636,7 @@ fn chart_twice() -> (bytes::Bytes, bytes::Bytes) {
 /// row lands second answers 409 and keeps no evidence file with no row behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_that_loses_an_idempotency_race_keeps_no_evidence() {
-    use coverguard::pipeline::PipelineError;
+    use coverguard::screening::pipeline::PipelineError;
     use std::sync::Arc;
     let replicas = Replicas::new().await;
     let (config, store) = (&replicas.config, &replicas.store);
@@ -1713,7 +1713,7 @@ async fn a_loser_never_deletes_evidence_a_screening_in_flight_records() {
 
 async fn loser_and_third_screening_of_the_same_bytes(lands: ThirdLands) {
     use coverguard::act::quarantine::ObjectKey;
-    use coverguard::pipeline::PipelineError;
+    use coverguard::screening::pipeline::PipelineError;
     use std::sync::Arc;
     use std::time::Duration;
     let replicas = Replicas::new().await;

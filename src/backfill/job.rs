@@ -67,7 +67,7 @@ impl ManifestArg {
 /// The store and the screening components, with the outbox delivering meanwhile.
 struct Opened {
     store: Arc<dyn Store>,
-    pipeline: Arc<crate::pipeline::Pipeline>,
+    pipeline: Arc<crate::screening::pipeline::Pipeline>,
     http: crate::fetch::HttpFetcher,
     stop_outbox: tokio::sync::watch::Sender<bool>,
     outbox: tokio::task::JoinHandle<()>,

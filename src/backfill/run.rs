@@ -19,8 +19,8 @@ use super::manifest::{ItemSource, ManifestItem};
 use super::stale::{self, Staleness};
 use crate::decide::Verdict;
 use crate::fetch::{self, FetchError, HttpFetcher};
-use crate::pipeline::{Pipeline, PipelineError, Submission};
 use crate::scheduler::SchedulerError;
+use crate::screening::pipeline::{Pipeline, PipelineError, Submission};
 use crate::screening::{redecide, text_only};
 use crate::store::{BackfillItemWrite, BackfillOutcome, StoreError};
 

@@ -3,6 +3,7 @@
 pub mod context;
 pub(crate) mod evidence;
 pub mod owner_pattern;
+pub mod pipeline;
 pub mod redecide;
 pub mod rematch;
 pub mod text;

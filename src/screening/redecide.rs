@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::bank_index::BankIndex;
 use crate::decide::Policy;
-use crate::pipeline::{Analyser, Pipeline, PipelineError, Submission};
 use crate::screen::ScreeningRecord;
+use crate::screening::pipeline::{Analyser, Pipeline, PipelineError, Submission};
 use crate::screening::rematch::{self, RematchError};
 use crate::store::{RecordedScreening, ScreeningRow, StoreError};
 

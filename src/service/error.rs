@@ -7,9 +7,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::pipeline::PipelineError;
 use crate::scheduler::SchedulerError;
 use crate::screen::ScreenError;
+use crate::screening::pipeline::PipelineError;
 use crate::store::StoreError;
 
 /// The kind of an error response, attached to it for metrics.

@@ -213,7 +213,7 @@ pub fn request_body(data: &[u8]) {
     if content_type == "text/plain" {
         assert!(parsed.is_err(), "only JSON and image bodies are screened");
     }
-    let _ = serde_json::from_slice::<crate::service::review::LoginRequest>(body);
+    let _ = serde_json::from_slice::<crate::service::review::login::LoginRequest>(body);
     let _ = serde_json::from_slice::<crate::review::DecisionRequest>(body);
     let _ = serde_json::from_slice::<crate::service::banks::CreateBank>(body);
     let _ = serde_json::from_slice::<crate::service::banks::AddEntries>(body);

@@ -315,7 +315,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/artworks/{artwork_id}", get(get_artwork))
         .route(
             "/v1/accounts/{owner_id}/takedown",
-            post(takedown).delete(review::lift_takedown),
+            post(takedown).delete(review::users::lift_takedown),
         )
         .route("/v1/banks", get(banks::list_banks).post(banks::create_bank))
         .route("/v1/banks/{name}", delete(banks::delete_bank))
@@ -338,27 +338,39 @@ pub fn router(state: AppState) -> Router {
             "/v1/banks/{name}/entry-ids/{id}",
             patch(banks::patch_entry_id),
         )
-        .route("/v1/review/login", post(review::login))
-        .route("/v1/review/logout", post(review::logout))
-        .route("/v1/review/me", get(review::me))
+        .route("/v1/review/login", post(review::login::login))
+        .route("/v1/review/logout", post(review::login::logout))
+        .route("/v1/review/me", get(review::login::me))
         .route(
             "/v1/review/me/settings",
-            axum::routing::put(review::put_settings),
+            axum::routing::put(review::login::put_settings),
         )
-        .route("/v1/review/queue", get(review::queue))
-        .route("/v1/review/items/{id}", get(review::item))
-        .route("/v1/review/items/{id}/claim", post(review::claim))
-        .route("/v1/review/items/{id}/unclaim", post(review::unclaim))
-        .route("/v1/review/items/{id}/image", get(review::image))
-        .route("/v1/review/items/{id}/decision", post(review::decide))
-        .route("/v1/review/stats", get(review::stats))
-        .route("/v1/review/audit", get(review::audit_log))
-        .route("/v1/review/audit/export", get(review::audit_export))
-        .route("/v1/users", get(review::list_users).post(review::put_user))
-        .route("/v1/users/{username}", delete(review::disable_user))
+        .route("/v1/review/queue", get(review::queue::queue))
+        .route("/v1/review/items/{id}", get(review::item::item))
+        .route("/v1/review/items/{id}/claim", post(review::queue::claim))
+        .route(
+            "/v1/review/items/{id}/unclaim",
+            post(review::queue::unclaim),
+        )
+        .route("/v1/review/items/{id}/image", get(review::item::image))
+        .route(
+            "/v1/review/items/{id}/decision",
+            post(review::decisions::decide),
+        )
+        .route("/v1/review/stats", get(review::dashboard::stats))
+        .route("/v1/review/audit", get(review::audit_log::audit_log))
+        .route(
+            "/v1/review/audit/export",
+            get(review::audit_log::audit_export),
+        )
+        .route(
+            "/v1/users",
+            get(review::users::list_users).post(review::users::put_user),
+        )
+        .route("/v1/users/{username}", delete(review::users::disable_user))
         .route(
             "/v1/users/{username}/password",
-            post(review::reset_password),
+            post(review::users::reset_password),
         )
         .route("/console", get(console::page))
         .route("/console/assets/console.js", get(console::script))

@@ -271,7 +271,7 @@ pub async fn login(
         (Some(user), true) => user,
         _ => {
             // The name is the caller's text: kept only when it could be a user name.
-            let named = if super::review::valid_username(username) {
+            let named = if valid_username(username) {
                 username
             } else {
                 NOT_A_USER_NAME
@@ -341,9 +341,26 @@ pub async fn logout(
     cookie(config, "", Duration::ZERO)
 }
 
+/// A valid console user name: 1–64 of `a-z 0-9 . _ -` (case-folded: one person, one name).
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_names_are_safe() {
+        assert!(valid_username("alice.r-2_x"));
+        assert!(!valid_username("Alice"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("a b"));
+        assert!(!valid_username(&"a".repeat(65)));
+    }
 
     #[test]
     fn passwords_round_trip_and_short_ones_are_refused() {

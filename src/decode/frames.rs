@@ -18,7 +18,11 @@ use std::io::Cursor;
 
 use image::{AnimationDecoder, ImageDecoder};
 
-use super::{corrupt, image_crate_limits, image_error, DecodeError, DecodeLimits, ImageFormat};
+use super::gif::gif_decoder;
+use super::image_crate::{image_crate_limits, image_error};
+use super::orientation::{exif_orientation, orient_canvas, Orientation};
+use super::webp::webp_orientation;
+use super::{corrupt, DecodeError, DecodeLimits, ImageFormat};
 
 /// A picture as a browser holds it before painting it on the page: RGBA8 with straight
 /// (not premultiplied) alpha, row-major, `width * height * 4` bytes.
@@ -170,7 +174,7 @@ fn gif_frames(
     budget: &mut Budget<'_>,
     shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
-    let decoder = super::gif_decoder(bytes, limits)?;
+    let decoder = gif_decoder(bytes, limits)?;
     let (width, height) = decoder.dimensions();
     super::check_dimensions(ImageFormat::Gif, width, height, limits)?;
     // `image` composites each frame onto a canvas that starts transparent and ignores the
@@ -180,7 +184,7 @@ fn gif_frames(
         frames,
         ImageFormat::Gif,
         (width, height),
-        super::Orientation::Normal,
+        Orientation::Normal,
         budget,
         shown,
     )?;
@@ -203,7 +207,7 @@ fn webp_frames(
     }
     let (width, height) = decoder.dimensions();
     super::check_dimensions(ImageFormat::Webp, width, height, limits)?;
-    let orientation = super::webp_orientation(bytes, &mut decoder);
+    let orientation = webp_orientation(bytes, &mut decoder);
     let canvas_pixels = u64::from(width) * u64::from(height);
     // The canvas starts transparent, and a disposed frame's rectangle is cleared to
     // transparent: the ANIM background colour is a hint browsers ignore. So is the VP8X
@@ -326,7 +330,7 @@ fn composited_frames(
     mut frames: image::Frames<'_>,
     format: ImageFormat,
     (width, height): (u32, u32),
-    orientation: super::Orientation,
+    orientation: Orientation,
     budget: &mut Budget<'_>,
     shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
 ) -> Result<u32, DecodeError> {
@@ -345,10 +349,7 @@ fn composited_frames(
             height: buffer.height(),
             rgba: buffer.into_raw(),
         };
-        shown(
-            FrameId::Index(index),
-            &super::orient_canvas(canvas, orientation),
-        )?;
+        shown(FrameId::Index(index), &orient_canvas(canvas, orientation))?;
         index += 1;
     }
 }
@@ -387,7 +388,7 @@ fn apng_frames(
     let orientation = info
         .exif_metadata
         .as_deref()
-        .map_or(super::Orientation::Normal, super::exif_orientation);
+        .map_or(Orientation::Normal, exif_orientation);
     // An fcTL before IDAT makes the default image the animation's first frame.
     let default_is_frame = info.frame_control.is_some();
     let canvas_pixels = u64::from(width) * u64::from(height);
@@ -406,10 +407,7 @@ fn apng_frames(
         budget.charge(canvas_pixels)?;
         let out = reader.next_frame(&mut buffer).map_err(png_error)?;
         let default = to_canvas(&buffer, &out)?;
-        shown(
-            FrameId::Default,
-            &super::orient_canvas(default, orientation),
-        )?;
+        shown(FrameId::Default, &orient_canvas(default, orientation))?;
     }
     for index in 0..animation.num_frames {
         budget.charge(canvas_pixels)?;
@@ -476,12 +474,12 @@ fn show_oriented(
     shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
     frame: FrameId,
     canvas: &Canvas,
-    orientation: super::Orientation,
+    orientation: Orientation,
 ) -> Result<(), DecodeError> {
-    if orientation == super::Orientation::Normal {
+    if orientation == Orientation::Normal {
         return shown(frame, canvas);
     }
-    shown(frame, &super::orient_canvas(canvas.clone(), orientation))
+    shown(frame, &orient_canvas(canvas.clone(), orientation))
 }
 
 /// The png crate's 8-bit output (grey, grey+alpha, RGB or RGBA) as RGBA.

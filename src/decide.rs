@@ -109,11 +109,7 @@ impl TextRules {
     }
 }
 
-/// PDQ distance of a bank that names none: python-threatexchange's default.
-pub const DEFAULT_PDQ_THRESHOLD: u32 = 31;
-
-/// Largest PDQ threshold accepted: beyond it unrelated images match.
-pub const MAX_PDQ_THRESHOLD: u32 = 63;
+pub use crate::matching::params::{DEFAULT_PDQ_THRESHOLD, MAX_PDQ_THRESHOLD};
 
 /// Overrides read from a policy file: every field optional, merged over the default.
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::robust::Region;
 
+/// PDQ distance of a bank that names none: python-threatexchange's default.
+pub const DEFAULT_PDQ_THRESHOLD: u32 = 31;
+
+/// Largest PDQ threshold accepted: beyond it unrelated images match.
+pub const MAX_PDQ_THRESHOLD: u32 = 63;
+
 /// Per-bank matching parameters (from the policy).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MatchParams {
@@ -34,7 +40,7 @@ pub struct SignalThresholds {
 
 impl Default for SignalThresholds {
     fn default() -> Self {
-        let t = crate::decide::DEFAULT_PDQ_THRESHOLD;
+        let t = DEFAULT_PDQ_THRESHOLD;
         SignalThresholds {
             turned: t,
             trimmed: t,

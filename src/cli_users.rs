@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use coverguard::config::ServiceConfig;
 use coverguard::service::session::hash_password;
-use coverguard::service::session::valid_username;
+use coverguard::store::valid_username;
 use coverguard::store::ConsoleRole;
 
 /// Where `users add` reads the password from when it is not piped on stdin.

@@ -97,7 +97,7 @@ fn key(username: &str) -> String {
     let trimmed = username.trim();
     let name = (trimmed.len() <= 64).then(|| trimmed.to_ascii_lowercase());
     match name {
-        Some(name) if crate::service::session::valid_username(&name) => name,
+        Some(name) if crate::store::valid_username(&name) => name,
         _ => NOT_A_USER_NAME.to_string(),
     }
 }

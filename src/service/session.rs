@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::{token_hash, Ready};
 use crate::config::ReviewConfig;
 use crate::http::login_throttle::NOT_A_USER_NAME;
+use crate::store::valid_username;
 use crate::store::{now_utc, ConsoleRole, ConsoleSettings, SessionWrite};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -341,26 +342,9 @@ pub async fn logout(
     cookie(config, "", Duration::ZERO)
 }
 
-/// A valid console user name: 1–64 of `a-z 0-9 . _ -` (case-folded: one person, one name).
-pub fn valid_username(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_names_are_safe() {
-        assert!(valid_username("alice.r-2_x"));
-        assert!(!valid_username("Alice"));
-        assert!(!valid_username(""));
-        assert!(!valid_username("a b"));
-        assert!(!valid_username(&"a".repeat(65)));
-    }
 
     #[test]
     fn passwords_round_trip_and_short_ones_are_refused() {

@@ -245,6 +245,14 @@ pub struct ReviewCounts {
     pub decisions: Vec<(String, String, i64)>,
 }
 
+/// A valid console user name: 1–64 of `a-z 0-9 . _ -` (case-folded: one person, one name).
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
 /// Console users and their sessions.
 #[async_trait]
 pub trait ConsoleUserStore: Send + Sync {
@@ -360,4 +368,18 @@ pub trait ReviewStore: Send + Sync {
     ) -> StoreResult<ReviewCounts>;
     /// The records of the latest `limit` screenings (for score distributions).
     async fn recent_records(&self, limit: i64) -> StoreResult<Vec<serde_json::Value>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_are_safe() {
+        assert!(valid_username("alice.r-2_x"));
+        assert!(!valid_username("Alice"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("a b"));
+        assert!(!valid_username(&"a".repeat(65)));
+    }
 }

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::auth::AdminToken;
 use crate::service::error::{ApiError, ErrorBody};
-use crate::service::session::{self, valid_username};
+use crate::service::session;
 use crate::service::AppState;
+use crate::store::valid_username;
 use crate::store::{ConsoleRole, ConsoleSettings, ConsoleUserSummary};
 
 use super::login::UserView;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::act::outbox::{self, OutboxWorker};
 use crate::act::quarantine::{LocalVault, QuarantineKey};
 use crate::act::report::{ReportSink, WebhookConfig, WebhookSecret, WebhookSink};
 use crate::bank_index::SharedBankIndex;
@@ -18,7 +19,6 @@ use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::provision::{self, Cache};
 use crate::scheduler::{BatchObserver, Scheduler, Worker};
 use crate::screening::pipeline::{Pipeline, PipelineSettings};
-use crate::service::outbox::{self, OutboxWorker};
 use crate::store::Store;
 use crate::text::ocr::{OcrEngine, Reading};
 

@@ -8,7 +8,7 @@
 //! nobody waits for a rebuild and nobody sees a half-built index.
 //!
 //! A change of single entries (add, remove, disable) is applied to the installed index as a
-//! delta read from the store's change log ([`Store::bank_changes_since`]), which every process
+//! delta read from the store's change log ([`bank_changes_since`]), which every process
 //! reads the same way, so replicas converge by version without rebuilding. A version the log
 //! does not describe (bank settings, an import, a large add) or a delta grown past
 //! [`MAX_DELTA`] rebuilds from a snapshot instead. Screening never waits for a rebuild of a
@@ -17,6 +17,8 @@
 //! The store's bank settings (action, PDQ threshold, allow-list) are the live configuration
 //! the admin API changes, so they win over a policy file's `[banks.<name>]` for the same name;
 //! [`BankIndex::policy_with_banks`] applies them to a policy.
+//!
+//! [`bank_changes_since`]: crate::store::BankStore::bank_changes_since
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

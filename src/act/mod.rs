@@ -6,10 +6,13 @@
 //! - [`report`]: hit reports and CyberTipline-shaped payloads in their delivery envelope;
 //!   [`delivery`] says what an answer means and when to retry, behind
 //!   [`delivery::ReportSink`]; [`webhook`] POSTs them, signed.
+//! - [`outbox`]: the worker that sends the store's due reports through a sink, with the
+//!   retry schedule kept in the store.
 //!
-//! Neither needs the database: the store records which objects and reports
+//! Only the outbox worker reads the database: the store records which objects and reports
 //! exist, and these modules do the file and network work.
 pub mod delivery;
+pub mod outbox;
 pub mod quarantine;
 mod quarantine_format;
 pub mod quarantine_key;

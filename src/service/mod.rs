@@ -12,7 +12,6 @@ pub mod console;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
-pub mod outbox;
 pub mod review;
 pub mod session;
 

@@ -223,7 +223,7 @@ text_enum!(
 );
 
 /// Everything one screening writes, applied in a single transaction by
-/// [`Store::record_screening`].
+/// [`ScreeningStore::record_screening`].
 #[derive(Debug, Clone)]
 pub struct ScreeningWrite {
     /// Caller-chosen id (makes a retry idempotent); `None` lets the store make one.
@@ -296,7 +296,7 @@ pub struct ReportWrite {
     pub payload: serde_json::Value,
 }
 
-/// What [`Store::record_screening`] did.
+/// What [`ScreeningStore::record_screening`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordedScreening {
     pub screening_id: ScreeningId,

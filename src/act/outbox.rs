@@ -1,10 +1,11 @@
 //! Report delivery: the task that drains the reports outbox.
 //!
 //! A screening with a hit writes its report row in the same transaction as the verdict
-//! ([`Store::record_screening`]), so a report exists exactly when its verdict does. This task
-//! takes due rows ([`Store::due_reports`]), sends each to every configured [`ReportSink`], and
-//! records the result: [`Store::mark_report_delivered`] once every sink has acknowledged, or
-//! [`Store::mark_report_failed_attempt`] with the next attempt time from [`retry_delay`].
+//! ([`ScreeningStore::record_screening`]), so a report exists exactly when its verdict does.
+//! This task takes due rows ([`OutboxStore::due_reports`]), sends each to every configured
+//! [`ReportSink`], and records the result: [`OutboxStore::mark_report_delivered`] once every
+//! sink has acknowledged, or [`OutboxStore::mark_report_failed_attempt`] with the next attempt
+//! time from [`retry_delay`].
 //!
 //! # Guarantees
 //!
@@ -28,6 +29,11 @@
 //! - **Shutdown flushes.** On the shutdown signal the round in flight runs to completion, then
 //!   one last round (bounded by the flush timeout) sends what became due meanwhile, e.g. the
 //!   reports of the last requests the server finished.
+//!
+//! [`ScreeningStore::record_screening`]: crate::store::ScreeningStore::record_screening
+//! [`OutboxStore::due_reports`]: crate::store::OutboxStore::due_reports
+//! [`OutboxStore::mark_report_delivered`]: crate::store::OutboxStore::mark_report_delivered
+//! [`OutboxStore::mark_report_failed_attempt`]: crate::store::OutboxStore::mark_report_failed_attempt
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;

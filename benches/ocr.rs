@@ -17,12 +17,12 @@ mod corpus;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use corpus::corpus;
-use coverguard::bank::BankSet;
 use coverguard::classify::{Detector, DetectorOptions};
-use coverguard::decide::Policy;
 use coverguard::decode::{self, DecodeLimits, DecodedImage, Resolution};
+use coverguard::matching::bank::BankSet;
 use coverguard::provision::{self, Cache};
-use coverguard::screen::Screener;
+use coverguard::screening::analyse::Screener;
+use coverguard::screening::policy::Policy;
 use coverguard::text::ocr::{GateParams, OcrEngine, Reading};
 
 /// The scikit-image photos with words in them (badges, legends, numbers, squares).

@@ -12,13 +12,13 @@ mod corpus;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use corpus::corpus;
-use coverguard::bank::BankSet;
 use coverguard::classify::{preprocess, Detector, DetectorOptions, RgbView};
-use coverguard::decide::Policy;
 use coverguard::decode::{self, DecodeLimits, Resolution};
 use coverguard::hash;
+use coverguard::matching::bank::BankSet;
 use coverguard::provision::{self, Cache};
-use coverguard::screen::Screener;
+use coverguard::screening::analyse::Screener;
+use coverguard::screening::policy::Policy;
 
 fn detector() -> Detector {
     let cache = Cache::from_env().expect("cache");

@@ -112,9 +112,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let state = coverguard::service::AppState::new(config);
+    let state = coverguard::http::AppState::new(config);
     let mut loaded = state.watch_loaded();
-    tokio::spawn(coverguard::service::serve_state(
+    tokio::spawn(coverguard::http::serve_state(
         listener,
         state,
         std::future::pending(),

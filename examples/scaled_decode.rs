@@ -18,10 +18,10 @@ mod corpus;
 use std::time::Instant;
 
 use coverguard::classify::{label_scores, Detector, DetectorOptions};
-use coverguard::decide::Policy;
 use coverguard::decode::{DecodeLimits, Resolution};
 use coverguard::provision::{self, Cache};
-use coverguard::screen::{analyse_at, Analysed};
+use coverguard::screening::analyse::{analyse_at, Analysed};
+use coverguard::screening::policy::Policy;
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use coverguard::decode::DecodeLimits;
-use coverguard::screen::analyse;
+use coverguard::screening::analyse::analyse;
 
 /// An APNG of `frames` frames of `side` px; frame `i` shows pattern `i % distinct`.
 fn apng(side: u32, frames: u32, distinct: u32) -> Vec<u8> {

@@ -11,14 +11,14 @@ use anyhow::Context;
 use crate::act::outbox::{self, OutboxWorker};
 use crate::act::quarantine::{LocalVault, QuarantineKey};
 use crate::act::report::{ReportSink, WebhookConfig, WebhookSecret, WebhookSink};
-use crate::bank_index::SharedBankIndex;
 use crate::classify::{Detector, DetectorOptions};
 use crate::config::ServiceConfig;
-use crate::decide::Policy;
 use crate::fetch::{HttpFetcher, HttpOptions};
+use crate::matching::index::SharedBankIndex;
 use crate::provision::{self, Cache};
-use crate::scheduler::{BatchObserver, Scheduler, Worker};
 use crate::screening::pipeline::{Pipeline, PipelineSettings};
+use crate::screening::policy::Policy;
+use crate::screening::scheduler::{BatchObserver, Scheduler, Worker};
 use crate::store::Store;
 use crate::text::ocr::{OcrEngine, Reading};
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::act::report::ReporterInfo;
 use crate::decode::{DecodeLimits, Resolution};
 use crate::fetch::DestinationPolicy;
-use crate::scheduler::SchedulerConfig;
+use crate::screening::scheduler::SchedulerConfig;
 
 /// Environment variables that override the file.
 pub const ENV_LISTEN: &str = "COVERGUARD_LISTEN";
@@ -432,12 +432,12 @@ impl ServiceConfig {
                 "review.claim_lease_minutes and review.session_hours must be above 0".into(),
             ));
         }
-        if !(0..=i64::from(crate::decide::MAX_PDQ_THRESHOLD))
+        if !(0..=i64::from(crate::screening::policy::MAX_PDQ_THRESHOLD))
             .contains(&self.review.allow_list_pdq_threshold)
         {
             return Err(ConfigError::Invalid(format!(
                 "review.allow_list_pdq_threshold must be between 0 and {}",
-                crate::decide::MAX_PDQ_THRESHOLD
+                crate::screening::policy::MAX_PDQ_THRESHOLD
             )));
         }
         for t in &self.tokens {

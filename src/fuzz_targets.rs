@@ -133,10 +133,11 @@ pub fn bank_file(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match crate::bank::Bank::parse("fuzz", text) {
+    match crate::matching::bank::Bank::parse("fuzz", text) {
         Ok(mut bank) => {
             bank.index();
-            let entries = crate::bank::parse_entries(text).expect("Bank::parse accepted it");
+            let entries =
+                crate::matching::bank::parse_entries(text).expect("Bank::parse accepted it");
             assert_eq!(entries.len(), bank.len());
         }
         Err(lines) => {
@@ -201,7 +202,7 @@ pub fn request_body(data: &[u8]) {
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static(content_type),
     );
-    let parsed = crate::service::parse_screen_request(
+    let parsed = crate::http::parse_screen_request(
         &headers,
         Some(&query),
         bytes::Bytes::copy_from_slice(body),
@@ -213,9 +214,9 @@ pub fn request_body(data: &[u8]) {
     if content_type == "text/plain" {
         assert!(parsed.is_err(), "only JSON and image bodies are screened");
     }
-    let _ = serde_json::from_slice::<crate::service::review::login::LoginRequest>(body);
+    let _ = serde_json::from_slice::<crate::http::review::login::LoginRequest>(body);
     let _ = serde_json::from_slice::<crate::review::DecisionRequest>(body);
-    let _ = serde_json::from_slice::<crate::service::banks::CreateBank>(body);
-    let _ = serde_json::from_slice::<crate::service::banks::AddEntries>(body);
-    let _ = serde_json::from_slice::<crate::service::banks::EntryPatch>(body);
+    let _ = serde_json::from_slice::<crate::http::banks::CreateBank>(body);
+    let _ = serde_json::from_slice::<crate::http::banks::AddEntries>(body);
+    let _ = serde_json::from_slice::<crate::http::banks::EntryPatch>(body);
 }

@@ -2,22 +2,22 @@
 //! it is published.
 //!
 //! The pipeline runs one way, one module per stage:
-//! [`fetch`] → [`decode`] → [`hash`] → [`bank`] (match) → [`classify`] → [`decide`],
-//! tied together by [`screen`]. [`provision`] fetches the pinned model and ONNX
-//! Runtime on first use. [`review`] holds what a reviewer's decision writes.
+//! [`fetch`] → [`decode`] → [`hash`] → [`matching`] → [`classify`] (and [`text`]) →
+//! [`screening::policy`] (decide) → [`act`], tied together in [`screening`]: its
+//! `analyse` for `scan` and its `pipeline` for the service and backfill. [`store`] keeps
+//! every record behind small traits; [`http`] is the service: the API, the console and
+//! the edge they sit behind; [`backfill`] rescans stored art; [`review`] holds what a
+//! reviewer's decision writes. [`app`] loads the pieces once for `serve` and `backfill`.
+//! [`provision`] fetches the pinned models and ONNX Runtime on first use.
 //!
 //! Failing closed is the rule: an input that cannot be screened is an error with
-//! a kind ([`screen::ScreenError::kind`]), never an `allow`.
+//! a kind ([`screening::analyse::ScreenError::kind`]), never an `allow`.
 pub mod act;
 pub mod app;
 pub mod backfill;
-pub mod bank;
-pub mod bank_index;
 pub mod build_info;
 pub mod classify;
 pub mod config;
-pub mod context;
-pub mod decide;
 pub mod decode;
 pub mod error_chain;
 pub mod fetch;
@@ -29,11 +29,8 @@ pub mod matching;
 pub mod names;
 pub mod provision;
 pub mod review;
-pub mod scheduler;
-pub mod screen;
 pub mod screening;
-pub mod service;
 pub mod store;
-pub mod text;
 #[doc(hidden)]
 pub mod testing;
+pub mod text;

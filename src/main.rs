@@ -1,15 +1,11 @@
 //! The `coverguard` command.
 
 mod cli;
-mod cli_backfill;
-mod cli_users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use coverguard::provision::{self, Cache};
 
 /// Screens cover artwork: hash banks (PDQ, MD5, SHA-256) and an explicit-content detector.
 #[derive(Parser)]
@@ -34,9 +30,9 @@ enum Command {
     },
     /// Rescan existing artwork from a manifest, on this machine or through a JetStream
     /// queue (see README: Backfill). Rerunning the same manifest resumes the job.
-    Backfill(cli_backfill::BackfillArgs),
+    Backfill(cli::backfill::BackfillArgs),
     /// Screen backfill items from the JetStream queue into the shared store.
-    Worker(cli_backfill::WorkerArgs),
+    Worker(cli::backfill::WorkerArgs),
     /// Print HMA bank lines (`pdq`, `pdq_<region>`, `md5`) for image files, to build a bank
     /// from images. Exit status as `scan`'s: 1 when a PDQ line was left out under the
     /// quality gate, 2 when an image could not be hashed.
@@ -44,30 +40,18 @@ enum Command {
     /// Bank operations on the store.
     Banks {
         #[command(subcommand)]
-        command: cli_backfill::BanksCommand,
+        command: cli::banks::BanksCommand,
     },
     /// Reviewer console accounts.
     Users {
         #[command(subcommand)]
-        command: cli_users::UsersCommand,
+        command: cli::users::UsersCommand,
     },
     /// Manage the model and ONNX Runtime.
     Models {
         #[command(subcommand)]
-        command: ModelsCommand,
+        command: cli::models::ModelsCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum ModelsCommand {
-    /// Download and verify the model, the OCR models and ONNX Runtime into the cache.
-    Fetch {
-        /// Also fetch the scikit-image sample photos the parity tests use.
-        #[arg(long)]
-        test_data: bool,
-    },
-    /// Print where the model and runtime are (fetching them if needed).
-    Path,
 }
 
 fn main() -> ExitCode {
@@ -81,13 +65,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => cli::scan::scan(args),
-        Command::Models { command } => models(command).map(|()| ExitCode::SUCCESS),
-        Command::Serve { config } => serve(config).map(|()| ExitCode::SUCCESS),
+        Command::Models { command } => cli::models::models(command).map(|()| ExitCode::SUCCESS),
+        Command::Serve { config } => cli::serve::serve(config).map(|()| ExitCode::SUCCESS),
         Command::Hash(args) => cli::hash::hash(args),
-        Command::Backfill(args) => cli_backfill::backfill(args),
-        Command::Worker(args) => cli_backfill::worker(args),
-        Command::Banks { command } => cli_backfill::banks(command),
-        Command::Users { command } => cli_users::users(command),
+        Command::Backfill(args) => cli::backfill::backfill(args),
+        Command::Worker(args) => cli::backfill::worker(args),
+        Command::Banks { command } => cli::banks::banks(command),
+        Command::Users { command } => cli::users::users(command),
     };
     match result {
         Ok(code) => code,
@@ -96,46 +80,4 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = coverguard::config::ServiceConfig::load(config.as_deref())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(coverguard::service::serve(config, async {
-        // Stop accepting on Ctrl-C or SIGTERM; in-flight requests finish.
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-        }
-        tracing::info!("shutting down");
-    }))
-}
-
-fn models(command: ModelsCommand) -> anyhow::Result<()> {
-    let cache = Cache::from_env()?;
-    match command {
-        ModelsCommand::Fetch { test_data } => {
-            let p = provision::provision(&cache, None)?;
-            println!("model:   {}", p.model_path.display());
-            println!("runtime: {}", p.runtime_library.display());
-            let ocr = provision::provision_ocr(&cache)?;
-            println!("ocr detector:   {}", ocr.detector.display());
-            println!("ocr recogniser: {}", ocr.recogniser.display());
-            println!("ocr classifier: {}", ocr.classifier.display());
-            if test_data {
-                let dir = provision::ensure_asset(&cache, "skimage-data")?;
-                println!("test data: {}", dir.display());
-            }
-        }
-        ModelsCommand::Path => {
-            let p = provision::provision(&cache, None)?;
-            println!("cache:   {}", cache.root().display());
-            println!("model:   {}", p.model_path.display());
-            println!("runtime: {}", p.runtime_library.display());
-        }
-    }
-    Ok(())
 }

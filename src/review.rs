@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::act::report::{idempotency_key, ReportKind};
 use crate::decode::{self, DecodeError, DecodeLimits, FrameId};
-use crate::screen::ScreeningRecord;
+use crate::screening::analyse::ScreeningRecord;
 use crate::screening::views::{self, Rendering, ViewId};
 use crate::store::{
     BankRow, ConsoleSettings, EntryWrite, ReportWrite, ReviewDecision, ReviewRow, ScreeningRow,
@@ -195,7 +195,7 @@ fn confirmed_regions(screening: &ScreeningRow, min_quality: u32) -> Vec<(String,
         .iter()
         .filter(|r| r.quality >= min_quality)
         .map(|r| {
-            let signal = crate::bank::SignalType::of_region(r.region);
+            let signal = crate::matching::bank::SignalType::of_region(r.region);
             (signal.as_str().to_string(), r.hash.clone())
         })
         .collect()

@@ -15,8 +15,8 @@ use common::*;
 use coverguard::backfill::job::{self, ManifestArg};
 use coverguard::backfill::run::BackfillOptions;
 use coverguard::config::ServiceConfig;
-use coverguard::decide::Verdict;
 use coverguard::fetch::DestinationPolicy;
+use coverguard::screening::policy::Verdict;
 use coverguard::store::{self, BankAction, BankSpec, EntryWrite, Store};
 use coverguard::testing::NATS_URL_VAR;
 
@@ -441,7 +441,8 @@ async fn a_local_run_screens_every_item_once_then_retro_matches_new_entries() {
         .iter()
         .map(|name| {
             let limits = coverguard::decode::DecodeLimits::default();
-            let analysed = coverguard::screen::analyse(&corpus.originals[*name], &limits).unwrap();
+            let analysed =
+                coverguard::screening::analyse::analyse(&corpus.originals[*name], &limits).unwrap();
             EntryWrite {
                 signal: "pdq".into(),
                 hash: analysed.pdq.hash.to_hex(),
@@ -985,7 +986,8 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
         .await
         .unwrap();
     let limits = coverguard::decode::DecodeLimits::default();
-    let camera = coverguard::screen::analyse(&originals["camera.png"], &limits).unwrap();
+    let camera =
+        coverguard::screening::analyse::analyse(&originals["camera.png"], &limits).unwrap();
     store
         .add_entries(
             "released",

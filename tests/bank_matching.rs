@@ -6,10 +6,10 @@ mod common;
 use std::io::Cursor;
 
 use common::*;
-use coverguard::bank::{Bank, BankSet, SignalType, Signals};
-use coverguard::decide::Policy;
 use coverguard::decode::DecodeLimits;
-use coverguard::screen::{analyse, Analysed};
+use coverguard::matching::bank::{Bank, BankSet, SignalType, Signals};
+use coverguard::screening::analyse::{analyse, Analysed};
+use coverguard::screening::policy::Policy;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 

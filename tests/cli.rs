@@ -738,7 +738,7 @@ async fn console_users_are_added_and_disabled_from_the_command_line() {
         .unwrap();
     let adam = store.console_user("adam").await.unwrap().unwrap();
     assert_eq!(adam.role, coverguard::store::ConsoleRole::Admin);
-    assert!(coverguard::service::session::verify_password(
+    assert!(coverguard::http::session::verify_password(
         "correct horse battery",
         &adam.password_hash
     ));
@@ -789,7 +789,7 @@ async fn retro_match_opens_the_configured_store_refuses_unknown_banks_and_is_aud
             name: "known-bad".into(),
             signal_types: vec!["md5".into()],
             pdq_threshold: 31,
-            action: coverguard::decide::BankAction::Block,
+            action: coverguard::screening::policy::BankAction::Block,
             allow_list: false,
             severity: 1,
             category: None,

@@ -11,12 +11,14 @@ use std::path::Path;
 use std::process::Command;
 
 use common::attack::{self, FLASH_MS, HOLD_MS};
-use coverguard::bank::{Bank, BankSet};
 use coverguard::classify::label_scores;
-use coverguard::decide::Verdict;
 use coverguard::decode::{decode, for_each_frame, DecodeLimits, FrameId};
 use coverguard::hash::pdq::{pdq_from_rgb8, PdqOutput};
-use coverguard::screen::{analyse, build_record, ImageDetections, Screener, ScreeningRecord};
+use coverguard::matching::bank::{Bank, BankSet};
+use coverguard::screening::analyse::{
+    analyse, build_record, ImageDetections, Screener, ScreeningRecord,
+};
+use coverguard::screening::policy::Verdict;
 use coverguard::screening::views::{Rendering, ViewId};
 use image::{GrayImage, Rgb, RgbImage};
 use serde_json::{json, Value};

@@ -12,7 +12,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use coverguard::decode::{decode, DecodeLimits, DEFAULT_MAX_VIEWS};
-use coverguard::screen::analyse;
+use coverguard::screening::analyse::analyse;
 use image::{ExtendedColorType, ImageEncoder};
 
 struct Counting;

@@ -3,11 +3,11 @@
 mod common;
 
 use common::*;
-use coverguard::bank::{Bank, BankSet, MatchParams, SignalType, Signals};
 use coverguard::decode::DecodeLimits;
-use coverguard::screen::analyse;
+use coverguard::matching::bank::{Bank, BankSet, MatchParams, SignalType, Signals};
+use coverguard::screening::analyse::analyse;
 
-fn load(file: &str) -> coverguard::screen::Analysed {
+fn load(file: &str) -> coverguard::screening::analyse::Analysed {
     let bytes = std::fs::read(fixtures().join("pdq-conformance").join(file)).unwrap();
     analyse(&bytes, &DecodeLimits::default()).unwrap()
 }

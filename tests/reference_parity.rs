@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use coverguard::decide::Verdict;
 use coverguard::decode::DecodeLimits;
-use coverguard::screen::{analyse, ScreeningRecord};
+use coverguard::screening::analyse::{analyse, ScreeningRecord};
+use coverguard::screening::policy::Verdict;
 
 fn screen_all() -> Vec<(ReferenceImage, ScreeningRecord)> {
     let dir = skimage_dir();

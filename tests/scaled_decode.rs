@@ -8,7 +8,7 @@ use std::io::Cursor;
 
 use common::*;
 use coverguard::decode::{DecodeLimits, Resolution};
-use coverguard::screen::{analyse, analyse_at};
+use coverguard::screening::analyse::{analyse, analyse_at};
 
 /// A skimage photo enlarged to `side` px on its longer side, as JPEG q92.
 fn enlarged_jpeg(file: &str, side: u32) -> Vec<u8> {
@@ -56,7 +56,7 @@ fn large_jpeg_is_screened_at_half_scale_in_its_own_coordinates() {
     assert_eq!(scaled_record.verdict, full_record.verdict);
 
     // The explicit finding is the same, with its box in the full image's pixels.
-    let finding = |record: &coverguard::screen::ScreeningRecord| {
+    let finding = |record: &coverguard::screening::analyse::ScreeningRecord| {
         record
             .detections
             .iter()

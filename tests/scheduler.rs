@@ -10,8 +10,8 @@ use common::*;
 use coverguard::classify::{Detector, DetectorOptions};
 use coverguard::decode::DecodeLimits;
 use coverguard::provision::{self, Cache};
-use coverguard::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
-use coverguard::screen::{analyse, Analysed};
+use coverguard::screening::analyse::{analyse, Analysed};
+use coverguard::screening::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
 
 fn detector() -> Detector {
     let provisioned = provision::provision(&Cache::from_env().unwrap(), None).unwrap();

@@ -7,7 +7,7 @@ use common::server::*;
 use common::webhook::Webhook;
 
 use coverguard::decode::Resolution;
-use coverguard::scheduler::SchedulerConfig;
+use coverguard::screening::scheduler::SchedulerConfig;
 use coverguard::store::{self, ReportState};
 use serde_json::Value;
 
@@ -1610,7 +1610,7 @@ fn strict_submission(artwork: &str, id: &str) -> coverguard::screening::pipeline
         url: None,
         artwork_id: Some(artwork.into()),
         owner_id: Some("o".into()),
-        context: coverguard::context::ScreenContext {
+        context: coverguard::screening::context::ScreenContext {
             surface: Some("playlist_cover".into()),
             owner_is_minor: true,
             playlist_track_count: Some(0),

@@ -612,7 +612,7 @@ mod tests {
             md5: "0123456789abcdef0123456789abcdef".to_string(),
             pdq: None,
             pdq_quality: None,
-            verdict: crate::decide::Verdict::Block,
+            verdict: crate::screening::policy::Verdict::Block,
             model: "test-model".to_string(),
             policy_version: "policy-1".to_string(),
             banks_version: 1,

@@ -14,7 +14,7 @@
 //! | `playlist_track_count` | optional whole number, 0 or more (digits only) |
 //! | `title`, `description` | optional: the playlist's or track's words, read by the text rules |
 //!
-//! The ids and context go through [`crate::screening::context`], the parser of every
+//! The ids and context go through [`crate::screening::context::parse`], the parser of every
 //! entry point, so a row is refused for what `/v1/screen` would refuse.
 //!
 //! An empty CSV cell, or a JSON `null`, means the field is absent. CSV cells are
@@ -41,10 +41,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::screening::context::{FieldError, FieldSet};
+use crate::screening::context::parse::{FieldError, FieldSet};
 
 /// What the upload's context says, as the screening service takes it.
-pub type ItemContext = crate::context::ScreenContext;
+pub type ItemContext = crate::screening::context::ScreenContext;
 
 /// One row of a manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -17,10 +17,10 @@ use tokio::sync::Semaphore;
 
 use super::manifest::{ItemSource, ManifestItem};
 use super::stale::{self, Staleness};
-use crate::decide::Verdict;
 use crate::fetch::{self, FetchError, HttpFetcher};
-use crate::scheduler::SchedulerError;
 use crate::screening::pipeline::{Pipeline, PipelineError, Submission};
+use crate::screening::policy::Verdict;
+use crate::screening::scheduler::SchedulerError;
 use crate::screening::{redecide, text_only};
 use crate::store::{BackfillItemWrite, BackfillOutcome, StoreError};
 

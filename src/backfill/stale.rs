@@ -55,7 +55,7 @@ mod tests {
             md5: String::new(),
             pdq: None,
             pdq_quality: None,
-            verdict: crate::decide::Verdict::Allow,
+            verdict: crate::screening::policy::Verdict::Allow,
             model: model.into(),
             policy_version: policy.into(),
             banks_version: banks,

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use coverguard::decide::Policy;
 use coverguard::decode::DecodeLimits;
 use coverguard::fetch::{self, Source};
 use coverguard::matching::image_entries::image_entries;
-use coverguard::screen::analyse;
+use coverguard::screening::analyse::analyse;
+use coverguard::screening::policy::Policy;
 
 #[derive(Args)]
 pub struct HashArgs {
@@ -49,7 +49,7 @@ pub fn hash(args: HashArgs) -> anyhow::Result<ExitCode> {
             continue;
         };
         let analysed = fetch::read_file(&path, limits.max_bytes)
-            .map_err(coverguard::screen::ScreenError::from)
+            .map_err(coverguard::screening::analyse::ScreenError::from)
             .and_then(|bytes| analyse(&bytes, &limits));
         let analysed = match analysed {
             Ok(a) => a,
@@ -75,7 +75,7 @@ pub fn hash(args: HashArgs) -> anyhow::Result<ExitCode> {
             &analysed.exact,
             &analysed.pdq,
             policy.pdq_min_quality,
-            |s| s != coverguard::bank::SignalType::Sha256,
+            |s| s != coverguard::matching::bank::SignalType::Sha256,
         );
         for reason in &built.skipped {
             eprintln!("coverguard hash: {shown}: skipped {reason}");

@@ -12,14 +12,14 @@ use anyhow::Context;
 use clap::Args;
 use futures_util::StreamExt as _;
 
-use coverguard::bank::BankSet;
-use coverguard::context::ScreenContext;
-use coverguard::decide::{Policy, Verdict};
 use coverguard::decode::{DecodeLimits, Resolution};
 use coverguard::fetch::{self, DestinationPolicy, HttpFetcher, HttpOptions, Source};
+use coverguard::matching::bank::BankSet;
 use coverguard::provision::{self, Cache};
-use coverguard::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
-use coverguard::screen::{analyse_with, build_record, ScreenError, ScreeningRecord};
+use coverguard::screening::analyse::{analyse_with, build_record, ScreenError, ScreeningRecord};
+use coverguard::screening::context::ScreenContext;
+use coverguard::screening::policy::{Policy, Verdict};
+use coverguard::screening::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
 use coverguard::screening::views::ViewSettings;
 use coverguard::text::TextScreener;
 
@@ -92,20 +92,20 @@ pub struct ScanArgs {
     allow_ports: Vec<u16>,
     /// Screen as an upload by a minor (the strict profile): exactly true, false, 1 or 0,
     /// as the service takes it.
-    #[arg(long, value_name = "BOOL", value_parser = coverguard::screening::context::cli_bool)]
+    #[arg(long, value_name = "BOOL", value_parser = coverguard::screening::context::parse::cli_bool)]
     owner_is_minor: Option<bool>,
     /// Screen as the cover of a playlist with this many tracks (0: the strict profile).
-    #[arg(long, value_name = "N", value_parser = coverguard::screening::context::cli_count)]
+    #[arg(long, value_name = "N", value_parser = coverguard::screening::context::parse::cli_count)]
     playlist_track_count: Option<i64>,
     /// Where the art is shown (`playlist_cover`, `track_art`, …).
-    #[arg(long, value_name = "NAME", value_parser = coverguard::screening::context::cli_surface)]
+    #[arg(long, value_name = "NAME", value_parser = coverguard::screening::context::parse::cli_surface)]
     surface: Option<String>,
     /// The playlist's or track's title, screened for text signals (contact details,
     /// requests for pictures, ages under 18).
-    #[arg(long, value_name = "TEXT", value_parser = coverguard::screening::context::cli_title)]
+    #[arg(long, value_name = "TEXT", value_parser = coverguard::screening::context::parse::cli_title)]
     title: Option<String>,
     /// The playlist's or track's description, screened as the title is.
-    #[arg(long, value_name = "TEXT", value_parser = coverguard::screening::context::cli_description)]
+    #[arg(long, value_name = "TEXT", value_parser = coverguard::screening::context::parse::cli_description)]
     description: Option<String>,
     /// Files, directories or http(s) URLs.
     #[arg(required = true, value_name = "INPUT")]

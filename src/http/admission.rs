@@ -14,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-use crate::service::error::ApiError;
-use crate::service::AppState;
+use crate::http::error::ApiError;
+use crate::http::AppState;
 use crate::store::TokenRole;
 
 /// Who may send a route a body.

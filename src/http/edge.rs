@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::service::error::ApiError;
+use crate::http::error::ApiError;
 
 const REQUEST_ID: &str = "x-request-id";
 

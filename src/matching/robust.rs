@@ -194,8 +194,8 @@ pub fn match_pdq<'b>(
 
 #[cfg(test)]
 mod tests {
-    use crate::bank::{Bank, BankMatch, BankSet, MatchParams, SignalType, Signals};
     use crate::hash::robust::pdq_robust_from_rgb8;
+    use crate::matching::bank::{Bank, BankMatch, BankSet, MatchParams, SignalType, Signals};
     use crate::matching::image_entries::image_entries;
 
     const W: u32 = 320;

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::context::ScreenContext;
+use crate::screening::context::ScreenContext;
 use crate::text::{TextSignal, TextSource};
 
 /// When an owner's uploads make the pattern.

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::bank_index::BankIndex;
-use crate::decide::Policy;
-use crate::screen::ScreeningRecord;
+use crate::matching::index::BankIndex;
+use crate::screening::analyse::ScreeningRecord;
 use crate::screening::pipeline::{Analyser, Pipeline, PipelineError, Submission};
+use crate::screening::policy::Policy;
 use crate::screening::rematch::{self, RematchError};
 use crate::store::{RecordedScreening, ScreeningRow, StoreError};
 

@@ -3,13 +3,13 @@
 //! stored screening here without decoding or running the model, and because fresh screening
 //! goes through the same code, both give the same matches and verdict for the same image.
 
-use crate::bank::{BankMatch, BankSet, Signals};
 use crate::classify::Detection;
-use crate::decide::{Policy, Verdict};
 use crate::hash::pdq::PdqHash;
 use crate::hash::robust::{RegionPdq, RobustPdq, TrimmedPdq};
 use crate::hash::{ExactHashes, PdqOutput};
-use crate::screen::{PdqRecord, ScreeningRecord};
+use crate::matching::bank::{BankMatch, BankSet, Signals};
+use crate::screening::analyse::{PdqRecord, ScreeningRecord};
+use crate::screening::policy::{Policy, Verdict};
 use crate::screening::views::ViewId;
 
 /// One view to match and decide: its PDQ and what the model found in it.
@@ -190,10 +190,10 @@ pub fn redecide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bank::Bank;
-    use crate::decide::{BankAction, BankRule, LabelRule};
     use crate::decode::DecodeLimits;
-    use crate::screen::{analyse, build_record, ImageDetections};
+    use crate::matching::bank::Bank;
+    use crate::screening::analyse::{analyse, build_record, ImageDetections};
+    use crate::screening::policy::{BankAction, BankRule, LabelRule};
 
     const SIDE: u32 = 64;
 

@@ -2,9 +2,9 @@
 //! artwork read for text signals, and what they decide. Applied after the image is decided, on the upload path, in backfill
 //! redecisions and in `scan`, so a cached or re-derived image verdict never skips them.
 
-use crate::context::ScreenContext;
-use crate::decide::{Policy, Verdict};
-use crate::screen::ScreeningRecord;
+use crate::screening::analyse::ScreeningRecord;
+use crate::screening::context::ScreenContext;
+use crate::screening::policy::{Policy, Verdict};
 use crate::text::{TextRecord, TextScreener, TextSignal, TextSignalKind, TextSource};
 
 /// What words can change in a decided record, an image's or a text-only one's: the
@@ -131,7 +131,7 @@ fn reason(action: Verdict, signal: &TextSignal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::Policy;
+    use crate::screening::policy::Policy;
 
     fn record() -> ScreeningRecord {
         serde_json::from_value(serde_json::json!({

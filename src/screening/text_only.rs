@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decide::{Policy, Verdict};
 use crate::screening::pipeline::{self, Pipeline, PipelineError, Screened, Submission};
+use crate::screening::policy::{Policy, Verdict};
 use crate::screening::redecide::{self, RedecideError};
 use crate::screening::text::Decision;
 use crate::store::{

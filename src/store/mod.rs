@@ -19,10 +19,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What a match in a bank does to the verdict: the policy's type, stored as its text.
-pub use crate::decide::BankAction;
-use crate::decide::Verdict;
 use crate::names::UnknownName;
+/// What a match in a bank does to the verdict: the policy's type, stored as its text.
+pub use crate::screening::policy::BankAction;
+use crate::screening::policy::Verdict;
 
 mod postgres;
 mod sqlite;
@@ -868,7 +868,7 @@ fn validate_bank_spec(spec: &BankSpec) -> StoreResult<()> {
     }
     // The policy refuses wider thresholds (unrelated images would match); a stored bank must
     // not be able to bypass that.
-    let max = i64::from(crate::decide::MAX_PDQ_THRESHOLD);
+    let max = i64::from(crate::screening::policy::MAX_PDQ_THRESHOLD);
     if !(0..=max).contains(&spec.pdq_threshold) {
         return Err(StoreError::Invalid(format!(
             "pdq_threshold {} outside 0..={max}",

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use coverguard::bank::BankSet;
 use coverguard::classify::{Detector, DetectorOptions};
-use coverguard::decide::Policy;
+use coverguard::matching::bank::BankSet;
 use coverguard::provision::{self, Cache};
-use coverguard::screen::Screener;
+use coverguard::screening::analyse::Screener;
+use coverguard::screening::policy::Policy;
 use serde::Deserialize;
 
 pub mod attack;

@@ -76,7 +76,7 @@ pub async fn start_on(
     configure(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let state = coverguard::service::AppState::new(config.clone());
+    let state = coverguard::http::AppState::new(config.clone());
     let loaded = state.watch_loaded();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(async move {
@@ -86,7 +86,7 @@ pub async fn start_on(
                 std::future::pending::<()>().await;
             }
         };
-        coverguard::service::serve_state(listener, state, stopped)
+        coverguard::http::serve_state(listener, state, stopped)
             .await
             .unwrap();
     });

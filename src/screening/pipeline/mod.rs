@@ -18,14 +18,16 @@ use serde::Serialize;
 
 use crate::act::quarantine::{QuarantineError, QuarantineVault};
 use crate::act::report::{self as report_payload, ReportError, ReportKind, ReporterInfo};
-use crate::bank::{BankMatch, SignalType};
-use crate::bank_index::{BankIndex, SharedBankIndex};
-use crate::context::ScreenContext;
-use crate::decide::{Policy, Verdict};
 use crate::decode::{DecodeLimits, Resolution};
-use crate::scheduler::{Scheduler, SchedulerError};
-use crate::screen::{analyse_with, build_record, ImageDetections, ScreenError, ScreeningRecord};
+use crate::matching::bank::{BankMatch, SignalType};
+use crate::matching::index::{BankIndex, SharedBankIndex};
+use crate::screening::analyse::{
+    analyse_with, build_record, ImageDetections, ScreenError, ScreeningRecord,
+};
+use crate::screening::context::ScreenContext;
 use crate::screening::evidence::PendingEvidence;
+use crate::screening::policy::{Policy, Verdict};
+use crate::screening::scheduler::{Scheduler, SchedulerError};
 use crate::screening::text::Decision;
 use crate::screening::views::ViewSettings;
 use crate::store::{self, ReportWrite, ScreeningRow, ScreeningWrite, Store, StoreError};

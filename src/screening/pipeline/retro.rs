@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use super::writes::{review_write, screening_write, Analyser};
 use super::{Pipeline, PipelineError, Submission};
-use crate::bank::BankMatch;
-use crate::bank_index::BankIndex;
-use crate::decide::{Policy, Verdict};
-use crate::screen::ScreeningRecord;
+use crate::matching::bank::BankMatch;
+use crate::matching::index::BankIndex;
+use crate::screening::analyse::ScreeningRecord;
+use crate::screening::policy::{Policy, Verdict};
 use crate::store::{ArtworkSignals, ArtworkStatus, ScreeningWrite, StoreError, ViewPdq};
 
 /// One artwork that newly matches a bank, found by [`Pipeline::retro_match`].
@@ -322,7 +322,7 @@ fn retro_matches(
         md5: artwork.md5.clone(),
     };
     let mut matches = banks.bank_set().match_signals(
-        crate::bank::Signals {
+        crate::matching::bank::Signals {
             exact: Some(&exact),
             pdq: None,
         },
@@ -337,7 +337,7 @@ fn retro_matches(
             robust: None,
         };
         let found = banks.bank_set().match_signals(
-            crate::bank::Signals {
+            crate::matching::bank::Signals {
                 exact: None,
                 pdq: Some(&pdq),
             },

@@ -4,11 +4,11 @@ use std::time::SystemTime;
 
 use super::{PipelineError, Submission};
 use crate::act::report::{self as report_payload};
-use crate::bank_index::BankIndex;
 use crate::classify::Detection;
-use crate::context::ScreenContext;
-use crate::decide::{Policy, Verdict};
-use crate::screen::ScreeningRecord;
+use crate::matching::index::BankIndex;
+use crate::screening::analyse::ScreeningRecord;
+use crate::screening::context::ScreenContext;
+use crate::screening::policy::{Policy, Verdict};
 use crate::store::{ArtworkStatus, ReviewWrite, ScreeningWrite, StoreError, ViewPdq};
 
 /// The store refuses a screening id already stored for other bytes. Under an

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use coverguard::config::ServiceConfig;
-use coverguard::service::session::hash_password;
+use coverguard::http::session::hash_password;
 use coverguard::store::valid_username;
 use coverguard::store::ConsoleRole;
 

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::service::auth::AdminToken;
-use crate::service::error::{ApiError, ErrorBody};
-use crate::service::session;
-use crate::service::AppState;
+use crate::http::auth::AdminToken;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::session;
+use crate::http::AppState;
 use crate::store::valid_username;
 use crate::store::{ConsoleRole, ConsoleSettings, ConsoleUserSummary};
 

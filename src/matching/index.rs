@@ -26,8 +26,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 
-use crate::bank::{Bank, BankMatch, BankSet, MatchParams, ParsedEntry, SignalType, Signals};
-use crate::decide::{BankAction, BankRule, Policy, MAX_PDQ_THRESHOLD};
+use crate::matching::bank::{
+    Bank, BankMatch, BankSet, MatchParams, ParsedEntry, SignalType, Signals,
+};
+use crate::screening::policy::{BankAction, BankRule, Policy, MAX_PDQ_THRESHOLD};
 use crate::store::{BankRow, BankSnapshot, EntryChange, EntryWrite, Store, StoreError};
 
 /// Changed entries an index carries beside its shared ones before the next change rebuilds
@@ -480,11 +482,11 @@ fn release_freed_memory() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bank::parse_entries;
-    use crate::decide::Verdict;
     use crate::hash::{
         exact_hashes, pdq::pdq_from_rgb8, Dihedral, ExactHashes, PdqHash, PdqOutput,
     };
+    use crate::matching::bank::parse_entries;
+    use crate::screening::policy::Verdict;
     use crate::store::{BankSpec, EntryRow};
 
     const SIDE: u32 = 128;
@@ -776,7 +778,7 @@ mod tests {
             .await
             .unwrap();
         // Enough PDQ entries for the multi-index, so the delta sits beside a real one.
-        let filler: Vec<EntryWrite> = (0..crate::bank::PDQ_INDEX_FROM as u64 + 10)
+        let filler: Vec<EntryWrite> = (0..crate::matching::bank::PDQ_INDEX_FROM as u64 + 10)
             .map(|n| {
                 let hex: String = (0..4)
                     .map(|k| format!("{:016x}", (n * 4 + k).wrapping_mul(0x9E37_79B9_7F4A_7C15)))

@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::act::quarantine::ObjectKey;
 use crate::classify::{label_scores, Detection};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::AppState;
 use crate::review::{self, ViewMode};
-use crate::screen::{ScreeningRecord, ViewRecord};
+use crate::screening::analyse::{ScreeningRecord, ViewRecord};
 use crate::screening::text_only::WordsRecord;
 use crate::screening::views::ViewId;
-use crate::service::error::{ApiError, ErrorBody};
-use crate::service::AppState;
 use crate::store::{
     ArtworkRow, AuditFilter, BankAction, OwnerArtwork, ReviewDecision, ReviewRow, ScreeningRow,
     StoreError,
@@ -41,7 +41,7 @@ impl ItemRecord {
         parsed.map_err(|e| StoreError::backend("stored record does not parse", e))
     }
 
-    fn matches(&self) -> &[crate::bank::BankMatch] {
+    fn matches(&self) -> &[crate::matching::bank::BankMatch] {
         match self {
             ItemRecord::Image(record) => &record.matches,
             ItemRecord::Words(_) => &[],
@@ -104,7 +104,7 @@ impl ItemRecord {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreeningDetail {
     id: String,
-    verdict: crate::decide::Verdict,
+    verdict: crate::screening::policy::Verdict,
     reasons: Vec<String>,
     /// False for words screened alone (a title with no image): the image's fields below
     /// are then empty.
@@ -124,7 +124,7 @@ pub struct ScreeningDetail {
     scores: BTreeMap<String, f32>,
     /// Every match; a view's names its `frame` and `rendering`.
     #[schema(value_type = Vec<Object>)]
-    matches: Vec<crate::bank::BankMatch>,
+    matches: Vec<crate::matching::bank::BankMatch>,
     /// Every frame or rendering screened beyond the reference decoding (whose detections
     /// and scores are the fields above), in the order the console steps through them.
     views: Vec<ViewDetail>,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::classify::{ClassifyError, Detector, RgbView};
-use crate::screen::{Analysed, ImageDetections};
+use crate::screening::analyse::{Analysed, ImageDetections};
 use crate::text::ocr::OcrEngine;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,9 +8,9 @@ use axum::Json;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::service::error::{ApiError, ErrorBody};
-use crate::service::session::{self};
-use crate::service::{check_bearer, AppState, Ready};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::session::{self};
+use crate::http::{check_bearer, AppState, Ready};
 use crate::store::{AuditFilter, AuditRow, StoreError, TokenRole};
 
 use super::queue::given;
@@ -91,7 +91,7 @@ pub async fn audit_export(
         .append_audit(&actor, "audit.export", "audit_log", &serde_json::json!({}))
         .await?;
     let store = std::sync::Arc::clone(&ready.store);
-    let header_line = crate::service::audit_csv::HEADER.to_string();
+    let header_line = crate::http::audit_csv::HEADER.to_string();
     let pages = futures_util::stream::unfold(
         (store, None::<String>, false),
         |(store, cursor, done)| async move {
@@ -109,7 +109,7 @@ pub async fn audit_export(
             match page {
                 Ok(rows) => {
                     let last = rows.last().map(|r| r.id.clone());
-                    let text = crate::service::audit_csv::rows(&rows)
+                    let text = crate::http::audit_csv::rows(&rows)
                         .map_err(|e| StoreError::backend("audit rows do not write as CSV", e));
                     let done = (rows.len() as i64) < EXPORT_PAGE || text.is_err();
                     Some((text, (store, last.or(cursor), done)))

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::login_throttle::{Attempt, Outcome};
-use crate::service::error::{ApiError, ErrorBody};
-use crate::service::session::{self, Reviewer};
-use crate::service::AppState;
+use crate::http::session::{self, Reviewer};
+use crate::http::AppState;
 use crate::store::{ConsoleRole, ConsoleSettings};
 
 use super::reviewer;

@@ -15,10 +15,10 @@ pub mod users;
 
 use axum::http::{HeaderMap, Method, StatusCode};
 
+use crate::http::error::ApiError;
+use crate::http::session::{self, Reviewer};
+use crate::http::{AppState, Ready};
 use crate::review::ReviewError;
-use crate::service::error::ApiError;
-use crate::service::session::{self, Reviewer};
-use crate::service::{AppState, Ready};
 use crate::store::{ReviewRow, ScreeningRow, StoreError};
 
 impl From<ReviewError> for ApiError {

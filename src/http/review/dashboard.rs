@@ -8,8 +8,8 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::classify::{label_scores, Detection};
-use crate::service::error::{ApiError, ErrorBody};
-use crate::service::AppState;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::AppState;
 use crate::store::now_utc;
 
 use super::reviewer;

@@ -8,9 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bank::{BankMatch, BankSet};
 use crate::classify::{ClassifyError, Detection, Detector, RgbView};
-use crate::decide::{Policy, Verdict};
 use crate::decode::{
     self, DecodeError, DecodeLimits, DecodedImage, FrameId, ImageFormat, Resolution,
 };
@@ -18,6 +16,8 @@ use crate::fetch::FetchError;
 use crate::hash::robust::Region;
 use crate::hash::trim::Crop;
 use crate::hash::{self, ExactHashes, PdqHash, PdqOutput};
+use crate::matching::bank::{BankMatch, BankSet};
+use crate::screening::policy::{Policy, Verdict};
 use crate::screening::rematch::{match_and_decide, Decided, ViewSignals};
 use crate::screening::views::{self, Rendering, View, ViewError, ViewId, ViewSettings};
 
@@ -478,8 +478,8 @@ pub fn build_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bank::Bank;
-    use crate::decide::{BankAction, BankRule};
+    use crate::matching::bank::Bank;
+    use crate::screening::policy::{BankAction, BankRule};
     use image::ImageEncoder;
 
     const SIDE: u32 = 64;

@@ -4,7 +4,7 @@
 //! Every change is one store transaction that bumps the banks version (an import is staged
 //! in short transactions and published by one), then the in-memory index catches up: a
 //! change of single entries is applied as a delta, anything else is rebuilt off to the side,
-//! and the new index is swapped in whole ([`crate::bank_index::SharedBankIndex`]): screening
+//! and the new index is swapped in whole ([`crate::matching::index::SharedBankIndex`]): screening
 //! never waits for a rebuild and never sees half an index. Listing reads per-bank counters,
 //! not entries. Every change is written to the audit log.
 
@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use super::auth::AdminToken;
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, Caller, Ready};
-use crate::bank::{self, SignalType};
-use crate::decide::{BankAction, Verdict, DEFAULT_PDQ_THRESHOLD};
+use crate::matching::bank::{self, SignalType};
 use crate::matching::image_entries::image_entries;
-use crate::screen::analyse;
+use crate::screening::analyse::analyse;
+use crate::screening::policy::{BankAction, Verdict, DEFAULT_PDQ_THRESHOLD};
 use crate::store::{BankChange, BankCounts, BankRow, BankSpec, EntryRow, EntryWrite};
 
 /// `POST /v1/banks` body. Omitted fields take the defaults of a known-bad bank.

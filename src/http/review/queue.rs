@@ -9,8 +9,8 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::service::error::{ApiError, ErrorBody};
-use crate::service::{AppState, Ready};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::{AppState, Ready};
 use crate::store::{now_utc, QueueState, ReviewFilter, ReviewRow};
 
 use super::{reviewer, store_error_for};

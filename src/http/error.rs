@@ -7,9 +7,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::scheduler::SchedulerError;
-use crate::screen::ScreenError;
+use crate::screening::analyse::ScreenError;
 use crate::screening::pipeline::PipelineError;
+use crate::screening::scheduler::SchedulerError;
 use crate::store::StoreError;
 
 /// The kind of an error response, attached to it for metrics.
@@ -85,8 +85,8 @@ impl ApiError {
 }
 
 /// A refused id or context field: 422 `invalid_field`, naming it.
-impl From<crate::screening::context::FieldError> for ApiError {
-    fn from(e: crate::screening::context::FieldError) -> Self {
+impl From<crate::screening::context::parse::FieldError> for ApiError {
+    fn from(e: crate::screening::context::parse::FieldError) -> Self {
         ApiError {
             field: Some(e.field().to_string()),
             ..ApiError::new(

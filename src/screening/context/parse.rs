@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::context::ScreenContext;
+use crate::screening::context::ScreenContext;
 
 pub const ARTWORK_ID: &str = "artwork_id";
 pub const OWNER_ID: &str = "owner_id";

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::scheduler::SchedulerStats;
+use crate::screening::scheduler::SchedulerStats;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MetricsError {
@@ -722,7 +722,7 @@ impl ServiceMetrics {
         let _ = registry.counter_fn(
             "coverguard_bank_index_rebuilds_total",
             "Full rebuilds of the bank index from a store snapshot.",
-            || crate::bank_index::full_builds() as f64,
+            || crate::matching::index::full_builds() as f64,
         );
         ServiceMetrics {
             registry,

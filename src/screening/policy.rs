@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::bank::{BankMatch, MatchParams, SignalThresholds};
+use crate::matching::bank::{BankMatch, MatchParams, SignalThresholds};
 use crate::names::named_enum;
 use crate::text::TextSignalKind;
 
@@ -459,7 +459,7 @@ pub struct Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bank::SignalType;
+    use crate::matching::bank::SignalType;
 
     fn labels() -> Vec<String> {
         [

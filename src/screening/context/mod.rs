@@ -5,9 +5,11 @@
 //! messages. So an upload by an owner known to be a minor, or the cover of a
 //! playlist with no tracks, is screened with the strict profile.
 
+pub mod parse;
+
 use serde::{Deserialize, Serialize};
 
-use crate::decide::{LabelRule, Policy};
+use crate::screening::policy::{LabelRule, Policy};
 
 /// What the caller tells us about the upload.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -93,7 +95,7 @@ mod tests {
         let normal = ScreenContext::default();
         assert_eq!(
             normal.policy(&base).decide(&scores, &[]).verdict,
-            crate::decide::Verdict::Allow
+            crate::screening::policy::Verdict::Allow
         );
         for strict in [
             ScreenContext {
@@ -112,7 +114,11 @@ mod tests {
                 "the cache must tell the profiles apart"
             );
             let d = p.decide(&scores, &[]);
-            assert_eq!(d.verdict, crate::decide::Verdict::Review, "{strict:?}");
+            assert_eq!(
+                d.verdict,
+                crate::screening::policy::Verdict::Review,
+                "{strict:?}"
+            );
             assert_eq!(d.reasons.len(), 2);
             assert!(!p.allow_list_clears_classifier, "{strict:?}");
         }

@@ -5,9 +5,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::Json;
 use serde::Serialize;
 
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::{AppState, Ready};
 use crate::review::{self, DecisionRequest, ReviewError};
-use crate::service::error::{ApiError, ErrorBody};
-use crate::service::{AppState, Ready};
 use crate::store::{
     BankAction, BankSpec, DecisionRefused, DecisionWrite, ReviewDecision, ReviewRow, StoreError,
 };
@@ -159,7 +159,7 @@ pub async fn decide(
 
 /// A bank a decision names; a missing one is the request's fault (422), not a missing page.
 async fn find_bank(ready: &Ready, name: &str) -> Result<crate::store::BankRow, ApiError> {
-    crate::service::banks::find_bank(ready, name)
+    crate::http::banks::find_bank(ready, name)
         .await
         .map_err(|e| {
             if e.status == StatusCode::NOT_FOUND {

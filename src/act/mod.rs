@@ -2,7 +2,7 @@
 //!
 //! - [`quarantine`]: the original bytes of a blocked (or, if configured,
 //!   reviewed) upload, kept encrypted at rest behind [`quarantine::QuarantineVault`]
-//!   under a [`quarantine_key::QuarantineKey`].
+//!   under a [`quarantine::QuarantineKey`].
 //! - [`report`]: hit reports and CyberTipline-shaped payloads in their delivery envelope;
 //!   [`delivery`] says what an answer means and when to retry, behind
 //!   [`delivery::ReportSink`]; [`webhook`] POSTs them, signed.
@@ -14,7 +14,5 @@
 pub mod delivery;
 pub mod outbox;
 pub mod quarantine;
-mod quarantine_format;
-pub mod quarantine_key;
 pub mod report;
 pub mod webhook;

@@ -16,15 +16,15 @@
 //! so a file moved to another object's name, or with an edited retention date
 //! or key id, fails authentication instead of decrypting. The key id lets keys
 //! rotate: a vault decrypts with any key it holds and encrypts with its current
-//! one. Retention lives in the header so [`QuarantineVault::delete_expired`](super::quarantine::QuarantineVault::delete_expired)
+//! one. Retention lives in the header so [`QuarantineVault::delete_expired`](super::QuarantineVault::delete_expired)
 //! works from the files alone.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::quarantine::{io_error, ObjectKey, QuarantineError};
-use super::quarantine_key::KeyId;
+use super::key::KeyId;
+use super::{io_error, ObjectKey, QuarantineError};
 
 pub(super) const MAGIC: [u8; 4] = *b"CGQV";
 pub(super) const FORMAT_VERSION: u8 = 1;

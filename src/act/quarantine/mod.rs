@@ -4,7 +4,7 @@
 //! the same image quarantined twice is one object. [`LocalVault`] keeps them in
 //! a local directory; object storage can come later behind [`QuarantineVault`].
 //!
-//! The file format (version 1) is described in `quarantine_format.rs`.
+//! The file format (version 1) is described in `format.rs`.
 //!
 //! Writes go to a temporary name in the object's directory, are fsynced,
 //! renamed over the final name and the directory fsynced, so a crash leaves
@@ -12,6 +12,9 @@
 //!
 //! Reading back ([`QuarantineVault::get`]) returns plaintext: the caller is
 //! responsible for authorising and auditing the read.
+
+mod format;
+pub mod key;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -26,10 +29,8 @@ use aes_gcm::Nonce;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::quarantine_format::{
-    associated_data, read_header, Header, HEADER_LEN, NONCE_LEN, TAG_LEN,
-};
-pub use super::quarantine_key::{KeyError, KeyId, QuarantineKey, KEY_ENV_VAR};
+use format::{associated_data, read_header, Header, HEADER_LEN, NONCE_LEN, TAG_LEN};
+pub use key::{KeyError, KeyId, QuarantineKey, KEY_ENV_VAR};
 
 /// Temporary files older than this are leftovers of a crashed write.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);

@@ -40,13 +40,14 @@ static IMAGE_REQUESTS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         format!(r"\bowe me (?:a |an |some |one )?(?:{PICTURES})\b"),
         // Dutch and Italian: "stuur eens een foto van jezelf", "mandami una foto di te".
         r"\b(?:stuur|stuurt|mandami|inviami|mandameli)\b.{0,20}\b(?:foto|fotos|foto's|fotootje|selfie|selfies|pic|pics)\b|\b(?:foto|fotos|foto's|selfie) (?:van jezelf|van je|di te|tua|de voce|de toi|sua)\b".to_string(),
-        // "post ur face", "selfie swap? u first", "i'll pay 4 pics"
-        format!(r"\b(?:post|drop|show) (?:ur|your) (?:face|body|pic|pics|selfie)\b|\b(?:{PICTURES}) (?:swap|trade|exchange)\b|\b(?:pay|paying|pay u|pay you) (?:4|for) (?:ur |your |a |some )?(?:{PICTURES}|feet)\b"),
+        // "post ur face", "snap me ur face", "send ur outfit": a sending verb, then the
+        // reader's own face, body or clothes.
+        r"\b(?:post|drop|show|snap|send|sned|snd) (?:me )?(?:ur|your|yo) (?:face|body|pic|pics|selfie|outfit|fit|room)\b".to_string(),
+        // "selfie swap? u first", "i'll pay 4 pics"
+        format!(r"\b(?:{PICTURES}) (?:swap|trade|exchange)\b|\b(?:pay|paying|pay u|pay you) (?:4|for) (?:ur |your |a |some )?(?:{PICTURES}|feet)\b"),
         r"\b(?:would love|i'd love|id love|i'd like|id like) to see (?:u|you|ur face|your face)\b|\blook (?:cute|hot|pretty|good)\b.{0,10}\bprove it\b".to_string(),
         format!(r"\b(?:{PICTURES}|face|proof) or (?:ur|you're|youre|u r|ure|you are|your|u) (?:fake|lying|a liar|a bot|a catfish|cap)\b"),
         r"(?:사진|셀카)\s?(?:보내줘|보내|보여줘|줘)".to_string(),
-        // "snap me ur face", "send ur outfit"
-        r"\b(?:snap|send|sned|snd) (?:me )?(?:ur|your|yo) (?:face|body|outfit|fit|room)\b".to_string(),
         // Tagalog "pakita ng pic mo" (show your picture), Indonesian "kirim foto", "pap dong".
         r"\bpakita\b.{0,20}\b(?:pic|pics|picture|litrato|larawan|mukha|katawan|selfie|photo|video)\b|\b(?:pic|pics|picture|litrato|larawan|selfie) mo\b|\b(?:kirim|kirimin|kirimkan|minta|bagi)\b.{0,10}\b(?:foto|fotomu|fotonya|selfie|video|vidio|pap)\b|\bpap (?:dong|donk|dulu|kak|sayang|say)\b".to_string(),
         // Japanese: "send a photo", "show me a selfie".
@@ -186,6 +187,13 @@ mod tests {
             ("kirimin fotomu dong", TextSignalKind::ImageRequest),
             ("pap dulu kak", TextSignalKind::ImageRequest),
             ("send me ur face first", TextSignalKind::ImageRequest),
+            // Every sending verb with every part of the reader, "me" or not.
+            ("post ur face", TextSignalKind::ImageRequest),
+            ("drop your selfie", TextSignalKind::ImageRequest),
+            ("snap me ur outfit", TextSignalKind::ImageRequest),
+            ("snd me yo fit", TextSignalKind::ImageRequest),
+            ("post me ur room", TextSignalKind::ImageRequest),
+            ("show ur body", TextSignalKind::ImageRequest),
             ("show me ur naughtiest angle", TextSignalKind::Sexual),
             ("zeig mal mehr haut", TextSignalKind::Sexual),
             ("add me 4 dirty chat", TextSignalKind::Sexual),

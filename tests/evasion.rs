@@ -13,7 +13,8 @@ use std::process::Command;
 use common::attack::{self, FLASH_MS, HOLD_MS};
 use coverguard::classify::label_scores;
 use coverguard::decode::{decode, for_each_frame, DecodeLimits, FrameId};
-use coverguard::hash::pdq::{pdq_from_rgb8, PdqOutput};
+use coverguard::hash::pdq::pdq_from_rgb8;
+use coverguard::hash::PdqOutput;
 use coverguard::matching::bank::{Bank, BankSet};
 use coverguard::screening::analyse::{
     analyse, build_record, ImageDetections, Screener, ScreeningRecord,

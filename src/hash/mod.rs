@@ -13,7 +13,7 @@ pub mod trim;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-pub use pdq::{Dihedral, PdqHash, PdqOutput};
+pub use pdq::{Dihedral, PdqHash};
 
 /// Hex digests of the exact bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +90,34 @@ pub(crate) fn box_downsample(
         }
     }
     (out_w as u32, out_h as u32, out)
+}
+
+/// Hash, quality and the hashes of all eight dihedral transforms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PdqOutput {
+    /// The reference `pdqHash256FromFloatLuma` hash (binding: `compute`).
+    pub hash: PdqHash,
+    /// 0..=100: how many significant gradients the 64x64 downsample has;
+    /// low values mean a featureless image whose hash is mostly noise.
+    pub quality: u32,
+    /// The reference `pdqDihedralHash256esFromFloatLuma` hashes (binding:
+    /// `compute_dihedral`), in `Dihedral::ALL` order. `dihedral[0] == hash`
+    /// for every image size except exactly 64x64, where the reference's plain
+    /// hash skips the blur but its dihedral hashes do not (a window-1 box
+    /// filter whose running sums round). When many coefficients sit near the
+    /// median (ramps, flat areas, checkerboards) the two differ, by up to 89
+    /// bits in our tests; both are reproduced as the reference computes them.
+    pub dihedral: [PdqHash; 8],
+    /// Signals beyond the reference, for edited copies (turned pixels, a trimmed frame,
+    /// regions); `None` when not computed or the image is under the minimum size.
+    pub robust: Option<robust::RobustPdq>,
+}
+
+impl PdqOutput {
+    /// The hash of the image after the given transform.
+    pub fn dihedral_hash(&self, transform: Dihedral) -> PdqHash {
+        self.dihedral[transform as usize]
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use super::scratch;
+use super::{scratch, PdqOutput};
 
 /// Size of a PDQ hash in bytes (256 bits).
 pub const PDQ_HASH_BYTES: usize = 32;
@@ -176,34 +176,6 @@ impl Dihedral {
             Dihedral::FlipPlus1 => (col, row, false),
             Dihedral::FlipMinus1 => (col, row, (row + col) & 1 == 1),
         }
-    }
-}
-
-/// Hash, quality and the hashes of all eight dihedral transforms.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PdqOutput {
-    /// The reference `pdqHash256FromFloatLuma` hash (binding: `compute`).
-    pub hash: PdqHash,
-    /// 0..=100: how many significant gradients the 64x64 downsample has;
-    /// low values mean a featureless image whose hash is mostly noise.
-    pub quality: u32,
-    /// The reference `pdqDihedralHash256esFromFloatLuma` hashes (binding:
-    /// `compute_dihedral`), in `Dihedral::ALL` order. `dihedral[0] == hash`
-    /// for every image size except exactly 64x64, where the reference's plain
-    /// hash skips the blur but its dihedral hashes do not (a window-1 box
-    /// filter whose running sums round). When many coefficients sit near the
-    /// median (ramps, flat areas, checkerboards) the two differ, by up to 89
-    /// bits in our tests; both are reproduced as the reference computes them.
-    pub dihedral: [PdqHash; 8],
-    /// Signals beyond the reference, for edited copies (turned pixels, a trimmed frame,
-    /// regions); `None` when not computed or the image is under the minimum size.
-    pub robust: Option<super::robust::RobustPdq>,
-}
-
-impl PdqOutput {
-    /// The hash of the image after the given transform.
-    pub fn dihedral_hash(&self, transform: Dihedral) -> PdqHash {
-        self.dihedral[transform as usize]
     }
 }
 

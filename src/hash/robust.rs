@@ -19,10 +19,10 @@
 
 use super::pdq::{
     self, decimation_indices, filter_shift, hash_downsampled, Dihedral, Downsampled, Grid, Luma,
-    PdqError, PdqHash, PdqOutput, DOWNSAMPLED_DIM,
+    PdqError, PdqHash, DOWNSAMPLED_DIM,
 };
-use super::scratch;
 use super::trim::{self, Crop};
+use super::{scratch, PdqOutput};
 use crate::names::named_enum;
 
 named_enum!(

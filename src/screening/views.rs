@@ -18,7 +18,8 @@ use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher, RandomState};
 
 use crate::decode::{self, Canvas, DecodeError, DecodeLimits, DecodedImage, FrameId};
-use crate::hash::pdq::{self, PdqOutput};
+use crate::hash::pdq;
+use crate::hash::PdqOutput;
 
 /// How a view's pixels were painted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::act::report::{idempotency_key, ReportKind};
 use crate::decode::{self, DecodeError, DecodeLimits, FrameId};
-use crate::screening::analyse::ScreeningRecord;
+use crate::screening::record::ScreeningRecord;
 use crate::screening::views::{self, Rendering, ViewId};
 use crate::store::{
     BankRow, ConsoleSettings, EntryWrite, ReportWrite, ReviewDecision, ReviewRow, ScreeningRow,

@@ -16,10 +16,9 @@ use coverguard::decode::{decode, for_each_frame, DecodeLimits, FrameId};
 use coverguard::hash::pdq::pdq_from_rgb8;
 use coverguard::hash::PdqOutput;
 use coverguard::matching::bank::{Bank, BankSet};
-use coverguard::screening::analyse::{
-    analyse, build_record, ImageDetections, Screener, ScreeningRecord,
-};
+use coverguard::screening::analyse::{analyse, build_record, ImageDetections, Screener};
 use coverguard::screening::policy::Verdict;
+use coverguard::screening::record::ScreeningRecord;
 use coverguard::screening::views::{Rendering, ViewId};
 use image::{GrayImage, Rgb, RgbImage};
 use serde_json::{json, Value};

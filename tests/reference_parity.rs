@@ -5,8 +5,9 @@ mod common;
 
 use common::*;
 use coverguard::decode::DecodeLimits;
-use coverguard::screening::analyse::{analyse, ScreeningRecord};
+use coverguard::screening::analyse::analyse;
 use coverguard::screening::policy::Verdict;
+use coverguard::screening::record::ScreeningRecord;
 
 fn screen_all() -> Vec<(ReferenceImage, ScreeningRecord)> {
     let dir = skimage_dir();

@@ -56,7 +56,7 @@ fn large_jpeg_is_screened_at_half_scale_in_its_own_coordinates() {
     assert_eq!(scaled_record.verdict, full_record.verdict);
 
     // The explicit finding is the same, with its box in the full image's pixels.
-    let finding = |record: &coverguard::screening::analyse::ScreeningRecord| {
+    let finding = |record: &coverguard::screening::record::ScreeningRecord| {
         record
             .detections
             .iter()

@@ -10,6 +10,7 @@ pub(crate) mod evidence;
 pub mod owner_pattern;
 pub mod pipeline;
 pub mod policy;
+pub mod record;
 pub mod redecide;
 pub mod rematch;
 pub mod scheduler;

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use crate::matching::index::BankIndex;
-use crate::screening::analyse::ScreeningRecord;
 use crate::screening::pipeline::{Analyser, Pipeline, PipelineError, Submission};
 use crate::screening::policy::Policy;
+use crate::screening::record::ScreeningRecord;
 use crate::screening::rematch::{self, RematchError};
 use crate::store::{RecordedScreening, ScreeningRow, StoreError};
 

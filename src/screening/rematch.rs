@@ -8,8 +8,8 @@ use crate::hash::pdq::PdqHash;
 use crate::hash::robust::{RegionPdq, RobustPdq, TrimmedPdq};
 use crate::hash::{ExactHashes, PdqOutput};
 use crate::matching::bank::{BankMatch, BankSet, Signals};
-use crate::screening::analyse::{PdqRecord, ScreeningRecord};
 use crate::screening::policy::{Policy, Verdict};
+use crate::screening::record::{PdqRecord, ScreeningRecord};
 use crate::screening::views::ViewId;
 
 /// One view to match and decide: its PDQ and what the model found in it.

@@ -2,9 +2,9 @@
 //! artwork read for text signals, and what they decide. Applied after the image is decided, on the upload path, in backfill
 //! redecisions and in `scan`, so a cached or re-derived image verdict never skips them.
 
-use crate::screening::analyse::ScreeningRecord;
 use crate::screening::context::ScreenContext;
 use crate::screening::policy::{Policy, Verdict};
+use crate::screening::record::ScreeningRecord;
 use crate::text::{TextRecord, TextScreener, TextSignal, TextSignalKind, TextSource};
 
 /// What words can change in a decided record, an image's or a text-only one's: the

@@ -14,7 +14,7 @@ use crate::classify::{label_scores, Detection};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::AppState;
 use crate::review::{self, ViewMode};
-use crate::screening::analyse::{ScreeningRecord, ViewRecord};
+use crate::screening::record::{ScreeningRecord, ViewRecord};
 use crate::screening::text_only::WordsRecord;
 use crate::screening::views::ViewId;
 use crate::store::{

@@ -21,12 +21,11 @@ use crate::act::report::{self as report_payload, ReportError, ReportKind, Report
 use crate::decode::{DecodeLimits, Resolution};
 use crate::matching::bank::{BankMatch, SignalType};
 use crate::matching::index::{BankIndex, SharedBankIndex};
-use crate::screening::analyse::{
-    analyse_with, build_record, ImageDetections, ScreenError, ScreeningRecord,
-};
+use crate::screening::analyse::{analyse_with, build_record, ImageDetections, ScreenError};
 use crate::screening::context::ScreenContext;
 use crate::screening::evidence::PendingEvidence;
 use crate::screening::policy::{Policy, Verdict};
+use crate::screening::record::ScreeningRecord;
 use crate::screening::scheduler::{Scheduler, SchedulerError};
 use crate::screening::text::Decision;
 use crate::screening::views::ViewSettings;

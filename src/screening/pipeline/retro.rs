@@ -8,8 +8,8 @@ use super::writes::{review_write, screening_write, Analyser};
 use super::{Pipeline, PipelineError, Submission};
 use crate::matching::bank::BankMatch;
 use crate::matching::index::BankIndex;
-use crate::screening::analyse::ScreeningRecord;
 use crate::screening::policy::{Policy, Verdict};
+use crate::screening::record::ScreeningRecord;
 use crate::store::{ArtworkSignals, ArtworkStatus, ScreeningWrite, StoreError, ViewPdq};
 
 /// One artwork that newly matches a bank, found by [`Pipeline::retro_match`].

@@ -6,9 +6,9 @@ use super::{PipelineError, Submission};
 use crate::act::report::{self as report_payload};
 use crate::classify::Detection;
 use crate::matching::index::BankIndex;
-use crate::screening::analyse::ScreeningRecord;
 use crate::screening::context::ScreenContext;
 use crate::screening::policy::{Policy, Verdict};
+use crate::screening::record::ScreeningRecord;
 use crate::store::{ArtworkStatus, ReviewWrite, ScreeningWrite, StoreError, ViewPdq};
 
 /// The store refuses a screening id already stored for other bytes. Under an

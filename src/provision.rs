@@ -38,7 +38,7 @@ pub struct Manifest {
 }
 
 /// The OCR models (text detection and recognition) and their processing facts.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OcrSpec {
     pub asset: String,
@@ -46,9 +46,12 @@ pub struct OcrSpec {
     pub recogniser: String,
     pub classifier: String,
     pub licence: String,
-    pub detect: crate::text::ocr::DetectParams,
-    pub classify: crate::text::ocr::ClassifyParams,
-    pub recognise: crate::text::ocr::RecogniseParams,
+    /// The processing facts of `[ocr.detect]`, `[ocr.classify]` and `[ocr.recognise]`, kept
+    /// as written: the OCR reads them into its own types (`text::ocr::OcrParams`), so
+    /// provisioning does not depend on the OCR it provisions.
+    pub detect: toml::Table,
+    pub classify: toml::Table,
+    pub recognise: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,7 +25,7 @@ pub use models::{OcrError, OcrModels};
 pub use recognise::{ClassifyParams, RecogniseParams};
 
 use crate::classify::preprocess::resize_linear_region;
-use crate::provision::{self, OcrProvisioned};
+use crate::provision::{self, OcrProvisioned, OcrSpec};
 
 /// One line of text read in an image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -119,6 +119,34 @@ fn run<T>(
     Ok(read(&dims, data))
 }
 
+/// The manifest's processing facts, read into the OCR's own types.
+pub struct OcrParams {
+    pub detect: DetectParams,
+    pub classify: ClassifyParams,
+    pub recognise: RecogniseParams,
+}
+
+impl OcrParams {
+    pub fn from_manifest(spec: &OcrSpec) -> Result<OcrParams, OcrError> {
+        fn read<T: serde::de::DeserializeOwned>(
+            section: &'static str,
+            table: &toml::Table,
+        ) -> Result<T, OcrError> {
+            toml::Value::Table(table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| OcrError::Manifest {
+                    section,
+                    detail: e.to_string(),
+                })
+        }
+        Ok(OcrParams {
+            detect: read("detect", &spec.detect)?,
+            classify: read("classify", &spec.classify)?,
+            recognise: read("recognise", &spec.recognise)?,
+        })
+    }
+}
+
 impl OcrEngine {
     /// Loads the models with the manifest's processing facts.
     pub fn load(
@@ -129,6 +157,7 @@ impl OcrEngine {
     ) -> Result<OcrEngine, OcrError> {
         let manifest = provision::manifest()?;
         let spec = &manifest.ocr;
+        let params = OcrParams::from_manifest(spec)?;
         let wheel = manifest
             .asset(&spec.asset)
             .map_or("unknown", |a| &a.sha256[..12]);
@@ -140,9 +169,9 @@ impl OcrEngine {
             id: format!("{}@{wheel}{gate}", spec.asset),
             reading,
             models: OcrModels::load(models, runtime_library, intra_threads)?,
-            detect: spec.detect.clone(),
-            classify: spec.classify.clone(),
-            recognise: spec.recognise.clone(),
+            detect: params.detect,
+            classify: params.classify,
+            recognise: params.recognise,
         })
     }
 
@@ -360,5 +389,42 @@ impl OcrEngine {
             }
         }
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinned_manifest_reads_into_the_ocr_params() {
+        let params = OcrParams::from_manifest(&provision::manifest().unwrap().ocr).unwrap();
+        assert!(params.detect.limit_side_len > 0);
+        assert!(!params.classify.labels.is_empty());
+        assert!(!params.recognise.character_metadata_key.is_empty());
+    }
+
+    #[test]
+    fn a_processing_fact_that_does_not_read_is_a_typed_error_naming_its_section() {
+        let mut spec = provision::manifest().unwrap().ocr.clone();
+        spec.detect
+            .insert("thresh".into(), toml::Value::String("high".into()));
+        match OcrParams::from_manifest(&spec) {
+            Err(OcrError::Manifest { section, detail }) => {
+                assert_eq!(section, "detect");
+                assert!(detail.contains("thresh"), "{detail}");
+            }
+            other => panic!("expected a manifest error, got {:?}", other.map(|_| ())),
+        }
+        let mut spec = provision::manifest().unwrap().ocr.clone();
+        spec.recognise
+            .insert("not_a_fact".into(), toml::Value::Integer(1));
+        assert!(matches!(
+            OcrParams::from_manifest(&spec),
+            Err(OcrError::Manifest {
+                section: "recognise",
+                ..
+            })
+        ));
     }
 }

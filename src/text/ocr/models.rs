@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ort::session::{builder::GraphOptimizationLevel, Session};
 
+use super::OcrParams;
 use crate::classify::{environment, ClassifyError};
 use crate::provision::{self, OcrProvisioned};
 
@@ -17,6 +18,11 @@ pub enum OcrError {
     Provision(#[from] provision::ProvisionError),
     #[error("cannot build an inference session for {path}: {detail}")]
     Session { path: PathBuf, detail: String },
+    #[error("the manifest's [ocr.{section}] does not read: {detail}")]
+    Manifest {
+        section: &'static str,
+        detail: String,
+    },
     #[error("OCR model {path} is not what the manifest describes: {detail}")]
     ModelShape { path: PathBuf, detail: String },
     #[error("OCR {stage} failed: {detail}")]
@@ -61,7 +67,7 @@ impl OcrModels {
         runtime_library: &Path,
         intra_threads: usize,
     ) -> Result<OcrModels, OcrError> {
-        let spec = &provision::manifest()?.ocr;
+        let params = OcrParams::from_manifest(&provision::manifest()?.ocr)?;
         let detector = session(&models.detector, runtime_library, intra_threads)?;
         let recogniser = session(&models.recogniser, runtime_library, intra_threads)?;
         let classifier = session(&models.classifier, runtime_library, intra_threads)?;
@@ -92,11 +98,11 @@ impl OcrModels {
         let characters = recogniser
             .metadata()
             .map_err(|e| shape_error(e.to_string()))?
-            .custom(&spec.recognise.character_metadata_key)
+            .custom(&params.recognise.character_metadata_key)
             .ok_or_else(|| {
                 shape_error(format!(
                     "no metadata key {:?} with the character list",
-                    spec.recognise.character_metadata_key
+                    params.recognise.character_metadata_key
                 ))
             })?;
         let classes: Vec<String> = std::iter::once(String::new())
@@ -119,12 +125,12 @@ impl OcrModels {
             .first()
             .and_then(|o| o.dtype().tensor_shape())
             .and_then(|shape| shape.last().copied());
-        if labels != Some(spec.classify.labels.len() as i64) {
+        if labels != Some(params.classify.labels.len() as i64) {
             return Err(OcrError::ModelShape {
                 path: models.classifier.clone(),
                 detail: format!(
                     "its output has {labels:?} labels, the manifest names {}",
-                    spec.classify.labels.len()
+                    params.classify.labels.len()
                 ),
             });
         }

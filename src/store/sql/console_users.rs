@@ -19,6 +19,42 @@ fn settings_text(settings: &ConsoleSettings) -> StoreResult<String> {
         .map_err(|e| StoreError::Invalid(format!("settings do not serialise: {e}")))
 }
 
+impl Backend {
+    /// Inserts a new console user with default settings; `on_conflict` says what an existing
+    /// name does. Returns the rows written.
+    async fn insert_console_user(
+        tx: &mut Tx,
+        username: &str,
+        password_hash: &str,
+        role: ConsoleRole,
+        on_conflict: &str,
+    ) -> StoreResult<u64> {
+        Ok(sqlx::query(&format!(
+            "INSERT INTO console_users (username, password_hash, role, settings, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, FALSE, $5) ON CONFLICT (username) {on_conflict}"
+        ))
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(settings_text(&ConsoleSettings::default())?)
+        .bind(now_utc())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+    }
+
+    /// Ends every session of `username`; returns how many there were.
+    async fn end_sessions(tx: &mut Tx, username: &str) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM console_sessions WHERE username = $1")
+                .bind(username)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        )
+    }
+}
+
 #[async_trait]
 impl ConsoleUserStore for Backend {
     async fn put_console_user(
@@ -31,24 +67,17 @@ impl ConsoleUserStore for Backend {
         require_nonempty("username", username)?;
         require_nonempty("password hash", password_hash)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO console_users (username, password_hash, role, settings, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, FALSE, $5) \
-             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
-               role = excluded.role, disabled = FALSE",
+        Self::insert_console_user(
+            &mut tx,
+            username,
+            password_hash,
+            role,
+            "DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, \
+             disabled = FALSE",
         )
-        .bind(username)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(settings_text(&ConsoleSettings::default())?)
-        .bind(now_utc())
-        .execute(&mut *tx)
         .await?;
         // Whoever knew the old password may be logged in: the new one ends that.
-        sqlx::query("DELETE FROM console_sessions WHERE username = $1")
-            .bind(username)
-            .execute(&mut *tx)
-            .await?;
+        Self::end_sessions(&mut tx, username).await?;
         Self::insert_audit(
             &mut tx,
             actor,
@@ -71,18 +100,8 @@ impl ConsoleUserStore for Backend {
         require_nonempty("username", username)?;
         require_nonempty("password hash", password_hash)?;
         let mut tx = self.begin_write().await?;
-        let created = sqlx::query(
-            "INSERT INTO console_users (username, password_hash, role, settings, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, FALSE, $5) ON CONFLICT (username) DO NOTHING",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(settings_text(&ConsoleSettings::default())?)
-        .bind(now_utc())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let created =
+            Self::insert_console_user(&mut tx, username, password_hash, role, "DO NOTHING").await?;
         if created == 0 {
             return Err(StoreError::Conflict(format!(
                 "console user {username:?} exists; reset their password with \
@@ -120,11 +139,7 @@ impl ConsoleUserStore for Backend {
         if updated == 0 {
             return Err(StoreError::NotFound(format!("console user {username:?}")));
         }
-        let ended = sqlx::query("DELETE FROM console_sessions WHERE username = $1")
-            .bind(username)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let ended = Self::end_sessions(&mut tx, username).await?;
         Self::insert_audit(
             &mut tx,
             actor,
@@ -178,10 +193,7 @@ impl ConsoleUserStore for Backend {
         if disabled == 0 {
             return Err(StoreError::NotFound(format!("console user {username:?}")));
         }
-        sqlx::query("DELETE FROM console_sessions WHERE username = $1")
-            .bind(username)
-            .execute(&mut *tx)
-            .await?;
+        Self::end_sessions(&mut tx, username).await?;
         Self::insert_audit(
             &mut tx,
             actor,

@@ -61,6 +61,23 @@ impl Backend {
         Self::insert_reports(tx, screening_id, std::slice::from_ref(&report), created_at).await?;
         Ok(())
     }
+
+    /// Commits an update of report `id` that changed `changed` rows. None changed is fine
+    /// for a delivered report (the update skips those) and `NotFound` for an unknown id.
+    async fn finish_report_update(mut tx: Tx, id: &str, changed: u64) -> StoreResult<()> {
+        if changed == 0 {
+            let n = sqlx::query("SELECT COUNT(*) AS n FROM reports WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<i64, _>("n")?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("report {id}")));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -101,18 +118,7 @@ impl OutboxStore for Backend {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if changed == 0 {
-            let n = sqlx::query("SELECT COUNT(*) AS n FROM reports WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get::<i64, _>("n")?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("report {id}")));
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        Self::finish_report_update(tx, id, changed).await
     }
 
     async fn mark_report_failed_attempt(
@@ -140,17 +146,6 @@ impl OutboxStore for Backend {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if changed == 0 {
-            let n = sqlx::query("SELECT COUNT(*) AS n FROM reports WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get::<i64, _>("n")?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("report {id}")));
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        Self::finish_report_update(tx, id, changed).await
     }
 }

@@ -57,7 +57,7 @@ pub fn notify_ready() {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish
-/// (up to [`SHUTDOWN_GRACE`]).
+/// (up to 30 s, `SHUTDOWN_GRACE`).
 pub async fn serve(
     listener: TcpListener,
     app: Router,

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum_extra::extract::cookie::CookieJar;
 
 use super::error::ApiError;
 use super::{token_hash, Ready};
@@ -168,16 +169,11 @@ fn cookie(config: &ReviewConfig, value: &str, max_age: Duration) -> Result<Heade
     .map_err(|e| ApiError::bad_request(format!("cookie: {e}")))
 }
 
-fn session_secret<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-        .filter(|v| !v.is_empty())
+fn session_secret(headers: &HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|cookie| cookie.value().trim().to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 fn unauthenticated(message: &str) -> ApiError {
@@ -193,7 +189,7 @@ pub async fn authenticate(
 ) -> Result<Reviewer, ApiError> {
     let secret = session_secret(headers, cookie_name(config))
         .ok_or_else(|| unauthenticated("log in to the console first"))?;
-    let hash = token_hash(secret);
+    let hash = token_hash(&secret);
     let session = ready
         .store
         .session(&hash, now_utc())
@@ -345,6 +341,7 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn passwords_round_trip_and_short_ones_are_refused() {
@@ -375,9 +372,26 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("__Host-cg_session=def"),
         );
-        assert_eq!(session_secret(&headers, "cg_session"), Some("abc"));
-        assert_eq!(session_secret(&headers, "__Host-cg_session"), Some("def"));
+        assert_eq!(
+            session_secret(&headers, "cg_session").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            session_secret(&headers, "__Host-cg_session").as_deref(),
+            Some("def")
+        );
         assert_eq!(session_secret(&headers, "other"), None);
+        // No space after the separator, and an emptied cookie (as logout sets it).
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1;cg_session=abc;__Host-cg_session="),
+        );
+        assert_eq!(
+            session_secret(&headers, "cg_session").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(session_secret(&headers, "__Host-cg_session"), None);
         assert!(constant_time_eq(b"same", b"same"));
         assert!(!constant_time_eq(b"same", b"sane"));
         assert!(!constant_time_eq(b"same", b"same!"));

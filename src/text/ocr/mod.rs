@@ -168,7 +168,7 @@ impl OcrEngine {
         Ok(OcrEngine {
             id: format!("{}@{wheel}{gate}", spec.asset),
             reading,
-            models: OcrModels::load(models, runtime_library, intra_threads)?,
+            models: OcrModels::load(models, &params, runtime_library, intra_threads)?,
             detect: params.detect,
             classify: params.classify,
             recognise: params.recognise,

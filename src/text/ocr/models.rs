@@ -61,13 +61,13 @@ fn session(path: &Path, runtime_library: &Path, intra_threads: usize) -> Result<
 impl OcrModels {
     /// Loads the models; checks that each has one 3-channel image input and that the
     /// recogniser's output has one class per entry of its character list (plus blank
-    /// and space).
+    /// and space), as `params` describe them.
     pub fn load(
         models: &OcrProvisioned,
+        params: &OcrParams,
         runtime_library: &Path,
         intra_threads: usize,
     ) -> Result<OcrModels, OcrError> {
-        let params = OcrParams::from_manifest(&provision::manifest()?.ocr)?;
         let detector = session(&models.detector, runtime_library, intra_threads)?;
         let recogniser = session(&models.recogniser, runtime_library, intra_threads)?;
         let classifier = session(&models.classifier, runtime_library, intra_threads)?;
@@ -164,7 +164,8 @@ mod tests {
                 .expect("a pinned file");
             assert_eq!(provision::sha256_file(path).unwrap(), pinned.sha256);
         }
-        let models = OcrModels::load(&ocr, &provisioned.runtime_library, 1).unwrap();
+        let params = OcrParams::from_manifest(&provision::manifest().unwrap().ocr).unwrap();
+        let models = OcrModels::load(&ocr, &params, &provisioned.runtime_library, 1).unwrap();
         // PP-OCRv4's recogniser: 6,623 characters, blank and space.
         assert_eq!(models.classes.len(), 6625);
         assert_eq!(models.classes[0], "");

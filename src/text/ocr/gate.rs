@@ -156,25 +156,45 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
         return vec![0; dst_w * dst_h];
     }
     let luma_of = |i: usize| luma_thousandths(&rgb[i * 3..i * 3 + 3]) as f32 / 1000.0;
-    // Each pixel's luma once when there are fewer pixels than taps (near the detector's
-    // size); otherwise only the sampled pixels' (a 3000 px photo has 25 times the
-    // detector's pixels).
-    if w * h <= 4 * dst_w * dst_h {
-        let all: Vec<f32> = (0..w * h).map(luma_of).collect();
-        sample(|x, y| all[y * w + x], (w, h), (dst_w, dst_h))
-    } else {
-        sample(|x, y| luma_of(y * w + x), (w, h), (dst_w, dst_h))
-    }
+    // Each needed source row's luma once when the row has fewer pixels than taps (near
+    // the detector's size); otherwise only the sampled pixels' (a 3000 px photo has 25
+    // times the detector's pixels).
+    let dense = w <= 2 * dst_w;
+    let mut row_luma = vec![0f32; if dense { w } else { 0 }];
+    sample(
+        |y, xs, out| {
+            if dense {
+                for (l, x) in row_luma.iter_mut().zip(y * w..) {
+                    *l = luma_of(x);
+                }
+                for (o, &(x0, x1, fx)) in out.iter_mut().zip(xs) {
+                    let (a, b) = (row_luma[x0], row_luma[x1]);
+                    *o = a + (b - a) * fx;
+                }
+            } else {
+                for (o, &(x0, x1, fx)) in out.iter_mut().zip(xs) {
+                    let (a, b) = (luma_of(y * w + x0), luma_of(y * w + x1));
+                    *o = a + (b - a) * fx;
+                }
+            }
+        },
+        (w, h),
+        (dst_w, dst_h),
+    )
 }
 
-/// Bilinear samples of `at` over a `w` x `h` image at `dst_w` x `dst_h`, pixel centres
-/// aligned.
+/// One output coordinate's two source neighbours and the weight of the second.
+type Tap = (usize, usize, f32);
+
+/// Bilinear samples over a `w` x `h` image at `dst_w` x `dst_h`, pixel centres aligned,
+/// separably: `row(y, taps, out)` writes source row `y` interpolated across at the
+/// horizontal taps, once per source row used, and rows are then blended down.
 fn sample(
-    at: impl Fn(usize, usize) -> f32,
+    mut row: impl FnMut(usize, &[Tap], &mut [f32]),
     (w, h): (usize, usize),
     (dst_w, dst_h): (usize, usize),
 ) -> Vec<u8> {
-    let taps = |dst: usize, src: usize| -> Vec<(usize, usize, f32)> {
+    let taps = |dst: usize, src: usize| -> Vec<Tap> {
         let scale = src as f32 / dst as f32;
         (0..dst)
             .map(|i| {
@@ -186,12 +206,30 @@ fn sample(
     };
     let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
     let mut out = vec![0u8; dst_w * dst_h];
+    // The two source rows across, as (row index, samples); taps only move down.
+    let (mut upper, mut lower) = (
+        (usize::MAX, vec![0f32; dst_w]),
+        (usize::MAX, vec![0f32; dst_w]),
+    );
     for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
-        for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
-            let (a, b, c, d) = (at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1));
-            let top = a + (b - a) * fx;
-            let bottom = c + (d - c) * fx;
-            out[y * dst_w + x] = (top + (bottom - top) * fy + 0.5) as u8;
+        if upper.0 != y0 {
+            if lower.0 == y0 {
+                std::mem::swap(&mut upper, &mut lower);
+            } else {
+                row(y0, &xs, &mut upper.1);
+                upper.0 = y0;
+            }
+        }
+        if lower.0 != y1 {
+            row(y1, &xs, &mut lower.1);
+            lower.0 = y1;
+        }
+        for ((o, &top), &bottom) in out[y * dst_w..(y + 1) * dst_w]
+            .iter_mut()
+            .zip(&upper.1)
+            .zip(&lower.1)
+        {
+            *o = (top + (bottom - top) * fy + 0.5) as u8;
         }
     }
     out
@@ -292,9 +330,9 @@ impl LocalMean {
 
     /// The pixels darker, and those lighter, than their mean by more than `delta`, each
     /// in a border of none, so that a pixel's eight neighbours are all inside the mask.
-    fn ink(&self, gray: &[u8], delta: i32) -> (Vec<bool>, Vec<bool>) {
+    fn ink(&self, gray: &[u8], delta: i32) -> (Vec<u8>, Vec<u8>) {
         let pw = self.w + 2;
-        let mut dark = vec![false; pw * (self.h + 2)];
+        let mut dark = vec![0u8; pw * (self.h + 2)];
         let mut light = dark.clone();
         for y in 0..self.h {
             let row = y * self.w..(y + 1) * self.w;
@@ -306,8 +344,8 @@ impl LocalMean {
                 .zip(pixels)
             {
                 let diff = v as i32 - m as i32;
-                *d = diff < -delta;
-                *l = diff > delta;
+                *d = (diff < -delta) as u8;
+                *l = (diff > delta) as u8;
             }
         }
         (dark, light)
@@ -396,7 +434,7 @@ impl Blob {
 }
 
 /// The blobs of `ink` that look like glyphs, in the raster order of their first pixel.
-fn glyphs(gray: &[u8], mean: &LocalMean, ink: &[bool], params: &GateParams) -> Vec<Glyph> {
+fn glyphs(gray: &[u8], mean: &LocalMean, ink: &[u8], params: &GateParams) -> Vec<Glyph> {
     blobs(gray, mean, ink)
         .iter()
         .filter_map(|b| b.glyph(params))
@@ -412,11 +450,34 @@ fn root(parent: &mut [usize], mut a: usize) -> usize {
     a
 }
 
+/// The first index from `from` on where `row` (bytes of 0 and 1) holds `value`, or its
+/// length; eight bytes are tested at a time, since a photo's runs are found by the
+/// hundred thousand.
+fn edge(row: &[u8], mut from: usize, value: u8) -> usize {
+    // Bytes equal to `value` become non-zero.
+    let flip = if value == 1 {
+        0
+    } else {
+        u64::from_le_bytes([1; 8])
+    };
+    while let Some(bytes) = row.get(from..from + 8) {
+        let word = u64::from_le_bytes(bytes.try_into().expect("eight bytes")) ^ flip;
+        if word != 0 {
+            return from + (word.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    row[from..]
+        .iter()
+        .position(|&b| b == value)
+        .map_or(row.len(), |i| from + i)
+}
+
 /// The 8-connected blobs of `ink` (pixels darker, or lighter, than their local mean,
 /// inside a border of none), in the raster order of their first pixel. Labelled by runs
 /// rather than by flood fill: a textured photo marks a third of its pixels, and a row's
 /// runs are summed in one sweep and joined to the touching runs of the row above.
-fn blobs(gray: &[u8], mean: &LocalMean, ink: &[bool]) -> Vec<Blob> {
+fn blobs(gray: &[u8], mean: &LocalMean, ink: &[u8]) -> Vec<Blob> {
     let (w, h) = (mean.w, mean.h);
     let pw = w + 2;
     // One blob per run until the end, which is the run itself (a row's runs are the
@@ -431,9 +492,12 @@ fn blobs(gray: &[u8], mean: &LocalMean, ink: &[bool]) -> Vec<Blob> {
         let first = blobs.len();
         let mut next_above = above.start;
         let mut x = 0;
-        while let Some(start) = row[x..].iter().position(|&b| b) {
-            let x0 = x + start;
-            let x1 = row[x0..].iter().position(|&b| !b).map_or(w, |len| x0 + len);
+        loop {
+            let x0 = edge(row, x, 1);
+            if x0 == w {
+                break;
+            }
+            let x1 = edge(row, x0, 0);
             x = x1;
             let (mut sum, mut sum2, mut contrast) = (0u32, 0u64, 0u32);
             for (&v, &m) in values[x0..x1].iter().zip(&means[x0..x1]) {
@@ -646,7 +710,7 @@ mod tests {
 
     /// The blobs of `ink` by flood fill from each blob's first pixel in raster order: the
     /// plain statement of what [`blobs`] computes by runs.
-    fn blobs_by_flood_fill(gray: &[u8], mean: &LocalMean, ink: &[bool]) -> Vec<Blob> {
+    fn blobs_by_flood_fill(gray: &[u8], mean: &LocalMean, ink: &[u8]) -> Vec<Blob> {
         let (w, h) = (mean.w, mean.h);
         let pw = w + 2;
         let mut seen = vec![false; ink.len()];
@@ -654,7 +718,7 @@ mod tests {
         for sy in 0..h {
             for sx in 0..w {
                 let start = (sy + 1) * pw + sx + 1;
-                if !ink[start] || seen[start] {
+                if ink[start] == 0 || seen[start] {
                     continue;
                 }
                 seen[start] = true;
@@ -681,7 +745,7 @@ mod tests {
                     {
                         let q =
                             ((y as isize + 1 + dy) as usize) * pw + (x as isize + 1 + dx) as usize;
-                        if ink[q] && !seen[q] {
+                        if ink[q] != 0 && !seen[q] {
                             seen[q] = true;
                             stack.push(((x as isize + dx) as usize, (y as isize + dy) as usize));
                         }
@@ -727,15 +791,36 @@ mod tests {
         // A mask of ink everywhere is one blob of every pixel.
         let gray = vec![7u8; w * h];
         let mean = LocalMean::new(&gray, w, h, 3);
-        let mut all = vec![true; (w + 2) * (h + 2)];
+        let mut all = vec![1u8; (w + 2) * (h + 2)];
         for (p, v) in all.iter_mut().enumerate() {
             let (px, py) = (p % (w + 2), p / (w + 2));
-            *v = px > 0 && py > 0 && px <= w && py <= h;
+            *v = (px > 0 && py > 0 && px <= w && py <= h) as u8;
         }
         let found = blobs(&gray, &mean, &all);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].n as usize, w * h);
         assert_eq!(found, blobs_by_flood_fill(&gray, &mean, &all));
+    }
+
+    #[test]
+    fn edges_are_found_eight_bytes_at_a_time_as_one_at_a_time() {
+        let mut state = 3u32;
+        for len in [0usize, 1, 7, 8, 9, 16, 23, 64, 100] {
+            for density in [0u32, 30, 128, 230, 256] {
+                let row: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        u8::from((state >> 24) < density)
+                    })
+                    .collect();
+                for from in 0..=len {
+                    for value in [0, 1] {
+                        let expected = (from..len).find(|&i| row[i] == value).unwrap_or(len);
+                        assert_eq!(edge(&row, from, value), expected, "{row:?} from {from}");
+                    }
+                }
+            }
+        }
     }
 
     /// A grey image with dark bars drawn in it, each `(x, y, w, h)`.
@@ -828,15 +913,23 @@ mod tests {
                     assert_eq!(mean.at(x, y), m, "({x}, {y})");
                     let d = gray[y * w + x] as i32 - m;
                     let p = (y + 1) * (w + 2) + x + 1;
-                    assert_eq!(dark[p], d < -delta, "dark ({x}, {y}) window {window}");
-                    assert_eq!(light[p], d > delta, "light ({x}, {y}) window {window}");
+                    assert_eq!(
+                        dark[p],
+                        u8::from(d < -delta),
+                        "dark ({x}, {y}) window {window}"
+                    );
+                    assert_eq!(
+                        light[p],
+                        u8::from(d > delta),
+                        "light ({x}, {y}) window {window}"
+                    );
                 }
             }
             // The border is never ink.
             for p in 0..dark.len() {
                 let (px, py) = (p % (w + 2), p / (w + 2));
                 if px == 0 || py == 0 || px == w + 1 || py == h + 1 {
-                    assert!(!dark[p] && !light[p], "border ({px}, {py})");
+                    assert!(dark[p] == 0 && light[p] == 0, "border ({px}, {py})");
                 }
             }
         }
@@ -902,6 +995,64 @@ mod tests {
         assert_eq!(grey_at(&[200u8; 4 * 3 * 3], 4, 3, 2, 2), vec![200; 4]);
         assert_eq!(grey_at(&[], 0, 0, 2, 1), vec![0, 0]);
         assert!(grey_at(&[9u8; 3], 1, 1, 0, 0).is_empty());
+    }
+
+    /// Bilinear sampling pixel by pixel, four taps each: the plain statement of what
+    /// [`grey_at`] computes row by row.
+    fn grey_at_by_pixel(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Vec<u8> {
+        let at = |x: usize, y: usize| luma_thousandths(&rgb[(y * w + x) * 3..]) as f32 / 1000.0;
+        let taps = |dst: usize, src: usize| -> Vec<(usize, usize, f32)> {
+            let scale = src as f32 / dst as f32;
+            (0..dst)
+                .map(|i| {
+                    let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
+                    let i0 = s.floor() as usize;
+                    (i0, (i0 + 1).min(src - 1), s - i0 as f32)
+                })
+                .collect()
+        };
+        let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
+        let mut out = Vec::with_capacity(dst_w * dst_h);
+        for &(y0, y1, fy) in &ys {
+            for &(x0, x1, fx) in &xs {
+                let (a, b, c, d) = (at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1));
+                let top = a + (b - a) * fx;
+                let bottom = c + (d - c) * fx;
+                out.push((top + (bottom - top) * fy + 0.5) as u8);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn grey_at_samples_as_four_taps_per_pixel_do() {
+        let mut state = 5u32;
+        let (w, h) = (53, 41);
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 24) as u8
+            })
+            .collect();
+        // Shrinks past and within the row cache's reach, the same size, enlargements,
+        // one side each way, and a single row or column out.
+        for (dw, dh) in [
+            (53, 41),
+            (50, 40),
+            (26, 20),
+            (10, 7),
+            (106, 82),
+            (60, 30),
+            (20, 90),
+            (1, 41),
+            (53, 1),
+        ] {
+            assert_eq!(
+                grey_at(&rgb, w, h, dw, dh),
+                grey_at_by_pixel(&rgb, w, h, dw, dh),
+                "{w}x{h} -> {dw}x{dh}"
+            );
+        }
     }
 
     #[test]

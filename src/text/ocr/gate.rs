@@ -186,6 +186,18 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
 /// One output coordinate's two source neighbours and the weight of the second.
 type Tap = (usize, usize, f32);
 
+/// The taps of `dst` outputs over `src` inputs, pixel centres aligned.
+fn taps(dst: usize, src: usize) -> Vec<Tap> {
+    let scale = src as f32 / dst as f32;
+    (0..dst)
+        .map(|i| {
+            let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
+            let i0 = s.floor() as usize;
+            (i0, (i0 + 1).min(src - 1), s - i0 as f32)
+        })
+        .collect()
+}
+
 /// Bilinear samples over a `w` x `h` image at `dst_w` x `dst_h`, pixel centres aligned,
 /// separably: `row(y, taps, out)` writes source row `y` interpolated across at the
 /// horizontal taps, once per source row used, and rows are then blended down.
@@ -194,16 +206,6 @@ fn sample(
     (w, h): (usize, usize),
     (dst_w, dst_h): (usize, usize),
 ) -> Vec<u8> {
-    let taps = |dst: usize, src: usize| -> Vec<Tap> {
-        let scale = src as f32 / dst as f32;
-        (0..dst)
-            .map(|i| {
-                let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
-                let i0 = s.floor() as usize;
-                (i0, (i0 + 1).min(src - 1), s - i0 as f32)
-            })
-            .collect()
-    };
     let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
     let mut out = vec![0u8; dst_w * dst_h];
     // The two source rows across, as (row index, samples); taps only move down.
@@ -1001,16 +1003,6 @@ mod tests {
     /// [`grey_at`] computes row by row.
     fn grey_at_by_pixel(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Vec<u8> {
         let at = |x: usize, y: usize| luma_thousandths(&rgb[(y * w + x) * 3..]) as f32 / 1000.0;
-        let taps = |dst: usize, src: usize| -> Vec<(usize, usize, f32)> {
-            let scale = src as f32 / dst as f32;
-            (0..dst)
-                .map(|i| {
-                    let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
-                    let i0 = s.floor() as usize;
-                    (i0, (i0 + 1).min(src - 1), s - i0 as f32)
-                })
-                .collect()
-        };
         let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
         let mut out = Vec::with_capacity(dst_w * dst_h);
         for &(y0, y1, fy) in &ys {

@@ -20,10 +20,15 @@
 //! - **Per-sink acknowledgement is kept in memory only.** A report counts as delivered when
 //!   every sink acknowledged it. Sinks that already acknowledged are remembered for the life
 //!   of the worker and skipped on retries, so a healthy sink is not sent the report again
-//!   while another one is down. After a restart (or when two replicas pick up the same row)
+//!   while another one is down. After a restart (or when a dead replica's lease ran out)
 //!   a sink may receive the report again; that is harmless because the idempotency key is the
 //!   same and receivers deduplicate on it, which is what the key is for. Storing per-sink
 //!   state durably would need a schema change for no gain in correctness.
+//! - **One replica sends a report at a time.** Before a report is sent it is leased
+//!   ([`OutboxStore::lease_report`]): its next attempt moves a lease time ahead, so replicas
+//!   on one store that read the same due row skip it, and a replica that dies while
+//!   sending lets it fall due again when the lease ends. A result that could not be written
+//!   leaves the report leased, and it is taken up again then.
 //! - **A store outage does not stop the task.** A failed round is logged and the task tries
 //!   again after the poll interval.
 //! - **Shutdown flushes.** On the shutdown signal the round in flight runs to completion, then
@@ -32,6 +37,7 @@
 //!
 //! [`ScreeningStore::record_screening`]: crate::store::ScreeningStore::record_screening
 //! [`OutboxStore::due_reports`]: crate::store::OutboxStore::due_reports
+//! [`OutboxStore::lease_report`]: crate::store::OutboxStore::lease_report
 //! [`OutboxStore::mark_report_delivered`]: crate::store::OutboxStore::mark_report_delivered
 //! [`OutboxStore::mark_report_failed_attempt`]: crate::store::OutboxStore::mark_report_failed_attempt
 
@@ -59,6 +65,11 @@ pub const DEFAULT_BATCH: i64 = 100;
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest the final round at shutdown may take; what it does not finish stays pending.
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a replica holds a report it is delivering before another may take it up:
+/// far longer than one attempt can take (every sink is sent to at once, each request
+/// bounded by its timeout, ten seconds by default), so two replicas never send one report
+/// at the same time, and short enough that a dead replica's reports go out soon after.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 /// Reports delivered at the same time within a round, so one slow receiver (each attempt
 /// can take the webhook timeout) does not hold up the whole batch.
 const REPORTS_IN_PARALLEL: usize = 4;
@@ -76,6 +87,8 @@ pub struct DeliveryRound {
     pub sends: usize,
     /// Reports whose result could not be written; they are taken up again when due.
     pub store_errors: usize,
+    /// Due reports another replica took first.
+    pub taken_elsewhere: usize,
 }
 
 /// Running totals, for `/metrics` and tests.
@@ -97,6 +110,7 @@ pub struct OutboxWorker {
     batch: i64,
     poll_interval: Duration,
     flush_timeout: Duration,
+    lease: Duration,
     /// Report id → indexes of the sinks that acknowledged it (see the module docs).
     acknowledged: Mutex<HashMap<String, HashSet<usize>>>,
     wake: Arc<Notify>,
@@ -105,6 +119,7 @@ pub struct OutboxWorker {
 
 /// How one report fared in a round.
 enum ReportResult {
+    TakenElsewhere,
     Delivered { sends: usize },
     Retrying { sends: usize },
     StoreError { sends: usize },
@@ -137,6 +152,7 @@ impl OutboxWorker {
             batch: batch.max(1),
             poll_interval: poll_interval.max(Duration::from_millis(1)),
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            lease: DEFAULT_LEASE,
             acknowledged: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             stats: Arc::new(OutboxStats::default()),
@@ -146,6 +162,13 @@ impl OutboxWorker {
     /// Bound on the final round at shutdown.
     pub fn with_flush_timeout(mut self, flush_timeout: Duration) -> OutboxWorker {
         self.flush_timeout = flush_timeout;
+        self
+    }
+
+    /// How long a report being delivered is held from other replicas; it must be longer
+    /// than one delivery can take (see [`DEFAULT_LEASE`]).
+    pub fn with_lease(mut self, lease: Duration) -> OutboxWorker {
+        self.lease = lease;
         self
     }
 
@@ -190,6 +213,7 @@ impl OutboxWorker {
             .await;
         for result in results {
             match result {
+                ReportResult::TakenElsewhere => round.taken_elsewhere += 1,
                 ReportResult::Delivered { sends } => {
                     round.delivered += 1;
                     round.sends += sends;
@@ -221,6 +245,16 @@ impl OutboxWorker {
     }
 
     async fn deliver_report(&self, row: ReportRow, now: DateTime<Utc>) -> ReportResult {
+        // Held first, so that another replica that read the same due row skips it.
+        match self
+            .store
+            .lease_report(&row.id, now, next_attempt_at(now, self.lease))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return ReportResult::TakenElsewhere,
+            Err(e) => return self.store_failed(&row.id, e, 0),
+        }
         let outbound = match outbound_from_row(&row) {
             Ok(outbound) => outbound,
             Err(reason) => {
@@ -657,6 +691,125 @@ mod tests {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// A receiver that never answers: the report stays in flight until the task dies.
+    struct Stuck {
+        started: Arc<Notify>,
+    }
+
+    #[async_trait::async_trait]
+    impl ReportSink for Stuck {
+        fn name(&self) -> &str {
+            "stuck"
+        }
+
+        async fn deliver(&self, _report: &OutboundReport) -> DeliveryOutcome {
+            self.started.notify_one();
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_report_in_flight_on_one_replica_is_left_alone_until_its_lease_ends() {
+        let (_dir, store) = open_store().await;
+        let (report_id, key) = record_report(&store, "leased").await;
+        let lease = Duration::from_secs(3600);
+
+        // Replica A takes the report and hangs in the middle of sending it.
+        let started = Arc::new(Notify::new());
+        let a = OutboxWorker::new(
+            Arc::clone(&store),
+            vec![Arc::new(Stuck {
+                started: Arc::clone(&started),
+            })],
+            DEFAULT_BATCH,
+            DEFAULT_POLL_INTERVAL,
+        )
+        .with_lease(lease);
+        let in_flight = tokio::spawn(async move { a.deliver_due().await });
+        started.notified().await;
+
+        // Replica B, healthy, leaves it alone while A's lease runs, however often it looks.
+        let hook = Hook::start(vec![]);
+        let b = OutboxWorker::new(
+            Arc::clone(&store),
+            vec![webhook("primary", &hook.url)],
+            DEFAULT_BATCH,
+            DEFAULT_POLL_INTERVAL,
+        );
+        let within_lease = now_utc() + chrono::Duration::seconds(3000);
+        for now in [now_utc(), within_lease] {
+            assert_eq!(
+                b.deliver_due_at(now).await.unwrap(),
+                DeliveryRound::default()
+            );
+        }
+        assert!(hook.received().is_empty());
+
+        // A dies holding it; once the lease has run out B sends it, under the same key.
+        in_flight.abort();
+        assert!(in_flight.await.unwrap_err().is_cancelled());
+        let after_lease = now_utc() + chrono::Duration::seconds(3700);
+        let round = b.deliver_due_at(after_lease).await.unwrap();
+        assert_eq!((round.due, round.delivered, round.sends), (1, 1, 1));
+        let received = hook.received();
+        assert_eq!(received.len(), 1);
+        assert_eq!(
+            received[0].headers[&IDEMPOTENCY_KEY_HEADER.to_ascii_lowercase()],
+            key
+        );
+        assert_eq!(
+            report(&store, &report_id).await.state,
+            ReportState::Delivered
+        );
+    }
+
+    #[tokio::test]
+    async fn replicas_reading_the_same_due_reports_send_each_once() {
+        let (_dir, store) = open_store().await;
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            ids.push(record_report(&store, &format!("shared-{i}")).await.0);
+        }
+        let hook = Hook::start(vec![]);
+        let replica = || {
+            OutboxWorker::new(
+                Arc::clone(&store),
+                vec![webhook("primary", &hook.url)],
+                DEFAULT_BATCH,
+                DEFAULT_POLL_INTERVAL,
+            )
+        };
+        let (a, b) = (replica(), replica());
+        // Both replicas read the same due rows, then race to send each of them.
+        let now = now_utc() + chrono::Duration::seconds(1);
+        let due = store.due_reports(now, 100).await.unwrap();
+        assert_eq!(due.len(), ids.len());
+        let results = futures_util::future::join_all(due.into_iter().flat_map(|row| {
+            [
+                a.deliver_report(row.clone(), now),
+                b.deliver_report(row, now),
+            ]
+        }))
+        .await;
+        let (mut delivered, mut skipped) = (0, 0);
+        for result in results {
+            match result {
+                ReportResult::Delivered { sends: 1 } => delivered += 1,
+                ReportResult::TakenElsewhere => skipped += 1,
+                _ => panic!("a report neither delivered once nor left to the other"),
+            }
+        }
+        assert_eq!((delivered, skipped), (ids.len(), ids.len()));
+        let mut sent: Vec<String> = hook
+            .received()
+            .iter()
+            .map(|r| r.headers[&REPORT_ID_HEADER.to_ascii_lowercase()].clone())
+            .collect();
+        sent.sort();
+        ids.sort();
+        assert_eq!(sent, ids, "every report sent exactly once");
     }
 
     #[tokio::test]

@@ -677,6 +677,17 @@ pub trait OutboxStore: Send + Sync {
     async fn get_report(&self, id: &str) -> StoreResult<Option<ReportRow>>;
     /// Pending reports whose next attempt is due at `now`, oldest due first.
     async fn due_reports(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ReportRow>>;
+    /// Takes report `id` for one delivery attempt: when it is pending and due at `now`,
+    /// its next attempt moves to `until` and the answer is true. Meanwhile no other
+    /// replica takes it, and if the one holding it dies it falls due again at `until`.
+    /// False when it is not due any more: another replica took it first, or it was
+    /// delivered or given up.
+    async fn lease_report(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Idempotent; unknown id is `NotFound`.
     async fn mark_report_delivered(&self, id: &str) -> StoreResult<()>;
     /// Counts a failed attempt. `next_attempt_at: None` gives up (state `failed`).

@@ -86,6 +86,7 @@ store_cases!(
     bank_changes_bump_version,
     entry_ids_disable_every_line_of_an_entry,
     outbox_due_delivered_failed,
+    outbox_lease_goes_to_one_taker,
     token_lookup,
     quarantine_release_and_retention,
     review_queue_claim_and_decide,
@@ -821,6 +822,49 @@ async fn bank_changes_bump_version(store: Arc<dyn Store>) {
     );
     assert!(store.list_entries().await.unwrap().is_empty());
     assert_eq!(store.delete_bank("csam").await.unwrap().changed, 0);
+}
+
+async fn outbox_lease_goes_to_one_taker(store: Arc<dyn Store>) {
+    let recorded = store
+        .record_screening(&blocked(SHA_A, "l-art-1", "l-owner", "l-key-1"))
+        .await
+        .unwrap();
+    let id = recorded.report_ids[0].clone();
+    let now = now_utc() + Duration::seconds(1);
+    let until = now + Duration::seconds(60);
+
+    // Eight replicas try to take the same due report at once: one gets it.
+    let takers = (0..8).map(|_| {
+        let (store, id) = (Arc::clone(&store), id.clone());
+        tokio::spawn(async move { store.lease_report(&id, now, until).await.unwrap() })
+    });
+    let taken = futures_util::future::join_all(takers)
+        .await
+        .into_iter()
+        .filter(|t| *t.as_ref().unwrap())
+        .count();
+    assert_eq!(taken, 1);
+
+    // Held: not due, and not taken again, until the lease ends.
+    assert!(store.due_reports(now, 10).await.unwrap().is_empty());
+    assert!(!store.lease_report(&id, now, until).await.unwrap());
+    let held = store.get_report(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (held.state, held.next_attempt_at, held.attempts),
+        (ReportState::Pending, until, 0)
+    );
+    // A holder that died lets it fall due at the lease's end, to be taken again.
+    assert_eq!(store.due_reports(until, 10).await.unwrap().len(), 1);
+    assert!(store
+        .lease_report(&id, until, until + Duration::seconds(60))
+        .await
+        .unwrap());
+
+    // Delivered or unknown reports are never taken.
+    store.mark_report_delivered(&id).await.unwrap();
+    let later = until + Duration::days(1);
+    assert!(!store.lease_report(&id, later, later).await.unwrap());
+    assert!(!store.lease_report("missing", later, later).await.unwrap());
 }
 
 async fn outbox_due_delivered_failed(store: Arc<dyn Store>) {

@@ -107,6 +107,30 @@ impl OutboxStore for Backend {
         rows(fetched, report_from_row)
     }
 
+    async fn lease_report(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // One conditional update: of two replicas racing for the row, the second finds it
+        // no longer due (Postgres re-reads the row after the first commits; SQLite
+        // serialises writers).
+        let mut tx = self.begin_write().await?;
+        let leased = sqlx::query(
+            "UPDATE reports SET next_attempt_at = $3 \
+             WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $2",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(until.trunc_subsecs(6))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(leased == 1)
+    }
+
     async fn mark_report_delivered(&self, id: &str) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(

@@ -156,9 +156,9 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
         return vec![0; dst_w * dst_h];
     }
     let luma_of = |i: usize| luma_thousandths(&rgb[i * 3..i * 3 + 3]) as f32 / 1000.0;
-    // Each needed source row's luma once when the row has fewer pixels than taps (near
-    // the detector's size); otherwise only the sampled pixels' (a 3000 px photo has 25
-    // times the detector's pixels).
+    // Each needed source row's luma once when the row has no more pixels than taps (two
+    // an output, near the detector's size); otherwise only the sampled pixels' (a 3000
+    // px photo has 25 times the detector's pixels).
     let dense = w <= 2 * dst_w;
     let mut row_luma = vec![0f32; if dense { w } else { 0 }];
     sample(
@@ -330,8 +330,9 @@ impl LocalMean {
         self.mean[y * self.w + x] as i32
     }
 
-    /// The pixels darker, and those lighter, than their mean by more than `delta`, each
-    /// in a border of none, so that a pixel's eight neighbours are all inside the mask.
+    /// The pixels darker, and those lighter, than their mean by more than `delta` (1 in
+    /// a byte mask, 0 elsewhere), each in a border of none, so that a pixel's eight
+    /// neighbours are all inside the mask.
     fn ink(&self, gray: &[u8], delta: i32) -> (Vec<u8>, Vec<u8>) {
         let pw = self.w + 2;
         let mut dark = vec![0u8; pw * (self.h + 2)];

@@ -16,7 +16,7 @@ use crate::config::ServiceConfig;
 use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::matching::index::SharedBankIndex;
 use crate::provision::{self, Cache};
-use crate::screening::pipeline::{Pipeline, PipelineSettings};
+use crate::screening::pipeline::{Pipeline, PipelineSettings, SameBytes};
 use crate::screening::policy::Policy;
 use crate::screening::scheduler::{BatchObserver, Scheduler, Worker};
 use crate::store::Store;
@@ -153,7 +153,7 @@ pub async fn load(
             owner_pattern: config.owner_pattern.settings(),
         },
         reported: outbox.waker(),
-        same_bytes: Default::default(),
+        same_bytes: SameBytes::new(Arc::clone(&store)),
         cpu_slots: Default::default(),
     };
     Ok(Loaded {

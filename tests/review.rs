@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use animation::chart_animation;
-use common::console::{self, add_user, Console, PASSWORD};
+use common::console::{self, add_user, try_login, Console, PASSWORD};
 use common::server::*;
 use common::webhook::Webhook;
 use reqwest::Method;
@@ -103,16 +103,8 @@ async fn roles_sessions_claims_and_audited_views() {
     let (status, _) = server.get(ADMIN_TOKEN, "/v1/review/queue").await;
     assert_eq!(status, 401);
     for (name, password) in [("rita", "wrong password!!"), ("nobody", PASSWORD)] {
-        let response = server
-            .client
-            .post(format!("{}/v1/review/login", server.base))
-            .json(&json!({"username": name, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 401);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["kind"], "bad_credentials");
+        let (status, kind) = try_login(&server, name, password).await;
+        assert_eq!((status, kind.as_deref()), (401, Some("bad_credentials")));
     }
     assert_eq!(
         audit_actions(&server, "session.login_failed").await.len(),
@@ -620,56 +612,95 @@ async fn repeated_failed_logins_lock_the_name_for_a_while_not_the_console() {
     );
 }
 
+/// 59 wrong passwords and the right one for `name`, all at once, taking turns over
+/// `servers`. Checks that every attempt was checked or refused unchecked, and that no more
+/// wrong passwords were checked than one after another; returns how many were.
+async fn guess_all_at_once(servers: &[&Server], name: &str) -> usize {
+    let attempts: Vec<_> = (0..60)
+        .map(|i| {
+            let password = if i == 30 {
+                PASSWORD
+            } else {
+                "wrong password!!"
+            };
+            try_login(servers[i % servers.len()], name, password)
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::<(u16, Option<String>), usize>::new();
+    for status in futures_util::future::join_all(attempts).await {
+        *statuses.entry(status).or_default() += 1;
+    }
+    let count = |status: u16, kind: Option<&str>| {
+        statuses
+            .get(&(status, kind.map(str::to_string)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let checked_wrong = count(401, Some("bad_credentials"));
+    // Five failures are free; the attempt that makes the sixth may be in flight with them.
+    assert!(
+        checked_wrong <= 6,
+        "{checked_wrong} wrong passwords were checked over {} servers: {statuses:?}",
+        servers.len()
+    );
+    assert_eq!(
+        checked_wrong + count(429, Some("login_throttled")) + count(200, None),
+        60,
+        "every attempt was checked or refused unchecked: {statuses:?}"
+    );
+    checked_wrong
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_guesses_get_no_more_checks_than_sequential_ones() {
     let server = start(|_| {}).await;
     server.wait_ready().await;
     add_user(&server, "rita", "reviewer").await;
-    // 59 wrong passwords and the right one, all at once.
-    let mut attempts = Vec::new();
-    for i in 0..60 {
-        let password = if i == 30 {
-            PASSWORD
-        } else {
-            "wrong password!!"
-        };
-        let request = server
-            .client
-            .post(format!("{}/v1/review/login", server.base))
-            .json(&json!({"username": "rita", "password": password}));
-        attempts.push(tokio::spawn(async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap();
-            (status, body["error"]["kind"].as_str().map(str::to_string))
-        }));
-    }
-    let mut statuses = std::collections::BTreeMap::<(u16, Option<String>), usize>::new();
-    for attempt in attempts {
-        *statuses.entry(attempt.await.unwrap()).or_default() += 1;
-    }
-    let checked_wrong = statuses
-        .get(&(401, Some("bad_credentials".into())))
-        .copied()
-        .unwrap_or(0);
-    // Five failures are free; the attempt that makes the sixth may be in flight with them.
-    assert!(
-        checked_wrong <= 6,
-        "{checked_wrong} wrong passwords were checked: {statuses:?}"
-    );
+    let checked_wrong = guess_all_at_once(&[&server], "rita").await;
     assert_eq!(
         audit_actions(&server, "session.login_failed").await.len(),
         checked_wrong
     );
-    let throttled = statuses
-        .get(&(429, Some("login_throttled".into())))
-        .copied()
-        .unwrap_or(0);
+}
+
+/// Replicas behind a load balancer on one store: guesses spread over them, one after another
+/// or all at once, meet one count per name.
+async fn guesses_over_replicas_share_one_count(backend: Backend) {
+    let Some((first, second)) = start_replicas(backend).await else {
+        return;
+    };
+    let replicas = [&first, &second];
+    add_user(&first, "rita", "reviewer").await;
+    add_user(&second, "rhea", "reviewer").await;
+    // Six failures, taking turns: the sixth locks the name on both.
+    for i in 0..6 {
+        let (status, kind) = try_login(replicas[i % 2], "rhea", "wrong password!!").await;
+        assert_eq!(
+            (status, kind.as_deref()),
+            (401, Some("bad_credentials")),
+            "attempt {i}"
+        );
+    }
+    for server in replicas {
+        let (status, kind) = try_login(server, "rhea", PASSWORD).await;
+        assert_eq!((status, kind.as_deref()), (429, Some("login_throttled")));
+    }
+    let checked_wrong = guess_all_at_once(&replicas, "rita").await;
     assert_eq!(
-        checked_wrong + throttled + statuses.get(&(200, None)).copied().unwrap_or(0),
-        60,
-        "every attempt was checked or refused unchecked: {statuses:?}"
+        audit_actions(&second, "session.login_failed").await.len(),
+        6 + checked_wrong
     );
+    first.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_over_replicas_share_one_count_on_sqlite() {
+    guesses_over_replicas_share_one_count(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_over_replicas_share_one_count_on_postgres() {
+    guesses_over_replicas_share_one_count(Backend::Postgres).await;
 }
 
 /// Frame 1 shown as is: the view that decides [`chart_animation`].

@@ -897,6 +897,51 @@ async fn screening_by_url_and_report_delivery_through_failures() {
     assert_eq!(delivered["payload"]["source"]["surface"], "playlist_cover");
 }
 
+/// Replicas on one store screening identical bytes at once take turns, in the store, so the
+/// bytes are inferred once between them.
+async fn identical_bytes_over_replicas(backend: Backend) {
+    let Some((first, second)) = start_replicas(backend).await else {
+        return;
+    };
+    let screenings = (0..6).map(|i| {
+        let server = if i % 2 == 0 { &first } else { &second };
+        async move {
+            let query = format!("artwork_id=replicated-{i}&owner_id=o");
+            (server.screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                photo("astronaut.png"),
+                &query,
+            ))
+            .await
+        }
+    });
+    for (status, body) in futures_util::future::join_all(screenings).await {
+        assert_eq!(
+            (status, body["verdict"].as_str()),
+            (200, Some("allow")),
+            "{body}"
+        );
+    }
+    let replicas = (&first, &second);
+    let metric = |name: &'static str| async move {
+        replicas.0.metric(name).await + replicas.1.metric(name).await
+    };
+    assert_eq!(metric("coverguard_inference_images_total").await, 1.0);
+    assert_eq!(metric("coverguard_verdict_cache_hits_total").await, 5.0);
+    first.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identical_bytes_over_replicas_are_inferred_once_on_sqlite() {
+    identical_bytes_over_replicas(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identical_bytes_over_replicas_are_inferred_once_on_postgres() {
+    identical_bytes_over_replicas(Backend::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn identical_bytes_are_answered_without_a_second_inference() {
     let server = start(|_| {}).await;

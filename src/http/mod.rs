@@ -44,7 +44,6 @@ use sha2::{Digest, Sha256};
 use crate::app::{write_private, Loaded};
 use crate::config::ServiceConfig;
 use crate::fetch::HttpFetcher;
-use crate::http::login_throttle::{LoginThrottle, MemoryLoginThrottle};
 use crate::http::tokens::TokenCache;
 use crate::screening::analyse::ScreenError;
 use crate::screening::context::ScreenContext;
@@ -79,7 +78,6 @@ struct Inner {
     /// Set on shutdown: background tasks (the outbox) flush and stop.
     shutdown: tokio::sync::watch::Sender<bool>,
     outbox_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-    login_throttle: Box<dyn LoginThrottle>,
     /// Becomes true once loading has finished, for whoever waits on start-up.
     loaded: tokio::sync::watch::Sender<bool>,
 }
@@ -94,7 +92,6 @@ impl AppState {
                 metrics: Arc::new(ServiceMetrics::new()),
                 shutdown: tokio::sync::watch::channel(false).0,
                 outbox_task: std::sync::Mutex::new(None),
-                login_throttle: Box::new(MemoryLoginThrottle::default()),
                 loaded: tokio::sync::watch::channel(false).0,
             }),
         }
@@ -107,10 +104,6 @@ impl AppState {
     /// Turns true once start-up loading has finished and requests are screened.
     pub fn watch_loaded(&self) -> tokio::sync::watch::Receiver<bool> {
         self.inner.loaded.subscribe()
-    }
-
-    pub(crate) fn login_throttle(&self) -> &dyn LoginThrottle {
-        self.inner.login_throttle.as_ref()
     }
 
     /// The bearer token's caller, if it has the `needed` role; from memory, no store query.

@@ -76,7 +76,7 @@ pub async fn screen(
     bound_to_request: bool,
 ) -> Result<Outcome, PipelineError> {
     let _same_key = match (&submission.screening_id, bound_to_request) {
-        (Some(id), true) => Some(pipeline.same_bytes.lock(&format!("key:{id}")).await),
+        (Some(id), true) => Some(pipeline.same_bytes.key(id).await),
         _ => None,
     };
     let previous = match &submission.artwork_id {

@@ -600,6 +600,17 @@ pub trait ScreeningStore: Send + Sync {
         after: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<ArtworkSignals>>;
+    /// Claims `key` (the bytes a screening is working on) for `holder` until `until`, unless
+    /// another holder's claim lasts beyond `now`. True when `holder` now has it.
+    async fn claim_in_flight(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Ends `holder`'s claim on `key`; another holder's claim is left alone.
+    async fn release_in_flight(&self, key: &str, holder: &str) -> StoreResult<()>;
 }
 
 /// Hash banks: specs, entries, the banks version and its change log.

@@ -115,6 +115,27 @@ pub struct SessionRow {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A console login name's recent attempts, as the login throttle counts them; the default
+/// is a name with none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginCount {
+    pub failures: u32,
+    /// Attempts admitted and not yet settled.
+    pub in_flight: u32,
+    /// When the attempts in flight stop counting, should their replica never settle them.
+    pub in_flight_until: Option<DateTime<Utc>>,
+    /// The last admission or failure.
+    pub last_at: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl LoginCount {
+    /// Nothing to remember: the name is as good as never seen.
+    pub fn is_empty(&self) -> bool {
+        self.failures == 0 && self.in_flight == 0
+    }
+}
+
 /// Which items a queue listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -302,6 +323,15 @@ pub trait ConsoleUserStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRow>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Reads the login count of `name`, lets `update` change it and stores the result, in one
+    /// transaction that every other update of that name, from any replica, waits for. An
+    /// empty result removes the name. Names last seen before `forget_before` are removed too.
+    async fn update_login_count(
+        &self,
+        name: &str,
+        forget_before: DateTime<Utc>,
+        update: &mut (dyn FnMut(LoginCount) -> LoginCount + Send),
+    ) -> StoreResult<LoginCount>;
 }
 
 /// The review queue: items, claims, decisions, and the context and figures the console shows.

@@ -87,10 +87,12 @@ store_cases!(
     entry_ids_disable_every_line_of_an_entry,
     outbox_due_delivered_failed,
     outbox_lease_goes_to_one_taker,
+    in_flight_bytes_are_claimed_by_one_holder_at_a_time,
     token_lookup,
     quarantine_release_and_retention,
     review_queue_claim_and_decide,
     console_users_and_sessions,
+    login_counts_change_one_update_at_a_time,
     audit_log_and_ping,
     concurrent_writers,
     backfill_checkpoints,
@@ -824,6 +826,62 @@ async fn bank_changes_bump_version(store: Arc<dyn Store>) {
     assert_eq!(store.delete_bank("csam").await.unwrap().changed, 0);
 }
 
+async fn in_flight_bytes_are_claimed_by_one_holder_at_a_time(store: Arc<dyn Store>) {
+    let now = now_utc();
+    let until = now + Duration::seconds(60);
+    // Eight replicas claim the same bytes at once: one gets them.
+    let claims = (0..8).map(|i| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let holder = format!("replica-{i}");
+            let claimed = store
+                .claim_in_flight(SHA_A, &holder, now, until)
+                .await
+                .unwrap();
+            claimed.then_some(holder)
+        })
+    });
+    let holders: Vec<String> = futures_util::future::join_all(claims)
+        .await
+        .into_iter()
+        .filter_map(|claimed| claimed.unwrap())
+        .collect();
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    let holder = &holders[0];
+    // Other bytes are not held by it.
+    assert!(store
+        .claim_in_flight(SHA_B, "other", now, until)
+        .await
+        .unwrap());
+    // Nobody else ends the claim, and nobody else gets it while it lasts.
+    store.release_in_flight(SHA_A, "other").await.unwrap();
+    assert!(!store
+        .claim_in_flight(SHA_A, "other", now, until)
+        .await
+        .unwrap());
+    // Released, the bytes are free at once.
+    store.release_in_flight(SHA_A, holder).await.unwrap();
+    assert!(store
+        .claim_in_flight(SHA_A, "other", now, until)
+        .await
+        .unwrap());
+    // A claim whose holder died ends with its lease.
+    assert!(!store
+        .claim_in_flight(SHA_A, "late", until - Duration::seconds(1), until)
+        .await
+        .unwrap());
+    assert!(store
+        .claim_in_flight(SHA_A, "late", until, until + Duration::seconds(60))
+        .await
+        .unwrap());
+    // The old holder's late release leaves the new claim alone.
+    store.release_in_flight(SHA_A, "other").await.unwrap();
+    assert!(!store
+        .claim_in_flight(SHA_A, "other", until, until)
+        .await
+        .unwrap());
+}
+
 async fn outbox_lease_goes_to_one_taker(store: Arc<dyn Store>) {
     let recorded = store
         .record_screening(&blocked(SHA_A, "l-art-1", "l-owner", "l-key-1"))
@@ -1403,6 +1461,80 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
     assert_eq!(owned.len(), 1);
     assert_eq!(owned[0].verdict.as_deref(), Some("block"));
     assert_eq!(store.recent_records(10).await.unwrap().len(), 2);
+}
+
+async fn login_counts_change_one_update_at_a_time(store: Arc<dyn Store>) {
+    let now = now_utc();
+    // Forgets nothing this case writes, until it means to.
+    let ancient = now - Duration::days(30);
+    async fn fail_once(
+        store: &dyn Store,
+        name: &str,
+        at: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> LoginCount {
+        store
+            .update_login_count(name, forget_before, &mut |count| LoginCount {
+                failures: count.failures + 1,
+                last_at: Some(at),
+                ..count
+            })
+            .await
+            .unwrap()
+    }
+    // Eight replicas count a failure of one new name at once: none is lost.
+    let updates = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { fail_once(&*store, "ana", now, ancient).await })
+    });
+    for update in futures_util::future::join_all(updates).await {
+        update.unwrap();
+    }
+    let read = |name: &'static str| {
+        let store = Arc::clone(&store);
+        async move {
+            let mut seen = None;
+            store
+                .update_login_count(name, ancient, &mut |count| {
+                    seen = Some(count);
+                    count
+                })
+                .await
+                .unwrap();
+            seen.unwrap()
+        }
+    };
+    let ana = read("ana").await;
+    assert_eq!((ana.failures, ana.last_at), (8, Some(now)));
+    // Every field is stored as given.
+    let full = LoginCount {
+        failures: 7,
+        in_flight: 2,
+        in_flight_until: Some(now + Duration::seconds(60)),
+        last_at: Some(now),
+        locked_until: Some(now + Duration::seconds(4)),
+    };
+    store
+        .update_login_count("bo", ancient, &mut |_| full)
+        .await
+        .unwrap();
+    assert_eq!(read("bo").await, full);
+    // An empty count removes the name: it reads as never seen.
+    store
+        .update_login_count("bo", ancient, &mut |_| LoginCount::default())
+        .await
+        .unwrap();
+    assert_eq!(read("bo").await, LoginCount::default());
+    // Names quiet since before the cut-off are forgotten by an update of any name.
+    fail_once(&*store, "cy", now - Duration::days(1), ancient).await;
+    assert_eq!(read("cy").await.failures, 1);
+    fail_once(&*store, "ana", now, now - Duration::hours(1)).await;
+    assert_eq!(read("cy").await, LoginCount::default());
+    assert_eq!(read("ana").await.failures, 9);
+    assert!(matches!(
+        store.update_login_count(" ", ancient, &mut |c| c).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 async fn console_users_and_sessions(store: Arc<dyn Store>) {

@@ -69,15 +69,28 @@ pub async fn add_user(server: &Server, name: &str, role: &str) {
     assert_eq!(status, 201, "{body}");
 }
 
-/// Logs `name` in with [`PASSWORD`].
-pub async fn login<'a>(server: &'a Server, name: &str) -> Console<'a> {
-    let response = server
+/// The console's answer to logging `name` in with `password`.
+pub async fn login_response(server: &Server, name: &str, password: &str) -> reqwest::Response {
+    server
         .client
         .post(format!("{}/v1/review/login", server.base))
-        .json(&json!({"username": name, "password": PASSWORD}))
+        .json(&json!({"username": name, "password": password}))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// One login attempt: its status and error kind.
+pub async fn try_login(server: &Server, name: &str, password: &str) -> (u16, Option<String>) {
+    let response = login_response(server, name, password).await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"]["kind"].as_str().map(str::to_string))
+}
+
+/// Logs `name` in with [`PASSWORD`].
+pub async fn login<'a>(server: &'a Server, name: &str) -> Console<'a> {
+    let response = login_response(server, name, PASSWORD).await;
     assert_eq!(response.status().as_u16(), 200);
     let set_cookie = response.headers()["set-cookie"]
         .to_str()

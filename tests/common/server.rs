@@ -74,6 +74,25 @@ pub async fn start_on(
         ..ServiceConfig::default()
     };
     configure(&mut config);
+    Some(serve(config, dir, pg_schema).await)
+}
+
+/// Two ready servers on one store of `backend`, as replicas behind a load balancer; `None`
+/// when that backend is not available here. The first one's `finish` drops a Postgres schema.
+pub async fn start_replicas(backend: Backend) -> Option<(Server, Server)> {
+    let first = start_on(backend, |_| {}).await?;
+    first.wait_ready().await;
+    // Started once the store is migrated, as a rolling deploy starts them.
+    let second = first.replica().await;
+    second.wait_ready().await;
+    Some((first, second))
+}
+
+async fn serve(
+    config: ServiceConfig,
+    dir: tempfile::TempDir,
+    pg_schema: Option<PgSchema>,
+) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let state = coverguard::http::AppState::new(config.clone());
@@ -90,7 +109,7 @@ pub async fn start_on(
             .await
             .unwrap();
     });
-    Some(Server {
+    Server {
         base: format!("http://{addr}"),
         config,
         dir,
@@ -99,10 +118,17 @@ pub async fn start_on(
         loaded,
         shutdown: Some(shutdown),
         serving: Some(serving),
-    })
+    }
 }
 
 impl Server {
+    /// A second server with this one's configuration: the same store (database or SQLite
+    /// file), quarantine and tokens, as a replica behind a load balancer. This server's
+    /// `finish` drops the Postgres schema they share.
+    pub async fn replica(&self) -> Server {
+        serve(self.config.clone(), tempfile::tempdir().unwrap(), None).await
+    }
+
     /// Shuts the server down as a SIGTERM would and waits until it has: requests and the
     /// outbox's deliveries in flight finish, so nothing it sends arrives afterwards.
     pub async fn stop(&mut self) {

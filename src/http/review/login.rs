@@ -66,8 +66,9 @@ pub async fn login(
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let ready = state.ready()?;
-    let attempt =
-        Attempt::begin(state.login_throttle(), &request.username).map_err(|wait| ApiError {
+    let attempt = Attempt::begin(&ready.store, &request.username)
+        .await?
+        .map_err(|wait| ApiError {
             retry_after_secs: Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -86,12 +87,16 @@ pub async fn login(
         Ok(done) => done,
         Err(e) => {
             if e.kind == "bad_credentials" {
-                attempt.settle(Outcome::Failed);
+                // While the store cannot count failures, admission fails too: no free guesses.
+                attempt.settle(Outcome::Failed).await?;
             }
             return Err(e);
         }
     };
-    attempt.settle(Outcome::Succeeded);
+    // The user is who they said; a count left standing only times out.
+    if let Err(e) = attempt.settle(Outcome::Succeeded).await {
+        tracing::warn!(error = %e.chain(), "a successful login's failures stay counted until forgotten");
+    }
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(session_view(&reviewer)),

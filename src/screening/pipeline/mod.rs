@@ -7,10 +7,10 @@
 //! deadline against per-host limits and retries), and both hand bytes in here.
 
 mod retro;
+mod same_bytes;
 mod writes;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -32,6 +32,7 @@ use crate::screening::views::ViewSettings;
 use crate::store::{self, ReportWrite, ScreeningRow, ScreeningWrite, Store, StoreError};
 
 pub use retro::{RetroHit, RetroSummary};
+pub use same_bytes::SameBytes;
 use writes::*;
 pub(crate) use writes::{artwork_status, key_taken, text_priority, Analyser};
 
@@ -159,8 +160,8 @@ pub struct Pipeline {
     pub settings: PipelineSettings,
     /// Woken after a screening wrote a report, so the outbox delivers at once.
     pub reported: Arc<tokio::sync::Notify>,
-    /// Screenings of identical bytes in flight together run one after the other, so
-    /// the later ones find the first one's verdict in the cache: inferred once.
+    /// Screenings of identical bytes in flight together, in any replica, run one after
+    /// the other, so the later ones find the first one's verdict in the cache.
     pub same_bytes: SameBytes,
     /// Decodes and hashes running at once.
     pub cpu_slots: CpuSlots,
@@ -179,32 +180,6 @@ impl Default for CpuSlots {
 impl CpuSlots {
     async fn acquire(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.0.acquire().await.expect("CPU slots are never closed")
-    }
-}
-
-/// One async lock per SHA-256 being screened.
-#[derive(Default)]
-pub struct SameBytes {
-    locks: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
-}
-
-impl SameBytes {
-    pub(crate) async fn lock(&self, sha256: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            if locks.len() > 4096 {
-                locks.retain(|_, weak| weak.strong_count() > 0);
-            }
-            match locks.get(sha256).and_then(Weak::upgrade) {
-                Some(lock) => lock,
-                None => {
-                    let lock = Arc::new(tokio::sync::Mutex::new(()));
-                    locks.insert(sha256.to_string(), Arc::downgrade(&lock));
-                    lock
-                }
-            }
-        };
-        lock.lock_owned().await
     }
 }
 
@@ -312,14 +287,14 @@ impl Pipeline {
         // sees the first one's row before it writes anything. Always taken before the
         // bytes' lock, so the two cannot deadlock; the prefix keeps the names apart.
         let _same_key = match (&submission.screening_id, bound_to_request) {
-            (Some(id), true) => Some(self.same_bytes.lock(&format!("key:{id}")).await),
+            (Some(id), true) => Some(self.same_bytes.key(id).await),
             _ => None,
         };
         if let (Some(id), true) = (&submission.screening_id, bound_to_request) {
             self.check_same_request(id, &analysed.exact.sha256, submission)
                 .await?;
         }
-        let _same_bytes = self.same_bytes.lock(&analysed.exact.sha256).await;
+        let _same_bytes = self.same_bytes.bytes(&analysed.exact.sha256).await?;
         let banks = self.banks_for_screening().await?;
         let policy = banks.policy_with_banks(&submission.context.policy(&self.policy));
         let policy_version = policy.version();

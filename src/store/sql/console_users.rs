@@ -282,4 +282,73 @@ impl ConsoleUserStore for Backend {
             .await?;
         Ok(())
     }
+
+    async fn update_login_count(
+        &self,
+        name: &str,
+        forget_before: DateTime<Utc>,
+        update: &mut (dyn FnMut(LoginCount) -> LoginCount + Send),
+    ) -> StoreResult<LoginCount> {
+        require_nonempty("login name", name)?;
+        let mut tx = self.begin_write().await?;
+        // The row exists before it is locked, so two replicas counting a new name queue on it.
+        sqlx::query(
+            "INSERT INTO login_counts (name, failures, in_flight) VALUES ($1, 0, 0) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT failures, in_flight, in_flight_until, last_at, locked_until \
+             FROM login_counts WHERE name = $1{ROW_LOCK}"
+        ))
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored = LoginCount {
+            failures: login_count_number(&row, "failures")?,
+            in_flight: login_count_number(&row, "in_flight")?,
+            in_flight_until: row.try_get("in_flight_until")?,
+            last_at: row.try_get("last_at")?,
+            locked_until: row.try_get("locked_until")?,
+        };
+        let count = update(stored);
+        if count.is_empty() {
+            sqlx::query("DELETE FROM login_counts WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query(
+                "UPDATE login_counts SET failures = $2, in_flight = $3, in_flight_until = $4, \
+                 last_at = $5, locked_until = $6 WHERE name = $1",
+            )
+            .bind(name)
+            .bind(i64::from(count.failures))
+            .bind(i64::from(count.in_flight))
+            .bind(count.in_flight_until)
+            .bind(count.last_at)
+            .bind(count.locked_until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        // Names guessed once and never again would stay forever. A statement of its own,
+        // after the commit, so it never holds other names' rows while this one is locked; the
+        // count is stored whether or not it succeeds, and the next update tries again.
+        let forget = sqlx::query("DELETE FROM login_counts WHERE last_at < $1")
+            .bind(forget_before)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = forget {
+            tracing::warn!(error = %StoreError::from(e).chain(), "old login counts left behind");
+        }
+        Ok(count)
+    }
+}
+
+fn login_count_number(row: &DbRow, column: &str) -> StoreResult<u32> {
+    u32::try_from(row.try_get::<i64, _>(column)?)
+        .map_err(|e| StoreError::backend(format!("login count {column} is out of range"), e))
 }

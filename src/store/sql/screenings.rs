@@ -434,4 +434,39 @@ impl ScreeningStore for Backend {
             })
         })
     }
+
+    async fn claim_in_flight(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        require_nonempty("in-flight key", key)?;
+        require_nonempty("in-flight holder", holder)?;
+        // One statement: of two replicas claiming at once, the second finds the first's row
+        // (Postgres waits for its insert to commit; SQLite serialises writers).
+        let claimed = sqlx::query(
+            "INSERT INTO in_flight (key, holder, until) VALUES ($1, $2, $4) \
+             ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+             WHERE in_flight.until <= $3",
+        )
+        .bind(key)
+        .bind(holder)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    async fn release_in_flight(&self, key: &str, holder: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM in_flight WHERE key = $1 AND holder = $2")
+            .bind(key)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

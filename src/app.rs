@@ -130,7 +130,8 @@ pub async fn load(
         sinks,
         outbox::DEFAULT_BATCH,
         outbox::DEFAULT_POLL_INTERVAL,
-    );
+    )
+    .with_lease(Duration::from_secs(config.outbox_lease_secs));
     let http = HttpFetcher::new(HttpOptions {
         timeout: Duration::from_secs(config.url_timeout_secs),
         destinations: config.url_fetch.clone(),

@@ -683,6 +683,37 @@ fn enqueue_refuses_a_manifest_with_bad_rows_before_touching_queue_or_store() {
     assert!(!dir.path().join("data").exists());
 }
 
+/// A process on a store that others share generates nothing all of them must share: without
+/// the quarantine key, or (to serve) without tokens, it refuses to start, saying what is
+/// missing, before it opens the store or writes anything.
+#[test]
+fn serving_a_shared_store_needs_the_key_and_tokens_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |key: Option<&str>| {
+        // Were it to start, it would wait for the store forever: bounded, it fails instead.
+        let mut command = Command::new("timeout");
+        command
+            .args(["30", env!("CARGO_BIN_EXE_coverguard"), "serve"])
+            .env("COVERGUARD_DATA_DIR", dir.path().join("data"))
+            .env("COVERGUARD_LISTEN", "127.0.0.1:0")
+            .env("DATABASE_URL", "postgres://127.0.0.1:1/unreachable");
+        match key {
+            Some(key) => command.env("COVERGUARD_QUARANTINE_KEY", key),
+            None => command.env_remove("COVERGUARD_QUARANTINE_KEY"),
+        };
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_ne!(out.status.code(), Some(124), "it started: {stderr}");
+        assert!(!out.status.success(), "{stderr}");
+        stderr
+    };
+    let stderr = serve(None);
+    assert!(stderr.contains("needs quarantine_key"), "{stderr}");
+    let stderr = serve(Some(&"44".repeat(32)));
+    assert!(stderr.contains("needs [[tokens]]"), "{stderr}");
+    assert!(!dir.path().join("data").exists());
+}
+
 fn users(data_dir: &Path, password: Option<&str>, args: &[&str]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_coverguard"));
     command

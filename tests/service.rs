@@ -434,12 +434,7 @@ async fn banks_managed_over_http(backend: Backend) {
     // An entry from an uploaded image: its PDQ, its regions' PDQ and MD5, as the screening
     // saw them.
     let (status, added) = server
-        .send_bytes(
-            ADMIN_TOKEN,
-            "/v1/banks/known-bad/entries?external_id=case-1",
-            "image/png",
-            camera.clone(),
-        )
+        .bank_image("known-bad", "case-1", camera.clone())
         .await;
     assert_eq!(status, 200, "{added}");
     assert_eq!(added["changed"], 6, "{added}");
@@ -596,17 +591,7 @@ async fn banks_managed_over_http(backend: Backend) {
     // original bytes (its MD5 line) pass once the id is disabled, and the re-encode (its PDQ
     // lines) is caught again once it is enabled.
     let set_id = |disabled: bool, id: &'static str| {
-        let server = &server;
-        async move {
-            server
-                .send_json(
-                    ADMIN_TOKEN,
-                    Method::PATCH,
-                    &format!("/v1/banks/known-bad/entry-ids/{id}"),
-                    &json!({ "disabled": disabled }),
-                )
-                .await
-        }
+        server.set_entry_disabled(ADMIN_TOKEN, "known-bad", id, disabled)
     };
     let (status, off) = set_id(true, "case-1").await;
     assert_eq!((status, off["changed"].as_u64()), (200, Some(1)), "{off}");
@@ -661,12 +646,7 @@ async fn banks_managed_over_http(backend: Backend) {
     assert_eq!(ids, [&sha256[..32]].into(), "{unnamed}");
     assert_eq!(server.delete(ADMIN_TOKEN, "/v1/banks/uploads").await, 200);
     let (status, service) = server
-        .send_json(
-            SERVICE_TOKEN,
-            Method::PATCH,
-            "/v1/banks/known-bad/entry-ids/case-1",
-            &json!({"disabled": true}),
-        )
+        .set_entry_disabled(SERVICE_TOKEN, "known-bad", "case-1", true)
         .await;
     assert_eq!(status, 403, "{service}");
 
@@ -930,6 +910,65 @@ async fn identical_bytes_over_replicas(backend: Backend) {
     assert_eq!(metric("coverguard_inference_images_total").await, 1.0);
     assert_eq!(metric("coverguard_verdict_cache_hits_total").await, 5.0);
     first.finish().await;
+}
+
+/// A bank change made through one replica is used by the other at its next screening.
+async fn bank_changes_over_replicas(backend: Backend) {
+    use reqwest::Method;
+    use serde_json::json;
+    let Some((first, second)) = start_replicas(backend).await else {
+        return;
+    };
+    let camera = photo("camera.png");
+    let screen_on_second = |artwork: &'static str| {
+        let camera = camera.clone();
+        let second = &second;
+        async move {
+            let query = format!("artwork_id={artwork}&owner_id=u1");
+            let (status, body) = second
+                .screen_bytes(Some(SERVICE_TOKEN), "image/png", camera, &query)
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body["verdict"].as_str().unwrap().to_string()
+        }
+    };
+    // The second replica has screened, so it holds the banks as they were.
+    assert_eq!(screen_on_second("r0").await, "allow");
+    let (status, created) = first
+        .send_json(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/v1/banks",
+            &json!({"name": "known-bad"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, added) = first
+        .bank_image("known-bad", "case-1", camera.clone())
+        .await;
+    assert_eq!(status, 200, "{added}");
+    assert_eq!(screen_on_second("r1").await, "block");
+    let (status, off) = first
+        .set_entry_disabled(ADMIN_TOKEN, "known-bad", "case-1", true)
+        .await;
+    // Every line the image made goes out of matching.
+    assert_eq!(
+        (status, off["changed"].as_u64()),
+        (200, added["changed"].as_u64()),
+        "{off}"
+    );
+    assert_eq!(screen_on_second("r2").await, "allow");
+    first.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bank_changes_on_one_replica_are_used_by_the_other_on_sqlite() {
+    bank_changes_over_replicas(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bank_changes_on_one_replica_are_used_by_the_other_on_postgres() {
+    bank_changes_over_replicas(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

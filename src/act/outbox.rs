@@ -66,10 +66,11 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest the final round at shutdown may take; what it does not finish stays pending.
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a replica holds a report it is delivering before another may take it up:
-/// far longer than one attempt can take (every sink is sent to at once, each request
-/// bounded by its timeout, ten seconds by default), so two replicas never send one report
-/// at the same time, and short enough that a dead replica's reports go out soon after.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+/// six times as long as one attempt can take (every sink is sent to at once, each request
+/// bounded by its timeout of ten seconds), so two replicas never send one report at the
+/// same time, and short enough that the reports a dead replica was sending go out within
+/// a minute.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// Reports delivered at the same time within a round, so one slow receiver (each attempt
 /// can take the webhook timeout) does not hold up the whole batch.
 const REPORTS_IN_PARALLEL: usize = 4;

@@ -883,6 +883,7 @@ pub async fn serve_state(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    state.config().check_serving()?;
     let limits = state.config().http.clone();
     let loader = state.clone();
     tokio::spawn(async move { loader.load_until_ready().await });

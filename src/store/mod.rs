@@ -837,7 +837,7 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     if url.is_empty() {
         return Err(StoreError::Invalid("empty store URL".into()));
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_shared_url(url) {
         Ok(Arc::new(postgres::PgStore::connect(url).await?))
     } else if url.contains("://") && !url.starts_with("sqlite://") {
         Err(StoreError::Invalid(format!(
@@ -847,6 +847,13 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     } else {
         Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
     }
+}
+
+/// Whether the store at `url` is a server that several processes (replicas, backfill
+/// workers) share: Postgres. A SQLite file belongs to one machine.
+pub fn is_shared_url(url: &str) -> bool {
+    let url = url.trim();
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 // --- helpers shared by both backends --------------------------------------------------------

@@ -166,6 +166,27 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Adds the PNG `image` to `bank` as entry `external_id` (admin token).
+    pub async fn bank_image(&self, bank: &str, external_id: &str, image: Vec<u8>) -> (u16, Value) {
+        let path = format!("/v1/banks/{bank}/entries?external_id={external_id}");
+        self.send_bytes(ADMIN_TOKEN, &path, "image/png", image)
+            .await
+    }
+
+    /// Takes every line of entry `id` of `bank` out of matching, or back in, as `token`.
+    pub async fn set_entry_disabled(
+        &self,
+        token: &str,
+        bank: &str,
+        id: &str,
+        disabled: bool,
+    ) -> (u16, Value) {
+        let path = format!("/v1/banks/{bank}/entry-ids/{id}");
+        let body = serde_json::json!({ "disabled": disabled });
+        self.send_json(token, reqwest::Method::PATCH, &path, &body)
+            .await
+    }
+
     pub async fn send_bytes(
         &self,
         token: &str,

@@ -33,6 +33,12 @@ struct Shared {
     log: watch::Sender<Vec<Delivery>>,
     down: AtomicBool,
     failures_left: AtomicUsize,
+    /// While true, deliveries wait unanswered.
+    holding: watch::Sender<bool>,
+    /// The idempotency keys of the deliveries being received now, one entry per delivery.
+    receiving: watch::Sender<Vec<String>>,
+    /// The most deliveries of one key ever received at the same time.
+    most_at_once: AtomicUsize,
 }
 
 /// A local webhook at [`Webhook::url`], serving until the test's runtime ends.
@@ -48,13 +54,16 @@ impl Webhook {
             log: watch::channel(Vec::new()).0,
             down: AtomicBool::new(false),
             failures_left: AtomicUsize::new(0),
+            holding: watch::channel(false).0,
+            receiving: watch::channel(Vec::new()).0,
+            most_at_once: AtomicUsize::new(0),
         });
         let receiving = Arc::clone(&shared);
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: String| {
                 let shared = Arc::clone(&receiving);
-                async move { shared.receive(&headers, body) }
+                async move { shared.receive(&headers, body).await }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,6 +84,30 @@ impl Webhook {
     /// The next `n` deliveries are answered 500.
     pub fn fail_next(&self, n: usize) {
         self.shared.failures_left.store(n, Ordering::SeqCst);
+    }
+
+    /// While holding, deliveries are received but wait unanswered, as from a slow
+    /// receiver; released, they are answered as usual.
+    pub fn hold(&self, holding: bool) {
+        self.shared.holding.send_replace(holding);
+    }
+
+    /// Waits until at least `n` deliveries are being received at once (held, say), and
+    /// returns their idempotency keys.
+    pub async fn wait_receiving(&self, n: usize) -> Vec<String> {
+        let mut receiving = self.shared.receiving.subscribe();
+        let waited =
+            tokio::time::timeout(PATIENCE, receiving.wait_for(|keys| keys.len() >= n)).await;
+        match waited {
+            Ok(Ok(keys)) => keys.clone(),
+            _ => panic!("{n} deliveries were never received at once"),
+        }
+    }
+
+    /// The most deliveries under one idempotency key that were ever received at once: more
+    /// than one means two senders had the same report at the same time.
+    pub fn most_at_once(&self) -> usize {
+        self.shared.most_at_once.load(Ordering::SeqCst)
     }
 
     /// Every request received so far, in order.
@@ -130,8 +163,46 @@ impl Webhook {
     }
 }
 
+/// A delivery being received: counted under its key until it is answered or its sender
+/// goes away.
+struct Receiving<'a> {
+    shared: &'a Shared,
+    key: String,
+}
+
+impl<'a> Receiving<'a> {
+    fn begin(shared: &'a Shared, key: &str) -> Self {
+        shared.receiving.send_modify(|keys| {
+            keys.push(key.to_string());
+            let at_once = keys.iter().filter(|k| *k == key).count();
+            shared.most_at_once.fetch_max(at_once, Ordering::SeqCst);
+        });
+        Receiving {
+            shared,
+            key: key.to_string(),
+        }
+    }
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.shared.receiving.send_modify(|keys| {
+            if let Some(i) = keys.iter().position(|k| *k == self.key) {
+                keys.remove(i);
+            }
+        });
+    }
+}
+
 impl Shared {
-    fn receive(&self, headers: &HeaderMap, body: String) -> StatusCode {
+    async fn receive(&self, headers: &HeaderMap, body: String) -> StatusCode {
+        let idempotency_key = headers
+            .get("idempotency-key")
+            .and_then(|k| k.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let _receiving = Receiving::begin(self, &idempotency_key);
+        let _ = self.holding.subscribe().wait_for(|holding| !*holding).await;
         let status = if self.down.load(Ordering::SeqCst) {
             StatusCode::SERVICE_UNAVAILABLE
         } else if self
@@ -143,11 +214,6 @@ impl Shared {
         } else {
             StatusCode::OK
         };
-        let idempotency_key = headers
-            .get("idempotency-key")
-            .and_then(|k| k.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
         self.log.send_modify(|log| {
             log.push(Delivery {
                 idempotency_key,

@@ -609,8 +609,14 @@ pub trait ScreeningStore: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Ends `holder`'s claim on `key`; another holder's claim is left alone.
-    async fn release_in_flight(&self, key: &str, holder: &str) -> StoreResult<()>;
+    /// Ends `holder`'s claim on `key`; another holder's claim is left alone. Claims run out
+    /// by `now` are removed too.
+    async fn release_in_flight(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// Hash banks: specs, entries, the banks version and its change log.

@@ -854,13 +854,13 @@ async fn in_flight_bytes_are_claimed_by_one_holder_at_a_time(store: Arc<dyn Stor
         .await
         .unwrap());
     // Nobody else ends the claim, and nobody else gets it while it lasts.
-    store.release_in_flight(SHA_A, "other").await.unwrap();
+    store.release_in_flight(SHA_A, "other", now).await.unwrap();
     assert!(!store
         .claim_in_flight(SHA_A, "other", now, until)
         .await
         .unwrap());
     // Released, the bytes are free at once.
-    store.release_in_flight(SHA_A, holder).await.unwrap();
+    store.release_in_flight(SHA_A, holder, now).await.unwrap();
     assert!(store
         .claim_in_flight(SHA_A, "other", now, until)
         .await
@@ -874,10 +874,19 @@ async fn in_flight_bytes_are_claimed_by_one_holder_at_a_time(store: Arc<dyn Stor
         .claim_in_flight(SHA_A, "late", until, until + Duration::seconds(60))
         .await
         .unwrap());
-    // The old holder's late release leaves the new claim alone.
-    store.release_in_flight(SHA_A, "other").await.unwrap();
+    // The old holder's late release leaves the new claim alone, and removes the claims run
+    // out meanwhile, whose holders died: SHA_B's was never released.
+    store
+        .release_in_flight(SHA_A, "other", until)
+        .await
+        .unwrap();
     assert!(!store
         .claim_in_flight(SHA_A, "other", until, until)
+        .await
+        .unwrap());
+    let before_it_ran_out = until - Duration::seconds(1);
+    assert!(store
+        .claim_in_flight(SHA_B, "new", before_it_ran_out, until)
         .await
         .unwrap());
 }

@@ -109,7 +109,10 @@ impl Drop for BytesTurn {
             std::mem::take(&mut self.holder),
         );
         runtime.spawn(async move {
-            if let Err(e) = store.release_in_flight(&sha256, &holder).await {
+            if let Err(e) = store
+                .release_in_flight(&sha256, &holder, store::now_utc())
+                .await
+            {
                 tracing::warn!(error = %e.chain(), "replicas screening the same bytes wait for the claim's lease");
             }
             drop(local);

@@ -461,10 +461,18 @@ impl ScreeningStore for Backend {
         Ok(claimed == 1)
     }
 
-    async fn release_in_flight(&self, key: &str, holder: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM in_flight WHERE key = $1 AND holder = $2")
+    async fn release_in_flight(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        // Claims that ran out (their holder died) go too: no screening of those bytes may
+        // come to overwrite them. The table holds only the claims in flight, so this is cheap.
+        sqlx::query("DELETE FROM in_flight WHERE (key = $1 AND holder = $2) OR until <= $3")
             .bind(key)
             .bind(holder)
+            .bind(now)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -122,6 +122,11 @@ impl Attempt {
         username: &str,
     ) -> StoreResult<Result<Self, Duration>> {
         let name = key(username);
+        // A name that is locked is refused from a plain read: a flood of guesses at it
+        // costs the store no writes, and is refused even while another writer holds it.
+        if let (_, Err(wait)) = admit(store.login_count(&name).await?, now_utc()) {
+            return Ok(Err(wait));
+        }
         let mut admitted = Ok(());
         store
             .update_login_count(&name, forget_before(now_utc()), &mut |count| {
@@ -212,6 +217,33 @@ mod tests {
         ana = fail(ana, t);
         assert_eq!(ana.failures, 1);
         assert!(admit(ana, t).1.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_locked_name_is_refused_without_waiting_for_the_stores_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("throttle.db");
+        let store = crate::store::open(path.to_str().unwrap()).await.unwrap();
+        for _ in 0..=FREE_FAILURES {
+            let attempt = Attempt::begin(&store, "ana").await.unwrap().unwrap();
+            attempt.settle(Outcome::Failed).await.unwrap();
+        }
+        // Another process holds SQLite's write lock until the end of the test.
+        use sqlx::Connection as _;
+        let mut writer = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut writer)
+            .await
+            .unwrap();
+        let refused = Attempt::begin(&store, "ana").await;
+        assert!(
+            matches!(refused, Ok(Err(wait)) if wait <= Duration::from_secs(1)),
+            "{:?}",
+            refused.map(|r| r.err())
+        );
+        sqlx::query("ROLLBACK").execute(&mut writer).await.unwrap();
     }
 
     #[test]

@@ -323,6 +323,8 @@ pub trait ConsoleUserStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRow>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// The login count of `name` as last stored, read without a lock.
+    async fn login_count(&self, name: &str) -> StoreResult<LoginCount>;
     /// Reads the login count of `name`, lets `update` change it and stores the result, in one
     /// transaction that every other update of that name, from any replica, waits for. An
     /// empty result removes the name. Names last seen before `forget_before` are removed too.

@@ -1515,6 +1515,11 @@ async fn login_counts_change_one_update_at_a_time(store: Arc<dyn Store>) {
     };
     let ana = read("ana").await;
     assert_eq!((ana.failures, ana.last_at), (8, Some(now)));
+    assert_eq!(store.login_count("ana").await.unwrap(), ana);
+    assert_eq!(
+        store.login_count("never").await.unwrap(),
+        LoginCount::default()
+    );
     // Every field is stored as given.
     let full = LoginCount {
         failures: 7,

@@ -283,6 +283,16 @@ impl ConsoleUserStore for Backend {
         Ok(())
     }
 
+    async fn login_count(&self, name: &str) -> StoreResult<LoginCount> {
+        let row = sqlx::query(&format!(
+            "SELECT {LOGIN_COUNT_COLUMNS} FROM login_counts WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map_or(Ok(LoginCount::default()), |row| login_count_from_row(&row))
+    }
+
     async fn update_login_count(
         &self,
         name: &str,
@@ -300,20 +310,12 @@ impl ConsoleUserStore for Backend {
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(&format!(
-            "SELECT failures, in_flight, in_flight_until, last_at, locked_until \
-             FROM login_counts WHERE name = $1{ROW_LOCK}"
+            "SELECT {LOGIN_COUNT_COLUMNS} FROM login_counts WHERE name = $1{ROW_LOCK}"
         ))
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
-        let stored = LoginCount {
-            failures: login_count_number(&row, "failures")?,
-            in_flight: login_count_number(&row, "in_flight")?,
-            in_flight_until: row.try_get("in_flight_until")?,
-            last_at: row.try_get("last_at")?,
-            locked_until: row.try_get("locked_until")?,
-        };
-        let count = update(stored);
+        let count = update(login_count_from_row(&row)?);
         if count.is_empty() {
             sqlx::query("DELETE FROM login_counts WHERE name = $1")
                 .bind(name)
@@ -346,6 +348,18 @@ impl ConsoleUserStore for Backend {
         }
         Ok(count)
     }
+}
+
+const LOGIN_COUNT_COLUMNS: &str = "failures, in_flight, in_flight_until, last_at, locked_until";
+
+fn login_count_from_row(row: &DbRow) -> StoreResult<LoginCount> {
+    Ok(LoginCount {
+        failures: login_count_number(row, "failures")?,
+        in_flight: login_count_number(row, "in_flight")?,
+        in_flight_until: row.try_get("in_flight_until")?,
+        last_at: row.try_get("last_at")?,
+        locked_until: row.try_get("locked_until")?,
+    })
 }
 
 fn login_count_number(row: &DbRow, column: &str) -> StoreResult<u32> {

@@ -79,8 +79,8 @@ pub struct ServiceConfig {
     pub intra_threads: usize,
     pub webhooks: Vec<WebhookConfig>,
     /// How long a replica holds a report it is delivering before another may send it
-    /// (300): longer than a delivery takes, since the lease of a replica that died ends
-    /// only then.
+    /// (60): longer than a delivery may take (10 s), and what the reports a replica was
+    /// sending when it died wait before another sends them.
     pub outbox_lease_secs: u64,
     /// The reporting company's details for CyberTipline payloads; required before a
     /// `csam` bank can be created.
@@ -419,10 +419,12 @@ impl ServiceConfig {
                 "request_deadline_ms must be above 0".into(),
             ));
         }
-        if self.outbox_lease_secs == 0 {
-            return Err(ConfigError::Invalid(
-                "outbox_lease_secs must be above 0: replicas would send one report at once".into(),
-            ));
+        let delivery = crate::act::report::WebhookConfig::DEFAULT_TIMEOUT.as_secs();
+        if self.outbox_lease_secs <= delivery {
+            return Err(ConfigError::Invalid(format!(
+                "outbox_lease_secs must be above a delivery's timeout ({delivery} s), or \
+                 another replica may send a report that is still being sent"
+            )));
         }
         if self.retention_days == 0 {
             return Err(ConfigError::Invalid(
@@ -635,9 +637,14 @@ mod tests {
         );
         let c: ServiceConfig = toml::from_str(&token("admin")).unwrap();
         assert_eq!(c.tokens[0].role, crate::store::TokenRole::Admin);
-        let no_lease: ServiceConfig = toml::from_str("outbox_lease_secs = 0").unwrap();
-        let refused = no_lease.validate().unwrap_err().to_string();
-        assert!(refused.contains("outbox_lease_secs"), "{refused}");
+        for short in [0, 10] {
+            let lease: ServiceConfig =
+                toml::from_str(&format!("outbox_lease_secs = {short}")).unwrap();
+            let refused = lease.validate().unwrap_err().to_string();
+            assert!(refused.contains("outbox_lease_secs"), "{refused}");
+        }
+        let lease: ServiceConfig = toml::from_str("outbox_lease_secs = 11").unwrap();
+        assert!(lease.validate().is_ok());
         let shown = format!("{:?}", c.tokens[0]);
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
     }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use common::server::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use webdriver::{browser_available, start_driver, Browser};
+use webdriver::{browser_available, start_driver, Browser, Driver};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -85,6 +85,29 @@ async fn server_with_reviewer_configured(
         .await;
     assert_eq!(status, 201, "{body}");
     server
+}
+
+/// A browser for the console of `server`, and the base address to open it at:
+/// `localhost`, not 127.0.0.1, since browsers keep Secure cookies for http://localhost only.
+async fn console_browser<'d>(
+    driver: &'d Driver,
+    profile: &std::path::Path,
+    server: &Server,
+) -> (Browser<'d>, String) {
+    let browser = driver.browser(profile, &["--window-size=1280,1100"]).await;
+    (browser, server.base.replace("127.0.0.1", "localhost"))
+}
+
+/// [`console_browser`] with rita logged in.
+async fn logged_in<'d>(
+    driver: &'d Driver,
+    profile: &std::path::Path,
+    server: &Server,
+) -> (Browser<'d>, String) {
+    let (browser, base) = console_browser(driver, profile, server).await;
+    browser.goto(&format!("{base}/console/login")).await;
+    log_in(&browser).await;
+    (browser, base)
 }
 
 /// Logs rita in on the login form the browser shows.
@@ -178,11 +201,7 @@ async fn a_reviewer_confirms_an_item_in_the_browser() {
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
-    let browser = driver
-        .browser(profile.path(), &["--window-size=1280,1100"])
-        .await;
-    // `localhost`, not 127.0.0.1: browsers keep Secure cookies for http://localhost only.
-    let base = server.base.replace("127.0.0.1", "localhost");
+    let (browser, base) = console_browser(&driver, profile.path(), &server).await;
 
     // Not logged in: the console sends us to the login page.
     browser.goto(&format!("{base}/console")).await;
@@ -670,10 +689,7 @@ async fn the_queue_pages_lists_each_artwork_once_and_items_say_what_changed() {
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
-    let browser = driver
-        .browser(profile.path(), &["--window-size=1280,1100"])
-        .await;
-    let base = server.base.replace("127.0.0.1", "localhost");
+    let (browser, base) = console_browser(&driver, profile.path(), &server).await;
     browser
         .goto(&format!("{base}/console/login?next=%2Fconsole%3Flimit%3D2"))
         .await;
@@ -906,12 +922,7 @@ async fn a_title_is_shown_with_what_the_rules_found_marked() {
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
-    let browser = driver
-        .browser(profile.path(), &["--window-size=1280,1100"])
-        .await;
-    let base = server.base.replace("127.0.0.1", "localhost");
-    browser.goto(&format!("{base}/console/login")).await;
-    log_in(&browser).await;
+    let (browser, base) = logged_in(&driver, profile.path(), &server).await;
     let item = browser
         .until(
             "the queue row of titled-1",
@@ -1028,12 +1039,7 @@ async fn words_read_in_the_artwork_are_shown_line_by_line_with_what_the_rules_fo
 
     let driver = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
-    let browser = driver
-        .browser(profile.path(), &["--window-size=1280,1100"])
-        .await;
-    let base = server.base.replace("127.0.0.1", "localhost");
-    browser.goto(&format!("{base}/console/login")).await;
-    log_in(&browser).await;
+    let (browser, base) = logged_in(&driver, profile.path(), &server).await;
     let item = browser
         .until(
             "the queue row of read-1",
@@ -1094,4 +1100,126 @@ async fn words_read_in_the_artwork_are_shown_line_by_line_with_what_the_rules_fo
             "{shown}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_from_people_are_counted_filtered_and_shown_on_the_item() {
+    if !browser_available() {
+        return;
+    }
+    let server = server_with_reviewer().await;
+    // A model-only review, and an owner's allowed art that a guardian then reports.
+    screen_art(&server, "chart", "owner-m").await;
+    let (status, body) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            photo("astronaut.png"),
+            "artwork_id=reported-1&owner_id=owner-r",
+        )
+        .await;
+    assert_eq!(
+        (status, body["verdict"].as_str()),
+        (200, Some("allow")),
+        "{body}"
+    );
+    for (reporter, kind, category, text) in [
+        (
+            "parent-1",
+            "guardian",
+            "minor_sexual",
+            "my daughter, please take it down",
+        ),
+        ("listener-2", "user", "other", "<b>not markup</b>"),
+    ] {
+        let (status, body) = server
+            .send_json(
+                SERVICE_TOKEN,
+                Method::POST,
+                "/v1/reports",
+                &json!({"reporter_kind": kind, "reporter_ref": reporter,
+                        "category": category, "artwork_id": "reported-1", "text": text}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let (browser, _) = logged_in(&driver, profile.path(), &server).await;
+    let rows =
+        "return [...document.querySelectorAll('tr.queue-row')].map(r => [r.dataset.artworkId,
+                  (r.querySelector('.badge-reported') || {}).textContent || null]);";
+    let queue = browser
+        .until(
+            "the queue with the reported row",
+            &format!(
+                "const rows = (() => {{ {rows} }})(); return rows.length === 2 ? rows : null;"
+            ),
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        queue,
+        json!([["reported-1", "reported ×2"], ["chart", null]]),
+        "the guardian's report comes first"
+    );
+
+    // The filter keeps only reported items, and says so in the address.
+    browser.click("#f-reported").await;
+    browser.click("#queue-filters button[type=submit]").await;
+    let filtered = browser
+        .until(
+            "the reported filter",
+            &format!(
+                "if (!location.search.includes('reported=true')) return null;
+                 const rows = (() => {{ {rows} }})(); return rows.length === 1 ? rows : null;"
+            ),
+            json!([]),
+        )
+        .await;
+    assert_eq!(filtered, json!([["reported-1", "reported ×2"]]));
+    screenshot(&browser, "console-queue-reported.png").await;
+
+    browser.click("tr.queue-row a.open-item").await;
+    item_page(&browser, "reported-1").await;
+    let shown = browser
+        .until(
+            "the reports panel",
+            "const items = [...document.querySelectorAll('#user-reports .user-report')];
+             if (items.length !== 2) return null;
+             return {
+               heading: document.querySelector('#user-reports-h').textContent,
+               who: items.map(i => i.querySelector('strong').textContent),
+               category: items.map(i => i.querySelector('.report-category').textContent),
+               text: items.map(i => (i.querySelector('.report-text') || {}).textContent || null),
+               markup: document.querySelector('#user-reports b') !== null,
+               noEvidence: document.querySelector('#no-evidence') !== null,
+             };",
+            json!([]),
+        )
+        .await;
+    screenshot(&browser, "console-item-reported.png").await;
+    assert_eq!(shown["heading"], "Reported by people (2)", "{shown}");
+    assert_eq!(
+        shown["who"],
+        json!(["a parent or guardian", "a user"]),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["category"],
+        json!(["sexual content involving a minor", "other"]),
+        "{shown}"
+    );
+    assert_eq!(
+        shown["text"],
+        json!(["my daughter, please take it down", "<b>not markup</b>"]),
+        "{shown}"
+    );
+    assert_eq!(shown["markup"], false, "a report's text is shown as text");
+    assert_eq!(
+        shown["noEvidence"], true,
+        "allowed art kept no bytes: {shown}"
+    );
+    server.finish().await;
 }

@@ -25,7 +25,9 @@
   // Escalated items are admin-only: the API refuses the filter to reviewers.
   const ADMIN_STATES = ["escalated"];
   const QUEUE_VERDICTS = ["any", "block", "review"];
-  const QUEUE_FILTERS = ["state", "verdict", "label", "bank", "owner", "from", "to"];
+  const QUEUE_FILTERS = ["state", "verdict", "label", "bank", "owner", "from", "to", "reported"];
+  const REPORTER_WORDS = { user: "a user", guardian: "a parent or guardian", trusted_flagger: "a trusted flagger", law_enforcement: "law enforcement" };
+  const CATEGORY_WORDS = { minor_sexual: "sexual content involving a minor", adult_nudity: "adult nudity", grooming: "grooming or a contact request", other: "other" };
 
   // ---------------------------------------------------------------- DOM helpers
 
@@ -420,6 +422,7 @@
     for (const k of QUEUE_FILTERS) f[k] = (p.get(k) || "").trim();
     if (!queueStates().includes(f.state)) f.state = "open";
     if (!QUEUE_VERDICTS.includes(f.verdict)) f.verdict = "any";
+    if (f.reported !== "true") f.reported = "";
     f.limit = (p.get("limit") || "").trim();
     f.after = (p.get("after") || "").trim();
     return f;
@@ -457,6 +460,8 @@
     const textInput = (id, name, placeholder) =>
       h(`input#${id}`, { name, type: "text", value: f[name], placeholder, autocomplete: "off", spellcheck: "false" });
     const date = (id, name) => h(`input#${id}`, { name, type: "date", value: f[name] });
+    const reportedBox = h("input#f-reported", { name: "reported", type: "checkbox", value: "true" });
+    reportedBox.checked = f.reported === "true";
 
     const form = h("form#queue-filters.filters", { role: "search", "aria-label": "Queue filters" },
       field("State", stateSel),
@@ -466,6 +471,7 @@
       field("Owner", textInput("f-owner", "owner", "owner id")),
       field("From", date("f-from", "from")),
       field("To", date("f-to", "to")),
+      field("Reported by people", reportedBox),
       h("div.field.field-actions", null,
         h("button.primary", { type: "submit" }, "Apply"),
         h("button", { type: "button", onclick: () => navigate("/console") }, "Reset")));
@@ -480,6 +486,7 @@
         owner: $("#f-owner", form).value.trim(),
         from: $("#f-from", form).value,
         to: $("#f-to", form).value,
+        reported: reportedBox.checked ? "true" : "",
         limit: f.limit,
         after: "", // new filters start on the first page
       };
@@ -520,10 +527,11 @@
       table.hidden = true;
       return;
     }
-    for (const it of items) tbody.appendChild(queueRow(it, (data && data.bank_actions) || {}));
+    const reports = (data && data.user_reports) || {};
+    for (const it of items) tbody.appendChild(queueRow(it, (data && data.bank_actions) || {}, reports[it.id] || 0));
   }
 
-  function queueRow(it, bankActions) {
+  function queueRow(it, bankActions, reportCount) {
     const id = String(it.id);
     const href = `/console/items/${encodeURIComponent(id)}`;
     const mine = state.user && it.claimed_by === state.user.username;
@@ -561,7 +569,9 @@
       h("td", null, verdictBadge(it.verdict)),
       h("td.col-label", null,
         it.top_label ? [h("span.label-name", null, it.top_label), " ", h("span.score", null, fmtScore(it.top_score))] : h("span.muted", null, "–"),
-        it.reason ? h("div.sub", { title: it.reason }, readableReason(it.reason)) : null),
+        it.reason ? h("div.sub", { title: it.reason }, readableReason(it.reason)) : null,
+        reportCount ? h("div.sub", null, h("span.badge.badge-reported", { title: "reports from people, counted on this item" },
+          `reported ×${reportCount}`)) : null),
       h("td", null, banks),
       h("td.mono", null, it.owner_id ? h("a.owner-link", { href: `/console?owner=${encodeURIComponent(it.owner_id)}`, title: "Filter by this owner" }, it.owner_id) : "–"),
       h("td.mono", null, dash(it.artwork_id)),
@@ -633,6 +643,7 @@
         ownerTakenDown: data.owner_taken_down === true,
         wordsOnly: sc.has_image === false,
       }),
+      reportsPanel(data.user_reports || []),
       textPanel(sc),
       metaPanel(it, sc, data.artwork),
       matchesPanel(sc.matches || [], views.length > 1, data.bank_actions || {}),
@@ -641,6 +652,20 @@
       historyPanel(data.history || []));
 
     setPage(title, head, h("div.item-grid", null, left, right));
+  }
+
+  /** What people reported about the artwork or its owner, oldest first; absent without any. */
+  function reportsPanel(reports) {
+    if (!reports.length) return null;
+    return h("section#user-reports.panel", { "aria-labelledby": "user-reports-h" },
+      h("h2#user-reports-h", null, `Reported by people (${reports.length})`),
+      h("ul.report-list", null, reports.map((r) => h("li.user-report", { dataset: { reportId: r.id } },
+        h("div", null,
+          h("strong", null, REPORTER_WORDS[r.reporter_kind] || r.reporter_kind), " reported ",
+          r.subject === "owner" ? "the owner's art" : "this artwork",
+          ": ", h("span.report-category", null, CATEGORY_WORDS[r.category] || r.category)),
+        h("div.sub", null, timeEl(r.created_at), " · ", h("span.mono", null, r.reporter_ref)),
+        r.text ? h("blockquote.report-text", null, r.text) : null))));
   }
 
   /** "Artwork art-1 by owner-1": what the reviewer knows the item by (its id is in Details). */

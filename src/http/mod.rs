@@ -25,6 +25,7 @@ pub mod login_throttle;
 pub mod memory;
 pub mod metrics;
 pub mod openapi;
+pub mod reports;
 pub mod review;
 pub mod session;
 pub mod tokens;
@@ -319,6 +320,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/screen", post(screen))
         .route("/v1/screenings/{id}", get(get_screening))
         .route("/v1/artworks/{artwork_id}", get(get_artwork))
+        .route("/v1/reports", post(reports::report))
         .route(
             "/v1/accounts/{owner_id}/takedown",
             post(takedown).delete(review::users::lift_takedown),

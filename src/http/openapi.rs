@@ -28,6 +28,7 @@ use super::{banks, review, session, AppState};
         super::get_artwork,
         super::takedown,
         review::users::lift_takedown,
+        super::reports::report,
         banks::list_banks,
         banks::create_bank,
         banks::delete_bank,
@@ -65,6 +66,7 @@ use super::{banks, review, session, AppState};
     tags(
         (name = "screening", description = "Synchronous screening and its records"),
         (name = "accounts", description = "Account-wide actions"),
+        (name = "reports", description = "Reports from the platform's report flow"),
         (name = "banks", description = "Known-bad and allow-list hash banks (admin)"),
         (name = "review", description = "The reviewer console's API: session cookie, \
             `X-CSRF-Token` on changes; users are created with an admin token"),

@@ -213,6 +213,8 @@ text_enum!(
 
 mod review;
 pub use review::*;
+mod user_reports;
+pub use user_reports::*;
 
 text_enum!(
     /// `service` may screen; `admin` may also manage banks, takedowns and quarantine.
@@ -544,6 +546,7 @@ pub trait Store:
     + BackfillStore
     + ReviewStore
     + ConsoleUserStore
+    + UserReportStore
     + Send
     + Sync
 {

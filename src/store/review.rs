@@ -163,6 +163,8 @@ pub struct ReviewFilter {
     pub to: Option<DateTime<Utc>>,
     /// Whether escalated (admin level) items are listed at all.
     pub include_admin_level: bool,
+    /// Only items with at least one user report counted on them.
+    pub reported: bool,
     /// Keyset paging: the items after this one (the last of the previous page) in the
     /// listing's order. Invalid when there is no such item.
     pub after: Option<String>,

@@ -100,6 +100,7 @@ store_cases!(
     owner_screenings_are_read_by_window_oldest_first,
     words_alone_are_stored_without_hashes_and_an_image_needs_all,
     public_art_held_later_is_announced_for_unpublishing,
+    user_reports_are_counted_once_per_item_by_their_strongest,
 );
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -2180,4 +2181,152 @@ async fn public_art_held_later_is_announced_for_unpublishing(store: Arc<dyn Stor
         .await
         .unwrap();
     assert_eq!(unpublish_rows(store.clone()).await.len(), 1);
+}
+
+fn user_report(reporter: &str, kind: ReporterKind, subject_id: &str) -> UserReportWrite {
+    UserReportWrite {
+        reporter_kind: kind,
+        reporter_ref: reporter.to_string(),
+        category: ReportCategory::MinorSexual,
+        subject: ReportSubject::Artwork,
+        subject_id: subject_id.to_string(),
+        text: None,
+    }
+}
+
+async fn user_reports_are_counted_once_per_item_by_their_strongest(store: Arc<dyn Store>) {
+    let published = store
+        .record_screening(&screening(SHA_A, Some("u-art"), Some("u-owner")))
+        .await
+        .unwrap();
+    let review = ReviewWrite {
+        priority: 7,
+        reason: Some("review: reported".into()),
+        verdict: Verdict::Allow,
+        top_label: None,
+        top_score: None,
+        labels: Vec::new(),
+        banks: Vec::new(),
+    };
+
+    // One report per reporter and subject, whatever else the repeat says.
+    let (first, created) = store
+        .put_user_report(&user_report("parent-1", ReporterKind::Guardian, "u-art"))
+        .await
+        .unwrap();
+    assert!(created);
+    let (repeat, created) = store
+        .put_user_report(&UserReportWrite {
+            category: ReportCategory::Other,
+            text: Some("again".into()),
+            ..user_report("parent-1", ReporterKind::Guardian, "u-art")
+        })
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(repeat, first);
+    let (weak, _) = store
+        .put_user_report(&user_report("listener", ReporterKind::User, "u-art"))
+        .await
+        .unwrap();
+    assert!(store
+        .put_user_report(&user_report(" ", ReporterKind::User, "u-art"))
+        .await
+        .is_err());
+
+    // The first report makes the item; counting it again changes nothing.
+    let sid = &published.screening_id;
+    let made = store
+        .attach_user_report(&first.id, "u-art", sid, &review, 600)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(made.created && made.linked);
+    assert_eq!(made.review.priority, 607);
+    assert_eq!(made.review.state, ReviewState::Pending);
+    assert_eq!(made.review.owner_id.as_deref(), Some("u-owner"));
+    let again = store
+        .attach_user_report(&first.id, "u-art", sid, &review, 600)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again.created && !again.linked);
+    assert_eq!(again.review.priority, 607);
+    // A weaker report joins the item without raising it; the strongest counts once.
+    let joined = store
+        .attach_user_report(&weak.id, "u-art", sid, &review, 40)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (joined.review.id.as_str(), joined.linked),
+        (made.review.id.as_str(), true)
+    );
+    assert_eq!(joined.review.priority, 607);
+    let reports = store.review_user_reports(&made.review.id).await.unwrap();
+    assert_eq!(
+        reports.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [first.id.as_str(), weak.id.as_str()]
+    );
+    assert_eq!(
+        store
+            .user_report_counts(&[made.review.id.clone(), "none".into()])
+            .await
+            .unwrap(),
+        [(made.review.id.clone(), 2)].into_iter().collect()
+    );
+    assert_eq!(
+        store.user_report_items(&first.id).await.unwrap(),
+        [("u-art".to_string(), made.review.id.clone())]
+    );
+    let reported = store
+        .review_queue(&ReviewFilter {
+            reported: true,
+            ..queue_filter(QueueState::Open)
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&reported), [made.review.id.as_str()]);
+
+    // Decided, the item takes no more reports; nor does a screening no longer the latest.
+    store
+        .apply_decision(&decision(&made.review.id, "rita", ReviewDecision::Confirm))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.get_artwork("u-art").await.unwrap().unwrap().status,
+        ArtworkStatus::Quarantined,
+        "a confirm takes published art out of view"
+    );
+    let (late, _) = store
+        .put_user_report(&user_report("late", ReporterKind::User, "u-art"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .attach_user_report(&late.id, "u-art", sid, &review, 40)
+            .await
+            .unwrap(),
+        Err(AttachRefused::Decided { .. })
+    ));
+    store
+        .record_screening(&screening(SHA_B, Some("u-art"), Some("u-owner")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .attach_user_report(&late.id, "u-art", sid, &review, 40)
+            .await
+            .unwrap(),
+        Err(AttachRefused::Superseded { .. })
+    ));
+    assert!(
+        store
+            .review_user_reports(&made.review.id)
+            .await
+            .unwrap()
+            .len()
+            == 2
+    );
 }

@@ -19,7 +19,7 @@ use crate::screening::text_only::WordsRecord;
 use crate::screening::views::ViewId;
 use crate::store::{
     ArtworkRow, AuditFilter, BankAction, OwnerArtwork, ReviewDecision, ReviewRow, ScreeningRow,
-    StoreError,
+    StoreError, UserReportRow,
 };
 
 use super::queue::bank_actions;
@@ -214,6 +214,9 @@ pub struct ItemView {
     /// Whether the image's bytes are kept (quarantined) and can be shown.
     evidence: bool,
     owner_artworks: Vec<OwnerArtwork>,
+    /// What people reported about the artwork or its owner, counted on this item, oldest
+    /// first.
+    user_reports: Vec<UserReportRow>,
     history: Vec<HistoryEntry>,
     options: DecisionOptions,
 }
@@ -279,6 +282,7 @@ pub async fn item(
         None => Vec::new(),
     };
     let bank_actions = bank_actions(ready, record.matches().iter().map(|m| &m.bank));
+    let user_reports = ready.store.review_user_reports(&review.id).await?;
     let history = ready
         .store
         .audit_rows(&AuditFilter {
@@ -341,6 +345,7 @@ pub async fn item(
         artwork,
         evidence,
         owner_artworks,
+        user_reports,
         history,
         options: DecisionOptions {
             reason_codes,

@@ -33,6 +33,8 @@ pub struct QueueQuery {
     limit: Option<i64>,
     /// The next page: the `next_cursor` of the previous one.
     after: Option<String>,
+    /// `true`: only items people reported (`POST /v1/reports`).
+    reported: Option<String>,
 }
 
 /// Empty query values (an untouched filter field) mean "any".
@@ -66,6 +68,9 @@ pub struct QueueView {
     /// What each bank the items name does on a match: `block`, `review` or `allow` (an allow
     /// list). A bank deleted since is absent.
     bank_actions: BTreeMap<String, String>,
+    /// How many user reports are counted on each item (by item id); items without any are
+    /// absent.
+    user_reports: BTreeMap<String, i64>,
 }
 
 /// What each of `banks` does on a match, as screening applies it now.
@@ -126,6 +131,17 @@ pub async fn queue(
             .map(|d| day_start("to", &d, 1))
             .transpose()?,
         include_admin_level: reviewer.is_admin(),
+        reported: match given(&query.reported).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    format!("reported={other:?}: use true or false"),
+                ))
+            }
+        },
         after: given(&query.after),
         // One more than a page, to learn whether another follows.
         limit: query.limit.unwrap_or(100).clamp(1, 500) + 1,
@@ -138,10 +154,18 @@ pub async fn queue(
         None
     };
     let bank_actions = bank_actions(ready, items.iter().flat_map(|i| &i.banks));
+    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+    let user_reports = ready
+        .store
+        .user_report_counts(&ids)
+        .await?
+        .into_iter()
+        .collect();
     Ok(Json(QueueView {
         items,
         next_cursor,
         bank_actions,
+        user_reports,
     }))
 }
 

@@ -56,27 +56,33 @@ impl ScreenContext {
         if self.strict_reason().is_none() {
             return base.clone();
         }
-        let mut strict = base.clone();
-        // A release under the adult profile must not clear what the strict profile flags.
-        strict.allow_list_clears_classifier = false;
-        for rule in strict.labels.values_mut() {
-            rule.review = Some(
-                rule.review
-                    .map_or(STRICT_EXPLICIT_REVIEW, |r| r.min(STRICT_EXPLICIT_REVIEW)),
-            );
-            rule.block = Some(
-                rule.block
-                    .map_or(STRICT_EXPLICIT_BLOCK, |b| b.min(STRICT_EXPLICIT_BLOCK)),
-            );
-        }
-        for label in STRICT_COVERED_LABELS {
-            strict.labels.entry(label.to_string()).or_insert(LabelRule {
-                review: Some(STRICT_COVERED_REVIEW),
-                block: None,
-            });
-        }
-        strict
+        strict_policy(base)
     }
+}
+
+/// The strict variant of `base`: what a minor's upload or an empty playlist's cover is
+/// decided under, and what a report that a minor is involved asks for.
+pub fn strict_policy(base: &Policy) -> Policy {
+    let mut strict = base.clone();
+    // A release under the adult profile must not clear what the strict profile flags.
+    strict.allow_list_clears_classifier = false;
+    for rule in strict.labels.values_mut() {
+        rule.review = Some(
+            rule.review
+                .map_or(STRICT_EXPLICIT_REVIEW, |r| r.min(STRICT_EXPLICIT_REVIEW)),
+        );
+        rule.block = Some(
+            rule.block
+                .map_or(STRICT_EXPLICIT_BLOCK, |b| b.min(STRICT_EXPLICIT_BLOCK)),
+        );
+    }
+    for label in STRICT_COVERED_LABELS {
+        strict.labels.entry(label.to_string()).or_insert(LabelRule {
+            review: Some(STRICT_COVERED_REVIEW),
+            block: None,
+        });
+    }
+    strict
 }
 
 #[cfg(test)]

@@ -33,8 +33,9 @@ use crate::store::{self, ReportWrite, ScreeningRow, ScreeningWrite, Store, Store
 
 pub use retro::{RetroHit, RetroSummary};
 pub use same_bytes::SameBytes;
+pub use writes::report_priority;
 use writes::*;
-pub(crate) use writes::{artwork_status, key_taken, text_priority, Analyser};
+pub(crate) use writes::{artwork_status, key_taken, stored_review_write, text_priority, Analyser};
 
 /// Why a screening produced no verdict. Callers must treat every one as "not allowed".
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,10 @@ use crate::matching::index::BankIndex;
 use crate::screening::context::ScreenContext;
 use crate::screening::policy::{Policy, Verdict};
 use crate::screening::record::ScreeningRecord;
-use crate::store::{ArtworkStatus, ReviewWrite, ScreeningWrite, StoreError, ViewPdq};
+use crate::store::{
+    ArtworkStatus, ReportCategory, ReporterKind, ReviewWrite, ScreeningRow, ScreeningWrite,
+    StoreError, ViewPdq,
+};
 
 /// The store refuses a screening id already stored for other bytes. Under an
 /// `Idempotency-Key` that is another instance's request winning the key: the caller's
@@ -120,6 +123,32 @@ pub(super) fn review_write(
     }
 }
 
+/// The queue row for a stored screening that has none, as a user report makes it: what
+/// [`review_write`] gives its record (a words-only record has no scores), with `reason`.
+pub(crate) fn stored_review_write(
+    row: &ScreeningRow,
+    banks: &BankIndex,
+    policy: &Policy,
+    reason: String,
+) -> ReviewWrite {
+    let context: ScreenContext = serde_json::from_value(row.context.clone()).unwrap_or_default();
+    match serde_json::from_value::<ScreeningRecord>(row.record.clone()) {
+        Ok(record) if row.has_image() => ReviewWrite {
+            verdict: row.verdict,
+            ..review_write(&record, banks, policy, &context, Some(reason))
+        },
+        _ => ReviewWrite {
+            priority: 0,
+            reason: Some(reason),
+            verdict: row.verdict,
+            top_label: None,
+            top_score: None,
+            labels: Vec::new(),
+            banks: Vec::new(),
+        },
+    }
+}
+
 /// The detections of the reference decoding and of every view.
 fn all_detections(record: &ScreeningRecord) -> impl Iterator<Item = &Detection> {
     record
@@ -143,6 +172,23 @@ const STRICT_TEXT_PRIORITY: i64 = 2_000;
 /// What completing an owner pattern adds: above every single upload's words and scores,
 /// below a bank hit.
 const OWNER_PATTERN_PRIORITY: i64 = 500_000;
+
+/// What a report that a minor is involved adds, from a guardian, a trusted flagger or the
+/// police: above an owner pattern, below a bank hit.
+const VOUCHED_MINOR_REPORT_PRIORITY: i64 = 600_000;
+/// The same report from anyone else: above a strict-context review of words and scores.
+const MINOR_REPORT_PRIORITY: i64 = 4_000;
+/// Any other report: above every explicit score, so what people saw is looked at first.
+const REPORT_PRIORITY: i64 = 1_000;
+
+/// What a user report adds to the priority of the item it is counted on.
+pub fn report_priority(reporter: ReporterKind, category: ReportCategory) -> i64 {
+    match (category.concerns_minor(), reporter.is_vouched()) {
+        (true, true) => VOUCHED_MINOR_REPORT_PRIORITY,
+        (true, false) => MINOR_REPORT_PRIORITY,
+        (false, _) => REPORT_PRIORITY,
+    }
+}
 
 /// Most of an owner's recent screenings read for the owner pattern.
 pub(super) const OWNER_PATTERN_ROWS: i64 = 500;

@@ -26,3 +26,4 @@ include!("tokens.rs");
 include!("backfill.rs");
 include!("console_users.rs");
 include!("review.rs");
+include!("user_reports.rs");

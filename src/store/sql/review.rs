@@ -122,6 +122,12 @@ impl ReviewStore for Backend {
                 .push_bind(list_member_pattern(bank))
                 .push(" ESCAPE '\\'");
         }
+        if filter.reported {
+            query.push(
+                " AND EXISTS (SELECT 1 FROM user_report_items reported \
+                 WHERE reported.review_id = review_queue.id)",
+            );
+        }
         if let Some(from) = filter.from {
             query.push(" AND created_at >= ").push_bind(from);
         }
@@ -386,6 +392,19 @@ impl ReviewStore for Backend {
         let report_ids =
             Self::insert_reports(&mut tx, &review.screening_id, &write.reports, now).await?;
 
+        if write.decision == ReviewDecision::Confirm {
+            // A confirm on art the screening let through (a user report's item) takes it
+            // out of view, as a block would have.
+            sqlx::query(
+                "UPDATE artworks SET status = 'quarantined', updated_at = $2 \
+                 WHERE artwork_id = (SELECT artwork_id FROM screenings WHERE id = $1) \
+                   AND status IN ('published', 'released')",
+            )
+            .bind(&review.screening_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         let mut released_items = 0;
         if write.decision == ReviewDecision::Release {
             let screening = sqlx::query("SELECT sha256, artwork_id FROM screenings WHERE id = $1")

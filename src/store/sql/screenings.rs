@@ -231,29 +231,17 @@ impl ScreeningStore for Backend {
         };
 
         let review_id = match &write.review {
-            Some(review) => {
-                let review_id = new_id();
-                sqlx::query(&format!(
-                    "INSERT INTO review_queue ({REVIEW_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, 'pending', $5, NULL, NULL, NULL, NULL, NULL, $6, \
-                       'reviewer', $7, $8, $9, $10, $11, $12, NULL)"
-                ))
-                .bind(&review_id)
-                .bind(&id)
-                .bind(&write.artwork_id)
-                .bind(review.priority)
-                .bind(&review.reason)
-                .bind(created_at)
-                .bind(review.verdict.as_str())
-                .bind(&write.owner_id)
-                .bind(&review.top_label)
-                .bind(review.top_score)
-                .bind(encode_list(&review.labels))
-                .bind(encode_list(&review.banks))
-                .execute(&mut *tx)
-                .await?;
-                Some(review_id)
-            }
+            Some(review) => Some(
+                Self::insert_review(
+                    &mut tx,
+                    &id,
+                    write.artwork_id.as_deref(),
+                    write.owner_id.as_deref(),
+                    review,
+                    created_at,
+                )
+                .await?,
+            ),
             None => None,
         };
 
@@ -476,5 +464,39 @@ impl ScreeningStore for Backend {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+impl Backend {
+    /// A pending queue item for screening `screening_id`; its id.
+    async fn insert_review(
+        tx: &mut Tx,
+        screening_id: &str,
+        artwork_id: Option<&str>,
+        owner_id: Option<&str>,
+        review: &ReviewWrite,
+        created_at: DateTime<Utc>,
+    ) -> StoreResult<String> {
+        let review_id = new_id();
+        sqlx::query(&format!(
+            "INSERT INTO review_queue ({REVIEW_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, NULL, NULL, NULL, NULL, NULL, $6, \
+               'reviewer', $7, $8, $9, $10, $11, $12, NULL)"
+        ))
+        .bind(&review_id)
+        .bind(screening_id)
+        .bind(artwork_id)
+        .bind(review.priority)
+        .bind(&review.reason)
+        .bind(created_at)
+        .bind(review.verdict.as_str())
+        .bind(owner_id)
+        .bind(&review.top_label)
+        .bind(review.top_score)
+        .bind(encode_list(&review.labels))
+        .bind(encode_list(&review.banks))
+        .execute(&mut **tx)
+        .await?;
+        Ok(review_id)
     }
 }

@@ -8,6 +8,8 @@
 //! rendering): downscaled, blurred unless revealed, grayscale if the reviewer wants, and
 //! re-encoded as PNG so nothing of the original file (metadata, other frames) reaches a browser.
 
+pub mod user_reports;
+
 use std::io::Cursor;
 
 use image::{imageops, DynamicImage, ImageBuffer, Rgb};

@@ -204,6 +204,8 @@ pub struct ReviewConfig {
     pub session_hours: u32,
     /// Set the cookie's `Secure` flag (keep on; browsers accept it on http://localhost).
     pub secure_cookies: bool,
+    /// How long after a decision its owner may appeal it.
+    pub appeal_window_days: u32,
 }
 
 impl Default for ReviewConfig {
@@ -214,6 +216,7 @@ impl Default for ReviewConfig {
             claim_lease_minutes: 30,
             session_hours: 12,
             secure_cookies: true,
+            appeal_window_days: 183,
         }
     }
 }
@@ -442,9 +445,14 @@ impl ServiceConfig {
                     .into(),
             ));
         }
-        if self.review.claim_lease_minutes == 0 || self.review.session_hours == 0 {
+        if self.review.claim_lease_minutes == 0
+            || self.review.session_hours == 0
+            || self.review.appeal_window_days == 0
+        {
             return Err(ConfigError::Invalid(
-                "review.claim_lease_minutes and review.session_hours must be above 0".into(),
+                "review.claim_lease_minutes, review.session_hours and review.appeal_window_days \
+                 must be above 0"
+                    .into(),
             ));
         }
         if !(0..=i64::from(crate::screening::policy::MAX_PDQ_THRESHOLD))

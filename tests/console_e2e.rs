@@ -1223,3 +1223,153 @@ async fn reports_from_people_are_counted_filtered_and_shown_on_the_item() {
     );
     server.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_appeal_is_read_by_its_reviewer_and_reversed_by_another() {
+    if !browser_available() {
+        return;
+    }
+    let server = server_with_reviewer().await;
+    common::console::add_user(&server, "sam", "reviewer").await;
+    server
+        .create_bank(json!({"name": "known-bad", "severity": 5}))
+        .await;
+    // rita confirms the chart; its owner appeals.
+    let screening = screen_art(&server, "appealed", "owner-a").await;
+    let rita = common::console::login(&server, "rita").await;
+    let (_, queue) = rita.get("/v1/review/queue").await;
+    let item = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["screening_id"] == screening.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = rita
+        .post(
+            &format!("/v1/review/items/{item}/decision"),
+            &json!({"decision": "confirm", "reason_code": "adult_explicit", "bank": "known-bad"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, appeal) = server
+        .send_json(
+            SERVICE_TOKEN,
+            Method::POST,
+            "/v1/appeals",
+            &json!({"owner_id": "owner-a", "artwork_id": "appealed",
+                    "text": "It is a <i>test chart</i>, not a person."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{appeal}");
+    let appeal_id = appeal["id"].as_str().unwrap().to_string();
+
+    let driver = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let (browser, base) = logged_in(&driver, profile.path(), &server).await;
+    browser
+        .until(
+            "the queue after login",
+            "return document.querySelector('#nav-appeals') ? true : null;",
+            json!([]),
+        )
+        .await;
+    browser.click("#nav-appeals").await;
+    let row = browser
+        .until(
+            "the appeal row",
+            "const row = document.querySelector('tr.appeal-row');
+             return row ? [row.dataset.appealId, row.cells[0].textContent] : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        row,
+        json!([appeal_id, "a reviewer's confirmby rita"]),
+        "{row}"
+    );
+    browser.click("tr.appeal-row a.open-appeal").await;
+    // The reviewer who confirmed reads the appeal and its reasons, and is offered no form.
+    let own = browser
+        .until(
+            "rita's own decision notice",
+            "const n = document.querySelector('#own-decision');
+             return n ? {
+               notice: n.textContent,
+               form: document.querySelector('#appeal-form') !== null,
+               text: document.querySelector('#appeal-text .report-text').textContent,
+               markup: document.querySelector('#appeal-text i') !== null,
+               reasons: document.querySelector('#item-meta').textContent.includes('BUTTOCKS_EXPOSED'),
+               scores: document.querySelectorAll('#scores tr[data-label]').length,
+             } : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(own["form"], false, "{own}");
+    assert_eq!(own["text"], "It is a <i>test chart</i>, not a person.");
+    assert_eq!(own["markup"], false, "the owner's words are shown as text");
+    assert_eq!(own["reasons"], true, "{own}");
+    assert!(own["scores"].as_u64() > Some(0), "{own}");
+
+    // Another reviewer reverses it.
+    browser.click("#logout").await;
+    browser
+        .until(
+            "the login form",
+            "return document.querySelector('#username') ? true : null;",
+            json!([]),
+        )
+        .await;
+    browser.type_into("#username", "sam").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser
+        .until(
+            "sam's queue",
+            "return document.querySelector('#whoami') &&
+               document.querySelector('#whoami').textContent.startsWith('sam') ? true : null;",
+            json!([]),
+        )
+        .await;
+    browser
+        .goto(&format!("{base}/console/appeals/{appeal_id}"))
+        .await;
+    browser
+        .until(
+            "the appeal form",
+            "return document.querySelector('#appeal-form') ? true : null;",
+            json!([]),
+        )
+        .await;
+    browser
+        .click("#appeal-outcome option[value='reversed']")
+        .await;
+    browser
+        .click("#appeal-reason option[value='not_explicit']")
+        .await;
+    browser.click("#appeal-submit").await;
+    let result = browser
+        .until(
+            "the appeal's result",
+            "const r = document.querySelector('#appeal-result');
+             return r ? r.textContent : null;",
+            json!([]),
+        )
+        .await;
+    screenshot(&browser, "console-appeal.png").await;
+    let result = result.as_str().unwrap();
+    assert!(
+        result.starts_with("reversed: the art is released (not_explicit), by sam")
+            && result.contains("released"),
+        "{result}"
+    );
+    let (status, artwork) = server.get(SERVICE_TOKEN, "/v1/artworks/appealed").await;
+    assert_eq!(
+        (status, artwork["status"].as_str()),
+        (200, Some("released")),
+        "{artwork}"
+    );
+    server.finish().await;
+}

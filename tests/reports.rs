@@ -17,19 +17,6 @@ use serde_json::{json, Value};
 /// profile (review from 0.25) holds it.
 const POLICY: &str = "[labels.BELLY_EXPOSED]\nreview = 0.5\n";
 
-async fn screen_as(server: &Server, file: &str, artwork: &str, owner: &str) -> Value {
-    let (status, body) = server
-        .screen_bytes(
-            Some(SERVICE_TOKEN),
-            "image/png",
-            photo(file),
-            &format!("artwork_id={artwork}&owner_id={owner}"),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 async fn report(server: &Server, body: Value) -> (u16, Value) {
     server
         .send_json(SERVICE_TOKEN, Method::POST, "/v1/reports", &body)
@@ -61,14 +48,6 @@ fn item_for<'a>(intake: &'a Value, artwork: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no item for {artwork}: {intake}"))
 }
 
-async fn artwork_status(server: &Server, artwork: &str) -> String {
-    let (status, body) = server
-        .get(SERVICE_TOKEN, &format!("/v1/artworks/{artwork}"))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["status"].as_str().unwrap().to_string()
-}
-
 async fn a_guardians_report_about_an_owner_comes_before_model_reviews(backend: Backend) {
     let policy = tempfile::tempdir().unwrap();
     let policy_file = policy.path().join("policy.toml");
@@ -80,10 +59,12 @@ async fn a_guardians_report_about_an_owner_comes_before_model_reviews(backend: B
     add_user(&server, "rita", "reviewer").await;
     let rita = console::login(&server, "rita").await;
 
-    let model = screen_as(&server, "color.png", "model-only", "owner-m").await;
+    let model = server
+        .screen_photo_as("color.png", "model-only", "owner-m")
+        .await;
     assert_eq!(model["verdict"], "review", "{model}");
     for (file, artwork) in [("moon.png", "g-1"), ("astronaut.png", "g-2")] {
-        let body = screen_as(&server, file, artwork, "owner-g").await;
+        let body = server.screen_photo_as(file, artwork, "owner-g").await;
         assert_eq!(body["verdict"], "allow", "{artwork}: {body}");
     }
     assert_eq!(artwork_order(&queue(&rita, "").await), ["model-only"]);
@@ -109,8 +90,8 @@ async fn a_guardians_report_about_an_owner_comes_before_model_reviews(backend: B
     assert_eq!(item_for(&intake, "g-2")["verdict"], "allow", "{intake}");
     // Held for review out of view (reviews quarantine by default), with no bytes: an
     // allowed upload's were not kept.
-    assert_eq!(artwork_status(&server, "g-1").await, "quarantined");
-    assert_eq!(artwork_status(&server, "g-2").await, "published");
+    assert_eq!(server.artwork_status("g-1").await, "quarantined");
+    assert_eq!(server.artwork_status("g-2").await, "published");
 
     // All of the owner's art ahead of the model-only review.
     let open = queue(&rita, "").await;
@@ -190,15 +171,9 @@ async fn a_guardians_report_about_an_owner_comes_before_model_reviews(backend: B
     assert_eq!(reported["user_reports"][&g1], 1, "{reported}");
 
     // Confirmed, art the screening let through goes out of view.
-    let (status, body) = server
-        .send_json(
-            ADMIN_TOKEN,
-            Method::POST,
-            "/v1/banks",
-            &json!({"name": "known-bad", "severity": 5}),
-        )
+    server
+        .create_bank(json!({"name": "known-bad", "severity": 5}))
         .await;
-    assert_eq!(status, 201, "{body}");
     let (status, body) = rita
         .post(
             &format!("/v1/review/items/{g2}/decision"),
@@ -206,7 +181,7 @@ async fn a_guardians_report_about_an_owner_comes_before_model_reviews(backend: B
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(artwork_status(&server, "g-2").await, "quarantined");
+    assert_eq!(server.artwork_status("g-2").await, "quarantined");
 
     // Reported again after a decision, the art is reviewed again, as a new screening.
     let (status, body) = rita
@@ -250,7 +225,9 @@ async fn a_guardians_report_about_an_owner_comes_before_model_reviews_on_postgre
 async fn reports_that_name_nothing_known_are_refused_and_store_nothing() {
     let server = start(|_| {}).await;
     server.wait_ready().await;
-    screen_as(&server, "astronaut.png", "art-1", "owner-1").await;
+    server
+        .screen_photo_as("astronaut.png", "art-1", "owner-1")
+        .await;
     let base = json!({"reporter_kind": "user", "reporter_ref": "r-1", "category": "other"});
     let with = |extra: Value| {
         let mut body = base.clone();

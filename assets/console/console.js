@@ -314,6 +314,8 @@
     let m;
     if (path === "/console") return renderQueue(seq);
     if ((m = /^\/console\/items\/([^/]+)$/.exec(path))) return renderItem(seq, decodeURIComponent(m[1]));
+    if (path === "/console/appeals") return renderAppeals(seq);
+    if ((m = /^\/console\/appeals\/([^/]+)$/.exec(path))) return renderAppeal(seq, decodeURIComponent(m[1]));
     if (path === "/console/dashboard") return renderDashboard(seq);
     if (path === "/console/audit") return renderAudit(seq);
     return renderNotFound();
@@ -340,6 +342,7 @@
       h("a", { id, href, class: active ? "active" : null, "aria-current": active ? "page" : null }, text);
     append(nav, [
       link("nav-queue", "/console", "Queue", path === "/console" || path.startsWith("/console/items/")),
+      link("nav-appeals", "/console/appeals", "Appeals", path.startsWith("/console/appeals")),
       link("nav-dashboard", "/console/dashboard", "Dashboard", path === "/console/dashboard"),
       state.user.role === "admin" ? link("nav-audit", "/console/audit", "Audit", path === "/console/audit") : null,
       h("span.spacer"),
@@ -1303,6 +1306,135 @@
     }
     if (!rows.length) list.appendChild(h("li.muted", null, "No history yet."));
     panel.appendChild(list);
+    return panel;
+  }
+
+  // ---------------------------------------------------------------- appeals
+  //
+  // Owners contest an automatic block, a reviewer's confirm or an account takedown. The one
+  // who made that decision may read the appeal but not decide it (the API refuses too).
+
+  const APPEAL_KINDS = { automated_block: "an automatic block", review_confirm: "a reviewer's confirm", takedown: "an account takedown" };
+  const APPEAL_ACTIONS = { upheld: "upheld: the decision stands", reversed: "reversed: the art is released" };
+
+  async function renderAppeals(seq) {
+    const p = new URLSearchParams(location.search);
+    const decided = p.get("state") === "decided";
+    const tabs = h("p#appeal-tabs.tabs", null,
+      h("a", { href: "/console/appeals", class: decided ? null : "active" }, "Pending"), " · ",
+      h("a", { href: "/console/appeals?state=decided", class: decided ? "active" : null }, "Decided"));
+    const summary = h("p#appeals-summary.muted", null, "Loading…");
+    const tbody = h("tbody");
+    const table = h("table#appeals-table.data", null,
+      h("thead", null, h("tr", null, ["Appealed", "Owner", "Artwork", "Filed", decided ? "Outcome" : "Level", ""].map((t) => h("th", { scope: "col" }, t)))),
+      tbody);
+    setPage("Appeals", h("div.page-head", null, h("h1", null, "Appeals"), summary), tabs, h("div.table-wrap", null, table));
+    let data;
+    try {
+      data = await api("GET", `${API}/appeals${decided ? "?state=decided" : ""}`);
+    } catch (e) {
+      if (!isCurrent(seq)) return;
+      summary.textContent = "Could not load the appeals.";
+      return showError(e);
+    }
+    if (!isCurrent(seq)) return;
+    const appeals = (data && data.appeals) || [];
+    summary.textContent = appeals.length ? `${appeals.length} appeal${appeals.length === 1 ? "" : "s"}` : "No appeals";
+    table.hidden = !appeals.length;
+    for (const a of appeals) {
+      tbody.appendChild(h("tr.appeal-row", { dataset: { appealId: a.id, artworkId: a.artwork_id || "" } },
+        h("td", null, APPEAL_KINDS[a.kind] || a.kind, a.original_actor ? h("div.sub", null, `by ${a.original_actor}`) : null),
+        h("td.mono", null, a.owner_id),
+        h("td.mono", null, dash(a.artwork_id)),
+        h("td", null, timeEl(a.created_at, fmtAge(a.created_at))),
+        h("td", null, decided ? dash(a.outcome) : a.level === "admin" ? h("span.badge.badge-escalated", null, "admins") : "reviewers"),
+        h("td.col-actions", null, h("a.open-appeal", { href: `/console/appeals/${encodeURIComponent(a.id)}` }, "Open"))));
+    }
+  }
+
+  async function renderAppeal(seq, id, { outcome = null } = {}) {
+    let data;
+    try {
+      data = await api("GET", `${API}/appeals/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (!isCurrent(seq)) return;
+      setPage("Appeal", h("p.crumbs", null, h("a", { href: "/console/appeals" }, "← Appeals")));
+      return showError(e);
+    }
+    if (!isCurrent(seq)) return;
+    const a = data.appeal;
+    const sc = data.screening || {};
+    const what = a.artwork_id ? `Appeal of artwork ${a.artwork_id} by ${a.owner_id}` : `Appeal of ${a.owner_id}'s takedown`;
+    const head = h("div.page-head", null,
+      h("p.crumbs", null, h("a", { href: "/console/appeals" }, "← Appeals")),
+      h("h1", null, `${what} `, h("span", { class: `state state-${a.state}` }, a.state),
+        a.level === "admin" ? [" ", h("span.badge.badge-escalated", null, "admins")] : null),
+      h("p#appeal-contests.muted", null, `Contests ${APPEAL_KINDS[a.kind] || a.kind}`,
+        a.original_actor ? ` by ${a.original_actor}` : "", ", made ", timeEl(a.decided_originally_at), "."));
+    const owner = h("section#appeal-text.panel", { "aria-labelledby": "appeal-text-h" },
+      h("h2#appeal-text-h", null, "What the owner says"),
+      a.text ? h("blockquote.report-text", null, a.text) : h("p.muted", null, "The owner gave no reason."));
+    const left = h("div.col-left", null, owner,
+      data.review ? h("p", null, h("a#appeal-item", { href: `/console/items/${encodeURIComponent(data.review.id)}` },
+        data.evidence ? "Open the decided item to see the image" : "Open the decided item")) : null,
+      data.screening ? scoresPanel(itemViews(sc)[0]) : null);
+    const right = h("div.col-right", null,
+      appealDecisionPanel(seq, a, data, outcome),
+      data.screening ? metaPanel(data.review || {}, sc, data.artwork) : null,
+      data.screening ? matchesPanel(sc.matches || [], false, {}) : null);
+    setPage(what, head, h("div.item-grid", null, left, right));
+  }
+
+  function appealDecisionPanel(seq, a, data, outcome) {
+    const panel = h("section#appeal-decision.panel", { "aria-labelledby": "appeal-decision-h" },
+      h("h2#appeal-decision-h", null, "Decision"));
+    if (a.state === "decided") {
+      panel.appendChild(h("p#appeal-result", { role: "status" },
+        `${APPEAL_ACTIONS[a.outcome] || a.outcome} (${a.reason_code}), by ${a.decided_by}`,
+        outcome ? ` · ${outcome}` : null));
+      return panel;
+    }
+    if (data.own_decision) {
+      panel.appendChild(h("p#own-decision.notice", { role: "status" },
+        h("strong", null, "Your decision"), ": you made the decision this appeal contests, so someone else decides it."));
+      return panel;
+    }
+    const codes = data.reason_codes || {};
+    const choice = h("select#appeal-outcome", { name: "outcome", required: true },
+      option("", "— choose an outcome —", true), ["upheld", "reversed"].map((o) => option(o, o)));
+    const reason = h("select#appeal-reason", { name: "reason_code", required: true });
+    const note = h("textarea#appeal-note", { name: "note", rows: "3", maxlength: "2000", placeholder: "Optional note for the record" });
+    const submit = h("button#appeal-submit.primary", { type: "submit", disabled: true }, "Choose an outcome");
+    const sync = () => {
+      clear(reason);
+      append(reason, (codes[choice.value] || []).map((c) => option(c, c)));
+      submit.disabled = !choice.value;
+      submit.textContent = choice.value ? `Record: ${choice.value}` : "Choose an outcome";
+    };
+    choice.addEventListener("change", sync);
+    const form = h("form#appeal-form", null, h("fieldset.decision-fields", null,
+      h("legend.visually-hidden", null, "Appeal decision"),
+      field("Outcome", choice),
+      field("Reason", reason),
+      field("Note", note),
+      h("div.actions", null, submit)));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      submit.disabled = true;
+      clearError();
+      try {
+        const body = { outcome: choice.value, reason_code: reason.value };
+        if (note.value.trim()) body.note = note.value.trim();
+        const done = await api("POST", `${API}/appeals/${encodeURIComponent(a.id)}/decision`, body);
+        const said = done.takedown_lifted ? "the takedown is lifted"
+          : done.released_items ? `released, ${done.entries_disabled} bank line(s) disabled` : "the webhooks are told";
+        renderAppeal(seq, a.id, { outcome: said });
+      } catch (e) {
+        submit.disabled = false;
+        showError(e);
+      }
+    });
+    panel.appendChild(form);
     return panel;
   }
 

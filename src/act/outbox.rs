@@ -453,6 +453,7 @@ fn outbound_from_row(row: &ReportRow) -> Result<OutboundReport, String> {
         "decision" => ReportKind::Decision,
         "account" => ReportKind::Account,
         "unpublish" => ReportKind::Unpublish,
+        "appeal" => ReportKind::Appeal,
         other => return Err(format!("unknown report kind {other:?}")),
     };
     let created_at = rfc3339_utc(SystemTime::from(row.created_at));

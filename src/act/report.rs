@@ -455,6 +455,8 @@ pub enum ReportKind {
     Account,
     /// Art that was public is now held or quarantined: take it down.
     Unpublish,
+    /// The outcome of an owner's appeal: publish again, or keep removed.
+    Appeal,
 }
 
 impl ReportKind {
@@ -465,6 +467,7 @@ impl ReportKind {
             ReportKind::Decision => "decision",
             ReportKind::Account => "account",
             ReportKind::Unpublish => "unpublish",
+            ReportKind::Appeal => "appeal",
         }
     }
 }

@@ -14,6 +14,7 @@
 //! [`metrics`], [`openapi`].
 
 pub mod admission;
+pub mod appeals;
 mod audit_csv;
 pub mod auth;
 pub mod banks;
@@ -321,6 +322,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/screenings/{id}", get(get_screening))
         .route("/v1/artworks/{artwork_id}", get(get_artwork))
         .route("/v1/reports", post(reports::report))
+        .route("/v1/appeals", post(appeals::appeal))
         .route(
             "/v1/accounts/{owner_id}/takedown",
             post(takedown).delete(review::users::lift_takedown),
@@ -364,6 +366,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/review/items/{id}/decision",
             post(review::decisions::decide),
+        )
+        .route("/v1/review/appeals", get(review::appeals::list))
+        .route("/v1/review/appeals/{id}", get(review::appeals::appeal))
+        .route(
+            "/v1/review/appeals/{id}/decision",
+            post(review::appeals::decide),
         )
         .route("/v1/review/stats", get(review::dashboard::stats))
         .route("/v1/review/audit", get(review::audit_log::audit_log))

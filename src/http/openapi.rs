@@ -29,6 +29,7 @@ use super::{banks, review, session, AppState};
         super::takedown,
         review::users::lift_takedown,
         super::reports::report,
+        super::appeals::appeal,
         banks::list_banks,
         banks::create_bank,
         banks::delete_bank,
@@ -49,6 +50,9 @@ use super::{banks, review, session, AppState};
         review::item::item,
         review::item::image,
         review::decisions::decide,
+        review::appeals::list,
+        review::appeals::appeal,
+        review::appeals::decide,
         review::dashboard::stats,
         review::audit_log::audit_log,
         review::audit_log::audit_export,
@@ -66,7 +70,7 @@ use super::{banks, review, session, AppState};
     tags(
         (name = "screening", description = "Synchronous screening and its records"),
         (name = "accounts", description = "Account-wide actions"),
-        (name = "reports", description = "Reports from the platform's report flow"),
+        (name = "reports", description = "Reports and appeals from the platform's flows"),
         (name = "banks", description = "Known-bad and allow-list hash banks (admin)"),
         (name = "review", description = "The reviewer console's API: session cookie, \
             `X-CSRF-Token` on changes; users are created with an admin token"),

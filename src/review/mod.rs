@@ -8,6 +8,7 @@
 //! rendering): downscaled, blurred unless revealed, grayscale if the reviewer wants, and
 //! re-encoded as PNG so nothing of the original file (metadata, other frames) reaches a browser.
 
+pub mod appeals;
 pub mod user_reports;
 
 use std::io::Cursor;
@@ -148,7 +149,24 @@ pub fn bank_entries(
     decision: ReviewDecision,
     min_quality: u32,
 ) -> Result<Vec<EntryWrite>, ReviewError> {
-    let external_id = Some(format!("review:{}", review.id));
+    bank_entries_as(
+        screening,
+        bank,
+        &format!("review:{}", review.id),
+        decision,
+        min_quality,
+    )
+}
+
+/// [`bank_entries`] under the entry id `entry_id`.
+pub fn bank_entries_as(
+    screening: &ScreeningRow,
+    bank: &BankRow,
+    entry_id: &str,
+    decision: ReviewDecision,
+    min_quality: u32,
+) -> Result<Vec<EntryWrite>, ReviewError> {
+    let external_id = Some(entry_id.to_string());
     let mut entries = Vec::new();
     for signal in &bank.spec.signal_types {
         let hashes = match signal.as_str() {

@@ -215,6 +215,8 @@ mod review;
 pub use review::*;
 mod user_reports;
 pub use user_reports::*;
+mod appeals;
+pub use appeals::*;
 
 text_enum!(
     /// `service` may screen; `admin` may also manage banks, takedowns and quarantine.
@@ -547,6 +549,7 @@ pub trait Store:
     + ReviewStore
     + ConsoleUserStore
     + UserReportStore
+    + AppealStore
     + Send
     + Sync
 {

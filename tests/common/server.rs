@@ -31,6 +31,14 @@ pub enum Backend {
     Postgres,
 }
 
+/// Sends `config`'s outbox to the one webhook at `url`.
+pub fn send_outbox_to(config: &mut ServiceConfig, url: &str) {
+    config.webhooks = vec![coverguard::config::WebhookConfig {
+        url: url.to_string(),
+        secret: None,
+    }];
+}
+
 /// A server that sends its outbox to the one webhook at `url`.
 pub async fn start_with_webhook(url: String) -> Server {
     start(|c| {
@@ -164,6 +172,46 @@ impl Server {
             .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Screens the scikit-image photo `file` as `artwork` of `owner`, expecting an answer.
+    pub async fn screen_photo_as(&self, file: &str, artwork: &str, owner: &str) -> Value {
+        let (status, body) = self
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                photo(file),
+                &format!("artwork_id={artwork}&owner_id={owner}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Creates the bank `spec` (admin token), expecting it to be new.
+    pub async fn create_bank(&self, spec: Value) {
+        let (status, body) = self
+            .send_json(ADMIN_TOKEN, reqwest::Method::POST, "/v1/banks", &spec)
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// Takes `owner`'s account down (admin token).
+    pub async fn take_down(&self, owner: &str) {
+        let path = format!("/v1/accounts/{owner}/takedown");
+        let (status, body) = self
+            .send_json(ADMIN_TOKEN, reqwest::Method::POST, &path, &Value::Null)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// The status of `artwork`, as `GET /v1/artworks/{id}` says it.
+    pub async fn artwork_status(&self, artwork: &str) -> String {
+        let (status, body) = self
+            .get(SERVICE_TOKEN, &format!("/v1/artworks/{artwork}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["status"].as_str().unwrap().to_string()
     }
 
     /// Adds the PNG `image` to `bank` as entry `external_id` (admin token).

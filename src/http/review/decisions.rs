@@ -175,7 +175,7 @@ async fn find_bank(ready: &Ready, name: &str) -> Result<crate::store::BankRow, A
 }
 
 /// The configured allow-list bank, created on first use.
-async fn allow_list_bank(
+pub(super) async fn allow_list_bank(
     state: &AppState,
     ready: &Ready,
 ) -> Result<crate::store::BankRow, ApiError> {

@@ -26,13 +26,13 @@ use super::queue::bank_actions;
 use super::{audit, reviewer, visible_item};
 
 /// A stored record as the console reads it: an image's, or words screened alone.
-enum ItemRecord {
+pub(super) enum ItemRecord {
     Image(Box<ScreeningRecord>),
     Words(WordsRecord),
 }
 
 impl ItemRecord {
-    fn read(screening: &ScreeningRow) -> Result<ItemRecord, StoreError> {
+    pub(super) fn read(screening: &ScreeningRow) -> Result<ItemRecord, StoreError> {
         let parsed = if screening.has_image() {
             serde_json::from_value(screening.record.clone()).map(|r| ItemRecord::Image(Box::new(r)))
         } else {
@@ -41,14 +41,14 @@ impl ItemRecord {
         parsed.map_err(|e| StoreError::backend("stored record does not parse", e))
     }
 
-    fn matches(&self) -> &[crate::matching::bank::BankMatch] {
+    pub(super) fn matches(&self) -> &[crate::matching::bank::BankMatch] {
         match self {
             ItemRecord::Image(record) => &record.matches,
             ItemRecord::Words(_) => &[],
         }
     }
 
-    fn detail(self, screening: ScreeningRow) -> ScreeningDetail {
+    pub(super) fn detail(self, screening: ScreeningRow) -> ScreeningDetail {
         let record = match self {
             ItemRecord::Image(record) => *record,
             ItemRecord::Words(words) => {

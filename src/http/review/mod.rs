@@ -5,6 +5,7 @@
 //! item did not exist). Each look at an item, each image served (safe or revealed) and each
 //! claim and decision is written to the audit log before the answer goes out.
 
+pub mod appeals;
 pub mod audit_log;
 pub mod dashboard;
 pub mod decisions;

@@ -27,3 +27,4 @@ include!("backfill.rs");
 include!("console_users.rs");
 include!("review.rs");
 include!("user_reports.rs");
+include!("appeals.rs");

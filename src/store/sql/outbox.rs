@@ -8,6 +8,17 @@ impl Backend {
         reports: &[ReportWrite],
         created_at: DateTime<Utc>,
     ) -> StoreResult<Vec<String>> {
+        Self::insert_reports_about(tx, Some(screening_id), reports, created_at).await
+    }
+
+    /// [`insert_reports`](Self::insert_reports) for rows about a screening, or about none
+    /// (an account's event).
+    async fn insert_reports_about(
+        tx: &mut Tx,
+        screening_id: Option<&str>,
+        reports: &[ReportWrite],
+        created_at: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
         let mut report_ids = Vec::with_capacity(reports.len());
         for report in reports {
             sqlx::query(&format!(

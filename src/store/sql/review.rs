@@ -405,37 +405,11 @@ impl ReviewStore for Backend {
             .execute(&mut *tx)
             .await?;
         }
-        let mut released_items = 0;
-        if write.decision == ReviewDecision::Release {
-            let screening = sqlx::query("SELECT sha256, artwork_id FROM screenings WHERE id = $1")
-                .bind(&review.screening_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let sha256: String = screening.try_get("sha256")?;
-            let artwork_id: Option<String> = screening.try_get("artwork_id")?;
-            released_items = sqlx::query(
-                "UPDATE quarantine_items SET released_at = $3, released_by = $4 \
-                 WHERE sha256 = $1 AND COALESCE(artwork_id, '') = COALESCE($2, '') \
-                   AND released_at IS NULL",
-            )
-            .bind(&sha256)
-            .bind(&artwork_id)
-            .bind(now)
-            .bind(&write.reviewer)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if let Some(artwork_id) = &artwork_id {
-                sqlx::query(
-                    "UPDATE artworks SET status = 'released', updated_at = $2 \
-                     WHERE artwork_id = $1 AND status IN ('quarantined', 'held')",
-                )
-                .bind(artwork_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        let released_items = if write.decision == ReviewDecision::Release {
+            Self::release_screened_art(&mut tx, &review.screening_id, &write.reviewer, now).await?
+        } else {
+            0
+        };
 
         Self::insert_audit(
             &mut tx,
@@ -480,37 +454,7 @@ impl ReviewStore for Backend {
         require_nonempty("owner id", owner_id)?;
         require_nonempty("actor", actor)?;
         let mut tx = self.begin_write().await?;
-        let lifted = sqlx::query(
-            "UPDATE accounts SET taken_down_at = NULL, taken_down_by = NULL \
-             WHERE owner_id = $1 AND taken_down_at IS NOT NULL",
-        )
-        .bind(owner_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if lifted {
-            Self::insert_audit(
-                &mut tx,
-                actor,
-                "account.takedown_lift",
-                owner_id,
-                &serde_json::json!({}),
-            )
-            .await?;
-            let now = now_utc();
-            let detail = serde_json::json!({ "action": "resume_owner" });
-            Self::insert_account_event(
-                &mut tx,
-                owner_id,
-                "takedown_lifted",
-                now,
-                actor,
-                detail,
-                now,
-            )
-            .await?;
-        }
+        let lifted = Self::lift_takedown_in(&mut tx, owner_id, actor).await?;
         tx.commit().await?;
         Ok(lifted)
     }
@@ -670,5 +614,85 @@ impl ReviewStore for Backend {
             .iter()
             .map(|row| parse_json("record", &row.try_get::<String, _>("record")?))
             .collect()
+    }
+}
+
+impl Backend {
+    /// Lifts `owner_id`'s takedown inside `tx`, with its audit row and account event; false
+    /// when the account was not taken down.
+    async fn lift_takedown_in(tx: &mut Tx, owner_id: &str, actor: &str) -> StoreResult<bool> {
+        let lifted = sqlx::query(
+            "UPDATE accounts SET taken_down_at = NULL, taken_down_by = NULL \
+             WHERE owner_id = $1 AND taken_down_at IS NOT NULL",
+        )
+        .bind(owner_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if lifted {
+            Self::insert_audit(
+                tx,
+                actor,
+                "account.takedown_lift",
+                owner_id,
+                &serde_json::json!({}),
+            )
+            .await?;
+            let now = now_utc();
+            let detail = serde_json::json!({ "action": "resume_owner" });
+            Self::insert_account_event(
+                tx,
+                owner_id,
+                "takedown_lifted",
+                now,
+                actor,
+                detail,
+                now,
+            )
+            .await?;
+        }
+        Ok(lifted)
+    }
+}
+
+impl Backend {
+    /// Lifts the quarantine of screening `screening_id`'s bytes of its artwork and makes the
+    /// artwork `released`, inside `tx`; the quarantine items lifted.
+    async fn release_screened_art(
+        tx: &mut Tx,
+        screening_id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let screening = sqlx::query("SELECT sha256, artwork_id FROM screenings WHERE id = $1")
+            .bind(screening_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let sha256: String = screening.try_get("sha256")?;
+        let artwork_id: Option<String> = screening.try_get("artwork_id")?;
+        let released = sqlx::query(
+            "UPDATE quarantine_items SET released_at = $3, released_by = $4 \
+             WHERE sha256 = $1 AND COALESCE(artwork_id, '') = COALESCE($2, '') \
+               AND released_at IS NULL",
+        )
+        .bind(&sha256)
+        .bind(&artwork_id)
+        .bind(now)
+        .bind(actor)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if let Some(artwork_id) = &artwork_id {
+            sqlx::query(
+                "UPDATE artworks SET status = 'released', updated_at = $2 \
+                 WHERE artwork_id = $1 AND status IN ('quarantined', 'held')",
+            )
+            .bind(artwork_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(released)
     }
 }

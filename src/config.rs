@@ -91,6 +91,8 @@ pub struct ServiceConfig {
     pub tokens: Vec<TokenConfig>,
     /// The reviewer console.
     pub review: ReviewConfig,
+    /// `[statements]`: the grounds and reach statements of reasons state.
+    pub statements: crate::review::statements::StatementsConfig,
     /// `[http]`: connection and request-reading limits.
     pub http: HttpConfig,
     /// `[owner_pattern]`: when one owner's empty playlists asking for contact or pictures
@@ -293,6 +295,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("reporter", &self.reporter)
             .field("tokens", &self.tokens)
             .field("review", &self.review)
+            .field("statements", &self.statements)
             .field("http", &self.http)
             .field("owner_pattern", &self.owner_pattern)
             .field("ocr", &self.ocr)
@@ -345,6 +348,7 @@ impl Default for ServiceConfig {
             reporter: None,
             tokens: Vec::new(),
             review: ReviewConfig::default(),
+            statements: Default::default(),
             http: HttpConfig::default(),
             owner_pattern: OwnerPatternConfig::default(),
             ocr: OcrConfig::default(),
@@ -444,6 +448,17 @@ impl ServiceConfig {
                  http.body_read_timeout_secs must be above 0"
                     .into(),
             ));
+        }
+        let scope = &self.statements.territorial_scope;
+        if scope.is_empty()
+            || scope
+                .iter()
+                .any(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "statements.territorial_scope must list member states as two capital letters \
+                 (e.g. \"DE\"), not {scope:?}"
+            )));
         }
         if self.review.claim_lease_minutes == 0
             || self.review.session_hours == 0

@@ -172,7 +172,13 @@ async fn every_bearer_route_checks_the_token_and_its_role() {
     let server = start(|_| {}).await;
     server.wait_ready().await;
     let document = server.openapi().await;
-    let admin_areas = ["/v1/banks", "/v1/users", "/v1/accounts", "/v1/review/audit"];
+    let admin_areas = [
+        "/v1/banks",
+        "/v1/users",
+        "/v1/accounts",
+        "/v1/review/audit",
+        "/v1/statements",
+    ];
     let mut checked = 0;
     for (path, operations) in document["paths"].as_object().unwrap() {
         for (method, operation) in operations.as_object().unwrap() {

@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod reports;
 pub mod review;
 pub mod session;
+pub mod statements;
 pub mod tokens;
 
 use std::sync::{Arc, OnceLock};
@@ -323,6 +324,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/artworks/{artwork_id}", get(get_artwork))
         .route("/v1/reports", post(reports::report))
         .route("/v1/appeals", post(appeals::appeal))
+        .route("/v1/statements", get(statements::export))
         .route(
             "/v1/accounts/{owner_id}/takedown",
             post(takedown).delete(review::users::lift_takedown),

@@ -30,6 +30,7 @@ use super::{banks, review, session, AppState};
         review::users::lift_takedown,
         super::reports::report,
         super::appeals::appeal,
+        super::statements::export,
         banks::list_banks,
         banks::create_bank,
         banks::delete_bank,

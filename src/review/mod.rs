@@ -9,6 +9,7 @@
 //! re-encoded as PNG so nothing of the original file (metadata, other frames) reaches a browser.
 
 pub mod appeals;
+pub mod statements;
 pub mod user_reports;
 
 use std::io::Cursor;

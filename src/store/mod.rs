@@ -217,6 +217,8 @@ mod user_reports;
 pub use user_reports::*;
 mod appeals;
 pub use appeals::*;
+mod statements;
+pub use statements::*;
 
 text_enum!(
     /// `service` may screen; `admin` may also manage banks, takedowns and quarantine.
@@ -550,6 +552,7 @@ pub trait Store:
     + ConsoleUserStore
     + UserReportStore
     + AppealStore
+    + StatementStore
     + Send
     + Sync
 {

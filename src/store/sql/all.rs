@@ -28,3 +28,4 @@ include!("console_users.rs");
 include!("review.rs");
 include!("user_reports.rs");
 include!("appeals.rs");
+include!("statements.rs");

@@ -1371,5 +1371,27 @@ async fn an_appeal_is_read_by_its_reviewer_and_reversed_by_another() {
         (200, Some("released")),
         "{artwork}"
     );
+
+    // The dashboard counts the appeal and its reversal.
+    browser.goto(&format!("{base}/console/dashboard")).await;
+    let appeals = browser
+        .until(
+            "the transparency counts",
+            "const rows = [...document.querySelectorAll('#t-appeals tr[data-key]')];
+             return rows.length ? rows.map(r => [r.dataset.key, r.cells[1].textContent]) : null;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        appeals,
+        json!([
+            ["filed", "1"],
+            ["decided", "1"],
+            ["upheld", "0"],
+            ["reversed", "1"],
+            ["reversal rate", "100%"]
+        ])
+    );
+    screenshot(&browser, "console-dashboard-transparency.png").await;
     server.finish().await;
 }

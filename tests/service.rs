@@ -178,6 +178,7 @@ async fn every_bearer_route_checks_the_token_and_its_role() {
         "/v1/accounts",
         "/v1/review/audit",
         "/v1/statements",
+        "/v1/transparency",
     ];
     let mut checked = 0;
     for (path, operations) in document["paths"].as_object().unwrap() {

@@ -1,7 +1,8 @@
-//! Statements of reasons over HTTP, on SQLite and Postgres: every decision that restricted
-//! art or an account (an automatic block, a review hold, reviewers' confirms, a takedown)
-//! has exactly one statement, in the DSA Transparency Database's shape, and the export reads
-//! the same every time.
+//! Statements of reasons and transparency counts over HTTP, on SQLite and Postgres: every
+//! decision that restricted art or an account (an automatic block, a review hold,
+//! reviewers' confirms, a takedown) has exactly one statement, in the DSA Transparency
+//! Database's shape, and the export reads the same every time; the counts equal the rows
+//! they count.
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::console;
 use common::server::*;
+use common::webhook::Webhook;
 use serde_json::{json, Value};
 
 /// Fields every statement carries, as the database's API names them.
@@ -56,13 +58,8 @@ async fn confirm(console: &console::Console<'_>, item: &str, reason: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-async fn every_restricting_decision_has_one_statement(backend: Backend) {
-    let Some(server) = start_on(backend, |c| c.reporter = Some(reporter())).await else {
-        return;
-    };
-    server.wait_ready().await;
-    console::add_user(&server, "rita", "reviewer").await;
-    let rita = console::login(&server, "rita").await;
+/// A `csam` bank holding the astronaut's bytes, and a known-bad bank to confirm into.
+async fn banks_with_the_astronaut_as_csam(server: &Server) {
     server
         .create_bank(json!({"name": "hotline", "category": "csam", "signal_types": ["md5"]}))
         .await;
@@ -73,6 +70,16 @@ async fn every_restricting_decision_has_one_statement(backend: Backend) {
         .bank_image("hotline", "case-1", photo("astronaut.png"))
         .await;
     assert_eq!(status, 200, "{body}");
+}
+
+async fn every_restricting_decision_has_one_statement(backend: Backend) {
+    let Some(server) = start_on(backend, |c| c.reporter = Some(reporter())).await else {
+        return;
+    };
+    server.wait_ready().await;
+    console::add_user(&server, "rita", "reviewer").await;
+    let rita = console::login(&server, "rita").await;
+    banks_with_the_astronaut_as_csam(&server).await;
 
     let blocked = server
         .screen_photo_as("astronaut.png", "art-b", "owner-1")
@@ -241,4 +248,149 @@ async fn every_restricting_decision_has_one_statement_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_restricting_decision_has_one_statement_on_postgres() {
     every_restricting_decision_has_one_statement(Backend::Postgres).await;
+}
+
+async fn transparency_counts_equal_the_rows_they_count(backend: Backend) {
+    let hook = Webhook::start().await;
+    let hook_url = hook.url().to_string();
+    let Some(server) = start_on(backend, |c| {
+        c.reporter = Some(reporter());
+        send_outbox_to(c, &hook_url);
+    })
+    .await
+    else {
+        return;
+    };
+    server.wait_ready().await;
+    for name in ["rita", "sam"] {
+        console::add_user(&server, name, "reviewer").await;
+    }
+    let rita = console::login(&server, "rita").await;
+    let sam = console::login(&server, "sam").await;
+    banks_with_the_astronaut_as_csam(&server).await;
+    server
+        .screen_photo_as("astronaut.png", "art-b", "owner-1")
+        .await;
+    server
+        .screen_photo_as("color.png", "art-h", "owner-1")
+        .await;
+    server.screen_photo_as("moon.png", "art-r", "owner-2").await;
+    // A guardian's report decides art-r again (a fourth screening) and queues it.
+    let (status, body) = server
+        .send_json(
+            SERVICE_TOKEN,
+            reqwest::Method::POST,
+            "/v1/reports",
+            &json!({"reporter_kind": "guardian", "reporter_ref": "parent-1",
+                    "category": "minor_sexual", "artwork_id": "art-r"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, queue) = rita.get("/v1/review/queue").await;
+    let held = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["artwork_id"] == "art-h")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    confirm(&rita, &held, "adult_explicit").await;
+    let (status, appeal) = server
+        .send_json(
+            SERVICE_TOKEN,
+            reqwest::Method::POST,
+            "/v1/appeals",
+            &json!({"owner_id": "owner-1", "artwork_id": "art-h"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{appeal}");
+    let (status, body) = sam
+        .post(
+            &format!(
+                "/v1/review/appeals/{}/decision",
+                appeal["id"].as_str().unwrap()
+            ),
+            &json!({"outcome": "upheld", "reason_code": "decision_correct"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, counts) = server
+        .get(
+            ADMIN_TOKEN,
+            &format!("/v1/transparency?from={}&to={}", day(-1), day(1)),
+        )
+        .await;
+    assert_eq!(status, 200, "{counts}");
+    let written: u64 = counts["reports_sent"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|states| states.as_object().unwrap().values())
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    // Each outbox row counted is one report the webhook receives.
+    let received = hook
+        .at_least(written as usize, "every report", |_| true)
+        .await;
+    let distinct: BTreeSet<&str> = received
+        .iter()
+        .map(|b| b["report_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(distinct.len() as u64, written, "{counts}");
+
+    assert_eq!(counts["screenings"], 4, "{counts}");
+    assert_eq!(
+        counts["verdicts"],
+        json!({"allow": 2, "block": 1, "review": 1}),
+        "{counts}"
+    );
+    assert_eq!(
+        counts["blocks_by_signal"],
+        json!({"bank:csam": 1}),
+        "{counts}"
+    );
+    assert_eq!(counts["reviews"]["queued"], 3, "{counts}");
+    assert_eq!(counts["reviews"]["decided"], 1, "{counts}");
+    assert!(counts["reviews"]["median_seconds_to_decision"].is_i64());
+    assert_eq!(
+        counts["decisions_by_reason"],
+        json!({"confirm:adult_explicit": 1})
+    );
+    assert_eq!(
+        counts["user_reports"],
+        json!({"reports": 1, "by_category": {"minor_sexual": 1}, "by_outcome": {"pending": 1}})
+    );
+    assert_eq!(
+        counts["appeals"],
+        json!({"filed": 1, "decided": 1, "upheld": 1, "reversed": 0, "reversal_rate": 0.0})
+    );
+    for kind in ["hit", "cybertipline", "decision", "appeal"] {
+        assert!(counts["reports_sent"][kind].is_object(), "{kind}: {counts}");
+    }
+    // The console shows the same counts to a reviewer; a service token is refused.
+    let (status, seen) = rita
+        .get(&format!("/v1/transparency?from={}&to={}", day(-1), day(1)))
+        .await;
+    assert_eq!((status, &seen["appeals"]), (200, &counts["appeals"]));
+    let (status, _) = server
+        .get(
+            SERVICE_TOKEN,
+            &format!("/v1/transparency?from={}&to={}", day(-1), day(1)),
+        )
+        .await;
+    assert_eq!(status, 403);
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transparency_counts_equal_the_rows_they_count_on_sqlite() {
+    transparency_counts_equal_the_rows_they_count(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transparency_counts_equal_the_rows_they_count_on_postgres() {
+    transparency_counts_equal_the_rows_they_count(Backend::Postgres).await;
 }

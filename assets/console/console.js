@@ -1443,8 +1443,13 @@
   async function renderDashboard(seq) {
     setPage("Dashboard", h("div.page-head", null, h("h1", null, "Dashboard")), h("p.muted", null, "Loading…"));
     let stats;
+    let counts = null;
+    const day = (offset) => new Date(Date.now() + offset * 86400000).toISOString().slice(0, 10);
     try {
-      stats = await api("GET", `${API}/stats`);
+      [stats, counts] = await Promise.all([
+        api("GET", `${API}/stats`),
+        api("GET", `/v1/transparency?from=${day(-29)}&to=${day(0)}`),
+      ]);
     } catch (e) {
       if (!isCurrent(seq)) return;
       setPage("Dashboard", h("div.page-head", null, h("h1", null, "Dashboard")));
@@ -1458,7 +1463,40 @@
         chartCard("chart-verdicts", "Verdicts per day (last 14 days)", verdictChart(stats.verdicts_per_day || []), "wide"),
         chartCard("chart-queue-age", "Open queue by age", queueAgeChart(stats.queue_age || [])),
         chartCard("chart-decisions", "Decisions by reviewer", decisionsChart(stats.decisions_by_reviewer || [])),
-        chartCard("chart-scores", "Score distribution per label", scoresChart(stats.score_histograms || []), "wide")));
+        chartCard("chart-scores", "Score distribution per label", scoresChart(stats.score_histograms || []), "wide")),
+      transparencyPanel(counts || {}));
+  }
+
+  /** The transparency counts of the last 30 days, as tables of name and count. */
+  function transparencyPanel(c) {
+    const table = (id, caption, entries) => h(`table#${id}.data.compact`, null,
+      h("caption", null, caption),
+      h("tbody", null, entries.length
+        ? entries.map(([k, v]) => h("tr", { dataset: { key: k } }, h("td", null, k), h("td.num", null, String(v))))
+        : h("tr", null, h("td.muted", { colspan: "2" }, "none"))));
+    const flat = (o) => Object.entries(o || {});
+    const r = c.reviews || {};
+    const a = c.appeals || {};
+    const u = c.user_reports || {};
+    const sent = flat(c.reports_sent).map(([kind, states]) => [kind, flat(states).map(([s, n]) => `${n} ${s}`).join(", ")]);
+    return h("section#transparency.panel", { "aria-labelledby": "transparency-h" },
+      h("h2#transparency-h", null, "Transparency (last 30 days)"),
+      h("div.transparency-grid", null,
+        table("t-verdicts", `Screenings: ${c.screenings || 0}`, flat(c.verdicts)),
+        table("t-blocks", "Blocks by signal", flat(c.blocks_by_signal)),
+        table("t-reviews", "Reviews", [["queued", r.queued || 0], ["decided", r.decided || 0],
+          ["median time to decision", r.median_seconds_to_decision == null ? "–" : fmtDuration(r.median_seconds_to_decision)]]),
+        table("t-reasons", "Decisions by reason", flat(c.decisions_by_reason)),
+        table("t-user-reports", `User reports: ${u.reports || 0}`, [...flat(u.by_category), ...flat(u.by_outcome)]),
+        table("t-appeals", "Appeals", [["filed", a.filed || 0], ["decided", a.decided || 0], ["upheld", a.upheld || 0],
+          ["reversed", a.reversed || 0], ["reversal rate", a.reversal_rate == null ? "–" : `${Math.round(a.reversal_rate * 100)}%`]]),
+        table("t-sent", "Reports sent", sent)));
+  }
+
+  function fmtDuration(seconds) {
+    if (seconds < 120) return `${seconds} s`;
+    if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+    return `${Math.round(seconds / 3600)} h`;
   }
 
   /** chart: {svg: SVGElement} or null for "no data". */

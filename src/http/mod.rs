@@ -31,6 +31,7 @@ pub mod review;
 pub mod session;
 pub mod statements;
 pub mod tokens;
+pub mod transparency;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -325,6 +326,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reports", post(reports::report))
         .route("/v1/appeals", post(appeals::appeal))
         .route("/v1/statements", get(statements::export))
+        .route("/v1/transparency", get(transparency::counts))
         .route(
             "/v1/accounts/{owner_id}/takedown",
             post(takedown).delete(review::users::lift_takedown),

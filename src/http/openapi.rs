@@ -31,6 +31,7 @@ use super::{banks, review, session, AppState};
         super::reports::report,
         super::appeals::appeal,
         super::statements::export,
+        super::transparency::counts,
         banks::list_banks,
         banks::create_bank,
         banks::delete_bank,

@@ -25,6 +25,19 @@ pub struct StatementsQuery {
     to: String,
 }
 
+/// `[from, to)` for the days `from` to `to` (UTC, both inclusive).
+pub(crate) fn day_range(from: &str, to: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let (start, end) = (day("from", from, 0)?, day("to", to, 1)?);
+    if end <= start {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("to={to} is before from={from}"),
+        ));
+    }
+    Ok((start, end))
+}
+
 fn day(field: &str, value: &str, days_after: u64) -> Result<DateTime<Utc>, ApiError> {
     let day = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|e| {
         ApiError::new(
@@ -57,14 +70,7 @@ pub async fn export(
     Query(query): Query<StatementsQuery>,
 ) -> Result<Response, ApiError> {
     let ready = state.ready()?;
-    let (from, to) = (day("from", &query.from, 0)?, day("to", &query.to, 1)?);
-    if to <= from {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            format!("to={} is before from={}", query.to, query.from),
-        ));
-    }
+    let (from, to) = day_range(&query.from, &query.to)?;
     let decisions = ready
         .store
         .restricting_decisions(from, to, MAX_STATEMENTS + 1)

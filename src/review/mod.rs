@@ -10,6 +10,7 @@
 
 pub mod appeals;
 pub mod statements;
+pub mod transparency;
 pub mod user_reports;
 
 use std::io::Cursor;

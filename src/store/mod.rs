@@ -219,6 +219,8 @@ mod appeals;
 pub use appeals::*;
 mod statements;
 pub use statements::*;
+mod transparency;
+pub use transparency::*;
 
 text_enum!(
     /// `service` may screen; `admin` may also manage banks, takedowns and quarantine.
@@ -553,6 +555,7 @@ pub trait Store:
     + UserReportStore
     + AppealStore
     + StatementStore
+    + TransparencyStore
     + Send
     + Sync
 {

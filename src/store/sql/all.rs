@@ -29,3 +29,4 @@ include!("review.rs");
 include!("user_reports.rs");
 include!("appeals.rs");
 include!("statements.rs");
+include!("transparency.rs");

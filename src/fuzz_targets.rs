@@ -202,7 +202,7 @@ pub fn request_body(data: &[u8]) {
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static(content_type),
     );
-    let parsed = crate::http::parse_screen_request(
+    let parsed = crate::http::screening::parse_screen_request(
         &headers,
         Some(&query),
         bytes::Bytes::copy_from_slice(body),

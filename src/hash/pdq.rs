@@ -9,6 +9,10 @@
 //! Every floating-point step keeps the reference's types and order of
 //! operations, because hashes of low-contrast images depend on the last bit
 //! of the DCT coefficients.
+//!
+//! Hand-written because no crate is bit-exact with the reference, and kept as one file
+//! over 800 lines because its steps share that one numeric contract: split, the order
+//! of operations a hash depends on would be spread over files.
 
 use std::fmt;
 use std::sync::OnceLock;

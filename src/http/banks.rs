@@ -323,7 +323,7 @@ pub async fn add_entries(
 ) -> Result<Json<ChangeView>, ApiError> {
     let ready = state.ready()?;
     let caller = token.caller;
-    let content_type = super::content_type(&headers);
+    let content_type = super::screening::content_type(&headers);
     let (entries, skipped, from_image) = if content_type.starts_with("application/json") {
         let request: AddEntries = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;

@@ -23,10 +23,10 @@ use super::{banks, review, session, AppState};
             `admin` also manages banks and takedowns."
     ),
     paths(
-        super::screen,
-        super::get_screening,
-        super::get_artwork,
-        super::takedown,
+        super::screening::screen,
+        super::screening::get_screening,
+        super::screening::get_artwork,
+        super::accounts::takedown,
         review::users::lift_takedown,
         super::reports::report,
         super::appeals::appeal,

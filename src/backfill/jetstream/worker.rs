@@ -17,7 +17,7 @@ use super::{
     HEADER_WORKER, MIN_PULL_EXPIRES,
 };
 
-/// Pulls items from the shared consumer. See the [module docs](self) for the
+/// Pulls items from the shared consumer. See the [queue's docs](super) for the
 /// delivery contract.
 pub struct Worker<T> {
     pub(super) name: String,

@@ -160,12 +160,21 @@ async fn the_queue_pages_and_lists_each_artwork_once() {
     assert_eq!(status, 200, "{old}");
     assert_eq!(old["superseded_by"]["screening_id"], second.as_str());
 
-    // A cursor the queue did not hand out is refused.
-    let (status, body) = rita.get("/v1/review/queue?after=no-such-item").await;
-    assert_eq!(
-        (status, body["error"]["kind"].as_str()),
-        (422, Some("invalid"))
-    );
+    // A cursor the queue did not hand out, or a filter value that names nothing, is
+    // refused rather than answered with an empty page.
+    for query in [
+        "after=no-such-item",
+        "verdict=blocked",
+        "state=archived",
+        "reported=yes",
+    ] {
+        let (status, body) = rita.get(&format!("/v1/review/queue?{query}")).await;
+        assert_eq!(
+            (status, body["error"]["kind"].as_str()),
+            (422, Some("invalid")),
+            "{query}: {body}"
+        );
+    }
     server.finish().await;
 }
 

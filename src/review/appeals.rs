@@ -155,10 +155,10 @@ async fn artwork_decision(
     let item = store.review_for_screening(&latest.id).await?;
     let confirmed = item
         .as_ref()
-        .filter(|i| i.decision.as_deref() == Some(ReviewDecision::Confirm.as_str()));
+        .filter(|i| i.decision == Some(ReviewDecision::Confirm));
     let released = item
         .as_ref()
-        .is_some_and(|i| i.decision.as_deref() == Some(ReviewDecision::Release.as_str()));
+        .is_some_and(|i| i.decision == Some(ReviewDecision::Release));
     let base = AppealWrite {
         decision_ref: String::new(),
         kind: AppealKind::AutomatedBlock,

@@ -482,7 +482,8 @@ pub struct ReviewRow {
     pub claimed_by: Option<String>,
     pub claimed_at: Option<DateTime<Utc>>,
     pub decided_at: Option<DateTime<Utc>>,
-    pub decision: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub decision: Option<ReviewDecision>,
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub level: ReviewLevel,

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{AuditRow, EntryWrite, ReportWrite, ReviewRow, StoreError, StoreResult};
+use crate::screening::policy::Verdict;
 
 text_enum!(
     /// Who may log in to the console. Admins also see escalated items and the audit log.
@@ -153,7 +154,7 @@ pub enum QueueState {
 #[derive(Debug, Clone, Default)]
 pub struct ReviewFilter {
     pub state: QueueState,
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
     pub label: Option<String>,
     pub bank: Option<String>,
     pub owner: Option<String>,
@@ -238,8 +239,10 @@ pub struct ConsoleUserSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OwnerArtwork {
     pub artwork_id: String,
-    pub status: String,
-    pub verdict: Option<String>,
+    #[schema(value_type = String)]
+    pub status: super::ArtworkStatus,
+    #[schema(value_type = Option<String>)]
+    pub verdict: Option<Verdict>,
     pub screening_id: Option<String>,
     pub updated_at: DateTime<Utc>,
 }

@@ -1229,7 +1229,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
         ),
         (
             ReviewFilter {
-                verdict: Some("review".into()),
+                verdict: Some(Verdict::Review),
                 ..open_filter.clone()
             },
             vec![low_id.as_str()],
@@ -1353,7 +1353,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
     assert_eq!(applied.bank_entries_added, 2);
     assert_eq!(applied.banks_version, version_before + 1);
     assert_eq!(applied.review.state, ReviewState::Decided);
-    assert_eq!(applied.review.decision.as_deref(), Some("confirm"));
+    assert_eq!(applied.review.decision, Some(ReviewDecision::Confirm));
     assert_eq!(
         applied.review.reason_code.as_deref(),
         Some("adult_explicit")
@@ -1469,7 +1469,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
     );
     let owned = store.owner_artworks("r-owner-2", 10, true).await.unwrap();
     assert_eq!(owned.len(), 1);
-    assert_eq!(owned[0].verdict.as_deref(), Some("block"));
+    assert_eq!(owned[0].verdict, Some(Verdict::Block));
     assert_eq!(store.recent_records(10).await.unwrap().len(), 2);
 }
 

@@ -120,7 +120,17 @@ pub async fn queue(
     };
     let filter = ReviewFilter {
         state: queue_state,
-        verdict: given(&query.verdict),
+        verdict: given(&query.verdict)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid",
+                        format!("verdict={v:?}: use allow, review or block"),
+                    )
+                })
+            })
+            .transpose()?,
         label: given(&query.label),
         bank: given(&query.bank),
         owner: given(&query.owner),

@@ -105,7 +105,7 @@ impl ReviewStore for Backend {
             query.push(" AND level = 'reviewer'");
         }
         if let Some(verdict) = &filter.verdict {
-            query.push(" AND verdict = ").push_bind(verdict.clone());
+            query.push(" AND verdict = ").push_bind(verdict.as_str());
         }
         if let Some(owner) = &filter.owner {
             query.push(" AND owner_id = ").push_bind(owner.clone());
@@ -314,7 +314,7 @@ impl ReviewStore for Backend {
             // The same decision again by the same reviewer is a client retry: report it,
             // change nothing. Another reviewer deciding at the same time lost the race, and
             // must be told so rather than believe their decision was recorded.
-            if review.decision.as_deref() == Some(write.decision.as_str())
+            if review.decision == Some(write.decision)
                 && review.claimed_by.as_deref() == Some(write.reviewer.as_str())
             {
                 let banks_version = Self::current_banks_version(&mut tx).await?;
@@ -329,7 +329,7 @@ impl ReviewStore for Backend {
             }
             return Err(StoreError::Conflict(format!(
                 "review item {id} was already decided ({}) by {}",
-                review.decision.as_deref().unwrap_or("?"),
+                review.decision.map_or("?", |d| d.as_str()),
                 review.claimed_by.as_deref().unwrap_or("someone else")
             )));
         }
@@ -483,8 +483,11 @@ impl ReviewStore for Backend {
             .map(|row| {
                 Ok(OwnerArtwork {
                     artwork_id: row.try_get("artwork_id")?,
-                    status: row.try_get("status")?,
-                    verdict: row.try_get("verdict")?,
+                    status: row.try_get::<String, _>("status")?.parse()?,
+                    verdict: row
+                        .try_get::<Option<String>, _>("verdict")?
+                        .map(|v| v.parse())
+                        .transpose()?,
                     screening_id: row.try_get("latest_screening_id")?,
                     updated_at: row.try_get("updated_at")?,
                 })
@@ -641,16 +644,8 @@ impl Backend {
             .await?;
             let now = now_utc();
             let detail = serde_json::json!({ "action": "resume_owner" });
-            Self::insert_account_event(
-                tx,
-                owner_id,
-                "takedown_lifted",
-                now,
-                actor,
-                detail,
-                now,
-            )
-            .await?;
+            Self::insert_account_event(tx, owner_id, "takedown_lifted", now, actor, detail, now)
+                .await?;
         }
         Ok(lifted)
     }

@@ -135,7 +135,10 @@ fn review_from_row(row: &DbRow) -> StoreResult<ReviewRow> {
         claimed_by: row.try_get("claimed_by")?,
         claimed_at: row.try_get("claimed_at")?,
         decided_at: row.try_get("decided_at")?,
-        decision: row.try_get("decision")?,
+        decision: row
+            .try_get::<Option<String>, _>("decision")?
+            .map(|d| d.parse())
+            .transpose()?,
         note: row.try_get("note")?,
         created_at: row.try_get("created_at")?,
         level: row.try_get::<String, _>("level")?.parse()?,

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -361,21 +362,23 @@ impl Backfill {
         };
         let submission = self.submission(job_id, item);
         let bytes = Bytes::from(bytes);
-        let mut wait = Duration::from_millis(20);
-        loop {
-            match self.pipeline.screen(bytes.clone(), &submission).await {
-                Ok(screened) => {
-                    let verdict = screened.record.verdict;
-                    return Ok((ItemResult::Screened { verdict }, screened.screening_id));
-                }
-                // Backpressure, not failure: wait for the queue instead of failing the item.
-                Err(PipelineError::Scheduler(SchedulerError::Overloaded { .. })) => {
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(1));
-                }
-                Err(e) => return Err(ItemError::from_pipeline(e)),
-            }
-        }
+        // Backpressure, not failure: wait for the queue instead of failing the item.
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(20))
+            .with_max_delay(Duration::from_secs(1))
+            .without_max_times();
+        let screened = (|| self.pipeline.screen(bytes.clone(), &submission))
+            .retry(backoff)
+            .when(|e| {
+                matches!(
+                    e,
+                    PipelineError::Scheduler(SchedulerError::Overloaded { .. })
+                )
+            })
+            .await
+            .map_err(ItemError::from_pipeline)?;
+        let verdict = screened.record.verdict;
+        Ok((ItemResult::Screened { verdict }, screened.screening_id))
     }
 
     async fn fetch_url(&self, url: &str) -> Result<Vec<u8>, ItemError> {
@@ -392,28 +395,33 @@ impl Backfill {
             )
         };
         let max = self.pipeline.settings.limits.max_bytes;
-        let mut delay = self.options.fetch_backoff;
-        let mut attempt = 1;
-        loop {
-            let result = {
-                let _permit = permits
-                    .acquire()
-                    .await
-                    .map_err(|_| ItemError::failed("internal", "host limiter closed"))?;
-                self.http.get(url, max).await
-            };
-            match result {
-                Ok(bytes) => return Ok(bytes),
-                Err(e) if attempt < self.options.fetch_attempts && may_pass(&e) => {
-                    tracing::debug!(%url, attempt, error = %e, "fetch failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // `None`: the host's limiter is closed, which nothing does; no retry helps then.
+        let attempt = || async {
+            let _permit = permits.acquire().await.map_err(|_| None)?;
+            self.http.get(url, max).await.map_err(Some)
+        };
+        attempt
+            .retry(fetch_backoff(&self.options))
+            .when(|e| e.as_ref().is_some_and(may_pass))
+            .notify(|e, delay| {
+                let error = e.as_ref().map(ToString::to_string).unwrap_or_default();
+                tracing::debug!(%url, ?delay, %error, "fetch failed; retrying");
+            })
+            .await
+            .map_err(|e| match e {
+                Some(e) => e.into(),
+                None => ItemError::failed("internal", "host limiter closed"),
+            })
     }
+}
+
+/// The pauses between a fetch's attempts: `fetch_attempts` in all, the first pause
+/// `fetch_backoff`, doubling.
+fn fetch_backoff(options: &BackfillOptions) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(options.fetch_backoff)
+        .without_max_delay()
+        .with_max_times(options.fetch_attempts.saturating_sub(1) as usize)
 }
 
 /// Fetch errors worth another try.
@@ -587,4 +595,30 @@ where
     summary.bad_rows = skipped.iter().filter(|bad| **bad).count() as u64;
     summary.duplicate_rows = skipped.iter().filter(|bad| !**bad).count() as u64;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn a_fetch_is_tried_fetch_attempts_times_with_doubling_pauses() {
+        let options = BackfillOptions {
+            fetch_attempts: 4,
+            fetch_backoff: Duration::from_millis(500),
+            ..BackfillOptions::default()
+        };
+        let pauses: Vec<Duration> = fetch_backoff(&options).build().collect();
+        assert_eq!(
+            pauses,
+            [500, 1000, 2000].map(Duration::from_millis),
+            "three pauses between four attempts"
+        );
+        let once = BackfillOptions {
+            fetch_attempts: 1,
+            ..options
+        };
+        assert_eq!(fetch_backoff(&once).build().count(), 0);
+    }
 }

@@ -146,21 +146,21 @@ impl AppState {
     /// that is not up yet when the process starts must not leave it unready for good.
     /// Meanwhile every request is answered 503 `not_ready`, never screened.
     pub async fn load_until_ready(&self) {
+        use backon::{ExponentialBuilder, Retryable};
         let mut shutdown = self.inner.shutdown.subscribe();
-        let mut delay = LOAD_RETRY_FIRST;
-        loop {
-            match self.load().await {
-                Ok(()) => return,
-                Err(e) => tracing::error!(
-                    retry_in_ms = delay.as_millis() as u64,
-                    "start-up failed: {e:#}"
-                ),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => return,
-            }
-            delay = (delay * 2).min(LOAD_RETRY_MAX);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(LOAD_RETRY_FIRST)
+            .with_max_delay(LOAD_RETRY_MAX)
+            .without_max_times();
+        let loaded = (|| self.load()).retry(backoff).notify(|e, delay| {
+            tracing::error!(
+                retry_in_ms = delay.as_millis() as u64,
+                "start-up failed: {e:#}"
+            )
+        });
+        tokio::select! {
+            _ = loaded => {}
+            _ = shutdown.changed() => {}
         }
     }
 

@@ -136,12 +136,16 @@ async fn count_on_artwork(
         };
         let context: ScreenContext =
             serde_json::from_value(latest.context.clone()).unwrap_or_default();
+        // The strict profile, where the owner's own context did not ask for it.
         let strict = report.category.concerns_minor() && context.strict_reason().is_none();
+        // An earlier report's re-decision (under the same banks' rules) is strict already:
+        // deciding it again would only supersede the item earlier reports are counted on.
+        let strict_pending = strict && latest.policy_version != strict_version(pipeline).await?;
         let decided = store
             .review_for_screening(&latest.id)
             .await?
             .is_some_and(|r| r.state == ReviewState::Decided);
-        let (screening, redecided) = if strict || decided {
+        let (screening, redecided) = if strict_pending || decided {
             (
                 redecide_for(pipeline, report, &latest, context, strict).await?,
                 true,
@@ -176,6 +180,15 @@ async fn count_on_artwork(
         }
     }
     Err(IntakeError::Busy(artwork_id.to_string()))
+}
+
+/// The version of the strict profile under the current banks, as a strict re-decision
+/// records it.
+async fn strict_version(pipeline: &Pipeline) -> Result<String, IntakeError> {
+    let banks = pipeline.banks_for_screening().await?;
+    Ok(banks
+        .policy_with_banks(&context::strict_policy(&pipeline.policy))
+        .version())
 }
 
 /// `latest` decided again for `report` as a new screening of its artwork: under the strict

@@ -232,8 +232,13 @@ async fn csam_and_takedown_appeals_go_to_an_admin(backend: Backend) {
     let (status, _) = rita.get(&format!("/v1/review/appeals/{csam}")).await;
     assert_eq!(status, 404);
     let reverse = json!({"outcome": "reversed", "reason_code": "false_positive_hash"});
-    let (status, _) = decide(&rita, &csam, reverse.clone()).await;
+    let (status, body) = decide(&rita, &csam, reverse.clone()).await;
     assert_eq!(status, 404);
+    assert_eq!(
+        body["error"]["message"],
+        format!("no appeal {csam}"),
+        "{body}"
+    );
     assert_eq!(listed(&adam, "").await, [csam.as_str()]);
 
     // The admin reverses it: the entry is disabled, so a rescan does not block again.

@@ -18,7 +18,7 @@ use crate::store::{
 
 use super::decisions::allow_list_bank;
 use super::item::{ItemRecord, ScreeningDetail};
-use super::{audit, reviewer, store_error_for};
+use super::{audit, reviewer};
 
 impl From<AppealError> for ApiError {
     fn from(e: AppealError) -> Self {
@@ -261,7 +261,11 @@ pub async fn decide(
             reports,
         })
         .await
-        .map_err(store_error_for(&reviewer))?
+        .map_err(|e| match e {
+            // Same answer whether the appeal is missing or above the caller's level.
+            crate::store::StoreError::NotFound(_) => ApiError::not_found(format!("no appeal {id}")),
+            e => e.into(),
+        })?
         .map_err(|refused| {
             let kind = match refused {
                 AppealRefused::SameDecider { .. } => "same_decider",

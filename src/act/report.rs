@@ -24,6 +24,11 @@ pub const HIT_REPORT_SCHEMA: &str = "coverguard.hit_report.v1";
 pub const CYBERTIPLINE_SCHEMA: &str = "coverguard.cybertipline_report.v1";
 /// Bank category whose hits produce a CyberTipline-shaped report.
 pub const CSAM_BANK_CATEGORY: &str = "csam";
+
+/// Whether a bank's `category` is [`CSAM_BANK_CATEGORY`] (in any case).
+pub fn is_csam_category(category: Option<&str>) -> bool {
+    category.is_some_and(|c| c.eq_ignore_ascii_case(CSAM_BANK_CATEGORY))
+}
 /// The CyberTipline schema's incident type for apparent CSAM, as enumerated
 /// when this was written. The submission adapter must check it against the
 /// XSD that NCMEC's API serves at the time of submission.
@@ -167,11 +172,9 @@ impl HitReport {
     }
 
     fn csam_matches(&self) -> impl Iterator<Item = &ReportMatch> {
-        self.matches.iter().filter(|m| {
-            m.bank_category
-                .as_deref()
-                .is_some_and(|c| c.eq_ignore_ascii_case(CSAM_BANK_CATEGORY))
-        })
+        self.matches
+            .iter()
+            .filter(|m| is_csam_category(m.bank_category.as_deref()))
     }
 }
 

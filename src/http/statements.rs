@@ -4,11 +4,12 @@
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::auth::AdminToken;
 use super::error::{ApiError, ErrorBody};
+use super::review::queue::day_start;
 use super::AppState;
 use crate::review::statements;
 
@@ -27,7 +28,10 @@ pub struct StatementsQuery {
 
 /// `[from, to)` for the days `from` to `to` (UTC, both inclusive).
 pub(crate) fn day_range(from: &str, to: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    let (start, end) = (day("from", from, 0)?, day("to", to, 1)?);
+    let (start, end) = (
+        day_start("from", from.trim(), 0)?,
+        day_start("to", to.trim(), 1)?,
+    );
     if end <= start {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -36,22 +40,6 @@ pub(crate) fn day_range(from: &str, to: &str) -> Result<(DateTime<Utc>, DateTime
         ));
     }
     Ok((start, end))
-}
-
-fn day(field: &str, value: &str, days_after: u64) -> Result<DateTime<Utc>, ApiError> {
-    let day = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            format!("{field}={value:?} is not a YYYY-MM-DD date: {e}"),
-        )
-    })?;
-    Ok(day
-        .checked_add_days(chrono::Days::new(days_after))
-        .unwrap_or(day)
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc())
 }
 
 /// Statements of reasons for the automatic blocks, review holds, reviewers' confirms and

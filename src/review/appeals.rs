@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::act::report::{idempotency_key, ReportKind, CSAM_BANK_CATEGORY};
+use crate::act::report::{idempotency_key, is_csam_category, ReportKind};
 use crate::matching::index::BankIndex;
 use crate::screening::record::ScreeningRecord;
 use crate::store::{
@@ -200,12 +200,7 @@ async fn level_for(
     screening: &ScreeningRow,
     confirmed_review: Option<&str>,
 ) -> Result<ReviewLevel, StoreError> {
-    let csam = |bank: &str| {
-        banks
-            .rules(bank)
-            .and_then(|r| r.category.as_deref())
-            .is_some_and(|c| c.eq_ignore_ascii_case(CSAM_BANK_CATEGORY))
-    };
+    let csam = |bank: &str| is_csam_category(banks.rules(bank).and_then(|r| r.category.as_deref()));
     let matched = known_bad_matches(screening, banks)
         .iter()
         .any(|(bank, _)| csam(bank));

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::act::report::CSAM_BANK_CATEGORY;
+use crate::act::report::is_csam_category;
 use crate::matching::index::BankIndex;
 use crate::screening::record::ScreeningRecord;
 use crate::screening::text_only::WordsRecord;
@@ -273,12 +273,10 @@ impl Facts {
             .review
             .as_ref()
             .and_then(|r| r.reason_code.as_deref());
-        let csam_bank = self.banks.iter().any(|bank| {
-            banks
-                .rules(bank)
-                .and_then(|r| r.category.as_deref())
-                .is_some_and(|c| c.eq_ignore_ascii_case(CSAM_BANK_CATEGORY))
-        });
+        let csam_bank = self
+            .banks
+            .iter()
+            .any(|bank| is_csam_category(banks.rules(bank).and_then(|r| r.category.as_deref())));
         if csam_bank || matches!(reason_code, Some("csam" | "sexualised_minor")) {
             Found::ChildSexualAbuse
         } else if self.asks_minor || reason_code == Some("grooming_or_contact_request") {

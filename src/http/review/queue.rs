@@ -46,7 +46,12 @@ pub(super) fn given(value: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-fn day_start(field: &str, value: &str, days_after: u64) -> Result<DateTime<Utc>, ApiError> {
+/// The start (UTC midnight) of the day `value` names, plus `days_after` days.
+pub(crate) fn day_start(
+    field: &str,
+    value: &str,
+    days_after: u64,
+) -> Result<DateTime<Utc>, ApiError> {
     let day = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

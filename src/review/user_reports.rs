@@ -10,8 +10,11 @@
 //! only covers artworks not yet counted (an owner's new art, or the rest of an intake that
 //! failed part way).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
+use crate::matching::index::BankIndex;
 use crate::screening::context::{self, ScreenContext};
 use crate::screening::pipeline::{
     report_priority, stored_review_write, Pipeline, PipelineError, Submission,
@@ -134,26 +137,35 @@ async fn count_on_artwork(
         let Some(latest) = store.latest_for_artwork(artwork_id).await? else {
             return Ok(None);
         };
+        // One index for the whole attempt: what is compared, decided and queued agree.
+        let banks = pipeline.banks_for_screening().await?;
         let context: ScreenContext =
             serde_json::from_value(latest.context.clone()).unwrap_or_default();
         // The strict profile, where the owner's own context did not ask for it.
         let strict = report.category.concerns_minor() && context.strict_reason().is_none();
         // An earlier report's re-decision (under the same banks' rules) is strict already:
         // deciding it again would only supersede the item earlier reports are counted on.
-        let strict_pending = strict && latest.policy_version != strict_version(pipeline).await?;
+        let strict_pending = strict && latest.policy_version != strict_version(pipeline, &banks);
         let decided = store
             .review_for_screening(&latest.id)
             .await?
             .is_some_and(|r| r.state == ReviewState::Decided);
         let (screening, redecided) = if strict_pending || decided {
             (
-                redecide_for(pipeline, report, &latest, context, strict).await?,
+                redecide_for(
+                    pipeline,
+                    report,
+                    &latest,
+                    context,
+                    strict,
+                    Arc::clone(&banks),
+                )
+                .await?,
                 true,
             )
         } else {
             (latest, false)
         };
-        let banks = pipeline.banks().await?;
         let review = stored_review_write(
             &screening,
             &banks,
@@ -184,11 +196,10 @@ async fn count_on_artwork(
 
 /// The version of the strict profile under the current banks, as a strict re-decision
 /// records it.
-async fn strict_version(pipeline: &Pipeline) -> Result<String, IntakeError> {
-    let banks = pipeline.banks_for_screening().await?;
-    Ok(banks
+fn strict_version(pipeline: &Pipeline, banks: &BankIndex) -> String {
+    banks
         .policy_with_banks(&context::strict_policy(&pipeline.policy))
-        .version())
+        .version()
 }
 
 /// `latest` decided again for `report` as a new screening of its artwork: under the strict
@@ -201,6 +212,7 @@ async fn redecide_for(
     latest: &ScreeningRow,
     context: ScreenContext,
     strict: bool,
+    banks: Arc<BankIndex>,
 ) -> Result<ScreeningRow, IntakeError> {
     let screening_id = {
         use sha2::Digest;
@@ -222,7 +234,6 @@ async fn redecide_for(
         screening_id: Some(screening_id.clone()),
     };
     if latest.has_image() {
-        let banks = pipeline.banks_for_screening().await?;
         let base = if strict {
             context::strict_policy(&pipeline.policy)
         } else {

@@ -436,9 +436,10 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Prometheus metrics: requests, verdicts, latency, queue depth, batch sizes, inference time.
+/// Prometheus metrics in the OpenMetrics text format: requests, verdicts, latency, queue depth,
+/// batch sizes, inference time.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, body = String, content_type = "text/plain")))]
+    responses((status = 200, body = String, content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics_text(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

@@ -33,6 +33,12 @@ NudeNet alone and the Python stack on the corpus. `--only-scan` runs just that p
 OCR: `serve` without OCR, with the gated OCR and with OCR on every image, on the 640 px
 photos without words and on the OCR fixture's covers with text (JPEG q90): images/s,
 the server's CPU per image and the idle latency. `--only-ocr` runs just that part.
+
+`--previous BINARY`: this binary against an earlier build of coverguard, and nothing
+else. Both serve at once (default configuration, the bank loaded), and each round
+measures one after the other, first one then the other in turn: images/s at each size,
+the idle latency at 640 px, and `scan` as a whole process on the 640 px folder.
+Printed: medians and this binary's ratio to the previous one's.
 """
 
 import argparse
@@ -493,6 +499,51 @@ def scan_against_serve(args, work, corpus, bank, stack, nonces, results):
         results.setdefault("scan_vs_serve", {})[str(side)] = entry
 
 
+def against_previous(args, work, corpus, bank, nonces, results):
+    """This binary against `--previous`, both serving, measured in alternation."""
+    binaries = {"previous": args.previous, "this": args.coverguard}
+    servers = {}
+    entry = results["against_previous"] = {"serve": {}, "idle_640_p50_ms": {}, "scan_640": {}}
+    bank_file = write_bank_file(bank, work / "bank.txt")
+    folder = build_scan_folder(corpus[640], min(args.scan_files, 200), work / "scan-previous-640")
+    try:
+        for label, binary in binaries.items():
+            log(f"{label}: {binary}")
+            servers[label] = Server(binary, work, 2, 1, '"full"', 64)
+            servers[label].load_bank(bank)
+        for round_ in range(args.rounds):
+            # Who goes first alternates, so a drift of the machine within a round
+            # falls on both.
+            order = list(binaries) if round_ % 2 == 0 else list(reversed(binaries))
+            for label in order:
+                server = servers[label]
+                for side, files in corpus.items():
+                    payloads = [p.read_bytes() for p in files]
+                    entry["serve"].setdefault(str(side), {}).setdefault(label, []).append(
+                        coverguard_images_per_second(server, payloads, nonces, args.concurrency)
+                    )
+                idle = idle_latencies_ms(
+                    server, [p.read_bytes() for p in corpus[640]], nonces, args.idle_requests
+                )
+                entry["idle_640_p50_ms"].setdefault(label, []).append(idle["p50_ms"])
+                seconds, _, _ = scan_run(binaries[label], folder[0].parent, bank_file, len(folder))
+                entry["scan_640"].setdefault(label, []).append(len(folder) / seconds)
+            log(f"round {round_ + 1} of {args.rounds} done")
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def report_previous(results):
+    entry = results["against_previous"]
+    print("this binary against the previous one, medians of rounds run in alternation:")
+    rows = [(f"serve {side} px, images/s", by) for side, by in entry["serve"].items()]
+    rows += [("idle p50 at 640 px, ms", entry["idle_640_p50_ms"]), ("scan 640 px, images/s", entry["scan_640"])]
+    for label, by in rows:
+        previous, this = statistics.median(by["previous"]), statistics.median(by["this"])
+        print(f"  {label:<28} previous {previous:>8.1f}  this {this:>8.1f}  this/previous {this / previous:.3f}")
+
+
 def serve_configurations(args, work, corpus, bank, stack, nonces, results):
     """`serve` in each configuration on the corpus, the saturating loads, PDQ alone."""
     full, fast = '"full"', "{ long_side_at_least = 1024 }"
@@ -640,10 +691,11 @@ def main():
     parser.add_argument("--scan-files", type=int, default=1000, help="files in the scan-vs-serve folder")
     parser.add_argument("--only-scan", action="store_true", help="run only scan against serve")
     parser.add_argument("--only-ocr", action="store_true", help="run only the OCR configurations")
+    parser.add_argument("--previous", help="an earlier coverguard release binary: compare with it alone")
     args = parser.parse_args()
     # Python threads as the load generator cost the two cores more than the server's
     # refusals do, so the loads need wrk; say so before ten minutes of other runs.
-    if not (args.only_scan or args.only_ocr) and not shutil.which("wrk"):
+    if not (args.only_scan or args.only_ocr or args.previous) and not shutil.which("wrk"):
         parser.error("the load runs need wrk (Debian: apt-get install wrk)")
 
     work = Path(args.work).resolve()
@@ -653,6 +705,11 @@ def main():
     bank = random_bank(args.bank_size)
     results = {"machine": {"cpus": os.cpu_count()}, "bank_size": len(bank), "sizes": {}}
 
+    if args.previous:
+        against_previous(args, work, corpus, bank, Nonces(), results)
+        (work / "results-previous.json").write_text(json.dumps(results, indent=2))
+        report_previous(results)
+        return
     if args.only_ocr:
         ocr_configurations(args, work, corpus, Nonces(), results)
         (work / "results.json").write_text(json.dumps(results, indent=2))

@@ -1529,9 +1529,17 @@ async fn axum_rejections_answer_the_documented_json_error() {
         ),
         (
             "a query parameter of the wrong type",
-            c.get(url("/v1/review/queue?limit=many")),
+            c.get(url("/v1/review/audit?limit=many"))
+                .bearer_auth(ADMIN_TOKEN),
             400,
             "bad_request",
+        ),
+        (
+            // The caller is checked before the query is read.
+            "a console route without a session, its query wrong too",
+            c.get(url("/v1/review/queue?limit=many")),
+            401,
+            "unauthenticated",
         ),
         (
             "an unknown route",

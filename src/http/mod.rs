@@ -71,7 +71,7 @@ pub struct AppState {
 
 struct Inner {
     config: ServiceConfig,
-    ready: OnceLock<Ready>,
+    ready: OnceLock<Arc<Ready>>,
     /// Why the last start-up attempt failed; start-up is retried until it succeeds.
     load_error: std::sync::Mutex<Option<String>>,
     metrics: Arc<ServiceMetrics>,
@@ -116,6 +116,11 @@ impl AppState {
     }
 
     fn ready(&self) -> Result<&Ready, ApiError> {
+        self.shared_ready().map(|ready| &**ready)
+    }
+
+    /// The loaded service, to keep past the borrow of the state (an extractor's).
+    fn shared_ready(&self) -> Result<&Arc<Ready>, ApiError> {
         self.inner.ready.get().ok_or_else(|| {
             let why = self
                 .inner
@@ -203,7 +208,7 @@ impl AppState {
             .outbox_task
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(task);
-        if self.inner.ready.set(ready).is_err() {
+        if self.inner.ready.set(Arc::new(ready)).is_err() {
             anyhow::bail!("loaded twice");
         }
         self.inner.loaded.send_replace(true);

@@ -2,16 +2,14 @@
 //! logged in to the console (the dashboard draws them).
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::extract::Query;
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::AdminOrConsole;
 use super::error::{ApiError, ErrorBody};
 use super::statements::day_range;
-use super::{check_bearer, session, AppState};
 use crate::review::transparency::{self, TransparencyCounts};
-use crate::store::TokenRole;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -32,18 +30,10 @@ pub struct TransparencyQuery {
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn counts(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    // Read after the caller is known: a stranger learns nothing of the parameters.
+    AdminOrConsole { ready, .. }: AdminOrConsole,
+    // After the caller is known: a stranger learns nothing of the parameters.
     query: Result<Query<TransparencyQuery>, QueryRejection>,
 ) -> Result<Json<TransparencyCounts>, ApiError> {
-    let ready = state.ready()?;
-    if headers.contains_key(header::AUTHORIZATION) {
-        check_bearer(ready, &headers, TokenRole::Admin)?;
-    } else {
-        session::authenticate(ready, &state.config().review, &method, &headers).await?;
-    }
     let Query(query) = query.map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,

@@ -3,10 +3,11 @@
 //! decision on it.
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::http::auth::ConsoleSession;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::session::Reviewer;
 use crate::http::{AppState, Ready};
@@ -16,9 +17,9 @@ use crate::store::{
     ArtworkRow, ReviewDecision, ReviewRow,
 };
 
+use super::audit;
 use super::decisions::allow_list_bank;
 use super::item::{ItemRecord, ScreeningDetail};
-use super::{audit, reviewer};
 
 impl From<AppealError> for ApiError {
     fn from(e: AppealError) -> Self {
@@ -68,12 +69,9 @@ pub struct AppealsView {
     responses((status = 200, body = AppealsView), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn list(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     Query(query): Query<AppealsQuery>,
 ) -> Result<Json<AppealsView>, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
     let appeal_state = match query.state.as_deref().map(str::trim) {
         None | Some("") | Some("pending") => AppealState::Pending,
         Some("decided") => AppealState::Decided,
@@ -127,13 +125,10 @@ async fn visible_appeal(
 #[utoipa::path(get, path = "/v1/review/appeals/{id}", tag = "review",
     responses((status = 200, body = AppealView), (status = 404, body = ErrorBody)))]
 pub async fn appeal(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<AppealView>, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
-    let appeal = visible_appeal(ready, &reviewer, &id).await?;
+    let appeal = visible_appeal(&ready, &reviewer, &id).await?;
     let (screening, evidence) = match &appeal.screening_id {
         Some(screening_id) => match ready.store.get_screening(screening_id).await? {
             Some(row) => {
@@ -154,7 +149,7 @@ pub async fn appeal(
         None => None,
     };
     audit(
-        ready,
+        &ready,
         &reviewer,
         "appeal.view",
         &appeal.id,
@@ -207,14 +202,12 @@ pub struct AppealDecisionView {
         (status = 422, body = ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     UrlPath(id): UrlPath<String>,
     Json(request): Json<AppealDecisionRequest>,
 ) -> Result<Json<AppealDecisionView>, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
     request.validate()?;
-    let appeal = visible_appeal(ready, &reviewer, &id).await?;
+    let appeal = visible_appeal(&ready, &reviewer, &id).await?;
     let screening = match &appeal.screening_id {
         Some(screening_id) => ready.store.get_screening(screening_id).await?,
         None => None,
@@ -222,7 +215,7 @@ pub async fn decide(
     let (mut allow_entries, mut disable_entries) = (None, Vec::new());
     if request.outcome == AppealOutcome::Reversed {
         if let Some(screening) = screening.as_ref().filter(|s| s.has_image()) {
-            let bank = allow_list_bank(&state, ready).await?;
+            let bank = allow_list_bank(&state, &ready).await?;
             let entries = crate::review::bank_entries_as(
                 screening,
                 &bank,

@@ -1,35 +1,18 @@
 //! The audit log for admins, on screen and as CSV.
 
 use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::extract::Query;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::http::auth::AdminOrConsole;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::session::{self};
-use crate::http::{check_bearer, AppState, Ready};
-use crate::store::{AuditFilter, AuditRow, StoreError, TokenRole};
+use crate::store::{AuditFilter, AuditRow, StoreError};
 
 use super::queue::given;
-
-/// An admin console session or an admin API token; returns the actor name.
-async fn audit_reader<'a>(
-    state: &'a AppState,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<(&'a Ready, String), ApiError> {
-    let ready = state.ready()?;
-    if headers.contains_key(header::AUTHORIZATION) {
-        let caller = check_bearer(ready, headers, TokenRole::Admin)?;
-        return Ok((ready, caller.name));
-    }
-    let reviewer = session::authenticate(ready, &state.config().review, method, headers).await?;
-    reviewer.require_admin()?;
-    Ok((ready, reviewer.username))
-}
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -54,12 +37,10 @@ pub struct AuditView {
     responses((status = 200, body = AuditView), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub async fn audit_log(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    AdminOrConsole { ready, reader }: AdminOrConsole,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditView>, ApiError> {
-    let (ready, _) = audit_reader(&state, &method, &headers).await?;
+    reader.admin_name()?;
     let rows = ready
         .store
         .audit_rows(&AuditFilter {
@@ -81,14 +62,16 @@ const EXPORT_PAGE: i64 = 1000;
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn audit_export(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    AdminOrConsole { ready, reader }: AdminOrConsole,
 ) -> Result<Response, ApiError> {
-    let (ready, actor) = audit_reader(&state, &method, &headers).await?;
     ready
         .store
-        .append_audit(&actor, "audit.export", "audit_log", &serde_json::json!({}))
+        .append_audit(
+            reader.admin_name()?,
+            "audit.export",
+            "audit_log",
+            &serde_json::json!({}),
+        )
         .await?;
     let store = std::sync::Arc::clone(&ready.store);
     let header_line = crate::http::audit_csv::HEADER.to_string();

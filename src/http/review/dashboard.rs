@@ -2,17 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, Method};
 use axum::Json;
 use serde::Serialize;
 
 use crate::classify::{label_scores, Detection};
+use crate::http::auth::ConsoleSession;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::AppState;
 use crate::store::now_utc;
-
-use super::reviewer;
 
 /// Screenings sampled for the score distributions.
 const SCORE_SAMPLE: i64 = 5000;
@@ -62,11 +58,8 @@ pub struct StatsView {
 #[utoipa::path(get, path = "/v1/review/stats", tag = "review",
     responses((status = 200, body = StatsView), (status = 401, body = ErrorBody)))]
 pub async fn stats(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, .. }: ConsoleSession,
 ) -> Result<Json<StatsView>, ApiError> {
-    let (ready, _) = reviewer(&state, &method, &headers).await?;
     let now = now_utc();
     let cutoffs = [1, 6, 24, 72].map(|hours| now - chrono::Duration::hours(hours));
     let counts = ready

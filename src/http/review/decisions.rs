@@ -1,10 +1,11 @@
 //! Decisions on an item, with the bank entries, releases and reports they cause.
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
+use crate::http::auth::ConsoleSession;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{AppState, Ready};
 use crate::review::{self, DecisionRequest, ReviewError};
@@ -13,7 +14,7 @@ use crate::store::{
 };
 
 use super::queue::claim_lease;
-use super::{reviewer, store_error_for, visible_item};
+use super::{store_error_for, visible_item};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DecisionOutcome {
@@ -59,13 +60,11 @@ pub struct DecisionView {
         (status = 422, body = ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     UrlPath(id): UrlPath<String>,
     Json(request): Json<DecisionRequest>,
 ) -> Result<Json<DecisionView>, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
-    let (review, screening) = visible_item(ready, &reviewer, &id).await?;
+    let (review, screening) = visible_item(&ready, &reviewer, &id).await?;
     let request = request.validate(screening.has_image())?;
 
     let mut reports = Vec::new();
@@ -75,14 +74,14 @@ pub async fn decide(
         _ if !screening.has_image() => None,
         ReviewDecision::Confirm => {
             let name = request.bank.as_deref().unwrap_or_default();
-            let bank = find_bank(ready, name).await?;
+            let bank = find_bank(&ready, name).await?;
             if bank.spec.allow_list || bank.spec.action == BankAction::Allow {
                 return Err(ReviewError::NotKnownBad(name.to_string()).into());
             }
             reports.extend(ready.pipeline.confirmation_reports(&screening, name)?);
             Some(bank)
         }
-        ReviewDecision::Release => Some(allow_list_bank(&state, ready).await?),
+        ReviewDecision::Release => Some(allow_list_bank(&state, &ready).await?),
         ReviewDecision::Escalate => None,
     };
     let bank_entries = match decision_bank {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::extract::{Path as UrlPath, Query};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::act::quarantine::ObjectKey;
 use crate::classify::{label_scores, Detection};
+use crate::http::auth::ConsoleSession;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::AppState;
 use crate::review::{self, ViewMode};
 use crate::screening::record::{ScreeningRecord, ViewRecord};
 use crate::screening::text_only::WordsRecord;
@@ -23,7 +23,7 @@ use crate::store::{
 };
 
 use super::queue::bank_actions;
-use super::{audit, reviewer, visible_item};
+use super::{audit, visible_item};
 
 /// A stored record as the console reads it: an image's, or words screened alone.
 pub(super) enum ItemRecord {
@@ -226,13 +226,10 @@ pub struct ItemView {
     responses((status = 200, body = ItemView), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn item(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<ItemView>, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
-    let (review, screening) = visible_item(ready, &reviewer, &id).await?;
+    let (review, screening) = visible_item(&ready, &reviewer, &id).await?;
     let record = ItemRecord::read(&screening)?;
     let artwork = match &screening.artwork_id {
         Some(artwork_id) => ready.store.get_artwork(artwork_id).await?,
@@ -281,7 +278,7 @@ pub async fn item(
         }
         None => Vec::new(),
     };
-    let bank_actions = bank_actions(ready, record.matches().iter().map(|m| &m.bank));
+    let bank_actions = bank_actions(&ready, record.matches().iter().map(|m| &m.bank));
     let user_reports = ready.store.review_user_reports(&review.id).await?;
     let history = ready
         .store
@@ -328,7 +325,7 @@ pub async fn item(
     })
     .collect();
     audit(
-        ready,
+        &ready,
         &reviewer,
         "review.view",
         &screening.id,
@@ -383,15 +380,12 @@ pub struct ImageQuery {
         (status = 404, body = ErrorBody, description = "no such item, no image kept, or a view the screening did not screen"),
         (status = 422, body = ErrorBody, description = "frame or rendering malformed, or one without the other")))]
 pub async fn image(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     UrlPath(id): UrlPath<String>,
     Query(query): Query<ImageQuery>,
 ) -> Result<Response, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
     let view = review::parse_view(query.frame.as_deref(), query.rendering.as_deref())?;
-    let (review, screening) = visible_item(ready, &reviewer, &id).await?;
+    let (review, screening) = visible_item(&ready, &reviewer, &id).await?;
     if let Some(view) = view {
         review::check_screened(&screening, view)?;
     }
@@ -438,7 +432,7 @@ pub async fn image(
     }
     // Written before the bytes leave: no audit row, no image.
     audit(
-        ready,
+        &ready,
         &reviewer,
         match mode {
             ViewMode::Safe => "image.view",

@@ -1,18 +1,17 @@
 //! Console login, logout, the signed-in user and their settings.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::http::auth::ConsoleSession;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::login_throttle::{Attempt, Outcome};
 use crate::http::session::{self, Reviewer};
 use crate::http::AppState;
 use crate::store::{ConsoleRole, ConsoleSettings};
-
-use super::reviewer;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -109,11 +108,9 @@ pub async fn login(
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn logout(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
 ) -> Result<Response, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
-    let cookie = session::logout(ready, &state.config().review, &reviewer).await?;
+    let cookie = session::logout(&ready, &state.config().review, &reviewer).await?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
@@ -121,11 +118,8 @@ pub async fn logout(
 #[utoipa::path(get, path = "/v1/review/me", tag = "review",
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 pub async fn me(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { reviewer, .. }: ConsoleSession,
 ) -> Result<Json<SessionView>, ApiError> {
-    let (_, reviewer) = reviewer(&state, &method, &headers).await?;
     Ok(Json(session_view(&reviewer)))
 }
 
@@ -135,12 +129,12 @@ pub async fn me(
     request_body = ConsoleSettings,
     responses((status = 200, body = SessionView), (status = 422, body = ErrorBody)))]
 pub async fn put_settings(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession {
+        ready,
+        mut reviewer,
+    }: ConsoleSession,
     Json(settings): Json<ConsoleSettings>,
 ) -> Result<Json<SessionView>, ApiError> {
-    let (ready, mut reviewer) = reviewer(&state, &method, &headers).await?;
     let user = ready
         .store
         .set_console_settings(&reviewer.username, &settings)

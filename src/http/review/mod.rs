@@ -14,11 +14,11 @@ pub mod login;
 pub mod queue;
 pub mod users;
 
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 
 use crate::http::error::ApiError;
-use crate::http::session::{self, Reviewer};
-use crate::http::{AppState, Ready};
+use crate::http::session::Reviewer;
+use crate::http::Ready;
 use crate::review::ReviewError;
 use crate::store::{ReviewRow, ScreeningRow, StoreError};
 
@@ -32,16 +32,6 @@ impl From<ReviewError> for ApiError {
             _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()),
         }
     }
-}
-
-async fn reviewer<'a>(
-    state: &'a AppState,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<(&'a Ready, Reviewer), ApiError> {
-    let ready = state.ready()?;
-    let reviewer = session::authenticate(ready, &state.config().review, method, headers).await?;
-    Ok((ready, reviewer))
 }
 
 fn store_error_for(reviewer: &Reviewer) -> impl Fn(StoreError) -> ApiError + '_ {

@@ -4,16 +4,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::http::auth::ConsoleSession;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{AppState, Ready};
 use crate::store::{now_utc, QueueState, ReviewFilter, ReviewRow};
 
-use super::{reviewer, store_error_for};
+use super::store_error_for;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -100,12 +101,9 @@ pub(super) fn bank_actions<'a>(
     responses((status = 200, body = QueueView), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn queue(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     Query(query): Query<QueueQuery>,
 ) -> Result<Json<QueueView>, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
     let queue_state = match given(&query.state).as_deref() {
         None | Some("open") => QueueState::Open,
         Some("pending") => QueueState::Pending,
@@ -168,7 +166,7 @@ pub async fn queue(
     } else {
         None
     };
-    let bank_actions = bank_actions(ready, items.iter().flat_map(|i| &i.banks));
+    let bank_actions = bank_actions(&ready, items.iter().flat_map(|i| &i.banks));
     let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
     let user_reports = ready
         .store
@@ -194,11 +192,9 @@ pub(super) fn claim_lease(state: &AppState) -> Duration {
         (status = 409, body = ErrorBody, description = "claimed by someone else, or decided")))]
 pub async fn claim(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<ReviewRow>, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
     let cutoff = now_utc()
         - chrono::Duration::from_std(claim_lease(&state)).unwrap_or(chrono::Duration::minutes(30));
     let row = ready
@@ -214,12 +210,9 @@ pub async fn claim(
     responses((status = 200, body = ReviewRow), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn unclaim(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ConsoleSession { ready, reviewer }: ConsoleSession,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<ReviewRow>, ApiError> {
-    let (ready, reviewer) = reviewer(&state, &method, &headers).await?;
     let row = ready
         .store
         .unclaim_review_item(&id, &reviewer.username, reviewer.role)

@@ -602,14 +602,12 @@ mod tests {
         assert!(safe_relative("a/../../b").is_none());
     }
 
-    #[test]
-    fn pip_failure_names_the_offline_remedy() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = Cache::new(tmp.path());
-        let asset = AssetSpec {
-            name: "nothing".into(),
-            requirement: "coverguard-test-no-such-package-xyz==0.0.0".into(),
-            wheel: "nothing-0.0.0-py3-none-any.whl".into(),
+    /// An asset whose pins (all zeros) no real wheel or file can match.
+    fn unmatchable(name: &str, requirement: &str, wheel: &str) -> AssetSpec {
+        AssetSpec {
+            name: name.into(),
+            requirement: requirement.into(),
+            wheel: wheel.into(),
             sha256: "0".repeat(64),
             files: vec![PinnedFile {
                 path: "x".into(),
@@ -617,7 +615,18 @@ mod tests {
             }],
             extract_prefix: None,
             extract_suffixes: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn pip_failure_names_the_offline_remedy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::new(tmp.path());
+        let asset = unmatchable(
+            "nothing",
+            "coverguard-test-no-such-package-xyz==0.0.0",
+            "nothing-0.0.0-py3-none-any.whl",
+        );
         // A Python that cannot exist: the error must say how to fix it.
         let no_python = Cache::new(tmp.path()).with_python("/nonexistent/python3");
         let err = no_python.ensure(&asset).unwrap_err();
@@ -681,18 +690,7 @@ mod tests {
     fn cached_wheel_with_wrong_checksum_is_never_extracted() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = Cache::new(tmp.path()).with_python("/nonexistent/python3");
-        let asset = AssetSpec {
-            name: "tampered".into(),
-            requirement: "tampered==1.0".into(),
-            wheel: "tampered-1.0-py3-none-any.whl".into(),
-            sha256: "0".repeat(64),
-            files: vec![PinnedFile {
-                path: "x".into(),
-                sha256: "0".repeat(64),
-            }],
-            extract_prefix: None,
-            extract_suffixes: vec![],
-        };
+        let asset = unmatchable("tampered", "tampered==1.0", "tampered-1.0-py3-none-any.whl");
         fs::create_dir_all(cache.wheels_dir()).unwrap();
         fs::write(
             cache.wheels_dir().join(&asset.wheel),

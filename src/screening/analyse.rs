@@ -324,19 +324,15 @@ pub fn build_record(
     }
 }
 
+/// Pictures and detections the screening tests share.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::decode::FrameId;
-    use crate::matching::bank::Bank;
-    use crate::screening::policy::{BankAction, BankRule, Verdict};
-    use crate::screening::views::Rendering;
-    use image::ImageEncoder;
+pub(crate) mod test_images {
+    use crate::classify::Detection;
 
-    const SIDE: u32 = 64;
+    pub const SIDE: u32 = 64;
 
     /// A textured picture (PDQ quality well over the gate); `seed` changes it.
-    fn texture(seed: u32) -> Vec<u8> {
+    pub fn texture(seed: u32) -> Vec<u8> {
         let mut state = seed;
         (0..SIDE * SIDE)
             .flat_map(|_| {
@@ -348,7 +344,7 @@ mod tests {
     }
 
     /// An APNG of two different opaque frames.
-    fn two_frames() -> Vec<u8> {
+    pub fn two_frames() -> Vec<u8> {
         let mut out = Vec::new();
         let mut encoder = png::Encoder::new(&mut out, SIDE, SIDE);
         encoder.set_color(png::ColorType::Rgba);
@@ -360,13 +356,26 @@ mod tests {
         out
     }
 
-    fn explicit(score: f32) -> Vec<Detection> {
+    /// One exposed-buttocks detection of `score`.
+    pub fn explicit(score: f32) -> Vec<Detection> {
         vec![Detection {
             label: "BUTTOCKS_EXPOSED".into(),
             score,
             bbox: [0, 0, 8, 8],
         }]
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::FrameId;
+    use crate::matching::bank::Bank;
+    use crate::screening::policy::{BankAction, BankRule, Verdict};
+    use crate::screening::views::Rendering;
+    use image::ImageEncoder;
+
+    use super::test_images::{explicit, texture, two_frames, SIDE};
 
     fn policy_with(bank: &str, action: BankAction) -> Policy {
         let mut policy = Policy::builtin(&["BUTTOCKS_EXPOSED".to_string()]);

@@ -195,38 +195,7 @@ mod tests {
     use crate::screening::analyse::{analyse, build_record, ImageDetections};
     use crate::screening::policy::{BankAction, BankRule, LabelRule};
 
-    const SIDE: u32 = 64;
-
-    /// An APNG of two different textured frames: the second is a view.
-    fn two_frames() -> Vec<u8> {
-        let texture = |seed: u32| -> Vec<u8> {
-            let mut state = seed;
-            (0..SIDE * SIDE)
-                .flat_map(|_| {
-                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    let v = (state >> 24) as u8;
-                    [v, v / 2, 255 - v, 255]
-                })
-                .collect()
-        };
-        let mut out = Vec::new();
-        let mut encoder = png::Encoder::new(&mut out, SIDE, SIDE);
-        encoder.set_color(png::ColorType::Rgba);
-        encoder.set_animated(2, 0).unwrap();
-        let mut writer = encoder.write_header().unwrap();
-        writer.write_image_data(&texture(1)).unwrap();
-        writer.write_image_data(&texture(2)).unwrap();
-        writer.finish().unwrap();
-        out
-    }
-
-    fn explicit(score: f32) -> Vec<Detection> {
-        vec![Detection {
-            label: "BUTTOCKS_EXPOSED".into(),
-            score,
-            bbox: [0, 0, 8, 8],
-        }]
-    }
+    use crate::screening::analyse::test_images::{explicit, two_frames};
 
     fn policy_with(banks: &[(&str, BankAction)]) -> Policy {
         let mut policy = Policy::builtin(&["BUTTOCKS_EXPOSED".to_string()]);

@@ -10,6 +10,11 @@ use serde_json::json;
 
 use super::*;
 
+/// The kind of a store call's error; a call that succeeded fails the test.
+fn err_kind<T: std::fmt::Debug>(result: StoreResult<T>) -> &'static str {
+    result.unwrap_err().kind()
+}
+
 type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 async fn run_on_sqlite(case: Case) {
@@ -296,11 +301,7 @@ async fn failed_record_leaves_nothing(store: Arc<dyn Store>) {
     let mut empty_hash = screening("  ", None, None);
     empty_hash.md5 = "x".into();
     assert_eq!(
-        store
-            .record_screening(&empty_hash)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.record_screening(&empty_hash).await),
         "invalid"
     );
 }
@@ -340,10 +341,7 @@ async fn record_retry_and_report_idempotency(store: Arc<dyn Store>) {
     // Reusing a screening id for other bytes is refused, not silently merged.
     let mut clash = screening(SHA_B, None, None);
     clash.id = write.id.clone();
-    assert_eq!(
-        store.record_screening(&clash).await.unwrap_err().kind(),
-        "conflict"
-    );
+    assert_eq!(err_kind(store.record_screening(&clash).await), "conflict");
 }
 
 async fn verdict_cache_lookup(store: Arc<dyn Store>) {
@@ -489,11 +487,11 @@ async fn takedown_cascade(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(published.status, ArtworkStatus::Held);
     assert_eq!(
-        store
-            .set_artwork_status("missing", ArtworkStatus::Held, "admin:alice")
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(
+            store
+                .set_artwork_status("missing", ArtworkStatus::Held, "admin:alice")
+                .await
+        ),
         "not_found"
     );
 
@@ -609,11 +607,7 @@ async fn entry_ids_disable_every_line_of_an_entry(store: Arc<dyn Store>) {
         assert_eq!(err.kind(), "not_found", "{bank_name}/{id}");
     }
     assert_eq!(
-        store
-            .set_entry_id_disabled("known", "", true)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.set_entry_id_disabled("known", "", true).await),
         "invalid"
     );
 
@@ -655,37 +649,22 @@ async fn bank_changes_bump_version(store: Arc<dyn Store>) {
     );
     let mut other = bank("csam");
     other.pdq_threshold = 10;
-    assert_eq!(
-        store.create_bank(&other).await.unwrap_err().kind(),
-        "conflict"
-    );
+    assert_eq!(err_kind(store.create_bank(&other).await), "conflict");
     let mut bad = bank("bad");
     bad.signal_types.clear();
     assert_eq!(store.create_bank(&bad).await.unwrap_err().kind(), "invalid");
     let mut too_wide = bank("too-wide");
     too_wide.pdq_threshold = 64;
-    assert_eq!(
-        store.create_bank(&too_wide).await.unwrap_err().kind(),
-        "invalid"
-    );
+    assert_eq!(err_kind(store.create_bank(&too_wide).await), "invalid");
     let mut half_allow = bank("half-allow");
     half_allow.allow_list = true;
-    assert_eq!(
-        store.create_bank(&half_allow).await.unwrap_err().kind(),
-        "invalid"
-    );
+    assert_eq!(err_kind(store.create_bank(&half_allow).await), "invalid");
     half_allow.allow_list = false;
     half_allow.action = BankAction::Allow;
-    assert_eq!(
-        store.create_bank(&half_allow).await.unwrap_err().kind(),
-        "invalid"
-    );
+    assert_eq!(err_kind(store.create_bank(&half_allow).await), "invalid");
     let mut bad_category = bank("bad-category");
     bad_category.category = Some("CSAM; DROP".into());
-    assert_eq!(
-        store.create_bank(&bad_category).await.unwrap_err().kind(),
-        "invalid"
-    );
+    assert_eq!(err_kind(store.create_bank(&bad_category).await), "invalid");
     let mut allow = bank("allow-known");
     allow.allow_list = true;
     allow.action = BankAction::Allow;
@@ -732,19 +711,11 @@ async fn bank_changes_bump_version(store: Arc<dyn Store>) {
         }
     );
     assert_eq!(
-        store
-            .add_entries("nope", &[entry("md5", "00")])
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.add_entries("nope", &[entry("md5", "00")]).await),
         "not_found"
     );
     assert_eq!(
-        store
-            .add_entries("csam", &[entry("sha1", "00")])
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.add_entries("csam", &[entry("sha1", "00")]).await),
         "invalid"
     );
 
@@ -777,11 +748,7 @@ async fn bank_changes_bump_version(store: Arc<dyn Store>) {
         0
     );
     assert_eq!(
-        store
-            .set_entry_disabled("csam", "pdq", "beef", true)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.set_entry_disabled("csam", "pdq", "beef", true).await),
         "not_found"
     );
     let enabled = store.list_entries().await.unwrap();
@@ -1015,19 +982,11 @@ async fn outbox_due_delivered_failed(store: Arc<dyn Store>) {
         .is_empty());
 
     assert_eq!(
-        store
-            .mark_report_delivered("missing")
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.mark_report_delivered("missing").await),
         "not_found"
     );
     assert_eq!(
-        store
-            .mark_report_failed_attempt("missing", "e", None)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.mark_report_failed_attempt("missing", "e", None).await),
         "not_found"
     );
     assert_eq!(store.get_report("missing").await.unwrap(), None);
@@ -1067,11 +1026,7 @@ async fn token_lookup(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(store.token_role(&hash).await.unwrap(), None);
     assert_eq!(
-        store
-            .put_token("", "x", TokenRole::Service)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.put_token("", "x", TokenRole::Service).await),
         "invalid"
     );
 }
@@ -1114,11 +1069,7 @@ async fn quarantine_release_and_retention(store: Arc<dyn Store>) {
         .unwrap()
         .is_empty());
     assert_eq!(
-        store
-            .release_quarantine("missing", "admin:bob")
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.release_quarantine("missing", "admin:bob").await),
         "not_found"
     );
 
@@ -1314,19 +1265,19 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
         [low_id.as_str()]
     );
     assert_eq!(
-        store
-            .claim_review_item(&low_id, "rev-1", ConsoleRole::Reviewer, lease_start)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(
+            store
+                .claim_review_item(&low_id, "rev-1", ConsoleRole::Reviewer, lease_start)
+                .await
+        ),
         "not_found"
     );
     assert_eq!(
-        store
-            .apply_decision(&decision(&low_id, "rev-1", ReviewDecision::Release))
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(
+            store
+                .apply_decision(&decision(&low_id, "rev-1", ReviewDecision::Release))
+                .await
+        ),
         "not_found"
     );
 
@@ -1378,11 +1329,11 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
     assert!(again.retried);
     assert_eq!(store.banks_version().await.unwrap(), version_before + 1);
     assert_eq!(
-        store
-            .apply_decision(&decision(&high_id, "rev-1", ReviewDecision::Release))
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(
+            store
+                .apply_decision(&decision(&high_id, "rev-1", ReviewDecision::Release))
+                .await
+        ),
         "conflict"
     );
     // A decision naming a missing bank changes nothing at all.
@@ -1392,11 +1343,7 @@ async fn review_queue_claim_and_decide(store: Arc<dyn Store>) {
         ..decision(&low_id, "admin-1", ReviewDecision::Release)
     };
     assert_eq!(
-        store
-            .apply_decision(&admin_release)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.apply_decision(&admin_release).await),
         "not_found"
     );
     assert_eq!(
@@ -1592,19 +1539,11 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
         grayscale_reveal: false,
     };
     assert_eq!(
-        store
-            .set_console_settings("alice", &too_sharp)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.set_console_settings("alice", &too_sharp).await),
         "invalid"
     );
     assert_eq!(
-        store
-            .set_console_settings("nobody", &settings)
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.set_console_settings("nobody", &settings).await),
         "not_found"
     );
 
@@ -1632,11 +1571,7 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
     assert!(store.session("live", now).await.unwrap().is_none());
     assert!(store.console_user("alice").await.unwrap().unwrap().disabled);
     assert_eq!(
-        store
-            .disable_console_user("nobody", "admin")
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.disable_console_user("nobody", "admin").await),
         "not_found"
     );
     store
@@ -1701,21 +1636,14 @@ async fn audit_log_and_ping(store: Arc<dyn Store>) {
     assert_eq!(recent[0].id, second);
     assert_eq!(recent[0].detail, json!({ "n": 2 }));
     assert_eq!(
-        store
-            .append_audit("", "x", "y", &json!(null))
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.append_audit("", "x", "y", &json!(null)).await),
         "invalid"
     );
 
     // After close, calls fail as unavailable (never as a default answer).
     store.close().await;
     assert_eq!(store.ping().await.unwrap_err().kind(), "unavailable");
-    assert_eq!(
-        store.token_role("abc").await.unwrap_err().kind(),
-        "unavailable"
-    );
+    assert_eq!(err_kind(store.token_role("abc").await), "unavailable");
 }
 
 async fn concurrent_writers(store: Arc<dyn Store>) {
@@ -1996,11 +1924,7 @@ async fn backfill_checkpoints(store: Arc<dyn Store>) {
         ["a2"]
     );
     assert_eq!(
-        store
-            .record_backfill_item(&item("", done("allow")))
-            .await
-            .unwrap_err()
-            .kind(),
+        err_kind(store.record_backfill_item(&item("", done("allow"))).await),
         "invalid"
     );
 }

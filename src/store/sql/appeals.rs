@@ -64,7 +64,10 @@ impl Backend {
     /// Why a reversal of `appeal` must not be applied, if it must not: its artwork was
     /// screened again, or its owner is taken down. Locks the rows it reads, in the order
     /// screenings lock them.
-    async fn reversal_refused(tx: &mut Tx, appeal: &AppealRow) -> StoreResult<Option<AppealRefused>> {
+    async fn reversal_refused(
+        tx: &mut Tx,
+        appeal: &AppealRow,
+    ) -> StoreResult<Option<AppealRefused>> {
         let (Some(artwork_id), Some(screening_id)) = (&appeal.artwork_id, &appeal.screening_id)
         else {
             return Ok(None);
@@ -148,13 +151,15 @@ impl AppealStore for Backend {
     }
 
     async fn get_appeal(&self, id: &str) -> StoreResult<Option<AppealRow>> {
-        sqlx::query(&format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(appeal_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(appeal_from_row)
+        .transpose()
     }
 
     async fn appeals(

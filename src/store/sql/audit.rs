@@ -23,6 +23,19 @@ impl Backend {
         .await?;
         Ok(id)
     }
+
+    /// Writes the audit row and commits, so a change and its audit entry land together.
+    async fn commit_audited(
+        mut tx: Tx,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> StoreResult<()> {
+        Self::insert_audit(&mut tx, actor, action, subject, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -78,15 +78,14 @@ impl ConsoleUserStore for Backend {
         .await?;
         // Whoever knew the old password may be logged in: the new one ends that.
         Self::end_sessions(&mut tx, username).await?;
-        Self::insert_audit(
-            &mut tx,
+        Self::commit_audited(
+            tx,
             actor,
             "console_user.put",
             username,
             &serde_json::json!({ "role": role }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -108,15 +107,14 @@ impl ConsoleUserStore for Backend {
                  POST /v1/users/{username}/password"
             )));
         }
-        Self::insert_audit(
-            &mut tx,
+        Self::commit_audited(
+            tx,
             actor,
             "console_user.create",
             username,
             &serde_json::json!({ "role": role }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -140,15 +138,14 @@ impl ConsoleUserStore for Backend {
             return Err(StoreError::NotFound(format!("console user {username:?}")));
         }
         let ended = Self::end_sessions(&mut tx, username).await?;
-        Self::insert_audit(
-            &mut tx,
+        Self::commit_audited(
+            tx,
             actor,
             "console_user.password_reset",
             username,
             &serde_json::json!({ "sessions_ended": ended }),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -194,15 +191,14 @@ impl ConsoleUserStore for Backend {
             return Err(StoreError::NotFound(format!("console user {username:?}")));
         }
         Self::end_sessions(&mut tx, username).await?;
-        Self::insert_audit(
-            &mut tx,
+        Self::commit_audited(
+            tx,
             actor,
             "console_user.disable",
             username,
             &serde_json::json!({}),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

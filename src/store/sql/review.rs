@@ -251,15 +251,14 @@ impl ReviewStore for Backend {
         .bind(now_utc())
         .fetch_one(&mut *tx)
         .await?;
-        Self::insert_audit(
-            &mut tx,
+        Self::commit_audited(
+            tx,
             reviewer,
             "review.claim",
             &review.screening_id,
             &serde_json::json!({ "review_id": id }),
         )
         .await?;
-        tx.commit().await?;
         review_from_row(&row)
     }
 
@@ -286,15 +285,14 @@ impl ReviewStore for Backend {
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        Self::insert_audit(
-            &mut tx,
+        Self::commit_audited(
+            tx,
             reviewer,
             "review.unclaim",
             &review.screening_id,
             &serde_json::json!({ "review_id": id }),
         )
         .await?;
-        tx.commit().await?;
         review_from_row(&row)
     }
 

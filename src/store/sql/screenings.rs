@@ -315,15 +315,14 @@ impl ScreeningStore for Backend {
         .fetch_one(&mut *tx)
         .await?;
         let artwork = artwork_from_row(&row)?;
-        Self::insert_audit(
-            &mut tx,
+        Self::commit_audited(
+            tx,
             actor,
             "artwork.status",
             artwork_id,
             &serde_json::json!({ "status": status.as_str() }),
         )
         .await?;
-        tx.commit().await?;
         Ok(artwork)
     }
 

@@ -110,7 +110,10 @@ impl StatementStore for Backend {
             });
         }
         tx.commit().await?;
-        found.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.decision_id.cmp(&b.decision_id)));
+        found.sort_by(|a, b| {
+            a.at.cmp(&b.at)
+                .then_with(|| a.decision_id.cmp(&b.decision_id))
+        });
         found.truncate(limit as usize);
         Ok(found)
     }

@@ -18,10 +18,7 @@ fn user_report_from_row(row: &DbRow) -> StoreResult<UserReportRow> {
 
 #[async_trait]
 impl UserReportStore for Backend {
-    async fn put_user_report(
-        &self,
-        write: &UserReportWrite,
-    ) -> StoreResult<(UserReportRow, bool)> {
+    async fn put_user_report(&self, write: &UserReportWrite) -> StoreResult<(UserReportRow, bool)> {
         write.validate()?;
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(&format!(

@@ -357,11 +357,12 @@ pub struct ViewPdq {
     pub quality: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ArtworkRow {
     pub artwork_id: String,
     pub owner_id: Option<String>,
     pub latest_screening_id: Option<ScreeningId>,
+    #[sqlx(try_from = "String")]
     pub status: ArtworkStatus,
     pub updated_at: DateTime<Utc>,
 }
@@ -398,7 +399,7 @@ pub struct EntryWrite {
     pub external_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct EntryRow {
     pub id: String,
     pub bank: String,
@@ -458,7 +459,7 @@ pub struct BankSnapshot {
     pub entries: Vec<EntryRow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct QuarantineRow {
     pub id: String,
     pub sha256: String,

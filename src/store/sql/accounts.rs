@@ -115,7 +115,7 @@ impl AccountStore for Backend {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut changed = rows(changed, artwork_from_row)?;
+        let mut changed = rows(changed, from_row::<ArtworkRow>)?;
         changed.sort_by(|a, b| a.artwork_id.cmp(&b.artwork_id));
         let ids: Vec<&str> = changed.iter().map(|a| a.artwork_id.as_str()).collect();
         Self::insert_audit(

@@ -482,7 +482,7 @@ impl BankStore for Backend {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, entry_from_row)
+        rows(fetched, from_row::<EntryRow>)
     }
 
     async fn list_bank_entries(&self, bank: &str) -> StoreResult<Vec<EntryRow>> {
@@ -493,7 +493,7 @@ impl BankStore for Backend {
         .bind(bank)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, entry_from_row)
+        rows(fetched, from_row::<EntryRow>)
     }
 
     async fn banks_version(&self) -> StoreResult<i64> {
@@ -589,10 +589,11 @@ impl BankStore for Backend {
         .await?;
         tx.commit().await?;
         // A million rows take a while to decode: off the async workers, behind screenings.
-        let entries =
-            crate::matching::bank_work::run("snapshot", move || rows(entries, entry_from_row))
-                .await
-                .map_err(|e| StoreError::unavailable("the bank snapshot was not decoded", e))??;
+        let entries = crate::matching::bank_work::run("snapshot", move || {
+            rows(entries, from_row::<EntryRow>)
+        })
+        .await
+        .map_err(|e| StoreError::unavailable("the bank snapshot was not decoded", e))??;
         Ok(BankSnapshot {
             banks_version,
             banks: rows(banks, bank_from_row)?,

@@ -10,7 +10,7 @@ impl QuarantineStore for Backend {
         .bind(normalise_hash(sha256))
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, quarantine_from_row)
+        rows(fetched, from_row::<QuarantineRow>)
     }
 
     async fn release_quarantine(&self, item_id: &str, actor: &str) -> StoreResult<QuarantineRow> {
@@ -28,7 +28,7 @@ impl QuarantineStore for Backend {
         .await?;
         let item = match released {
             Some(row) => {
-                let item = quarantine_from_row(&row)?;
+                let item = from_row::<QuarantineRow>(&row)?;
                 if let Some(artwork_id) = &item.artwork_id {
                     sqlx::query(
                         "UPDATE artworks SET status = 'released', updated_at = $2 \
@@ -58,7 +58,7 @@ impl QuarantineStore for Backend {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("quarantine item {item_id}")))?;
-                quarantine_from_row(&row)?
+                from_row::<QuarantineRow>(&row)?
             }
         };
         tx.commit().await?;
@@ -79,6 +79,6 @@ impl QuarantineStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, quarantine_from_row)
+        rows(fetched, from_row::<QuarantineRow>)
     }
 }

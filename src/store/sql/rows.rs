@@ -67,17 +67,6 @@ fn parse_view_pdq(text: &str) -> StoreResult<Vec<ViewPdq>> {
     serde_json::from_str(text).map_err(|e| StoreError::backend("stored view_pdq does not parse", e))
 }
 
-fn artwork_from_row(row: &DbRow) -> StoreResult<ArtworkRow> {
-    let status: String = row.try_get("status")?;
-    Ok(ArtworkRow {
-        artwork_id: row.try_get("artwork_id")?,
-        owner_id: row.try_get("owner_id")?,
-        latest_screening_id: row.try_get("latest_screening_id")?,
-        status: status.parse()?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 fn bank_from_row(row: &DbRow) -> StoreResult<BankRow> {
     let signal_types: String = row.try_get("signal_types")?;
     let signal_types: Vec<String> = serde_json::from_str(&signal_types)
@@ -94,32 +83,6 @@ fn bank_from_row(row: &DbRow) -> StoreResult<BankRow> {
             category: row.try_get("category")?,
         },
         created_at: row.try_get("created_at")?,
-    })
-}
-
-fn entry_from_row(row: &DbRow) -> StoreResult<EntryRow> {
-    Ok(EntryRow {
-        id: row.try_get("id")?,
-        bank: row.try_get("bank")?,
-        signal: row.try_get("signal")?,
-        hash: row.try_get("hash")?,
-        external_id: row.try_get("external_id")?,
-        disabled: row.try_get("disabled")?,
-        added_at: row.try_get("added_at")?,
-    })
-}
-
-fn quarantine_from_row(row: &DbRow) -> StoreResult<QuarantineRow> {
-    Ok(QuarantineRow {
-        id: row.try_get("id")?,
-        sha256: row.try_get("sha256")?,
-        screening_id: row.try_get("screening_id")?,
-        artwork_id: row.try_get("artwork_id")?,
-        owner_id: row.try_get("owner_id")?,
-        object_key: row.try_get("object_key")?,
-        retention_until: row.try_get("retention_until")?,
-        created_at: row.try_get("created_at")?,
-        released_at: row.try_get("released_at")?,
     })
 }
 
@@ -203,6 +166,11 @@ fn audit_from_row(row: &DbRow) -> StoreResult<AuditRow> {
         detail: parse_json("detail", &detail)?,
         at: row.try_get("at")?,
     })
+}
+
+/// A row as `T`, by column name (`sqlx::FromRow`).
+fn from_row<T: for<'r> sqlx::FromRow<'r, DbRow>>(row: &DbRow) -> StoreResult<T> {
+    Ok(T::from_row(row)?)
 }
 
 fn rows<T>(rows: Vec<DbRow>, map: fn(&DbRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {

@@ -279,7 +279,7 @@ impl ScreeningStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(artwork_from_row)
+        .map(from_row::<ArtworkRow>)
         .transpose()
     }
 
@@ -314,7 +314,7 @@ impl ScreeningStore for Backend {
         .bind(now_utc())
         .fetch_one(&mut *tx)
         .await?;
-        let artwork = artwork_from_row(&row)?;
+        let artwork = from_row::<ArtworkRow>(&row)?;
         Self::commit_audited(
             tx,
             actor,

@@ -47,15 +47,6 @@ macro_rules! named_enum {
             }
         }
 
-        /// For a text column read by `sqlx::FromRow` (`#[sqlx(try_from = "String")]`).
-        impl ::std::convert::TryFrom<String> for $name {
-            type Error = $crate::names::UnknownName;
-
-            fn try_from(text: String) -> Result<Self, $crate::names::UnknownName> {
-                text.parse()
-            }
-        }
-
         impl ::std::str::FromStr for $name {
             type Err = $crate::names::UnknownName;
 
@@ -91,7 +82,6 @@ mod tests {
         assert_eq!(Colour::ALL, [Colour::Red, Colour::DarkBlue]);
         for colour in Colour::ALL {
             assert_eq!(colour.to_string().parse::<Colour>(), Ok(colour));
-            assert_eq!(Colour::try_from(colour.to_string()), Ok(colour));
         }
         assert_eq!(Colour::NAMES, ["red", "dark_blue"]);
     }
@@ -100,7 +90,6 @@ mod tests {
     fn an_unknown_name_says_what_was_expected() {
         let err = "Red".parse::<Colour>().unwrap_err();
         assert_eq!(err.text, "Red");
-        assert_eq!(Colour::try_from("Red".to_string()), Err(err.clone()));
         assert_eq!(
             err.to_string(),
             "unknown colour \"Red\" (expected red, dark_blue)"

@@ -51,7 +51,7 @@ pub struct AppealWrite {
 }
 
 /// A stored appeal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct AppealRow {
     pub id: String,
     #[schema(value_type = String)]

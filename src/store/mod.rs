@@ -173,6 +173,41 @@ pub fn now_utc() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// Enums kept as their names in text columns: sqlx reads them on either backend, and a name
+/// that is none of the enum's fails to decode with [`crate::names::UnknownName`].
+macro_rules! text_column {
+    ($($name:ty),+ $(,)?) => {$(
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.parse::<$name>()?)
+            }
+        }
+    )+};
+}
+
+text_column!(
+    crate::screening::policy::Verdict,
+    crate::screening::policy::BankAction
+);
+
 /// A store enum: kept as its name in a text column, and in the API as the same name.
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident ($what:literal) { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -182,6 +217,7 @@ macro_rules! text_enum {
             #[serde(rename_all = "snake_case")]
             pub enum $name ($what) { $($variant => $text),+ }
         );
+        text_column!($name);
     };
 }
 
@@ -362,7 +398,6 @@ pub struct ArtworkRow {
     pub artwork_id: String,
     pub owner_id: Option<String>,
     pub latest_screening_id: Option<ScreeningId>,
-    #[sqlx(try_from = "String")]
     pub status: ArtworkStatus,
     pub updated_at: DateTime<Utc>,
 }

@@ -1839,6 +1839,35 @@ fn error_kinds_are_stable() {
     assert_eq!(StoreError::from(unknown).kind(), "backend");
 }
 
+/// Enum columns decode from their names on both backends; a name that is none of the
+/// enum's is an error that names it, never a default.
+#[tokio::test]
+async fn enum_columns_decode_by_name_and_refuse_unknown_names() {
+    use sqlx::{Connection as _, Row as _};
+    type Read<T> = Result<T, sqlx::Error>;
+    fn check(admin: Read<TokenRole>, review: Read<Option<Verdict>>, nope: Read<TokenRole>) {
+        assert_eq!(admin.unwrap(), TokenRole::Admin);
+        assert_eq!(review.unwrap(), Some(Verdict::Review));
+        let err = StoreError::from(nope.unwrap_err());
+        assert_eq!(err.kind(), "backend");
+        let chain = crate::error_chain::chain(&err);
+        assert!(chain.contains("unknown token role \"nope\""), "{chain}");
+    }
+    const SELECT: &str = "SELECT 'admin' AS a, 'review' AS b, 'nope' AS c";
+    let mut sqlite = sqlx::SqliteConnection::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let row = sqlx::query(SELECT).fetch_one(&mut sqlite).await.unwrap();
+    check(row.try_get("a"), row.try_get("b"), row.try_get("c"));
+    if let Some([url]) = crate::testing::service_urls([crate::testing::POSTGRES_URL_VAR]) {
+        let mut postgres = sqlx::PgConnection::connect(&url).await.unwrap();
+        // Postgres types the literals as text, as the store's columns are.
+        let select = "SELECT 'admin'::text AS a, 'review'::text AS b, 'nope'::text AS c";
+        let row = sqlx::query(select).fetch_one(&mut postgres).await.unwrap();
+        check(row.try_get("a"), row.try_get("b"), row.try_get("c"));
+    }
+}
+
 fn item(artwork: &str, outcome: BackfillOutcome) -> BackfillItemWrite {
     BackfillItemWrite {
         job_id: "job-1".into(),

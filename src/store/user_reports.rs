@@ -75,7 +75,7 @@ pub struct UserReportWrite {
 }
 
 /// A stored report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct UserReportRow {
     pub id: String,
     #[schema(value_type = String)]
@@ -84,6 +84,7 @@ pub struct UserReportRow {
     #[schema(value_type = String)]
     pub category: ReportCategory,
     #[schema(value_type = String)]
+    #[sqlx(rename = "subject_kind")]
     pub subject: ReportSubject,
     pub subject_id: String,
     pub text: Option<String>,

@@ -5,31 +5,6 @@ const APPEAL_COLUMNS: &str = "id, decision_ref, kind, owner_id, artwork_id, scre
      review_id, original_actor, decided_originally_at, text, level, state, outcome, \
      reason_code, note, decided_by, decided_at, created_at";
 
-fn appeal_from_row(row: &DbRow) -> StoreResult<AppealRow> {
-    Ok(AppealRow {
-        id: row.try_get("id")?,
-        kind: row.try_get::<String, _>("kind")?.parse()?,
-        owner_id: row.try_get("owner_id")?,
-        artwork_id: row.try_get("artwork_id")?,
-        screening_id: row.try_get("screening_id")?,
-        review_id: row.try_get("review_id")?,
-        original_actor: row.try_get("original_actor")?,
-        decided_originally_at: row.try_get("decided_originally_at")?,
-        text: row.try_get("text")?,
-        level: row.try_get::<String, _>("level")?.parse()?,
-        state: row.try_get::<String, _>("state")?.parse()?,
-        outcome: row
-            .try_get::<Option<String>, _>("outcome")?
-            .map(|o| o.parse())
-            .transpose()?,
-        reason_code: row.try_get("reason_code")?,
-        note: row.try_get("note")?,
-        decided_by: row.try_get("decided_by")?,
-        decided_at: row.try_get("decided_at")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 impl Backend {
     /// Disables the known-bad entries `(bank, entry id)` inside `tx`; the lines disabled.
     /// Allow-list banks are left alone: a reversal never takes an allowance away.
@@ -130,7 +105,7 @@ impl AppealStore for Backend {
         .bind(&write.decision_ref)
         .fetch_one(&mut *tx)
         .await?;
-        let appeal = appeal_from_row(&row)?;
+        let appeal = from_row::<AppealRow>(&row)?;
         if inserted {
             Self::insert_audit(
                 &mut tx,
@@ -158,7 +133,7 @@ impl AppealStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(appeal_from_row)
+        .map(from_row::<AppealRow>)
         .transpose()
     }
 
@@ -181,7 +156,7 @@ impl AppealStore for Backend {
         .bind(limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, appeal_from_row)
+        rows(fetched, from_row::<AppealRow>)
     }
 
     async fn takedown_of(&self, owner_id: &str) -> StoreResult<Option<(DateTime<Utc>, String)>> {
@@ -218,7 +193,7 @@ impl AppealStore for Backend {
         .fetch_optional(&mut *tx)
         .await?
         .as_ref()
-        .map(appeal_from_row)
+        .map(from_row::<AppealRow>)
         .transpose()?
         .filter(|a| a.visible_to(write.decider_role))
         .ok_or_else(|| StoreError::NotFound(format!("appeal {id}")))?;
@@ -316,7 +291,7 @@ impl AppealStore for Backend {
             }),
         )
         .await?;
-        let appeal = appeal_from_row(&updated)?;
+        let appeal = from_row::<AppealRow>(&updated)?;
         tx.commit().await?;
         Ok(Ok(AppealDecided {
             appeal,

@@ -7,7 +7,7 @@ fn console_user_from_row(row: &DbRow) -> StoreResult<ConsoleUserRow> {
     Ok(ConsoleUserRow {
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
-        role: row.try_get::<String, _>("role")?.parse()?,
+        role: row.try_get("role")?,
         settings: serde_json::from_str(&settings)
             .map_err(|e| StoreError::backend("console user settings do not parse", e))?,
         disabled: row.try_get("disabled")?,
@@ -160,7 +160,7 @@ impl ConsoleUserStore for Backend {
             .map(|row| {
                 Ok(ConsoleUserSummary {
                     username: row.try_get("username")?,
-                    role: row.try_get::<String, _>("role")?.parse()?,
+                    role: row.try_get("role")?,
                     disabled: row.try_get("disabled")?,
                     created_at: row.try_get("created_at")?,
                 })

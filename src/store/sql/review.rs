@@ -481,11 +481,8 @@ impl ReviewStore for Backend {
             .map(|row| {
                 Ok(OwnerArtwork {
                     artwork_id: row.try_get("artwork_id")?,
-                    status: row.try_get::<String, _>("status")?.parse()?,
-                    verdict: row
-                        .try_get::<Option<String>, _>("verdict")?
-                        .map(|v| v.parse())
-                        .transpose()?,
+                    status: row.try_get("status")?,
+                    verdict: row.try_get("verdict")?,
                     screening_id: row.try_get("latest_screening_id")?,
                     updated_at: row.try_get("updated_at")?,
                 })

@@ -51,7 +51,7 @@ fn screening_from_row(row: &DbRow) -> StoreResult<ScreeningRow> {
         md5: row.try_get("md5")?,
         pdq: row.try_get("pdq")?,
         pdq_quality: row.try_get("pdq_quality")?,
-        verdict: row.try_get::<String, _>("verdict")?.parse()?,
+        verdict: row.try_get("verdict")?,
         model: row.try_get("model")?,
         policy_version: row.try_get("policy_version")?,
         banks_version: row.try_get("banks_version")?,
@@ -71,13 +71,12 @@ fn bank_from_row(row: &DbRow) -> StoreResult<BankRow> {
     let signal_types: String = row.try_get("signal_types")?;
     let signal_types: Vec<String> = serde_json::from_str(&signal_types)
         .map_err(|e| StoreError::backend("banks.signal_types holds invalid JSON", e))?;
-    let action: String = row.try_get("action")?;
     Ok(BankRow {
         spec: BankSpec {
             name: row.try_get("name")?,
             signal_types,
             pdq_threshold: row.try_get("pdq_threshold")?,
-            action: action.parse()?,
+            action: row.try_get("action")?,
             allow_list: row.try_get("allow_list")?,
             severity: row.try_get("severity")?,
             category: row.try_get("category")?,
@@ -87,28 +86,21 @@ fn bank_from_row(row: &DbRow) -> StoreResult<BankRow> {
 }
 
 fn review_from_row(row: &DbRow) -> StoreResult<ReviewRow> {
-    let state: String = row.try_get("state")?;
     Ok(ReviewRow {
         id: row.try_get("id")?,
         screening_id: row.try_get("screening_id")?,
         artwork_id: row.try_get("artwork_id")?,
         priority: row.try_get("priority")?,
-        state: state.parse()?,
+        state: row.try_get("state")?,
         reason: row.try_get("reason")?,
         claimed_by: row.try_get("claimed_by")?,
         claimed_at: row.try_get("claimed_at")?,
         decided_at: row.try_get("decided_at")?,
-        decision: row
-            .try_get::<Option<String>, _>("decision")?
-            .map(|d| d.parse())
-            .transpose()?,
+        decision: row.try_get("decision")?,
         note: row.try_get("note")?,
         created_at: row.try_get("created_at")?,
-        level: row.try_get::<String, _>("level")?.parse()?,
-        verdict: row
-            .try_get::<Option<String>, _>("verdict")?
-            .map(|v| v.parse())
-            .transpose()?,
+        level: row.try_get("level")?,
+        verdict: row.try_get("verdict")?,
         owner_id: row.try_get("owner_id")?,
         top_label: row.try_get("top_label")?,
         top_score: row.try_get("top_score")?,
@@ -140,14 +132,13 @@ fn decode_list(text: &str) -> Vec<String> {
 
 fn report_from_row(row: &DbRow) -> StoreResult<ReportRow> {
     let payload: String = row.try_get("payload")?;
-    let state: String = row.try_get("state")?;
     Ok(ReportRow {
         id: row.try_get("id")?,
         screening_id: row.try_get("screening_id")?,
         idempotency_key: row.try_get("idempotency_key")?,
         kind: row.try_get("kind")?,
         payload: parse_json("payload", &payload)?,
-        state: state.parse()?,
+        state: row.try_get("state")?,
         attempts: row.try_get("attempts")?,
         next_attempt_at: row.try_get("next_attempt_at")?,
         last_error: row.try_get("last_error")?,

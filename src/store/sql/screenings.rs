@@ -14,7 +14,7 @@ impl Backend {
                     .fetch_optional(&mut **tx)
                     .await?;
                 match row {
-                    Some(row) => Some(row.try_get::<String, _>("status")?.parse()?),
+                    Some(row) => Some(row.try_get("status")?),
                     None => None,
                 }
             }
@@ -175,13 +175,12 @@ impl ScreeningStore for Backend {
                 .bind(owner_taken_down)
                 .execute(&mut *tx)
                 .await?;
-                let status: String =
+                let status: ArtworkStatus =
                     sqlx::query("SELECT status FROM artworks WHERE artwork_id = $1")
                         .bind(artwork_id)
                         .fetch_one(&mut *tx)
                         .await?
                         .try_get("status")?;
-                let status: ArtworkStatus = status.parse()?;
                 let was_public = before.as_deref() == Some(ArtworkStatus::Published.as_str());
                 if was_public && status != ArtworkStatus::Published {
                     Self::insert_unpublish_event(&mut tx, &id, write, status, created_at).await?;
@@ -406,12 +405,11 @@ impl ScreeningStore for Backend {
         .fetch_all(&self.pool)
         .await?;
         rows(fetched, |row| {
-            let status: String = row.try_get("status")?;
             let view_pdq: String = row.try_get("view_pdq")?;
             Ok(ArtworkSignals {
                 artwork_id: row.try_get("artwork_id")?,
                 owner_id: row.try_get("owner_id")?,
-                status: status.parse()?,
+                status: row.try_get("status")?,
                 screening_id: row.try_get("screening_id")?,
                 sha256: row.try_get("sha256")?,
                 md5: row.try_get("md5")?,

@@ -68,7 +68,7 @@ impl StatementStore for Backend {
             .fetch_all(&mut *tx)
             .await?
             .iter()
-            .map(|r| Ok(r.try_get::<String, _>("reporter_kind")?.parse()?))
+            .map(|r| Ok(r.try_get("reporter_kind")?))
             .collect::<StoreResult<Vec<ReporterKind>>>()?;
             found.push(RestrictingDecision {
                 kind: RestrictionKind::ReviewConfirm,

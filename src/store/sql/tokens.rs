@@ -37,7 +37,7 @@ impl TokenStore for Backend {
                 .fetch_optional(&self.pool)
                 .await?;
         match row {
-            Some(row) => Ok(Some(row.try_get::<String, _>("role")?.parse()?)),
+            Some(row) => Ok(Some(row.try_get("role")?)),
             None => Ok(None),
         }
     }
@@ -50,7 +50,7 @@ impl TokenStore for Backend {
             .map(|row| {
                 Ok((
                     row.try_get::<String, _>("token_hash")?,
-                    row.try_get::<String, _>("role")?.parse()?,
+                    row.try_get("role")?,
                 ))
             })
             .collect()

@@ -3,19 +3,6 @@
 const USER_REPORT_COLUMNS: &str =
     "id, reporter_kind, reporter_ref, category, subject_kind, subject_id, text, created_at";
 
-fn user_report_from_row(row: &DbRow) -> StoreResult<UserReportRow> {
-    Ok(UserReportRow {
-        id: row.try_get("id")?,
-        reporter_kind: row.try_get::<String, _>("reporter_kind")?.parse()?,
-        reporter_ref: row.try_get("reporter_ref")?,
-        category: row.try_get::<String, _>("category")?.parse()?,
-        subject: row.try_get::<String, _>("subject_kind")?.parse()?,
-        subject_id: row.try_get("subject_id")?,
-        text: row.try_get("text")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 #[async_trait]
 impl UserReportStore for Backend {
     async fn put_user_report(&self, write: &UserReportWrite) -> StoreResult<(UserReportRow, bool)> {
@@ -48,7 +35,7 @@ impl UserReportStore for Backend {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok((user_report_from_row(&row)?, inserted))
+        Ok((from_row::<UserReportRow>(&row)?, inserted))
     }
 
     async fn attach_user_report(
@@ -183,7 +170,7 @@ impl UserReportStore for Backend {
         .bind(review_id)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, user_report_from_row)
+        rows(fetched, from_row::<UserReportRow>)
     }
 
     async fn user_report_counts(

@@ -355,8 +355,7 @@ pub(crate) async fn get_screening(
 pub(crate) struct ArtworkView {
     artwork_id: String,
     owner_id: Option<String>,
-    /// `published`, `held`, `quarantined` or `released`.
-    status: String,
+    status: crate::store::ArtworkStatus,
     verdict: Option<crate::screening::policy::Verdict>,
     screening_id: Option<String>,
     updated_at: String,
@@ -382,7 +381,7 @@ pub(crate) async fn get_artwork(
     Ok(Json(ArtworkView {
         artwork_id: artwork.artwork_id,
         owner_id: artwork.owner_id,
-        status: artwork.status.to_string(),
+        status: artwork.status,
         verdict: latest.map(|s| s.verdict),
         screening_id: artwork.latest_screening_id,
         updated_at: artwork.updated_at.to_rfc3339(),

@@ -24,6 +24,9 @@ use super::orientation::{exif_orientation, orient_canvas, Orientation};
 use super::webp::webp_orientation;
 use super::{corrupt, DecodeError, DecodeLimits, ImageFormat};
 
+/// What [`for_each_frame`] calls with each frame a viewer sees, composited.
+pub type FrameSink<'a> = dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError> + 'a;
+
 /// A picture as a browser holds it before painting it on the page: RGBA8 with straight
 /// (not premultiplied) alpha, row-major, `width * height * 4` bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -152,7 +155,7 @@ pub fn for_each_frame(
     bytes: &[u8],
     format: ImageFormat,
     limits: &DecodeLimits,
-    shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
+    shown: &mut FrameSink<'_>,
 ) -> Result<bool, DecodeError> {
     let mut budget = Budget {
         limits,
@@ -172,7 +175,7 @@ fn gif_frames(
     bytes: &[u8],
     limits: &DecodeLimits,
     budget: &mut Budget<'_>,
-    shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
+    shown: &mut FrameSink<'_>,
 ) -> Result<(), DecodeError> {
     let decoder = gif_decoder(bytes, limits)?;
     let (width, height) = decoder.dimensions();
@@ -198,7 +201,7 @@ fn webp_frames(
     bytes: &[u8],
     limits: &DecodeLimits,
     budget: &mut Budget<'_>,
-    shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
+    shown: &mut FrameSink<'_>,
 ) -> Result<bool, DecodeError> {
     let mut decoder = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes))
         .map_err(|e| image_error(ImageFormat::Webp, e))?;
@@ -332,7 +335,7 @@ fn composited_frames(
     (width, height): (u32, u32),
     orientation: Orientation,
     budget: &mut Budget<'_>,
-    shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
+    shown: &mut FrameSink<'_>,
 ) -> Result<u32, DecodeError> {
     let canvas_pixels = u64::from(width) * u64::from(height);
     let mut index = 0;
@@ -367,7 +370,7 @@ fn apng_frames(
     bytes: &[u8],
     limits: &DecodeLimits,
     budget: &mut Budget<'_>,
-    shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
+    shown: &mut FrameSink<'_>,
 ) -> Result<bool, DecodeError> {
     let png_error = |e: png::DecodingError| corrupt(format!("PNG: {e}"));
     let mut decoder = png::Decoder::new_with_limits(
@@ -471,7 +474,7 @@ fn apng_frames(
 /// Shows the persistent canvas as the reference decoding is oriented; it is copied only
 /// when it has to be turned (almost never), not once per frame.
 fn show_oriented(
-    shown: &mut dyn FnMut(FrameId, &Canvas) -> Result<(), DecodeError>,
+    shown: &mut FrameSink<'_>,
     frame: FrameId,
     canvas: &Canvas,
     orientation: Orientation,

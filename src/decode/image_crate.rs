@@ -5,7 +5,7 @@ use image::{DynamicImage, ImageDecoder};
 
 use super::orientation::{orient, orient_canvas, Orientation};
 use super::{
-    check_dimensions, corrupt, Canvas, DecodeError, DecodeLimits, DecodedImage, ImageFormat,
+    check_dimensions, corrupt, Canvas, DecodeError, DecodeLimits, ImageFormat, ShownDecode,
 };
 
 /// Allocation ceiling handed to the `image` decoders: the largest output buffer an
@@ -43,7 +43,7 @@ pub(super) fn finish_image_decode(
     decoder: impl ImageDecoder,
     limits: &DecodeLimits,
     orientation: Orientation,
-) -> Result<(DecodedImage, Option<Canvas>), DecodeError> {
+) -> ShownDecode {
     let (width, height) = decoder.dimensions();
     check_dimensions(format, width, height, limits)?;
     let image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;

@@ -154,32 +154,26 @@ pub(super) fn decode_jpeg(
     decompress.scale(resolution.jpeg_scale_numerator(width, height));
     // Like OpenCV: four components (CMYK or YCCK) are read as CMYK and converted
     // below; anything else lets libjpeg convert to RGB (grey is replicated).
-    let decoded = if decompress.components().len() == 4 {
-        let mut started = decompress
-            .to_colorspace(mozjpeg_sys::J_COLOR_SPACE::JCS_CMYK)
-            .map_err(|e| corrupt(format!("JPEG decoding could not start: {e}")))?;
-        let size = output_size(started.width(), started.height());
-        let cmyk: Vec<u8> = started
-            .read_scanlines()
-            .map_err(|e| corrupt(format!("JPEG scanlines could not be read: {e}")))?;
-        started
-            .finish()
-            .map_err(|e| corrupt(format!("JPEG did not end cleanly: {e}")))?;
-        (size, cmyk_to_rgb_like_opencv(&cmyk))
+    let cmyk = decompress.components().len() == 4;
+    let started = if cmyk {
+        decompress.to_colorspace(mozjpeg_sys::J_COLOR_SPACE::JCS_CMYK)
     } else {
-        let mut started = decompress
-            .rgb()
-            .map_err(|e| corrupt(format!("JPEG decoding could not start: {e}")))?;
-        let size = output_size(started.width(), started.height());
-        let rgb: Vec<u8> = started
-            .read_scanlines()
-            .map_err(|e| corrupt(format!("JPEG scanlines could not be read: {e}")))?;
-        started
-            .finish()
-            .map_err(|e| corrupt(format!("JPEG did not end cleanly: {e}")))?;
-        (size, rgb)
+        decompress.rgb()
     };
-    let ((out_width, out_height), rgb) = decoded;
+    let mut started =
+        started.map_err(|e| corrupt(format!("JPEG decoding could not start: {e}")))?;
+    let (out_width, out_height) = output_size(started.width(), started.height());
+    let samples: Vec<u8> = started
+        .read_scanlines()
+        .map_err(|e| corrupt(format!("JPEG scanlines could not be read: {e}")))?;
+    started
+        .finish()
+        .map_err(|e| corrupt(format!("JPEG did not end cleanly: {e}")))?;
+    let rgb = if cmyk {
+        cmyk_to_rgb_like_opencv(&samples)
+    } else {
+        samples
+    };
     let expected_len = out_width as usize * out_height as usize * 3;
     if rgb.len() != expected_len {
         return Err(corrupt(format!(

@@ -27,7 +27,7 @@ mod orientation;
 mod png;
 mod webp;
 
-pub use frames::{for_each_frame, Canvas, FrameId};
+pub use frames::{for_each_frame, Canvas, FrameId, FrameSink};
 use gif::decode_gif;
 use jpeg::{decode_jpeg, LibjpegFailure};
 use png::decode_png;
@@ -262,28 +262,25 @@ pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
 
 /// Names what the bytes look like, so the user knows what to convert from.
 fn describe_unsupported(bytes: &[u8]) -> String {
-    let known: &[(&[u8], usize, &str)] = &[
-        (b"BM", 0, "BMP"),
-        (b"II*\0", 0, "TIFF"),
-        (b"MM\0*", 0, "TIFF"),
-        (b"ftypavif", 4, "AVIF"),
-        (b"ftypavis", 4, "AVIF"),
-        (b"ftypheic", 4, "HEIC"),
-        (b"ftypheix", 4, "HEIC"),
-        (b"ftypmif1", 4, "HEIF"),
-        (b"ftypmsf1", 4, "HEIF"),
-        (&[0xFF, 0x0A], 0, "JPEG XL"),
-        (b"\0\0\0\x0cJXL ", 0, "JPEG XL"),
-        (b"\0\0\0\x0cjP  ", 0, "JPEG 2000"),
-        (b"\0\0\x01\0", 0, "ICO"),
-        (b"%PDF", 0, "PDF"),
-        (b"8BPS", 0, "Photoshop PSD"),
-        (b"qoif", 0, "QOI"),
-        (b"<svg", 0, "SVG"),
-        (b"<?xml", 0, "XML (SVG?)"),
+    // One row a format: its name, where its magic stands, and the magics it may have.
+    let known: &[(&str, usize, &[&[u8]])] = &[
+        ("BMP", 0, &[b"BM"]),
+        ("TIFF", 0, &[b"II*\0", b"MM\0*"]),
+        ("AVIF", 4, &[b"ftypavif", b"ftypavis"]),
+        ("HEIC", 4, &[b"ftypheic", b"ftypheix"]),
+        ("HEIF", 4, &[b"ftypmif1", b"ftypmsf1"]),
+        ("JPEG XL", 0, &[&[0xFF, 0x0A], b"\0\0\0\x0cJXL "]),
+        ("JPEG 2000", 0, &[b"\0\0\0\x0cjP  "]),
+        ("ICO", 0, &[b"\0\0\x01\0"]),
+        ("PDF", 0, &[b"%PDF"]),
+        ("Photoshop PSD", 0, &[b"8BPS"]),
+        ("QOI", 0, &[b"qoif"]),
+        ("SVG", 0, &[b"<svg"]),
+        ("XML (SVG?)", 0, &[b"<?xml"]),
     ];
-    for (magic, offset, name) in known {
-        if bytes.len() >= offset + magic.len() && &bytes[*offset..offset + magic.len()] == *magic {
+    for (name, offset, magics) in known {
+        let at = |magic: &[u8]| bytes.get(*offset..offset + magic.len()) == Some(magic);
+        if magics.iter().any(|magic| at(magic)) {
             return format!("the bytes are {name}, not an accepted format; {SUPPORTED_FORMATS}");
         }
     }
@@ -335,6 +332,9 @@ pub fn decode_at(
 ) -> Result<DecodedImage, DecodeError> {
     decode_shown_at(bytes, limits, resolution).map(|(image, _)| image)
 }
+
+/// A decoding and, where it differs, the still picture a viewer sees.
+pub(crate) type ShownDecode = Result<(DecodedImage, Option<Canvas>), DecodeError>;
 
 /// [`decode_at`], plus the still picture as a viewer sees it when that differs from the
 /// reference decoding: the oriented RGBA of a PNG or WebP whose alpha channel is not fully
@@ -441,6 +441,45 @@ mod tests {
 
     fn limits() -> DecodeLimits {
         DecodeLimits::default()
+    }
+
+    /// Decodes `bytes` and checks that it shows `plain` turned as EXIF orientation `value` says.
+    fn assert_oriented(bytes: &[u8], plain: &RgbImage, value: u16) {
+        let out = decode(bytes, &limits()).unwrap();
+        let expected = oriented_reference(plain, value);
+        assert_eq!(
+            (out.width, out.height),
+            expected.dimensions(),
+            "orientation {value}"
+        );
+        assert_eq!(out.rgb, expected.into_raw(), "orientation {value}");
+    }
+
+    /// Decodes `bytes` and checks the format and size it reports.
+    fn decoded_as(bytes: &[u8], format: ImageFormat, (width, height): (u32, u32)) -> DecodedImage {
+        let out = decode(bytes, &limits()).unwrap();
+        assert_eq!((out.format, out.width, out.height), (format, width, height));
+        out
+    }
+
+    fn lossless_webp(rgba: &RgbaImage) -> Vec<u8> {
+        let mut webp = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+            .write_image(
+                rgba.as_raw(),
+                rgba.width(),
+                rgba.height(),
+                image::ExtendedColorType::Rgba8,
+            )
+            .unwrap();
+        webp
+    }
+
+    /// The colour channels of `rgba`, alpha dropped.
+    fn colour_of(rgba: &RgbaImage) -> Vec<u8> {
+        rgba.pixels()
+            .flat_map(|p| [p.0[0], p.0[1], p.0[2]])
+            .collect()
     }
 
     /// A small image with distinct values everywhere, so flips and rotations show.
@@ -878,14 +917,7 @@ mod tests {
                 &rows,
                 &[(b"eXIf", tiff_with_orientation(value))],
             );
-            let out = decode(&png, &limits()).unwrap();
-            let expected = oriented_reference(&img, value);
-            assert_eq!(
-                (out.width, out.height),
-                expected.dimensions(),
-                "orientation {value}"
-            );
-            assert_eq!(out.rgb, expected.into_raw(), "orientation {value}");
+            assert_oriented(&png, &img, value);
         }
     }
 
@@ -972,14 +1004,7 @@ mod tests {
         let plain = decode(&jpeg, &limits()).unwrap();
         let plain = RgbImage::from_raw(plain.width, plain.height, plain.rgb).unwrap();
         for value in 1..=8u16 {
-            let out = decode(&with_app1(&jpeg, &[exif_app1(value)]), &limits()).unwrap();
-            let expected = oriented_reference(&plain, value);
-            assert_eq!(
-                (out.width, out.height),
-                expected.dimensions(),
-                "orientation {value}"
-            );
-            assert_eq!(out.rgb, expected.into_raw(), "orientation {value}");
+            assert_oriented(&with_app1(&jpeg, &[exif_app1(value)]), &plain, value);
         }
         let rotated = oriented_reference(&plain, 6).into_raw();
         // An XMP APP1 before the Exif one does not hide it.
@@ -1071,11 +1096,7 @@ mod tests {
         image::codecs::gif::GifEncoder::new(&mut gif)
             .encode_frames([image::Frame::new(first.clone()), image::Frame::new(second)])
             .unwrap();
-        let out = decode(&gif, &limits()).unwrap();
-        assert_eq!(
-            (out.format, out.width, out.height),
-            (ImageFormat::Gif, 6, 4)
-        );
+        let out = decoded_as(&gif, ImageFormat::Gif, (6, 4));
         // This encoder writes no global colour table, so the background is black.
         let expected: Vec<u8> = first
             .pixels()
@@ -1118,20 +1139,8 @@ mod tests {
         let rgba = RgbaImage::from_fn(9, 7, |x, y| {
             image::Rgba([(x * 20) as u8, (y * 30) as u8, 99, (x * 28) as u8])
         });
-        let mut webp = Vec::new();
-        image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
-            .write_image(rgba.as_raw(), 9, 7, image::ExtendedColorType::Rgba8)
-            .unwrap();
-        let out = decode(&webp, &limits()).unwrap();
-        assert_eq!(
-            (out.format, out.width, out.height),
-            (ImageFormat::Webp, 9, 7)
-        );
-        let expected: Vec<u8> = rgba
-            .pixels()
-            .flat_map(|p| [p.0[0], p.0[1], p.0[2]])
-            .collect();
-        assert_eq!(out.rgb, expected);
+        let out = decoded_as(&lossless_webp(&rgba), ImageFormat::Webp, (9, 7));
+        assert_eq!(out.rgb, colour_of(&rgba));
     }
 
     #[test]
@@ -1139,10 +1148,7 @@ mod tests {
         let rgba = RgbaImage::from_fn(9, 7, |x, y| {
             image::Rgba([(x * 20) as u8, (y * 30) as u8, 99, (x * 28) as u8])
         });
-        let mut simple = Vec::new();
-        image::codecs::webp::WebPEncoder::new_lossless(&mut simple)
-            .write_image(rgba.as_raw(), 9, 7, image::ExtendedColorType::Rgba8)
-            .unwrap();
+        let simple = lossless_webp(&rgba);
         assert_eq!(&simple[12..16], b"VP8L");
         // The VP8L `alpha_is_used` hint cleared.
         let mut hint_unset = simple.clone();
@@ -1153,10 +1159,7 @@ mod tests {
         let mut flag_unset = b"RIFF".to_vec();
         flag_unset.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
         flag_unset.extend_from_slice(&body);
-        let colour: Vec<u8> = rgba
-            .pixels()
-            .flat_map(|p| [p.0[0], p.0[1], p.0[2]])
-            .collect();
+        let colour = colour_of(&rgba);
         for (name, bytes) in [
             ("simple", &simple),
             ("hint unset", &hint_unset),

@@ -4,9 +4,7 @@ use std::io::Cursor;
 
 use super::image_crate::{finish_image_decode, image_crate_limits, image_error};
 use super::orientation::embedded_orientation;
-use super::{
-    check_dimensions, corrupt, Canvas, DecodeError, DecodeLimits, DecodedImage, ImageFormat,
-};
+use super::{check_dimensions, corrupt, DecodeError, DecodeLimits, ImageFormat, ShownDecode};
 
 fn be_u32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
@@ -25,10 +23,7 @@ fn png_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     Ok((be_u32(&bytes[16..20]), be_u32(&bytes[20..24])))
 }
 
-pub(super) fn decode_png(
-    bytes: &[u8],
-    limits: &DecodeLimits,
-) -> Result<(DecodedImage, Option<Canvas>), DecodeError> {
+pub(super) fn decode_png(bytes: &[u8], limits: &DecodeLimits) -> ShownDecode {
     let (width, height) = png_header_dimensions(bytes)?;
     check_dimensions(ImageFormat::Png, width, height, limits)?;
     let mut decoder =

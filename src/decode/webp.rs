@@ -6,9 +6,7 @@ use image::ImageDecoder;
 
 use super::image_crate::{finish_image_decode, image_error};
 use super::orientation::{embedded_orientation, Orientation};
-use super::{
-    check_dimensions, corrupt, Canvas, DecodeError, DecodeLimits, DecodedImage, ImageFormat,
-};
+use super::{check_dimensions, corrupt, DecodeError, DecodeLimits, ImageFormat, ShownDecode};
 
 pub(super) fn le_u16(b: &[u8]) -> u16 {
     u16::from_le_bytes([b[0], b[1]])
@@ -51,10 +49,7 @@ fn webp_header_dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     }
 }
 
-pub(super) fn decode_webp(
-    bytes: &[u8],
-    limits: &DecodeLimits,
-) -> Result<(DecodedImage, Option<Canvas>), DecodeError> {
+pub(super) fn decode_webp(bytes: &[u8], limits: &DecodeLimits) -> ShownDecode {
     let (width, height) = webp_header_dimensions(bytes)?;
     check_dimensions(ImageFormat::Webp, width, height, limits)?;
     let declared = webp_with_lossless_alpha_declared(bytes);

@@ -23,7 +23,10 @@ use crate::names::UnknownName;
 /// What a match in a bank does to the verdict: the policy's type, stored as its text.
 pub use crate::screening::policy::BankAction;
 use crate::screening::policy::Verdict;
+use columns::{JsonText, ListText};
 
+#[macro_use]
+mod columns;
 mod postgres;
 mod sqlite;
 
@@ -173,36 +176,8 @@ pub fn now_utc() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// Enums kept as their names in text columns: sqlx reads them on either backend, and a name
-/// that is none of the enum's fails to decode with [`crate::names::UnknownName`].
-macro_rules! text_column {
-    ($($name:ty),+ $(,)?) => {$(
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
-        where
-            String: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <String as sqlx::Type<DB>>::type_info()
-            }
-
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <String as sqlx::Type<DB>>::compatible(ty)
-            }
-        }
-
-        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
-        where
-            String: sqlx::Decode<'r, DB>,
-        {
-            fn decode(
-                value: <DB as sqlx::Database>::ValueRef<'r>,
-            ) -> Result<Self, sqlx::error::BoxDynError> {
-                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.parse::<$name>()?)
-            }
-        }
-    )+};
-}
-
+// Verdicts and bank actions are kept as their names; a name that is none of the enum's fails
+// to decode with [`crate::names::UnknownName`].
 text_column!(
     crate::screening::policy::Verdict,
     crate::screening::policy::BankAction
@@ -355,7 +330,7 @@ pub struct RecordedScreening {
     pub owner_taken_down: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ScreeningRow {
     pub id: ScreeningId,
     pub artwork_id: Option<String>,
@@ -370,8 +345,11 @@ pub struct ScreeningRow {
     pub banks_version: i64,
     /// How the bytes were analysed; empty for rows recorded before views existed.
     pub analysis: String,
+    #[sqlx(try_from = "JsonText<Vec<ViewPdq>>")]
     pub view_pdq: Vec<ViewPdq>,
+    #[sqlx(try_from = "JsonText<serde_json::Value>")]
     pub record: serde_json::Value,
+    #[sqlx(try_from = "JsonText<serde_json::Value>")]
     pub context: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
@@ -402,10 +380,11 @@ pub struct ArtworkRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct BankSpec {
     pub name: String,
     /// Signal types matched against this bank, e.g. "pdq", "md5", "sha256".
+    #[sqlx(try_from = "JsonText<Vec<String>>")]
     pub signal_types: Vec<String>,
     /// Maximum PDQ Hamming distance that counts as a match.
     pub pdq_threshold: i64,
@@ -419,9 +398,10 @@ pub struct BankSpec {
     pub category: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct BankRow {
     #[serde(flatten)]
+    #[sqlx(flatten)]
     pub spec: BankSpec,
     pub created_at: DateTime<Utc>,
 }
@@ -507,7 +487,7 @@ pub struct QuarantineRow {
     pub released_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct ReviewRow {
     pub id: String,
     pub screening_id: ScreeningId,
@@ -527,18 +507,21 @@ pub struct ReviewRow {
     pub owner_id: Option<String>,
     pub top_label: Option<String>,
     pub top_score: Option<f64>,
+    #[sqlx(try_from = "ListText")]
     pub labels: Vec<String>,
+    #[sqlx(try_from = "ListText")]
     pub banks: Vec<String>,
     pub reason_code: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ReportRow {
     pub id: String,
     /// The screening the report is about; `None` for an account event.
     pub screening_id: Option<ScreeningId>,
     pub idempotency_key: String,
     pub kind: String,
+    #[sqlx(try_from = "JsonText<serde_json::Value>")]
     pub payload: serde_json::Value,
     pub state: ReportState,
     pub attempts: i64,
@@ -548,12 +531,13 @@ pub struct ReportRow {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: String,
     pub actor: String,
     pub action: String,
     pub subject: String,
+    #[sqlx(try_from = "JsonText<serde_json::Value>")]
     pub detail: serde_json::Value,
     pub at: DateTime<Utc>,
 }
@@ -842,7 +826,7 @@ pub struct BackfillItemWrite {
     pub worker: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct BackfillItemRow {
     pub job_id: String,
     pub artwork_id: String,
@@ -869,7 +853,7 @@ pub struct BackfillCounts {
 }
 
 /// An artwork and the hashes of its latest screening.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ArtworkSignals {
     pub artwork_id: String,
     pub owner_id: Option<String>,
@@ -880,6 +864,7 @@ pub struct ArtworkSignals {
     pub pdq: Option<String>,
     pub pdq_quality: Option<i64>,
     /// The PDQ of every view of the latest screening beyond its reference decoding.
+    #[sqlx(try_from = "JsonText<Vec<ViewPdq>>")]
     pub view_pdq: Vec<ViewPdq>,
 }
 
@@ -923,11 +908,6 @@ fn require_nonempty(what: &str, value: &str) -> StoreResult<()> {
 
 fn normalise_hash(hash: &str) -> String {
     hash.trim().to_ascii_lowercase()
-}
-
-fn parse_json(column: &str, text: &str) -> StoreResult<serde_json::Value> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::backend(format!("column {column} holds invalid JSON"), e))
 }
 
 fn to_json_text(value: &serde_json::Value) -> String {

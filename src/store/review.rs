@@ -88,10 +88,11 @@ impl Default for ConsoleSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ConsoleUserRow {
     pub username: String,
     pub role: ConsoleRole,
+    #[sqlx(try_from = "super::columns::JsonText<ConsoleSettings>")]
     pub settings: ConsoleSettings,
     pub disabled: bool,
     /// Argon2id PHC string; never serialised.
@@ -118,10 +119,12 @@ pub struct SessionRow {
 
 /// A console login name's recent attempts, as the login throttle counts them; the default
 /// is a name with none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
 pub struct LoginCount {
+    #[sqlx(try_from = "super::columns::Count")]
     pub failures: u32,
     /// Attempts admitted and not yet settled.
+    #[sqlx(try_from = "super::columns::Count")]
     pub in_flight: u32,
     /// When the attempts in flight stop counting, should their replica never settle them.
     pub in_flight_until: Option<DateTime<Utc>>,
@@ -227,7 +230,7 @@ pub enum DecisionRefused {
 }
 
 /// A console user as admins list them: no secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct ConsoleUserSummary {
     pub username: String,
     #[schema(value_type = String)]
@@ -236,13 +239,14 @@ pub struct ConsoleUserSummary {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct OwnerArtwork {
     pub artwork_id: String,
     #[schema(value_type = String)]
     pub status: super::ArtworkStatus,
     #[schema(value_type = Option<String>)]
     pub verdict: Option<Verdict>,
+    #[sqlx(rename = "latest_screening_id")]
     pub screening_id: Option<String>,
     pub updated_at: DateTime<Utc>,
 }

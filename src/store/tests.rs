@@ -1868,6 +1868,83 @@ async fn enum_columns_decode_by_name_and_refuse_unknown_names() {
     }
 }
 
+#[tokio::test]
+async fn wrapped_columns_decode_and_refuse_bad_values_naming_the_column() {
+    use super::columns::{Count, JsonText, ListText};
+    use sqlx::{Connection as _, FromRow as _, Row as _};
+    type Json = JsonText<serde_json::Value>;
+    /// `at` and `bigint` spell a timestamp literal and a BIGINT cast in the backend's dialect.
+    async fn check<C: sqlx::Connection>(connection: &mut C, at: &str, bigint: &str)
+    where
+        for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+        for<'r> AuditRow: sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
+        for<'r> ListText: sqlx::Decode<'r, C::Database> + sqlx::Type<C::Database>,
+        for<'r> Json: sqlx::Decode<'r, C::Database> + sqlx::Type<C::Database>,
+        for<'r> Count: sqlx::Decode<'r, C::Database> + sqlx::Type<C::Database>,
+        for<'r> &'r str: sqlx::ColumnIndex<<C::Database as sqlx::Database>::Row>,
+        for<'q> <C::Database as sqlx::Database>::Arguments<'q>:
+            sqlx::IntoArguments<'q, C::Database>,
+    {
+        let select = |detail: &str| {
+            format!(
+                "SELECT 'a1' AS id, 'alice' AS actor, 'x.y' AS action, 's' AS subject, \
+                 '{detail}' AS detail, {at} AS at, ',a,b_c,' AS labels, '' AS no_labels, \
+                 7{bigint} AS seven, -1{bigint} AS negative, 4294967296{bigint} AS too_many"
+            )
+        };
+        let reason = |err: sqlx::Error| crate::error_chain::chain(&StoreError::from(err));
+        let sql = select(r#"{"n":[1,2]}"#);
+        let row = sqlx::query(&sql).fetch_one(&mut *connection).await.unwrap();
+        let audit = AuditRow::from_row(&row).unwrap();
+        assert_eq!(audit.detail, serde_json::json!({ "n": [1, 2] }));
+        let labels: Vec<String> = row.try_get::<ListText, _>("labels").unwrap().into();
+        assert_eq!(labels, ["a", "b_c"]);
+        let none: Vec<String> = row.try_get::<ListText, _>("no_labels").unwrap().into();
+        assert!(none.is_empty());
+        let not_json = reason(row.try_get::<Json, _>("labels").err().unwrap());
+        assert!(
+            not_json.contains("column \"labels\": expected value"),
+            "{not_json}"
+        );
+        assert_eq!(u32::from(row.try_get::<Count, _>("seven").unwrap()), 7);
+        for column in ["negative", "too_many"] {
+            let err = reason(row.try_get::<Count, _>(column).err().unwrap());
+            assert!(
+                err.contains(&format!("column \"{column}\": out of range")),
+                "{err}"
+            );
+        }
+
+        // Through a derived row, the reason and the column survive.
+        let sql = select("{");
+        let row = sqlx::query(&sql).fetch_one(&mut *connection).await.unwrap();
+        let err = StoreError::from(AuditRow::from_row(&row).unwrap_err());
+        assert_eq!(err.kind(), "backend");
+        let chain = err.chain();
+        assert!(
+            chain.contains("column \"detail\": EOF while parsing"),
+            "{chain}"
+        );
+    }
+    let written = ["a".to_string(), "b,c".to_string()];
+    assert_eq!(ListText::encode(&written), ",a,b_c,");
+    assert_eq!(ListText::encode(&[]), "");
+
+    let mut sqlite = sqlx::SqliteConnection::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    check(&mut sqlite, "'2026-01-02T03:04:05Z'", "").await;
+    if let Some([url]) = crate::testing::service_urls([crate::testing::POSTGRES_URL_VAR]) {
+        let mut postgres = sqlx::PgConnection::connect(&url).await.unwrap();
+        check(
+            &mut postgres,
+            "'2026-01-02T03:04:05Z'::timestamptz",
+            "::bigint",
+        )
+        .await;
+    }
+}
+
 fn item(artwork: &str, outcome: BackfillOutcome) -> BackfillItemWrite {
     BackfillItemWrite {
         job_id: "job-1".into(),

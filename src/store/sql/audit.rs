@@ -60,6 +60,6 @@ impl AuditStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, audit_from_row)
+        rows(fetched, from_row::<AuditRow>)
     }
 }

@@ -128,22 +128,6 @@ impl BackfillStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, |row| {
-            Ok(BackfillItemRow {
-                job_id: row.try_get("job_id")?,
-                artwork_id: row.try_get("artwork_id")?,
-                state: row.try_get("state")?,
-                screening_id: row.try_get("screening_id")?,
-                verdict: row
-                    .try_get::<Option<String>, _>("verdict")?
-                    .map(|v| v.parse())
-                    .transpose()?,
-                error_kind: row.try_get("error_kind")?,
-                error: row.try_get("error")?,
-                attempts: row.try_get("attempts")?,
-                worker: row.try_get("worker")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
+        rows(fetched, from_row::<BackfillItemRow>)
     }
 }

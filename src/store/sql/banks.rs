@@ -109,7 +109,7 @@ impl Backend {
         let Some(row) = row else {
             return Err(StoreError::NotFound(format!("bank {bank:?}")));
         };
-        let bank_row = bank_from_row(&row)?;
+        let bank_row = from_row::<BankRow>(&row)?;
         if let Some((signal, _, _)) = cleaned
             .iter()
             .find(|(signal, _, _)| !super::bank_holds(&bank_row.spec.signal_types, signal))
@@ -281,7 +281,7 @@ impl BankStore for Backend {
                 .bind(&spec.name)
                 .fetch_one(&mut *tx)
                 .await?;
-            let existing = bank_from_row(&row)?;
+            let existing = from_row::<BankRow>(&row)?;
             if existing.spec != *spec {
                 return Err(StoreError::Conflict(format!(
                     "bank {:?} already exists with other settings",
@@ -296,7 +296,7 @@ impl BankStore for Backend {
         let fetched = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"))
             .fetch_all(&self.pool)
             .await?;
-        rows(fetched, bank_from_row)
+        rows(fetched, from_row::<BankRow>)
     }
 
     async fn delete_bank(&self, name: &str) -> StoreResult<BankChange> {
@@ -596,7 +596,7 @@ impl BankStore for Backend {
         .map_err(|e| StoreError::unavailable("the bank snapshot was not decoded", e))??;
         Ok(BankSnapshot {
             banks_version,
-            banks: rows(banks, bank_from_row)?,
+            banks: rows(banks, from_row::<BankRow>)?,
             entries,
         })
     }

@@ -2,34 +2,35 @@
 
 const CONSOLE_USER_COLUMNS: &str = "username, password_hash, role, settings, disabled";
 
-fn console_user_from_row(row: &DbRow) -> StoreResult<ConsoleUserRow> {
-    let settings: String = row.try_get("settings")?;
-    Ok(ConsoleUserRow {
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        role: row.try_get("role")?,
-        settings: serde_json::from_str(&settings)
-            .map_err(|e| StoreError::backend("console user settings do not parse", e))?,
-        disabled: row.try_get("disabled")?,
-    })
-}
-
 fn settings_text(settings: &ConsoleSettings) -> StoreResult<String> {
     serde_json::to_string(settings)
         .map_err(|e| StoreError::Invalid(format!("settings do not serialise: {e}")))
 }
 
 impl Backend {
-    /// Inserts a new console user with default settings; `on_conflict` says what an existing
-    /// name does. Returns the rows written.
-    async fn insert_console_user(
-        tx: &mut Tx,
+    /// Writes a console user with default settings. `replace` overwrites an existing one and
+    /// ends its sessions; otherwise an existing name is a conflict.
+    async fn write_console_user(
+        &self,
         username: &str,
         password_hash: &str,
         role: ConsoleRole,
-        on_conflict: &str,
-    ) -> StoreResult<u64> {
-        Ok(sqlx::query(&format!(
+        actor: &str,
+        replace: bool,
+    ) -> StoreResult<()> {
+        require_nonempty("username", username)?;
+        require_nonempty("password hash", password_hash)?;
+        let (on_conflict, action) = if replace {
+            (
+                "DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, \
+                 disabled = FALSE",
+                "console_user.put",
+            )
+        } else {
+            ("DO NOTHING", "console_user.create")
+        };
+        let mut tx = self.begin_write().await?;
+        let written = sqlx::query(&format!(
             "INSERT INTO console_users (username, password_hash, role, settings, disabled, created_at) \
              VALUES ($1, $2, $3, $4, FALSE, $5) ON CONFLICT (username) {on_conflict}"
         ))
@@ -38,9 +39,27 @@ impl Backend {
         .bind(role.as_str())
         .bind(settings_text(&ConsoleSettings::default())?)
         .bind(now_utc())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+        if replace {
+            // Whoever knew the old password may be logged in: the new one ends that.
+            Self::end_sessions(&mut tx, username).await?;
+        } else if written == 0 {
+            return Err(StoreError::Conflict(format!(
+                "console user {username:?} exists; reset their password with \
+                 POST /v1/users/{username}/password"
+            )));
+        }
+        Self::commit_audited(
+            tx,
+            actor,
+            action,
+            username,
+            &serde_json::json!({ "role": role }),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Ends every session of `username`; returns how many there were.
@@ -64,29 +83,8 @@ impl ConsoleUserStore for Backend {
         role: ConsoleRole,
         actor: &str,
     ) -> StoreResult<()> {
-        require_nonempty("username", username)?;
-        require_nonempty("password hash", password_hash)?;
-        let mut tx = self.begin_write().await?;
-        Self::insert_console_user(
-            &mut tx,
-            username,
-            password_hash,
-            role,
-            "DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, \
-             disabled = FALSE",
-        )
-        .await?;
-        // Whoever knew the old password may be logged in: the new one ends that.
-        Self::end_sessions(&mut tx, username).await?;
-        Self::commit_audited(
-            tx,
-            actor,
-            "console_user.put",
-            username,
-            &serde_json::json!({ "role": role }),
-        )
-        .await?;
-        Ok(())
+        self.write_console_user(username, password_hash, role, actor, true)
+            .await
     }
 
     async fn create_console_user(
@@ -96,26 +94,8 @@ impl ConsoleUserStore for Backend {
         role: ConsoleRole,
         actor: &str,
     ) -> StoreResult<()> {
-        require_nonempty("username", username)?;
-        require_nonempty("password hash", password_hash)?;
-        let mut tx = self.begin_write().await?;
-        let created =
-            Self::insert_console_user(&mut tx, username, password_hash, role, "DO NOTHING").await?;
-        if created == 0 {
-            return Err(StoreError::Conflict(format!(
-                "console user {username:?} exists; reset their password with \
-                 POST /v1/users/{username}/password"
-            )));
-        }
-        Self::commit_audited(
-            tx,
-            actor,
-            "console_user.create",
-            username,
-            &serde_json::json!({ "role": role }),
-        )
-        .await?;
-        Ok(())
+        self.write_console_user(username, password_hash, role, actor, false)
+            .await
     }
 
     async fn reset_console_password(
@@ -155,17 +135,7 @@ impl ConsoleUserStore for Backend {
         )
         .fetch_all(&self.pool)
         .await?;
-        fetched
-            .iter()
-            .map(|row| {
-                Ok(ConsoleUserSummary {
-                    username: row.try_get("username")?,
-                    role: row.try_get("role")?,
-                    disabled: row.try_get("disabled")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows(fetched, from_row::<ConsoleUserSummary>)
     }
 
     async fn console_user(&self, username: &str) -> StoreResult<Option<ConsoleUserRow>> {
@@ -176,7 +146,7 @@ impl ConsoleUserStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(console_user_from_row)
+        .map(from_row::<ConsoleUserRow>)
         .transpose()
     }
 
@@ -217,7 +187,7 @@ impl ConsoleUserStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(console_user_from_row)
+        .map(from_row::<ConsoleUserRow>)
         .transpose()?
         .ok_or_else(|| StoreError::NotFound(format!("console user {username:?}")))
     }
@@ -263,7 +233,7 @@ impl ConsoleUserStore for Backend {
         .await?;
         row.map(|row| {
             Ok(SessionRow {
-                user: console_user_from_row(&row)?,
+                user: from_row::<ConsoleUserRow>(&row)?,
                 csrf_token: row.try_get("csrf_token")?,
                 expires_at: row.try_get("expires_at")?,
             })
@@ -286,7 +256,9 @@ impl ConsoleUserStore for Backend {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map_or(Ok(LoginCount::default()), |row| login_count_from_row(&row))
+        row.map_or(Ok(LoginCount::default()), |row| {
+            from_row::<LoginCount>(&row)
+        })
     }
 
     async fn update_login_count(
@@ -311,7 +283,7 @@ impl ConsoleUserStore for Backend {
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
-        let count = update(login_count_from_row(&row)?);
+        let count = update(from_row::<LoginCount>(&row)?);
         if count.is_empty() {
             sqlx::query("DELETE FROM login_counts WHERE name = $1")
                 .bind(name)
@@ -347,18 +319,3 @@ impl ConsoleUserStore for Backend {
 }
 
 const LOGIN_COUNT_COLUMNS: &str = "failures, in_flight, in_flight_until, last_at, locked_until";
-
-fn login_count_from_row(row: &DbRow) -> StoreResult<LoginCount> {
-    Ok(LoginCount {
-        failures: login_count_number(row, "failures")?,
-        in_flight: login_count_number(row, "in_flight")?,
-        in_flight_until: row.try_get("in_flight_until")?,
-        last_at: row.try_get("last_at")?,
-        locked_until: row.try_get("locked_until")?,
-    })
-}
-
-fn login_count_number(row: &DbRow, column: &str) -> StoreResult<u32> {
-    u32::try_from(row.try_get::<i64, _>(column)?)
-        .map_err(|e| StoreError::backend(format!("login count {column} is out of range"), e))
-}

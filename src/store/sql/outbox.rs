@@ -101,7 +101,7 @@ impl OutboxStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(report_from_row)
+        .map(from_row::<ReportRow>)
         .transpose()
     }
 
@@ -115,7 +115,7 @@ impl OutboxStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, report_from_row)
+        rows(fetched, from_row::<ReportRow>)
     }
 
     async fn lease_report(

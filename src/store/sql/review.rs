@@ -1,12 +1,12 @@
 // The review queue: items, claims, decisions, and what the console shows around them.
 
-/// A LIKE pattern that finds `item` in an `encode_list` column, with LIKE's wildcards escaped
+/// A LIKE pattern that finds `item` in an `ListText::encode` column, with LIKE's wildcards escaped
 /// (labels contain `_`).
 fn list_member_pattern(item: &str) -> String {
     let escaped = item
         .replace('\\', "\\\\")
         .replace('%', "\\%")
-        // `encode_list` stored a comma inside an item as `_`.
+        // `ListText::encode` stored a comma inside an item as `_`.
         .replace(['_', ','], "\\_");
     format!("%,{escaped},%")
 }
@@ -21,7 +21,7 @@ impl Backend {
         .fetch_optional(&mut **tx)
         .await?
         .as_ref()
-        .map(review_from_row)
+        .map(from_row::<ReviewRow>)
         .transpose()?
         .filter(|r| r.visible_to(role))
         .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))
@@ -184,7 +184,7 @@ impl ReviewStore for Backend {
         });
         query.push_bind(filter.limit.clamp(1, 1000));
         let fetched = query.build().fetch_all(&self.pool).await?;
-        rows(fetched, review_from_row)
+        rows(fetched, from_row::<ReviewRow>)
     }
 
     async fn artwork_reviews(
@@ -206,7 +206,7 @@ impl ReviewStore for Backend {
         .bind(limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, review_from_row)
+        rows(fetched, from_row::<ReviewRow>)
     }
 
     async fn get_review(&self, id: &str) -> StoreResult<Option<ReviewRow>> {
@@ -217,7 +217,7 @@ impl ReviewStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(review_from_row)
+        .map(from_row::<ReviewRow>)
         .transpose()
     }
 
@@ -259,7 +259,7 @@ impl ReviewStore for Backend {
             &serde_json::json!({ "review_id": id }),
         )
         .await?;
-        review_from_row(&row)
+        from_row::<ReviewRow>(&row)
     }
 
     async fn unclaim_review_item(
@@ -293,7 +293,7 @@ impl ReviewStore for Backend {
             &serde_json::json!({ "review_id": id }),
         )
         .await?;
-        review_from_row(&row)
+        from_row::<ReviewRow>(&row)
     }
 
     async fn apply_decision(
@@ -373,7 +373,7 @@ impl ReviewStore for Backend {
             .fetch_one(&mut *tx)
             .await?
         };
-        let decided = review_from_row(&updated)?;
+        let decided = from_row::<ReviewRow>(&updated)?;
 
         let (bank, bank_entries_added) = match &write.bank_entries {
             Some((bank, entries)) => (
@@ -444,7 +444,7 @@ impl ReviewStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(review_from_row)
+        .map(from_row::<ReviewRow>)
         .transpose()
     }
 
@@ -476,18 +476,7 @@ impl ReviewStore for Backend {
         .bind(include_admin_level)
         .fetch_all(&self.pool)
         .await?;
-        fetched
-            .iter()
-            .map(|row| {
-                Ok(OwnerArtwork {
-                    artwork_id: row.try_get("artwork_id")?,
-                    status: row.try_get("status")?,
-                    verdict: row.try_get("verdict")?,
-                    screening_id: row.try_get("latest_screening_id")?,
-                    updated_at: row.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        rows(fetched, from_row::<OwnerArtwork>)
     }
 
     async fn audit_rows(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {
@@ -524,7 +513,7 @@ impl ReviewStore for Backend {
         });
         query.push_bind(filter.limit.clamp(1, 10_000));
         let fetched = query.build().fetch_all(&self.pool).await?;
-        rows(fetched, audit_from_row)
+        rows(fetched, from_row::<AuditRow>)
     }
 
     async fn review_counts(
@@ -610,7 +599,7 @@ impl ReviewStore for Backend {
                 .await?;
         fetched
             .iter()
-            .map(|row| parse_json("record", &row.try_get::<String, _>("record")?))
+            .map(|row| json_column(row, "record"))
             .collect()
     }
 }

@@ -122,7 +122,7 @@ impl ScreeningStore for Backend {
             .bind(&id)
             .fetch_one(&mut *tx)
             .await?;
-            let stored = screening_from_row(&row)?;
+            let stored = from_row::<ScreeningRow>(&row)?;
             if stored.sha256 != sha256 {
                 return Err(StoreError::Conflict(format!(
                     "screening id {id} is already stored for other bytes"
@@ -266,7 +266,7 @@ impl ScreeningStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(screening_from_row)
+        .map(from_row::<ScreeningRow>)
         .transpose()
     }
 
@@ -339,7 +339,7 @@ impl ScreeningStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(screening_from_row)
+        .map(from_row::<ScreeningRow>)
         .transpose()
     }
 
@@ -358,7 +358,7 @@ impl ScreeningStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, screening_from_row)
+        rows(fetched, from_row::<ScreeningRow>)
     }
 
     async fn cached_verdict(
@@ -385,7 +385,7 @@ impl ScreeningStore for Backend {
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(screening_from_row)
+        .map(from_row::<ScreeningRow>)
         .transpose()
     }
 
@@ -404,20 +404,7 @@ impl ScreeningStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, |row| {
-            let view_pdq: String = row.try_get("view_pdq")?;
-            Ok(ArtworkSignals {
-                artwork_id: row.try_get("artwork_id")?,
-                owner_id: row.try_get("owner_id")?,
-                status: row.try_get("status")?,
-                screening_id: row.try_get("screening_id")?,
-                sha256: row.try_get("sha256")?,
-                md5: row.try_get("md5")?,
-                pdq: row.try_get("pdq")?,
-                pdq_quality: row.try_get("pdq_quality")?,
-                view_pdq: parse_view_pdq(&view_pdq)?,
-            })
-        })
+        rows(fetched, from_row::<ArtworkSignals>)
     }
 
     async fn claim_in_flight(
@@ -490,8 +477,8 @@ impl Backend {
         .bind(owner_id)
         .bind(&review.top_label)
         .bind(review.top_score)
-        .bind(encode_list(&review.labels))
-        .bind(encode_list(&review.banks))
+        .bind(ListText::encode(&review.labels))
+        .bind(ListText::encode(&review.banks))
         .execute(&mut **tx)
         .await?;
         Ok(review_id)

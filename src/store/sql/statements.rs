@@ -24,7 +24,7 @@ impl StatementStore for Backend {
         .fetch_all(&mut *tx)
         .await?;
         for row in &screened {
-            let screening = screening_from_row(row)?;
+            let screening = from_row::<ScreeningRow>(row)?;
             found.push(RestrictingDecision {
                 kind: if screening.verdict == Verdict::Block {
                     RestrictionKind::AutomatedBlock
@@ -53,7 +53,7 @@ impl StatementStore for Backend {
         .fetch_all(&mut *tx)
         .await?;
         for row in &confirmed {
-            let review = review_from_row(row)?;
+            let review = from_row::<ReviewRow>(row)?;
             let screening = sqlx::query(&format!(
                 "SELECT {SCREENING_COLUMNS} FROM screenings WHERE id = $1"
             ))
@@ -75,7 +75,7 @@ impl StatementStore for Backend {
                 decision_id: review.id.clone(),
                 at: review.decided_at.unwrap_or(review.created_at),
                 owner_id: review.owner_id.clone(),
-                screening: Some(screening_from_row(&screening)?),
+                screening: Some(from_row::<ScreeningRow>(&screening)?),
                 actor: review.claimed_by.clone(),
                 review: Some(review),
                 reporters,
@@ -94,7 +94,7 @@ impl StatementStore for Backend {
         .fetch_all(&mut *tx)
         .await?;
         for row in &events {
-            let payload = parse_json("payload", &row.try_get::<String, _>("payload")?)?;
+            let payload = json_column::<serde_json::Value>(row, "payload")?;
             if payload["event"] != "takedown" {
                 continue;
             }

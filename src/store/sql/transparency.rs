@@ -30,10 +30,8 @@ impl TransparencyStore for Backend {
         .fetch_all(&mut *tx)
         .await?
         {
-            rows.blocks.push((
-                parse_json("record", &row.try_get::<String, _>("record")?)?,
-                parse_json("context", &row.try_get::<String, _>("context")?)?,
-            ));
+            rows.blocks
+                .push((json_column(&row, "record")?, json_column(&row, "context")?));
         }
         rows.queued = sqlx::query(
             "SELECT COUNT(*) AS n FROM review_queue WHERE created_at >= $1 AND created_at < $2",

@@ -72,7 +72,7 @@ impl UserReportStore for Backend {
         .fetch_optional(&mut *tx)
         .await?
         .as_ref()
-        .map(review_from_row)
+        .map(from_row::<ReviewRow>)
         .transpose()?;
         let (review_id, created) = match existing {
             Some(item) if item.state == ReviewState::Decided => {
@@ -138,7 +138,7 @@ impl UserReportStore for Backend {
         .bind(&review_id)
         .fetch_one(&mut *tx)
         .await?;
-        let review = review_from_row(&review)?;
+        let review = from_row::<ReviewRow>(&review)?;
         tx.commit().await?;
         Ok(Ok(ReportAttached {
             review,

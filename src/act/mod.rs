@@ -15,4 +15,6 @@ pub mod delivery;
 pub mod outbox;
 pub mod quarantine;
 pub mod report;
+#[cfg(test)]
+mod test_webhook;
 pub mod webhook;

@@ -491,9 +491,6 @@ fn describe(outcome: &DeliveryOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read as _, Write as _};
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::atomic::AtomicBool;
     use std::time::Instant;
 
     use serde_json::json;
@@ -503,118 +500,10 @@ mod tests {
         idempotency_key, sign_body, WebhookConfig, WebhookSecret, WebhookSink,
         IDEMPOTENCY_KEY_HEADER, REPORT_ID_HEADER, SIGNATURE_HEADER,
     };
+    use crate::act::test_webhook::TestWebhook;
     use crate::store::{self, ArtworkStatus, ReportState, ReportWrite, ScreeningWrite};
 
     const SECRET: &str = "outbox test secret";
-
-    /// One request as the test webhook saw it; header names lower-cased.
-    #[derive(Clone, Debug)]
-    struct Received {
-        headers: HashMap<String, String>,
-        body: Vec<u8>,
-    }
-
-    /// A loopback webhook on a std thread: answers the scripted statuses in order, then 200.
-    struct Hook {
-        url: String,
-        received: Arc<Mutex<Vec<Received>>>,
-        stop: Arc<AtomicBool>,
-        thread: Option<std::thread::JoinHandle<()>>,
-    }
-
-    impl Hook {
-        fn start(script: Vec<u16>) -> Hook {
-            Hook::serve(TcpListener::bind("127.0.0.1:0").unwrap(), script)
-        }
-
-        /// On a port chosen earlier (std sets SO_REUSEADDR, so a freed port binds again).
-        fn start_on(port: u16, script: Vec<u16>) -> Hook {
-            Hook::serve(TcpListener::bind(("127.0.0.1", port)).unwrap(), script)
-        }
-
-        fn serve(listener: TcpListener, script: Vec<u16>) -> Hook {
-            listener.set_nonblocking(true).unwrap();
-            let url = format!("http://{}/reports", listener.local_addr().unwrap());
-            let received = Arc::new(Mutex::new(Vec::new()));
-            let stop = Arc::new(AtomicBool::new(false));
-            let thread = {
-                let received = Arc::clone(&received);
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || {
-                    let mut answered = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        match listener.accept() {
-                            Ok((stream, _)) => {
-                                let status = script.get(answered).copied().unwrap_or(200);
-                                answered += 1;
-                                answer(stream, status, &received);
-                            }
-                            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                        }
-                    }
-                })
-            };
-            Hook {
-                url,
-                received,
-                stop,
-                thread: Some(thread),
-            }
-        }
-
-        fn received(&self) -> Vec<Received> {
-            self.received.lock().unwrap().clone()
-        }
-    }
-
-    impl Drop for Hook {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::Relaxed);
-            if let Some(thread) = self.thread.take() {
-                let _ = thread.join();
-            }
-        }
-    }
-
-    fn answer(mut stream: TcpStream, status: u16, received: &Mutex<Vec<Received>>) {
-        stream.set_nonblocking(false).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut data = Vec::new();
-        let mut buffer = [0u8; 8192];
-        let head_len = loop {
-            if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => data.extend_from_slice(&buffer[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&data[..head_len]).into_owned();
-        let headers: HashMap<String, String> = head
-            .split("\r\n")
-            .skip(1)
-            .filter_map(|line| line.split_once(':'))
-            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
-            .collect();
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = data[head_len..].to_vec();
-        while body.len() < length {
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => body.extend_from_slice(&buffer[..n]),
-            }
-        }
-        received.lock().unwrap().push(Received { headers, body });
-        let reply =
-            format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        let _ = stream.write_all(reply.as_bytes());
-    }
 
     fn webhook(name: &str, url: &str) -> Arc<dyn ReportSink> {
         Arc::new(
@@ -733,10 +622,10 @@ mod tests {
         started.notified().await;
 
         // Replica B, healthy, leaves it alone while A's lease runs, however often it looks.
-        let hook = Hook::start(vec![]);
+        let hook = TestWebhook::start(vec![]);
         let b = OutboxWorker::new(
             Arc::clone(&store),
-            vec![webhook("primary", &hook.url)],
+            vec![webhook("primary", hook.url())],
             DEFAULT_BATCH,
             DEFAULT_POLL_INTERVAL,
         );
@@ -747,7 +636,7 @@ mod tests {
                 DeliveryRound::default()
             );
         }
-        assert!(hook.received().is_empty());
+        assert!(hook.requests().is_empty());
 
         // A dies holding it; once the lease has run out B sends it, under the same key.
         in_flight.abort();
@@ -755,7 +644,7 @@ mod tests {
         let after_lease = now_utc() + chrono::Duration::seconds(3700);
         let round = b.deliver_due_at(after_lease).await.unwrap();
         assert_eq!((round.due, round.delivered, round.sends), (1, 1, 1));
-        let received = hook.received();
+        let received = hook.requests();
         assert_eq!(received.len(), 1);
         assert_eq!(
             received[0].headers[&IDEMPOTENCY_KEY_HEADER.to_ascii_lowercase()],
@@ -774,11 +663,11 @@ mod tests {
         for i in 0..12 {
             ids.push(record_report(&store, &format!("shared-{i}")).await.0);
         }
-        let hook = Hook::start(vec![]);
+        let hook = TestWebhook::start(vec![]);
         let replica = || {
             OutboxWorker::new(
                 Arc::clone(&store),
-                vec![webhook("primary", &hook.url)],
+                vec![webhook("primary", hook.url())],
                 DEFAULT_BATCH,
                 DEFAULT_POLL_INTERVAL,
             )
@@ -805,7 +694,7 @@ mod tests {
         }
         assert_eq!((delivered, skipped), (ids.len(), ids.len()));
         let mut sent: Vec<String> = hook
-            .received()
+            .requests()
             .iter()
             .map(|r| r.headers[&REPORT_ID_HEADER.to_ascii_lowercase()].clone())
             .collect();
@@ -817,18 +706,18 @@ mod tests {
     #[tokio::test]
     async fn a_recorded_report_is_delivered_with_its_idempotency_key() {
         let (_dir, store) = open_store().await;
-        let hook = Hook::start(vec![]);
+        let hook = TestWebhook::start(vec![]);
         let (report_id, key) = record_report(&store, "one").await;
         let worker = OutboxWorker::new(
             Arc::clone(&store),
-            vec![webhook("primary", &hook.url)],
+            vec![webhook("primary", hook.url())],
             DEFAULT_BATCH,
             Duration::from_millis(20),
         );
         let (stop, stopped) = watch::channel(false);
         let task = worker.spawn(stopped);
 
-        eventually("the webhook to be called", || !hook.received().is_empty()).await;
+        eventually("the webhook to be called", || !hook.requests().is_empty()).await;
         let row = {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
@@ -843,7 +732,7 @@ mod tests {
         assert_eq!(row.attempts, 0);
         assert!(row.delivered_at.is_some());
 
-        let received = hook.received();
+        let received = hook.requests();
         assert_eq!(received.len(), 1, "delivered once");
         let request = &received[0];
         assert_eq!(
@@ -873,17 +762,17 @@ mod tests {
             .await
             .expect("worker stops")
             .expect("worker did not panic");
-        assert_eq!(hook.received().len(), 1, "nothing sent twice");
+        assert_eq!(hook.requests().len(), 1, "nothing sent twice");
     }
 
     #[tokio::test]
     async fn a_webhook_failing_twice_gets_the_same_report_on_the_third_round() {
         let (_dir, store) = open_store().await;
-        let hook = Hook::start(vec![503, 500]);
+        let hook = TestWebhook::statuses(&[503, 500]);
         let (report_id, key) = record_report(&store, "flaky").await;
         let worker = OutboxWorker::new(
             Arc::clone(&store),
-            vec![webhook("flaky", &hook.url)],
+            vec![webhook("flaky", hook.url())],
             DEFAULT_BATCH,
             DEFAULT_POLL_INTERVAL,
         );
@@ -917,7 +806,7 @@ mod tests {
         assert_eq!(row.last_error, None);
         assert!(row.delivered_at.is_some());
 
-        let received = hook.received();
+        let received = hook.requests();
         assert_eq!(received.len(), 3);
         for request in &received {
             assert_eq!(request.headers["idempotency-key"], key);
@@ -932,19 +821,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(later.due, 0);
-        assert_eq!(hook.received().len(), 3);
+        assert_eq!(hook.requests().len(), 3);
     }
 
     #[tokio::test]
     async fn a_dead_webhook_keeps_the_report_pending_until_it_comes_back() {
         let (_dir, store) = open_store().await;
-        // Bound and released at once: nothing listens there until the hook starts below.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("http://127.0.0.1:{port}/reports");
+        // Bound but not listening, so connections are refused until the hook starts on it.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let url = format!("http://{}/reports", socket.local_addr().unwrap());
         let (report_id, key) = record_report(&store, "dead").await;
         let worker = OutboxWorker::new(
             Arc::clone(&store),
@@ -968,7 +854,7 @@ mod tests {
             .contains("dead: retryable"));
         assert_eq!(worker.deliver_due().await.unwrap().due, 0, "not due yet");
 
-        let hook = Hook::start_on(port, vec![]);
+        let hook = TestWebhook::serve(socket.listen(16).unwrap().into_std().unwrap(), vec![]);
         let later = now_utc() + chrono::Duration::hours(2);
         let round = worker.deliver_due_at(later).await.unwrap();
         assert_eq!((round.due, round.delivered), (1, 1));
@@ -979,7 +865,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(round.due, 0);
-        let received = hook.received();
+        let received = hook.requests();
         assert_eq!(received.len(), 1, "delivered once");
         assert_eq!(received[0].headers["idempotency-key"], key);
     }
@@ -987,14 +873,14 @@ mod tests {
     #[tokio::test]
     async fn a_report_counts_as_delivered_only_when_every_sink_acknowledged() {
         let (_dir, store) = open_store().await;
-        let healthy = Hook::start(vec![]);
-        let failing = Hook::start(vec![503]);
+        let healthy = TestWebhook::start(vec![]);
+        let failing = TestWebhook::statuses(&[503]);
         let (report_id, key) = record_report(&store, "two sinks").await;
         let worker = OutboxWorker::new(
             Arc::clone(&store),
             vec![
-                webhook("healthy", &healthy.url),
-                webhook("failing", &failing.url),
+                webhook("healthy", healthy.url()),
+                webhook("failing", failing.url()),
             ],
             DEFAULT_BATCH,
             DEFAULT_POLL_INTERVAL,
@@ -1020,21 +906,21 @@ mod tests {
             ReportState::Delivered
         );
         // The sink that acknowledged first was not asked again.
-        assert_eq!(healthy.received().len(), 1);
-        let failing_requests = failing.received();
+        assert_eq!(healthy.requests().len(), 1);
+        let failing_requests = failing.requests();
         assert_eq!(failing_requests.len(), 2);
         assert_eq!(failing_requests[1].headers["idempotency-key"], key);
-        assert_eq!(failing_requests[1].body, healthy.received()[0].body);
+        assert_eq!(failing_requests[1].body, healthy.requests()[0].body);
     }
 
     #[tokio::test]
     async fn shutdown_flushes_reports_written_while_idle() {
         let (_dir, store) = open_store().await;
-        let hook = Hook::start(vec![]);
+        let hook = TestWebhook::start(vec![]);
         // A poll interval far beyond the test: only the flush can deliver.
         let worker = OutboxWorker::new(
             Arc::clone(&store),
-            vec![webhook("primary", &hook.url)],
+            vec![webhook("primary", hook.url())],
             DEFAULT_BATCH,
             Duration::from_secs(3600),
         );
@@ -1057,16 +943,16 @@ mod tests {
             report(&store, &report_id).await.state,
             ReportState::Delivered
         );
-        assert_eq!(hook.received().len(), 1);
+        assert_eq!(hook.requests().len(), 1);
     }
 
     #[tokio::test]
     async fn the_waker_starts_a_round_without_waiting_for_the_poll() {
         let (_dir, store) = open_store().await;
-        let hook = Hook::start(vec![]);
+        let hook = TestWebhook::start(vec![]);
         let worker = OutboxWorker::new(
             Arc::clone(&store),
-            vec![webhook("primary", &hook.url)],
+            vec![webhook("primary", hook.url())],
             DEFAULT_BATCH,
             Duration::from_secs(3600),
         );
@@ -1079,7 +965,7 @@ mod tests {
         .await;
         record_report(&store, "woken").await;
         wake.notify_one();
-        eventually("the woken round", || hook.received().len() == 1).await;
+        eventually("the woken round", || hook.requests().len() == 1).await;
         stop.send(true).unwrap();
         task.await.unwrap();
     }
@@ -1087,10 +973,10 @@ mod tests {
     #[tokio::test]
     async fn a_store_outage_does_not_end_the_task() {
         let (_dir, store) = open_store().await;
-        let hook = Hook::start(vec![]);
+        let hook = TestWebhook::start(vec![]);
         let worker = OutboxWorker::new(
             Arc::clone(&store),
-            vec![webhook("primary", &hook.url)],
+            vec![webhook("primary", hook.url())],
             DEFAULT_BATCH,
             Duration::from_millis(10),
         );
@@ -1119,7 +1005,7 @@ mod tests {
     #[tokio::test]
     async fn reports_are_never_dropped_without_a_way_to_send_them() {
         let (_dir, store) = open_store().await;
-        let hook = Hook::start(vec![]);
+        let hook = TestWebhook::start(vec![]);
 
         // No sinks: nothing is marked delivered.
         let (report_id, _) = record_report(&store, "no sinks").await;
@@ -1137,7 +1023,7 @@ mod tests {
             .remove(0);
         let worker = OutboxWorker::new(
             Arc::clone(&store),
-            vec![webhook("primary", &hook.url)],
+            vec![webhook("primary", hook.url())],
             10,
             DEFAULT_POLL_INTERVAL,
         );
@@ -1150,7 +1036,7 @@ mod tests {
         let slow = chrono::Duration::from_std(PERMANENT_FAILURE_RETRY).unwrap();
         assert!(row.next_attempt_at >= before + slow);
         assert_eq!(
-            hook.received().len(),
+            hook.requests().len(),
             1,
             "only the sendable report went out"
         );

@@ -590,146 +590,9 @@ impl OutboundReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-    use std::thread::JoinHandle;
-    use std::time::Duration;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
-    /// What the test server does with the n-th request (then 200 for the rest).
-    #[derive(Clone, Debug)]
-    enum Reply {
-        Status(u16),
-        StatusWithRetryAfter(u16, u64),
-        /// Answer 200, but only after this long.
-        Stall(Duration),
-    }
-
-    #[derive(Clone, Debug)]
-    struct Recorded {
-        method: String,
-        path: String,
-        /// Header names lower-cased.
-        headers: HashMap<String, String>,
-        body: Vec<u8>,
-    }
-
-    /// A loopback HTTP/1.1 server on a std thread, one request per connection.
-    struct TestServer {
-        url: String,
-        requests: Arc<Mutex<Vec<Recorded>>>,
-        stop: Arc<AtomicBool>,
-        thread: Option<JoinHandle<()>>,
-    }
-
-    impl TestServer {
-        fn start(script: Vec<Reply>) -> TestServer {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.set_nonblocking(true).unwrap();
-            let url = format!("http://{}/hook", listener.local_addr().unwrap());
-            let requests = Arc::new(Mutex::new(Vec::new()));
-            let stop = Arc::new(AtomicBool::new(false));
-            let thread = {
-                let requests = Arc::clone(&requests);
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || {
-                    let deadline = Instant::now() + Duration::from_secs(30);
-                    let mut served = 0usize;
-                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                        match listener.accept() {
-                            Ok((stream, _)) => {
-                                let reply =
-                                    script.get(served).cloned().unwrap_or(Reply::Status(200));
-                                served += 1;
-                                serve_one(stream, reply, &requests);
-                            }
-                            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                        }
-                    }
-                })
-            };
-            TestServer {
-                url,
-                requests,
-                stop,
-                thread: Some(thread),
-            }
-        }
-
-        fn requests(&self) -> Vec<Recorded> {
-            self.requests.lock().unwrap().clone()
-        }
-    }
-
-    impl Drop for TestServer {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::Relaxed);
-            if let Some(thread) = self.thread.take() {
-                let _ = thread.join();
-            }
-        }
-    }
-
-    fn serve_one(mut stream: TcpStream, reply: Reply, requests: &Mutex<Vec<Recorded>>) {
-        stream.set_nonblocking(false).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let header_end = loop {
-            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break pos + 4;
-            }
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
-        let mut lines = head.split("\r\n");
-        let mut request_line = lines.next().unwrap_or("").split(' ');
-        let method = request_line.next().unwrap_or("").to_string();
-        let path = request_line.next().unwrap_or("").to_string();
-        let headers: HashMap<String, String> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = buf[header_end..].to_vec();
-        while body.len() < length {
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
-            }
-        }
-        requests.lock().unwrap().push(Recorded {
-            method,
-            path,
-            headers,
-            body,
-        });
-        let (status, extra) = match reply {
-            Reply::Status(status) => (status, String::new()),
-            Reply::StatusWithRetryAfter(status, secs) => {
-                (status, format!("Retry-After: {secs}\r\n"))
-            }
-            Reply::Stall(wait) => {
-                std::thread::sleep(wait);
-                (200, String::new())
-            }
-        };
-        let response = format!(
-            "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n{extra}\r\nok"
-        );
-        let _ = stream.write_all(response.as_bytes());
-    }
+    use crate::act::test_webhook::{Reply, TestWebhook};
 
     fn sample_hit(category: Option<&str>) -> HitReport {
         HitReport {
@@ -802,8 +665,8 @@ mod tests {
 
     #[tokio::test]
     async fn delivery_sends_json_with_idempotency_key_and_signature() {
-        let server = TestServer::start(vec![Reply::Status(202)]);
-        let sink = sink(&server.url, Some("s3cret"), Duration::from_secs(5));
+        let server = TestWebhook::start(vec![Reply::Status(202)]);
+        let sink = sink(server.url(), Some("s3cret"), Duration::from_secs(5));
         let report = outbound();
         assert_eq!(
             sink.deliver(&report).await,
@@ -845,8 +708,8 @@ mod tests {
 
     #[tokio::test]
     async fn no_signature_header_without_a_secret() {
-        let server = TestServer::start(vec![]);
-        let sink = sink(&server.url, None, Duration::from_secs(5));
+        let server = TestWebhook::start(vec![]);
+        let sink = sink(server.url(), None, Duration::from_secs(5));
         assert!(sink.deliver(&outbound()).await.is_acknowledged());
         assert!(!server.requests()[0]
             .headers
@@ -855,12 +718,12 @@ mod tests {
 
     #[tokio::test]
     async fn server_failing_twice_then_succeeding_is_delivered_on_the_third_attempt() {
-        let server = TestServer::start(vec![
+        let server = TestWebhook::start(vec![
             Reply::Status(503),
             Reply::Status(500),
             Reply::Status(200),
         ]);
-        let sink = sink(&server.url, Some("k"), Duration::from_secs(5));
+        let sink = sink(server.url(), Some("k"), Duration::from_secs(5));
         let report = outbound();
         let result = deliver_with_retries(&sink, &report, 5, FAST_RETRY).await;
         assert_eq!(
@@ -889,14 +752,14 @@ mod tests {
 
     #[tokio::test]
     async fn retries_stop_at_max_attempts_and_on_permanent_failure() {
-        let server = TestServer::start(vec![Reply::Status(502); 3]);
-        let sink = sink(&server.url, None, Duration::from_secs(5));
+        let server = TestWebhook::start(vec![Reply::Status(502); 3]);
+        let sink = sink(server.url(), None, Duration::from_secs(5));
         let result = deliver_with_retries(&sink, &outbound(), 2, FAST_RETRY).await;
         assert_eq!(result.attempts, 2);
         assert_eq!(result.outcome.kind(), "retryable");
 
-        let server = TestServer::start(vec![Reply::Status(400), Reply::Status(200)]);
-        let sink = self::sink(&server.url, None, Duration::from_secs(5));
+        let server = TestWebhook::start(vec![Reply::Status(400), Reply::Status(200)]);
+        let sink = self::sink(server.url(), None, Duration::from_secs(5));
         let result = deliver_with_retries(&sink, &outbound(), 5, FAST_RETRY).await;
         assert_eq!(result.attempts, 1);
         assert_eq!(
@@ -910,14 +773,14 @@ mod tests {
 
     #[tokio::test]
     async fn client_errors_are_permanent_and_throttling_is_retryable() {
-        let server = TestServer::start(vec![
+        let server = TestWebhook::start(vec![
             Reply::Status(404),
             Reply::Status(401),
             Reply::StatusWithRetryAfter(429, 7),
             Reply::Status(408),
             Reply::Status(301),
         ]);
-        let sink = sink(&server.url, None, Duration::from_secs(5));
+        let sink = sink(server.url(), None, Duration::from_secs(5));
         let report = outbound();
         assert!(matches!(
             sink.deliver(&report).await,
@@ -984,8 +847,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_receiver_times_out_as_retryable() {
-        let server = TestServer::start(vec![Reply::Stall(Duration::from_millis(1500))]);
-        let sink = sink(&server.url, None, Duration::from_millis(300));
+        let server = TestWebhook::start(vec![Reply::Stall(Duration::from_millis(1500))]);
+        let sink = sink(server.url(), None, Duration::from_millis(300));
         let started = Instant::now();
         let outcome = sink.deliver(&outbound()).await;
         assert!(
@@ -1005,17 +868,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_receiver_is_retryable() {
-        // Bind then drop: nothing listens on this port any more.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let sink = sink(
-            &format!("http://127.0.0.1:{port}/hook"),
-            None,
-            Duration::from_secs(2),
-        );
+        // Bound but not listening: the port is held, and connections to it are refused.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let url = format!("http://{}/hook", socket.local_addr().unwrap());
+        let sink = sink(&url, None, Duration::from_secs(2));
         assert_eq!(sink.deliver(&outbound()).await.kind(), "retryable");
     }
 

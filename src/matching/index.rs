@@ -586,9 +586,22 @@ mod tests {
     }
 
     async fn sqlite_store() -> (tempfile::TempDir, Arc<dyn Store>) {
+        store_with_banks(&[]).await
+    }
+
+    /// A fresh SQLite store holding the banks `(name, action, pdq_threshold)` of [`spec`].
+    async fn store_with_banks(
+        banks: &[(&str, BankAction, i64)],
+    ) -> (tempfile::TempDir, Arc<dyn Store>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("banks.db");
         let store = crate::store::open(path.to_str().unwrap()).await.unwrap();
+        for &(name, action, threshold) in banks {
+            store
+                .create_bank(&spec(name, action, threshold))
+                .await
+                .unwrap();
+        }
         (dir, store)
     }
 
@@ -612,11 +625,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn added_entries_match_after_refresh() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("known-bad", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[("known-bad", BankAction::Block, 31)]).await;
         let shared = SharedBankIndex::load(store.as_ref()).await.unwrap();
         let image = Image::new(1);
         assert!(shared
@@ -677,15 +686,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_stored_pdq_threshold_applies() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("tight", BankAction::Block, 8))
-            .await
-            .unwrap();
-        store
-            .create_bank(&spec("loose", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[
+            ("tight", BankAction::Block, 8),
+            ("loose", BankAction::Block, 31),
+        ])
+        .await;
         let image = Image::new(3);
         let ten_off = flip_bits(&image.pdq.hash, 10).to_hex();
         for bank in ["tight", "loose"] {
@@ -707,11 +712,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn disabled_and_removed_entries_stop_matching() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("known-bad", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[("known-bad", BankAction::Block, 31)]).await;
         let image = Image::new(4);
         let pdq = image.pdq.hash.to_hex();
         store
@@ -772,11 +773,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn single_entry_changes_patch_the_index_and_every_replica_converges() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("known-bad", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[("known-bad", BankAction::Block, 31)]).await;
         // Enough PDQ entries for the multi-index, so the delta sits beside a real one.
         let filler: Vec<EntryWrite> = (0..crate::matching::bank::PDQ_INDEX_FROM as u64 + 10)
             .map(|n| {
@@ -874,11 +871,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_import_leaves_nothing_visible_and_nothing_behind() {
-        let (dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("known-bad", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (dir, store) = store_with_banks(&[("known-bad", BankAction::Block, 31)]).await;
         let version = store.banks_version().await.unwrap();
         // The first batch is written, the second is refused (the bank holds no sha256).
         let mut entries: Vec<EntryWrite> = (0..crate::store::IMPORT_BATCH as u64)
@@ -920,11 +913,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_reader_keeps_its_index_while_a_refresh_swaps() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("known-bad", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[("known-bad", BankAction::Block, 31)]).await;
         let shared = Arc::new(SharedBankIndex::load(store.as_ref()).await.unwrap());
         let image = Image::new(5);
 
@@ -960,11 +949,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn refresh_without_change_keeps_the_same_index() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("known-bad", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[("known-bad", BankAction::Block, 31)]).await;
         let shared = SharedBankIndex::load(store.as_ref()).await.unwrap();
         let before = shared.current();
         assert!(!shared.refresh(store.as_ref()).await.unwrap());
@@ -986,11 +971,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn racing_refreshes_end_at_the_newest_version() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("known-bad", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[("known-bad", BankAction::Block, 31)]).await;
         let shared = Arc::new(SharedBankIndex::load(store.as_ref()).await.unwrap());
         let images: Vec<ExactHashes> = (0..12u32).map(|i| exact_hashes(&i.to_le_bytes())).collect();
         let mut tasks = Vec::new();
@@ -1026,11 +1007,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_older_build_never_replaces_a_newer_one() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("known-bad", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[("known-bad", BankAction::Block, 31)]).await;
         let older = BankIndex::from_snapshot(&store.bank_snapshot().await.unwrap());
         store
             .add_entries("known-bad", &[entry("md5", &"cd".repeat(16), None)])
@@ -1050,15 +1027,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn store_bank_actions_drive_the_decision() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("released", BankAction::Allow, 31))
-            .await
-            .unwrap();
-        store
-            .create_bank(&spec("lookalikes", BankAction::Review, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[
+            ("released", BankAction::Allow, 31),
+            ("lookalikes", BankAction::Review, 31),
+        ])
+        .await;
         let released = Image::new(6);
         let lookalike = Image::new(7);
         store
@@ -1152,11 +1125,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_hma_import_goes_into_the_store_and_matches() {
-        let (_dir, store) = sqlite_store().await;
-        store
-            .create_bank(&spec("ncmec", BankAction::Block, 31))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_banks(&[("ncmec", BankAction::Block, 31)]).await;
         let shared = SharedBankIndex::load(store.as_ref()).await.unwrap();
         let image = Image::new(9);
         let text = format!(

@@ -747,10 +747,16 @@ mod tests {
         LocalVault::open(dir.join("vault"), QuarantineKey::generate().unwrap()).unwrap()
     }
 
-    #[tokio::test]
-    async fn delete_removes_one_object_whatever_its_retention() {
+    /// A vault with a new key in a new temporary directory.
+    fn fresh_vault() -> (tempfile::TempDir, LocalVault) {
         let dir = tempfile::tempdir().unwrap();
         let vault = vault(dir.path());
+        (dir, vault)
+    }
+
+    #[tokio::test]
+    async fn delete_removes_one_object_whatever_its_retention() {
+        let (_dir, vault) = fresh_vault();
         let image = sample_image();
         let other = b"other evidence".to_vec();
         let key = vault
@@ -773,8 +779,7 @@ mod tests {
 
     #[tokio::test]
     async fn round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = vault(dir.path());
+        let (dir, vault) = fresh_vault();
         let image = sample_image();
         let sha = sha256_hex(&image);
         let key = vault
@@ -798,8 +803,7 @@ mod tests {
 
     #[tokio::test]
     async fn ciphertext_on_disk_hides_the_plaintext() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = vault(dir.path());
+        let (_dir, vault) = fresh_vault();
         let image = sample_image();
         let key = vault
             .put(&sha256_hex(&image), &image, SystemTime::now() + DAY)
@@ -819,8 +823,7 @@ mod tests {
 
     #[tokio::test]
     async fn tampering_is_detected() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = vault(dir.path());
+        let (_dir, vault) = fresh_vault();
         let image = sample_image();
         let key = vault
             .put(&sha256_hex(&image), &image, SystemTime::now() + DAY)
@@ -949,8 +952,7 @@ mod tests {
 
     #[tokio::test]
     async fn put_is_idempotent_and_only_extends_retention() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = vault(dir.path());
+        let (_dir, vault) = fresh_vault();
         let image = sample_image();
         let sha = sha256_hex(&image);
         let until = UNIX_EPOCH + Duration::from_secs(4_000_000_000);
@@ -1026,8 +1028,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_objects_are_deleted_and_others_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = vault(dir.path());
+        let (dir, vault) = fresh_vault();
         let now = SystemTime::now();
         let old = b"expired image".to_vec();
         let fresh = b"image still under retention".to_vec();
@@ -1087,8 +1088,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_keys_and_hashes_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = vault(dir.path());
+        let (_dir, vault) = fresh_vault();
         let image = sample_image();
         let wrong = sha256_hex(b"something else");
         assert!(matches!(

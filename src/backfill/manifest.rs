@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::screening::context::parse::{FieldError, FieldSet};
+use crate::screening::context::parse::{json_kind, FieldError, FieldSet};
 
 /// What the upload's context says, as the screening service takes it.
 pub type ItemContext = crate::screening::context::ScreenContext;
@@ -505,17 +505,6 @@ fn json_item(line: u64, value: &Value, base_dir: &Path) -> Result<ManifestItem, 
         cells[field as usize] = Some(Raw::Json(value));
     }
     build_item(line, &cells, base_dir)
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn build_item(line: u64, cells: &Cells, base_dir: &Path) -> Result<ManifestItem, ManifestError> {

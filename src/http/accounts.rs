@@ -1,13 +1,12 @@
 //! `POST /v1/accounts/{owner_id}/takedown`: an owner's whole account out of view. Its lift
 //! is the console's (`review::users::lift_takedown`), since only admins decide it.
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::Path as UrlPath;
 use axum::Json;
 use serde::Serialize;
 
 use super::auth::AdminToken;
 use super::error::{ApiError, ErrorBody};
-use super::AppState;
 
 /// What a takedown quarantined.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -22,12 +21,9 @@ pub(crate) struct TakedownView {
     responses((status = 200, body = TakedownView), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn takedown(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath(owner_id): UrlPath<String>,
 ) -> Result<Json<TakedownView>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let changed = ready
         .store
         .takedown_account(&owner_id, &caller.name)

@@ -25,10 +25,9 @@ use crate::store::AppealRow;
     security(("bearer" = [])))]
 pub async fn appeal(
     State(state): State<AppState>,
-    _token: ServiceToken,
+    ServiceToken { ready, .. }: ServiceToken,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let ready = state.ready()?;
     let request: AppealRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
     let banks = ready.pipeline.banks.current();

@@ -33,8 +33,9 @@ impl Role for ServiceRole {
     const NEEDED: TokenRole = TokenRole::Service;
 }
 
-/// The caller of a request whose bearer token has role `R`.
+/// The caller of a request whose bearer token has role `R`, and the service that checked it.
 pub struct Bearer<R> {
+    pub ready: Arc<Ready>,
     pub caller: Caller,
     role: PhantomData<R>,
 }
@@ -48,8 +49,10 @@ impl<R: Role> FromRequestParts<AppState> for Bearer<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = check_bearer(state.ready()?, &parts.headers, R::NEEDED)?;
+        let ready = Arc::clone(state.shared_ready()?);
+        let caller = check_bearer(&ready, &parts.headers, R::NEEDED)?;
         Ok(Bearer {
+            ready,
             caller,
             role: PhantomData,
         })

@@ -212,10 +212,8 @@ async fn changed(
     responses((status = 200, body = [BankView]), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_banks(
-    State(state): State<AppState>,
-    _token: AdminToken,
+    AdminToken { ready, .. }: AdminToken,
 ) -> Result<Json<Vec<BankView>>, ApiError> {
-    let ready = state.ready()?;
     let banks = ready.store.list_banks().await?;
     let counts = ready.store.bank_counts().await?;
     Ok(Json(
@@ -237,11 +235,9 @@ pub async fn list_banks(
     security(("bearer" = [])))]
 pub async fn create_bank(
     State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let request: CreateBank = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
     let spec = request.into_spec()?;
@@ -254,7 +250,7 @@ pub async fn create_bank(
     }
     let change = ready.store.create_bank(&spec).await?;
     let detail = serde_json::to_value(&spec).unwrap_or_default();
-    let out = changed(ready, &caller, "bank.create", &spec.name, detail, change).await?;
+    let out = changed(&ready, &caller, "bank.create", &spec.name, detail, change).await?;
     let status = if out.changed > 0 {
         StatusCode::CREATED
     } else {
@@ -269,18 +265,15 @@ pub async fn create_bank(
     responses((status = 200, body = ChangeView), (status = 404)),
     security(("bearer" = [])))]
 pub async fn delete_bank(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let change = ready.store.delete_bank(&name).await?;
     if change.changed == 0 {
         return Err(ApiError::not_found(format!("no bank {name:?}")));
     }
     let out = changed(
-        ready,
+        &ready,
         &caller,
         "bank.delete",
         &name,
@@ -297,12 +290,10 @@ pub async fn delete_bank(
     responses((status = 200, description = "the bank's entries"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn list_entries(
-    State(state): State<AppState>,
-    _token: AdminToken,
+    AdminToken { ready, .. }: AdminToken,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Json<Vec<EntryRow>>, ApiError> {
-    let ready = state.ready()?;
-    find_bank(ready, &name).await?;
+    find_bank(&ready, &name).await?;
     Ok(Json(ready.store.list_bank_entries(&name).await?))
 }
 
@@ -315,14 +306,12 @@ pub async fn list_entries(
     security(("bearer" = [])))]
 pub async fn add_entries(
     State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
     Query(query): Query<ImageEntryQuery>,
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let content_type = super::screening::content_type(&headers);
     let (entries, skipped, from_image) = if content_type.starts_with("application/json") {
         let request: AddEntries = serde_json::from_slice(&body)
@@ -349,7 +338,7 @@ pub async fn add_entries(
         (entries, Vec::new(), false)
     } else if content_type.starts_with("image/") || content_type == "application/octet-stream" {
         let (entries, skipped) =
-            entries_from_image(ready, &state, &name, body, query.external_id).await?;
+            entries_from_image(&ready, &state, &name, body, query.external_id).await?;
         (entries, skipped, true)
     } else {
         return Err(ApiError::new(
@@ -367,7 +356,7 @@ pub async fn add_entries(
     }
     let change = ready.store.add_entries(&name, &entries).await?;
     let detail = serde_json::json!({ "entries": entries, "from_image": from_image });
-    let mut out = changed(ready, &caller, "bank.add_entries", &name, detail, change).await?;
+    let mut out = changed(&ready, &caller, "bank.add_entries", &name, detail, change).await?;
     out.skipped = skipped;
     if from_image {
         out.entries = entries;
@@ -429,13 +418,10 @@ async fn entries_from_image(
     responses((status = 200, body = ChangeView), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn import_entries(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath(name): UrlPath<String>,
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     // A million lines take seconds to parse: off the async workers, and behind screenings.
     let entries = crate::matching::bank_work::run("import", move || parse_import_body(&body))
         .await
@@ -448,7 +434,7 @@ pub async fn import_entries(
         })??;
     let change = ready.store.import_entries(&name, &entries).await?;
     let detail = serde_json::json!({ "lines": entries.len(), "added": change.changed });
-    let out = changed(ready, &caller, "bank.import", &name, detail, change).await?;
+    let out = changed(&ready, &caller, "bank.import", &name, detail, change).await?;
     Ok(Json(out))
 }
 
@@ -489,12 +475,9 @@ fn parse_import_body(body: &[u8]) -> Result<Vec<EntryWrite>, ApiError> {
     responses((status = 200, body = ChangeView), (status = 404)),
     security(("bearer" = [])))]
 pub async fn remove_entry(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath((name, signal, hash)): UrlPath<(String, String, String)>,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let change = ready.store.remove_entry(&name, &signal, &hash).await?;
     if change.changed == 0 {
         return Err(ApiError::not_found(format!(
@@ -502,7 +485,7 @@ pub async fn remove_entry(
         )));
     }
     let detail = serde_json::json!({ "signal": signal, "hash": hash });
-    let out = changed(ready, &caller, "bank.remove_entry", &name, detail, change).await?;
+    let out = changed(&ready, &caller, "bank.remove_entry", &name, detail, change).await?;
     Ok(Json(out))
 }
 
@@ -513,13 +496,10 @@ pub async fn remove_entry(
     responses((status = 200, body = ChangeView), (status = 404)),
     security(("bearer" = [])))]
 pub async fn patch_entry(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath((name, signal, hash)): UrlPath<(String, String, String)>,
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let patch = EntryPatch::parse(&body)?;
     let change = ready
         .store
@@ -531,7 +511,7 @@ pub async fn patch_entry(
         "bank.enable_entry"
     };
     let detail = serde_json::json!({ "signal": signal, "hash": hash });
-    let out = changed(ready, &caller, action, &name, detail, change).await?;
+    let out = changed(&ready, &caller, action, &name, detail, change).await?;
     Ok(Json(out))
 }
 
@@ -543,13 +523,10 @@ pub async fn patch_entry(
     responses((status = 200, body = ChangeView), (status = 404)),
     security(("bearer" = [])))]
 pub async fn patch_entry_id(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath((name, id)): UrlPath<(String, String)>,
     body: Bytes,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let patch = EntryPatch::parse(&body)?;
     let change = ready
         .store
@@ -561,7 +538,7 @@ pub async fn patch_entry_id(
         "bank.enable_entry_id"
     };
     let detail = serde_json::json!({ "entry_id": id, "lines": change.changed });
-    let out = changed(ready, &caller, action, &name, detail, change).await?;
+    let out = changed(&ready, &caller, action, &name, detail, change).await?;
     Ok(Json(out))
 }
 
@@ -592,13 +569,10 @@ pub struct RetroHitView {
     responses((status = 200, body = RetroMatchView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn retro_match(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Json<RetroMatchView>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
-    find_bank(ready, &name).await?;
+    find_bank(&ready, &name).await?;
     let summary = ready
         .pipeline
         .retro_match(Some(&name), Some(&ready.http))

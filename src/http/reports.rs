@@ -1,7 +1,6 @@
 //! `POST /v1/reports`: reports from the platform's report flow, about an artwork or an
 //! owner, put in front of reviewers.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,7 +9,6 @@ use serde::Deserialize;
 
 use super::auth::ServiceToken;
 use super::error::{ApiError, ErrorBody};
-use super::AppState;
 use crate::review::user_reports::{self, Intake, IntakeError};
 use crate::store::{ReportCategory, ReportSubject, ReporterKind, UserReportWrite};
 
@@ -71,11 +69,9 @@ impl ReportRequest {
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn report(
-    State(state): State<AppState>,
-    _token: ServiceToken,
+    ServiceToken { ready, .. }: ServiceToken,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let ready = state.ready()?;
     let request: ReportRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("JSON body: {e}")))?;
     let intake = user_reports::intake(&ready.pipeline, request.into_write()?)

@@ -87,15 +87,12 @@ pub(crate) struct ScreenRequest {
     security(("bearer" = [])))]
 pub(crate) async fn screen(
     State(state): State<AppState>,
-    token: ServiceToken,
+    ServiceToken { ready, caller, .. }: ServiceToken,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
-    let ready = state.ready()?;
-    // The token was checked (in memory) before anything was read; this names the caller.
-    let caller = token.caller;
     let limit = body_limit(state.config());
     let deadline = Duration::from_millis(state.config().request_deadline_ms);
     // Under overload a refusal must cost next to nothing: the body is drained unbuffered so
@@ -117,7 +114,7 @@ pub(crate) async fn screen(
             d.min(state.config().request_deadline_ms)
         });
     let remaining = Duration::from_millis(deadline_ms).saturating_sub(started.elapsed());
-    match tokio::time::timeout(remaining, screen_inner(&state, ready, &caller, request)).await {
+    match tokio::time::timeout(remaining, screen_inner(&state, &ready, &caller, request)).await {
         Ok(result) => result,
         Err(_) => Err(ApiError::deadline(deadline_ms)),
     }
@@ -332,11 +329,9 @@ pub(crate) struct StoredScreening {
     responses((status = 200, body = StoredScreening), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn get_screening(
-    State(state): State<AppState>,
-    _token: ServiceToken,
+    ServiceToken { ready, .. }: ServiceToken,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<StoredScreening>, ApiError> {
-    let ready = state.ready()?;
     let row = ready
         .store
         .get_screening(&id)
@@ -367,11 +362,9 @@ pub(crate) struct ArtworkView {
     responses((status = 200, body = ArtworkView), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn get_artwork(
-    State(state): State<AppState>,
-    _token: ServiceToken,
+    ServiceToken { ready, .. }: ServiceToken,
     UrlPath(artwork_id): UrlPath<String>,
 ) -> Result<Json<ArtworkView>, ApiError> {
-    let ready = state.ready()?;
     let artwork = ready
         .store
         .get_artwork(&artwork_id)

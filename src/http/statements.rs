@@ -54,10 +54,9 @@ pub(crate) fn day_range(from: &str, to: &str) -> Result<(DateTime<Utc>, DateTime
     security(("bearer" = [])))]
 pub async fn export(
     State(state): State<AppState>,
-    _token: AdminToken,
+    AdminToken { ready, .. }: AdminToken,
     Query(query): Query<StatementsQuery>,
 ) -> Result<Response, ApiError> {
-    let ready = state.ready()?;
     let (from, to) = day_range(&query.from, &query.to)?;
     let decisions = ready
         .store

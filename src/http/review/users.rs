@@ -1,6 +1,6 @@
 //! Console users, managed with the admin token, and lifting a takedown.
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::Path as UrlPath;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::http::auth::AdminToken;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::session;
-use crate::http::AppState;
 use crate::store::valid_username;
 use crate::store::{ConsoleRole, ConsoleSettings, ConsoleUserSummary};
 
@@ -47,12 +46,9 @@ async fn password_hash(password: String) -> Result<String, ApiError> {
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn put_user(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     Json(request): Json<UserRequest>,
 ) -> Result<Response, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     if !valid_username(&request.username) {
         return Err(invalid(format!(
             "user name {:?}: use 1-64 of a-z, 0-9, '.', '_', '-'",
@@ -103,13 +99,10 @@ impl std::fmt::Debug for PasswordReset {
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reset_password(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath(username): UrlPath<String>,
     Json(request): Json<PasswordReset>,
 ) -> Result<StatusCode, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let phc = password_hash(request.password).await?;
     ready
         .store
@@ -128,11 +121,7 @@ pub struct UserList {
     responses((status = 200, body = UserList), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_users(
-    State(state): State<AppState>,
-    _token: AdminToken,
-) -> Result<Json<UserList>, ApiError> {
-    let ready = state.ready()?;
+pub async fn list_users(AdminToken { ready, .. }: AdminToken) -> Result<Json<UserList>, ApiError> {
     let users = ready.store.console_users().await?;
     Ok(Json(UserList { users }))
 }
@@ -153,12 +142,9 @@ pub struct TakedownLifted {
         (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn lift_takedown(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath(owner_id): UrlPath<String>,
 ) -> Result<Json<TakedownLifted>, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     let lifted = ready.store.lift_takedown(&owner_id, &caller.name).await?;
     Ok(Json(TakedownLifted { owner_id, lifted }))
 }
@@ -170,12 +156,9 @@ pub async fn lift_takedown(
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn disable_user(
-    State(state): State<AppState>,
-    token: AdminToken,
+    AdminToken { ready, caller, .. }: AdminToken,
     UrlPath(username): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let ready = state.ready()?;
-    let caller = token.caller;
     ready
         .store
         .disable_console_user(&username, &caller.name)

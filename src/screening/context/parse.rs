@@ -204,14 +204,7 @@ impl FieldSet {
         let wrong = |expected: &'static str| FieldError::WrongType {
             field: name.to_string(),
             expected,
-            found: match value {
-                Value::Null => "null",
-                Value::Bool(_) => "a boolean",
-                Value::Number(_) => "a number",
-                Value::String(_) => "a string",
-                Value::Array(_) => "an array",
-                Value::Object(_) => "an object",
-            },
+            found: json_kind(value),
         };
         match (name, value) {
             (_, Value::Null) => self.mark_given(name),
@@ -315,6 +308,18 @@ pub fn cli_title(text: &str) -> Result<String, String> {
 
 pub fn cli_description(text: &str) -> Result<String, String> {
     parse_text(DESCRIPTION, text, MAX_DESCRIPTION_CHARS).map_err(|e| e.to_string())
+}
+
+/// What a JSON value is, as an error message names it ("a string").
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]

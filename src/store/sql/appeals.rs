@@ -126,15 +126,11 @@ impl AppealStore for Backend {
     }
 
     async fn get_appeal(&self, id: &str) -> StoreResult<Option<AppealRow>> {
-        sqlx::query(&format!(
-            "SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<AppealRow>)
-        .transpose()
+        self.one_by_key(
+            &format!("SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1"),
+            id,
+        )
+        .await
     }
 
     async fn appeals(
@@ -147,7 +143,7 @@ impl AppealStore for Backend {
             AppealState::Pending => "created_at, id",
             AppealState::Decided => "decided_at DESC, id DESC",
         };
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<AppealRow> = sqlx::query_as(&format!(
             "SELECT {APPEAL_COLUMNS} FROM appeals \
              WHERE state = $1 AND ($2 OR level = 'reviewer') ORDER BY {order} LIMIT $3"
         ))
@@ -156,7 +152,7 @@ impl AppealStore for Backend {
         .bind(limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<AppealRow>)
+        Ok(fetched)
     }
 
     async fn takedown_of(&self, owner_id: &str) -> StoreResult<Option<(DateTime<Utc>, String)>> {

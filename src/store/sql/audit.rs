@@ -54,12 +54,12 @@ impl AuditStore for Backend {
     }
 
     async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRow>> {
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<AuditRow> = sqlx::query_as(&format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY at DESC, id DESC LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<AuditRow>)
+        Ok(fetched)
     }
 }

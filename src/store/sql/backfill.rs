@@ -118,7 +118,7 @@ impl BackfillStore for Backend {
         after: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<BackfillItemRow>> {
-        let fetched = sqlx::query(
+        let fetched: Vec<BackfillItemRow> = sqlx::query_as(
             "SELECT job_id, artwork_id, state, screening_id, verdict, error_kind, error, attempts, \
                worker, updated_at FROM backfill_items \
              WHERE job_id = $1 AND artwork_id > $2 ORDER BY artwork_id LIMIT $3",
@@ -128,6 +128,6 @@ impl BackfillStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<BackfillItemRow>)
+        Ok(fetched)
     }
 }

@@ -293,10 +293,11 @@ impl BankStore for Backend {
     }
 
     async fn list_banks(&self) -> StoreResult<Vec<BankRow>> {
-        let fetched = sqlx::query(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows(fetched, from_row::<BankRow>)
+        let fetched: Vec<BankRow> =
+            sqlx::query_as(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(fetched)
     }
 
     async fn delete_bank(&self, name: &str) -> StoreResult<BankChange> {
@@ -476,24 +477,24 @@ impl BankStore for Backend {
     }
 
     async fn list_entries(&self) -> StoreResult<Vec<EntryRow>> {
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<EntryRow> = sqlx::query_as(&format!(
             "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE disabled = FALSE AND {VISIBLE} \
              ORDER BY bank, signal, hash"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<EntryRow>)
+        Ok(fetched)
     }
 
     async fn list_bank_entries(&self, bank: &str) -> StoreResult<Vec<EntryRow>> {
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<EntryRow> = sqlx::query_as(&format!(
             "SELECT {ENTRY_COLUMNS} FROM bank_entries WHERE bank = $1 AND {VISIBLE} \
              ORDER BY signal, hash"
         ))
         .bind(bank)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<EntryRow>)
+        Ok(fetched)
     }
 
     async fn banks_version(&self) -> StoreResult<i64> {

@@ -130,24 +130,20 @@ impl ConsoleUserStore for Backend {
     }
 
     async fn console_users(&self) -> StoreResult<Vec<ConsoleUserSummary>> {
-        let fetched = sqlx::query(
+        let fetched: Vec<ConsoleUserSummary> = sqlx::query_as(
             "SELECT username, role, disabled, created_at FROM console_users ORDER BY username",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<ConsoleUserSummary>)
+        Ok(fetched)
     }
 
     async fn console_user(&self, username: &str) -> StoreResult<Option<ConsoleUserRow>> {
-        sqlx::query(&format!(
-            "SELECT {CONSOLE_USER_COLUMNS} FROM console_users WHERE username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<ConsoleUserRow>)
-        .transpose()
+        self.one_by_key(
+            &format!("SELECT {CONSOLE_USER_COLUMNS} FROM console_users WHERE username = $1"),
+            username,
+        )
+        .await
     }
 
     async fn disable_console_user(&self, username: &str, actor: &str) -> StoreResult<()> {

@@ -94,19 +94,15 @@ impl Backend {
 #[async_trait]
 impl OutboxStore for Backend {
     async fn get_report(&self, id: &str) -> StoreResult<Option<ReportRow>> {
-        sqlx::query(&format!(
-            "SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<ReportRow>)
-        .transpose()
+        self.one_by_key(
+            &format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"),
+            id,
+        )
+        .await
     }
 
     async fn due_reports(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ReportRow>> {
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<ReportRow> = sqlx::query_as(&format!(
             "SELECT {REPORT_COLUMNS} FROM reports \
              WHERE state = 'pending' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT $2"
@@ -115,7 +111,7 @@ impl OutboxStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<ReportRow>)
+        Ok(fetched)
     }
 
     async fn lease_report(

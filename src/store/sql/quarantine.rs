@@ -3,14 +3,14 @@
 #[async_trait]
 impl QuarantineStore for Backend {
     async fn quarantine_items(&self, sha256: &str) -> StoreResult<Vec<QuarantineRow>> {
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<QuarantineRow> = sqlx::query_as(&format!(
             "SELECT {QUARANTINE_COLUMNS} FROM quarantine_items WHERE sha256 = $1 \
              ORDER BY created_at, id"
         ))
         .bind(normalise_hash(sha256))
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<QuarantineRow>)
+        Ok(fetched)
     }
 
     async fn release_quarantine(&self, item_id: &str, actor: &str) -> StoreResult<QuarantineRow> {
@@ -70,7 +70,7 @@ impl QuarantineStore for Backend {
         now: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<QuarantineRow>> {
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<QuarantineRow> = sqlx::query_as(&format!(
             "SELECT {QUARANTINE_COLUMNS} FROM quarantine_items \
              WHERE released_at IS NULL AND retention_until < $1 \
              ORDER BY retention_until, id LIMIT $2"
@@ -79,6 +79,6 @@ impl QuarantineStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<QuarantineRow>)
+        Ok(fetched)
     }
 }

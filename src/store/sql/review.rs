@@ -198,7 +198,7 @@ impl ReviewStore for Backend {
         } else {
             " AND level = 'reviewer'"
         };
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<ReviewRow> = sqlx::query_as(&format!(
             "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE artwork_id = $1{level} \
              ORDER BY created_at DESC, id DESC LIMIT $2"
         ))
@@ -206,19 +206,15 @@ impl ReviewStore for Backend {
         .bind(limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<ReviewRow>)
+        Ok(fetched)
     }
 
     async fn get_review(&self, id: &str) -> StoreResult<Option<ReviewRow>> {
-        sqlx::query(&format!(
-            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<ReviewRow>)
-        .transpose()
+        self.one_by_key(
+            &format!("SELECT {REVIEW_COLUMNS} FROM review_queue WHERE id = $1"),
+            id,
+        )
+        .await
     }
 
     async fn claim_review_item(
@@ -437,15 +433,11 @@ impl ReviewStore for Backend {
     }
 
     async fn review_for_screening(&self, screening_id: &str) -> StoreResult<Option<ReviewRow>> {
-        sqlx::query(&format!(
-            "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE screening_id = $1"
-        ))
-        .bind(screening_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<ReviewRow>)
-        .transpose()
+        self.one_by_key(
+            &format!("SELECT {REVIEW_COLUMNS} FROM review_queue WHERE screening_id = $1"),
+            screening_id,
+        )
+        .await
     }
 
     async fn lift_takedown(&self, owner_id: &str, actor: &str) -> StoreResult<bool> {
@@ -463,7 +455,7 @@ impl ReviewStore for Backend {
         limit: i64,
         include_admin_level: bool,
     ) -> StoreResult<Vec<OwnerArtwork>> {
-        let fetched = sqlx::query(
+        let fetched: Vec<OwnerArtwork> = sqlx::query_as(
             "SELECT a.artwork_id, a.status, s.verdict, a.latest_screening_id, a.updated_at \
              FROM artworks a LEFT JOIN screenings s ON s.id = a.latest_screening_id \
              WHERE a.owner_id = $1 AND ($3 OR NOT EXISTS ( \
@@ -476,7 +468,7 @@ impl ReviewStore for Backend {
         .bind(include_admin_level)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<OwnerArtwork>)
+        Ok(fetched)
     }
 
     async fn audit_rows(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRow>> {

@@ -44,6 +44,19 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &DbRow, column: &str) -> Sto
     Ok(row.try_get::<JsonText<T>, _>(column)?.0)
 }
 
+impl Backend {
+    /// The row `sql` selects with `key` as `$1`, as `T`.
+    async fn one_by_key<T>(&self, sql: &str, key: &str) -> StoreResult<Option<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, DbRow> + Send + Unpin,
+    {
+        Ok(sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}
+
 /// A row as `T`, by column name (`sqlx::FromRow`).
 fn from_row<T: for<'r> sqlx::FromRow<'r, DbRow>>(row: &DbRow) -> StoreResult<T> {
     Ok(T::from_row(row)?)

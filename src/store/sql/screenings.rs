@@ -259,27 +259,19 @@ impl ScreeningStore for Backend {
     }
 
     async fn get_screening(&self, id: &str) -> StoreResult<Option<ScreeningRow>> {
-        sqlx::query(&format!(
-            "SELECT {SCREENING_COLUMNS} FROM screenings WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<ScreeningRow>)
-        .transpose()
+        self.one_by_key(
+            &format!("SELECT {SCREENING_COLUMNS} FROM screenings WHERE id = $1"),
+            id,
+        )
+        .await
     }
 
     async fn get_artwork(&self, artwork_id: &str) -> StoreResult<Option<ArtworkRow>> {
-        sqlx::query(&format!(
-            "SELECT {ARTWORK_COLUMNS} FROM artworks WHERE artwork_id = $1"
-        ))
-        .bind(artwork_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<ArtworkRow>)
-        .transpose()
+        self.one_by_key(
+            &format!("SELECT {ARTWORK_COLUMNS} FROM artworks WHERE artwork_id = $1"),
+            artwork_id,
+        )
+        .await
     }
 
     async fn set_artwork_status(
@@ -349,7 +341,7 @@ impl ScreeningStore for Backend {
         since: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<ScreeningRow>> {
-        let fetched = sqlx::query(&format!(
+        let fetched: Vec<ScreeningRow> = sqlx::query_as(&format!(
             "SELECT {SCREENING_COLUMNS} FROM screenings \
              WHERE owner_id = $1 AND created_at >= $2 ORDER BY created_at, id LIMIT $3"
         ))
@@ -358,7 +350,7 @@ impl ScreeningStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<ScreeningRow>)
+        Ok(fetched)
     }
 
     async fn cached_verdict(
@@ -394,7 +386,7 @@ impl ScreeningStore for Backend {
         after: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<ArtworkSignals>> {
-        let fetched = sqlx::query(
+        let fetched: Vec<ArtworkSignals> = sqlx::query_as(
             "SELECT a.artwork_id, a.owner_id, a.status, s.id AS screening_id, s.sha256, s.md5, \
                s.pdq, s.pdq_quality, s.view_pdq \
              FROM artworks a JOIN screenings s ON s.id = a.latest_screening_id \
@@ -404,7 +396,7 @@ impl ScreeningStore for Backend {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<ArtworkSignals>)
+        Ok(fetched)
     }
 
     async fn claim_in_flight(

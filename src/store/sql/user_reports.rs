@@ -161,7 +161,7 @@ impl UserReportStore for Backend {
     }
 
     async fn review_user_reports(&self, review_id: &str) -> StoreResult<Vec<UserReportRow>> {
-        let fetched = sqlx::query(
+        let fetched: Vec<UserReportRow> = sqlx::query_as(
             "SELECT r.id, r.reporter_kind, r.reporter_ref, r.category, r.subject_kind, \
                r.subject_id, r.text, r.created_at \
              FROM user_reports r JOIN user_report_items i ON i.report_id = r.id \
@@ -170,7 +170,7 @@ impl UserReportStore for Backend {
         .bind(review_id)
         .fetch_all(&self.pool)
         .await?;
-        rows(fetched, from_row::<UserReportRow>)
+        Ok(fetched)
     }
 
     async fn user_report_counts(

@@ -346,102 +346,93 @@ fn phones(text: &Normalized, found: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{title_kinds as kinds, TextScreener, TextSignalKind, TextSource};
+    use super::super::{
+        assert_found, assert_not_found, assert_nothing_found, title_kinds as kinds, TextScreener,
+        TextSignalKind, TextSource,
+    };
 
     #[test]
     fn phone_numbers_in_national_and_international_forms() {
-        for title in [
-            "text me 555 123 4567",
-            "+44 7700 900123",
-            "whatsapp+447700900123",
-            "(212) 555-0199 call me",
-            "07700900123",
-            "my number is five five five zero one nine nine",
-            "five five five, zero one four two",
-            "call 555.0199",
-            "＋１ ５５５ ０１９９ ２２３",
-            "mi número es seis cuatro seis, cinco cinco cinco, cero uno nueve ocho",
-            "numer: zero sześć trzy dziewięć dziewięć osiem jeden jeden dwa dwa",
-        ] {
-            assert!(
-                kinds(title).contains(&TextSignalKind::Phone),
-                "{title}: {:?}",
-                kinds(title)
-            );
-        }
+        assert_found(
+            TextSignalKind::Phone,
+            &[
+                "text me 555 123 4567",
+                "+44 7700 900123",
+                "whatsapp+447700900123",
+                "(212) 555-0199 call me",
+                "07700900123",
+                "my number is five five five zero one nine nine",
+                "five five five, zero one four two",
+                "call 555.0199",
+                "＋１ ５５５ ０１９９ ２２３",
+                "mi número es seis cuatro seis, cinco cinco cinco, cero uno nueve ocho",
+                "numer: zero sześć trzy dziewięć dziewięć osiem jeden jeden dwa dwa",
+            ],
+        );
     }
 
     #[test]
     fn numbers_that_are_not_phones() {
-        for title in [
-            "867-5309/Jenny",
-            "Best of 2019 2020 2021",
-            "1 2 3 4 5 6 7 8 9 10 countdown",
-            "Top 100 2023",
-            "128 BPM running mix",
-            "Vol. 3 Track 07",
-            "Track 1, 5, 9, 12, 15, 18",
-            "promo_master_20240611_0412",
-            "1-800-273-8255 – Logic",
-            "ＴＯＰ １００ ２０１９",
-            "Sony 88985 41235 2 – remastered reissue",
-            "Deutsche Grammophon cat. 0289 479 8334",
-            "Die drei ??? – Folge 12",
-        ] {
-            assert!(
-                !kinds(title).contains(&TextSignalKind::Phone),
-                "{title}: {:?}",
-                kinds(title)
-            );
-        }
+        assert_not_found(
+            TextSignalKind::Phone,
+            &[
+                "867-5309/Jenny",
+                "Best of 2019 2020 2021",
+                "1 2 3 4 5 6 7 8 9 10 countdown",
+                "Top 100 2023",
+                "128 BPM running mix",
+                "Vol. 3 Track 07",
+                "Track 1, 5, 9, 12, 15, 18",
+                "promo_master_20240611_0412",
+                "1-800-273-8255 – Logic",
+                "ＴＯＰ １００ ２０１９",
+                "Sony 88985 41235 2 – remastered reissue",
+                "Deutsche Grammophon cat. 0289 479 8334",
+                "Die drei ??? – Folge 12",
+            ],
+        );
     }
 
     #[test]
     fn emails_plain_and_spelled_out() {
-        for title in [
-            "lily.k2011@gmail.com",
-            "mail me lily at gmail dot com",
-            "jay [at] yahoo (dot) com",
-        ] {
-            assert!(
-                kinds(title).contains(&TextSignalKind::Email),
-                "{title}: {:?}",
-                kinds(title)
-            );
-        }
+        assert_found(
+            TextSignalKind::Email,
+            &[
+                "lily.k2011@gmail.com",
+                "mail me lily at gmail dot com",
+                "jay [at] yahoo (dot) com",
+            ],
+        );
         assert!(kinds("love at first sight").is_empty());
     }
 
     #[test]
     fn handles_invitations_and_their_disguises() {
-        for title in [
-            "sc: lily_2010",
-            "add me on snap",
-            "ＡＤＤ ＭＥ",
-            "a d d m e on 5n4p",
-            "snap jake.h99",
-            "whats ur snap",
-            "my insta is @lily",
-            "kik = lilyk",
-            "dm me",
-            "message me privately",
-            "t.me/lily2010",
-            "discord lily#1234",
-            "text me pls",
-            "stuur me een appje",
-            "ik ben 14, stuur me een dm",
-            "aku 13 thn, chat aku di wa ya",
-            "13 yaşındayım, insta'dan yaz bana",
-            "dm at bana",
-            "ho quattordici anni, scrivimi in privato",
-            "13歳だよ、インスタのDMきて",
-        ] {
-            assert!(
-                kinds(title).contains(&TextSignalKind::ContactHandle),
-                "{title}: {:?}",
-                kinds(title)
-            );
-        }
+        assert_found(
+            TextSignalKind::ContactHandle,
+            &[
+                "sc: lily_2010",
+                "add me on snap",
+                "ＡＤＤ ＭＥ",
+                "a d d m e on 5n4p",
+                "snap jake.h99",
+                "whats ur snap",
+                "my insta is @lily",
+                "kik = lilyk",
+                "dm me",
+                "message me privately",
+                "t.me/lily2010",
+                "discord lily#1234",
+                "text me pls",
+                "stuur me een appje",
+                "ik ben 14, stuur me een dm",
+                "aku 13 thn, chat aku di wa ya",
+                "13 yaşındayım, insta'dan yaz bana",
+                "dm at bana",
+                "ho quattordici anni, scrivimi in privato",
+                "13歳だよ、インスタのDMきて",
+            ],
+        );
     }
 
     #[test]
@@ -466,46 +457,43 @@ mod tests {
 
     #[test]
     fn invitations_in_more_words_and_languages() {
-        for title in [
-            "gimme ur number",
-            "h0rny? dm",
-            "face reveal pls, dm it",
-            "can u call me tonight?",
-            "threema ABCD1234, msg me there",
-            "a d d   m e   o n   s n a p",
-            "my 👻 is ryan.k.04",
-            "lily underscore 2010 on snap",
-            "napisz: ola_k małpa wp kropka pl",
-            "LINEやってる？ID交換しよ",
-            "send me something on snap",
-            "chat tayo sa telegram",
-            "facetime tonight? 🥺",
-            "pm mo me pag gising ka na",
-            "ur numbr? mine is five five five, zero one eight eight",
-            "u got snap or nah",
-            "this chat is bad lets go to dms",
-            "w a t s ur # ?",
-            "me passa teu z4p",
-            "t€xt m€ 555-0157",
-            "threema K7PX2M9A, hit me up there",
-            "lets move this to whatsapp",
-            "can i have ur number",
-            "facetime?",
-            "llámame 555 0109",
-            "t\u{200b}e\u{200b}x\u{200b}t m\u{200b}e after school",
-        ] {
-            assert!(
-                kinds(title).contains(&TextSignalKind::ContactHandle),
-                "{title}: {:?}",
-                kinds(title)
-            );
-        }
+        assert_found(
+            TextSignalKind::ContactHandle,
+            &[
+                "gimme ur number",
+                "h0rny? dm",
+                "face reveal pls, dm it",
+                "can u call me tonight?",
+                "threema ABCD1234, msg me there",
+                "a d d   m e   o n   s n a p",
+                "my 👻 is ryan.k.04",
+                "lily underscore 2010 on snap",
+                "napisz: ola_k małpa wp kropka pl",
+                "LINEやってる？ID交換しよ",
+                "send me something on snap",
+                "chat tayo sa telegram",
+                "facetime tonight? 🥺",
+                "pm mo me pag gising ka na",
+                "ur numbr? mine is five five five, zero one eight eight",
+                "u got snap or nah",
+                "this chat is bad lets go to dms",
+                "w a t s ur # ?",
+                "me passa teu z4p",
+                "t€xt m€ 555-0157",
+                "threema K7PX2M9A, hit me up there",
+                "lets move this to whatsapp",
+                "can i have ur number",
+                "facetime?",
+                "llámame 555 0109",
+                "t\u{200b}e\u{200b}x\u{200b}t m\u{200b}e after school",
+            ],
+        );
         assert!(kinds("napisz: ola_k małpa wp kropka pl").contains(&TextSignalKind::Email));
     }
 
     #[test]
     fn song_titles_that_only_look_like_invitations() {
-        for title in [
+        assert_nothing_found(&[
             "Oh Snap!",
             "Snap Out Of It",
             "Call Me Maybe",
@@ -518,9 +506,7 @@ mod tests {
             "DMX – Ruff Ryders' Anthem",
             "Call Me When You're Sober",
             "message me when the stars align (song)",
-        ] {
-            assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
-        }
+        ]);
     }
 
     #[test]

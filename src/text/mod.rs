@@ -292,6 +292,42 @@ pub(crate) fn title_kinds(title: &str) -> Vec<TextSignalKind> {
     kinds
 }
 
+/// Asserts that the built-in rules find `kind` in every one of `titles`.
+#[cfg(test)]
+pub(crate) fn assert_found(kind: TextSignalKind, titles: &[&str]) {
+    for title in titles {
+        let kinds = title_kinds(title);
+        assert!(kinds.contains(&kind), "{title}: {kinds:?}");
+    }
+}
+
+/// Asserts that the built-in rules find `kind` in none of `titles`.
+#[cfg(test)]
+pub(crate) fn assert_not_found(kind: TextSignalKind, titles: &[&str]) {
+    for title in titles {
+        let kinds = title_kinds(title);
+        assert!(!kinds.contains(&kind), "{title}: {kinds:?}");
+    }
+}
+
+/// Asserts that the built-in rules find each title's kind in it.
+#[cfg(test)]
+pub(crate) fn assert_each_found(cases: &[(&str, TextSignalKind)]) {
+    for (title, kind) in cases {
+        let kinds = title_kinds(title);
+        assert!(kinds.contains(kind), "{title}: {kinds:?}");
+    }
+}
+
+/// Asserts that the built-in rules find nothing in any of `titles`.
+#[cfg(test)]
+pub(crate) fn assert_nothing_found(titles: &[&str]) {
+    for title in titles {
+        let kinds = title_kinds(title);
+        assert!(kinds.is_empty(), "{title}: {kinds:?}");
+    }
+}
+
 /// A built-in rule: its pattern is part of the program, so a bad one is a bug.
 pub(crate) fn rule(pattern: &str) -> regex::Regex {
     regex::Regex::new(pattern).expect("a valid built-in pattern")

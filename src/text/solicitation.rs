@@ -122,47 +122,41 @@ impl TextDetector for SolicitationDetector {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{title_kinds as kinds, TextSignalKind};
+    use super::super::{assert_each_found, assert_found, assert_nothing_found, TextSignalKind};
 
     #[test]
     fn requests_for_pictures_including_disguised_ones() {
-        for title in [
-            "send pics",
-            "s3nd me a selfie",
-            "pic of u?",
-            "show me what u look like",
-            "can i get a pic",
-            "wanna see u",
-            "ｓｅｎｄ ｐｉｃｓ",
-        ] {
-            assert!(
-                kinds(title).contains(&TextSignalKind::ImageRequest),
-                "{title}: {:?}",
-                kinds(title)
-            );
-        }
+        assert_found(
+            TextSignalKind::ImageRequest,
+            &[
+                "send pics",
+                "s3nd me a selfie",
+                "pic of u?",
+                "show me what u look like",
+                "can i get a pic",
+                "wanna see u",
+                "ｓｅｎｄ ｐｉｃｓ",
+            ],
+        );
     }
 
     #[test]
     fn sexual_solicitation_including_disguised_ones() {
-        for title in [
-            "send nudes",
-            "n00dz?",
-            "r u a virgin",
-            "wanna sext",
-            "s e x y pics",
-        ] {
-            assert!(
-                kinds(title).contains(&TextSignalKind::Sexual),
-                "{title}: {:?}",
-                kinds(title)
-            );
-        }
+        assert_found(
+            TextSignalKind::Sexual,
+            &[
+                "send nudes",
+                "n00dz?",
+                "r u a virgin",
+                "wanna sext",
+                "s e x y pics",
+            ],
+        );
     }
 
     #[test]
     fn requests_in_more_words_and_languages() {
-        for (title, kind) in [
+        assert_each_found(&[
             ("schick mir nacktbilder", TextSignalKind::Sexual),
             ("schick mir nacktbilder", TextSignalKind::ImageRequest),
             ("写真送って", TextSignalKind::ImageRequest),
@@ -238,14 +232,12 @@ mod tests {
             ("bora conversar safadeza?", TextSignalKind::Sexual),
             ("エッチな話しよ？", TextSignalKind::Sexual),
             ("wyślij nudeski", TextSignalKind::Sexual),
-        ] {
-            assert!(kinds(title).contains(&kind), "{title}: {:?}", kinds(title));
-        }
+        ]);
     }
 
     #[test]
     fn song_titles_that_only_look_like_requests() {
-        for title in [
+        assert_nothing_found(&[
             "Send Me On My Way",
             "Picture of You",
             "Show Me Love",
@@ -259,8 +251,6 @@ mod tests {
             "Geile Zeit",
             "Post Malone – Circles",
             "photo booth swap meet",
-        ] {
-            assert!(kinds(title).is_empty(), "{title}: {:?}", kinds(title));
-        }
+        ]);
     }
 }

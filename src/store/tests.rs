@@ -2266,28 +2266,18 @@ async fn user_reports_are_counted_once_per_item_by_their_strongest(store: Arc<dy
 
     // The first report makes the item; counting it again changes nothing.
     let sid = &published.screening_id;
-    let made = store
-        .attach_user_report(&first.id, "u-art", sid, &review, 600)
-        .await
-        .unwrap()
-        .unwrap();
+    let attach =
+        |report, priority| store.attach_user_report(report, "u-art", sid, &review, priority);
+    let made = attach(first.id.as_str(), 600).await.unwrap().unwrap();
     assert!(made.created && made.linked);
     assert_eq!(made.review.priority, 607);
     assert_eq!(made.review.state, ReviewState::Pending);
     assert_eq!(made.review.owner_id.as_deref(), Some("u-owner"));
-    let again = store
-        .attach_user_report(&first.id, "u-art", sid, &review, 600)
-        .await
-        .unwrap()
-        .unwrap();
+    let again = attach(first.id.as_str(), 600).await.unwrap().unwrap();
     assert!(!again.created && !again.linked);
     assert_eq!(again.review.priority, 607);
     // A weaker report joins the item without raising it; the strongest counts once.
-    let joined = store
-        .attach_user_report(&weak.id, "u-art", sid, &review, 40)
-        .await
-        .unwrap()
-        .unwrap();
+    let joined = attach(weak.id.as_str(), 40).await.unwrap().unwrap();
     assert_eq!(
         (joined.review.id.as_str(), joined.linked),
         (made.review.id.as_str(), true)
@@ -2334,10 +2324,7 @@ async fn user_reports_are_counted_once_per_item_by_their_strongest(store: Arc<dy
         .await
         .unwrap();
     assert!(matches!(
-        store
-            .attach_user_report(&late.id, "u-art", sid, &review, 40)
-            .await
-            .unwrap(),
+        attach(late.id.as_str(), 40).await.unwrap(),
         Err(AttachRefused::Decided { .. })
     ));
     store
@@ -2345,10 +2332,7 @@ async fn user_reports_are_counted_once_per_item_by_their_strongest(store: Arc<dy
         .await
         .unwrap();
     assert!(matches!(
-        store
-            .attach_user_report(&late.id, "u-art", sid, &review, 40)
-            .await
-            .unwrap(),
+        attach(late.id.as_str(), 40).await.unwrap(),
         Err(AttachRefused::Superseded { .. })
     ));
     assert!(

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use coverguard::config::ServiceConfig;
 use coverguard::http::session::hash_password;
 use coverguard::store::valid_username;
-use coverguard::store::ConsoleRole;
+use coverguard::store::{ConsoleRole, ExistingUser};
 
 /// Where `users add` reads the password from when it is not piped on stdin.
 const ENV_PASSWORD: &str = "COVERGUARD_USER_PASSWORD";
@@ -81,7 +81,9 @@ pub fn users(command: UsersCommand) -> anyhow::Result<ExitCode> {
             let phc = hash_password(&password)?;
             let name = username.clone();
             with_store(config.as_deref(), |store| async move {
-                Ok(store.put_console_user(&name, &phc, role, "cli").await?)
+                Ok(store
+                    .put_console_user(&name, &phc, role, "cli", ExistingUser::Replace)
+                    .await?)
             })?;
             eprintln!("console user {username} ({role}) saved");
             Ok(ExitCode::SUCCESS)

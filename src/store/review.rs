@@ -283,26 +283,27 @@ pub fn valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
+/// What [`ConsoleUserStore::put_console_user`] does with a name that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingUser {
+    Replace,
+    /// Conflict: a new password for them is
+    /// [`reset_console_password`](ConsoleUserStore::reset_console_password).
+    Refuse,
+}
+
 /// Console users and their sessions.
 #[async_trait]
 pub trait ConsoleUserStore: Send + Sync {
-    /// Creates the user or replaces their password and role (and enables them again); a
-    /// replaced password ends the user's sessions.
+    /// Creates the user with default settings. A name that exists is replaced (password and
+    /// role, enabled again, every session ended) or refused with Conflict, as `existing` says.
     async fn put_console_user(
         &self,
         username: &str,
         password_hash: &str,
         role: ConsoleRole,
         actor: &str,
-    ) -> StoreResult<()>;
-    /// Creates the user; Conflict when the name exists (a reset is
-    /// [`reset_console_password`](Self::reset_console_password)).
-    async fn create_console_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: ConsoleRole,
-        actor: &str,
+        existing: ExistingUser,
     ) -> StoreResult<()>;
     /// Sets a new password, enables the user and ends every session of theirs. Not found for
     /// an unknown user.

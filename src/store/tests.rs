@@ -1502,7 +1502,13 @@ async fn login_counts_change_one_update_at_a_time(store: Arc<dyn Store>) {
 async fn console_users_and_sessions(store: Arc<dyn Store>) {
     assert_eq!(store.console_user("alice").await.unwrap(), None);
     store
-        .put_console_user("alice", "$argon2id$fake", ConsoleRole::Reviewer, "cli")
+        .put_console_user(
+            "alice",
+            "$argon2id$fake",
+            ConsoleRole::Reviewer,
+            "cli",
+            ExistingUser::Replace,
+        )
         .await
         .unwrap();
     let alice = store.console_user("alice").await.unwrap().unwrap();
@@ -1511,7 +1517,13 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
     assert_eq!(alice.password_hash, "$argon2id$fake");
     // Again: a new password and role for the same user.
     store
-        .put_console_user("alice", "$argon2id$new", ConsoleRole::Admin, "cli")
+        .put_console_user(
+            "alice",
+            "$argon2id$new",
+            ConsoleRole::Admin,
+            "cli",
+            ExistingUser::Replace,
+        )
         .await
         .unwrap();
     let alice = store.console_user("alice").await.unwrap().unwrap();
@@ -1519,6 +1531,18 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
         (alice.role, alice.password_hash.as_str()),
         (ConsoleRole::Admin, "$argon2id$new")
     );
+    // Refusing an existing name changes nothing.
+    let refused = store
+        .put_console_user(
+            "alice",
+            "$argon2id$other",
+            ConsoleRole::Reviewer,
+            "admin",
+            ExistingUser::Refuse,
+        )
+        .await;
+    assert_eq!(err_kind(refused), "conflict");
+    assert_eq!(store.console_user("alice").await.unwrap().unwrap(), alice);
 
     let settings = ConsoleSettings {
         blur: 30,
@@ -1575,7 +1599,13 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
         "not_found"
     );
     store
-        .put_console_user("alice", "$argon2id$new", ConsoleRole::Admin, "cli")
+        .put_console_user(
+            "alice",
+            "$argon2id$new",
+            ConsoleRole::Admin,
+            "cli",
+            ExistingUser::Replace,
+        )
         .await
         .unwrap();
     assert!(!store.console_user("alice").await.unwrap().unwrap().disabled);

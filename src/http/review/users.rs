@@ -10,7 +10,7 @@ use crate::http::auth::AdminToken;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::session;
 use crate::store::valid_username;
-use crate::store::{ConsoleRole, ConsoleSettings, ConsoleUserSummary};
+use crate::store::{ConsoleRole, ConsoleSettings, ConsoleUserSummary, ExistingUser};
 
 use super::login::UserView;
 
@@ -62,7 +62,13 @@ pub async fn put_user(
     let phc = password_hash(request.password).await?;
     ready
         .store
-        .create_console_user(&request.username, &phc, role, &caller.name)
+        .put_console_user(
+            &request.username,
+            &phc,
+            role,
+            &caller.name,
+            ExistingUser::Refuse,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -8,18 +8,31 @@ fn settings_text(settings: &ConsoleSettings) -> StoreResult<String> {
 }
 
 impl Backend {
-    /// Writes a console user with default settings. `replace` overwrites an existing one and
-    /// ends its sessions; otherwise an existing name is a conflict.
-    async fn write_console_user(
+    /// Ends every session of `username`; returns how many there were.
+    async fn end_sessions(tx: &mut Tx, username: &str) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM console_sessions WHERE username = $1")
+                .bind(username)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        )
+    }
+}
+
+#[async_trait]
+impl ConsoleUserStore for Backend {
+    async fn put_console_user(
         &self,
         username: &str,
         password_hash: &str,
         role: ConsoleRole,
         actor: &str,
-        replace: bool,
+        existing: ExistingUser,
     ) -> StoreResult<()> {
         require_nonempty("username", username)?;
         require_nonempty("password hash", password_hash)?;
+        let replace = existing == ExistingUser::Replace;
         let (on_conflict, action) = if replace {
             (
                 "DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role, \
@@ -60,42 +73,6 @@ impl Backend {
         )
         .await?;
         Ok(())
-    }
-
-    /// Ends every session of `username`; returns how many there were.
-    async fn end_sessions(tx: &mut Tx, username: &str) -> StoreResult<u64> {
-        Ok(
-            sqlx::query("DELETE FROM console_sessions WHERE username = $1")
-                .bind(username)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        )
-    }
-}
-
-#[async_trait]
-impl ConsoleUserStore for Backend {
-    async fn put_console_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: ConsoleRole,
-        actor: &str,
-    ) -> StoreResult<()> {
-        self.write_console_user(username, password_hash, role, actor, true)
-            .await
-    }
-
-    async fn create_console_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: ConsoleRole,
-        actor: &str,
-    ) -> StoreResult<()> {
-        self.write_console_user(username, password_hash, role, actor, false)
-            .await
     }
 
     async fn reset_console_password(

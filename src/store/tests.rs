@@ -1500,30 +1500,23 @@ async fn login_counts_change_one_update_at_a_time(store: Arc<dyn Store>) {
 }
 
 async fn console_users_and_sessions(store: Arc<dyn Store>) {
+    let put_alice = |password_hash, role, existing| {
+        store.put_console_user("alice", password_hash, role, "cli", existing)
+    };
     assert_eq!(store.console_user("alice").await.unwrap(), None);
-    store
-        .put_console_user(
-            "alice",
-            "$argon2id$fake",
-            ConsoleRole::Reviewer,
-            "cli",
-            ExistingUser::Replace,
-        )
-        .await
-        .unwrap();
+    put_alice(
+        "$argon2id$fake",
+        ConsoleRole::Reviewer,
+        ExistingUser::Replace,
+    )
+    .await
+    .unwrap();
     let alice = store.console_user("alice").await.unwrap().unwrap();
     assert_eq!(alice.role, ConsoleRole::Reviewer);
     assert_eq!(alice.settings, ConsoleSettings::default());
     assert_eq!(alice.password_hash, "$argon2id$fake");
     // Again: a new password and role for the same user.
-    store
-        .put_console_user(
-            "alice",
-            "$argon2id$new",
-            ConsoleRole::Admin,
-            "cli",
-            ExistingUser::Replace,
-        )
+    put_alice("$argon2id$new", ConsoleRole::Admin, ExistingUser::Replace)
         .await
         .unwrap();
     let alice = store.console_user("alice").await.unwrap().unwrap();
@@ -1532,15 +1525,12 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
         (ConsoleRole::Admin, "$argon2id$new")
     );
     // Refusing an existing name changes nothing.
-    let refused = store
-        .put_console_user(
-            "alice",
-            "$argon2id$other",
-            ConsoleRole::Reviewer,
-            "admin",
-            ExistingUser::Refuse,
-        )
-        .await;
+    let refused = put_alice(
+        "$argon2id$other",
+        ConsoleRole::Reviewer,
+        ExistingUser::Refuse,
+    )
+    .await;
     assert_eq!(err_kind(refused), "conflict");
     assert_eq!(store.console_user("alice").await.unwrap().unwrap(), alice);
 
@@ -1598,14 +1588,7 @@ async fn console_users_and_sessions(store: Arc<dyn Store>) {
         err_kind(store.disable_console_user("nobody", "admin").await),
         "not_found"
     );
-    store
-        .put_console_user(
-            "alice",
-            "$argon2id$new",
-            ConsoleRole::Admin,
-            "cli",
-            ExistingUser::Replace,
-        )
+    put_alice("$argon2id$new", ConsoleRole::Admin, ExistingUser::Replace)
         .await
         .unwrap();
     assert!(!store.console_user("alice").await.unwrap().unwrap().disabled);

@@ -355,7 +355,7 @@ async fn assert_complete(
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(screening.verdict, Verdict::Block);
+            assert_eq!(screening.facts.verdict, Verdict::Block);
             reports += 1;
         }
     }
@@ -886,7 +886,7 @@ async fn latest(store: &dyn Store, artwork_id: &str) -> (store::ScreeningRow, se
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("{artwork_id} has no screening"));
-    let record = row.record.clone();
+    let record = row.facts.record.clone();
     (row, record)
 }
 
@@ -959,7 +959,7 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!(first.inferred, n);
     let store = store::open(&config.database_url()).await.unwrap();
     let (before, _) = latest(store.as_ref(), "a-coffee.png").await;
-    assert_eq!(before.verdict, Verdict::Allow);
+    assert_eq!(before.facts.verdict, Verdict::Allow);
 
     // Nothing changed: every item is skipped, nothing recorded.
     let unchanged = run(config.clone(), "stale-unchanged").await;
@@ -1010,11 +1010,11 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
         coverguard::backfill::run::screening_id("stale-release", "a-camera.png")
     );
     assert_eq!(
-        (row.model.as_str(), row.analysis.as_str()),
-        (before.model.as_str(), before.analysis.as_str())
+        (row.facts.model.as_str(), row.facts.analysis.as_str()),
+        (before.facts.model.as_str(), before.facts.analysis.as_str())
     );
-    let banks_after_release = row.banks_version;
-    assert!(banks_after_release > before.banks_version);
+    let banks_after_release = row.facts.banks_version;
+    assert!(banks_after_release > before.facts.banks_version);
     // Made current: run again, all skipped.
     let again = run(config.clone(), "stale-release-again").await;
     assert_eq!(again.summary.skipped_current, n, "{:?}", again.summary);
@@ -1051,7 +1051,7 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!(bad.inferred, 0);
     assert_eq!(s.verdicts.get("block"), Some(&1), "{s:?}");
     let (row, record) = latest(store.as_ref(), "a-coffee.png").await;
-    assert_eq!(row.verdict, Verdict::Block, "{record}");
+    assert_eq!(row.facts.verdict, Verdict::Block, "{record}");
     assert!(banks_named(&record).contains("known-bad"), "{record}");
     let artwork = store.get_artwork("a-coffee.png").await.unwrap().unwrap();
     assert_eq!(artwork.status.as_str(), "quarantined");
@@ -1111,14 +1111,18 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!((s.redecided, s.rematched, s.reinferred), (n, 0, 0), "{s:?}");
     assert_eq!(redecided.inferred, 0, "no inference for a policy change");
     let (row, record) = latest(store.as_ref(), &format!("a-{flagged}")).await;
-    assert_eq!(row.verdict, Verdict::Review, "{record}");
+    assert_eq!(row.facts.verdict, Verdict::Review, "{record}");
     assert_eq!(
-        row.banks_version,
-        latest(store.as_ref(), "a-coffee.png").await.0.banks_version
+        row.facts.banks_version,
+        latest(store.as_ref(), "a-coffee.png")
+            .await
+            .0
+            .facts
+            .banks_version
     );
-    assert_ne!(row.policy_version, before.policy_version);
+    assert_ne!(row.facts.policy_version, before.facts.policy_version);
     assert_eq!(
-        latest(store.as_ref(), "a-coffee.png").await.0.verdict,
+        latest(store.as_ref(), "a-coffee.png").await.0.facts.verdict,
         Verdict::Block
     );
 
@@ -1140,8 +1144,8 @@ async fn stale_only_redoes_only_the_stages_whose_versions_changed() {
     assert_eq!((s.reinferred, s.rematched, s.redecided), (n, 0, 0), "{s:?}");
     assert_eq!(reinferred.inferred, n);
     let (row, _) = latest(store.as_ref(), &format!("a-{flagged}")).await;
-    assert_eq!(row.model, before.model);
-    assert_eq!(row.verdict, Verdict::Review);
+    assert_eq!(row.facts.model, before.facts.model);
+    assert_eq!(row.facts.verdict, Verdict::Review);
     store.close().await;
 }
 
@@ -1191,14 +1195,14 @@ async fn rows_without_an_image_screen_their_words() {
     assert_eq!(done.inferred, 1, "only the cover is inferred");
     let store = store::open(&config.database_url()).await.unwrap();
     let (asks, record) = latest(store.as_ref(), "asks").await;
-    assert_eq!(asks.verdict, Verdict::Review, "{record}");
-    assert!(!asks.has_image());
+    assert_eq!(asks.facts.verdict, Verdict::Review, "{record}");
+    assert!(!asks.facts.has_image());
     assert_eq!(record["source"], "text:asks");
     assert_eq!(record["text"]["signals"][0]["source"], "title", "{record}");
     let (jazz, record) = latest(store.as_ref(), "jazz").await;
-    assert_eq!(jazz.verdict, Verdict::Allow, "{record}");
+    assert_eq!(jazz.facts.verdict, Verdict::Allow, "{record}");
     let (cover, _) = latest(store.as_ref(), "cover").await;
-    assert_eq!(cover.verdict, Verdict::Allow);
+    assert_eq!(cover.facts.verdict, Verdict::Allow);
 
     // The cover is retitled: its stored screening is decided again under the new words.
     let retitled = write(
@@ -1217,8 +1221,8 @@ async fn rows_without_an_image_screen_their_words() {
     let (now, record) = latest(store.as_ref(), "cover").await;
     assert_ne!(now.id, cover.id);
     assert_eq!(
-        now.sha256, cover.sha256,
+        now.facts.sha256, cover.facts.sha256,
         "the image's screening, decided again"
     );
-    assert_eq!(now.verdict, Verdict::Review, "{record}");
+    assert_eq!(now.facts.verdict, Verdict::Review, "{record}");
 }

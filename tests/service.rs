@@ -1776,7 +1776,7 @@ async fn a_replica_that_loses_an_idempotency_race_keeps_no_evidence() {
     let stored = store.get_screening("ik_race").await.unwrap().unwrap();
     assert_eq!(
         objects,
-        std::collections::BTreeSet::from([stored.sha256.clone()]),
+        std::collections::BTreeSet::from([stored.facts.sha256.clone()]),
         "only the recorded screening's evidence is kept"
     );
     for sha256 in &objects {
@@ -1903,13 +1903,13 @@ async fn loser_and_third_screening_of_the_same_bytes(lands: ThirdLands) {
         let row = store.get_screening(screening).await.unwrap().unwrap();
         assert!(
             !store
-                .quarantine_items(&row.sha256)
+                .quarantine_items(&row.facts.sha256)
                 .await
                 .unwrap()
                 .is_empty(),
             "{lands:?}: {screening} has a quarantine row"
         );
-        let key = ObjectKey::from_sha256(&row.sha256).unwrap();
+        let key = ObjectKey::from_sha256(&row.facts.sha256).unwrap();
         let kept = winner.vault.get(&key).await;
         assert!(
             kept.as_ref().is_ok_and(|kept| kept == &bytes[..]),

@@ -103,6 +103,18 @@ pub struct OutboxStats {
     pub store_errors: AtomicU64,
 }
 
+impl OutboxStats {
+    /// Adds a finished round.
+    fn count(&self, round: &DeliveryRound) {
+        let add = |counter: &AtomicU64, n: usize| counter.fetch_add(n as u64, Ordering::Relaxed);
+        add(&self.rounds, 1);
+        add(&self.delivered, round.delivered);
+        add(&self.failed_attempts, round.retrying);
+        add(&self.sends, round.sends);
+        add(&self.store_errors, round.store_errors);
+    }
+}
+
 /// The report delivery task. Build it with [`OutboxWorker::new`], keep [`OutboxWorker::waker`]
 /// and [`OutboxWorker::stats`] if needed, then [`OutboxWorker::spawn`] it.
 pub struct OutboxWorker {
@@ -229,19 +241,7 @@ impl OutboxWorker {
                 }
             }
         }
-        self.stats.rounds.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .delivered
-            .fetch_add(round.delivered as u64, Ordering::Relaxed);
-        self.stats
-            .failed_attempts
-            .fetch_add(round.retrying as u64, Ordering::Relaxed);
-        self.stats
-            .sends
-            .fetch_add(round.sends as u64, Ordering::Relaxed);
-        self.stats
-            .store_errors
-            .fetch_add(round.store_errors as u64, Ordering::Relaxed);
+        self.stats.count(&round);
         Ok(round)
     }
 
@@ -501,7 +501,9 @@ mod tests {
         IDEMPOTENCY_KEY_HEADER, REPORT_ID_HEADER, SIGNATURE_HEADER,
     };
     use crate::act::test_webhook::TestWebhook;
-    use crate::store::{self, ArtworkStatus, ReportState, ReportWrite, ScreeningWrite};
+    use crate::store::{
+        self, ArtworkStatus, ReportState, ReportWrite, ScreeningFacts, ScreeningWrite,
+    };
 
     const SECRET: &str = "outbox test secret";
 
@@ -514,6 +516,16 @@ mod tests {
                 timeout: Duration::from_secs(3),
             })
             .unwrap(),
+        )
+    }
+
+    /// A worker with one webhook sink, `primary`.
+    fn primary_worker(store: &Arc<dyn Store>, url: &str, poll: Duration) -> OutboxWorker {
+        OutboxWorker::new(
+            Arc::clone(store),
+            vec![webhook("primary", url)],
+            DEFAULT_BATCH,
+            poll,
         )
     }
 
@@ -531,20 +543,22 @@ mod tests {
         let key = idempotency_key(ReportKind::Hit, &screening_id);
         ScreeningWrite {
             id: Some(screening_id.clone()),
-            artwork_id: Some(format!("art-{tag}")),
-            owner_id: Some("owner-1".to_string()),
-            sha256: sha256.clone(),
-            md5: "0123456789abcdef0123456789abcdef".to_string(),
-            pdq: None,
-            pdq_quality: None,
-            verdict: crate::screening::policy::Verdict::Block,
-            model: "test-model".to_string(),
-            policy_version: "policy-1".to_string(),
-            banks_version: 1,
-            analysis: String::new(),
-            view_pdq: Vec::new(),
-            record: json!({ "verdict": "block" }),
-            context: json!({ "surface": "playlist_cover" }),
+            facts: ScreeningFacts {
+                artwork_id: Some(format!("art-{tag}")),
+                owner_id: Some("owner-1".to_string()),
+                sha256: sha256.clone(),
+                md5: "0123456789abcdef0123456789abcdef".to_string(),
+                pdq: None,
+                pdq_quality: None,
+                verdict: crate::screening::policy::Verdict::Block,
+                model: "test-model".to_string(),
+                policy_version: "policy-1".to_string(),
+                banks_version: 1,
+                analysis: String::new(),
+                view_pdq: Vec::new(),
+                record: json!({ "verdict": "block" }),
+                context: json!({ "surface": "playlist_cover" }),
+            },
             artwork_status: ArtworkStatus::Held,
             quarantine: None,
             review: None,
@@ -623,12 +637,7 @@ mod tests {
 
         // Replica B, healthy, leaves it alone while A's lease runs, however often it looks.
         let hook = TestWebhook::start(vec![]);
-        let b = OutboxWorker::new(
-            Arc::clone(&store),
-            vec![webhook("primary", hook.url())],
-            DEFAULT_BATCH,
-            DEFAULT_POLL_INTERVAL,
-        );
+        let b = primary_worker(&store, hook.url(), DEFAULT_POLL_INTERVAL);
         let within_lease = now_utc() + chrono::Duration::seconds(3000);
         for now in [now_utc(), within_lease] {
             assert_eq!(
@@ -664,14 +673,7 @@ mod tests {
             ids.push(record_report(&store, &format!("shared-{i}")).await.0);
         }
         let hook = TestWebhook::start(vec![]);
-        let replica = || {
-            OutboxWorker::new(
-                Arc::clone(&store),
-                vec![webhook("primary", hook.url())],
-                DEFAULT_BATCH,
-                DEFAULT_POLL_INTERVAL,
-            )
-        };
+        let replica = || primary_worker(&store, hook.url(), DEFAULT_POLL_INTERVAL);
         let (a, b) = (replica(), replica());
         // Both replicas read the same due rows, then race to send each of them.
         let now = now_utc() + chrono::Duration::seconds(1);
@@ -708,12 +710,7 @@ mod tests {
         let (_dir, store) = open_store().await;
         let hook = TestWebhook::start(vec![]);
         let (report_id, key) = record_report(&store, "one").await;
-        let worker = OutboxWorker::new(
-            Arc::clone(&store),
-            vec![webhook("primary", hook.url())],
-            DEFAULT_BATCH,
-            Duration::from_millis(20),
-        );
+        let worker = primary_worker(&store, hook.url(), Duration::from_millis(20));
         let (stop, stopped) = watch::channel(false);
         let task = worker.spawn(stopped);
 
@@ -918,12 +915,7 @@ mod tests {
         let (_dir, store) = open_store().await;
         let hook = TestWebhook::start(vec![]);
         // A poll interval far beyond the test: only the flush can deliver.
-        let worker = OutboxWorker::new(
-            Arc::clone(&store),
-            vec![webhook("primary", hook.url())],
-            DEFAULT_BATCH,
-            Duration::from_secs(3600),
-        );
+        let worker = primary_worker(&store, hook.url(), Duration::from_secs(3600));
         let stats = worker.stats();
         let (stop, stopped) = watch::channel(false);
         let task = worker.spawn(stopped);
@@ -950,12 +942,7 @@ mod tests {
     async fn the_waker_starts_a_round_without_waiting_for_the_poll() {
         let (_dir, store) = open_store().await;
         let hook = TestWebhook::start(vec![]);
-        let worker = OutboxWorker::new(
-            Arc::clone(&store),
-            vec![webhook("primary", hook.url())],
-            DEFAULT_BATCH,
-            Duration::from_secs(3600),
-        );
+        let worker = primary_worker(&store, hook.url(), Duration::from_secs(3600));
         let (stats, wake) = (worker.stats(), worker.waker());
         let (stop, stopped) = watch::channel(false);
         let task = worker.spawn(stopped);
@@ -974,12 +961,7 @@ mod tests {
     async fn a_store_outage_does_not_end_the_task() {
         let (_dir, store) = open_store().await;
         let hook = TestWebhook::start(vec![]);
-        let worker = OutboxWorker::new(
-            Arc::clone(&store),
-            vec![webhook("primary", hook.url())],
-            DEFAULT_BATCH,
-            Duration::from_millis(10),
-        );
+        let worker = primary_worker(&store, hook.url(), Duration::from_millis(10));
         assert!(worker.deliver_due().await.is_ok());
         let stats = worker.stats();
         store.close().await;

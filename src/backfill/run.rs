@@ -148,7 +148,7 @@ impl Backfill {
         // than screening again (which would record nothing, and might decide otherwise).
         let derived = screening_id(job_id, &item.artwork_id);
         if let Some(stored) = store.get_screening(&derived).await? {
-            let verdict = stored.verdict;
+            let verdict = stored.facts.verdict;
             self.checkpoint(
                 job_id,
                 item,
@@ -209,7 +209,7 @@ impl Backfill {
         let policy_version = policy.version();
         let analysis = pipeline.analysis();
         let staleness = stale::staleness(
-            &latest,
+            &latest.facts,
             &stale::CurrentVersions {
                 model: pipeline.scheduler.model_id(),
                 analysis: &analysis,
@@ -222,7 +222,7 @@ impl Backfill {
             Staleness::Current => {
                 return Ok((
                     ItemResult::Current {
-                        verdict: latest.verdict,
+                        verdict: latest.facts.verdict,
                     },
                     latest.id,
                 ));
@@ -243,7 +243,7 @@ impl Backfill {
         // A verdict that quarantines keeps the bytes as evidence: only then are they fetched.
         let evidence = if redecision.quarantines(pipeline) {
             match self.fetch(item).await {
-                Ok(bytes) if crate::hash::exact_hashes(&bytes).sha256 == latest.sha256 => {
+                Ok(bytes) if crate::hash::exact_hashes(&bytes).sha256 == latest.facts.sha256 => {
                     Some(bytes)
                 }
                 // Other bytes than were screened: the stored scores are not theirs.

@@ -6,7 +6,7 @@
 //! the model again, new banks match the stored hashes again, a new policy decides again from
 //! the stored scores. Inference, by far the dearest stage, runs only for the first.
 
-use crate::store::ScreeningRow;
+use crate::store::ScreeningFacts;
 
 /// How out of date a stored verdict is, by the earliest stage to redo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,13 +29,13 @@ pub struct CurrentVersions<'a> {
     pub banks: i64,
 }
 
-/// How out of date `row` is against `now`.
-pub fn staleness(row: &ScreeningRow, now: &CurrentVersions<'_>) -> Staleness {
-    if row.model != now.model || row.analysis != now.analysis {
+/// How out of date a stored screening is against `now`.
+pub fn staleness(stored: &ScreeningFacts, now: &CurrentVersions<'_>) -> Staleness {
+    if stored.model != now.model || stored.analysis != now.analysis {
         Staleness::Model
-    } else if row.banks_version != now.banks {
+    } else if stored.banks_version != now.banks {
         Staleness::Banks
-    } else if row.policy_version != now.policy {
+    } else if stored.policy_version != now.policy {
         Staleness::Policy
     } else {
         Staleness::Current
@@ -46,9 +46,8 @@ pub fn staleness(row: &ScreeningRow, now: &CurrentVersions<'_>) -> Staleness {
 mod tests {
     use super::*;
 
-    fn row(model: &str, analysis: &str, policy: &str, banks: i64) -> ScreeningRow {
-        ScreeningRow {
-            id: "s".into(),
+    fn row(model: &str, analysis: &str, policy: &str, banks: i64) -> ScreeningFacts {
+        ScreeningFacts {
             artwork_id: None,
             owner_id: None,
             sha256: String::new(),
@@ -63,7 +62,6 @@ mod tests {
             view_pdq: Vec::new(),
             record: serde_json::Value::Null,
             context: serde_json::Value::Null,
-            created_at: chrono::Utc::now(),
         }
     }
 

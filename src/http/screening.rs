@@ -338,9 +338,9 @@ pub(crate) async fn get_screening(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no screening {id}")))?;
     Ok(Json(StoredScreening {
-        record: row.record,
+        record: row.facts.record,
         screening_id: row.id,
-        artwork_id: row.artwork_id,
+        artwork_id: row.facts.artwork_id,
         created_at: row.created_at.to_rfc3339(),
     }))
 }
@@ -375,7 +375,7 @@ pub(crate) async fn get_artwork(
         artwork_id: artwork.artwork_id,
         owner_id: artwork.owner_id,
         status: artwork.status,
-        verdict: latest.map(|s| s.verdict),
+        verdict: latest.map(|s| s.facts.verdict),
         screening_id: artwork.latest_screening_id,
         updated_at: artwork.updated_at.to_rfc3339(),
     }))

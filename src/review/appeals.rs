@@ -180,7 +180,7 @@ async fn artwork_decision(
             ..base
         });
     }
-    match latest.verdict {
+    match latest.facts.verdict {
         crate::screening::policy::Verdict::Block if !released => Ok(AppealWrite {
             decision_ref: format!("screening:{}", latest.id),
             ..base
@@ -238,7 +238,8 @@ pub async fn confirm_bank(
 
 /// The known-bad entries a screening matched, as (bank, entry id).
 pub fn known_bad_matches(screening: &ScreeningRow, banks: &BankIndex) -> Vec<(String, String)> {
-    let Ok(record) = serde_json::from_value::<ScreeningRecord>(screening.record.clone()) else {
+    let Ok(record) = serde_json::from_value::<ScreeningRecord>(screening.facts.record.clone())
+    else {
         return Vec::new();
     };
     // A view's matches are among the record's, marked with their view.
@@ -341,25 +342,27 @@ pub fn outcome_event(
 mod tests {
     use super::*;
     use crate::screening::policy::Verdict;
-    use crate::store::{ArtworkStatus, ScreeningWrite};
+    use crate::store::{ArtworkStatus, ScreeningFacts, ScreeningWrite};
 
     fn blocked(artwork: &str, owner: &str) -> ScreeningWrite {
         ScreeningWrite {
             id: None,
-            artwork_id: Some(artwork.into()),
-            owner_id: Some(owner.into()),
-            sha256: "a".repeat(64),
-            md5: "b".repeat(32),
-            pdq: None,
-            pdq_quality: None,
-            verdict: Verdict::Block,
-            model: "m".into(),
-            policy_version: "p".into(),
-            banks_version: 1,
-            analysis: "views-1".into(),
-            view_pdq: Vec::new(),
-            record: serde_json::json!({}),
-            context: serde_json::json!({}),
+            facts: ScreeningFacts {
+                artwork_id: Some(artwork.into()),
+                owner_id: Some(owner.into()),
+                sha256: "a".repeat(64),
+                md5: "b".repeat(32),
+                pdq: None,
+                pdq_quality: None,
+                verdict: Verdict::Block,
+                model: "m".into(),
+                policy_version: "p".into(),
+                banks_version: 1,
+                analysis: "views-1".into(),
+                view_pdq: Vec::new(),
+                record: serde_json::json!({}),
+                context: serde_json::json!({}),
+            },
             artwork_status: ArtworkStatus::Quarantined,
             quarantine: None,
             review: None,

@@ -173,8 +173,8 @@ pub fn bank_entries_as(
     for signal in &bank.spec.signal_types {
         let hashes = match signal.as_str() {
             "pdq" => decision_pdqs(screening, decision),
-            "md5" => vec![screening.md5.clone()],
-            "sha256" => vec![screening.sha256.clone()],
+            "md5" => vec![screening.facts.md5.clone()],
+            "sha256" => vec![screening.facts.sha256.clone()],
             _ => Vec::new(),
         };
         entries.extend(hashes.into_iter().map(|hash| EntryWrite {
@@ -195,7 +195,7 @@ pub fn bank_entries_as(
     if entries.is_empty() {
         return Err(ReviewError::NoSignals {
             bank: bank.spec.name.clone(),
-            signals: if screening.pdq.is_some() {
+            signals: if screening.facts.pdq.is_some() {
                 "pdq, md5, sha256".into()
             } else {
                 "md5, sha256".into()
@@ -208,7 +208,7 @@ pub fn bank_entries_as(
 /// The region hashes of the PDQ a confirm banks, as (signal type, hash); none from a record
 /// that does not parse or predates regions.
 fn confirmed_regions(screening: &ScreeningRow, min_quality: u32) -> Vec<(String, String)> {
-    let Ok(record) = ScreeningRecord::deserialize(&screening.record) else {
+    let Ok(record) = ScreeningRecord::deserialize(&screening.facts.record) else {
         return Vec::new();
     };
     record
@@ -231,8 +231,8 @@ fn confirmed_regions(screening: &ScreeningRow, min_quality: u32) -> Vec<(String,
 /// allow-list match clears only the view it matched. A record that does not parse (rows
 /// written before records had views) gives the screening's own PDQ, if any.
 pub fn decision_pdqs(screening: &ScreeningRow, decision: ReviewDecision) -> Vec<String> {
-    let Ok(record) = ScreeningRecord::deserialize(&screening.record) else {
-        return screening.pdq.iter().cloned().collect();
+    let Ok(record) = ScreeningRecord::deserialize(&screening.facts.record) else {
+        return screening.facts.pdq.iter().cloned().collect();
     };
     match decision {
         ReviewDecision::Confirm => vec![record.deciding_pdq().hash.clone()],
@@ -281,7 +281,7 @@ pub fn parse_view(
 /// # Errors
 /// [`ReviewError::ViewNotScreened`] otherwise, also when the record does not parse.
 pub fn check_screened(screening: &ScreeningRow, view: ViewId) -> Result<(), ReviewError> {
-    let listed = ScreeningRecord::deserialize(&screening.record)
+    let listed = ScreeningRecord::deserialize(&screening.facts.record)
         .is_ok_and(|record| record.views.iter().any(|v| v.id() == view));
     if listed {
         Ok(())
@@ -328,9 +328,12 @@ pub fn decision_event(
         action,
         review_id: review.id.clone(),
         screening_id: screening.id.clone(),
-        artwork_id: screening.artwork_id.clone(),
-        owner_id: screening.owner_id.clone(),
-        sha256: screening.has_image().then(|| screening.sha256.clone()),
+        artwork_id: screening.facts.artwork_id.clone(),
+        owner_id: screening.facts.owner_id.clone(),
+        sha256: screening
+            .facts
+            .has_image()
+            .then(|| screening.facts.sha256.clone()),
         reviewer: reviewer.to_string(),
         reason_code: request.reason_code.clone(),
         bank: bank.map(str::to_string),

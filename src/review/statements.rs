@@ -155,7 +155,7 @@ pub fn statement(
         RestrictionKind::ReviewConfirm => decision
             .screening
             .as_ref()
-            .is_some_and(|s| s.verdict != crate::screening::policy::Verdict::Allow),
+            .is_some_and(|s| s.facts.verdict != crate::screening::policy::Verdict::Allow),
         RestrictionKind::AutomatedBlock | RestrictionKind::ReviewHold => true,
     };
     let automated_decision = match decision.kind {
@@ -173,7 +173,7 @@ pub fn statement(
         "SOURCE_VOLUNTARY"
     };
     let screening = decision.screening.as_ref();
-    let words_only = screening.is_some_and(|s| !s.has_image());
+    let words_only = screening.is_some_and(|s| !s.facts.has_image());
     Statement {
         puid: format!("coverguard:{}:{}", decision.kind, decision.decision_id),
         decision_visibility: vec![match decision.kind {
@@ -216,7 +216,7 @@ pub fn statement(
             decision_id: decision.decision_id.clone(),
             applied_at: decision.at,
             screening_id: screening.map(|s| s.id.clone()),
-            artwork_id: screening.and_then(|s| s.artwork_id.clone()),
+            artwork_id: screening.and_then(|s| s.facts.artwork_id.clone()),
             owner_id: decision.owner_id.clone(),
             decided_by: decision.actor.clone(),
             redress: format!(
@@ -245,16 +245,18 @@ impl Facts {
             };
         };
         let (reasons, banks, signals) =
-            match serde_json::from_value::<ScreeningRecord>(screening.record.clone()) {
+            match serde_json::from_value::<ScreeningRecord>(screening.facts.record.clone()) {
                 Ok(record) => (
                     record.reasons,
                     record.matches.into_iter().map(|m| m.bank).collect(),
                     record.text.signals,
                 ),
-                Err(_) => match serde_json::from_value::<WordsRecord>(screening.record.clone()) {
-                    Ok(words) => (words.reasons, Vec::new(), words.text.signals),
-                    Err(_) => (Vec::new(), Vec::new(), Vec::new()),
-                },
+                Err(_) => {
+                    match serde_json::from_value::<WordsRecord>(screening.facts.record.clone()) {
+                        Ok(words) => (words.reasons, Vec::new(), words.text.signals),
+                        Err(_) => (Vec::new(), Vec::new(), Vec::new()),
+                    }
+                }
             };
         Facts {
             reasons,

@@ -140,12 +140,13 @@ async fn count_on_artwork(
         // One index for the whole attempt: what is compared, decided and queued agree.
         let banks = pipeline.banks_for_screening().await?;
         let context: ScreenContext =
-            serde_json::from_value(latest.context.clone()).unwrap_or_default();
+            serde_json::from_value(latest.facts.context.clone()).unwrap_or_default();
         // The strict profile, where the owner's own context did not ask for it.
         let strict = report.category.concerns_minor() && context.strict_reason().is_none();
         // An earlier report's re-decision (under the same banks' rules) is strict already:
         // deciding it again would only supersede the item earlier reports are counted on.
-        let strict_pending = strict && latest.policy_version != strict_version(pipeline, &banks);
+        let strict_pending =
+            strict && latest.facts.policy_version != strict_version(pipeline, &banks);
         let decided = store
             .review_for_screening(&latest.id)
             .await?
@@ -220,20 +221,21 @@ async fn redecide_for(
         format!("ur_{}", &hex::encode(digest)[..32])
     };
     let source = latest
+        .facts
         .record
         .get("source")
         .and_then(|s| s.as_str())
         .map(str::to_string)
-        .unwrap_or_else(|| text_only::source(latest.artwork_id.as_deref()));
+        .unwrap_or_else(|| text_only::source(latest.facts.artwork_id.as_deref()));
     let submission = Submission {
         url: source.starts_with("http").then(|| source.clone()),
         source,
-        artwork_id: latest.artwork_id.clone(),
-        owner_id: latest.owner_id.clone(),
+        artwork_id: latest.facts.artwork_id.clone(),
+        owner_id: latest.facts.owner_id.clone(),
         context,
         screening_id: Some(screening_id.clone()),
     };
-    if latest.has_image() {
+    if latest.facts.has_image() {
         let base = if strict {
             context::strict_policy(&pipeline.policy)
         } else {

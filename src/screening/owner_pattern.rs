@@ -60,15 +60,16 @@ impl StoredUpload {
     /// A stored screening as an upload; `None` for one without an artwork id or with a
     /// context this version cannot read (it cannot be part of the pattern then).
     pub fn from_row(row: crate::store::ScreeningRow) -> Option<StoredUpload> {
-        let context = serde_json::from_value(row.context).ok()?;
+        let context = serde_json::from_value(row.facts.context).ok()?;
         let signals = row
+            .facts
             .record
             .get("text")
             .and_then(|t| t.get("signals"))
             .and_then(|s| serde_json::from_value(s.clone()).ok())
             .unwrap_or_default();
         Some(StoredUpload {
-            artwork_id: row.artwork_id?,
+            artwork_id: row.facts.artwork_id?,
             at: row.created_at,
             context,
             signals,

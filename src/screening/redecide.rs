@@ -52,9 +52,11 @@ pub async fn redecide(
     policy: Policy,
 ) -> Result<Redecision, RedecideError> {
     let stored: ScreeningRecord =
-        serde_json::from_value(previous.record.clone()).map_err(|e| RedecideError::Record {
-            id: previous.id.clone(),
-            detail: e.to_string(),
+        serde_json::from_value(previous.facts.record.clone()).map_err(|e| {
+            RedecideError::Record {
+                id: previous.id.clone(),
+                detail: e.to_string(),
+            }
         })?;
     let mut record = rematch::redecide(&stored, banks.bank_set(), &policy).map_err(|source| {
         RedecideError::Rematch {
@@ -68,8 +70,8 @@ pub async fn redecide(
         .await?;
     Ok(Redecision {
         record,
-        model: previous.model.clone(),
-        analysis: previous.analysis.clone(),
+        model: previous.facts.model.clone(),
+        analysis: previous.facts.analysis.clone(),
         banks,
         policy,
     })

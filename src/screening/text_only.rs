@@ -12,7 +12,7 @@ use crate::screening::policy::{Policy, Verdict};
 use crate::screening::redecide::{self, RedecideError};
 use crate::screening::text::Decision;
 use crate::store::{
-    self, RecordedScreening, ReviewWrite, ScreeningRow, ScreeningWrite, StoreError,
+    self, RecordedScreening, ReviewWrite, ScreeningFacts, ScreeningWrite, StoreError,
 };
 use crate::text::TextRecord;
 
@@ -83,18 +83,18 @@ pub async fn screen(
         Some(artwork_id) => pipeline.store.latest_for_artwork(artwork_id).await?,
         None => None,
     }
-    .filter(ScreeningRow::has_image);
+    .filter(|row| row.facts.has_image());
     // Decided again, the image's screening keeps saying where its bytes came from.
     let submission = Submission {
         source: previous
             .as_ref()
-            .and_then(|row| row.record.get("source")?.as_str().map(str::to_string))
+            .and_then(|row| row.facts.record.get("source")?.as_str().map(str::to_string))
             .unwrap_or_else(|| source(submission.artwork_id.as_deref())),
         ..submission.clone()
     };
     let sha256 = previous
         .as_ref()
-        .map_or_else(String::new, |row| row.sha256.clone());
+        .map_or_else(String::new, |row| row.facts.sha256.clone());
     if let (Some(id), true) = (&submission.screening_id, bound_to_request) {
         pipeline
             .check_same_request(id, &sha256, &submission)
@@ -202,20 +202,22 @@ async fn words_only(
     };
     let write = ScreeningWrite {
         id: Some(screening_id),
-        artwork_id: submission.artwork_id.clone(),
-        owner_id: submission.owner_id.clone(),
-        sha256: String::new(),
-        md5: String::new(),
-        pdq: None,
-        pdq_quality: None,
-        verdict: record.verdict,
-        model: String::new(),
-        policy_version: record.policy.clone(),
-        banks_version,
-        analysis: WORDS_ANALYSIS.to_string(),
-        view_pdq: Vec::new(),
-        record: serde_json::to_value(&record).map_err(|e| json("record", e))?,
-        context: serde_json::to_value(&submission.context).map_err(|e| json("context", e))?,
+        facts: ScreeningFacts {
+            artwork_id: submission.artwork_id.clone(),
+            owner_id: submission.owner_id.clone(),
+            sha256: String::new(),
+            md5: String::new(),
+            pdq: None,
+            pdq_quality: None,
+            verdict: record.verdict,
+            model: String::new(),
+            policy_version: record.policy.clone(),
+            banks_version,
+            analysis: WORDS_ANALYSIS.to_string(),
+            view_pdq: Vec::new(),
+            record: serde_json::to_value(&record).map_err(|e| json("record", e))?,
+            context: serde_json::to_value(&submission.context).map_err(|e| json("context", e))?,
+        },
         artwork_status: pipeline::artwork_status(record.verdict, quarantine),
         quarantine: None,
         review,

@@ -241,14 +241,12 @@ text_enum!(
     }
 );
 
-/// Everything one screening writes, applied in a single transaction by
-/// [`ScreeningStore::record_screening`].
-#[derive(Debug, Clone)]
-pub struct ScreeningWrite {
-    /// Caller-chosen id (makes a retry idempotent); `None` lets the store make one.
-    pub id: Option<ScreeningId>,
+/// What a screening found and decided: what its write stores and its row reads back.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ScreeningFacts {
     pub artwork_id: Option<String>,
     pub owner_id: Option<String>,
+    /// Empty, as `md5` is, for a screening of words alone (a title with no new cover).
     pub sha256: String,
     pub md5: String,
     pub pdq: Option<String>,
@@ -260,11 +258,39 @@ pub struct ScreeningWrite {
     pub policy_version: String,
     pub banks_version: i64,
     /// How the bytes were analysed (which views were made); part of the verdict cache key.
+    /// Empty for rows recorded before views existed.
     pub analysis: String,
     /// The PDQ of every view beyond the reference decoding, for retroactive matching.
+    #[sqlx(try_from = "JsonText<Vec<ViewPdq>>")]
     pub view_pdq: Vec<ViewPdq>,
+    #[sqlx(try_from = "JsonText<serde_json::Value>")]
     pub record: serde_json::Value,
+    #[sqlx(try_from = "JsonText<serde_json::Value>")]
     pub context: serde_json::Value,
+}
+
+impl ScreeningFacts {
+    /// Whether an image was screened.
+    pub fn has_image(&self) -> bool {
+        !self.sha256.is_empty()
+    }
+
+    /// A screening of words alone: no hashes of any kind.
+    pub fn is_words_only(&self) -> bool {
+        self.sha256.is_empty()
+            && self.md5.is_empty()
+            && self.pdq.is_none()
+            && self.view_pdq.is_empty()
+    }
+}
+
+/// Everything one screening writes, applied in a single transaction by
+/// [`ScreeningStore::record_screening`].
+#[derive(Debug, Clone)]
+pub struct ScreeningWrite {
+    /// Caller-chosen id (makes a retry idempotent); `None` lets the store make one.
+    pub id: Option<ScreeningId>,
+    pub facts: ScreeningFacts,
     /// Status for the artwork row (ignored without `artwork_id`). A `published` status for an
     /// owner whose account is taken down is stored as `held`.
     pub artwork_status: ArtworkStatus,
@@ -274,16 +300,6 @@ pub struct ScreeningWrite {
     pub reports: Vec<ReportWrite>,
     /// `None` means now.
     pub created_at: Option<DateTime<Utc>>,
-}
-
-impl ScreeningWrite {
-    /// A screening of words alone (a title with no image): no hashes of any kind.
-    pub fn is_words_only(&self) -> bool {
-        self.sha256.is_empty()
-            && self.md5.is_empty()
-            && self.pdq.is_none()
-            && self.view_pdq.is_empty()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -330,36 +346,12 @@ pub struct RecordedScreening {
     pub owner_taken_down: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ScreeningRow {
     pub id: ScreeningId,
-    pub artwork_id: Option<String>,
-    pub owner_id: Option<String>,
-    pub sha256: String,
-    pub md5: String,
-    pub pdq: Option<String>,
-    pub pdq_quality: Option<i64>,
-    pub verdict: Verdict,
-    pub model: String,
-    pub policy_version: String,
-    pub banks_version: i64,
-    /// How the bytes were analysed; empty for rows recorded before views existed.
-    pub analysis: String,
-    #[sqlx(try_from = "JsonText<Vec<ViewPdq>>")]
-    pub view_pdq: Vec<ViewPdq>,
-    #[sqlx(try_from = "JsonText<serde_json::Value>")]
-    pub record: serde_json::Value,
-    #[sqlx(try_from = "JsonText<serde_json::Value>")]
-    pub context: serde_json::Value,
+    #[sqlx(flatten)]
+    pub facts: ScreeningFacts,
     pub created_at: DateTime<Utc>,
-}
-
-impl ScreeningRow {
-    /// Whether an image was screened. A screening of words alone (a title with no new
-    /// cover) stores no hashes: its sha256 and md5 are empty.
-    pub fn has_image(&self) -> bool {
-        !self.sha256.is_empty()
-    }
 }
 
 /// The PDQ of one view (a frame, in a rendering) of a screened file.
@@ -552,7 +544,7 @@ pub async fn read_record<T: serde::de::DeserializeOwned>(
         .get_screening(screening_id)
         .await?
         .ok_or_else(|| StoreError::NotFound(screening_id.to_string()))?;
-    serde_json::from_value(stored.record).map_err(|e| {
+    serde_json::from_value(stored.facts.record).map_err(|e| {
         StoreError::Invalid(format!(
             "stored screening {screening_id} does not read back: {e}"
         ))

@@ -114,20 +114,22 @@ const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 fn screening(sha256: &str, artwork_id: Option<&str>, owner_id: Option<&str>) -> ScreeningWrite {
     ScreeningWrite {
         id: None,
-        artwork_id: artwork_id.map(str::to_string),
-        owner_id: owner_id.map(str::to_string),
-        sha256: sha256.to_string(),
-        md5: "0123456789abcdef0123456789abcdef".to_string(),
-        pdq: Some("f".repeat(64)),
-        pdq_quality: Some(100),
-        verdict: Verdict::Allow,
-        model: "nudenet-320n".to_string(),
-        policy_version: "policy-1".to_string(),
-        banks_version: 1,
-        analysis: "views-1".to_string(),
-        view_pdq: Vec::new(),
-        record: json!({ "verdict": "allow", "scores": { "explicit": 0.01 } }),
-        context: json!({ "surface": "playlist_cover" }),
+        facts: ScreeningFacts {
+            artwork_id: artwork_id.map(str::to_string),
+            owner_id: owner_id.map(str::to_string),
+            sha256: sha256.to_string(),
+            md5: "0123456789abcdef0123456789abcdef".to_string(),
+            pdq: Some("f".repeat(64)),
+            pdq_quality: Some(100),
+            verdict: Verdict::Allow,
+            model: "nudenet-320n".to_string(),
+            policy_version: "policy-1".to_string(),
+            banks_version: 1,
+            analysis: "views-1".to_string(),
+            view_pdq: Vec::new(),
+            record: json!({ "verdict": "allow", "scores": { "explicit": 0.01 } }),
+            context: json!({ "surface": "playlist_cover" }),
+        },
         artwork_status: ArtworkStatus::Published,
         quarantine: None,
         review: None,
@@ -137,9 +139,13 @@ fn screening(sha256: &str, artwork_id: Option<&str>, owner_id: Option<&str>) -> 
 }
 
 fn blocked(sha256: &str, artwork_id: &str, owner_id: &str, report_key: &str) -> ScreeningWrite {
+    let base = screening(sha256, Some(artwork_id), Some(owner_id));
     ScreeningWrite {
-        verdict: Verdict::Block,
-        record: json!({ "verdict": "block" }),
+        facts: ScreeningFacts {
+            verdict: Verdict::Block,
+            record: json!({ "verdict": "block" }),
+            ..base.facts
+        },
         artwork_status: ArtworkStatus::Quarantined,
         quarantine: Some(QuarantineWrite {
             object_key: format!("quarantine/{sha256}"),
@@ -159,7 +165,7 @@ fn blocked(sha256: &str, artwork_id: &str, owner_id: &str, report_key: &str) -> 
             kind: "hit".to_string(),
             payload: json!({ "sha256": sha256, "artwork_id": artwork_id }),
         }],
-        ..screening(sha256, Some(artwork_id), Some(owner_id))
+        ..base
     }
 }
 
@@ -196,11 +202,11 @@ async fn record_and_read_back(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .expect("stored");
-    assert_eq!(row.sha256, SHA_A);
-    assert_eq!(row.artwork_id.as_deref(), Some("art-1"));
-    assert_eq!(row.pdq_quality, Some(100));
-    assert_eq!(row.record, write.record);
-    assert_eq!(row.context, write.context);
+    assert_eq!(row.facts.sha256, SHA_A);
+    assert_eq!(row.facts.artwork_id.as_deref(), Some("art-1"));
+    assert_eq!(row.facts.pdq_quality, Some(100));
+    assert_eq!(row.facts.record, write.facts.record);
+    assert_eq!(row.facts.context, write.facts.context);
     assert_eq!(store.get_screening("no-such-id").await.unwrap(), None);
 
     let artwork = store
@@ -224,7 +230,7 @@ async fn record_and_read_back(store: Arc<dyn Store>) {
         .unwrap()
         .expect("latest");
     assert_eq!(latest.id, second_id);
-    assert_eq!(latest.sha256, SHA_B);
+    assert_eq!(latest.facts.sha256, SHA_B);
     assert_eq!(
         store.get_artwork("art-1").await.unwrap().unwrap().status,
         ArtworkStatus::Quarantined
@@ -299,7 +305,7 @@ async fn failed_record_leaves_nothing(store: Arc<dyn Store>) {
 
     // Refused inputs are reported as invalid before touching the database.
     let mut empty_hash = screening("  ", None, None);
-    empty_hash.md5 = "x".into();
+    empty_hash.facts.md5 = "x".into();
     assert_eq!(
         err_kind(store.record_screening(&empty_hash).await),
         "invalid"
@@ -358,7 +364,7 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     store.record_screening(&older).await.unwrap();
     let mut newer = screening(SHA_A, Some("art-c2"), None);
     newer.created_at = Some(base);
-    newer.verdict = Verdict::Review;
+    newer.facts.verdict = Verdict::Review;
     let newer_id = store.record_screening(&newer).await.unwrap().screening_id;
 
     let hit = store
@@ -373,7 +379,7 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
         .unwrap()
         .expect("cache hit");
     assert_eq!(hit.id, newer_id);
-    assert_eq!(hit.verdict, Verdict::Review);
+    assert_eq!(hit.facts.verdict, Verdict::Review);
 
     // Any change of model, analysis, policy or bank version misses; a row recorded before
     // views existed (analysis '') is never reused.
@@ -994,37 +1000,27 @@ async fn outbox_due_delivered_failed(store: Arc<dyn Store>) {
 
 async fn token_lookup(store: Arc<dyn Store>) {
     let hash = "C0FFEE".repeat(10) + "abcd";
-    assert_eq!(store.token_role(&hash).await.unwrap(), None);
-    store
-        .put_token(&hash, "uploader", TokenRole::Service)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.token_role(&hash).await.unwrap(),
-        Some(TokenRole::Service)
-    );
-    assert_eq!(
-        store.token_role(&hash.to_lowercase()).await.unwrap(),
-        Some(TokenRole::Service)
-    );
-    store
-        .put_token(&hash, "uploader", TokenRole::Admin)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.token_role(&hash).await.unwrap(),
-        Some(TokenRole::Admin)
-    );
+    let role_of = |hash: String| {
+        let store = Arc::clone(&store);
+        async move { store.token_role(&hash).await.unwrap() }
+    };
+    let put = |role: TokenRole| {
+        let (store, hash) = (Arc::clone(&store), hash.clone());
+        async move { store.put_token(&hash, "uploader", role).await.unwrap() }
+    };
+    assert_eq!(role_of(hash.clone()).await, None);
+    put(TokenRole::Service).await;
+    assert_eq!(role_of(hash.clone()).await, Some(TokenRole::Service));
+    assert_eq!(role_of(hash.to_lowercase()).await, Some(TokenRole::Service));
+    put(TokenRole::Admin).await;
+    assert_eq!(role_of(hash.clone()).await, Some(TokenRole::Admin));
 
     assert!(store.revoke_token(&hash).await.unwrap());
     assert!(!store.revoke_token(&hash).await.unwrap());
-    assert_eq!(store.token_role(&hash).await.unwrap(), None);
+    assert_eq!(role_of(hash.clone()).await, None);
     // Re-putting a revoked token (e.g. config reload) never brings it back.
-    store
-        .put_token(&hash, "uploader", TokenRole::Admin)
-        .await
-        .unwrap();
-    assert_eq!(store.token_role(&hash).await.unwrap(), None);
+    put(TokenRole::Admin).await;
+    assert_eq!(role_of(hash.clone()).await, None);
     assert_eq!(
         err_kind(store.put_token("", "x", TokenRole::Service).await),
         "invalid"
@@ -1086,7 +1082,7 @@ async fn quarantine_release_and_retention(store: Arc<dyn Store>) {
 
     // Without an artwork id the item is still one per bytes.
     let mut loose = blocked(SHA_B, "unused", "q-owner", "q-key-3");
-    loose.artwork_id = None;
+    loose.facts.artwork_id = None;
     store.record_screening(&loose).await.unwrap();
     loose.reports[0].idempotency_key = "q-key-4".into();
     store.record_screening(&loose).await.unwrap();
@@ -2103,7 +2099,10 @@ async fn owner_screenings_are_read_by_window_oldest_first(store: Arc<dyn Store>)
     }
     let since = now - Duration::days(7);
     let rows = store.owner_screenings_since("o1", since, 10).await.unwrap();
-    let artworks: Vec<String> = rows.iter().map(|r| r.artwork_id.clone().unwrap()).collect();
+    let artworks: Vec<String> = rows
+        .iter()
+        .map(|r| r.facts.artwork_id.clone().unwrap())
+        .collect();
     assert_eq!(artworks, ["art-1", "art-3", "art-4"]);
     let limited = store.owner_screenings_since("o1", since, 2).await.unwrap();
     assert_eq!(limited.len(), 2);
@@ -2115,18 +2114,22 @@ async fn owner_screenings_are_read_by_window_oldest_first(store: Arc<dyn Store>)
 }
 
 async fn words_alone_are_stored_without_hashes_and_an_image_needs_all(store: Arc<dyn Store>) {
+    let base = screening(SHA_A, Some("art-words"), Some("owner-words"));
     let words = ScreeningWrite {
-        sha256: String::new(),
-        md5: String::new(),
-        pdq: None,
-        pdq_quality: None,
-        model: String::new(),
-        analysis: "words".into(),
-        verdict: Verdict::Review,
+        facts: ScreeningFacts {
+            sha256: String::new(),
+            md5: String::new(),
+            pdq: None,
+            pdq_quality: None,
+            model: String::new(),
+            analysis: "words".into(),
+            verdict: Verdict::Review,
+            ..base.facts
+        },
         artwork_status: ArtworkStatus::Held,
-        ..screening(SHA_A, Some("art-words"), Some("owner-words"))
+        ..base
     };
-    assert!(words.is_words_only());
+    assert!(words.facts.is_words_only());
     let recorded = store.record_screening(&words).await.unwrap();
     assert!(recorded.created);
     assert_eq!(recorded.artwork_status, Some(ArtworkStatus::Held));
@@ -2135,7 +2138,7 @@ async fn words_alone_are_stored_without_hashes_and_an_image_needs_all(store: Arc
         .await
         .unwrap()
         .expect("stored");
-    assert!(!row.has_image());
+    assert!(!row.facts.has_image());
     // Never a cached image verdict: a lookup must name an image's hash.
     let err = store
         .cached_verdict("", "", "words", "policy-1", 1)
@@ -2144,18 +2147,14 @@ async fn words_alone_are_stored_without_hashes_and_an_image_needs_all(store: Arc
     assert_eq!(err.kind(), "invalid", "{err}");
 
     // An image missing one of its hashes, or its model, is refused as before.
-    let no_md5 = ScreeningWrite {
-        md5: String::new(),
-        ..screening(SHA_B, None, None)
+    let without = |lose: fn(&mut ScreeningFacts)| {
+        let mut write = screening(SHA_B, None, None);
+        lose(&mut write.facts);
+        write
     };
-    let no_sha = ScreeningWrite {
-        sha256: String::new(),
-        ..screening(SHA_B, None, None)
-    };
-    let no_model = ScreeningWrite {
-        model: String::new(),
-        ..screening(SHA_B, None, None)
-    };
+    let no_md5 = without(|facts| facts.md5.clear());
+    let no_sha = without(|facts| facts.sha256.clear());
+    let no_model = without(|facts| facts.model.clear());
     for (name, write) in [("md5", &no_md5), ("sha256", &no_sha), ("model", &no_model)] {
         let err = store.record_screening(write).await.unwrap_err();
         assert_eq!(err.kind(), "invalid", "an image without its {name}: {err}");
@@ -2172,19 +2171,25 @@ async fn public_art_held_later_is_announced_for_unpublishing(store: Arc<dyn Stor
             .filter(|r| r.kind == "unpublish")
             .collect::<Vec<_>>()
     };
-    let held = |sha: &str, artwork: &str| ScreeningWrite {
-        verdict: Verdict::Review,
-        artwork_status: ArtworkStatus::Held,
-        review: Some(ReviewWrite {
-            priority: 1,
-            reason: Some("review: contact details in title (redacted)".into()),
-            verdict: Verdict::Review,
-            top_label: None,
-            top_score: None,
-            labels: Vec::new(),
-            banks: Vec::new(),
-        }),
-        ..screening(sha, Some(artwork), Some("owner-u"))
+    let held = |sha: &str, artwork: &str| {
+        let base = screening(sha, Some(artwork), Some("owner-u"));
+        ScreeningWrite {
+            facts: ScreeningFacts {
+                verdict: Verdict::Review,
+                ..base.facts
+            },
+            artwork_status: ArtworkStatus::Held,
+            review: Some(ReviewWrite {
+                priority: 1,
+                reason: Some("review: contact details in title (redacted)".into()),
+                verdict: Verdict::Review,
+                top_label: None,
+                top_score: None,
+                labels: Vec::new(),
+                banks: Vec::new(),
+            }),
+            ..base
+        }
     };
     // Held from its first screening: it was never public, nothing to take down.
     store

@@ -743,6 +743,13 @@ mod tests {
         bytes
     }
 
+    /// The sample image and its sha256, the name a vault files it under.
+    fn sample_with_sha() -> (Vec<u8>, String) {
+        let image = sample_image();
+        let sha = sha256_hex(&image);
+        (image, sha)
+    }
+
     fn vault(dir: &Path) -> LocalVault {
         LocalVault::open(dir.join("vault"), QuarantineKey::generate().unwrap()).unwrap()
     }
@@ -780,8 +787,7 @@ mod tests {
     #[tokio::test]
     async fn round_trip() {
         let (dir, vault) = fresh_vault();
-        let image = sample_image();
-        let sha = sha256_hex(&image);
+        let (image, sha) = sample_with_sha();
         let key = vault
             .put(&sha, &image, SystemTime::now() + DAY)
             .await
@@ -953,8 +959,7 @@ mod tests {
     #[tokio::test]
     async fn put_is_idempotent_and_only_extends_retention() {
         let (_dir, vault) = fresh_vault();
-        let image = sample_image();
-        let sha = sha256_hex(&image);
+        let (image, sha) = sample_with_sha();
         let until = UNIX_EPOCH + Duration::from_secs(4_000_000_000);
         let first = vault.put(&sha, &image, until).await.unwrap();
         let path = vault.object_path(&first);
@@ -985,8 +990,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("vault");
         let key_material = QuarantineKey::generate().unwrap();
-        let image = sample_image();
-        let sha = sha256_hex(&image);
+        let (image, sha) = sample_with_sha();
         let shared = LocalVault::open(&root, key_material.clone()).unwrap();
         let mut tasks = Vec::new();
         for i in 0..8u64 {
@@ -1176,8 +1180,7 @@ mod tests {
     #[tokio::test]
     async fn unwritable_places_are_typed_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let image = sample_image();
-        let sha = sha256_hex(&image);
+        let (image, sha) = sample_with_sha();
 
         // The vault root's parent is a file.
         let file = dir.path().join("a-file");

@@ -132,8 +132,12 @@ pub async fn appeal(
     let (screening, evidence) = match &appeal.screening_id {
         Some(screening_id) => match ready.store.get_screening(screening_id).await? {
             Some(row) => {
-                let evidence =
-                    row.has_image() && !ready.store.quarantine_items(&row.sha256).await?.is_empty();
+                let evidence = row.facts.has_image()
+                    && !ready
+                        .store
+                        .quarantine_items(&row.facts.sha256)
+                        .await?
+                        .is_empty();
                 (Some(ItemRecord::read(&row)?.detail(row)), evidence)
             }
             None => (None, false),
@@ -214,7 +218,7 @@ pub async fn decide(
     };
     let (mut allow_entries, mut disable_entries) = (None, Vec::new());
     if request.outcome == AppealOutcome::Reversed {
-        if let Some(screening) = screening.as_ref().filter(|s| s.has_image()) {
+        if let Some(screening) = screening.as_ref().filter(|s| s.facts.has_image()) {
             let bank = allow_list_bank(&state, &ready).await?;
             let entries = crate::review::bank_entries_as(
                 screening,

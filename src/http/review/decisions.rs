@@ -65,13 +65,13 @@ pub async fn decide(
     Json(request): Json<DecisionRequest>,
 ) -> Result<Json<DecisionView>, ApiError> {
     let (review, screening) = visible_item(&ready, &reviewer, &id).await?;
-    let request = request.validate(screening.has_image())?;
+    let request = request.validate(screening.facts.has_image())?;
 
     let mut reports = Vec::new();
     let decision_bank = match request.decision {
         // Words screened alone: nothing to bank or to report; the decision event tells
         // the platform.
-        _ if !screening.has_image() => None,
+        _ if !screening.facts.has_image() => None,
         ReviewDecision::Confirm => {
             let name = request.bank.as_deref().unwrap_or_default();
             let bank = find_bank(&ready, name).await?;

@@ -33,10 +33,11 @@ pub(super) enum ItemRecord {
 
 impl ItemRecord {
     pub(super) fn read(screening: &ScreeningRow) -> Result<ItemRecord, StoreError> {
-        let parsed = if screening.has_image() {
-            serde_json::from_value(screening.record.clone()).map(|r| ItemRecord::Image(Box::new(r)))
+        let parsed = if screening.facts.has_image() {
+            serde_json::from_value(screening.facts.record.clone())
+                .map(|r| ItemRecord::Image(Box::new(r)))
         } else {
-            serde_json::from_value(screening.record.clone()).map(ItemRecord::Words)
+            serde_json::from_value(screening.facts.record.clone()).map(ItemRecord::Words)
         };
         parsed.map_err(|e| StoreError::backend("stored record does not parse", e))
     }
@@ -54,7 +55,7 @@ impl ItemRecord {
             ItemRecord::Words(words) => {
                 return ScreeningDetail {
                     id: screening.id,
-                    verdict: screening.verdict,
+                    verdict: screening.facts.verdict,
                     reasons: words.reasons,
                     has_image: false,
                     sha256: String::new(),
@@ -71,20 +72,20 @@ impl ItemRecord {
                     matches: Vec::new(),
                     views: Vec::new(),
                     decided_by: None,
-                    context: screening.context,
+                    context: screening.facts.context,
                     text: words.text,
                 }
             }
         };
         ScreeningDetail {
             id: screening.id,
-            verdict: screening.verdict,
+            verdict: screening.facts.verdict,
             reasons: record.reasons,
             has_image: true,
-            sha256: screening.sha256,
-            md5: screening.md5,
-            pdq: screening.pdq,
-            pdq_quality: screening.pdq_quality,
+            sha256: screening.facts.sha256,
+            md5: screening.facts.md5,
+            pdq: screening.facts.pdq,
+            pdq_quality: screening.facts.pdq_quality,
             created_at: screening.created_at,
             width: record.width,
             height: record.height,
@@ -95,7 +96,7 @@ impl ItemRecord {
             matches: record.matches,
             views: record.views.into_iter().map(ViewDetail::from).collect(),
             decided_by: record.decided_by,
-            context: screening.context,
+            context: screening.facts.context,
             text: record.text,
         }
     }
@@ -231,13 +232,13 @@ pub async fn item(
 ) -> Result<Json<ItemView>, ApiError> {
     let (review, screening) = visible_item(&ready, &reviewer, &id).await?;
     let record = ItemRecord::read(&screening)?;
-    let artwork = match &screening.artwork_id {
+    let artwork = match &screening.facts.artwork_id {
         Some(artwork_id) => ready.store.get_artwork(artwork_id).await?,
         None => None,
     };
     let evidence = !ready
         .store
-        .quarantine_items(&screening.sha256)
+        .quarantine_items(&screening.facts.sha256)
         .await?
         .is_empty();
     let superseded_by = match artwork
@@ -259,7 +260,7 @@ pub async fn item(
         }
         None => None,
     };
-    let (owner_artworks, owner_taken_down) = match &screening.owner_id {
+    let (owner_artworks, owner_taken_down) = match &screening.facts.owner_id {
         Some(owner) => (
             ready
                 .store
@@ -269,7 +270,7 @@ pub async fn item(
         ),
         None => (Vec::new(), false),
     };
-    let artwork_items = match &screening.artwork_id {
+    let artwork_items = match &screening.facts.artwork_id {
         Some(artwork_id) => {
             ready
                 .store
@@ -391,7 +392,7 @@ pub async fn image(
     }
     if ready
         .store
-        .quarantine_items(&screening.sha256)
+        .quarantine_items(&screening.facts.sha256)
         .await?
         .is_empty()
     {
@@ -399,7 +400,7 @@ pub async fn image(
             "no image is kept for this item (review verdicts are kept only with quarantine_on_review)",
         ));
     }
-    let key = ObjectKey::from_sha256(&screening.sha256).map_err(|e| {
+    let key = ObjectKey::from_sha256(&screening.facts.sha256).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "quarantine",

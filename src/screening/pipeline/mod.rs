@@ -195,14 +195,14 @@ impl Pipeline {
         let Some(row) = self.store.get_screening(screening_id).await? else {
             return Ok(());
         };
-        let context = serde_json::from_value::<ScreenContext>(row.context.clone()).ok();
-        let source = row.record.get("source").and_then(|s| s.as_str());
+        let context = serde_json::from_value::<ScreenContext>(row.facts.context.clone()).ok();
+        let source = row.facts.record.get("source").and_then(|s| s.as_str());
         // A URL is the request whatever it serves on a retry; raw bytes are their sha256.
-        let same = row.artwork_id == submission.artwork_id
-            && row.owner_id == submission.owner_id
+        let same = row.facts.artwork_id == submission.artwork_id
+            && row.facts.owner_id == submission.owner_id
             && context.as_ref() == Some(&submission.context)
             && source == Some(submission.source.as_str())
-            && (submission.url.is_some() || row.sha256 == sha256);
+            && (submission.url.is_some() || row.facts.sha256 == sha256);
         if same {
             Ok(())
         } else {
@@ -313,7 +313,7 @@ impl Pipeline {
                 banks.banks_version(),
             )
             .await?
-            .and_then(|row| ImageDetections::from_record(&row.record, &analysed));
+            .and_then(|row| ImageDetections::from_record(&row.facts.record, &analysed));
         let was_cached = cached.is_some();
         let detections = match cached {
             Some(d) => d,
@@ -555,17 +555,17 @@ impl Pipeline {
                 e,
             )
         };
-        let mut record: ScreeningRecord =
-            serde_json::from_value(screening.record.clone()).map_err(|e| stored("record", e))?;
-        let context: ScreenContext =
-            serde_json::from_value(screening.context.clone()).map_err(|e| stored("context", e))?;
+        let mut record: ScreeningRecord = serde_json::from_value(screening.facts.record.clone())
+            .map_err(|e| stored("record", e))?;
+        let context: ScreenContext = serde_json::from_value(screening.facts.context.clone())
+            .map_err(|e| stored("context", e))?;
         record.verdict = Verdict::Block;
         record
             .reasons
             .insert(0, format!("block: confirmed by review into bank {bank}"));
         record.matches.push(BankMatch {
             bank: bank.to_string(),
-            signal: if screening.pdq.is_some() {
+            signal: if screening.facts.pdq.is_some() {
                 SignalType::Pdq
             } else {
                 SignalType::Md5
@@ -580,8 +580,8 @@ impl Pipeline {
         let submission = Submission {
             source: record.source.clone(),
             url: None,
-            artwork_id: screening.artwork_id.clone(),
-            owner_id: screening.owner_id.clone(),
+            artwork_id: screening.facts.artwork_id.clone(),
+            owner_id: screening.facts.owner_id.clone(),
             context,
             screening_id: Some(screening.id.clone()),
         };

@@ -102,8 +102,8 @@ impl Pipeline {
             .get_screening(&artwork.screening_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("screening {}", artwork.screening_id)))?;
-        let mut record: ScreeningRecord =
-            serde_json::from_value(previous.record.clone()).map_err(|e| {
+        let mut record: ScreeningRecord = serde_json::from_value(previous.facts.record.clone())
+            .map_err(|e| {
                 StoreError::backend(
                     format!(
                         "screening {} holds a record this version cannot read",
@@ -144,7 +144,7 @@ impl Pipeline {
                 .then(|| record.source.clone()),
             artwork_id: Some(artwork.artwork_id.clone()),
             owner_id: artwork.owner_id.clone(),
-            context: serde_json::from_value(previous.context.clone()).unwrap_or_default(),
+            context: serde_json::from_value(previous.facts.context.clone()).unwrap_or_default(),
             screening_id: Some(screening_id.clone()),
         };
         let reports = if record.verdict == Verdict::Block {
@@ -166,11 +166,11 @@ impl Pipeline {
                 screening_id,
                 &submission,
                 Analyser {
-                    model: previous.model.clone(),
-                    analysis: previous.analysis.clone(),
+                    model: previous.facts.model.clone(),
+                    analysis: previous.facts.analysis.clone(),
                 },
                 banks.banks_version(),
-                previous.context.clone(),
+                previous.facts.context.clone(),
                 // Out of public view whether or not the bytes were found again.
                 ArtworkStatus::Quarantined,
             )?

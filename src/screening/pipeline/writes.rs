@@ -10,8 +10,8 @@ use crate::screening::context::ScreenContext;
 use crate::screening::policy::{Policy, Verdict};
 use crate::screening::record::ScreeningRecord;
 use crate::store::{
-    ArtworkStatus, ReportCategory, ReporterKind, ReviewWrite, ScreeningRow, ScreeningWrite,
-    StoreError, ViewPdq,
+    ArtworkStatus, ReportCategory, ReporterKind, ReviewWrite, ScreeningFacts, ScreeningRow,
+    ScreeningWrite, StoreError, ViewPdq,
 };
 
 /// The store refuses a screening id already stored for other bytes. Under an
@@ -74,21 +74,23 @@ pub(super) fn screening_write(
 ) -> Result<ScreeningWrite, StoreError> {
     Ok(ScreeningWrite {
         id: Some(screening_id),
-        artwork_id: submission.artwork_id.clone(),
-        owner_id: submission.owner_id.clone(),
-        sha256: record.sha256.clone(),
-        md5: record.md5.clone(),
-        pdq: Some(record.pdq.hash.clone()),
-        pdq_quality: Some(i64::from(record.pdq.quality)),
-        verdict: record.verdict,
-        model: analyser.model,
-        policy_version: record.policy.clone(),
-        banks_version,
-        analysis: analyser.analysis,
-        view_pdq: view_pdq(record),
-        record: serde_json::to_value(record)
-            .map_err(|e| StoreError::Invalid(format!("the record does not serialise: {e}")))?,
-        context,
+        facts: ScreeningFacts {
+            artwork_id: submission.artwork_id.clone(),
+            owner_id: submission.owner_id.clone(),
+            sha256: record.sha256.clone(),
+            md5: record.md5.clone(),
+            pdq: Some(record.pdq.hash.clone()),
+            pdq_quality: Some(i64::from(record.pdq.quality)),
+            verdict: record.verdict,
+            model: analyser.model,
+            policy_version: record.policy.clone(),
+            banks_version,
+            analysis: analyser.analysis,
+            view_pdq: view_pdq(record),
+            record: serde_json::to_value(record)
+                .map_err(|e| StoreError::Invalid(format!("the record does not serialise: {e}")))?,
+            context,
+        },
         artwork_status,
         quarantine: None,
         review: None,
@@ -131,16 +133,17 @@ pub(crate) fn stored_review_write(
     policy: &Policy,
     reason: String,
 ) -> ReviewWrite {
-    let context: ScreenContext = serde_json::from_value(row.context.clone()).unwrap_or_default();
-    match serde_json::from_value::<ScreeningRecord>(row.record.clone()) {
-        Ok(record) if row.has_image() => ReviewWrite {
-            verdict: row.verdict,
+    let context: ScreenContext =
+        serde_json::from_value(row.facts.context.clone()).unwrap_or_default();
+    match serde_json::from_value::<ScreeningRecord>(row.facts.record.clone()) {
+        Ok(record) if row.facts.has_image() => ReviewWrite {
+            verdict: row.facts.verdict,
             ..review_write(&record, banks, policy, &context, Some(reason))
         },
         _ => ReviewWrite {
             priority: 0,
             reason: Some(reason),
-            verdict: row.verdict,
+            verdict: row.facts.verdict,
             top_label: None,
             top_score: None,
             labels: Vec::new(),

@@ -57,10 +57,10 @@ impl Backend {
         let kind = crate::act::report::ReportKind::Unpublish;
         let payload = serde_json::json!({
             "schema": "coverguard.unpublish.v1",
-            "artwork_id": write.artwork_id,
-            "owner_id": write.owner_id,
+            "artwork_id": write.facts.artwork_id,
+            "owner_id": write.facts.owner_id,
             "screening_id": screening_id,
-            "verdict": write.verdict,
+            "verdict": write.facts.verdict,
             "status": status.as_str(),
             "reason": write.review.as_ref().and_then(|r| r.reason.clone()),
         });

@@ -7,7 +7,7 @@ impl Backend {
         stored: &ScreeningRow,
         write: &ScreeningWrite,
     ) -> StoreResult<RecordedScreening> {
-        let artwork_status = match &stored.artwork_id {
+        let artwork_status = match &stored.facts.artwork_id {
             Some(artwork_id) => {
                 let row = sqlx::query("SELECT status FROM artworks WHERE artwork_id = $1")
                     .bind(artwork_id)
@@ -44,7 +44,7 @@ impl Backend {
                 .transpose()?;
             report_ids.extend(id);
         }
-        let owner_taken_down = Self::owner_taken_down(tx, stored.owner_id.as_deref()).await?;
+        let owner_taken_down = Self::owner_taken_down(tx, stored.facts.owner_id.as_deref()).await?;
         Ok(RecordedScreening {
             screening_id: stored.id.clone(),
             created: false,
@@ -60,13 +60,14 @@ impl Backend {
 #[async_trait]
 impl ScreeningStore for Backend {
     async fn record_screening(&self, write: &ScreeningWrite) -> StoreResult<RecordedScreening> {
+        let facts = &write.facts;
         // Words screened alone have no hashes and no model; an image has all three.
-        if !write.is_words_only() {
-            require_nonempty("sha256", &write.sha256)?;
-            require_nonempty("md5", &write.md5)?;
-            require_nonempty("model", &write.model)?;
+        if !facts.is_words_only() {
+            require_nonempty("sha256", &facts.sha256)?;
+            require_nonempty("md5", &facts.md5)?;
+            require_nonempty("model", &facts.model)?;
         }
-        require_nonempty("policy_version", &write.policy_version)?;
+        require_nonempty("policy_version", &facts.policy_version)?;
         // Emptiness of the quarantine object key and the report idempotency key is checked by
         // the schema, inside the transaction, so such a write fails after the screening insert
         // and proves the rollback.
@@ -81,7 +82,7 @@ impl ScreeningStore for Backend {
             .created_at
             .map(|t| t.trunc_subsecs(6))
             .unwrap_or_else(now_utc);
-        let sha256 = normalise_hash(&write.sha256);
+        let sha256 = normalise_hash(&facts.sha256);
 
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
@@ -92,23 +93,23 @@ impl ScreeningStore for Backend {
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&id)
-        .bind(&write.artwork_id)
-        .bind(&write.owner_id)
+        .bind(&facts.artwork_id)
+        .bind(&facts.owner_id)
         .bind(&sha256)
-        .bind(normalise_hash(&write.md5))
-        .bind(write.pdq.as_deref().map(normalise_hash))
-        .bind(write.pdq_quality)
-        .bind(write.verdict.as_str())
-        .bind(&write.model)
-        .bind(&write.policy_version)
-        .bind(write.banks_version)
-        .bind(&write.analysis)
+        .bind(normalise_hash(&facts.md5))
+        .bind(facts.pdq.as_deref().map(normalise_hash))
+        .bind(facts.pdq_quality)
+        .bind(facts.verdict.as_str())
+        .bind(&facts.model)
+        .bind(&facts.policy_version)
+        .bind(facts.banks_version)
+        .bind(&facts.analysis)
         .bind(
-            serde_json::to_string(&write.view_pdq)
+            serde_json::to_string(&facts.view_pdq)
                 .map_err(|e| StoreError::Invalid(format!("view_pdq does not serialise: {e}")))?,
         )
-        .bind(to_json_text(&write.record))
-        .bind(to_json_text(&write.context))
+        .bind(to_json_text(&facts.record))
+        .bind(to_json_text(&facts.context))
         .bind(created_at)
         .execute(&mut *tx)
         .await?
@@ -123,7 +124,7 @@ impl ScreeningStore for Backend {
             .fetch_one(&mut *tx)
             .await?;
             let stored = from_row::<ScreeningRow>(&row)?;
-            if stored.sha256 != sha256 {
+            if stored.facts.sha256 != sha256 {
                 return Err(StoreError::Conflict(format!(
                     "screening id {id} is already stored for other bytes"
                 )));
@@ -133,12 +134,12 @@ impl ScreeningStore for Backend {
             return Ok(recorded);
         }
 
-        let owner_taken_down = match &write.owner_id {
+        let owner_taken_down = match &facts.owner_id {
             Some(owner_id) => Self::lock_account(&mut tx, owner_id).await?,
             None => false,
         };
 
-        let artwork_status = match &write.artwork_id {
+        let artwork_status = match &facts.artwork_id {
             Some(artwork_id) => {
                 let before: Option<String> = sqlx::query(&format!(
                     "SELECT status FROM artworks WHERE artwork_id = $1{ROW_LOCK}"
@@ -168,7 +169,7 @@ impl ScreeningStore for Backend {
                      WHERE artworks.updated_at <= excluded.updated_at"
                 ))
                 .bind(artwork_id)
-                .bind(&write.owner_id)
+                .bind(&facts.owner_id)
                 .bind(&id)
                 .bind(requested.as_str())
                 .bind(created_at)
@@ -199,8 +200,8 @@ impl ScreeningStore for Backend {
                 .bind(new_id())
                 .bind(&sha256)
                 .bind(&id)
-                .bind(&write.artwork_id)
-                .bind(&write.owner_id)
+                .bind(&facts.artwork_id)
+                .bind(&facts.owner_id)
                 .bind(&q.object_key)
                 .bind(q.retention_until.trunc_subsecs(6))
                 .bind(created_at)
@@ -218,7 +219,7 @@ impl ScreeningStore for Backend {
                            AND (released_at IS NOT NULL OR retention_until < $4)",
                     )
                     .bind(&sha256)
-                    .bind(&write.artwork_id)
+                    .bind(&facts.artwork_id)
                     .bind(&id)
                     .bind(q.retention_until.trunc_subsecs(6))
                     .execute(&mut *tx)
@@ -234,8 +235,8 @@ impl ScreeningStore for Backend {
                 Self::insert_review(
                     &mut tx,
                     &id,
-                    write.artwork_id.as_deref(),
-                    write.owner_id.as_deref(),
+                    facts.artwork_id.as_deref(),
+                    facts.owner_id.as_deref(),
                     review,
                     created_at,
                 )

@@ -26,14 +26,14 @@ impl StatementStore for Backend {
         for row in &screened {
             let screening = from_row::<ScreeningRow>(row)?;
             found.push(RestrictingDecision {
-                kind: if screening.verdict == Verdict::Block {
+                kind: if screening.facts.verdict == Verdict::Block {
                     RestrictionKind::AutomatedBlock
                 } else {
                     RestrictionKind::ReviewHold
                 },
                 decision_id: screening.id.clone(),
                 at: screening.created_at,
-                owner_id: screening.owner_id.clone(),
+                owner_id: screening.facts.owner_id.clone(),
                 screening: Some(screening),
                 review: None,
                 actor: None,

@@ -755,6 +755,14 @@ mod tests {
     }
 
     /// A vault with a new key in a new temporary directory.
+    /// Puts `bytes` under their own sha256, kept for a day.
+    async fn keep_for_a_day(vault: &LocalVault, bytes: &[u8]) -> ObjectKey {
+        vault
+            .put(&sha256_hex(bytes), bytes, SystemTime::now() + DAY)
+            .await
+            .unwrap()
+    }
+
     fn fresh_vault() -> (tempfile::TempDir, LocalVault) {
         let dir = tempfile::tempdir().unwrap();
         let vault = vault(dir.path());
@@ -766,14 +774,8 @@ mod tests {
         let (_dir, vault) = fresh_vault();
         let image = sample_image();
         let other = b"other evidence".to_vec();
-        let key = vault
-            .put(&sha256_hex(&image), &image, SystemTime::now() + DAY)
-            .await
-            .unwrap();
-        let kept = vault
-            .put(&sha256_hex(&other), &other, SystemTime::now() + DAY)
-            .await
-            .unwrap();
+        let key = keep_for_a_day(&vault, &image).await;
+        let kept = keep_for_a_day(&vault, &other).await;
         assert!(vault.delete(&key).await.unwrap());
         assert!(!vault.object_path(&key).exists());
         assert!(matches!(
@@ -788,10 +790,7 @@ mod tests {
     async fn round_trip() {
         let (dir, vault) = fresh_vault();
         let (image, sha) = sample_with_sha();
-        let key = vault
-            .put(&sha, &image, SystemTime::now() + DAY)
-            .await
-            .unwrap();
+        let key = keep_for_a_day(&vault, &image).await;
         assert_eq!(key.sha256(), sha);
         let path = vault.object_path(&key);
         assert!(path.starts_with(dir.path().join("vault").join(&sha[0..2]).join(&sha[2..4])));
@@ -811,10 +810,7 @@ mod tests {
     async fn ciphertext_on_disk_hides_the_plaintext() {
         let (_dir, vault) = fresh_vault();
         let image = sample_image();
-        let key = vault
-            .put(&sha256_hex(&image), &image, SystemTime::now() + DAY)
-            .await
-            .unwrap();
+        let key = keep_for_a_day(&vault, &image).await;
         let on_disk = fs::read(vault.object_path(&key)).unwrap();
         assert_ne!(on_disk, image);
         assert_eq!(on_disk.len(), HEADER_LEN + image.len() + TAG_LEN);
@@ -831,10 +827,7 @@ mod tests {
     async fn tampering_is_detected() {
         let (_dir, vault) = fresh_vault();
         let image = sample_image();
-        let key = vault
-            .put(&sha256_hex(&image), &image, SystemTime::now() + DAY)
-            .await
-            .unwrap();
+        let key = keep_for_a_day(&vault, &image).await;
         let path = vault.object_path(&key);
         let original = fs::read(&path).unwrap();
 
@@ -896,10 +889,7 @@ mod tests {
 
         // Another object's file under this name: the key is associated data.
         let other = b"another image".to_vec();
-        let other_key = vault
-            .put(&sha256_hex(&other), &other, SystemTime::now() + DAY)
-            .await
-            .unwrap();
+        let other_key = keep_for_a_day(&vault, &other).await;
         fs::copy(vault.object_path(&other_key), &path).unwrap();
         assert!(matches!(
             vault.get(&key).await,
@@ -922,10 +912,7 @@ mod tests {
         let old_key = QuarantineKey::generate().unwrap();
         let writer = LocalVault::open(&root, old_key.clone()).unwrap();
         let image = sample_image();
-        let key = writer
-            .put(&sha256_hex(&image), &image, SystemTime::now() + DAY)
-            .await
-            .unwrap();
+        let key = keep_for_a_day(&writer, &image).await;
 
         let stranger = LocalVault::open(&root, QuarantineKey::generate().unwrap()).unwrap();
         match stranger.get(&key).await {

@@ -102,16 +102,16 @@ impl OutboxStore for Backend {
     }
 
     async fn due_reports(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<ReportRow>> {
-        let fetched: Vec<ReportRow> = sqlx::query_as(&format!(
-            "SELECT {REPORT_COLUMNS} FROM reports \
-             WHERE state = 'pending' AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at, id LIMIT $2"
-        ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(fetched)
+        self.due_rows(
+            &format!(
+                "SELECT {REPORT_COLUMNS} FROM reports \
+                 WHERE state = 'pending' AND next_attempt_at <= $1 \
+                 ORDER BY next_attempt_at, id LIMIT $2"
+            ),
+            now,
+            limit,
+        )
+        .await
     }
 
     async fn lease_report(

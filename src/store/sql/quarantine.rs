@@ -70,15 +70,15 @@ impl QuarantineStore for Backend {
         now: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<QuarantineRow>> {
-        let fetched: Vec<QuarantineRow> = sqlx::query_as(&format!(
-            "SELECT {QUARANTINE_COLUMNS} FROM quarantine_items \
-             WHERE released_at IS NULL AND retention_until < $1 \
-             ORDER BY retention_until, id LIMIT $2"
-        ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(fetched)
+        self.due_rows(
+            &format!(
+                "SELECT {QUARANTINE_COLUMNS} FROM quarantine_items \
+                 WHERE released_at IS NULL AND retention_until < $1 \
+                 ORDER BY retention_until, id LIMIT $2"
+            ),
+            now,
+            limit,
+        )
+        .await
     }
 }

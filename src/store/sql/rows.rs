@@ -55,6 +55,18 @@ impl Backend {
             .fetch_optional(&self.pool)
             .await?)
     }
+
+    /// The rows `sql` selects as due at `now` (`$1`), at most `limit` (`$2`), as `T`.
+    async fn due_rows<T>(&self, sql: &str, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, DbRow> + Send + Unpin,
+    {
+        Ok(sqlx::query_as(sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
 }
 
 /// A row as `T`, by column name (`sqlx::FromRow`).

@@ -14,8 +14,8 @@ use crate::act::report::{idempotency_key, is_csam_category, ReportKind};
 use crate::matching::index::BankIndex;
 use crate::screening::record::ScreeningRecord;
 use crate::store::{
-    AppealKind, AppealOutcome, AppealRow, AppealWrite, AuditFilter, ReportWrite, ReviewDecision,
-    ReviewLevel, ScreeningRow, Store, StoreError,
+    AppealFiling, AppealKind, AppealOutcome, AppealRow, AppealWrite, AuditFilter, ReportWrite,
+    ReviewDecision, ReviewLevel, ScreeningRow, Store, StoreError,
 };
 
 use super::MAX_NOTE_CHARS;
@@ -109,25 +109,27 @@ pub async fn file(
             })?;
             AppealWrite {
                 decision_ref: format!("takedown:{}:{}", request.owner_id, at.to_rfc3339()),
-                kind: AppealKind::Takedown,
-                owner_id: request.owner_id.clone(),
-                artwork_id: None,
-                screening_id: None,
-                review_id: None,
-                original_actor: Some(by).filter(|b| !b.is_empty()),
-                decided_originally_at: at,
-                text: None,
-                level: ReviewLevel::Admin,
+                filing: AppealFiling {
+                    kind: AppealKind::Takedown,
+                    owner_id: request.owner_id.clone(),
+                    artwork_id: None,
+                    screening_id: None,
+                    review_id: None,
+                    original_actor: Some(by).filter(|b| !b.is_empty()),
+                    decided_originally_at: at,
+                    text: None,
+                    level: ReviewLevel::Admin,
+                },
             }
         }
     };
-    if now - write.decided_originally_at > chrono::Duration::days(i64::from(window_days)) {
+    if now - write.filing.decided_originally_at > chrono::Duration::days(i64::from(window_days)) {
         return Err(AppealError::WindowClosed {
-            decided_at: write.decided_originally_at,
+            decided_at: write.filing.decided_originally_at,
             window_days,
         });
     }
-    write.text = text;
+    write.filing.text = text;
     Ok(store.put_appeal(&write).await?)
 }
 
@@ -159,8 +161,7 @@ async fn artwork_decision(
     let released = item
         .as_ref()
         .is_some_and(|i| i.decision == Some(ReviewDecision::Release));
-    let base = AppealWrite {
-        decision_ref: String::new(),
+    let automated = AppealFiling {
         kind: AppealKind::AutomatedBlock,
         owner_id: owner_id.to_string(),
         artwork_id: Some(artwork_id.to_string()),
@@ -174,16 +175,18 @@ async fn artwork_decision(
     if let Some(confirmed) = confirmed {
         return Ok(AppealWrite {
             decision_ref: format!("review:{}", confirmed.id),
-            kind: AppealKind::ReviewConfirm,
-            original_actor: confirmed.claimed_by.clone(),
-            decided_originally_at: confirmed.decided_at.unwrap_or(confirmed.created_at),
-            ..base
+            filing: AppealFiling {
+                kind: AppealKind::ReviewConfirm,
+                original_actor: confirmed.claimed_by.clone(),
+                decided_originally_at: confirmed.decided_at.unwrap_or(confirmed.created_at),
+                ..automated
+            },
         });
     }
     match latest.facts.verdict {
         crate::screening::policy::Verdict::Block if !released => Ok(AppealWrite {
             decision_ref: format!("screening:{}", latest.id),
-            ..base
+            filing: automated,
         }),
         crate::screening::policy::Verdict::Review if !released && item.is_some() => {
             Err(AppealError::UnderReview(artwork_id.to_string()))
@@ -310,7 +313,7 @@ pub fn outcome_event(
     request: &AppealDecisionRequest,
     decided_by: &str,
 ) -> Result<ReportWrite, StoreError> {
-    let takedown = appeal.kind == AppealKind::Takedown;
+    let takedown = appeal.filing.kind == AppealKind::Takedown;
     let action = match (request.outcome, takedown) {
         (AppealOutcome::Reversed, false) => "publish",
         (AppealOutcome::Reversed, true) => "resume_owner",
@@ -320,12 +323,12 @@ pub fn outcome_event(
     let event = AppealEvent {
         schema: "coverguard.appeal.v1",
         appeal_id: &appeal.id,
-        kind: appeal.kind,
+        kind: appeal.filing.kind,
         outcome: request.outcome,
         action,
-        owner_id: &appeal.owner_id,
-        artwork_id: appeal.artwork_id.as_deref(),
-        screening_id: appeal.screening_id.as_deref(),
+        owner_id: &appeal.filing.owner_id,
+        artwork_id: appeal.filing.artwork_id.as_deref(),
+        screening_id: appeal.filing.screening_id.as_deref(),
         reason_code: &request.reason_code,
         decided_by,
     };
@@ -422,8 +425,8 @@ mod tests {
         .await
         .unwrap();
         assert!(created);
-        assert_eq!(appeal.kind, AppealKind::AutomatedBlock);
-        assert_eq!(appeal.decided_originally_at, at);
-        assert_eq!(appeal.text, None, "blank text is no text");
+        assert_eq!(appeal.filing.kind, AppealKind::AutomatedBlock);
+        assert_eq!(appeal.filing.decided_originally_at, at);
+        assert_eq!(appeal.filing.text, None, "blank text is no text");
     }
 }

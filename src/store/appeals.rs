@@ -32,12 +32,11 @@ text_enum!(
     }
 );
 
-/// An appeal as filed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppealWrite {
-    /// The decision appealed, once: `screening:<id>`, `review:<id>` or
-    /// `takedown:<owner>:<when>`.
-    pub decision_ref: String,
+/// The decision an appeal is against, the appellant's words and who may decide it.
+// What filing an appeal writes and its stored row reads back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct AppealFiling {
+    #[schema(value_type = String)]
     pub kind: AppealKind,
     pub owner_id: String,
     pub artwork_id: Option<String>,
@@ -47,24 +46,26 @@ pub struct AppealWrite {
     pub original_actor: Option<String>,
     pub decided_originally_at: DateTime<Utc>,
     pub text: Option<String>,
+    #[schema(value_type = String)]
     pub level: ReviewLevel,
+}
+
+/// An appeal as filed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppealWrite {
+    /// The decision appealed, once: `screening:<id>`, `review:<id>` or
+    /// `takedown:<owner>:<when>`.
+    pub decision_ref: String,
+    pub filing: AppealFiling,
 }
 
 /// A stored appeal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct AppealRow {
     pub id: String,
-    #[schema(value_type = String)]
-    pub kind: AppealKind,
-    pub owner_id: String,
-    pub artwork_id: Option<String>,
-    pub screening_id: Option<String>,
-    pub review_id: Option<String>,
-    pub original_actor: Option<String>,
-    pub decided_originally_at: DateTime<Utc>,
-    pub text: Option<String>,
-    #[schema(value_type = String)]
-    pub level: ReviewLevel,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub filing: AppealFiling,
     #[schema(value_type = String)]
     pub state: AppealState,
     #[schema(value_type = Option<String>)]
@@ -79,7 +80,7 @@ pub struct AppealRow {
 impl AppealRow {
     /// Reviewers never learn that an admin-level appeal exists.
     pub fn visible_to(&self, role: ConsoleRole) -> bool {
-        role == ConsoleRole::Admin || self.level == ReviewLevel::Reviewer
+        role == ConsoleRole::Admin || self.filing.level == ReviewLevel::Reviewer
     }
 }
 

@@ -129,7 +129,7 @@ pub async fn appeal(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<AppealView>, ApiError> {
     let appeal = visible_appeal(&ready, &reviewer, &id).await?;
-    let (screening, evidence) = match &appeal.screening_id {
+    let (screening, evidence) = match &appeal.filing.screening_id {
         Some(screening_id) => match ready.store.get_screening(screening_id).await? {
             Some(row) => {
                 let evidence = row.facts.has_image()
@@ -144,11 +144,11 @@ pub async fn appeal(
         },
         None => (None, false),
     };
-    let review = match &appeal.review_id {
+    let review = match &appeal.filing.review_id {
         Some(review_id) => ready.store.get_review(review_id).await?,
         None => None,
     };
-    let artwork = match &appeal.artwork_id {
+    let artwork = match &appeal.filing.artwork_id {
         Some(artwork_id) => ready.store.get_artwork(artwork_id).await?,
         None => None,
     };
@@ -173,7 +173,7 @@ pub async fn appeal(
         })
         .collect();
     Ok(Json(AppealView {
-        own_decision: appeal.original_actor.as_deref() == Some(reviewer.username.as_str()),
+        own_decision: appeal.filing.original_actor.as_deref() == Some(reviewer.username.as_str()),
         appeal,
         screening,
         review,
@@ -212,7 +212,7 @@ pub async fn decide(
 ) -> Result<Json<AppealDecisionView>, ApiError> {
     request.validate()?;
     let appeal = visible_appeal(&ready, &reviewer, &id).await?;
-    let screening = match &appeal.screening_id {
+    let screening = match &appeal.filing.screening_id {
         Some(screening_id) => ready.store.get_screening(screening_id).await?,
         None => None,
     };
@@ -230,7 +230,9 @@ pub async fn decide(
             allow_entries = Some((bank.spec.name.clone(), entries));
             let banks = ready.pipeline.banks.current();
             disable_entries = appeals::known_bad_matches(screening, &banks);
-            if let (AppealKind::ReviewConfirm, Some(review_id)) = (appeal.kind, &appeal.review_id) {
+            if let (AppealKind::ReviewConfirm, Some(review_id)) =
+                (appeal.filing.kind, &appeal.filing.review_id)
+            {
                 if let Some(bank) =
                     appeals::confirm_bank(ready.store.as_ref(), &screening.id, review_id).await?
                 {

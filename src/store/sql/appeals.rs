@@ -43,13 +43,14 @@ impl Backend {
         tx: &mut Tx,
         appeal: &AppealRow,
     ) -> StoreResult<Option<AppealRefused>> {
-        let (Some(artwork_id), Some(screening_id)) = (&appeal.artwork_id, &appeal.screening_id)
+        let (Some(artwork_id), Some(screening_id)) =
+            (&appeal.filing.artwork_id, &appeal.filing.screening_id)
         else {
             return Ok(None);
         };
-        if Self::lock_account(tx, &appeal.owner_id).await? {
+        if Self::lock_account(tx, &appeal.filing.owner_id).await? {
             return Ok(Some(AppealRefused::OwnerTakenDown {
-                owner_id: appeal.owner_id.clone(),
+                owner_id: appeal.filing.owner_id.clone(),
             }));
         }
         let current: Option<String> = sqlx::query(&format!(
@@ -73,7 +74,8 @@ impl Backend {
 #[async_trait]
 impl AppealStore for Backend {
     async fn put_appeal(&self, write: &AppealWrite) -> StoreResult<(AppealRow, bool)> {
-        require_nonempty("owner id", &write.owner_id)?;
+        let filing = &write.filing;
+        require_nonempty("owner id", &filing.owner_id)?;
         require_nonempty("decision", &write.decision_ref)?;
         let now = now_utc();
         let mut tx = self.begin_write().await?;
@@ -85,15 +87,15 @@ impl AppealStore for Backend {
         ))
         .bind(new_id())
         .bind(&write.decision_ref)
-        .bind(write.kind.as_str())
-        .bind(&write.owner_id)
-        .bind(&write.artwork_id)
-        .bind(&write.screening_id)
-        .bind(&write.review_id)
-        .bind(&write.original_actor)
-        .bind(write.decided_originally_at)
-        .bind(&write.text)
-        .bind(write.level.as_str())
+        .bind(filing.kind.as_str())
+        .bind(&filing.owner_id)
+        .bind(&filing.artwork_id)
+        .bind(&filing.screening_id)
+        .bind(&filing.review_id)
+        .bind(&filing.original_actor)
+        .bind(filing.decided_originally_at)
+        .bind(&filing.text)
+        .bind(filing.level.as_str())
         .bind(now)
         .execute(&mut *tx)
         .await?
@@ -109,14 +111,14 @@ impl AppealStore for Backend {
         if inserted {
             Self::insert_audit(
                 &mut tx,
-                &format!("owner:{}", write.owner_id),
+                &format!("owner:{}", filing.owner_id),
                 "appeal.file",
                 &appeal.id,
                 &serde_json::json!({
-                    "kind": write.kind,
-                    "artwork_id": write.artwork_id,
-                    "screening_id": write.screening_id,
-                    "review_id": write.review_id,
+                    "kind": filing.kind,
+                    "artwork_id": filing.artwork_id,
+                    "screening_id": filing.screening_id,
+                    "review_id": filing.review_id,
                 }),
             )
             .await?;
@@ -213,7 +215,7 @@ impl AppealStore for Backend {
                 appeal.decided_by.as_deref().unwrap_or("someone else")
             )));
         }
-        if appeal.original_actor.as_deref() == Some(write.decider.as_str()) {
+        if appeal.filing.original_actor.as_deref() == Some(write.decider.as_str()) {
             return Ok(Err(AppealRefused::SameDecider {
                 decider: write.decider.clone(),
             }));
@@ -228,10 +230,11 @@ impl AppealStore for Backend {
         let (mut released_items, mut bank_entries_added, mut entries_disabled) = (0, 0, 0);
         let mut takedown_lifted = false;
         if reversed {
-            match (&appeal.kind, &appeal.screening_id) {
+            match (&appeal.filing.kind, &appeal.filing.screening_id) {
                 (AppealKind::Takedown, _) => {
                     takedown_lifted =
-                        Self::lift_takedown_in(&mut tx, &appeal.owner_id, &write.decider).await?;
+                        Self::lift_takedown_in(&mut tx, &appeal.filing.owner_id, &write.decider)
+                            .await?;
                 }
                 (_, Some(screening_id)) => {
                     released_items =
@@ -251,7 +254,7 @@ impl AppealStore for Backend {
         }
         let report_ids = Self::insert_reports_about(
             &mut tx,
-            appeal.screening_id.as_deref(),
+            appeal.filing.screening_id.as_deref(),
             &write.reports,
             now,
         )
@@ -275,8 +278,8 @@ impl AppealStore for Backend {
             &format!("appeal.{}", write.outcome),
             id,
             &serde_json::json!({
-                "kind": appeal.kind,
-                "artwork_id": appeal.artwork_id,
+                "kind": appeal.filing.kind,
+                "artwork_id": appeal.filing.artwork_id,
                 "reason_code": write.reason_code,
                 "note": write.note,
                 "released_items": released_items,

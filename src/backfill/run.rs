@@ -23,7 +23,7 @@ use crate::screening::pipeline::{Pipeline, PipelineError, Submission};
 use crate::screening::policy::Verdict;
 use crate::screening::scheduler::SchedulerError;
 use crate::screening::{redecide, text_only};
-use crate::store::{BackfillItemWrite, BackfillOutcome, StoreError};
+use crate::store::{BackfillItemWrite, BackfillOutcome, StoreError, VerdictVersions};
 
 /// How a backfill runs.
 #[derive(Clone, Debug)]
@@ -209,8 +209,8 @@ impl Backfill {
         let policy_version = policy.version();
         let analysis = pipeline.analysis();
         let staleness = stale::staleness(
-            &latest.facts,
-            &stale::CurrentVersions {
+            &latest.facts.versions(),
+            &VerdictVersions {
                 model: pipeline.scheduler.model_id(),
                 analysis: &analysis,
                 policy: &policy_version,

@@ -6,7 +6,7 @@
 //! the model again, new banks match the stored hashes again, a new policy decides again from
 //! the stored scores. Inference, by far the dearest stage, runs only for the first.
 
-use crate::store::ScreeningFacts;
+use crate::store::VerdictVersions;
 
 /// How out of date a stored verdict is, by the earliest stage to redo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,21 +21,14 @@ pub enum Staleness {
     Model,
 }
 
-/// The versions a verdict made now would record.
-pub struct CurrentVersions<'a> {
-    pub model: &'a str,
-    pub analysis: &'a str,
-    pub policy: &'a str,
-    pub banks: i64,
-}
-
-/// How out of date a stored screening is against `now`.
-pub fn staleness(stored: &ScreeningFacts, now: &CurrentVersions<'_>) -> Staleness {
+/// How out of date a verdict made under `stored` is against the versions it would be made
+/// under `now`.
+pub fn staleness(stored: &VerdictVersions<'_>, now: &VerdictVersions<'_>) -> Staleness {
     if stored.model != now.model || stored.analysis != now.analysis {
         Staleness::Model
-    } else if stored.banks_version != now.banks {
+    } else if stored.banks != now.banks {
         Staleness::Banks
-    } else if stored.policy_version != now.policy {
+    } else if stored.policy != now.policy {
         Staleness::Policy
     } else {
         Staleness::Current
@@ -45,6 +38,7 @@ pub fn staleness(stored: &ScreeningFacts, now: &CurrentVersions<'_>) -> Stalenes
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ScreeningFacts;
 
     fn row(model: &str, analysis: &str, policy: &str, banks: i64) -> ScreeningFacts {
         ScreeningFacts {
@@ -67,7 +61,7 @@ mod tests {
 
     #[test]
     fn the_earliest_changed_stage_decides_what_is_redone() {
-        let now = CurrentVersions {
+        let now = VerdictVersions {
             model: "m2",
             analysis: "a2",
             policy: "p2",
@@ -83,15 +77,8 @@ mod tests {
             (row("m2", "", "p1", 1), Staleness::Model),
         ];
         for (row, expected) in cases {
-            assert_eq!(
-                staleness(&row, &now),
-                expected,
-                "{} {} {} {}",
-                row.model,
-                row.analysis,
-                row.policy_version,
-                row.banks_version
-            );
+            let stored = row.versions();
+            assert_eq!(staleness(&stored, &now), expected, "{stored:?}");
         }
     }
 }

@@ -270,6 +270,16 @@ pub struct ScreeningFacts {
 }
 
 impl ScreeningFacts {
+    /// The versions this screening's verdict was made under.
+    pub fn versions(&self) -> VerdictVersions<'_> {
+        VerdictVersions {
+            model: &self.model,
+            analysis: &self.analysis,
+            policy: &self.policy_version,
+            banks: self.banks_version,
+        }
+    }
+
     /// Whether an image was screened.
     pub fn has_image(&self) -> bool {
         !self.sha256.is_empty()
@@ -282,6 +292,18 @@ impl ScreeningFacts {
             && self.pdq.is_none()
             && self.view_pdq.is_empty()
     }
+}
+
+/// The versions a verdict is made under. A stored verdict is reused for the same bytes only
+/// under the same versions, and is out of date once one of them changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerdictVersions<'a> {
+    pub model: &'a str,
+    /// How the bytes are analysed (which views are made).
+    pub analysis: &'a str,
+    /// Identifies every policy input that changes the verdict, the context profile included.
+    pub policy: &'a str,
+    pub banks: i64,
 }
 
 /// Everything one screening writes, applied in a single transaction by
@@ -608,15 +630,11 @@ pub trait ScreeningStore: Send + Sync {
         since: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<ScreeningRow>>;
-    /// Most recent screening of these bytes under the same model, analysis, policy and bank
-    /// versions.
+    /// Most recent screening of these bytes made under `versions`.
     async fn cached_verdict(
         &self,
         sha256: &str,
-        model: &str,
-        analysis: &str,
-        policy_version: &str,
-        banks_version: i64,
+        versions: &VerdictVersions<'_>,
     ) -> StoreResult<Option<ScreeningRow>>;
     /// Every artwork with the hashes of its latest screening, in artwork id order after
     /// `after`: what retroactive matching compares new bank entries against.

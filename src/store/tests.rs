@@ -291,7 +291,7 @@ async fn failed_record_leaves_nothing(store: Arc<dyn Store>) {
         .is_empty());
     assert_eq!(
         store
-            .cached_verdict(SHA_A, "nudenet-320n", "views-1", "policy-1", 1)
+            .cached_verdict(SHA_A, &versions("nudenet-320n", "views-1", "policy-1", 1))
             .await
             .unwrap(),
         None
@@ -350,10 +350,24 @@ async fn record_retry_and_report_idempotency(store: Arc<dyn Store>) {
     assert_eq!(err_kind(store.record_screening(&clash).await), "conflict");
 }
 
+fn versions<'a>(
+    model: &'a str,
+    analysis: &'a str,
+    policy: &'a str,
+    banks: i64,
+) -> VerdictVersions<'a> {
+    VerdictVersions {
+        model,
+        analysis,
+        policy,
+        banks,
+    }
+}
+
 async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     assert_eq!(
         store
-            .cached_verdict(SHA_A, "nudenet-320n", "views-1", "policy-1", 1)
+            .cached_verdict(SHA_A, &versions("nudenet-320n", "views-1", "policy-1", 1))
             .await
             .unwrap(),
         None
@@ -370,10 +384,7 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     let hit = store
         .cached_verdict(
             &SHA_A.to_uppercase(),
-            "nudenet-320n",
-            "views-1",
-            "policy-1",
-            1,
+            &versions("nudenet-320n", "views-1", "policy-1", 1),
         )
         .await
         .unwrap()
@@ -392,7 +403,7 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     ] {
         assert_eq!(
             store
-                .cached_verdict(SHA_A, model, analysis, policy, banks)
+                .cached_verdict(SHA_A, &versions(model, analysis, policy, banks))
                 .await
                 .unwrap(),
             None
@@ -400,7 +411,7 @@ async fn verdict_cache_lookup(store: Arc<dyn Store>) {
     }
     assert_eq!(
         store
-            .cached_verdict(SHA_B, "nudenet-320n", "views-1", "policy-1", 1)
+            .cached_verdict(SHA_B, &versions("nudenet-320n", "views-1", "policy-1", 1))
             .await
             .unwrap(),
         None
@@ -2141,7 +2152,7 @@ async fn words_alone_are_stored_without_hashes_and_an_image_needs_all(store: Arc
     assert!(!row.facts.has_image());
     // Never a cached image verdict: a lookup must name an image's hash.
     let err = store
-        .cached_verdict("", "", "words", "policy-1", 1)
+        .cached_verdict("", &versions("", "words", "policy-1", 1))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "invalid", "{err}");

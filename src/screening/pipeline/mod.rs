@@ -29,7 +29,9 @@ use crate::screening::record::ScreeningRecord;
 use crate::screening::scheduler::{Scheduler, SchedulerError};
 use crate::screening::text::Decision;
 use crate::screening::views::ViewSettings;
-use crate::store::{self, ReportWrite, ScreeningRow, ScreeningWrite, Store, StoreError};
+use crate::store::{
+    self, ReportWrite, ScreeningRow, ScreeningWrite, Store, StoreError, VerdictVersions,
+};
 
 pub use retro::{RetroHit, RetroSummary};
 pub use same_bytes::SameBytes;
@@ -307,10 +309,12 @@ impl Pipeline {
             .store
             .cached_verdict(
                 &analysed.exact.sha256,
-                &model,
-                &analysis,
-                &policy_version,
-                banks.banks_version(),
+                &VerdictVersions {
+                    model: &model,
+                    analysis: &analysis,
+                    policy: &policy_version,
+                    banks: banks.banks_version(),
+                },
             )
             .await?
             .and_then(|row| ImageDetections::from_record(&row.facts.record, &analysed));

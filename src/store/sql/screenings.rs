@@ -357,10 +357,7 @@ impl ScreeningStore for Backend {
     async fn cached_verdict(
         &self,
         sha256: &str,
-        model: &str,
-        analysis: &str,
-        policy_version: &str,
-        banks_version: i64,
+        versions: &VerdictVersions<'_>,
     ) -> StoreResult<Option<ScreeningRow>> {
         // Words screened alone are stored with no hash: no image's verdict.
         require_nonempty("sha256", sha256)?;
@@ -371,10 +368,10 @@ impl ScreeningStore for Backend {
              ORDER BY created_at DESC, id DESC LIMIT 1"
         ))
         .bind(normalise_hash(sha256))
-        .bind(model)
-        .bind(policy_version)
-        .bind(banks_version)
-        .bind(analysis)
+        .bind(versions.model)
+        .bind(versions.policy)
+        .bind(versions.banks)
+        .bind(versions.analysis)
         .fetch_optional(&self.pool)
         .await?
         .as_ref()

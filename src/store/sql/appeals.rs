@@ -184,15 +184,12 @@ impl AppealStore for Backend {
         let now = now_utc();
         let id = &write.appeal_id;
         let mut tx = self.begin_write().await?;
-        let appeal = sqlx::query(&format!(
+        let appeal = sqlx::query_as::<_, AppealRow>(&format!(
             "SELECT {APPEAL_COLUMNS} FROM appeals WHERE id = $1{ROW_LOCK}"
         ))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
-        .as_ref()
-        .map(from_row::<AppealRow>)
-        .transpose()?
         .filter(|a| a.visible_to(write.decider_role))
         .ok_or_else(|| StoreError::NotFound(format!("appeal {id}")))?;
         if appeal.state == AppealState::Decided {

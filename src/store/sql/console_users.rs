@@ -151,7 +151,7 @@ impl ConsoleUserStore for Backend {
         settings: &ConsoleSettings,
     ) -> StoreResult<ConsoleUserRow> {
         settings.validate()?;
-        sqlx::query(&format!(
+        sqlx::query_as::<_, ConsoleUserRow>(&format!(
             "UPDATE console_users SET settings = $2 WHERE username = $1 \
              RETURNING {CONSOLE_USER_COLUMNS}"
         ))
@@ -159,9 +159,6 @@ impl ConsoleUserStore for Backend {
         .bind(settings_text(settings)?)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(from_row::<ConsoleUserRow>)
-        .transpose()?
         .ok_or_else(|| StoreError::NotFound(format!("console user {username:?}")))
     }
 

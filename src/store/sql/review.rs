@@ -14,15 +14,12 @@ fn list_member_pattern(item: &str) -> String {
 impl Backend {
     /// The item, locked until commit; not found too when `role` may not see it.
     async fn review_for_update(tx: &mut Tx, id: &str, role: ConsoleRole) -> StoreResult<ReviewRow> {
-        sqlx::query(&format!(
+        sqlx::query_as::<_, ReviewRow>(&format!(
             "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE id = $1{ROW_LOCK}"
         ))
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?
-        .as_ref()
-        .map(from_row::<ReviewRow>)
-        .transpose()?
         .filter(|r| r.visible_to(role))
         .ok_or_else(|| StoreError::NotFound(format!("review item {id}")))
     }

@@ -324,16 +324,14 @@ impl ScreeningStore for Backend {
             .map(|c| format!("s.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        sqlx::query(&format!(
-            "SELECT {columns} FROM artworks a JOIN screenings s ON s.id = a.latest_screening_id \
-             WHERE a.artwork_id = $1"
-        ))
-        .bind(artwork_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<ScreeningRow>)
-        .transpose()
+        self.one_by_key(
+            &format!(
+                "SELECT {columns} FROM artworks a JOIN screenings s ON s.id = a.latest_screening_id \
+                 WHERE a.artwork_id = $1"
+            ),
+            artwork_id,
+        )
+        .await
     }
 
     async fn owner_screenings_since(
@@ -361,7 +359,7 @@ impl ScreeningStore for Backend {
     ) -> StoreResult<Option<ScreeningRow>> {
         // Words screened alone are stored with no hash: no image's verdict.
         require_nonempty("sha256", sha256)?;
-        sqlx::query(&format!(
+        Ok(sqlx::query_as::<_, ScreeningRow>(&format!(
             "SELECT {SCREENING_COLUMNS} FROM screenings \
              WHERE sha256 = $1 AND model = $2 AND policy_version = $3 AND banks_version = $4 \
                AND analysis = $5 \
@@ -373,10 +371,7 @@ impl ScreeningStore for Backend {
         .bind(versions.banks)
         .bind(versions.analysis)
         .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row::<ScreeningRow>)
-        .transpose()
+        .await?)
     }
 
     async fn artwork_signals(

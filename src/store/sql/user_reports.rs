@@ -65,15 +65,12 @@ impl UserReportStore for Backend {
                 artwork_id: artwork_id.to_string(),
             }));
         }
-        let existing = sqlx::query(&format!(
+        let existing = sqlx::query_as::<_, ReviewRow>(&format!(
             "SELECT {REVIEW_COLUMNS} FROM review_queue WHERE screening_id = $1{ROW_LOCK}"
         ))
         .bind(screening_id)
         .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(from_row::<ReviewRow>)
-        .transpose()?;
+        .await?;
         let (review_id, created) = match existing {
             Some(item) if item.state == ReviewState::Decided => {
                 return Ok(Err(AttachRefused::Decided {

@@ -1,9 +1,10 @@
 //! Caller extractors. A handler that takes an [`AdminToken`] or a [`ServiceToken`] runs
 //! only for a caller whose bearer token has that role (an admin token serves both), and
-//! gets who called and the loaded service that checked them. The admission layer has already refused unknown tokens before any
-//! body was read; this names the caller and checks the route's role. A handler that takes
-//! a [`ConsoleSession`] runs only for a logged-in console user, and one that takes an
-//! [`AdminOrConsole`] for either a caller with an admin token or a console user.
+//! gets who called and the loaded service that checked them. The admission layer has
+//! already refused unknown tokens before any body was read; this names the caller and
+//! checks the route's role. A handler that takes a [`ConsoleSession`] runs only for a
+//! logged-in console user, and one that takes an [`AdminOrConsole`] for either a caller with
+//! an admin token or a console user.
 
 use std::marker::PhantomData;
 use std::sync::Arc;

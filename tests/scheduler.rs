@@ -1,5 +1,5 @@
-//! The batching inference scheduler: same answers as a lone detector, batches
-//! under load, and refusal (not queueing) beyond capacity.
+//! The batching inference scheduler: same answers as a lone detector (and, with OCR,
+//! a lone reader), batches under load, and refusal (not queueing) beyond capacity.
 
 mod common;
 
@@ -10,8 +10,9 @@ use common::*;
 use coverguard::classify::{Detector, DetectorOptions};
 use coverguard::decode::DecodeLimits;
 use coverguard::provision::{self, Cache};
-use coverguard::screening::analyse::{analyse, Analysed};
-use coverguard::screening::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
+use coverguard::screening::analyse::{analyse, Analysed, ImageDetections};
+use coverguard::screening::scheduler::{Scheduler, SchedulerConfig, SchedulerError, Worker};
+use coverguard::text::ocr::{GateParams, OcrEngine, Reading};
 
 fn detector() -> Detector {
     let provisioned = provision::provision(&Cache::from_env().unwrap(), None).unwrap();
@@ -35,6 +36,28 @@ fn photos() -> Vec<Arc<Analysed>> {
     .collect()
 }
 
+/// Each image's answer, `rounds` times over, all asked at once; with its image's index.
+async fn all_at_once(
+    scheduler: &Scheduler,
+    images: &[Arc<Analysed>],
+    rounds: usize,
+) -> Vec<(usize, ImageDetections)> {
+    let mut tasks = Vec::new();
+    for _ in 0..rounds {
+        for (i, image) in images.iter().enumerate() {
+            let s = scheduler.clone();
+            let image = Arc::clone(image);
+            tasks.push(tokio::spawn(async move { (i, s.classify(image).await) }));
+        }
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        let (i, got) = task.await.unwrap();
+        answers.push((i, got.unwrap()));
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batched_answers_equal_single_image_answers() {
     let images = photos();
@@ -54,17 +77,7 @@ async fn batched_answers_equal_single_image_answers() {
         },
     );
     // Three rounds of all images at once, so batches of several images form.
-    let mut tasks = Vec::new();
-    for _ in 0..3 {
-        for (i, image) in images.iter().enumerate() {
-            let s = scheduler.clone();
-            let image = Arc::clone(image);
-            tasks.push(tokio::spawn(async move { (i, s.classify(image).await) }));
-        }
-    }
-    for task in tasks {
-        let (i, got) = task.await.unwrap();
-        let got = got.unwrap();
+    for (i, got) in all_at_once(&scheduler, &images, 3).await {
         assert_eq!(got.reference.len(), expected[i].len(), "image {i}");
         assert!(got.views.is_empty(), "an opaque photo has no views");
         for (g, e) in got.reference.iter().zip(&expected[i]) {
@@ -168,6 +181,82 @@ async fn admission_holds_a_place_until_the_answer_or_drop() {
     let image = photos().swap_remove(0);
     let detections = scheduler.classify_admitted(first, image).await.unwrap();
     assert!(!detections.reference.is_empty());
+    assert_eq!(scheduler.depth(), 0);
+    scheduler.shutdown();
+}
+
+fn ocr_worker() -> Worker {
+    let cache = Cache::from_env().unwrap();
+    let provisioned = provision::provision(&cache, None).unwrap();
+    let models = provision::provision_ocr(&cache).unwrap();
+    let ocr = OcrEngine::load(
+        &models,
+        &provisioned.runtime_library,
+        1,
+        Reading::Gated(GateParams::default()),
+    )
+    .unwrap();
+    Worker {
+        detector: detector(),
+        ocr: Some(ocr),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_ocr_each_image_gets_its_own_detections_and_its_own_words() {
+    // Covers with different words among photos without any: an answer put together
+    // from the stages of two images would show another image's words or detections.
+    let images: Vec<Arc<Analysed>> = ["text-16.png", "text-03.png", "notext-1.png", "text-20.png"]
+        .iter()
+        .map(|f| std::fs::read(fixtures().join("ocr").join(f)).unwrap())
+        .chain(
+            ["astronaut.png", "camera.png"]
+                .iter()
+                .map(|f| std::fs::read(skimage_dir().join(f)).unwrap()),
+        )
+        .map(|bytes| Arc::new(analyse(&bytes, &DecodeLimits::default()).unwrap()))
+        .collect();
+    let mut lone = ocr_worker();
+    let engine = lone.ocr.as_mut().unwrap();
+    let expected: Vec<(Vec<_>, Vec<String>)> = images
+        .iter()
+        .map(|a| {
+            let detections = lone.detector.classify(a.view()).unwrap().detections;
+            let read = engine.read_view(&a.view()).unwrap();
+            (detections, read.lines.into_iter().map(|l| l.text).collect())
+        })
+        .collect();
+    assert!(
+        expected
+            .iter()
+            .filter(|(_, words)| !words.is_empty())
+            .count()
+            >= 3,
+        "the set has covers with words: {expected:?}"
+    );
+
+    let scheduler = Scheduler::start_observed(
+        vec![ocr_worker(), ocr_worker()],
+        &SchedulerConfig {
+            workers: 2,
+            max_batch: 4,
+            queue_capacity: 64,
+            pin_workers: false,
+        },
+        Arc::new(|_, _| {}),
+    );
+    for (i, got) in all_at_once(&scheduler, &images, 3).await {
+        let words: Vec<String> = got.ocr.iter().map(|l| l.text.clone()).collect();
+        assert_eq!(words, expected[i].1, "image {i}");
+        let labels = |d: &[coverguard::classify::Detection]| -> Vec<String> {
+            d.iter().map(|d| d.label.clone()).collect()
+        };
+        assert_eq!(labels(&got.reference), labels(&expected[i].0), "image {i}");
+    }
+    let stats = scheduler.stats();
+    assert_eq!(stats.images.load(Ordering::Relaxed), 18);
+    assert_eq!(stats.ocr_images.load(Ordering::Relaxed), 18);
+    assert_eq!(stats.queued.load(Ordering::Relaxed), 0);
     assert_eq!(scheduler.depth(), 0);
     scheduler.shutdown();
 }

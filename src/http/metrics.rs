@@ -116,7 +116,7 @@ impl Collector for SchedulerCollector {
         let queued = ConstGauge::new(r.queued);
         queued.encode(encoder.encode_descriptor(
             "coverguard_inference_queue_depth",
-            "Inference requests waiting or running.",
+            "Inference work waiting for a worker: each image's classification and, with OCR on, its reading.",
             None,
             queued.metric_type(),
         )?)?;

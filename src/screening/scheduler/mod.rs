@@ -1,24 +1,30 @@
 //! Inference scheduler: a bounded queue in front of a fixed set of detectors.
 //!
 //! Each worker thread owns one [`Detector`] (`Session::run` takes `&mut self`), and
-//! with OCR on its own [`OcrEngine`], which reads each image's words after the batch is
-//! classified.
-//! Batches form without a linger timer: a worker blocks for one request, then
-//! takes whatever else is already queued, up to `max_batch`. Under light load a
-//! request runs alone at once; under heavy load batches grow while the workers
-//! are busy. When `queue_capacity` requests are waiting, new ones are refused at
+//! with OCR on its own [`OcrEngine`]. An image's classification and its reading are
+//! two pieces of work in one queue (`queue.rs`): any free worker takes either, so an
+//! idle service runs the two at once and a busy one keeps every worker on whatever
+//! waits longest.
+//!
+//! Batches form without a linger timer: a worker blocks for one request, then takes
+//! the other classifications already queued, up to `max_batch` model inputs (an image
+//! brings its views). Under light load a request runs alone at once; under heavy load
+//! batches grow while the workers are busy. When `queue_capacity` requests are waiting, new ones are refused at
 //! once ([`SchedulerError::Overloaded`], a 429 to HTTP callers) instead of piling up.
+
+mod queue;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::classify::{ClassifyError, Detector, RgbView};
+use crate::classify::{ClassifyError, Detection, Detector, RgbView};
 use crate::screening::analyse::{Analysed, ImageDetections};
-use crate::text::ocr::OcrEngine;
+use crate::text::ocr::{OcrEngine, OcrLine};
+use queue::{Queued, WorkQueue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -60,10 +66,53 @@ impl Default for SchedulerConfig {
     }
 }
 
-struct Job {
+/// One stage of one image's inference.
+enum Job {
+    /// The detections in each model input ([`Analysed::model_inputs`]).
+    Classify(Pending<Vec<Vec<Detection>>>),
+    /// The words in the image and its views.
+    Read(Pending<Vec<OcrLine>>),
+}
+
+/// A stage waiting for its answer, holding the request's place in the queue until the
+/// last of its stages is answered.
+struct Pending<T> {
     image: Arc<Analysed>,
-    reply: oneshot::Sender<Result<ImageDetections, SchedulerError>>,
-    _permit: OwnedSemaphorePermit,
+    reply: oneshot::Sender<Result<T, SchedulerError>>,
+    place: Arc<OwnedSemaphorePermit>,
+}
+
+impl<T> Pending<T> {
+    fn answer(self, answer: Result<T, SchedulerError>) {
+        // Free the queue slot (when this was the image's last stage) before the caller
+        // wakes, so depth is exact.
+        drop(self.place);
+        let _ = self.reply.send(answer);
+    }
+
+    /// The caller gave up (its deadline passed) and dropped its receiver.
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+}
+
+impl Queued for Job {
+    fn batch_inputs(&self) -> Option<usize> {
+        match self {
+            Job::Classify(pending) => Some(1 + pending.image.views.len()),
+            Job::Read(_) => None,
+        }
+    }
+}
+
+/// Closes the queue when the last handle on the scheduler is dropped, so the workers
+/// finish what is queued and stop.
+struct CloseOnDrop(Arc<WorkQueue<Job>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// A request's place in the queue, from admission until its answer (or until it is
@@ -78,6 +127,8 @@ pub type BatchObserver = Arc<dyn Fn(usize, Duration) + Send + Sync>;
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct SchedulerStats {
+    /// Stages waiting for a worker: each image's classification and, with OCR on, its
+    /// reading.
     pub queued: AtomicUsize,
     pub batches: AtomicU64,
     /// Images classified (each with its views).
@@ -99,7 +150,7 @@ pub struct SchedulerStats {
 /// What one worker thread owns.
 pub struct Worker {
     pub detector: Detector,
-    /// Reads the words of every image the worker classifies; `None` with OCR off.
+    /// Reads the words of images; `None` with OCR off.
     pub ocr: Option<OcrEngine>,
 }
 
@@ -115,7 +166,8 @@ impl From<Detector> for Worker {
 /// Handle to the scheduler; clone freely.
 #[derive(Clone)]
 pub struct Scheduler {
-    sender: mpsc::UnboundedSender<Job>,
+    queue: Arc<WorkQueue<Job>>,
+    _open: Arc<CloseOnDrop>,
     permits: Arc<Semaphore>,
     capacity: usize,
     stats: Arc<SchedulerStats>,
@@ -142,8 +194,7 @@ impl Scheduler {
         let max_batch = config.max_batch.max(1);
         let model_id: Arc<str> = workers[0].detector.model_id().into();
         let ocr_id: Option<Arc<str>> = workers[0].ocr.as_ref().map(|o| o.id().into());
-        let (sender, receiver) = mpsc::unbounded_channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let queue = Arc::new(WorkQueue::default());
         let stats = Arc::new(SchedulerStats {
             batch_sizes: (0..max_batch).map(|_| AtomicU64::new(0)).collect(),
             ..Default::default()
@@ -157,7 +208,7 @@ impl Scheduler {
             .into_iter()
             .enumerate()
             .map(|(i, worker)| {
-                let receiver = Arc::clone(&receiver);
+                let queue = Arc::clone(&queue);
                 let stats = Arc::clone(&stats);
                 let observe = Arc::clone(&observe);
                 let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
@@ -167,13 +218,14 @@ impl Scheduler {
                         if let Some(cpu) = cpu {
                             pin_current_thread(cpu);
                         }
-                        worker_loop(worker, &receiver, &stats, &*observe, max_batch)
+                        worker_loop(worker, &queue, &stats, &*observe, max_batch)
                     })
                     .expect("spawn inference worker")
             })
             .collect();
         Scheduler {
-            sender,
+            _open: Arc::new(CloseOnDrop(Arc::clone(&queue))),
+            queue,
             permits: Arc::new(Semaphore::new(config.queue_capacity.max(1))),
             capacity: config.queue_capacity.max(1),
             stats,
@@ -247,23 +299,41 @@ impl Scheduler {
         admission: Admission,
         image: Arc<Analysed>,
     ) -> Result<ImageDetections, SchedulerError> {
-        let permit = admission.permit;
-        let (reply, answer) = oneshot::channel();
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        self.sender
-            .send(Job {
+        let place = Arc::new(admission.permit);
+        let (classified, detections) = oneshot::channel();
+        let mut stages = vec![Job::Classify(Pending {
+            image: Arc::clone(&image),
+            reply: classified,
+            place: Arc::clone(&place),
+        })];
+        let words = self.ocr_id.is_some().then(|| {
+            let (read, words) = oneshot::channel();
+            stages.push(Job::Read(Pending {
                 image,
-                reply,
-                _permit: permit,
-            })
+                reply: read,
+                place: Arc::clone(&place),
+            }));
+            words
+        });
+        // The place is held by the stages alone, and freed with the last of them.
+        drop(place);
+        self.stats.queued.fetch_add(stages.len(), Ordering::Relaxed);
+        self.queue
+            .push(stages)
             .map_err(|_| SchedulerError::Shutdown)?;
-        answer.await.map_err(|_| SchedulerError::Shutdown)?
+        let per_input = detections.await.map_err(|_| SchedulerError::Shutdown)??;
+        let mut detections = ImageDetections::from_inputs(per_input);
+        if let Some(words) = words {
+            detections.ocr = words.await.map_err(|_| SchedulerError::Shutdown)??;
+        }
+        Ok(detections)
     }
 
-    /// Stop accepting work and wait for the workers to finish what is queued.
+    /// Stop accepting work and wait for the workers to finish what is queued (once every
+    /// other handle on the scheduler is dropped too).
     pub fn shutdown(self) {
         let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
-        drop(self.sender);
+        drop(self);
         for w in workers {
             let _ = w.join();
         }
@@ -310,99 +380,87 @@ fn worker_loop(
         mut detector,
         mut ocr,
     }: Worker,
-    receiver: &Mutex<mpsc::UnboundedReceiver<Job>>,
+    queue: &WorkQueue<Job>,
     stats: &SchedulerStats,
     observe: &(dyn Fn(usize, Duration) + Send + Sync),
     max_batch: usize,
 ) {
-    loop {
-        let batch = {
-            let mut rx = receiver.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(first) = rx.blocking_recv() else {
-                return;
-            };
-            // An image brings its views: the batch is counted in model inputs.
-            let mut inputs = 1 + first.image.views.len();
-            let mut batch = vec![first];
-            while inputs < max_batch {
-                match rx.try_recv() {
-                    Ok(job) => {
-                        inputs += 1 + job.image.views.len();
-                        batch.push(job);
-                    }
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
-        stats.queued.fetch_sub(batch.len(), Ordering::Relaxed);
-        // A caller that gave up (deadline passed) has dropped its receiver: skip it.
-        let batch: Vec<Job> = batch.into_iter().filter(|j| !j.reply.is_closed()).collect();
-        if batch.is_empty() {
-            continue;
-        }
-        stats
-            .images
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let views: Vec<RgbView<'_>> = batch.iter().flat_map(|j| j.image.model_inputs()).collect();
-        let mut outcome: Result<Vec<Vec<crate::classify::Detection>>, String> =
-            Ok(Vec::with_capacity(views.len()));
-        for chunk in views.chunks(max_batch) {
-            let started = Instant::now();
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                detector.classify_batch(chunk)
-            }));
-            let elapsed = started.elapsed();
-            record(stats, chunk.len(), elapsed);
-            observe(chunk.len(), elapsed);
-            match (result, &mut outcome) {
-                (Ok(Ok(classified)), Ok(all)) => {
-                    all.extend(classified.into_iter().map(|c| c.detections));
-                }
-                (Ok(Err(e)), _) => {
-                    outcome = Err(e.to_string());
-                    break;
-                }
-                (Err(_), _) => {
-                    outcome = Err("inference panicked".into());
-                    break;
-                }
-                (_, Err(_)) => break,
-            }
-        }
-        drop(views);
-        let mut answers: Vec<Result<ImageDetections, SchedulerError>> = Vec::new();
-        match outcome {
-            Ok(all) => {
-                let mut all = all.into_iter();
-                for job in &batch {
-                    let per_input: Vec<_> = all.by_ref().take(1 + job.image.views.len()).collect();
-                    let mut detections = ImageDetections::from_inputs(per_input);
+    while let Some(jobs) = queue.take(max_batch) {
+        stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+        let mut batch = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Classify(pending) if !pending.abandoned() => batch.push(pending),
+                Job::Read(pending) if !pending.abandoned() => {
                     let answer = match ocr.as_mut() {
-                        Some(engine) => read_words(engine, &job.image, stats).map(|lines| {
-                            detections.ocr = lines;
-                            detections
-                        }),
-                        None => Ok(detections),
+                        Some(engine) => read_words(engine, &pending.image, stats),
+                        None => Err(ClassifyError::Inference(
+                            "this worker has no OCR to read the words with".into(),
+                        )
+                        .into()),
                     };
-                    answers.push(answer);
+                    pending.answer(answer);
                 }
-            }
-            Err(message) => {
-                for _ in &batch {
-                    answers.push(Err(ClassifyError::Inference(message.clone()).into()));
-                }
+                Job::Classify(_) | Job::Read(_) => {}
             }
         }
-        for (job, answer) in batch.into_iter().zip(answers) {
-            let Job {
-                reply,
-                _permit: permit,
-                ..
-            } = job;
-            // Free the queue slot before the caller wakes, so depth is exact.
-            drop(permit);
-            let _ = reply.send(answer);
+        if !batch.is_empty() {
+            classify_batch(&mut detector, batch, stats, observe, max_batch);
+        }
+    }
+}
+
+/// Classifies every model input of a batch of images and answers each image with its
+/// inputs' detections; a failure (or a panic) fails the whole batch.
+fn classify_batch(
+    detector: &mut Detector,
+    batch: Vec<Pending<Vec<Vec<Detection>>>>,
+    stats: &SchedulerStats,
+    observe: &(dyn Fn(usize, Duration) + Send + Sync),
+    max_batch: usize,
+) {
+    stats
+        .images
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let views: Vec<RgbView<'_>> = batch.iter().flat_map(|p| p.image.model_inputs()).collect();
+    let mut outcome: Result<Vec<Vec<Detection>>, String> = Ok(Vec::with_capacity(views.len()));
+    for chunk in views.chunks(max_batch) {
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            detector.classify_batch(chunk)
+        }));
+        let elapsed = started.elapsed();
+        record(stats, chunk.len(), elapsed);
+        observe(chunk.len(), elapsed);
+        match (result, &mut outcome) {
+            (Ok(Ok(classified)), Ok(all)) => {
+                all.extend(classified.into_iter().map(|c| c.detections));
+            }
+            (Ok(Err(e)), _) => {
+                outcome = Err(e.to_string());
+                break;
+            }
+            (Err(_), _) => {
+                outcome = Err("inference panicked".into());
+                break;
+            }
+            (_, Err(_)) => break,
+        }
+    }
+    drop(views);
+    match outcome {
+        Ok(all) => {
+            let mut all = all.into_iter();
+            for pending in batch {
+                let inputs = 1 + pending.image.views.len();
+                let per_input = all.by_ref().take(inputs).collect();
+                pending.answer(Ok(per_input));
+            }
+        }
+        Err(message) => {
+            for pending in batch {
+                pending.answer(Err(ClassifyError::Inference(message.clone()).into()));
+            }
         }
     }
 }
@@ -415,10 +473,10 @@ fn read_words(
     engine: &mut OcrEngine,
     image: &Analysed,
     stats: &SchedulerStats,
-) -> Result<Vec<crate::text::ocr::OcrLine>, SchedulerError> {
+) -> Result<Vec<OcrLine>, SchedulerError> {
     let started = Instant::now();
     let views = std::iter::once(None).chain(image.views.iter().map(|v| Some(v.id)));
-    let mut lines: Vec<crate::text::ocr::OcrLine> = Vec::new();
+    let mut lines: Vec<OcrLine> = Vec::new();
     let mut outcome = Ok(());
     let mut read_in_full = false;
     for (input, view) in image.model_inputs().iter().zip(views) {

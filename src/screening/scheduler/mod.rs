@@ -317,10 +317,12 @@ impl Scheduler {
         });
         // The place is held by the stages alone, and freed with the last of them.
         drop(place);
-        self.stats.queued.fetch_add(stages.len(), Ordering::Relaxed);
-        self.queue
-            .push(stages)
-            .map_err(|_| SchedulerError::Shutdown)?;
+        let count = stages.len();
+        self.stats.queued.fetch_add(count, Ordering::Relaxed);
+        if self.queue.push(stages).is_err() {
+            self.stats.queued.fetch_sub(count, Ordering::Relaxed);
+            return Err(SchedulerError::Shutdown);
+        }
         let per_input = detections.await.map_err(|_| SchedulerError::Shutdown)??;
         let mut detections = ImageDetections::from_inputs(per_input);
         if let Some(words) = words {

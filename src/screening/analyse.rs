@@ -90,6 +90,12 @@ impl Analysed {
             }))
             .collect()
     }
+
+    /// How many inputs [`Analysed::model_inputs`] gives: what the image brings to a batch,
+    /// and how many of a batch's answers are its own.
+    pub fn model_input_count(&self) -> usize {
+        1 + self.views.len()
+    }
 }
 
 /// Detections of one image: its reference decoding's, then each view's in order.
@@ -207,7 +213,7 @@ impl Screener {
         source: &str,
         analysed: &Analysed,
     ) -> Result<ScreeningRecord, ScreenError> {
-        let mut per_input = Vec::with_capacity(1 + analysed.views.len());
+        let mut per_input = Vec::with_capacity(analysed.model_input_count());
         for chunk in analysed.model_inputs().chunks(MAX_BATCH) {
             per_input.extend(
                 self.detector

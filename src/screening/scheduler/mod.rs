@@ -99,7 +99,7 @@ impl<T> Pending<T> {
 impl Queued for Job {
     fn batch_inputs(&self) -> Option<usize> {
         match self {
-            Job::Classify(pending) => Some(1 + pending.image.views.len()),
+            Job::Classify(pending) => Some(pending.image.model_input_count()),
             Job::Read(_) => None,
         }
     }
@@ -454,8 +454,10 @@ fn classify_batch(
         Ok(all) => {
             let mut all = all.into_iter();
             for pending in batch {
-                let inputs = 1 + pending.image.views.len();
-                let per_input = all.by_ref().take(inputs).collect();
+                let per_input = all
+                    .by_ref()
+                    .take(pending.image.model_input_count())
+                    .collect();
                 pending.answer(Ok(per_input));
             }
         }

@@ -128,8 +128,14 @@ async fn screen_within_deadline(service: &Service, artwork: &str) {
 async fn start_service(dir: &std::path::Path) -> (Service, std::process::Child) {
     // Nothing here is reported; the webhook only has to exist.
     let hook = common::webhook::Webhook::start().await;
-    let service = Service::new(dir, hook.url(), None);
+    let mut service = Service::new(dir, hook.url(), None);
     service.add_config("[http]\nheader_read_timeout_secs = 2\nbody_read_timeout_secs = 4\n");
+    // Idle connections are closed after 2 s, and the load saturates the machine: no
+    // connection is kept, so none is reused as the service closes it.
+    service.client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let mut child = service.command().spawn().unwrap();
     service.wait_ready(&mut child).await;
     // Warm up: the model's arenas and the first store writes are not what is measured.
@@ -351,4 +357,26 @@ async fn a_burst_of_logins_does_not_run_every_password_check_at_once() {
     stop_watching(stop, watcher, &peak, baseline, "150 concurrent logins").await;
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The service closes a kept-alive connection once it has idled `header_read_timeout_secs`;
+/// a request sent down such a connection as it closes is cut off unanswered. The tests'
+/// clients let idle connections go well before then, so no test's request is lost to that
+/// race, whatever the test idles between requests.
+#[tokio::test(flavor = "current_thread")]
+async fn the_tests_clients_never_reuse_a_connection_the_service_closes_as_idle() {
+    let server = common::server::start(|c| c.http.header_read_timeout_secs = 1).await;
+    server.wait_ready().await;
+    let healthz = format!("{}/healthz", server.base);
+    let mut cut_off = Vec::new();
+    // Idles straddling the service's idle close, a millisecond apart.
+    for idle_ms in 994..1008u64 {
+        server.client.get(&healthz).send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(idle_ms)).await;
+        if let Err(e) = server.client.get(&healthz).send().await {
+            cut_off.push(format!("after {idle_ms} ms idle: {e:?}"));
+        }
+    }
+    assert!(cut_off.is_empty(), "requests cut off: {cut_off:#?}");
+    server.finish().await;
 }

@@ -18,6 +18,17 @@ pub mod raw_http;
 pub mod server;
 pub mod webhook;
 
+/// An HTTP client for a coverguard service whose `header_read_timeout_secs` is `idle_close`.
+/// The service closes a kept-alive connection once it has idled that long, and a request
+/// sent down it as it closes is cut off unanswered; this client lets idle connections go
+/// at half of it.
+pub fn client_for(idle_close: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(idle_close / 2)
+        .build()
+        .unwrap()
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

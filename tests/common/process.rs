@@ -63,7 +63,10 @@ impl Service {
             dir: dir.to_path_buf(),
             config,
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            // The config written above keeps the default idle close.
+            client: super::client_for(Duration::from_secs(
+                coverguard::config::HttpConfig::default().header_read_timeout_secs,
+            )),
             listener,
             notify: Mutex::new(None),
             children: std::sync::atomic::AtomicUsize::new(0),

@@ -117,11 +117,12 @@ async fn serve(
             .await
             .unwrap();
     });
+    let client = super::client_for(Duration::from_secs(config.http.header_read_timeout_secs));
     Server {
         base: format!("http://{addr}"),
         config,
         dir,
-        client: reqwest::Client::new(),
+        client,
         pg_schema,
         loaded,
         shutdown: Some(shutdown),

@@ -1,5 +1,6 @@
 //! URL screening against hostile URLs: loopback, private and metadata addresses reached
-//! directly, by name, by redirect or by a DNS answer that changes; slow and endless bodies.
+//! directly, by name, by redirect or by a DNS answer that changes; slow and endless bodies;
+//! connections closed under a request.
 //! These exercise the fetcher alone; `service.rs` checks that `/v1/screen` answers
 //! `blocked_destination` through it.
 
@@ -256,4 +257,68 @@ async fn a_stalled_body_hits_the_read_timeout_long_before_the_deadline() {
     assert!(err.to_string().contains("no data for 1 s"), "{err}");
     // The 60 s deadline was not what ended it (a generous bound, not a speed claim).
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// An origin that keeps its connections alive and answers the first `answered` requests on
+/// each with 8 bytes; the next request on a connection finds it closed, unanswered, as a
+/// server's idle close can meet a client's next request. Counts the connections accepted.
+fn closing_origin(answered: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                for _ in 0..answered {
+                    let mut line = String::new();
+                    // The request's head, up to its blank line.
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                        line.clear();
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nimgbytes";
+                    if stream.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+                // The next request's head arrives, and the connection closes under it.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn a_request_cut_off_on_a_kept_connection_is_sent_again_on_a_new_one() {
+    let (addr, connections) = closing_origin(1);
+    let dns = Arc::new(ScriptedDns::default());
+    let f = fetcher(DestinationPolicy::allowing(addr), &dns);
+    let url = format!("http://{addr}/img");
+    for fetch in 0..3 {
+        let got = f.get(&url, 1 << 20).await;
+        assert_eq!(got.unwrap(), b"imgbytes", "fetch {fetch}");
+    }
+    // Each fetch after the first met its kept connection closed and opened another.
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn an_origin_that_never_answers_is_tried_twice_and_refused() {
+    let (addr, connections) = closing_origin(0);
+    let dns = Arc::new(ScriptedDns::default());
+    let f = fetcher(DestinationPolicy::allowing(addr), &dns);
+    let err = f
+        .get(&format!("http://{addr}/img"), 1 << 20)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "fetch", "{err}");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
 }

@@ -220,7 +220,13 @@ impl HttpFetcher {
                 reason,
             })?;
         let map = |e: reqwest::Error| self.map_error(url, e);
-        let response = self.client.get(parsed).send().await.map_err(map)?;
+        let response = match self.client.get(parsed.clone()).send().await {
+            // A kept-alive connection the origin closed as idle just as the request went down
+            // it: nothing was answered, and a GET may be sent again (on a new connection).
+            Err(e) if closed_unanswered(&e) => self.client.get(parsed).send().await,
+            sent => sent,
+        }
+        .map_err(map)?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status {
@@ -278,6 +284,32 @@ impl HttpFetcher {
             }
         }
     }
+}
+
+/// Whether a request failed because its connection closed before any answer came: not a
+/// refusal, a timeout or a failed connect, but a close (or reset) under the request.
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    if !e.is_request() || e.is_timeout() || e.is_connect() || e.is_redirect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Expand command-line inputs: directories become the files below them (sorted,

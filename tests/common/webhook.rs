@@ -19,7 +19,8 @@ const PATIENCE: Duration = Duration::from_secs(60);
 pub struct Delivery {
     pub idempotency_key: String,
     pub body: String,
-    /// Answered 200; otherwise the sender was told to retry.
+    /// Answered 200; otherwise the sender was told to retry. A sender that died while its
+    /// delivery was held never reads the 200, so this alone does not mean delivered.
     pub acknowledged: bool,
 }
 

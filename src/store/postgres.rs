@@ -28,6 +28,8 @@ const MAX_CONNECTIONS: u32 = 8;
 
 pub(super) struct PgStore {
     pool: PgPool,
+    /// The same pool: Postgres writers queue on row locks, not on one database lock.
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -40,7 +42,10 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 

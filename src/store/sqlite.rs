@@ -34,7 +34,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CONNECTIONS: u32 = 8;
 
 pub(super) struct SqliteStore {
+    /// Reads. On a file its connections are `query_only`, so a write that skips
+    /// [`Self::begin_write`] fails at once instead of waiting unseen for the write lock.
     pool: SqlitePool,
+    /// Writes, through [`Self::begin_write`] only.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -73,21 +77,59 @@ impl SqliteStore {
             }
         }
 
-        let mut pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
-        pool_options = if in_memory {
-            // Each connection to :memory: is its own database: keep exactly one, forever.
-            pool_options
+        let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        if in_memory {
+            // Each connection to :memory: is its own database: keep exactly one, forever,
+            // for reads and writes alike.
+            let pool = pool_options
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-        } else {
-            pool_options.max_connections(MAX_CONNECTIONS)
-        };
-        let pool = pool_options.connect_with(options).await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                pool,
+            });
+        }
+        let writer = pool_options
+            .clone()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let pool = pool_options
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await?;
+        Ok(SqliteStore { pool, writer })
     }
 }
 
 include!("sql/all.rs");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write must begin on the writer, where its wait for the lock is counted and an import
+    /// pauses for it; on the read pool it would wait unseen, so that pool refuses it.
+    #[tokio::test]
+    async fn only_the_writer_writes_to_a_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("coverguard.db");
+        let store = SqliteStore::connect(path.to_str().expect("utf-8 temp path"))
+            .await
+            .expect("open sqlite store");
+        let statement = "INSERT INTO in_flight (key, holder, until) VALUES ('k', 'h', '')";
+        let refused = sqlx::query(statement)
+            .execute(&store.pool)
+            .await
+            .expect_err("a write on the read pool");
+        assert!(refused.to_string().contains("readonly"), "{refused}");
+        let written = sqlx::query(statement).execute(&store.writer).await;
+        assert_eq!(written.expect("a write on the writer").rows_affected(), 1);
+    }
+}

@@ -1,6 +1,7 @@
 // The SQL store shared by both backends, one file per area. Each backend file `include!`s this
 // file after defining:
-//   `Db` (the sqlx database), `DbRow` (its row type), `Backend` (struct with a `pool` field),
+//   `Db` (the sqlx database), `DbRow` (its row type), `Backend` (struct with a `pool` field
+//   for reads and a `writer` field, the pool every write transaction begins on),
 //   `BACKEND_NAME`, `BEGIN_WRITE` (starts a transaction that will write; SQLite takes the write
 //   lock up front so it waits on busy_timeout instead of failing on lock upgrade),
 //   `BEGIN_SNAPSHOT` (a transaction whose reads all see one snapshot), `SHARE_LOCK` (suffix

@@ -49,8 +49,10 @@ impl AuditStore for Backend {
     ) -> StoreResult<String> {
         require_nonempty("actor", actor)?;
         require_nonempty("action", action)?;
-        let mut conn = self.pool.acquire().await?;
-        Self::insert_audit(&mut conn, actor, action, subject, detail).await
+        let mut tx = self.begin_write().await?;
+        let id = Self::insert_audit(&mut tx, actor, action, subject, detail).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRow>> {

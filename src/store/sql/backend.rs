@@ -24,7 +24,19 @@ impl Drop for WaitingWriter {
 impl Backend {
     async fn begin_write(&self) -> StoreResult<Tx> {
         let _waiting = WaitingWriter::new();
-        Ok(self.pool.begin_with(BEGIN_WRITE).await?)
+        Ok(self.writer.begin_with(BEGIN_WRITE).await?)
+    }
+
+    /// Runs one statement as a write transaction of its own, so that it too is counted while
+    /// it waits for the lock; the rows it changed.
+    async fn write_one<'q>(
+        &self,
+        statement: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let changed = statement.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(changed)
     }
 }
 
@@ -41,5 +53,6 @@ impl Store for Backend {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }

@@ -9,15 +9,18 @@ impl BackfillStore for Backend {
         total: i64,
     ) -> StoreResult<()> {
         require_nonempty("job id", job_id)?;
-        sqlx::query(
-            "INSERT INTO backfill_jobs (job_id, manifest, total, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (job_id) DO UPDATE SET total = excluded.total, manifest = excluded.manifest",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO backfill_jobs (job_id, manifest, total, created_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (job_id) DO UPDATE SET total = excluded.total, \
+                   manifest = excluded.manifest",
+            )
+            .bind(job_id)
+            .bind(manifest)
+            .bind(total)
+            .bind(now_utc()),
         )
-        .bind(job_id)
-        .bind(manifest)
-        .bind(total)
-        .bind(now_utc())
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -41,27 +44,28 @@ impl BackfillStore for Backend {
                 ("failed", None, None, Some(kind.as_str()), Some(error))
             }
         };
-        sqlx::query(
-            "INSERT INTO backfill_items (job_id, artwork_id, state, screening_id, verdict, \
-               error_kind, error, attempts, worker, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) \
-             ON CONFLICT (job_id, artwork_id) DO UPDATE SET state = excluded.state, \
-               screening_id = excluded.screening_id, verdict = excluded.verdict, \
-               error_kind = excluded.error_kind, error = excluded.error, \
-               attempts = backfill_items.attempts + 1, worker = excluded.worker, \
-               updated_at = excluded.updated_at \
-             WHERE backfill_items.state <> 'done'",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO backfill_items (job_id, artwork_id, state, screening_id, verdict, \
+                   error_kind, error, attempts, worker, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) \
+                 ON CONFLICT (job_id, artwork_id) DO UPDATE SET state = excluded.state, \
+                   screening_id = excluded.screening_id, verdict = excluded.verdict, \
+                   error_kind = excluded.error_kind, error = excluded.error, \
+                   attempts = backfill_items.attempts + 1, worker = excluded.worker, \
+                   updated_at = excluded.updated_at \
+                 WHERE backfill_items.state <> 'done'",
+            )
+            .bind(&write.job_id)
+            .bind(&write.artwork_id)
+            .bind(state)
+            .bind(screening_id)
+            .bind(verdict)
+            .bind(kind)
+            .bind(error)
+            .bind(&write.worker)
+            .bind(now_utc()),
         )
-        .bind(&write.job_id)
-        .bind(&write.artwork_id)
-        .bind(state)
-        .bind(screening_id)
-        .bind(verdict)
-        .bind(kind)
-        .bind(error)
-        .bind(&write.worker)
-        .bind(now_utc())
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

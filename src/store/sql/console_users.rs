@@ -151,15 +151,18 @@ impl ConsoleUserStore for Backend {
         settings: &ConsoleSettings,
     ) -> StoreResult<ConsoleUserRow> {
         settings.validate()?;
-        sqlx::query_as::<_, ConsoleUserRow>(&format!(
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query_as::<_, ConsoleUserRow>(&format!(
             "UPDATE console_users SET settings = $2 WHERE username = $1 \
              RETURNING {CONSOLE_USER_COLUMNS}"
         ))
         .bind(username)
         .bind(settings_text(settings)?)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("console user {username:?}")))
+        .ok_or_else(|| StoreError::NotFound(format!("console user {username:?}")))?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     async fn create_session(&self, session: &SessionWrite) -> StoreResult<()> {
@@ -212,10 +215,10 @@ impl ConsoleUserStore for Backend {
     }
 
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+        self.write_one(
+            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1").bind(token_hash),
+        )
+        .await?;
         Ok(())
     }
 
@@ -277,12 +280,13 @@ impl ConsoleUserStore for Backend {
         // Names guessed once and never again would stay forever. A statement of its own,
         // after the commit, so it never holds other names' rows while this one is locked; the
         // count is stored whether or not it succeeds, and the next update tries again.
-        let forget = sqlx::query("DELETE FROM login_counts WHERE last_at < $1")
-            .bind(forget_before)
-            .execute(&self.pool)
+        let forget = self
+            .write_one(
+                sqlx::query("DELETE FROM login_counts WHERE last_at < $1").bind(forget_before),
+            )
             .await;
         if let Err(e) = forget {
-            tracing::warn!(error = %StoreError::from(e).chain(), "old login counts left behind");
+            tracing::warn!(error = %e.chain(), "old login counts left behind");
         }
         Ok(count)
     }

@@ -403,18 +403,20 @@ impl ScreeningStore for Backend {
         require_nonempty("in-flight holder", holder)?;
         // One statement: of two replicas claiming at once, the second finds the first's row
         // (Postgres waits for its insert to commit; SQLite serialises writers).
-        let claimed = sqlx::query(
-            "INSERT INTO in_flight (key, holder, until) VALUES ($1, $2, $4) \
-             ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, until = excluded.until \
-             WHERE in_flight.until <= $3",
-        )
-        .bind(key)
-        .bind(holder)
-        .bind(now)
-        .bind(until)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let claimed = self
+            .write_one(
+                sqlx::query(
+                    "INSERT INTO in_flight (key, holder, until) VALUES ($1, $2, $4) \
+                     ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, \
+                       until = excluded.until \
+                     WHERE in_flight.until <= $3",
+                )
+                .bind(key)
+                .bind(holder)
+                .bind(now)
+                .bind(until),
+            )
+            .await?;
         Ok(claimed == 1)
     }
 
@@ -426,12 +428,13 @@ impl ScreeningStore for Backend {
     ) -> StoreResult<()> {
         // Claims that ran out (their holder died) go too: no screening of those bytes may
         // come to overwrite them. The table holds only the claims in flight, so this is cheap.
-        sqlx::query("DELETE FROM in_flight WHERE (key = $1 AND holder = $2) OR until <= $3")
-            .bind(key)
-            .bind(holder)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        self.write_one(
+            sqlx::query("DELETE FROM in_flight WHERE (key = $1 AND holder = $2) OR until <= $3")
+                .bind(key)
+                .bind(holder)
+                .bind(now),
+        )
+        .await?;
         Ok(())
     }
 }

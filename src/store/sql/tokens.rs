@@ -5,28 +5,30 @@ impl TokenStore for Backend {
     async fn put_token(&self, token_hash: &str, name: &str, role: TokenRole) -> StoreResult<()> {
         require_nonempty("token hash", token_hash)?;
         require_nonempty("token name", name)?;
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, name, role, created_at, revoked) \
-             VALUES ($1, $2, $3, $4, FALSE) \
-             ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name, role = excluded.role",
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO api_tokens (token_hash, name, role, created_at, revoked) \
+                 VALUES ($1, $2, $3, $4, FALSE) \
+                 ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name, role = excluded.role",
+            )
+            .bind(normalise_hash(token_hash))
+            .bind(name)
+            .bind(role.as_str())
+            .bind(now_utc()),
         )
-        .bind(normalise_hash(token_hash))
-        .bind(name)
-        .bind(role.as_str())
-        .bind(now_utc())
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<bool> {
-        let changed = sqlx::query(
-            "UPDATE api_tokens SET revoked = TRUE WHERE token_hash = $1 AND revoked = FALSE",
-        )
-        .bind(normalise_hash(token_hash))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let changed = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE api_tokens SET revoked = TRUE WHERE token_hash = $1 AND revoked = FALSE",
+                )
+                .bind(normalise_hash(token_hash)),
+            )
+            .await?;
         Ok(changed > 0)
     }
 

@@ -27,6 +27,7 @@ use columns::{JsonText, ListText};
 
 #[macro_use]
 mod columns;
+mod pace;
 mod postgres;
 mod sqlite;
 
@@ -475,8 +476,9 @@ pub struct BankCounts {
     pub disabled: i64,
 }
 
-/// Most rows per transaction of a bulk import, which also ends one after 200 ms of writing:
-/// each holds SQLite's single writer lock only briefly.
+/// Most rows per transaction of a bulk import, which also sizes its steps to end each
+/// transaction, commit included, within 200 ms: each holds SQLite's single writer lock only
+/// briefly, however slow the disk.
 pub const IMPORT_BATCH: usize = 10_000;
 
 /// Banks and enabled entries read from one consistent snapshot, tagged with its version, so an

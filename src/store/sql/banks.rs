@@ -167,24 +167,29 @@ impl Backend {
 
     /// Deletes what an unpublished import staged, a batch per transaction, then its record.
     async fn discard_import(&self, import_id: &str) -> StoreResult<()> {
+        let mut pace = super::pace::WritePace::new(IMPORT_BATCH_TIME);
         loop {
-            let mut tx = self.begin_write().await?;
+            let rows = pace.next_step(std::time::Duration::ZERO, 0);
+            let (mut tx, began) = (self.begin_write().await?, std::time::Instant::now());
             let deleted = sqlx::query(
                 "DELETE FROM bank_entries WHERE id IN \
                  (SELECT id FROM bank_entries WHERE import_id = $1 LIMIT $2)",
             )
             .bind(import_id)
-            .bind(IMPORT_BATCH as i64)
+            .bind(rows as i64)
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            pace.wrote(deleted as usize, began.elapsed());
             if deleted == 0 {
                 sqlx::query("DELETE FROM bank_imports WHERE id = $1 AND published = FALSE")
                     .bind(import_id)
                     .execute(&mut *tx)
                     .await?;
             }
+            let began = std::time::Instant::now();
             tx.commit().await?;
+            pace.committed(deleted as usize, began.elapsed());
             if deleted == 0 {
                 return Ok(());
             }
@@ -209,21 +214,29 @@ impl Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut rest = entries;
+        let (mut rest, mut pace) = (entries, super::pace::WritePace::new(IMPORT_BATCH_TIME));
         while !rest.is_empty() {
             let mut tx = self.begin_write().await?;
-            // Rows go in by steps until the batch is full or has held the lock long enough:
-            // in a large table each row costs more, and a screening waits for the whole batch.
+            // Rows go in by steps the pace sizes: in a large table or on a slow disk each row
+            // costs more, and a screening waits for the whole batch, commit included.
             let (started, mut written) = (std::time::Instant::now(), 0);
-            while !rest.is_empty()
-                && written < IMPORT_BATCH
-                && started.elapsed() < IMPORT_BATCH_TIME
-            {
-                let (step, after) = rest.split_at(rest.len().min(IMPORT_STEP));
+            loop {
+                let rows = pace
+                    .next_step(started.elapsed(), written)
+                    .min(rest.len())
+                    .min(IMPORT_BATCH - written);
+                if rows == 0 {
+                    break;
+                }
+                let (step, after) = rest.split_at(rows);
+                let began = std::time::Instant::now();
                 Self::insert_entry_rows(&mut tx, bank, step, Some(import_id)).await?;
-                (written, rest) = (written + step.len(), after);
+                pace.wrote(rows, began.elapsed());
+                (written, rest) = (written + rows, after);
             }
+            let began = std::time::Instant::now();
             tx.commit().await?;
+            pace.committed(written, began.elapsed());
             // Without a gap the next batch takes the lock back before a waiting screening's
             // busy handler looks again, and the screening starves.
             tokio::time::sleep(Self::import_gap()).await;

@@ -30,10 +30,8 @@ const MAX_LOGGED_CHANGES: usize = 1000;
 const IMPORT_GAP: std::time::Duration = std::time::Duration::from_millis(110);
 /// Pause between the batches when no writer of this process waits, for other processes'.
 const IMPORT_GAP_IDLE: std::time::Duration = std::time::Duration::from_millis(10);
-/// Longest an import batch keeps adding rows while it holds the write lock.
+/// Longest an import batch holds the write lock, commit included, as its pace foresees it.
 const IMPORT_BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(200);
-/// Rows an import batch adds between looks at the time (divides [`IMPORT_BATCH`]).
-const IMPORT_STEP: usize = 2_000;
 /// Versions of the change log kept; an index further behind rebuilds.
 const CHANGE_LOG_KEPT: i64 = 1024;
 

@@ -217,7 +217,7 @@ impl Backend {
         let (mut rest, mut pace) = (entries, super::pace::WritePace::new(IMPORT_BATCH_TIME));
         while !rest.is_empty() {
             let mut tx = self.begin_write().await?;
-            // Rows go in by steps the pace sizes: in a large table or on a slow disk each row
+            // Rows go in by steps the pace sizes: in a large table or on a loaded machine each row
             // costs more, and a screening waits for the whole batch, commit included.
             let (started, mut written) = (std::time::Instant::now(), 0);
             loop {

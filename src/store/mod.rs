@@ -478,7 +478,7 @@ pub struct BankCounts {
 
 /// Most rows per transaction of a bulk import, which also sizes its steps to end each
 /// transaction, commit included, within 200 ms: each holds SQLite's single writer lock only
-/// briefly, however slow the disk.
+/// briefly, however loaded the machine.
 pub const IMPORT_BATCH: usize = 10_000;
 
 /// Banks and enabled entries read from one consistent snapshot, tagged with its version, so an

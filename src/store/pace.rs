@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 /// Fewest rows a step writes: every batch makes progress, however slow the rows.
-pub(crate) const MIN_STEP: usize = 50;
+const MIN_STEP: usize = 50;
 /// Most rows a step writes between looks at the clock.
-pub(crate) const MAX_STEP: usize = 1_000;
+const MAX_STEP: usize = 1_000;
 
 /// The measured cost of a row, per phase, and the budget a batch must fit.
 #[derive(Debug, Clone)]

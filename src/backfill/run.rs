@@ -23,7 +23,7 @@ use crate::screening::pipeline::{Pipeline, PipelineError, Submission};
 use crate::screening::policy::Verdict;
 use crate::screening::scheduler::SchedulerError;
 use crate::screening::{redecide, text_only};
-use crate::store::{BackfillItemWrite, BackfillOutcome, StoreError, VerdictVersions};
+use crate::store::{BackfillItemWrite, BackfillOutcome, StoreError};
 
 /// How a backfill runs.
 #[derive(Clone, Debug)]
@@ -204,19 +204,8 @@ impl Backfill {
         let Some(latest) = pipeline.store.latest_for_artwork(&item.artwork_id).await? else {
             return self.screen(job_id, item, None).await;
         };
-        let banks = pipeline.banks().await?;
-        let policy = banks.policy_with_banks(&item.context.policy(&pipeline.policy));
-        let policy_version = policy.version();
-        let analysis = pipeline.analysis();
-        let staleness = stale::staleness(
-            &latest.facts.versions(),
-            &VerdictVersions {
-                model: pipeline.scheduler.model_id(),
-                analysis: &analysis,
-                policy: &policy_version,
-                banks: banks.banks_version(),
-            },
-        );
+        let basis = pipeline.basis(pipeline.banks().await?, &item.context);
+        let staleness = stale::staleness(&latest.facts.versions(), &basis.versions());
         let submission = self.submission(job_id, item);
         match staleness {
             Staleness::Current => {
@@ -230,8 +219,14 @@ impl Backfill {
             Staleness::Model => return self.screen(job_id, item, None).await,
             Staleness::Banks | Staleness::Policy => {}
         }
-        let redecision = match redecide::redecide(pipeline, &latest, &submission, banks, policy)
-            .await
+        let redecision = match redecide::redecide(
+            pipeline,
+            &latest,
+            &submission,
+            basis.banks,
+            basis.policy,
+        )
+        .await
         {
             Ok(r) => r,
             Err(redecide::RedecideError::Store(e)) => return Err(ItemError::Store(e)),

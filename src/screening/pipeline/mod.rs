@@ -6,6 +6,7 @@
 //! Fetching is the caller's: the service and backfill fetch differently (a request
 //! deadline against per-host limits and retries), and both hand bytes in here.
 
+mod basis;
 mod retro;
 mod same_bytes;
 mod writes;
@@ -29,9 +30,7 @@ use crate::screening::record::ScreeningRecord;
 use crate::screening::scheduler::{Scheduler, SchedulerError};
 use crate::screening::text::Decision;
 use crate::screening::views::ViewSettings;
-use crate::store::{
-    self, ReportWrite, ScreeningRow, ScreeningWrite, Store, StoreError, VerdictVersions,
-};
+use crate::store::{self, ReportWrite, ScreeningRow, ScreeningWrite, Store, StoreError};
 
 pub use retro::{RetroHit, RetroSummary};
 pub use same_bytes::SameBytes;
@@ -298,24 +297,12 @@ impl Pipeline {
                 .await?;
         }
         let _same_bytes = self.same_bytes.bytes(&analysed.exact.sha256).await?;
-        let banks = self.banks_for_screening().await?;
-        let policy = banks.policy_with_banks(&submission.context.policy(&self.policy));
-        let policy_version = policy.version();
-        let model = self.scheduler.model_id().to_string();
-        let analysis = self.analysis();
+        let basis = self.basis(self.banks_for_screening().await?, &submission.context);
 
         // Identical bytes under the same model, analysis, policy and banks: no inference.
         let cached = self
             .store
-            .cached_verdict(
-                &analysed.exact.sha256,
-                &VerdictVersions {
-                    model: &model,
-                    analysis: &analysis,
-                    policy: &policy_version,
-                    banks: banks.banks_version(),
-                },
-            )
+            .cached_verdict(&analysed.exact.sha256, &basis.versions())
             .await?
             .and_then(|row| ImageDetections::from_record(&row.facts.record, &analysed));
         let was_cached = cached.is_some();
@@ -332,11 +319,11 @@ impl Pipeline {
             &submission.source,
             &analysed,
             detections,
-            banks.bank_set(),
-            &policy,
-            &model,
+            basis.banks.bank_set(),
+            &basis.policy,
+            &basis.analyser.model,
         );
-        self.apply_submission((&mut record).into(), submission, &policy)
+        self.apply_submission((&mut record).into(), submission, &basis.policy)
             .await?;
         self.apply_owner_pattern((&mut record).into(), submission)
             .await?;
@@ -349,9 +336,9 @@ impl Pipeline {
                 &record,
                 screening_id,
                 submission,
-                Analyser { model, analysis },
-                &banks,
-                &policy,
+                basis.analyser,
+                &basis.banks,
+                &basis.policy,
                 Some(&bytes),
             )
             .await

@@ -32,7 +32,9 @@ NudeNet alone and the Python stack on the corpus. `--only-scan` runs just that p
 
 OCR: `serve` without OCR, with the gated OCR and with OCR on every image, on the 640 px
 photos without words and on the OCR fixture's covers with text (JPEG q90): images/s,
-the server's CPU per image and the idle latency. `--only-ocr` runs just that part.
+the server's CPU per image and the idle latency. The three serve at once and are
+measured in turn within each round; each CPU ratio is taken within one round, and the
+median and range of `--rounds` of them are printed. `--only-ocr` runs just that part.
 
 `--previous BINARY`: this binary against an earlier build of coverguard, and nothing
 else. Both serve at once (default configuration, the bank loaded), and each round
@@ -306,15 +308,24 @@ def coverguard_images_per_second(server, payloads, nonces, concurrency, read=lam
 
 
 def idle_latencies_ms(server, payloads, nonces, count):
+    return latency_summary(idle_requests_ms(server, payloads, nonces, count))
+
+
+def idle_requests_ms(server, payloads, nonces, count):
+    """The latency of each of `count` requests sent one at a time."""
     latencies = []
     for i in range(count):
         status, seconds, answer = server.screen(*nonced(payloads[i % len(payloads)], nonces))
         if status != 200:
             raise RuntimeError(f"screening answered {status}: {answer[:300]!r}")
         latencies.append(seconds * 1e3)
-    latencies.sort()
+    return latencies
+
+
+def latency_summary(latencies):
+    latencies = sorted(latencies)
     return {
-        "requests": count,
+        "requests": len(latencies),
         "p50_ms": latencies[len(latencies) // 2],
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "max_ms": latencies[-1],
@@ -622,7 +633,9 @@ def text_corpus(fixtures, out_dir):
 def ocr_configurations(args, work, corpus, nonces, results):
     """`serve` (2 sessions x 1 thread) without OCR, with the gated OCR and with OCR on
     every image: throughput, idle latency and the server's CPU per image, on the 640 px
-    photos without text and on covers with text."""
+    photos without text and on covers with text. The three serve at once and each round
+    measures them one after another, the first of a round rotating, so that the machine's
+    drift falls on all three; CPU ratios are taken within a round."""
     sets = {
         "no text (640 px photos)": [
             p.read_bytes() for p in corpus[640] if p.stem.removesuffix("-mirrored") not in PHOTOS_WITH_TEXT
@@ -631,41 +644,54 @@ def ocr_configurations(args, work, corpus, nonces, results):
             p.read_bytes() for p in text_corpus(Path("tests/fixtures/ocr"), work / "corpus-text")
         ],
     }
+    configurations = {"no OCR": None, "OCR, gated": "gated", "OCR, every image": "every image"}
+    labels = list(configurations)
+    # The idle requests of a configuration and set, spread over the rounds.
+    idle_each = max(1, args.idle_requests // 3 // args.rounds)
     out = results.setdefault("ocr", {})
-    for label, ocr in (("no OCR", None), ("OCR, gated", "gated"), ("OCR, every image", "every image")):
-        log(f"coverguard: {label}")
-        server = Server(args.coverguard, work, 2, 1, '"full"', 64, ocr=ocr)
-        try:
-            entry = out.setdefault(label, {})
-            for name, payloads in sets.items():
-                rounds, cpu = [], []
-                for _ in range(args.rounds):
+    servers = {}
+    try:
+        for label, ocr in configurations.items():
+            log(f"coverguard: {label}")
+            servers[label] = Server(args.coverguard, work, 2, 1, '"full"', 64, ocr=ocr)
+        for round_ in range(args.rounds):
+            first = round_ % len(labels)
+            for label in labels[first:] + labels[:first]:
+                server = servers[label]
+                for name, payloads in sets.items():
+                    entry = out.setdefault(label, {}).setdefault(
+                        name,
+                        {"files": len(payloads), "images_per_second": [], "cpu_ms_per_image": [], "idle_ms": []},
+                    )
                     before = server.cpu_seconds()
-                    rounds.append(coverguard_images_per_second(server, payloads, nonces, args.concurrency))
-                    cpu.append((server.cpu_seconds() - before) * 1e3 / len(payloads))
-                entry[name] = {
-                    "files": len(payloads),
-                    "images_per_second": rounds,
-                    "cpu_ms_per_image": cpu,
-                    "idle": idle_latencies_ms(server, payloads, nonces, args.idle_requests // 3),
-                }
-        finally:
+                    entry["images_per_second"].append(
+                        coverguard_images_per_second(server, payloads, nonces, args.concurrency)
+                    )
+                    entry["cpu_ms_per_image"].append((server.cpu_seconds() - before) * 1e3 / len(payloads))
+                    entry["idle_ms"] += idle_requests_ms(server, payloads, nonces, idle_each)
+            log(f"round {round_ + 1} of {args.rounds} done")
+    finally:
+        for server in servers.values():
             server.stop()
+    for entry in out.values():
+        for run in entry.values():
+            run["idle"] = latency_summary(run.pop("idle_ms"))
 
 
 def report_ocr(results):
     print()
-    print("OCR: serve (2 x 1) without OCR, gated and on every image; medians of rounds")
-    print("configuration      images                      files   img/s  CPU ms/img  idle p50 ms  p99 ms")
+    print("OCR: serve (2 x 1) without OCR, gated and on every image, serving at once, rounds in turn;")
+    print("medians of rounds, and the CPU against no OCR in the same round (median, range)")
+    print("configuration      images                      files   img/s  CPU ms/img  idle p50 ms  p99 ms  CPU of no OCR")
     base = results["ocr"]["no OCR"]
     for label, entry in results["ocr"].items():
         for name, run in entry.items():
-            cpu = statistics.median(run["cpu_ms_per_image"])
-            base_cpu = statistics.median(base[name]["cpu_ms_per_image"])
+            cpu = run["cpu_ms_per_image"]
+            ratios = [c / b for c, b in zip(cpu, base[name]["cpu_ms_per_image"])]
             print(
                 f"{label:<18} {name:<26} {run['files']:>5}  {statistics.median(run['images_per_second']):>6.1f}"
-                f"  {cpu:>10.1f}  {run['idle']['p50_ms']:>11.1f}  {run['idle']['p99_ms']:>6.1f}"
-                f"   CPU {cpu / base_cpu:.2f}x of no OCR"
+                f"  {statistics.median(cpu):>10.1f}  {run['idle']['p50_ms']:>11.1f}  {run['idle']['p99_ms']:>6.1f}"
+                f"  {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
             )
     for label, entry in results["ocr"].items():
         if label == "no OCR":

@@ -143,7 +143,7 @@ pub fn luma(rgb: &[u8]) -> Vec<u8> {
     let of = |p: &[u8]| ((luma_thousandths(p) + 500) / 1000) as u8;
     let mut out = vec![0u8; rgb.len() / 3];
     // Sums first, then the rounding division, over fixed blocks: the compiler keeps a
-    // block in vector registers, which pixel by pixel it does not (1.6x here).
+    // block in vector registers, which pixel by pixel it does not (1.6x as fast).
     let mut blocks = out.chunks_exact_mut(BLOCK);
     let mut pixels = rgb.chunks_exact(3 * BLOCK);
     for (o, p) in (&mut blocks).zip(&mut pixels) {
@@ -1019,7 +1019,7 @@ mod tests {
                 .map(|p| ((thousandths(p) + 500) / 1000) as u8)
                 .collect()
         };
-        // Pixels on either side of each rounding step, then a few of every kind.
+        // Pixels on either side of a rounding step, where an off-by-one shows.
         let mut rgb = Vec::new();
         for r in 0..=255u8 {
             for g in 0..=255u8 {

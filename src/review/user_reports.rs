@@ -236,12 +236,11 @@ async fn redecide_for(
         screening_id: Some(screening_id.clone()),
     };
     if latest.facts.has_image() {
-        let base = if strict {
-            context::strict_policy(&pipeline.policy)
+        let policy = if strict {
+            banks.policy_with_banks(&context::strict_policy(&pipeline.policy))
         } else {
-            submission.context.policy(&pipeline.policy)
+            pipeline.policy_for(&banks, &submission.context)
         };
-        let policy = banks.policy_with_banks(&base);
         let mut redecision =
             redecide::redecide(pipeline, latest, &submission, banks, policy).await?;
         if strict {

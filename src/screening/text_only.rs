@@ -101,7 +101,7 @@ pub async fn screen(
             .await?;
     }
     let banks = pipeline.banks_for_screening().await?;
-    let policy = banks.policy_with_banks(&submission.context.policy(&pipeline.policy));
+    let policy = pipeline.policy_for(&banks, &submission.context);
     let banks_version = banks.banks_version();
     let screening_id = submission
         .screening_id

@@ -31,9 +31,15 @@ impl Basis {
 }
 
 impl Pipeline {
+    /// The policy a verdict in `context` is decided under with `banks`: the context's
+    /// profile with the banks' rules.
+    pub(crate) fn policy_for(&self, banks: &BankIndex, context: &ScreenContext) -> Policy {
+        banks.policy_with_banks(&context.policy(&self.policy))
+    }
+
     /// The basis of a verdict in `context` under `banks`.
     pub(crate) fn basis(&self, banks: Arc<BankIndex>, context: &ScreenContext) -> Basis {
-        let policy = banks.policy_with_banks(&context.policy(&self.policy));
+        let policy = self.policy_for(&banks, context);
         Basis {
             policy_version: policy.version(),
             analyser: Analyser {

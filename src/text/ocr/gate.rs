@@ -300,11 +300,14 @@ impl LocalMean {
         let r = window / 2;
         // 255 x 736 x 736 fits in u32 many times over.
         let mut integral = vec![0u32; (w + 1) * (h + 1)];
-        for y in 0..h {
+        for (y, pixels) in gray.chunks_exact(w.max(1)).enumerate() {
+            // Row y + 1 from row y, as slices so that no index is checked per pixel.
+            let (above, below) = integral.split_at_mut((y + 1) * (w + 1));
+            let above = &above[y * (w + 1) + 1..];
             let mut row = 0u32;
-            for x in 0..w {
-                row += gray[y * w + x] as u32;
-                integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
+            for ((cell, &up), &v) in below[1..w + 1].iter_mut().zip(above).zip(pixels) {
+                row += v as u32;
+                *cell = up + row;
             }
         }
         // Each column's window bounds and width, the same for every row.

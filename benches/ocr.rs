@@ -8,6 +8,9 @@
 //!   it finds text (what `[ocr] gate = true` adds to a screening);
 //! - `every_image`: the full reading of every image (`gate = false`).
 //!
+//! `COVERGUARD_BENCH_GATE_PHOTOS=DIR` adds the photos in DIR (640 px) as a further set
+//! without words (`scripts/gate-photos/collect.sh DIR` gathers one).
+//!
 //! `gate / screen` is the gated OCR's share of a screening's CPU. Needs the provisioned
 //! models and photos (`cargo run -- models fetch --test-data`).
 
@@ -16,7 +19,7 @@ mod corpus;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use corpus::corpus;
+use corpus::{corpus, photos_in};
 use coverguard::classify::{Detector, DetectorOptions};
 use coverguard::decode::{self, DecodeLimits, DecodedImage, Resolution};
 use coverguard::matching::bank::BankSet;
@@ -52,6 +55,16 @@ fn image_sets() -> Vec<(String, Files)> {
             (format!("no_text_{side}px"), photos)
         })
         .collect();
+    // A second set without words, apart from the one the gate's thresholds were chosen
+    // against: `scripts/gate-photos/collect.sh DIR`.
+    if let Some(dir) = std::env::var_os("COVERGUARD_BENCH_GATE_PHOTOS") {
+        let photos = photos_in(std::path::Path::new(&dir), 640);
+        assert!(
+            !photos.is_empty(),
+            "no photos in COVERGUARD_BENCH_GATE_PHOTOS"
+        );
+        sets.push(("other_no_text_640px".to_string(), photos));
+    }
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocr");
     let mut covers: Files = std::fs::read_dir(&fixtures)
         .expect("OCR fixtures")

@@ -12,10 +12,16 @@ pub fn corpus(side: u32) -> Vec<(String, Vec<u8>)> {
     let dir = provision::ensure_asset(&cache, "skimage-data")
         .expect("scikit-image photos: run `cargo run -- models fetch --test-data`")
         .join("skimage/data");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
+    photos_in(&dir, side)
+}
+
+/// The photos in `dir` (PNG, JPEG, WebP) re-encoded as [`corpus`] re-encodes them.
+#[allow(dead_code)] // not every bench that includes this module has a second set
+pub fn photos_in(dir: &std::path::Path, side: u32) -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("photo dir")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".png") || n.ends_with(".jpg"))
+        .filter(|n| n.ends_with(".png") || n.ends_with(".jpg") || n.ends_with(".webp"))
         .collect();
     names.sort();
     names

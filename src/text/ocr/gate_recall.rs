@@ -1,7 +1,7 @@
 //! The text gate on the OCR fixture and on the scikit-image photos without words:
 //! images holding at least 95% of the fixture's lines 12 px or taller are read in full,
 //! and photos without text are not, the detector running on at most a tenth of their
-//! area on average.
+//! area on average; the same on sets rendered or gathered apart, when given.
 
 use serde::Deserialize;
 
@@ -119,11 +119,60 @@ fn photos_without_text_pass_the_gate_unread() {
     let dir = provision::ensure_asset(&cache, "skimage-data")
         .unwrap()
         .join("skimage/data");
+    let paths: Vec<_> = PHOTOS_WITHOUT_TEXT.iter().map(|n| dir.join(n)).collect();
+    let (mean, read_in_full) = windows_over(&paths);
+    assert!(
+        read_in_full.is_empty(),
+        "no text, yet read in full: {read_in_full:?}"
+    );
+    assert!(
+        mean <= 0.10,
+        "windows cover {:.1}% on average",
+        mean * 100.0
+    );
+}
+
+/// The same on photos apart from those the thresholds were chosen against
+/// (`scripts/gate-photos/collect.sh DIR`, then this test with `COVERGUARD_GATE_PHOTOS=DIR`
+/// and `--ignored`). Desktop backgrounds hold icons and symbols, which the detector may
+/// take for text, so one image in twenty may be read in full.
+#[test]
+#[ignore = "needs photos gathered by scripts/gate-photos (COVERGUARD_GATE_PHOTOS)"]
+fn photos_without_text_in_another_set_open_few_windows() {
+    let dir = std::env::var_os("COVERGUARD_GATE_PHOTOS").expect("COVERGUARD_GATE_PHOTOS");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("png" | "jpg" | "webp")
+            )
+        })
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no photos in COVERGUARD_GATE_PHOTOS");
+    let (mean, read_in_full) = windows_over(&paths);
+    assert!(
+        read_in_full.len() * 20 <= paths.len(),
+        "read in full: {read_in_full:?}"
+    );
+    assert!(
+        mean <= 0.10,
+        "windows cover {:.1}% on average",
+        mean * 100.0
+    );
+}
+
+/// The mean share of the images at `paths` that the gate's windows cover, and the
+/// images it reads in full.
+fn windows_over(paths: &[std::path::PathBuf]) -> (f64, Vec<String>) {
     let mut engine = engine();
     let gate = GateParams::default();
-    let mut shares = Vec::new();
-    for name in PHOTOS_WITHOUT_TEXT {
-        let d = decode_file(&dir.join(name));
+    let (mut shares, mut read_in_full) = (Vec::new(), Vec::new());
+    for path in paths {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let d = decode_file(path);
         let (w, h) = (d.width as usize, d.height as usize);
         let windows = engine.gate_windows(&d.rgb, w, h, &gate).unwrap();
         let area: usize = windows.windows.iter().map(|(r, _)| r.area()).sum();
@@ -131,13 +180,16 @@ fn photos_without_text_pass_the_gate_unread() {
         eprintln!("{name}: detector windows over {:.1}% of it", share * 100.0);
         shares.push(share);
         let read = engine.read_gated(&d.rgb, w, h, &gate).unwrap();
-        assert!(!read.read_in_full, "{name}: no text, yet read in full");
+        if read.read_in_full {
+            read_in_full.push(name);
+        }
     }
     let mean = shares.iter().sum::<f64>() / shares.len() as f64;
-    eprintln!("mean share {:.1}%", mean * 100.0);
-    assert!(
-        mean <= 0.10,
-        "windows cover {:.1}% on average",
-        mean * 100.0
+    eprintln!(
+        "mean share {:.1}%, {} of {} read in full",
+        mean * 100.0,
+        read_in_full.len(),
+        paths.len()
     );
+    (mean, read_in_full)
 }

@@ -647,8 +647,13 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/ocr"))
     ap.add_argument("--seed", type=int, default=SEED,
                     help="another seed renders a held-out set (the fixture uses the default)")
+    ap.add_argument("--backgrounds", type=lambda v: v.split(","),
+                    help="comma-separated files in the --photos folder to draw the text "
+                    "on, in place of the nine scikit-image photos (e.g. textures)")
     args = ap.parse_args()
     SEED = args.seed
+    if args.backgrounds:
+        PHOTOS[:] = args.backgrounds
     photos = args.photos or provisioned_photos(args.coverguard)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

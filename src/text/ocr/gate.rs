@@ -691,11 +691,13 @@ fn on_baseline(row: &[Glyph], tolerance: f64) -> usize {
         .count()
 }
 
-/// Seeds grown to multiples of `multiple` on each side (the detector's stride), as far
-/// as the image allows, and merged while any two overlap.
+/// Seeds grown to multiples of `multiple` on each side (the detector's stride), and to
+/// at least two of them, as far as the image allows, and merged while any two overlap.
+/// Around a short line, a window one stride high leaves the detector too little of the
+/// line's surroundings to find it.
 pub fn detector_windows(seeds: &[Rect], width: usize, height: usize, multiple: usize) -> Vec<Rect> {
     let grow = |a: usize, b: usize, limit: usize| -> (usize, usize) {
-        let want = (b - a).div_ceil(multiple) * multiple;
+        let want = ((b - a).div_ceil(multiple) * multiple).max(2 * multiple);
         if want >= limit {
             return (0, limit);
         }
@@ -1128,11 +1130,15 @@ mod tests {
         for r in &w {
             assert!(r.x1 <= 400 && r.y1 <= 320);
         }
+        // A seed smaller than the stride grows to two strides.
         let far = w.iter().find(|r| r.x0 >= 200).unwrap();
-        assert_eq!((far.width(), far.height()), (32, 32));
+        assert_eq!((far.width(), far.height()), (64, 64));
         // Grown about the seed, as far as the image's edge allows.
         assert!(far.x0 <= 300 && far.x1 >= 310 && far.y0 <= 300 && far.y1 >= 305);
-        assert_eq!(far.y1, 319);
+        assert_eq!((far.x0, far.x1), (273, 337));
+        assert_eq!((far.y0, far.y1), (256, 320));
+        let near = w.iter().find(|r| r.x0 < 200).unwrap();
+        assert_eq!((near.width(), near.height()), (100, 64));
         let edge = detector_windows(
             &[Rect {
                 x0: 300,

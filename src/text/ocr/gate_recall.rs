@@ -113,6 +113,23 @@ fn lines_reach_the_reading(dir: &std::path::Path) {
     );
 }
 
+/// A short line on a texture, where the gate finds a row of a few glyphs: the detector
+/// must be given enough around it to confirm it (tests/fixtures/ocr-gate/README.md).
+#[test]
+fn a_short_line_on_a_texture_is_confirmed_by_the_detector() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ocr-gate/short-line-on-brick.png");
+    let d = decode_file(&path);
+    let (w, h) = (d.width as usize, d.height as usize);
+    let mut engine = engine();
+    let read = engine
+        .read_gated(&d.rgb, w, h, &GateParams::default())
+        .unwrap();
+    assert!(read.read_in_full, "the line was let pass unread");
+    let text: String = read.lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(text.contains("BEACH"), "read {text:?}");
+}
+
 #[test]
 fn photos_without_text_pass_the_gate_unread() {
     let cache = Cache::from_env().unwrap();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Photos without words from outside the scikit-image set, for the text gate's cost and
 # false windows: the desktop backgrounds Debian packages (MATE, Plasma, GNOME), one file
-# per picture (the largest of a Plasma wallpaper's sizes; no 4-pixel placeholders, no
+# per picture (the largest of a Plasma wallpaper's sizes; no flat-colour VNC tiles, no
 # second size of one picture). Usage: scripts/gate-photos/collect.sh OUT
 # Installs the three packages with apt-get when they are missing (needs root).
 set -euo pipefail

@@ -605,7 +605,7 @@ Made by `bash scripts/ocr-oracle/run.sh` (venv from its requirements.txt, then `
 seed {SEED}, photos from `coverguard models fetch --test-data`). Two runs give a byte-identical
 `{JSON_NAME}` and images; only the timings below change. Folder: {size_mb:.2f} MB.
 
-- `text-00..35.png` ({n_text}, long side <= 640): {n_lines} lines, 1-3 per image, "Hg" ink 12/16/24/40/72 px, at 0,
+- `text-00..35.png` ({n_text}, long side <= 640): {n_lines} lines, 1-3 per image, "Hg" ink {'/'.join(map(str, HEIGHTS))} px, at 0,
   +-5, +-15 degrees (`text-{INDEX_90:02d}`: 90), on flat colours or crops of the scikit-image photos.
 - `skimage-text.png`: scikit-image's `text.png` as is (handwritten maths; no ground truth).
 - `notext-0..5.png`: crops of coffee, chelsea, hubble_deep_field, brick, and two flat fills.
@@ -647,6 +647,9 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("tests/fixtures/ocr"))
     ap.add_argument("--seed", type=int, default=SEED,
                     help="another seed renders a held-out set (the fixture uses the default)")
+    ap.add_argument("--heights", type=lambda v: [int(h) for h in v.split(",")],
+                    help="comma-separated \"Hg\" ink heights in px for the covers' lines, in "
+                    "place of 12,16,24,40,72 (e.g. large titles)")
     ap.add_argument("--backgrounds", type=lambda v: v.split(","),
                     help="comma-separated files in the --photos folder to draw the text "
                     "on, in place of the nine scikit-image photos (e.g. textures)")
@@ -654,6 +657,8 @@ def main():
     SEED = args.seed
     if args.backgrounds:
         PHOTOS[:] = args.backgrounds
+    if args.heights:
+        HEIGHTS[:] = args.heights
     photos = args.photos or provisioned_photos(args.coverguard)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,11 @@ pub struct GateParams {
     /// (plus one pixel) of the row's fitted baseline.
     pub baseline_tolerance: f64,
     pub min_on_baseline: f64,
+    /// The least glyph height a row is shown to the detector at: a row of glyphs at
+    /// least twice as tall is shown halved (and halved again while that holds, up to
+    /// [`MAX_HALVINGS`] times), since the detector's cost grows with the pixels it is
+    /// given and it finds large text as well at a smaller scale.
+    pub min_shown_height: f64,
 }
 
 impl Default for GateParams {
@@ -63,6 +68,7 @@ impl Default for GateParams {
             min_regular_heights: 0.5,
             baseline_tolerance: 0.25,
             min_on_baseline: 0.75,
+            min_shown_height: 32.0,
         }
     }
 }
@@ -87,6 +93,27 @@ impl Rect {
 
     pub fn area(&self) -> usize {
         self.width() * self.height()
+    }
+
+    /// The rectangle in an image halved `k` times, covering every pixel it covered.
+    pub fn halved(&self, k: u32) -> Rect {
+        let d = 1usize << k;
+        Rect {
+            x0: self.x0 / d,
+            y0: self.y0 / d,
+            x1: self.x1.div_ceil(d),
+            y1: self.y1.div_ceil(d),
+        }
+    }
+
+    /// A rectangle of an image halved `k` times, back in the `width` x `height` image.
+    pub fn doubled(&self, k: u32, width: usize, height: usize) -> Rect {
+        Rect {
+            x0: (self.x0 << k).min(width),
+            y0: (self.y0 << k).min(height),
+            x1: (self.x1 << k).min(width),
+            y1: (self.y1 << k).min(height),
+        }
     }
 
     fn overlaps(&self, o: &Rect) -> bool {
@@ -126,6 +153,30 @@ impl Glyph {
 
     fn height(&self) -> f64 {
         self.y1 - self.y0
+    }
+}
+
+/// How many times a row's window may be halved at the most.
+pub const MAX_HALVINGS: u32 = 3;
+
+/// A row of glyphs: the rectangle the detector is to look in, and the glyphs' median
+/// height across the row (their width, in a vertical row).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Seed {
+    pub rect: Rect,
+    pub glyph_height: f64,
+}
+
+impl Seed {
+    /// How many times this row can be halved and keep its glyphs `min_shown` tall,
+    /// in an image whose shorter side, halved as often, keeps `min_side`.
+    pub fn halvings(&self, min_shown: f64, shorter_side: usize, min_side: usize) -> u32 {
+        (0..MAX_HALVINGS)
+            .take_while(|&k| {
+                self.glyph_height / f64::from(2u32 << k) >= min_shown
+                    && shorter_side >> (k + 1) >= min_side
+            })
+            .count() as u32
     }
 }
 
@@ -260,7 +311,7 @@ fn sample(
 
 /// The rows of glyphs in a `width` x `height` grey image, each as a rectangle with a
 /// margin around it, clipped to the image.
-pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> Vec<Rect> {
+pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> Vec<Seed> {
     debug_assert_eq!(gray.len(), width * height);
     if width == 0 || height == 0 {
         return Vec::new();
@@ -274,16 +325,19 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
             for (bounds, glyph_height) in rows(&glyphs, vertical, params) {
                 let margin = 0.6 * glyph_height + 4.0;
                 let clip = |v: f64, hi: usize| v.clamp(0.0, hi as f64) as usize;
-                rects.push(Rect {
-                    x0: clip(bounds.x0 - margin, width),
-                    y0: clip(bounds.y0 - margin, height),
-                    x1: clip((bounds.x1 + margin + 1.0).ceil(), width),
-                    y1: clip((bounds.y1 + margin + 1.0).ceil(), height),
+                rects.push(Seed {
+                    rect: Rect {
+                        x0: clip(bounds.x0 - margin, width),
+                        y0: clip(bounds.y0 - margin, height),
+                        x1: clip((bounds.x1 + margin + 1.0).ceil(), width),
+                        y1: clip((bounds.y1 + margin + 1.0).ceil(), height),
+                    },
+                    glyph_height,
                 });
             }
         }
     }
-    rects.retain(|r| r.area() > 0);
+    rects.retain(|s| s.rect.area() > 0);
     rects
 }
 
@@ -972,7 +1026,7 @@ mod tests {
         let text = image(w, h, 230, &letters(8, 40, 40));
         let found = seeds(&text, w, h, &GateParams::default());
         assert_eq!(found.len(), 1, "{found:?}");
-        let r = found[0];
+        let r = found[0].rect;
         assert!(
             r.x0 < 40 && r.x1 > 40 + 77 && r.y0 < 40 && r.y1 > 52,
             "{r:?}"
@@ -1101,6 +1155,53 @@ mod tests {
                 "{w}x{h} -> {dw}x{dh}"
             );
         }
+    }
+
+    #[test]
+    fn rows_of_tall_glyphs_are_halved_while_they_stay_tall_enough() {
+        let seed = |glyph_height| Seed {
+            rect: Rect {
+                x0: 0,
+                y0: 0,
+                x1: 10,
+                y1: 10,
+            },
+            glyph_height,
+        };
+        // At least 32 px after each halving, in an image at least 64 px after it.
+        assert_eq!(seed(63.0).halvings(32.0, 640, 64), 0);
+        assert_eq!(seed(64.0).halvings(32.0, 640, 64), 1);
+        assert_eq!(seed(127.0).halvings(32.0, 640, 64), 1);
+        assert_eq!(seed(128.0).halvings(32.0, 640, 64), 2);
+        assert_eq!(seed(4000.0).halvings(32.0, 4000, 64), MAX_HALVINGS);
+        // A small image is not halved below two strides.
+        assert_eq!(seed(160.0).halvings(32.0, 200, 64), 1);
+        assert_eq!(seed(160.0).halvings(32.0, 127, 64), 0);
+    }
+
+    #[test]
+    fn a_halved_rectangle_covers_what_it_covered_and_doubles_back_within_the_image() {
+        let r = Rect {
+            x0: 5,
+            y0: 8,
+            x1: 99,
+            y1: 17,
+        };
+        let half = r.halved(1);
+        assert_eq!(
+            half,
+            Rect {
+                x0: 2,
+                y0: 4,
+                x1: 50,
+                y1: 9
+            }
+        );
+        let back = half.doubled(1, 99, 120);
+        assert!(back.x0 <= r.x0 && back.y0 <= r.y0 && back.x1 >= r.x1 && back.y1 >= r.y1);
+        assert_eq!(back.x1, 99, "clipped to the image");
+        assert_eq!(r.halved(0), r);
+        assert_eq!(r.halved(2).doubled(2, 1000, 1000).x0, 4);
     }
 
     #[test]

@@ -113,21 +113,56 @@ fn lines_reach_the_reading(dir: &std::path::Path) {
     );
 }
 
+/// The image at `path` through the gate: its windows, and what is read of it.
+fn gated(path: &std::path::Path) -> (super::GateWindows, super::Read) {
+    let d = decode_file(path);
+    let (w, h) = (d.width as usize, d.height as usize);
+    let mut engine = engine();
+    let gate = GateParams::default();
+    let windows = engine.gate_windows(&d.rgb, w, h, &gate).unwrap();
+    (windows, engine.read_gated(&d.rgb, w, h, &gate).unwrap())
+}
+
+/// Asserts that the image at `path` is read in full and that one of its lines reads
+/// `word`; returns its windows.
+fn read_in_full_with(path: &std::path::Path, word: &str) -> super::GateWindows {
+    let (windows, read) = gated(path);
+    let text: Vec<&str> = read.lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(read.read_in_full, "{}: let pass unread", path.display());
+    assert!(text.iter().any(|t| t.contains(word)), "read {text:?}");
+    windows
+}
+
+fn gate_case(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ocr-gate")
+        .join(name)
+}
+
 /// A short line on a texture, where the gate finds a row of a few glyphs: the detector
 /// must be given enough around it to confirm it (tests/fixtures/ocr-gate/README.md).
 #[test]
 fn a_short_line_on_a_texture_is_confirmed_by_the_detector() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ocr-gate/short-line-on-brick.png");
-    let d = decode_file(&path);
-    let (w, h) = (d.width as usize, d.height as usize);
-    let mut engine = engine();
-    let read = engine
-        .read_gated(&d.rgb, w, h, &GateParams::default())
-        .unwrap();
-    assert!(read.read_in_full, "the line was let pass unread");
-    let text: String = read.lines.iter().map(|l| l.text.as_str()).collect();
-    assert!(text.contains("BEACH"), "read {text:?}");
+    read_in_full_with(&gate_case("short-line-on-brick.png"), "BEACH");
+}
+
+/// A title in large letters is shown to the detector halved, and the detector must still
+/// find it there (tests/fixtures/ocr-gate/README.md).
+#[test]
+fn a_title_in_large_letters_is_confirmed_at_a_smaller_scale() {
+    let windows = read_in_full_with(&gate_case("large-title-on-flat.png"), "12");
+    assert!(!windows.windows.is_empty(), "the gate found no row");
+    for (r, pixels) in &windows.windows {
+        assert!(pixels.width < r.width(), "{r:?} shown at full scale");
+    }
+}
+
+/// The detector is not steady across scales on large bold text: in the fixture's
+/// `text-19.png` it finds "im 12" (72 px, glyphs about 52 px tall) at full scale and not
+/// at 0.85. Rows of glyphs this tall are shown at full scale.
+#[test]
+fn a_line_the_detector_finds_only_at_full_scale_is_shown_at_full_scale() {
+    read_in_full_with(&fixtures().join("text-19.png"), "12");
 }
 
 #[test]

@@ -64,7 +64,8 @@ pub struct Read {
 }
 
 /// The windows of an image at the detector's scale (`width` x `height`) the detector is
-/// run on first, each with its pixels at that scale.
+/// run on first: each the rectangle it covers at that scale, and its pixels at that
+/// scale or, around rows of tall glyphs, halved ([`GateParams::min_shown_height`]).
 pub struct GateWindows {
     pub width: usize,
     pub height: usize,
@@ -289,19 +290,29 @@ impl OcrEngine {
     ) -> Option<GateWindows> {
         let (w, h) = detect::detector_size(width, height, &self.detect)?;
         let seeds = gate::seeds(&gate::grey_at(rgb, width, height, w, h), w, h, gate);
-        // The detector's own (OpenCV-exact) input, only where it will run.
-        let windows = gate::detector_windows(&seeds, w, h, DETECTOR_STRIDE)
-            .into_iter()
-            .map(|r| {
+        let min_side = 2 * DETECTOR_STRIDE;
+        let mut windows = Vec::new();
+        for k in 0..=gate::MAX_HALVINGS {
+            let rows: Vec<gate::Rect> = seeds
+                .iter()
+                .filter(|s| s.halvings(gate.min_shown_height, w.min(h), min_side) == k)
+                .map(|s| s.rect.halved(k))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let (kw, kh) = (w.div_ceil(1 << k), h.div_ceil(1 << k));
+            // The detector's own (OpenCV-exact) input, only where it will run.
+            for r in gate::detector_windows(&rows, kw, kh, DETECTOR_STRIDE) {
                 let region = (r.x0..r.x1, r.y0..r.y1);
                 let pixels = Pixels {
                     width: r.width(),
                     height: r.height(),
-                    rgb: resize_linear_region(rgb, width, height, (w, h), region),
+                    rgb: resize_linear_region(rgb, width, height, (kw, kh), region),
                 };
-                (r, pixels)
-            })
-            .collect();
+                windows.push((r.doubled(k, w, h), pixels));
+            }
+        }
         Some(GateWindows {
             windows,
             width: w,

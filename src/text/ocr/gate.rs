@@ -45,7 +45,7 @@ pub struct GateParams {
     /// The least glyph height a row is shown to the detector at: a row of glyphs at
     /// least twice as tall is shown halved (and halved again while that holds, up to
     /// [`MAX_HALVINGS`] times), since the detector's cost grows with the pixels it is
-    /// given and it finds large text as well at a smaller scale.
+    /// given. Below 32 px it loses large bold lines it finds at full scale.
     pub min_shown_height: f64,
 }
 

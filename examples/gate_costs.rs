@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
             }
             detector_best = detector_best.min(ms(start));
         }
-        if windows.is_empty() && pixel_best == f64::MAX {
+        if pixel_best == f64::MAX {
             println!("{name:32} too flat to scale: read in full");
             continue;
         }

@@ -120,7 +120,8 @@ fn gated(path: &std::path::Path) -> (super::GateWindows, super::Read) {
     let mut engine = engine();
     let gate = GateParams::default();
     let windows = engine.gate_windows(&d.rgb, w, h, &gate).unwrap();
-    (windows, engine.read_gated(&d.rgb, w, h, &gate).unwrap())
+    let read = engine.read_through(&d.rgb, w, h, Some(&windows)).unwrap();
+    (windows, read)
 }
 
 /// Asserts that the image at `path` is read in full and that one of its lines reads
@@ -221,7 +222,7 @@ fn few_windows_over(paths: &[std::path::PathBuf]) -> Vec<String> {
         let share = area as f64 / (windows.width * windows.height) as f64;
         eprintln!("{name}: detector windows over {:.1}% of it", share * 100.0);
         shares.push(share);
-        let read = engine.read_gated(&d.rgb, w, h, &gate).unwrap();
+        let read = engine.read_through(&d.rgb, w, h, Some(&windows)).unwrap();
         if read.read_in_full {
             read_in_full.push(name);
         }

@@ -220,22 +220,32 @@ impl OcrEngine {
         height: usize,
         gate: &GateParams,
     ) -> Result<Read, OcrError> {
-        let Some(windows) = self.gate_windows(rgb, width, height, gate) else {
-            // Too flat to scale without the letterbox: read it as it is.
-            return Ok(Read {
-                lines: self.read(rgb, width, height)?,
-                read_in_full: true,
-            });
-        };
-        let mut confirmed = false;
-        for (_, crop) in &windows.windows {
-            if !self.detect_boxes(crop)?.is_empty() {
-                confirmed = true;
-                break;
+        let windows = self.gate_windows(rgb, width, height, gate);
+        self.read_through(rgb, width, height, windows.as_ref())
+    }
+
+    /// The second half of [`OcrEngine::read_gated`], on windows [`OcrEngine::gate_windows`]
+    /// made of this image: the image read in full when the detector finds text in one
+    /// of them, or when there are none to look in because the image is too flat to
+    /// scale (`None`).
+    pub fn read_through(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        windows: Option<&GateWindows>,
+    ) -> Result<Read, OcrError> {
+        if let Some(windows) = windows {
+            let mut confirmed = false;
+            for (_, crop) in &windows.windows {
+                if !self.detect_boxes(crop)?.is_empty() {
+                    confirmed = true;
+                    break;
+                }
             }
-        }
-        if !confirmed {
-            return Ok(Read::default());
+            if !confirmed {
+                return Ok(Read::default());
+            }
         }
         Ok(Read {
             lines: self.read(rgb, width, height)?,

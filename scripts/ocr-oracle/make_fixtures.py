@@ -13,6 +13,9 @@ DejaVu and Liberation fonts), into tests/fixtures/ocr/:
   notext-N.png    6 images with no text (photo crops, flat fills);
   large-N.jpg     3 images 3000 px on the long side (upscaled photo, rendered text),
                   JPEG quality 90.
+--inks same-luma draws every line in a colour of the luma of what lies under it (the
+same lines in the same places as with contrasting inks, for a seed): text that stands
+out by hue alone.
 Then runs rapidocr on every file (by path, as a user would) in three modes and writes
 rapidocr-1.4.4.json (sorted keys, deterministic) and README.md (with a summary and the
 timings of this run, which are not in the JSON).
@@ -75,6 +78,8 @@ FONTS = [
 ]
 
 HEIGHTS = [12, 16, 24, 40, 72]
+# "contrast": inks darker or lighter than the background; "same-luma": see same_luma_ink.
+INKS_MODE = "contrast"
 ANGLES = [0, 5, -5, 15, -15, 0]
 N_TEXT = 36
 INDEX_90 = 20  # the one cover whose text is turned 90 degrees (counter-clockwise)
@@ -282,6 +287,31 @@ def photo_crop(photo, size, rng):
     return photo.crop(box).resize(size, Image.LANCZOS), list(box)
 
 
+def luma(rgb):
+    """BT.601 luma, as coverguard's gate and OpenCV's grey conversion weigh the channels."""
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+
+
+def same_luma_ink(canvas, box):
+    """The colour of the luma of what is under `box` that lies furthest from its mean
+    colour: grey moved as far as the channels allow along one of six hue directions
+    that carry no luma. Text in it stands out by hue alone."""
+    region = np.asarray(canvas.convert("RGB").crop(box), dtype=np.float64)
+    mean = region.reshape(-1, 3).mean(axis=0)
+    level = luma(mean)
+    best, best_distance = None, -1.0
+    for hue in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255)]:
+        direction = np.array(hue, dtype=np.float64) - luma(hue)
+        reach = min(
+            ((255.0 - level) / d if d > 0 else level / -d) for d in direction if d != 0
+        )
+        colour = np.clip(np.round(level + reach * direction), 0, 255)
+        distance = float(np.linalg.norm(colour - mean))
+        if distance > best_distance:
+            best, best_distance = tuple(int(c) for c in colour), distance
+    return best
+
+
 def ink_for(canvas, bg, box, rng, stroke):
     """Fill and stroke colours that stand out from what is under `box`."""
     if bg["type"] == "flat":
@@ -289,6 +319,9 @@ def ink_for(canvas, bg, box, rng, stroke):
     else:
         tone = "light" if luminance(canvas, box) >= 128 else "dark"
     fill = rng.choice(INKS[tone])
+    if INKS_MODE == "same-luma":
+        # Drawn from the generator all the same, so that a seed lays out the same lines.
+        return same_luma_ink(canvas, box), None
     stroke_fill = (255, 255, 255) if tone == "light" else (0, 0, 0)
     return fill, (stroke_fill if stroke else None)
 
@@ -597,6 +630,11 @@ def write_readme(out, header, records, stats, timings, load):
             f"{s['spurious']} | {statistics.median(t['small']):.2f} | {statistics.median(t['large']):.2f} |"
         )
     size_mb = folder_bytes(out) / 1e6
+    inks_note = (
+        "\n  Inks `same-luma`: each line in a colour of the luma of what is under it (hue alone sets it apart)."
+        if INKS_MODE == "same-luma"
+        else ""
+    )
     text = f"""# OCR oracle: rapidocr_onnxruntime {RAPIDOCR_VERSION}
 
 What rapidocr's own Python pipeline (PP-OCRv4 det + rec, mobile v2 cls; ONNX Runtime {header['onnxruntime']},
@@ -606,7 +644,7 @@ seed {SEED}, photos from `coverguard models fetch --test-data`). Two runs give a
 `{JSON_NAME}` and images; only the timings below change. Folder: {size_mb:.2f} MB.
 
 - `text-00..35.png` ({n_text}, long side <= 640): {n_lines} lines, 1-3 per image, "Hg" ink {'/'.join(map(str, HEIGHTS))} px, at 0,
-  +-5, +-15 degrees (`text-{INDEX_90:02d}`: 90), on flat colours or crops of the scikit-image photos.
+  +-5, +-15 degrees (`text-{INDEX_90:02d}`: 90), on flat colours or crops of the scikit-image photos.{inks_note}
 - `skimage-text.png`: scikit-image's `text.png` as is (handwritten maths; no ground truth).
 - `notext-0..5.png`: crops of coffee, chelsea, hubble_deep_field, brick, and two flat fills.
 - `large-0..2.jpg`: photos upscaled to 3000 px on the long side, lines of 24-240 px, JPEG q90.
@@ -640,7 +678,7 @@ machine busy with other work (load average {load}): rough.
 
 
 def main():
-    global SEED
+    global SEED, INKS_MODE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, help="scikit-image's skimage/data folder")
     ap.add_argument("--coverguard", default="target/release/coverguard")
@@ -653,8 +691,12 @@ def main():
     ap.add_argument("--backgrounds", type=lambda v: v.split(","),
                     help="comma-separated files in the --photos folder to draw the text "
                     "on, in place of the nine scikit-image photos (e.g. textures)")
+    ap.add_argument("--inks", choices=["contrast", "same-luma"], default="contrast",
+                    help="same-luma: every line in a colour of the luma of what is under it "
+                    "(text that stands out by hue alone; no stroke colour)")
     args = ap.parse_args()
     SEED = args.seed
+    INKS_MODE = args.inks
     if args.backgrounds:
         PHOTOS[:] = args.backgrounds
     if args.heights:
@@ -695,6 +737,9 @@ def main():
         "coordinates": "pixels of the source image, x right, y down; angles counter-clockwise "
         "in degrees; height_px is the ink height of 'Hg' in the font at font_size",
     }
+    if INKS_MODE != "contrast":
+        # Only where it differs, so that the default run still writes the fixture as it is.
+        header["inks"] = INKS_MODE
     assert importlib.metadata.version("rapidocr_onnxruntime") == RAPIDOCR_VERSION
 
     probes = engines()

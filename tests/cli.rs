@@ -271,6 +271,36 @@ fn scan_with_ocr_reads_the_words_in_the_artwork() {
     assert!(refused.stderr.contains("--ocr"), "{}", refused.stderr);
 }
 
+/// As the service does: under the strict profile every image is read in full, past the
+/// gate, which cannot see text set apart from its background by hue alone.
+#[test]
+fn scan_with_ocr_reads_every_image_of_the_strict_profile_in_full() {
+    let hue_only = fixtures().join("ocr-gate/same-luma-on-flat.png");
+    for context in [
+        ["--owner-is-minor", "true"],
+        ["--playlist-track-count", "0"],
+    ] {
+        let read = scan(&["--json", "--ocr", context[0], context[1], s(&hue_only)]);
+        assert_eq!(read.status, 1, "{context:?}: {}", read.stderr);
+        let record = &read.lines[0];
+        assert_eq!(record["verdict"], "review", "{context:?}: {record}");
+        assert_eq!(
+            record["text"]["ocr"][0]["text"], "kik me: jenny_14",
+            "{record}"
+        );
+        assert!(has_ocr_signal(record, "contact_handle"), "{record}");
+    }
+}
+
+/// Whether a record's words read in the artwork gave a signal of `kind`.
+fn has_ocr_signal(record: &serde_json::Value, kind: &str) -> bool {
+    record["text"]["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["source"] == "ocr" && s["kind"] == kind)
+}
+
 #[test]
 fn scan_with_ocr_reads_words_shown_only_in_a_later_frame() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,14 +327,7 @@ fn scan_with_ocr_reads_words_shown_only_in_a_later_frame() {
     for line in lines {
         assert_eq!(line["view"]["frame"], 1, "read in the second frame: {line}");
     }
-    assert!(
-        record["text"]["signals"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["source"] == "ocr" && s["kind"] == "contact_handle"),
-        "{record}"
-    );
+    assert!(has_ocr_signal(record, "contact_handle"), "{record}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use coverguard::decode::DecodeLimits;
 use coverguard::provision::{self, Cache};
 use coverguard::screening::analyse::{analyse, Analysed, ImageDetections};
 use coverguard::screening::scheduler::{Scheduler, SchedulerConfig, SchedulerError, Worker};
-use coverguard::text::ocr::{GateParams, OcrEngine, Reading};
+use coverguard::text::ocr::{Depth, GateParams, OcrEngine, Reading};
 
 fn detector() -> Detector {
     let provisioned = provision::provision(&Cache::from_env().unwrap(), None).unwrap();
@@ -47,7 +47,9 @@ async fn all_at_once(
         for (i, image) in images.iter().enumerate() {
             let s = scheduler.clone();
             let image = Arc::clone(image);
-            tasks.push(tokio::spawn(async move { (i, s.classify(image).await) }));
+            tasks.push(tokio::spawn(async move {
+                (i, s.classify(image, Depth::AsConfigured).await)
+            }));
         }
     }
     let mut answers = Vec::new();
@@ -120,7 +122,9 @@ async fn a_full_queue_refuses_at_once() {
     for i in 0..40 {
         let s = scheduler.clone();
         let image = Arc::clone(&images[i % images.len()]);
-        tasks.push(tokio::spawn(async move { s.classify(image).await }));
+        tasks.push(tokio::spawn(async move {
+            s.classify(image, Depth::AsConfigured).await
+        }));
     }
     let (mut ok, mut refused) = (0, 0);
     for task in tasks {
@@ -179,7 +183,10 @@ async fn admission_holds_a_place_until_the_answer_or_drop() {
     assert_eq!(scheduler.depth(), 1);
     // A place used for inference is held until the answer, then freed.
     let image = photos().swap_remove(0);
-    let detections = scheduler.classify_admitted(first, image).await.unwrap();
+    let detections = scheduler
+        .classify_admitted(first, image, Depth::AsConfigured)
+        .await
+        .unwrap();
     assert!(!detections.reference.is_empty());
     assert_eq!(scheduler.depth(), 0);
     scheduler.shutdown();
@@ -222,7 +229,7 @@ async fn with_ocr_each_image_gets_its_own_detections_and_its_own_words() {
         .iter()
         .map(|a| {
             let detections = lone.detector.classify(a.view()).unwrap().detections;
-            let read = engine.read_view(&a.view()).unwrap();
+            let read = engine.read_view(&a.view(), Depth::AsConfigured).unwrap();
             (detections, read.lines.into_iter().map(|l| l.text).collect())
         })
         .collect();

@@ -1117,6 +1117,54 @@ async fn the_text_gate_reads_in_full_only_the_images_with_rows_of_glyphs() {
     }
 }
 
+/// The gate sees luma alone, so text set apart from its background by hue alone passes it
+/// unread (tests/fixtures/ocr-gate/README.md); a minor's upload or an empty playlist's
+/// cover is read in full all the same, even after the same bytes passed the gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_strict_profile_reads_every_image_in_full_past_the_gate() {
+    let server = start(|c| {
+        c.ocr.enabled = true;
+        c.ocr.gate = true;
+    })
+    .await;
+    server.wait_ready().await;
+    let bytes = std::fs::read(common::fixtures().join("ocr-gate/same-luma-on-flat.png")).unwrap();
+    let (status, _) = server
+        .screen_bytes(
+            Some(SERVICE_TOKEN),
+            "image/png",
+            bytes.clone(),
+            "artwork_id=hue-1&owner_id=o",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let in_full_before = server.metric("coverguard_ocr_read_in_full_total").await;
+    for (artwork, context) in [
+        ("hue-2", "owner_is_minor=true"),
+        ("hue-3", "playlist_track_count=0"),
+    ] {
+        let (status, record) = server
+            .screen_bytes(
+                Some(SERVICE_TOKEN),
+                "image/png",
+                bytes.clone(),
+                &format!("artwork_id={artwork}&owner_id=o&{context}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{record}");
+        assert_eq!(
+            record["text"]["ocr"][0]["text"], "kik me: jenny_14",
+            "{context}: {record}"
+        );
+        assert_eq!(record["verdict"], "review", "{context}: {record}");
+    }
+    // The second strict screening reuses the first one's verdict: same bytes, same basis.
+    assert_eq!(
+        server.metric("coverguard_ocr_read_in_full_total").await,
+        in_full_before + 1.0
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn words_in_the_artwork_hold_it_with_ocr_on_even_when_the_image_is_cached() {
     let server = start(|c| c.ocr.enabled = true).await;

@@ -306,7 +306,11 @@ async fn screen_one(
             Err(e) => return Ok(Err(e)),
         }
     };
-    let detections = match run.scheduler.classify(Arc::clone(&analysed)).await {
+    let detections = match run
+        .scheduler
+        .classify(Arc::clone(&analysed), run.context.ocr_depth())
+        .await
+    {
         Ok(detections) => detections,
         Err(SchedulerError::Classify(e)) => return Ok(Err(e.into())),
         Err(e) => return Err(e).context("inference stopped"),

@@ -10,6 +10,7 @@ pub mod parse;
 use serde::{Deserialize, Serialize};
 
 use crate::screening::policy::{LabelRule, Policy};
+use crate::text::ocr::Depth;
 
 /// What the caller tells us about the upload.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -48,6 +49,16 @@ impl ScreenContext {
             Some("playlist has no tracks")
         } else {
             None
+        }
+    }
+
+    /// How much of an image in this context is read: in full under the strict profile,
+    /// since the text gate cannot see text set apart by hue alone.
+    pub fn ocr_depth(&self) -> Depth {
+        if self.strict_reason().is_some() {
+            Depth::InFull
+        } else {
+            Depth::AsConfigured
         }
     }
 

@@ -44,7 +44,7 @@ impl Pipeline {
             policy_version: policy.version(),
             analyser: Analyser {
                 model: self.scheduler.model_id().to_string(),
-                analysis: self.analysis(),
+                analysis: self.analysis(context.ocr_depth()),
             },
             banks,
             policy,

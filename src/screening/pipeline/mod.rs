@@ -31,6 +31,7 @@ use crate::screening::scheduler::{Scheduler, SchedulerError};
 use crate::screening::text::Decision;
 use crate::screening::views::ViewSettings;
 use crate::store::{self, ReportWrite, ScreeningRow, ScreeningWrite, Store, StoreError};
+use crate::text::ocr::Depth;
 
 pub use retro::{RetroHit, RetroSummary};
 pub use same_bytes::SameBytes;
@@ -213,11 +214,12 @@ impl Pipeline {
         }
     }
 
-    /// How this pipeline analyses bytes: stored with each screening, and part of the verdict
-    /// cache key, so a screening analysed otherwise (before views existed) is never reused.
-    pub fn analysis(&self) -> String {
+    /// How this pipeline analyses bytes, reading words to `depth`: stored with each
+    /// screening, and part of the verdict cache key, so a screening analysed otherwise
+    /// (before views existed, or read through the gate) is never reused.
+    pub fn analysis(&self, depth: Depth) -> String {
         let views = self.settings.views.analysis();
-        match self.scheduler.ocr_id() {
+        match self.scheduler.ocr_id(depth) {
             // Read with OCR is another analysis: turning it on reads what was cached.
             Some(ocr) => format!("{views};{ocr}"),
             None => views,
@@ -310,7 +312,11 @@ impl Pipeline {
             Some(d) => d,
             None => {
                 self.scheduler
-                    .classify_admitted(admission, Arc::clone(&analysed))
+                    .classify_admitted(
+                        admission,
+                        Arc::clone(&analysed),
+                        submission.context.ocr_depth(),
+                    )
                     .await?
             }
         };

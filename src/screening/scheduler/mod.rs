@@ -23,7 +23,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::classify::{ClassifyError, Detection, Detector, RgbView};
 use crate::screening::analyse::{Analysed, ImageDetections};
-use crate::text::ocr::{OcrEngine, OcrLine};
+use crate::text::ocr::{Depth, OcrEngine, OcrLine};
 use queue::{Queued, WorkQueue};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +70,8 @@ impl Default for SchedulerConfig {
 enum Job {
     /// The detections in each model input ([`Analysed::model_inputs`]).
     Classify(Pending<Vec<Vec<Detection>>>),
-    /// The words in the image and its views.
-    Read(Pending<Vec<OcrLine>>),
+    /// The words in the image and its views, read to that depth.
+    Read(Pending<Vec<OcrLine>>, Depth),
 }
 
 /// A stage waiting for its answer, holding the request's place in the queue until the
@@ -100,7 +100,7 @@ impl Queued for Job {
     fn batch_inputs(&self) -> Option<usize> {
         match self {
             Job::Classify(pending) => Some(pending.image.model_input_count()),
-            Job::Read(_) => None,
+            Job::Read(..) => None,
         }
     }
 }
@@ -172,7 +172,8 @@ pub struct Scheduler {
     capacity: usize,
     stats: Arc<SchedulerStats>,
     model_id: Arc<str>,
-    ocr_id: Option<Arc<str>>,
+    /// The OCR's id as configured, and read in full ([`OcrEngine::id_at`]).
+    ocr_id: Option<(Arc<str>, Arc<str>)>,
     workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -193,7 +194,12 @@ impl Scheduler {
         assert!(!workers.is_empty(), "a scheduler needs at least one worker");
         let max_batch = config.max_batch.max(1);
         let model_id: Arc<str> = workers[0].detector.model_id().into();
-        let ocr_id: Option<Arc<str>> = workers[0].ocr.as_ref().map(|o| o.id().into());
+        let ocr_id = workers[0].ocr.as_ref().map(|o| {
+            (
+                Arc::from(o.id_at(Depth::AsConfigured)),
+                Arc::from(o.id_at(Depth::InFull)),
+            )
+        });
         let queue = Arc::new(WorkQueue::default());
         let stats = Arc::new(SchedulerStats {
             batch_sizes: (0..max_batch).map(|_| AtomicU64::new(0)).collect(),
@@ -239,9 +245,15 @@ impl Scheduler {
         &self.model_id
     }
 
-    /// The OCR every image is read with ([`OcrEngine::id`]); `None` with OCR off.
-    pub fn ocr_id(&self) -> Option<&str> {
-        self.ocr_id.as_deref()
+    /// The OCR an image is read with at `depth` ([`OcrEngine::id_at`]); `None` with OCR
+    /// off.
+    pub fn ocr_id(&self, depth: Depth) -> Option<&str> {
+        self.ocr_id
+            .as_ref()
+            .map(|(configured, in_full)| match depth {
+                Depth::AsConfigured => &**configured,
+                Depth::InFull => &**in_full,
+            })
     }
 
     pub fn stats(&self) -> &SchedulerStats {
@@ -286,11 +298,15 @@ impl Scheduler {
         }
     }
 
-    /// Queue one image (its reference decoding and every view) for inference; refused at
-    /// once when the queue is full.
-    pub async fn classify(&self, image: Arc<Analysed>) -> Result<ImageDetections, SchedulerError> {
+    /// Queue one image (its reference decoding and every view) for inference, its words
+    /// read to `depth`; refused at once when the queue is full.
+    pub async fn classify(
+        &self,
+        image: Arc<Analysed>,
+        depth: Depth,
+    ) -> Result<ImageDetections, SchedulerError> {
         let admission = self.admit()?;
-        self.classify_admitted(admission, image).await
+        self.classify_admitted(admission, image, depth).await
     }
 
     /// Queue one image for inference under a place already taken with [`Scheduler::admit`].
@@ -298,6 +314,7 @@ impl Scheduler {
         &self,
         admission: Admission,
         image: Arc<Analysed>,
+        depth: Depth,
     ) -> Result<ImageDetections, SchedulerError> {
         let place = Arc::new(admission.permit);
         let (classified, detections) = oneshot::channel();
@@ -308,11 +325,14 @@ impl Scheduler {
         })];
         let words = self.ocr_id.is_some().then(|| {
             let (read, words) = oneshot::channel();
-            stages.push(Job::Read(Pending {
-                image,
-                reply: read,
-                place: Arc::clone(&place),
-            }));
+            stages.push(Job::Read(
+                Pending {
+                    image,
+                    reply: read,
+                    place: Arc::clone(&place),
+                },
+                depth,
+            ));
             words
         });
         // The place is held by the stages alone, and freed with the last of them.
@@ -393,9 +413,9 @@ fn worker_loop(
         for job in jobs {
             match job {
                 Job::Classify(pending) if !pending.abandoned() => batch.push(pending),
-                Job::Read(pending) if !pending.abandoned() => {
+                Job::Read(pending, depth) if !pending.abandoned() => {
                     let answer = match ocr.as_mut() {
-                        Some(engine) => read_words(engine, &pending.image, stats),
+                        Some(engine) => read_words(engine, &pending.image, depth, stats),
                         None => Err(ClassifyError::Inference(
                             "this worker has no OCR to read the words with".into(),
                         )
@@ -403,7 +423,7 @@ fn worker_loop(
                     };
                     pending.answer(answer);
                 }
-                Job::Classify(_) | Job::Read(_) => {}
+                Job::Classify(_) | Job::Read(..) => {}
             }
         }
         if !batch.is_empty() {
@@ -476,6 +496,7 @@ fn classify_batch(
 fn read_words(
     engine: &mut OcrEngine,
     image: &Analysed,
+    depth: Depth,
     stats: &SchedulerStats,
 ) -> Result<Vec<OcrLine>, SchedulerError> {
     let started = Instant::now();
@@ -484,8 +505,9 @@ fn read_words(
     let mut outcome = Ok(());
     let mut read_in_full = false;
     for (input, view) in image.model_inputs().iter().zip(views) {
-        let read =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.read_view(input)));
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.read_view(input, depth)
+        }));
         match read {
             Ok(Ok(read)) => {
                 read_in_full |= read.read_in_full;

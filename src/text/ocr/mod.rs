@@ -55,6 +55,16 @@ pub enum Reading {
     EveryImage,
 }
 
+/// How much of one image is read: as the engine's [`Reading`] says, or in full whatever
+/// the gate finds. The gate sees luma alone, so text set apart from its background by hue
+/// alone passes it unread; where the risk is highest that is not a saving to make.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Depth {
+    #[default]
+    AsConfigured,
+    InFull,
+}
+
 /// The lines read in one image, and whether it was read in full or the gate let it pass
 /// as having no text.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -148,6 +158,9 @@ impl OcrParams {
     }
 }
 
+/// What [`OcrEngine::id`] ends with when the engine reads through the gate.
+const GATE_MARK: &str = "+gate";
+
 impl OcrEngine {
     /// Loads the models with the manifest's processing facts.
     pub fn load(
@@ -163,7 +176,7 @@ impl OcrEngine {
             .asset(&spec.asset)
             .map_or("unknown", |a| &a.sha256[..12]);
         let gate = match reading {
-            Reading::Gated(_) => "+gate",
+            Reading::Gated(_) => GATE_MARK,
             Reading::EveryImage => "",
         };
         Ok(OcrEngine {
@@ -182,11 +195,28 @@ impl OcrEngine {
         &self.id
     }
 
-    /// A decoded image read as the engine's [`Reading`] says, boxes in the source
-    /// image's pixels (a reduced-scale decode is scaled back up).
-    pub fn read_view(&mut self, view: &crate::classify::RgbView<'_>) -> Result<Read, OcrError> {
+    /// [`OcrEngine::id`] of a read at `depth`: without the gate's mark when read in full.
+    pub fn id_at(&self, depth: Depth) -> &str {
+        match depth {
+            Depth::AsConfigured => &self.id,
+            Depth::InFull => self.id.strip_suffix(GATE_MARK).unwrap_or(&self.id),
+        }
+    }
+
+    /// A decoded image read as the engine's [`Reading`] says (every image, at
+    /// [`Depth::InFull`]), boxes in the source image's pixels (a reduced-scale decode is
+    /// scaled back up).
+    pub fn read_view(
+        &mut self,
+        view: &crate::classify::RgbView<'_>,
+        depth: Depth,
+    ) -> Result<Read, OcrError> {
         let (rgb, w, h) = (view.rgb, view.width as usize, view.height as usize);
-        let mut read = match &self.reading {
+        let reading = match depth {
+            Depth::AsConfigured => &self.reading,
+            Depth::InFull => &Reading::EveryImage,
+        };
+        let mut read = match reading {
             Reading::Gated(gate) => {
                 let gate = gate.clone();
                 self.read_gated(rgb, w, h, &gate)?

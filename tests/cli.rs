@@ -272,33 +272,36 @@ fn scan_with_ocr_reads_the_words_in_the_artwork() {
 }
 
 /// As the service does: under the strict profile every image is read in full, past the
-/// gate, which cannot see text set apart from its background by hue alone.
+/// gate, which lets pass some text rapidocr reads (tests/fixtures/ocr-gate/README.md).
 #[test]
 fn scan_with_ocr_reads_every_image_of_the_strict_profile_in_full() {
-    let hue_only = fixtures().join("ocr-gate/same-luma-on-flat.png");
+    let hue_only = fixtures().join("ocr-gate/same-luma-on-photo.png");
+    let unread = scan(&["--json", "--ocr", s(&hue_only)]);
+    assert!(
+        unread.lines[0]["text"]["ocr"]
+            .as_array()
+            .is_none_or(|l| l.is_empty()),
+        "premise: the gate lets this cover pass unread; if it reads it now, keep one it \
+         misses in its place: {:?}",
+        unread.lines[0]
+    );
     for context in [
         ["--owner-is-minor", "true"],
         ["--playlist-track-count", "0"],
     ] {
         let read = scan(&["--json", "--ocr", context[0], context[1], s(&hue_only)]);
-        assert_eq!(read.status, 1, "{context:?}: {}", read.stderr);
-        let record = &read.lines[0];
-        assert_eq!(record["verdict"], "review", "{context:?}: {record}");
-        assert_eq!(
-            record["text"]["ocr"][0]["text"], "kik me: jenny_14",
-            "{record}"
+        assert!(read.status <= 1, "{context:?}: {}", read.stderr);
+        let lines: Vec<&str> = read.lines[0]["text"]["ocr"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{context:?}: {:?}", read.lines[0]))
+            .iter()
+            .filter_map(|l| l["text"].as_str())
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("Vol. 2")),
+            "{context:?}: {lines:?}"
         );
-        assert!(has_ocr_signal(record, "contact_handle"), "{record}");
     }
-}
-
-/// Whether a record's words read in the artwork gave a signal of `kind`.
-fn has_ocr_signal(record: &serde_json::Value, kind: &str) -> bool {
-    record["text"]["signals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|s| s["source"] == "ocr" && s["kind"] == kind)
 }
 
 #[test]
@@ -327,7 +330,14 @@ fn scan_with_ocr_reads_words_shown_only_in_a_later_frame() {
     for line in lines {
         assert_eq!(line["view"]["frame"], 1, "read in the second frame: {line}");
     }
-    assert!(has_ocr_signal(record, "contact_handle"), "{record}");
+    assert!(
+        record["text"]["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source"] == "ocr" && s["kind"] == "contact_handle"),
+        "{record}"
+    );
 }
 
 #[test]

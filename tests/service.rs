@@ -1117,9 +1117,10 @@ async fn the_text_gate_reads_in_full_only_the_images_with_rows_of_glyphs() {
     }
 }
 
-/// The gate sees luma alone, so text set apart from its background by hue alone passes it
-/// unread (tests/fixtures/ocr-gate/README.md); a minor's upload or an empty playlist's
-/// cover is read in full all the same, even after the same bytes passed the gate.
+/// The gate lets pass some text that rapidocr reads (tests/fixtures/ocr-gate/README.md:
+/// a 12 px line set apart from a photo by hue alone); a minor's upload or an empty
+/// playlist's cover is read in full all the same, even after the same bytes passed the
+/// gate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_strict_profile_reads_every_image_in_full_past_the_gate() {
     let server = start(|c| {
@@ -1128,8 +1129,8 @@ async fn the_strict_profile_reads_every_image_in_full_past_the_gate() {
     })
     .await;
     server.wait_ready().await;
-    let bytes = std::fs::read(common::fixtures().join("ocr-gate/same-luma-on-flat.png")).unwrap();
-    let (status, _) = server
+    let bytes = std::fs::read(common::fixtures().join("ocr-gate/same-luma-on-photo.png")).unwrap();
+    let (status, unread) = server
         .screen_bytes(
             Some(SERVICE_TOKEN),
             "image/png",
@@ -1138,6 +1139,13 @@ async fn the_strict_profile_reads_every_image_in_full_past_the_gate() {
         )
         .await;
     assert_eq!(status, 200);
+    assert!(
+        unread["text"]["ocr"]
+            .as_array()
+            .is_none_or(|l| l.is_empty()),
+        "premise: the gate lets this cover pass unread; if it reads it now, keep one it \
+         misses in its place: {unread}"
+    );
     let in_full_before = server.metric("coverguard_ocr_read_in_full_total").await;
     for (artwork, context) in [
         ("hue-2", "owner_is_minor=true"),
@@ -1152,11 +1160,16 @@ async fn the_strict_profile_reads_every_image_in_full_past_the_gate() {
             )
             .await;
         assert_eq!(status, 200, "{record}");
-        assert_eq!(
-            record["text"]["ocr"][0]["text"], "kik me: jenny_14",
-            "{context}: {record}"
+        let lines: Vec<&str> = record["text"]["ocr"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{context}: no words read: {record}"))
+            .iter()
+            .filter_map(|l| l["text"].as_str())
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("Vol. 2")),
+            "{context}: {lines:?}"
         );
-        assert_eq!(record["verdict"], "review", "{context}: {record}");
     }
     // The second strict screening reuses the first one's verdict: same bytes, same basis.
     assert_eq!(

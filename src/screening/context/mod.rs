@@ -53,7 +53,7 @@ impl ScreenContext {
     }
 
     /// How much of an image in this context is read: in full under the strict profile,
-    /// since the text gate cannot see text set apart by hue alone.
+    /// since the text gate lets pass some text the reading reads.
     pub fn ocr_depth(&self) -> Depth {
         if self.strict_reason().is_some() {
             Depth::InFull

@@ -2,8 +2,9 @@
 //! detector costs more than the explicit-content model. Rendered text is a row of
 //! glyphs: blobs of one ink, darker or lighter than their surroundings, of about one
 //! height, standing on one line. The gate binarises against the local mean, keeps the
-//! glyph-like connected blobs and chains them into rows; each row becomes a seed
-//! rectangle where the detector is then run on its own ([`OcrEngine::read_gated`]).
+//! glyph-like connected blobs and chains them into rows, in the luma and in two
+//! opponent-colour planes ([`seeds_in_colour`]); each row becomes a seed rectangle where
+//! the detector is then run on its own ([`OcrEngine::read_gated`]).
 //!
 //! The thresholds were chosen on the OCR fixture (tests/fixtures/ocr) against photos
 //! without text; the recall test and the README give the figures.
@@ -253,6 +254,77 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
         (w, h),
         (dst_w, dst_h),
     )
+}
+
+/// Two opponent-colour planes of an RGB8 image at `dst_w` x `dst_h`, red against green
+/// (128 + R - G) and blue against yellow (128 + B - (R + G) / 2), clamped to 0..=255.
+/// Text set apart from its background by hue alone has no contrast in luma, and contrast
+/// in one of these. Each output is the mean of the 2 x 2 source pixels around its centre
+/// (bilinear at half size, a sparse sample below it): colour is usually stored at half
+/// resolution anyway (JPEG's 4:2:0), and one pass over the pixels keeps it cheap.
+pub fn opponents_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> [Vec<u8>; 2] {
+    debug_assert_eq!(rgb.len(), w * h * 3);
+    let (mut red_green, mut blue_yellow) = (vec![128u8; dst_w * dst_h], vec![128u8; dst_w * dst_h]);
+    if w == 0 || h == 0 {
+        return [red_green, blue_yellow];
+    }
+    let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
+    for (y, &(y0, y1, _)) in ys.iter().enumerate() {
+        let (upper, lower) = (
+            &rgb[y0 * w * 3..(y0 + 1) * w * 3],
+            &rgb[y1 * w * 3..(y1 + 1) * w * 3],
+        );
+        let row = y * dst_w..(y + 1) * dst_w;
+        for ((rg, by), &(x0, x1, _)) in red_green[row.clone()]
+            .iter_mut()
+            .zip(&mut blue_yellow[row])
+            .zip(&xs)
+        {
+            let mut sum = [0i32; 3];
+            for line in [upper, lower] {
+                for x in [x0, x1] {
+                    for (s, &v) in sum.iter_mut().zip(&line[x * 3..x * 3 + 3]) {
+                        *s += i32::from(v);
+                    }
+                }
+            }
+            let [r, g, b] = sum;
+            *rg = (128 + (r - g) / 4).clamp(0, 255) as u8;
+            *by = (128 + (2 * b - r - g) / 8).clamp(0, 255) as u8;
+        }
+    }
+    [red_green, blue_yellow]
+}
+
+/// The rows of glyphs [`seeds`] finds in the image's luma at the detector's `w` x `h`,
+/// and in its two opponent-colour planes at half that ([`opponents_at`]), those brought
+/// back to `w` x `h`.
+pub fn seeds_in_colour(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    (w, h): (usize, usize),
+    params: &GateParams,
+) -> Vec<Seed> {
+    let mut found = seeds(&grey_at(rgb, width, height, w, h), w, h, params);
+    let (hw, hh) = (w / 2, h / 2);
+    if hw > 0 && hh > 0 {
+        for plane in opponents_at(rgb, width, height, hw, hh) {
+            // No glyph stands further from its local mean than the plane's range (a grey
+            // image's planes are flat).
+            let (lo, hi) = plane
+                .iter()
+                .fold((u8::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            if f64::from(hi.saturating_sub(lo)) < params.min_contrast {
+                continue;
+            }
+            found.extend(seeds(&plane, hw, hh, params).into_iter().map(|s| Seed {
+                rect: s.rect.doubled(1, w, h),
+                glyph_height: 2.0 * s.glyph_height,
+            }));
+        }
+    }
+    found
 }
 
 /// One output coordinate's two source neighbours and the weight of the second.
@@ -1016,6 +1088,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn opponent_planes_set_red_against_green_and_blue_against_yellow() {
+        let flat = |rgb: [u8; 3]| -> Vec<u8> { (0..16).flat_map(|_| rgb).collect() };
+        // Orange, cyan and grey, each 4 x 4, halved.
+        for (rgb, expected) in [
+            ([240, 140, 40], [228, 0]),
+            ([0, 226, 226], [0, 241]),
+            ([90, 90, 90], [128, 128]),
+        ] {
+            let planes = opponents_at(&flat(rgb), 4, 4, 2, 2);
+            for (plane, want) in planes.iter().zip(expected) {
+                assert_eq!(plane, &vec![want; 4], "{rgb:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_in_a_colour_of_the_backgrounds_luma_is_found_in_the_colour_planes() {
+        let (w, h) = (600, 300);
+        // Cyan on orange, of one luma (158.4 and 158.5); letters 36 px tall.
+        let (ink, paper) = ([0u8, 226, 226], [240u8, 140, 40]);
+        let bars: Vec<_> = letters(8, 40, 40)
+            .into_iter()
+            .map(|(x, y, bw, bh)| (3 * x, 3 * y, 3 * bw, 3 * bh))
+            .collect();
+        let rgb: Vec<u8> = image(w, h, 230, &bars)
+            .iter()
+            .flat_map(|&v| if v == 20 { ink } else { paper })
+            .collect();
+        let params = GateParams::default();
+        assert!(seeds(&grey_at(&rgb, w, h, w, h), w, h, &params).is_empty());
+        let found = seeds_in_colour(&rgb, w, h, (w, h), &params);
+        assert!(
+            found
+                .iter()
+                .any(|s| s.rect.x0 < 120 && s.rect.x1 > 351 && s.rect.y0 < 120 && s.rect.y1 > 156),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -158,6 +158,20 @@ fn a_title_in_large_letters_is_confirmed_at_a_smaller_scale() {
     }
 }
 
+/// Text set apart from its background by hue alone (tests/fixtures/ocr-gate/README.md):
+/// no row of glyphs in the luma, one in the opponent-colour planes, which the detector,
+/// given the colour, confirms.
+#[test]
+fn a_line_in_a_colour_of_its_backgrounds_luma_is_read() {
+    let path = gate_case("same-luma-on-flat.png");
+    let windows = read_in_full_with(&path, "jenny_14");
+    let d = decode_file(&path);
+    let (w, h) = (windows.width, windows.height);
+    let luma = super::gate::grey_at(&d.rgb, d.width as usize, d.height as usize, w, h);
+    let in_luma = super::gate::seeds(&luma, w, h, &GateParams::default());
+    assert!(in_luma.is_empty(), "a row in the luma: {in_luma:?}");
+}
+
 /// The detector is not steady across scales on large bold text: in the fixture's
 /// `text-19.png` it finds "im 12" (72 px, glyphs about 52 px tall) at full scale and not
 /// at 0.85. Rows of glyphs this tall are shown at full scale.

@@ -56,8 +56,8 @@ pub enum Reading {
 }
 
 /// How much of one image is read: as the engine's [`Reading`] says, or in full whatever
-/// the gate finds. The gate sees luma alone, so text set apart from its background by hue
-/// alone passes it unread; where the risk is highest that is not a saving to make.
+/// the gate finds. The gate lets pass some text the reading reads (a small line set apart
+/// from a photo by hue alone, say); where the risk is highest that is not a saving to make.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Depth {
     #[default]
@@ -329,7 +329,7 @@ impl OcrEngine {
         gate: &GateParams,
     ) -> Option<GateWindows> {
         let (w, h) = detect::detector_size(width, height, &self.detect)?;
-        let seeds = gate::seeds(&gate::grey_at(rgb, width, height, w, h), w, h, gate);
+        let seeds = gate::seeds_in_colour(rgb, width, height, (w, h), gate);
         let min_side = 2 * DETECTOR_STRIDE;
         let mut windows = Vec::new();
         for k in 0..=gate::MAX_HALVINGS {

@@ -228,7 +228,8 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
     if w == 0 || h == 0 {
         return vec![0; dst_w * dst_h];
     }
-    let luma_of = |i: usize| luma_thousandths(&rgb[i * 3..i * 3 + 3]) as f32 / 1000.0;
+    let of = |p: &[u8]| luma_thousandths(p) as f32 / 1000.0;
+    let luma_of = |i: usize| of(&rgb[i * 3..i * 3 + 3]);
     // Each needed source row's luma once when the row has no more pixels than taps (two
     // an output, near the detector's size); otherwise only the sampled pixels' (a 3000
     // px photo has 25 times the detector's pixels).
@@ -237,8 +238,16 @@ pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Ve
     sample(
         |y, xs, out| {
             if dense {
-                for (l, x) in row_luma.iter_mut().zip(y * w..) {
-                    *l = luma_of(x);
+                let pixels = rgb[y * w * 3..(y + 1) * w * 3].chunks_exact(3);
+                // The same width across: every tap is its own pixel, weight 0.
+                if w == out.len() {
+                    for (o, p) in out.iter_mut().zip(pixels) {
+                        *o = of(p);
+                    }
+                    return;
+                }
+                for (l, p) in row_luma.iter_mut().zip(pixels) {
+                    *l = of(p);
                 }
                 for (o, &(x0, x1, fx)) in out.iter_mut().zip(xs) {
                     let (a, b) = (row_luma[x0], row_luma[x1]);

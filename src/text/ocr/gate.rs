@@ -445,18 +445,14 @@ struct LocalMean {
 impl LocalMean {
     fn new(gray: &[u8], w: usize, h: usize, window: usize) -> LocalMean {
         let r = window / 2;
-        // 255 x 736 x 736 fits in u32 many times over.
-        let mut integral = vec![0u32; (w + 1) * (h + 1)];
-        for (y, pixels) in gray.chunks_exact(w.max(1)).enumerate() {
-            // Row y + 1 from row y, as slices so that no index is checked per pixel.
-            let (above, below) = integral.split_at_mut((y + 1) * (w + 1));
-            let above = &above[y * (w + 1) + 1..];
-            let mut row = 0u32;
-            for ((cell, &up), &v) in below[1..w + 1].iter_mut().zip(above).zip(pixels) {
-                row += v as u32;
-                *cell = up + row;
-            }
-        }
+        // Each column's sum over the rows of the current window, moved down a row at a
+        // time (whole rows added and taken away, which vectorises), and their running
+        // sums across: columns[x] is the window's sum over columns 0..x. 255 x 736 x 736
+        // fits in u32 many times over.
+        let mut vertical = vec![0u32; w];
+        let mut columns = vec![0u32; w + 1];
+        let rows_of = |y: usize| &gray[y * w..(y + 1) * w];
+        let (mut ya, mut yb) = (0, 0);
         // Each column's window bounds and width, the same for every row.
         let spans: Vec<(usize, usize)> = (0..w)
             .map(|x| (x.saturating_sub(r), (x + r + 1).min(w)))
@@ -464,13 +460,22 @@ impl LocalMean {
         let full = 2 * r + 1;
         let interior = r..w.saturating_sub(r);
         let mut mean = vec![0u8; w * h];
-        let mut columns = vec![0u32; w + 1];
         for y in 0..h {
-            let (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
-            let top = &integral[ya * (w + 1)..(ya + 1) * (w + 1)];
-            let bottom = &integral[yb * (w + 1)..(yb + 1) * (w + 1)];
-            for ((c, t), b) in columns.iter_mut().zip(top).zip(bottom) {
-                *c = b - t;
+            for enter in yb..(y + r + 1).min(h) {
+                for (s, &v) in vertical.iter_mut().zip(rows_of(enter)) {
+                    *s += u32::from(v);
+                }
+            }
+            for leave in ya..y.saturating_sub(r) {
+                for (s, &v) in vertical.iter_mut().zip(rows_of(leave)) {
+                    *s -= u32::from(v);
+                }
+            }
+            (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
+            let mut running = 0u32;
+            for (c, &v) in columns[1..].iter_mut().zip(&vertical) {
+                running += v;
+                *c = running;
             }
             let rows = (yb - ya) as u32;
             // Away from the left and right edges every window is whole across, so one

@@ -1,6 +1,8 @@
 //! Where the text gate's time goes, image by image: the pass over the pixels (rows of
 //! glyphs and the windows' pixels) and each detector window, with the window's size at
-//! the detector's scale, the size it is shown at, and the boxes found. Best of five.
+//! the detector's scale, the size it is shown at, and the boxes found; then the pass's
+//! parts summed over the set (the grey image, the colour planes, the rows found in
+//! each). Best of five.
 //!
 //! ```sh
 //! cargo run --release --example gate_costs -- [DIR]
@@ -18,7 +20,7 @@ use std::time::Instant;
 use anyhow::Context;
 use coverguard::decode::{self, DecodeLimits};
 use coverguard::provision::{self, Cache};
-use coverguard::text::ocr::{GateParams, OcrEngine, Reading};
+use coverguard::text::ocr::{gate, GateParams, OcrEngine, Reading};
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
@@ -37,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     };
     let limits = DecodeLimits::default();
     let (mut pixel_total, mut detector_total) = (0.0, 0.0);
+    let mut parts = [0.0f64; 4];
     for (name, bytes) in &photos {
         let d = decode::decode(bytes, &limits).with_context(|| name.clone())?;
         let (w, h) = (d.width as usize, d.height as usize);
@@ -68,6 +71,16 @@ fn main() -> anyhow::Result<()> {
             println!("{name:32} too flat to scale: read in full");
             continue;
         }
+        let Some(sized) = engine.gate_windows(&d.rgb, w, h, &gate) else {
+            continue;
+        };
+        for (total, best) in
+            parts
+                .iter_mut()
+                .zip(pass_parts(&d.rgb, w, h, (sized.width, sized.height), &gate))
+        {
+            *total += best;
+        }
         pixel_total += pixel_best;
         detector_total += detector_best;
         println!("{name:32} pixels {pixel_best:6.2} ms  detector {detector_best:6.2} ms");
@@ -79,5 +92,40 @@ fn main() -> anyhow::Result<()> {
         "{} images: pixels {pixel_total:.1} ms, detector {detector_total:.1} ms",
         photos.len()
     );
+    let [grey, planes, luma_rows, plane_rows] = parts;
+    println!(
+        "the pass's parts: grey image {grey:.1} ms, colour planes {planes:.1} ms, \
+         rows in the luma {luma_rows:.1} ms, rows in the planes {plane_rows:.1} ms"
+    );
     Ok(())
+}
+
+/// The best of five of each part of the gate's pass over an image's pixels at the
+/// detector's `w` x `h`, as `gate::seeds_in_colour` runs them (both planes looked in, where
+/// the gate skips one whose range is under `min_contrast`).
+fn pass_parts(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    (w, h): (usize, usize),
+    params: &GateParams,
+) -> [f64; 4] {
+    let mut best = [f64::MAX; 4];
+    for _ in 0..5 {
+        let start = Instant::now();
+        let grey = gate::grey_at(rgb, width, height, w, h);
+        best[0] = best[0].min(ms(start));
+        let start = Instant::now();
+        let planes = gate::opponents_at(rgb, width, height, w / 2, h / 2);
+        best[1] = best[1].min(ms(start));
+        let start = Instant::now();
+        std::hint::black_box(gate::seeds(&grey, w, h, params));
+        best[2] = best[2].min(ms(start));
+        let start = Instant::now();
+        for plane in &planes {
+            std::hint::black_box(gate::seeds(plane, w / 2, h / 2, params));
+        }
+        best[3] = best[3].min(ms(start));
+    }
+    best
 }

@@ -287,8 +287,8 @@ pub fn opponents_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) 
         .iter()
         .enumerate()
         .all(|(i, &(x0, x1, _))| (x0, x1) == (2 * i, 2 * i + 1));
-    let opponents = |a: &[u16; 3], b: &[u16; 3]| {
-        let [r, g, b] = [0, 1, 2].map(|c| i32::from(a[c]) + i32::from(b[c]));
+    let opponents = |left: &[u16; 3], right: &[u16; 3]| {
+        let [r, g, b] = [0, 1, 2].map(|c| i32::from(left[c]) + i32::from(right[c]));
         (
             (128 + (r - g) / 4).clamp(0, 255) as u8,
             (128 + (2 * b - r - g) / 8).clamp(0, 255) as u8,
@@ -305,8 +305,8 @@ pub fn opponents_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) 
         let row = y * dst_w..(y + 1) * dst_w;
         let outputs = red_green[row.clone()].iter_mut().zip(&mut blue_yellow[row]);
         if halving {
-            for ((rg, by), [a, b]) in outputs.zip(pair.as_chunks::<2>().0) {
-                (*rg, *by) = opponents(a, b);
+            for ((rg, by), [left, right]) in outputs.zip(pair.as_chunks::<2>().0) {
+                (*rg, *by) = opponents(left, right);
             }
         } else {
             for ((rg, by), &(x0, x1, _)) in outputs.zip(&xs) {

@@ -452,7 +452,12 @@ impl LocalMean {
         let mut vertical = vec![0u32; w];
         let mut columns = vec![0u32; w + 1];
         let rows_of = |y: usize| &gray[y * w..(y + 1) * w];
-        let (mut ya, mut yb) = (0, 0);
+        // Rows 0..r are in every window that starts at the top; row y + r enters at row y.
+        for above in 0..r.min(h) {
+            for (s, &v) in vertical.iter_mut().zip(rows_of(above)) {
+                *s += u32::from(v);
+            }
+        }
         // Each column's window bounds and width, the same for every row.
         let spans: Vec<(usize, usize)> = (0..w)
             .map(|x| (x.saturating_sub(r), (x + r + 1).min(w)))
@@ -461,17 +466,18 @@ impl LocalMean {
         let interior = r..w.saturating_sub(r);
         let mut mean = vec![0u8; w * h];
         for y in 0..h {
-            for enter in yb..(y + r + 1).min(h) {
-                for (s, &v) in vertical.iter_mut().zip(rows_of(enter)) {
+            if y + r < h {
+                for (s, &v) in vertical.iter_mut().zip(rows_of(y + r)) {
                     *s += u32::from(v);
                 }
             }
-            for leave in ya..y.saturating_sub(r) {
-                for (s, &v) in vertical.iter_mut().zip(rows_of(leave)) {
+            // Row y - r - 1 has just left the window.
+            if y > r {
+                for (s, &v) in vertical.iter_mut().zip(rows_of(y - r - 1)) {
                     *s -= u32::from(v);
                 }
             }
-            (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
+            let (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(h));
             let mut running = 0u32;
             for (c, &v) in columns[1..].iter_mut().zip(&vertical) {
                 running += v;

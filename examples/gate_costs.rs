@@ -45,12 +45,14 @@ fn main() -> anyhow::Result<()> {
         let (w, h) = (d.width as usize, d.height as usize);
         let (mut pixel_best, mut detector_best) = (f64::MAX, f64::MAX);
         let mut windows = Vec::new();
+        let mut size = None;
         for _ in 0..5 {
             let start = Instant::now();
             let Some(gated) = engine.gate_windows(&d.rgb, w, h, &gate) else {
                 break;
             };
             pixel_best = pixel_best.min(ms(start));
+            size = Some((gated.width, gated.height));
             let start = Instant::now();
             windows.clear();
             for (r, pixels) in &gated.windows {
@@ -67,18 +69,11 @@ fn main() -> anyhow::Result<()> {
             }
             detector_best = detector_best.min(ms(start));
         }
-        if pixel_best == f64::MAX {
+        let Some(size) = size else {
             println!("{name:32} too flat to scale: read in full");
             continue;
-        }
-        let Some(sized) = engine.gate_windows(&d.rgb, w, h, &gate) else {
-            continue;
         };
-        for (total, best) in
-            parts
-                .iter_mut()
-                .zip(pass_parts(&d.rgb, w, h, (sized.width, sized.height), &gate))
-        {
+        for (total, best) in parts.iter_mut().zip(pass_parts(&d.rgb, w, h, size, &gate)) {
             *total += best;
         }
         pixel_total += pixel_best;

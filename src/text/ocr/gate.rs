@@ -413,8 +413,12 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
     let (dark_ink, light_ink) = mean.ink(gray, params.delta);
     let mut rects = Vec::new();
     for ink in [dark_ink, light_ink] {
-        let glyphs = glyphs(gray, &mean, &ink, params);
+        let blobs = blobs(gray, &mean, &ink);
         for vertical in [false, true] {
+            let glyphs: Vec<Glyph> = blobs
+                .iter()
+                .filter_map(|b| b.glyph(params, vertical))
+                .collect();
             for (bounds, glyph_height) in rows(&glyphs, vertical, params) {
                 let margin = 0.6 * glyph_height + 4.0;
                 let clip = |v: f64, hi: usize| v.clamp(0.0, hi as f64) as usize;
@@ -594,17 +598,26 @@ impl Blob {
 
     /// The blob as a glyph, if it looks like one: of a glyph's height and proportions,
     /// in clear contrast with its surroundings, of one ink, filling enough of its box.
-    fn glyph(&self, params: &GateParams) -> Option<Glyph> {
+    /// A glyph of a row read down (`vertical`: text turned a quarter) must pass both as
+    /// it stands and turned: turned, so that its height across the row is a glyph's,
+    /// which strokes stacked end to end (grass blades) are not; as it stands, so that
+    /// rows read down take no shape that rows read across refuse. A turned line loses
+    /// its thinnest letters (an l lying flat) to that, not its row.
+    fn glyph(&self, params: &GateParams, vertical: bool) -> Option<Glyph> {
         let (n, sum, sum2) = (self.n as f64, self.sum as f64, self.sum2 as f64);
         let (bw, bh) = (
             (self.x1 - self.x0 + 1) as f64,
             (self.y1 - self.y0 + 1) as f64,
         );
+        let shaped = |bw: f64, bh: f64| {
+            (params.min_height as f64..=params.max_height as f64).contains(&bh)
+                && bw <= 3.0 * bh
+                && bh <= 18.0 * bw
+        };
         let contrast = self.contrast as f64 / n;
         let spread = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
-        let glyph_like = (params.min_height as f64..=params.max_height as f64).contains(&bh)
-            && bw <= 3.0 * bh
-            && bh <= 18.0 * bw
+        let glyph_like = shaped(bw, bh)
+            && (!vertical || shaped(bh, bw))
             && contrast >= params.min_contrast
             && spread <= params.max_spread * contrast
             && n >= params.min_fill * bw * bh;
@@ -616,14 +629,6 @@ impl Blob {
             ink: sum / n,
         })
     }
-}
-
-/// The blobs of `ink` that look like glyphs, in the raster order of their first pixel.
-fn glyphs(gray: &[u8], mean: &LocalMean, ink: &[u8], params: &GateParams) -> Vec<Glyph> {
-    blobs(gray, mean, ink)
-        .iter()
-        .filter_map(|b| b.glyph(params))
-        .collect()
 }
 
 /// The root of `a`'s set in a union-find forest, halving the path on the way.
@@ -1262,16 +1267,85 @@ mod tests {
             *v = 255 - *v;
         }
         assert_eq!(seeds(&g, w, h, &GateParams::default()).len(), 1);
-        // The same row turned a quarter: transpose it.
-        let (tw, th) = (h, w);
+        // The same row turned a quarter.
         let wide = image(200, 120, 230, &letters(8, 40, 40));
-        let mut turned = vec![0u8; tw * th];
-        for y in 0..120 {
-            for x in 0..200 {
-                turned[x * 120 + y] = wide[y * 200 + x];
+        assert_eq!(
+            seeds(
+                &transposed(&wide, 200, 120),
+                120,
+                200,
+                &GateParams::default()
+            )
+            .len(),
+            1
+        );
+    }
+
+    /// A `w` x `h` grey image turned a quarter and mirrored: its transpose, `h` x `w`.
+    fn transposed(g: &[u8], w: usize, h: usize) -> Vec<u8> {
+        let mut t = vec![0u8; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                t[x * h + y] = g[y * w + x];
             }
         }
-        assert_eq!(seeds(&turned, 120, 200, &GateParams::default()).len(), 1);
+        t
+    }
+
+    #[test]
+    fn a_row_turned_a_quarter_is_found_turned_and_stacked_strokes_are_no_row() {
+        let (w, h) = (160, 120);
+        let row = letters(6, 20, 30);
+        // Strokes stacked end to end, as grass blades stand: read down, each would be a
+        // glyph six times wider than tall, which no row read across takes.
+        let blades: Vec<_> = (0..6).map(|i| (120, 10 + i * 16, 2, 12)).collect();
+        let sorted = |mut s: Vec<Seed>| {
+            s.sort_by_key(|s| (s.rect.x0, s.rect.y0, s.rect.x1, s.rect.y1));
+            s
+        };
+        let params = GateParams::default();
+        for (name, bars) in [("row", row), ("blades", blades)] {
+            let g = image(w, h, 230, &bars);
+            let upright = sorted(seeds(&g, w, h, &params));
+            let turned = seeds(&transposed(&g, w, h), h, w, &params)
+                .into_iter()
+                .map(|s| Seed {
+                    rect: Rect {
+                        x0: s.rect.y0,
+                        y0: s.rect.x0,
+                        x1: s.rect.y1,
+                        y1: s.rect.x1,
+                    },
+                    ..s
+                })
+                .collect();
+            assert_eq!(upright, sorted(turned), "{name}");
+            assert_eq!(upright.len(), usize::from(name == "row"), "{name}");
+        }
+    }
+
+    #[test]
+    fn letters_split_by_spaces_still_make_a_row() {
+        // "n n n n n" with gaps of one, two and three letter widths, then up to the
+        // greatest gap a row bridges: spacing letters out is an evasion, not a texture.
+        let params = GateParams::default();
+        let (width, height) = (7, 12);
+        let reach = (params.max_gap * height as f64) as usize;
+        for (gap, found) in [
+            (width, 1),
+            (2 * width, 1),
+            (3 * width, 1),
+            (reach, 1),
+            (reach + 1, 0),
+        ] {
+            let pitch = width + gap;
+            let bars: Vec<_> = (0..5)
+                .flat_map(|i| letters(1, 10 + i * pitch, 40))
+                .collect();
+            let w = 20 + 5 * pitch;
+            let g = image(w, 100, 230, &bars);
+            assert_eq!(seeds(&g, w, 100, &params).len(), found, "gap {gap}");
+        }
     }
 
     #[test]

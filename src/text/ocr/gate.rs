@@ -413,11 +413,17 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
     let (dark_ink, light_ink) = mean.ink(gray, params.delta);
     let mut rects = Vec::new();
     for ink in [dark_ink, light_ink] {
-        let blobs = blobs(gray, &mean, &ink);
+        // Each glyph, and whether it is one turned too (tested once: a texture's blobs
+        // run to the tens of thousands).
+        let found: Vec<(Glyph, bool)> = blobs(gray, &mean, &ink)
+            .iter()
+            .filter_map(|b| b.glyph(params))
+            .collect();
         for vertical in [false, true] {
-            let glyphs: Vec<Glyph> = blobs
+            let glyphs: Vec<Glyph> = found
                 .iter()
-                .filter_map(|b| b.glyph(params, vertical))
+                .filter(|&&(_, turned)| turned || !vertical)
+                .map(|&(g, _)| g)
                 .collect();
             for (bounds, glyph_height) in rows(&glyphs, vertical, params) {
                 let margin = 0.6 * glyph_height + 4.0;
@@ -597,13 +603,15 @@ impl Blob {
     }
 
     /// The blob as a glyph, if it looks like one: of a glyph's height and proportions,
-    /// in clear contrast with its surroundings, of one ink, filling enough of its box.
-    /// A glyph of a row read down (`vertical`: text turned a quarter) must pass both as
-    /// it stands and turned: turned, so that its height across the row is a glyph's,
-    /// which strokes stacked end to end (grass blades) are not; as it stands, so that
-    /// rows read down take no shape that rows read across refuse. A turned line loses
-    /// its thinnest letters (an l lying flat) to that, not its row.
-    fn glyph(&self, params: &GateParams, vertical: bool) -> Option<Glyph> {
+    /// in clear contrast with its surroundings, of one ink, filling enough of its box;
+    /// and whether it has a glyph's height and proportions turned a quarter too.
+    ///
+    /// A row read down (text turned a quarter) takes only glyphs that pass both ways:
+    /// turned, so that its glyphs' height across it is a glyph's, which strokes stacked
+    /// end to end (grass blades) are not; as they stand, so that it takes no shape a row
+    /// read across refuses. A turned line loses its thinnest letters (an l lying flat)
+    /// to that, not its row.
+    fn glyph(&self, params: &GateParams) -> Option<(Glyph, bool)> {
         let (n, sum, sum2) = (self.n as f64, self.sum as f64, self.sum2 as f64);
         let (bw, bh) = (
             (self.x1 - self.x0 + 1) as f64,
@@ -617,16 +625,18 @@ impl Blob {
         let contrast = self.contrast as f64 / n;
         let spread = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
         let glyph_like = shaped(bw, bh)
-            && (!vertical || shaped(bh, bw))
             && contrast >= params.min_contrast
             && spread <= params.max_spread * contrast
             && n >= params.min_fill * bw * bh;
-        glyph_like.then(|| Glyph {
-            x0: self.x0 as f64,
-            y0: self.y0 as f64,
-            x1: (self.x1 + 1) as f64,
-            y1: (self.y1 + 1) as f64,
-            ink: sum / n,
+        glyph_like.then(|| {
+            let glyph = Glyph {
+                x0: self.x0 as f64,
+                y0: self.y0 as f64,
+                x1: (self.x1 + 1) as f64,
+                y1: (self.y1 + 1) as f64,
+                ink: sum / n,
+            };
+            (glyph, shaped(bh, bw))
         })
     }
 }

@@ -420,12 +420,11 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
             .filter_map(|b| b.glyph(params))
             .collect();
         for vertical in [false, true] {
-            let glyphs: Vec<Glyph> = found
+            let glyphs = found
                 .iter()
                 .filter(|&&(_, turned)| turned || !vertical)
-                .map(|&(g, _)| g)
-                .collect();
-            for (bounds, glyph_height) in rows(&glyphs, vertical, params) {
+                .map(|&(g, _)| g);
+            for (bounds, glyph_height) in rows(glyphs, vertical, params) {
                 let margin = 0.6 * glyph_height + 4.0;
                 let clip = |v: f64, hi: usize| v.clamp(0.0, hi as f64) as usize;
                 rects.push(Seed {
@@ -747,12 +746,14 @@ fn blobs(gray: &[u8], mean: &LocalMean, ink: &[u8]) -> Vec<Blob> {
 
 /// Glyphs chained into rows (columns when `vertical`): each row's bounds and median
 /// glyph height.
-fn rows(glyphs: &[Glyph], vertical: bool, params: &GateParams) -> Vec<(Glyph, f64)> {
-    let g: Vec<Glyph> = if vertical {
-        glyphs.iter().map(|g| g.transposed()).collect()
-    } else {
-        glyphs.to_vec()
-    };
+fn rows(
+    glyphs: impl Iterator<Item = Glyph>,
+    vertical: bool,
+    params: &GateParams,
+) -> Vec<(Glyph, f64)> {
+    let g: Vec<Glyph> = glyphs
+        .map(|g| if vertical { g.transposed() } else { g })
+        .collect();
     let mut parent: Vec<usize> = (0..g.len()).collect();
     // Neighbours are looked up in a grid of glyph corners and centres, not by scanning
     // every glyph to the right: texture makes thousands of glyph-like blobs.

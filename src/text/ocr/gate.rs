@@ -4,7 +4,8 @@
 //! height, standing on one line. The gate binarises against the local mean, keeps the
 //! glyph-like connected blobs and chains them into rows, in the luma and in two
 //! opponent-colour planes ([`seeds_in_colour`]); each row becomes a seed rectangle where
-//! the detector is then run on its own ([`OcrEngine::read_gated`]).
+//! the detector is then run on its own ([`OcrEngine::read_gated`]), a row of letters
+//! spaced apart with its letters put side by side ([`compacted`]).
 //!
 //! The thresholds were chosen on the OCR fixture (tests/fixtures/ocr) against photos
 //! without text; the recall test and the README give the figures.
@@ -48,6 +49,11 @@ pub struct GateParams {
     /// [`MAX_HALVINGS`] times), since the detector's cost grows with the pixels it is
     /// given. Below 32 px it loses large bold lines it finds at full scale.
     pub min_shown_height: f64,
+    /// A row whose glyphs cover less than this share of its length has its letters
+    /// spaced apart, and is shown to the detector with them put side by side
+    /// ([`compacted`]), each followed by `spaced_gap` glyph heights of what lies after it.
+    pub spaced_cover: f64,
+    pub spaced_gap: f64,
 }
 
 impl Default for GateParams {
@@ -70,6 +76,8 @@ impl Default for GateParams {
             baseline_tolerance: 0.25,
             min_on_baseline: 0.75,
             min_shown_height: 32.0,
+            spaced_cover: 0.6,
+            spaced_gap: 0.3,
         }
     }
 }
@@ -160,12 +168,84 @@ impl Glyph {
 /// How many times a row's window may be halved at the most.
 pub const MAX_HALVINGS: u32 = 3;
 
-/// A row of glyphs: the rectangle the detector is to look in, and the glyphs' median
-/// height across the row (their width, in a vertical row).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A row of glyphs: the rectangle the detector is to look in, the glyphs' median
+/// height across the row (their width, in a vertical row), and for a row of letters
+/// spaced apart, where its glyphs are.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Seed {
     pub rect: Rect,
     pub glyph_height: f64,
+    pub spaced: Option<Spaced>,
+}
+
+/// The glyphs of a row whose letters are spaced apart: their spans along it (columns,
+/// or rows in a vertical row), disjoint and in order, end exclusive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spaced {
+    pub vertical: bool,
+    pub spans: Vec<(usize, usize)>,
+}
+
+impl Spaced {
+    /// The spans in an image halved `k` times, covering every pixel they covered, and
+    /// joined where that makes them meet.
+    pub fn halved(&self, k: u32) -> Spaced {
+        let d = 1usize << k;
+        Spaced {
+            vertical: self.vertical,
+            spans: joined(self.spans.iter().map(|&(a, b)| (a / d, b.div_ceil(d)))),
+        }
+    }
+
+    /// The spans of a half-size image's row in the full-size image.
+    fn doubled(&self) -> Spaced {
+        Spaced {
+            vertical: self.vertical,
+            spans: self.spans.iter().map(|&(a, b)| (2 * a, 2 * b)).collect(),
+        }
+    }
+}
+
+/// Spans sorted by their starts, with those that overlap or touch joined.
+fn joined<T: PartialOrd + Copy>(spans: impl Iterator<Item = (T, T)>) -> Vec<(T, T)> {
+    let mut out: Vec<(T, T)> = Vec::new();
+    for (a, b) in spans {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => {
+                if b > last.1 {
+                    last.1 = b;
+                }
+            }
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// The positions along a row from `from` to `to` that show its letters side by side:
+/// the margin before the first glyph, each glyph's span followed by at most `gap`
+/// positions of what lies after it, and everything after the last. The detector finds
+/// a line of letters spaced apart only with much of the image around it (a window of
+/// about 320 px a side, against the two strides a line needs), but finds it at once
+/// when its letters stand as in ordinary text.
+pub fn compacted(spans: &[(usize, usize)], from: usize, to: usize, gap: usize) -> Vec<usize> {
+    let spans: Vec<(usize, usize)> = spans
+        .iter()
+        .map(|&(a, b)| (a.clamp(from, to), b.clamp(from, to)))
+        .filter(|(a, b)| a < b)
+        .collect();
+    let Some(&(first, _)) = spans.first() else {
+        return (from..to).collect();
+    };
+    let mut keep: Vec<usize> = (from..first).collect();
+    for (i, &(a, b)) in spans.iter().enumerate() {
+        let end = match spans.get(i + 1) {
+            Some(&(next, _)) => (b + gap).min(next),
+            None => to,
+        };
+        keep.extend(a..end);
+    }
+    keep
 }
 
 impl Seed {
@@ -342,6 +422,7 @@ pub fn seeds_in_colour(
             found.extend(seeds(&plane, hw, hh, params).into_iter().map(|s| Seed {
                 rect: s.rect.doubled(1, w, h),
                 glyph_height: 2.0 * s.glyph_height,
+                spaced: s.spaced.as_ref().map(Spaced::doubled),
             }));
         }
     }
@@ -424,8 +505,26 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
                 .iter()
                 .filter(|&&(_, turned)| turned || !vertical)
                 .map(|&(g, _)| g);
-            for (bounds, glyph_height) in rows(glyphs, vertical, params) {
+            for Row {
+                bounds,
+                glyph_height,
+                spans,
+            } in rows(glyphs, vertical, params)
+            {
                 let margin = 0.6 * glyph_height + 4.0;
+                let length = if vertical {
+                    bounds.y1 - bounds.y0
+                } else {
+                    bounds.x1 - bounds.x0
+                };
+                let cover: f64 = spans.iter().map(|(a, b)| b - a).sum::<f64>() / length;
+                let spaced = (cover < params.spaced_cover).then(|| Spaced {
+                    vertical,
+                    spans: spans
+                        .iter()
+                        .map(|&(a, b)| (a as usize, b.ceil() as usize))
+                        .collect(),
+                });
                 let clip = |v: f64, hi: usize| v.clamp(0.0, hi as f64) as usize;
                 rects.push(Seed {
                     rect: Rect {
@@ -435,6 +534,7 @@ pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> V
                         y1: clip((bounds.y1 + margin + 1.0).ceil(), height),
                     },
                     glyph_height,
+                    spaced,
                 });
             }
         }
@@ -744,13 +844,16 @@ fn blobs(gray: &[u8], mean: &LocalMean, ink: &[u8]) -> Vec<Blob> {
     found.into_iter().map(|i| blobs[i]).collect()
 }
 
-/// Glyphs chained into rows (columns when `vertical`): each row's bounds and median
-/// glyph height.
-fn rows(
-    glyphs: impl Iterator<Item = Glyph>,
-    vertical: bool,
-    params: &GateParams,
-) -> Vec<(Glyph, f64)> {
+/// A row of glyphs: its bounds, its glyphs' median height, and their spans along it,
+/// joined where they overlap.
+struct Row {
+    bounds: Glyph,
+    glyph_height: f64,
+    spans: Vec<(f64, f64)>,
+}
+
+/// Glyphs chained into rows (columns when `vertical`).
+fn rows(glyphs: impl Iterator<Item = Glyph>, vertical: bool, params: &GateParams) -> Vec<Row> {
     let g: Vec<Glyph> = glyphs
         .map(|g| if vertical { g.transposed() } else { g })
         .collect();
@@ -829,10 +932,16 @@ fn rows(
                 y1: b.y1.max(g.y1),
                 ink: b.ink,
             });
-            Some(if vertical {
-                (bounds.transposed(), median)
-            } else {
-                (bounds, median)
+            let mut along: Vec<(f64, f64)> = row.iter().map(|g| (g.x0, g.x1)).collect();
+            along.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Some(Row {
+                bounds: if vertical {
+                    bounds.transposed()
+                } else {
+                    bounds
+                },
+                glyph_height: median,
+                spans: joined(along.into_iter()),
             })
         })
         .collect()
@@ -1327,12 +1436,76 @@ mod tests {
                         x1: s.rect.y1,
                         y1: s.rect.x1,
                     },
+                    spaced: s.spaced.map(|sp| Spaced {
+                        vertical: !sp.vertical,
+                        ..sp
+                    }),
                     ..s
                 })
                 .collect();
             assert_eq!(upright, sorted(turned), "{name}");
             assert_eq!(upright.len(), usize::from(name == "row"), "{name}");
         }
+    }
+
+    #[test]
+    fn a_row_of_letters_spaced_apart_keeps_where_its_letters_are() {
+        let params = GateParams::default();
+        let dense = image(120, 60, 230, &letters(6, 20, 20));
+        let found = seeds(&dense, 120, 60, &params);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].spaced, None,
+            "letters a stem apart are ordinary text"
+        );
+        // Letters two widths apart cover under half of their row.
+        let pitch = 7 + 14;
+        let bars: Vec<_> = (0..5)
+            .flat_map(|i| letters(1, 10 + i * pitch, 40))
+            .collect();
+        let w = 20 + 5 * pitch;
+        let found = seeds(&image(w, 100, 230, &bars), w, 100, &params);
+        assert_eq!(found.len(), 1);
+        let spans = (0..5).map(|i| (10 + i * pitch, 17 + i * pitch)).collect();
+        assert_eq!(
+            found[0].spaced,
+            Some(Spaced {
+                vertical: false,
+                spans
+            })
+        );
+    }
+
+    #[test]
+    fn spaced_letters_are_put_side_by_side_with_the_rows_margins() {
+        let spans = [(10, 15), (30, 35), (50, 55)];
+        let side_by_side: Vec<usize> = (2..18).chain(30..38).chain(50..70).collect();
+        assert_eq!(compacted(&spans, 2, 70, 3), side_by_side);
+        // A gap wider than the space between letters keeps the space as it is.
+        assert_eq!(compacted(&spans, 2, 70, 40), (2..70).collect::<Vec<_>>());
+        // Spans are clipped to the row; without any the row is kept whole.
+        assert_eq!(
+            compacted(&[(0, 5), (60, 80)], 2, 70, 1),
+            (2..6).chain(60..70).collect::<Vec<_>>()
+        );
+        assert_eq!(compacted(&[], 2, 9, 1), (2..9).collect::<Vec<_>>());
+        assert_eq!(compacted(&[(80, 90)], 2, 9, 1), (2..9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn halved_spans_cover_what_they_covered_and_join_where_they_meet() {
+        let spaced = Spaced {
+            vertical: true,
+            spans: vec![(3, 5), (6, 9), (20, 21)],
+        };
+        assert_eq!(
+            spaced.halved(1),
+            Spaced {
+                vertical: true,
+                spans: vec![(1, 5), (10, 11)]
+            }
+        );
+        assert_eq!(spaced.halved(0), spaced);
     }
 
     #[test]
@@ -1456,6 +1629,7 @@ mod tests {
                 y1: 10,
             },
             glyph_height,
+            spaced: None,
         };
         // At least 32 px after each halving, in an image at least 64 px after it.
         assert_eq!(seed(63.0).halvings(32.0, 640, 64), 0);

@@ -172,6 +172,39 @@ fn a_line_in_a_colour_of_its_backgrounds_luma_is_read() {
     assert!(in_luma.is_empty(), "a row in the luma: {in_luma:?}");
 }
 
+/// Letters spaced apart (tests/fixtures/ocr-gate/README.md): the gate's row of them is
+/// shown to the detector with the letters side by side, narrower than the row, and the
+/// detector confirms it; turned a quarter, the same row read down is confirmed too.
+#[test]
+fn a_line_of_letters_spaced_apart_is_confirmed_upright_and_turned() {
+    let path = gate_case("spaced-letters-on-flat.png");
+    let windows = read_in_full_with(&path, "addmeonkik");
+    assert!(
+        windows.windows.iter().any(|(r, p)| p.width < r.width()),
+        "no window put the letters side by side: {:?}",
+        windows.windows.iter().map(|(r, _)| r).collect::<Vec<_>>()
+    );
+    let d = decode_file(&path);
+    let (w, h) = (d.width as usize, d.height as usize);
+    // Turned a quarter clockwise: the line reads down.
+    let mut turned = vec![0u8; d.rgb.len()];
+    for y in 0..h {
+        for x in 0..w {
+            let to = (x * h + (h - 1 - y)) * 3;
+            turned[to..to + 3].copy_from_slice(&d.rgb[(y * w + x) * 3..(y * w + x) * 3 + 3]);
+        }
+    }
+    let mut engine = engine();
+    let gate = GateParams::default();
+    let windows = engine.gate_windows(&turned, h, w, &gate).unwrap();
+    assert!(
+        windows.windows.iter().any(|(r, p)| p.height < r.height()),
+        "no window put the turned letters side by side"
+    );
+    let read = engine.read_through(&turned, h, w, Some(&windows)).unwrap();
+    assert!(read.read_in_full, "the turned line was let pass unread");
+}
+
 /// The detector is not steady across scales on large bold text: in the fixture's
 /// `text-19.png` it finds "im 12" (72 px, glyphs about 52 px tall) at full scale and not
 /// at 0.85. Rows of glyphs this tall are shown at full scale.

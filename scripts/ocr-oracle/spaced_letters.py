@@ -8,6 +8,8 @@ spaces between letters, on a flat colour and on two scikit-image photos (216 PNG
         --photos "$SKIMAGE_DATA" --out /tmp/spaced
     target/release/coverguard scan --json --ocr /tmp/spaced/*-flat-*
     target/release/coverguard scan --json --ocr --ocr-every-image /tmp/spaced/*-flat-*
+
+`score_spaced.py` counts the lines read in those records.
 """
 
 import argparse

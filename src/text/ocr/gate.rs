@@ -5,12 +5,14 @@
 //! glyph-like connected blobs and chains them into rows, in the luma and in two
 //! opponent-colour planes ([`seeds_in_colour`]); each row becomes a seed rectangle where
 //! the detector is then run on its own ([`OcrEngine::read_gated`]), a row of letters
-//! spaced apart with its letters put side by side ([`compacted`]).
+//! spaced apart with its letters put side by side ([`super::spaced`]).
 //!
 //! The thresholds were chosen on the OCR fixture (tests/fixtures/ocr) against photos
 //! without text; the recall test and the README give the figures.
 //!
 //! [`OcrEngine::read_gated`]: super::OcrEngine::read_gated
+
+use super::spaced::{joined, Spaced};
 
 /// The gate's thresholds (intensities on 0..=255, lengths in pixels of the detector-scale
 /// image).
@@ -51,7 +53,8 @@ pub struct GateParams {
     pub min_shown_height: f64,
     /// A row whose glyphs cover less than this share of its length has its letters
     /// spaced apart, and is shown to the detector with them put side by side
-    /// ([`compacted`]), each followed by `spaced_gap` glyph heights of what lies after it.
+    /// ([`super::spaced::compacted`]), each followed by `spaced_gap` glyph heights of
+    /// what lies after it.
     pub spaced_cover: f64,
     pub spaced_gap: f64,
 }
@@ -176,76 +179,6 @@ pub struct Seed {
     pub rect: Rect,
     pub glyph_height: f64,
     pub spaced: Option<Spaced>,
-}
-
-/// The glyphs of a row whose letters are spaced apart: their spans along it (columns,
-/// or rows in a vertical row), disjoint and in order, end exclusive.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Spaced {
-    pub vertical: bool,
-    pub spans: Vec<(usize, usize)>,
-}
-
-impl Spaced {
-    /// The spans in an image halved `k` times, covering every pixel they covered, and
-    /// joined where that makes them meet.
-    pub fn halved(&self, k: u32) -> Spaced {
-        let d = 1usize << k;
-        Spaced {
-            vertical: self.vertical,
-            spans: joined(self.spans.iter().map(|&(a, b)| (a / d, b.div_ceil(d)))),
-        }
-    }
-
-    /// The spans of a half-size image's row in the full-size image.
-    fn doubled(&self) -> Spaced {
-        Spaced {
-            vertical: self.vertical,
-            spans: self.spans.iter().map(|&(a, b)| (2 * a, 2 * b)).collect(),
-        }
-    }
-}
-
-/// Spans sorted by their starts, with those that overlap or touch joined.
-fn joined<T: PartialOrd + Copy>(spans: impl Iterator<Item = (T, T)>) -> Vec<(T, T)> {
-    let mut out: Vec<(T, T)> = Vec::new();
-    for (a, b) in spans {
-        match out.last_mut() {
-            Some(last) if a <= last.1 => {
-                if b > last.1 {
-                    last.1 = b;
-                }
-            }
-            _ => out.push((a, b)),
-        }
-    }
-    out
-}
-
-/// The positions along a row from `from` to `to` that show its letters side by side:
-/// the margin before the first glyph, each glyph's span followed by at most `gap`
-/// positions of what lies after it, and everything after the last. The detector finds
-/// a line of letters spaced apart only with much of the image around it (a window of
-/// about 320 px a side, against the two strides a line needs), but finds it at once
-/// when its letters stand as in ordinary text.
-pub fn compacted(spans: &[(usize, usize)], from: usize, to: usize, gap: usize) -> Vec<usize> {
-    let spans: Vec<(usize, usize)> = spans
-        .iter()
-        .map(|&(a, b)| (a.clamp(from, to), b.clamp(from, to)))
-        .filter(|(a, b)| a < b)
-        .collect();
-    let Some(&(first, _)) = spans.first() else {
-        return (from..to).collect();
-    };
-    let mut keep: Vec<usize> = (from..first).collect();
-    for (i, &(a, b)) in spans.iter().enumerate() {
-        let end = match spans.get(i + 1) {
-            Some(&(next, _)) => (b + gap).min(next),
-            None => to,
-        };
-        keep.extend(a..end);
-    }
-    keep
 }
 
 impl Seed {
@@ -1474,38 +1407,6 @@ mod tests {
                 spans
             })
         );
-    }
-
-    #[test]
-    fn spaced_letters_are_put_side_by_side_with_the_rows_margins() {
-        let spans = [(10, 15), (30, 35), (50, 55)];
-        let side_by_side: Vec<usize> = (2..18).chain(30..38).chain(50..70).collect();
-        assert_eq!(compacted(&spans, 2, 70, 3), side_by_side);
-        // A gap wider than the space between letters keeps the space as it is.
-        assert_eq!(compacted(&spans, 2, 70, 40), (2..70).collect::<Vec<_>>());
-        // Spans are clipped to the row; without any the row is kept whole.
-        assert_eq!(
-            compacted(&[(0, 5), (60, 80)], 2, 70, 1),
-            (2..6).chain(60..70).collect::<Vec<_>>()
-        );
-        assert_eq!(compacted(&[], 2, 9, 1), (2..9).collect::<Vec<_>>());
-        assert_eq!(compacted(&[(80, 90)], 2, 9, 1), (2..9).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn halved_spans_cover_what_they_covered_and_join_where_they_meet() {
-        let spaced = Spaced {
-            vertical: true,
-            spans: vec![(3, 5), (6, 9), (20, 21)],
-        };
-        assert_eq!(
-            spaced.halved(1),
-            Spaced {
-                vertical: true,
-                spans: vec![(1, 5), (10, 11)]
-            }
-        );
-        assert_eq!(spaced.halved(0), spaced);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod models;
 #[cfg(test)]
 mod parity;
 pub mod recognise;
+pub mod spaced;
 
 use std::path::Path;
 
@@ -94,69 +95,6 @@ pub struct OcrEngine {
 
 /// The detector's input sides are multiples of this.
 const DETECTOR_STRIDE: usize = 32;
-
-/// The window shown to the detector for a row of letters spaced apart, in an image
-/// scaled to `scaled`: the row's rectangle, grown across the row as other windows are
-/// ([`gate::detector_windows`]), with the letters put side by side along it
-/// ([`gate::compacted`]). Returns the rectangle it was cut from and its pixels.
-fn spaced_window(
-    rgb: &[u8],
-    width: usize,
-    height: usize,
-    scaled: (usize, usize),
-    rect: gate::Rect,
-    spaced: &gate::Spaced,
-    gap: usize,
-) -> (gate::Rect, Pixels) {
-    let grown = gate::detector_windows(&[rect], scaled.0, scaled.1, DETECTOR_STRIDE)[0];
-    let region = if spaced.vertical {
-        gate::Rect {
-            y0: rect.y0,
-            y1: rect.y1,
-            ..grown
-        }
-    } else {
-        gate::Rect {
-            x0: rect.x0,
-            x1: rect.x1,
-            ..grown
-        }
-    };
-    let cut = resize_linear_region(
-        rgb,
-        width,
-        height,
-        scaled,
-        (region.x0..region.x1, region.y0..region.y1),
-    );
-    let (rw, rh) = (region.width(), region.height());
-    let pixel = |x: usize, y: usize| &cut[(y * rw + x) * 3..(y * rw + x) * 3 + 3];
-    let pixels = if spaced.vertical {
-        let keep = gate::compacted(&spaced.spans, region.y0, region.y1, gap);
-        let rgb = keep
-            .iter()
-            .flat_map(|&y| (0..rw).flat_map(move |x| pixel(x, y - region.y0)))
-            .copied()
-            .collect();
-        Pixels {
-            width: rw,
-            height: keep.len(),
-            rgb,
-        }
-    } else {
-        let keep = gate::compacted(&spaced.spans, region.x0, region.x1, gap);
-        let rgb = (0..rh)
-            .flat_map(|y| keep.iter().flat_map(move |&x| pixel(x - region.x0, y)))
-            .copied()
-            .collect();
-        Pixels {
-            width: keep.len(),
-            height: rh,
-            rgb,
-        }
-    };
-    (region, pixels)
-}
 
 /// Runs one model on an NCHW input and hands its first output to `read`, after
 /// checking the output's shape: `expected` gives each dimension, `None` for any.
@@ -407,7 +345,7 @@ impl OcrEngine {
                     Some(spaced) => {
                         let gap = (gate.spaced_gap * seed.glyph_height / f64::from(1u32 << k))
                             .ceil() as usize;
-                        let (region, pixels) = spaced_window(
+                        let (region, pixels) = spaced::window(
                             rgb,
                             width,
                             height,

@@ -185,23 +185,23 @@ fn a_line_of_letters_spaced_apart_is_confirmed_upright_and_turned() {
         windows.windows.iter().map(|(r, _)| r).collect::<Vec<_>>()
     );
     let d = decode_file(&path);
-    let (w, h) = (d.width as usize, d.height as usize);
-    // Turned a quarter clockwise: the line reads down.
-    let mut turned = vec![0u8; d.rgb.len()];
-    for y in 0..h {
-        for x in 0..w {
-            let to = (x * h + (h - 1 - y)) * 3;
-            turned[to..to + 3].copy_from_slice(&d.rgb[(y * w + x) * 3..(y * w + x) * 3 + 3]);
-        }
-    }
+    // Turned a quarter counter-clockwise: the line reads up.
+    let turned = super::recognise::rotate_counter_clockwise(&super::Pixels {
+        width: d.width as usize,
+        height: d.height as usize,
+        rgb: d.rgb,
+    });
+    let (w, h) = (turned.width, turned.height);
     let mut engine = engine();
     let gate = GateParams::default();
-    let windows = engine.gate_windows(&turned, h, w, &gate).unwrap();
+    let windows = engine.gate_windows(&turned.rgb, w, h, &gate).unwrap();
     assert!(
         windows.windows.iter().any(|(r, p)| p.height < r.height()),
         "no window put the turned letters side by side"
     );
-    let read = engine.read_through(&turned, h, w, Some(&windows)).unwrap();
+    let read = engine
+        .read_through(&turned.rgb, w, h, Some(&windows))
+        .unwrap();
     assert!(read.read_in_full, "the turned line was let pass unread");
 }
 

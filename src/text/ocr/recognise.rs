@@ -118,7 +118,7 @@ pub fn crop_line(image: &Pixels, quad: &[Point; 4]) -> Option<Pixels> {
 }
 
 /// `np.rot90`: a quarter turn counter-clockwise.
-fn rotate_counter_clockwise(p: &Pixels) -> Pixels {
+pub(crate) fn rotate_counter_clockwise(p: &Pixels) -> Pixels {
     let (w, h) = (p.height, p.width);
     let mut rgb = vec![0u8; w * h * 3];
     for y in 0..h {

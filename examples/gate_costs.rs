@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::Context;
 use coverguard::decode::{self, DecodeLimits};
 use coverguard::provision::{self, Cache};
-use coverguard::text::ocr::{gate, GateParams, OcrEngine, Reading};
+use coverguard::text::ocr::{gate, planes, GateParams, OcrEngine, Reading};
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
@@ -108,16 +108,16 @@ fn pass_parts(
     let mut best = [f64::MAX; 4];
     for _ in 0..5 {
         let start = Instant::now();
-        let grey = gate::grey_at(rgb, width, height, w, h);
+        let grey = planes::grey_at(rgb, width, height, w, h);
         best[0] = best[0].min(ms(start));
         let start = Instant::now();
-        let planes = gate::opponents_at(rgb, width, height, w / 2, h / 2);
+        let colour = planes::opponents_at(rgb, width, height, w / 2, h / 2);
         best[1] = best[1].min(ms(start));
         let start = Instant::now();
         std::hint::black_box(gate::seeds(&grey, w, h, params));
         best[2] = best[2].min(ms(start));
         let start = Instant::now();
-        for plane in &planes {
+        for plane in &colour {
             std::hint::black_box(gate::seeds(plane, w / 2, h / 2, params));
         }
         best[3] = best[3].min(ms(start));

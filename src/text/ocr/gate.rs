@@ -12,6 +12,8 @@
 //!
 //! [`OcrEngine::read_gated`]: super::OcrEngine::read_gated
 
+use super::avx2::avx2_where_present;
+use super::planes::{grey_at, opponents_at};
 use super::spaced::{joined, Spaced};
 
 /// The gate's thresholds (intensities on 0..=255, lengths in pixels of the detector-scale
@@ -197,139 +199,6 @@ impl Seed {
 /// Side of the cells glyphs are indexed in when rows are chained, in pixels.
 const GRID_CELL: f64 = 16.0;
 
-/// BT.601 luma of one RGB8 pixel, in thousandths.
-fn luma_thousandths(p: &[u8]) -> u32 {
-    299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32
-}
-
-/// BT.601 luma of RGB8 pixels, rounded.
-pub fn luma(rgb: &[u8]) -> Vec<u8> {
-    const BLOCK: usize = 16;
-    let of = |p: &[u8]| ((luma_thousandths(p) + 500) / 1000) as u8;
-    let mut out = vec![0u8; rgb.len() / 3];
-    // Sums first, then the rounding division, over fixed blocks: the compiler keeps a
-    // block in vector registers, which pixel by pixel it does not (1.6x as fast).
-    let mut blocks = out.chunks_exact_mut(BLOCK);
-    let mut pixels = rgb.chunks_exact(3 * BLOCK);
-    for (o, p) in (&mut blocks).zip(&mut pixels) {
-        let mut sums = [0u32; BLOCK];
-        for (sum, p) in sums.iter_mut().zip(p.chunks_exact(3)) {
-            *sum = luma_thousandths(p) + 500;
-        }
-        for (o, sum) in o.iter_mut().zip(sums) {
-            *o = (sum / 1000) as u8;
-        }
-    }
-    for (o, p) in blocks
-        .into_remainder()
-        .iter_mut()
-        .zip(pixels.remainder().chunks_exact(3))
-    {
-        *o = of(p);
-    }
-    out
-}
-
-/// The luma of an RGB8 image resized to `dst_w` x `dst_h` by bilinear sampling with
-/// pixel centres aligned (as OpenCV's INTER_LINEAR maps them), in one pass: the gate
-/// needs neither the colour nor the detector's bit-exact resize.
-pub fn grey_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Vec<u8> {
-    debug_assert_eq!(rgb.len(), w * h * 3);
-    if (w, h) == (dst_w, dst_h) {
-        return luma(rgb);
-    }
-    if w == 0 || h == 0 {
-        return vec![0; dst_w * dst_h];
-    }
-    let of = |p: &[u8]| luma_thousandths(p) as f32 / 1000.0;
-    let luma_of = |i: usize| of(&rgb[i * 3..i * 3 + 3]);
-    // Each needed source row's luma once when the row has no more pixels than taps (two
-    // an output, near the detector's size); otherwise only the sampled pixels' (a 3000
-    // px photo has 25 times the detector's pixels).
-    let dense = w <= 2 * dst_w;
-    let mut row_luma = vec![0f32; if dense { w } else { 0 }];
-    sample(
-        |y, xs, out| {
-            if dense {
-                let pixels = rgb[y * w * 3..(y + 1) * w * 3].chunks_exact(3);
-                // The same width across: every tap is its own pixel, weight 0.
-                if w == out.len() {
-                    for (o, p) in out.iter_mut().zip(pixels) {
-                        *o = of(p);
-                    }
-                    return;
-                }
-                for (l, p) in row_luma.iter_mut().zip(pixels) {
-                    *l = of(p);
-                }
-                for (o, &(x0, x1, fx)) in out.iter_mut().zip(xs) {
-                    let (a, b) = (row_luma[x0], row_luma[x1]);
-                    *o = a + (b - a) * fx;
-                }
-            } else {
-                for (o, &(x0, x1, fx)) in out.iter_mut().zip(xs) {
-                    let (a, b) = (luma_of(y * w + x0), luma_of(y * w + x1));
-                    *o = a + (b - a) * fx;
-                }
-            }
-        },
-        (w, h),
-        (dst_w, dst_h),
-    )
-}
-
-/// Two opponent-colour planes of an RGB8 image at `dst_w` x `dst_h`, red against green
-/// (128 + R - G) and blue against yellow (128 + B - (R + G) / 2), clamped to 0..=255.
-/// Text set apart from its background by hue alone has no contrast in luma, and contrast
-/// in one of these. Each output is the mean of the 2 x 2 source pixels around its centre
-/// (bilinear at half size, a sparse sample below it): colour is usually stored at half
-/// resolution anyway (JPEG's 4:2:0), and one pass over the pixels keeps it cheap.
-pub fn opponents_at(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> [Vec<u8>; 2] {
-    debug_assert_eq!(rgb.len(), w * h * 3);
-    let (mut red_green, mut blue_yellow) = (vec![128u8; dst_w * dst_h], vec![128u8; dst_w * dst_h]);
-    if w == 0 || h == 0 {
-        return [red_green, blue_yellow];
-    }
-    let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
-    // The two source rows summed first, channel by channel (a pass the compiler
-    // vectorises), then each output's two columns of those sums.
-    let mut pair = vec![[0u16; 3]; w];
-    // Outputs i of an exact halving take columns 2i and 2i + 1, in order: the common
-    // case, read without indexing.
-    let halving = xs
-        .iter()
-        .enumerate()
-        .all(|(i, &(x0, x1, _))| (x0, x1) == (2 * i, 2 * i + 1));
-    let opponents = |left: &[u16; 3], right: &[u16; 3]| {
-        let [r, g, b] = [0, 1, 2].map(|c| i32::from(left[c]) + i32::from(right[c]));
-        (
-            (128 + (r - g) / 4).clamp(0, 255) as u8,
-            (128 + (2 * b - r - g) / 8).clamp(0, 255) as u8,
-        )
-    };
-    for (y, &(y0, y1, _)) in ys.iter().enumerate() {
-        let (upper, lower) = (
-            &rgb[y0 * w * 3..(y0 + 1) * w * 3],
-            &rgb[y1 * w * 3..(y1 + 1) * w * 3],
-        );
-        for ((s, u), l) in pair.as_flattened_mut().iter_mut().zip(upper).zip(lower) {
-            *s = u16::from(*u) + u16::from(*l);
-        }
-        let row = y * dst_w..(y + 1) * dst_w;
-        let outputs = red_green[row.clone()].iter_mut().zip(&mut blue_yellow[row]);
-        if halving {
-            for ((rg, by), [left, right]) in outputs.zip(pair.as_chunks::<2>().0) {
-                (*rg, *by) = opponents(left, right);
-            }
-        } else {
-            for ((rg, by), &(x0, x1, _)) in outputs.zip(&xs) {
-                (*rg, *by) = opponents(&pair[x0], &pair[x1]);
-            }
-        }
-    }
-    [red_green, blue_yellow]
-}
-
 /// The rows of glyphs [`seeds`] finds in the image's luma at the detector's `w` x `h`,
 /// and in its two opponent-colour planes at half that ([`opponents_at`]), those brought
 /// back to `w` x `h`.
@@ -362,63 +231,14 @@ pub fn seeds_in_colour(
     found
 }
 
-/// One output coordinate's two source neighbours and the weight of the second.
-type Tap = (usize, usize, f32);
-
-/// The taps of `dst` outputs over `src` inputs, pixel centres aligned.
-fn taps(dst: usize, src: usize) -> Vec<Tap> {
-    let scale = src as f32 / dst as f32;
-    (0..dst)
-        .map(|i| {
-            let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
-            let i0 = s.floor() as usize;
-            (i0, (i0 + 1).min(src - 1), s - i0 as f32)
-        })
-        .collect()
+avx2_where_present! {
+    /// The rows of glyphs in a `width` x `height` grey image, each as a rectangle with a
+    /// margin around it, clipped to the image.
+    pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> Vec<Seed> = seeds_portable;
 }
 
-/// Bilinear samples over a `w` x `h` image at `dst_w` x `dst_h`, pixel centres aligned,
-/// separably: `row(y, taps, out)` writes source row `y` interpolated across at the
-/// horizontal taps, once per source row used, and rows are then blended down.
-fn sample(
-    mut row: impl FnMut(usize, &[Tap], &mut [f32]),
-    (w, h): (usize, usize),
-    (dst_w, dst_h): (usize, usize),
-) -> Vec<u8> {
-    let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
-    let mut out = vec![0u8; dst_w * dst_h];
-    // The two source rows across, as (row index, samples); taps only move down.
-    let (mut upper, mut lower) = (
-        (usize::MAX, vec![0f32; dst_w]),
-        (usize::MAX, vec![0f32; dst_w]),
-    );
-    for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
-        if upper.0 != y0 {
-            if lower.0 == y0 {
-                std::mem::swap(&mut upper, &mut lower);
-            } else {
-                row(y0, &xs, &mut upper.1);
-                upper.0 = y0;
-            }
-        }
-        if lower.0 != y1 {
-            row(y1, &xs, &mut lower.1);
-            lower.0 = y1;
-        }
-        for ((o, &top), &bottom) in out[y * dst_w..(y + 1) * dst_w]
-            .iter_mut()
-            .zip(&upper.1)
-            .zip(&lower.1)
-        {
-            *o = (top + (bottom - top) * fy + 0.5) as u8;
-        }
-    }
-    out
-}
-
-/// The rows of glyphs in a `width` x `height` grey image, each as a rectangle with a
-/// margin around it, clipped to the image.
-pub fn seeds(gray: &[u8], width: usize, height: usize, params: &GateParams) -> Vec<Seed> {
+#[inline(always)]
+fn seeds_portable(gray: &[u8], width: usize, height: usize, params: &GateParams) -> Vec<Seed> {
     debug_assert_eq!(gray.len(), width * height);
     if width == 0 || height == 0 {
         return Vec::new();
@@ -485,6 +305,7 @@ struct LocalMean {
 }
 
 impl LocalMean {
+    #[inline(always)]
     fn new(gray: &[u8], w: usize, h: usize, window: usize) -> LocalMean {
         let r = window / 2;
         // Each column's sum over the rows of the current window, moved down a row at a
@@ -557,6 +378,7 @@ impl LocalMean {
     /// The pixels darker, and those lighter, than their mean by more than `delta` (1 in
     /// a byte mask, 0 elsewhere), each in a border of none, so that a pixel's eight
     /// neighbours are all inside the mask.
+    #[inline(always)]
     fn ink(&self, gray: &[u8], delta: i32) -> (Vec<u8>, Vec<u8>) {
         let pw = self.w + 2;
         let mut dark = vec![0u8; pw * (self.h + 2)];
@@ -589,6 +411,7 @@ struct Divisor {
 impl Divisor {
     const SHIFT: u32 = 40;
 
+    #[inline(always)]
     fn new(divisor: u32) -> Divisor {
         Divisor {
             reciprocal: (1u64 << Self::SHIFT).div_ceil(u64::from(divisor.max(1))),
@@ -599,6 +422,7 @@ impl Divisor {
     /// floor(n / divisor) for a mean of bytes, n <= 255 x divisor. Exact while 255 x
     /// divisor^2 < 2^40 (the reciprocal's excess, times n, stays under 1 / divisor);
     /// larger windows than a gate uses divide.
+    #[inline(always)]
     fn floor(self, n: u32) -> u32 {
         if 255 * u64::from(self.divisor).pow(2) < 1u64 << Self::SHIFT {
             ((u64::from(n) * self.reciprocal) >> Self::SHIFT) as u32
@@ -623,6 +447,7 @@ struct Blob {
 }
 
 impl Blob {
+    #[inline(always)]
     fn merge(&mut self, o: &Blob) {
         self.x0 = self.x0.min(o.x0);
         self.y0 = self.y0.min(o.y0);
@@ -674,6 +499,7 @@ impl Blob {
 }
 
 /// The root of `a`'s set in a union-find forest, halving the path on the way.
+#[inline(always)]
 fn root(parent: &mut [usize], mut a: usize) -> usize {
     while parent[a] != a {
         parent[a] = parent[parent[a]];
@@ -685,6 +511,7 @@ fn root(parent: &mut [usize], mut a: usize) -> usize {
 /// The first index from `from` on where `row` (bytes of 0 and 1) holds `value`, or its
 /// length; eight bytes are tested at a time, since a photo's runs are found by the
 /// hundred thousand.
+#[inline(always)]
 fn edge(row: &[u8], mut from: usize, value: u8) -> usize {
     // Bytes equal to `value` become non-zero.
     let flip = if value == 1 {
@@ -709,6 +536,7 @@ fn edge(row: &[u8], mut from: usize, value: u8) -> usize {
 /// inside a border of none), in the raster order of their first pixel. Labelled by runs
 /// rather than by flood fill: a textured photo marks a third of its pixels, and a row's
 /// runs are summed in one sweep and joined to the touching runs of the row above.
+#[inline(always)]
 fn blobs(gray: &[u8], mean: &LocalMean, ink: &[u8]) -> Vec<Blob> {
     let (w, h) = (mean.w, mean.h);
     let pw = w + 2;
@@ -952,6 +780,7 @@ pub fn detector_windows(seeds: &[Rect], width: usize, height: usize, multiple: u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::ocr::planes::{grey_at_portable, opponents_at_portable};
 
     /// The blobs of `ink` by flood fill from each blob's first pixel in raster order: the
     /// plain statement of what [`blobs`] computes by runs.
@@ -1092,6 +921,61 @@ mod tests {
             .collect()
     }
 
+    /// Whether `grey_at`, `opponents_at` and `seeds` run their AVX2 copies here.
+    fn avx2_present() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    #[test]
+    fn the_avx2_pass_finds_what_the_portable_pass_finds() {
+        if !avx2_present() {
+            eprintln!("skipped: no AVX2 on this CPU, so only the portable pass runs");
+            return;
+        }
+        let params = GateParams::default();
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut images = 0;
+        for folder in ["ocr", "ocr-gate"] {
+            for entry in std::fs::read_dir(fixtures.join(folder)).unwrap() {
+                let path = entry.unwrap().path();
+                if !matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("png" | "jpg")
+                ) {
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap();
+                let d =
+                    crate::decode::decode(&bytes, &crate::decode::DecodeLimits::default()).unwrap();
+                let (w, h) = (d.width as usize, d.height as usize);
+                // At the detector's scale, and below it: the same size, an interpolation
+                // across, and sparse sampling.
+                let fit = (736.0 / w.max(h) as f64).min(1.0);
+                let at = |f: f64| ((w as f64 * f) as usize, (h as f64 * f) as usize);
+                for (dw, dh) in [at(fit), at(fit * 0.7), at(fit * 0.4)] {
+                    let grey = grey_at(&d.rgb, w, h, dw, dh);
+                    let case = format!("{} at {dw}x{dh}", path.display());
+                    assert_eq!(grey, grey_at_portable(&d.rgb, w, h, dw, dh), "{case}");
+                    assert_eq!(
+                        opponents_at(&d.rgb, w, h, dw / 2, dh / 2),
+                        opponents_at_portable(&d.rgb, w, h, dw / 2, dh / 2),
+                        "{case}"
+                    );
+                    assert_eq!(
+                        seeds(&grey, dw, dh, &params),
+                        seeds_portable(&grey, dw, dh, &params),
+                        "{case}"
+                    );
+                }
+                images += 1;
+            }
+        }
+        assert!(images >= 40, "only {images} fixture images");
+    }
+
     #[test]
     fn a_divisor_floors_every_mean_of_bytes_it_can_be_asked_for() {
         // Every numerator for the windows of the default gate and odd ones around it,
@@ -1176,82 +1060,6 @@ mod tests {
                 if px == 0 || py == 0 || px == w + 1 || py == h + 1 {
                     assert!(dark[p] == 0 && light[p] == 0, "border ({px}, {py})");
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn opponent_planes_set_red_against_green_and_blue_against_yellow() {
-        let flat = |rgb: [u8; 3]| -> Vec<u8> { (0..16).flat_map(|_| rgb).collect() };
-        // Orange, cyan and grey, each 4 x 4, halved.
-        for (rgb, expected) in [
-            ([240, 140, 40], [228, 0]),
-            ([0, 226, 226], [0, 241]),
-            ([90, 90, 90], [128, 128]),
-        ] {
-            let planes = opponents_at(&flat(rgb), 4, 4, 2, 2);
-            for (plane, want) in planes.iter().zip(expected) {
-                assert_eq!(plane, &vec![want; 4], "{rgb:?}");
-            }
-        }
-    }
-
-    /// Each output from the 2 x 2 source pixels at its taps, one at a time: the plain
-    /// statement of what [`opponents_at`] computes row by row.
-    fn opponents_by_pixel(rgb: &[u8], w: usize, h: usize, dw: usize, dh: usize) -> [Vec<u8>; 2] {
-        let (xs, ys) = (taps(dw, w), taps(dh, h));
-        let (mut red_green, mut blue_yellow) = (Vec::new(), Vec::new());
-        for &(y0, y1, _) in &ys {
-            for &(x0, x1, _) in &xs {
-                let mut sum = [0i32; 3];
-                for (x, y) in [(x0, y0), (x1, y0), (x0, y1), (x1, y1)] {
-                    for (c, s) in sum.iter_mut().enumerate() {
-                        *s += i32::from(rgb[(y * w + x) * 3 + c]);
-                    }
-                }
-                let [r, g, b] = sum;
-                red_green.push((128 + (r - g) / 4).clamp(0, 255) as u8);
-                blue_yellow.push((128 + (2 * b - r - g) / 8).clamp(0, 255) as u8);
-            }
-        }
-        [red_green, blue_yellow]
-    }
-
-    #[test]
-    fn opponent_planes_are_the_means_of_the_pixels_at_their_taps() {
-        let mut state = 3u32;
-        let mut next = || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 24) as u8
-        };
-        // An odd width, whose halves are uneven, and an even one, halved exactly (read
-        // without taps); in each, noise and saturated primaries, where the clamps and the
-        // signed division's rounding toward zero show.
-        for (w, h) in [(67, 45), (66, 46)] {
-            let noise: Vec<u8> = (0..w * h * 3).map(|_| next()).collect();
-            let primaries: Vec<u8> = (0..w * h)
-                .flat_map(|i| [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]][i % 4])
-                .collect();
-            // Halves, uneven shrinks, the same size, an enlargement, one row or column
-            // out, and none.
-            for (rgb, (dw, dh)) in [&noise, &primaries].into_iter().flat_map(|rgb| {
-                [
-                    (w / 2, h / 2),
-                    (w / 2 + 1, h / 2 + 1),
-                    (20, 30),
-                    (w, h),
-                    (90, 50),
-                    (1, h),
-                    (w, 1),
-                    (0, 0),
-                ]
-                .map(|size| (rgb, size))
-            }) {
-                assert_eq!(
-                    opponents_at(rgb, w, h, dw, dh),
-                    opponents_by_pixel(rgb, w, h, dw, dh),
-                    "{w}x{h} -> {dw}x{dh}"
-                );
             }
         }
     }
@@ -1430,93 +1238,6 @@ mod tests {
             let w = 20 + 5 * pitch;
             let g = image(w, 100, 230, &bars);
             assert_eq!(seeds(&g, w, 100, &params).len(), found, "gap {gap}");
-        }
-    }
-
-    #[test]
-    fn luma_in_blocks_is_luma_pixel_by_pixel() {
-        let thousandths = |p: &[u8]| 299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32;
-        let by_pixel = |rgb: &[u8]| -> Vec<u8> {
-            rgb.chunks_exact(3)
-                .map(|p| ((thousandths(p) + 500) / 1000) as u8)
-                .collect()
-        };
-        // Pixels on either side of a rounding step, where an off-by-one shows.
-        let mut rgb = Vec::new();
-        for r in 0..=255u8 {
-            for g in 0..=255u8 {
-                for b in [0u8, 1, 128, 255] {
-                    if (499..=501).contains(&(thousandths(&[r, g, b]) % 1000)) {
-                        rgb.extend([r, g, b]);
-                    }
-                }
-            }
-        }
-        assert!(rgb.len() > 3 * 500);
-        assert_eq!(luma(&rgb), by_pixel(&rgb));
-        // Every length up to a few blocks, so that each remainder of a block is covered.
-        let start = rgb.len() - 3 * 50;
-        for pixels in 0..=50 {
-            let rgb = &rgb[start..start + 3 * pixels];
-            assert_eq!(luma(rgb), by_pixel(rgb), "{pixels} pixels");
-        }
-    }
-
-    #[test]
-    fn grey_at_keeps_flat_grey_and_samples_between_pixels() {
-        let rgb = [10u8, 10, 10, 30, 30, 30];
-        assert_eq!(grey_at(&rgb, 2, 1, 2, 1), vec![10, 30]);
-        assert_eq!(grey_at(&rgb, 2, 1, 1, 1), vec![20]);
-        assert_eq!(grey_at(&[200u8; 4 * 3 * 3], 4, 3, 2, 2), vec![200; 4]);
-        assert_eq!(grey_at(&[], 0, 0, 2, 1), vec![0, 0]);
-        assert!(grey_at(&[9u8; 3], 1, 1, 0, 0).is_empty());
-    }
-
-    /// Bilinear sampling pixel by pixel, four taps each: the plain statement of what
-    /// [`grey_at`] computes row by row.
-    fn grey_at_by_pixel(rgb: &[u8], w: usize, h: usize, dst_w: usize, dst_h: usize) -> Vec<u8> {
-        let at = |x: usize, y: usize| luma_thousandths(&rgb[(y * w + x) * 3..]) as f32 / 1000.0;
-        let (xs, ys) = (taps(dst_w, w), taps(dst_h, h));
-        let mut out = Vec::with_capacity(dst_w * dst_h);
-        for &(y0, y1, fy) in &ys {
-            for &(x0, x1, fx) in &xs {
-                let (a, b, c, d) = (at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1));
-                let top = a + (b - a) * fx;
-                let bottom = c + (d - c) * fx;
-                out.push((top + (bottom - top) * fy + 0.5) as u8);
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn grey_at_samples_as_four_taps_per_pixel_do() {
-        let mut state = 5u32;
-        let (w, h) = (53, 41);
-        let rgb: Vec<u8> = (0..w * h * 3)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 24) as u8
-            })
-            .collect();
-        // Shrinks past and within the row cache's reach, the same size, enlargements,
-        // one side each way, and a single row or column out.
-        for (dw, dh) in [
-            (53, 41),
-            (50, 40),
-            (26, 20),
-            (10, 7),
-            (106, 82),
-            (60, 30),
-            (20, 90),
-            (1, 41),
-            (53, 1),
-        ] {
-            assert_eq!(
-                grey_at(&rgb, w, h, dw, dh),
-                grey_at_by_pixel(&rgb, w, h, dw, dh),
-                "{w}x{h} -> {dw}x{dh}"
-            );
         }
     }
 

@@ -167,7 +167,7 @@ fn a_line_in_a_colour_of_its_backgrounds_luma_is_read() {
     let windows = read_in_full_with(&path, "jenny_14");
     let d = decode_file(&path);
     let (w, h) = (windows.width, windows.height);
-    let luma = super::gate::grey_at(&d.rgb, d.width as usize, d.height as usize, w, h);
+    let luma = super::planes::grey_at(&d.rgb, d.width as usize, d.height as usize, w, h);
     let in_luma = super::gate::seeds(&luma, w, h, &GateParams::default());
     assert!(in_luma.is_empty(), "a row in the luma: {in_luma:?}");
 }

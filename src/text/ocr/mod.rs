@@ -4,6 +4,7 @@
 //!
 //! One [`OcrEngine`] per worker: `Session::run` takes `&mut self`.
 
+mod avx2;
 pub mod detect;
 pub mod gate;
 #[cfg(test)]
@@ -12,6 +13,7 @@ pub mod geometry;
 mod models;
 #[cfg(test)]
 mod parity;
+pub mod planes;
 pub mod recognise;
 pub mod spaced;
 

@@ -16,6 +16,7 @@ mod parity;
 pub mod planes;
 pub mod recognise;
 pub mod spaced;
+pub mod windows;
 
 use std::path::Path;
 
@@ -82,7 +83,7 @@ pub struct Read {
 pub struct GateWindows {
     pub width: usize,
     pub height: usize,
-    pub windows: Vec<(gate::Rect, Pixels)>,
+    pub windows: Vec<(windows::Rect, Pixels)>,
 }
 
 /// The OCR models with their processing facts.
@@ -365,7 +366,7 @@ impl OcrEngine {
                 continue;
             }
             // The detector's own (OpenCV-exact) input, only where it will run.
-            for r in gate::detector_windows(&rows, kw, kh, DETECTOR_STRIDE) {
+            for r in windows::detector_windows(&rows, kw, kh, DETECTOR_STRIDE) {
                 let region = (r.x0..r.x1, r.y0..r.y1);
                 let pixels = Pixels {
                     width: r.width(),

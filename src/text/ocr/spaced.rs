@@ -3,7 +3,7 @@
 //! ordinary line needs), but finds it at once when its letters stand as in ordinary
 //! text; so the gate's sparse rows are shown to it with their letters side by side.
 
-use super::gate;
+use super::windows::{detector_windows, Rect};
 use super::{Pixels, DETECTOR_STRIDE};
 use crate::classify::preprocess::resize_linear_region;
 
@@ -76,26 +76,26 @@ pub fn compacted(spans: &[(usize, usize)], from: usize, to: usize, gap: usize) -
 
 /// The window shown to the detector for a row of letters spaced apart, in an image
 /// scaled to `scaled`: the row's rectangle, grown across the row as other windows are
-/// ([`gate::detector_windows`]), with the letters put side by side along it
+/// ([`detector_windows`]), with the letters put side by side along it
 /// ([`compacted`]). Returns the rectangle it was cut from and its pixels.
 pub(super) fn window(
     rgb: &[u8],
     width: usize,
     height: usize,
     scaled: (usize, usize),
-    rect: gate::Rect,
+    rect: Rect,
     spaced: &Spaced,
     gap: usize,
-) -> (gate::Rect, Pixels) {
-    let grown = gate::detector_windows(&[rect], scaled.0, scaled.1, DETECTOR_STRIDE)[0];
+) -> (Rect, Pixels) {
+    let grown = detector_windows(&[rect], scaled.0, scaled.1, DETECTOR_STRIDE)[0];
     let region = if spaced.vertical {
-        gate::Rect {
+        Rect {
             y0: rect.y0,
             y1: rect.y1,
             ..grown
         }
     } else {
-        gate::Rect {
+        Rect {
             x0: rect.x0,
             x1: rect.x1,
             ..grown

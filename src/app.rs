@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::act::delivery::ReportSink;
 use crate::act::outbox::{self, OutboxWorker};
 use crate::act::quarantine::{LocalVault, QuarantineKey};
-use crate::act::report::{ReportSink, WebhookConfig, WebhookSecret, WebhookSink};
+use crate::act::webhook::{WebhookConfig, WebhookSecret, WebhookSink};
 use crate::classify::{Detector, DetectorOptions};
 use crate::config::ServiceConfig;
 use crate::fetch::{HttpFetcher, HttpOptions};

@@ -426,7 +426,7 @@ impl ServiceConfig {
                 "request_deadline_ms must be above 0".into(),
             ));
         }
-        let delivery = crate::act::report::WebhookConfig::DEFAULT_TIMEOUT.as_secs();
+        let delivery = crate::act::webhook::WebhookConfig::DEFAULT_TIMEOUT.as_secs();
         if self.outbox_lease_secs <= delivery {
             return Err(ConfigError::Invalid(format!(
                 "outbox_lease_secs must be above a delivery's timeout ({delivery} s), or \

@@ -53,10 +53,8 @@ use serde::Serialize;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::act::report::{
-    retry_delay, rfc3339_utc, DeliveryOutcome, OutboundReport, ReportKind, ReportSink,
-    PERMANENT_FAILURE_RETRY,
-};
+use crate::act::delivery::{retry_delay, DeliveryOutcome, ReportSink, PERMANENT_FAILURE_RETRY};
+use crate::act::report::{rfc3339_utc, OutboundReport, ReportKind};
 use crate::store::{now_utc, ReportRow, Store, StoreError};
 
 /// Reports taken up per round.
@@ -497,10 +495,10 @@ mod tests {
     use sha2::{Digest as _, Sha256};
 
     use crate::act::report::{
-        idempotency_key, sign_body, WebhookConfig, WebhookSecret, WebhookSink,
-        IDEMPOTENCY_KEY_HEADER, REPORT_ID_HEADER, SIGNATURE_HEADER,
+        idempotency_key, IDEMPOTENCY_KEY_HEADER, REPORT_ID_HEADER, SIGNATURE_HEADER,
     };
     use crate::act::test_webhook::TestWebhook;
+    use crate::act::webhook::{sign_body, WebhookConfig, WebhookSecret, WebhookSink};
     use crate::store::{
         self, ArtworkStatus, ReportState, ReportWrite, ScreeningFacts, ScreeningWrite,
     };

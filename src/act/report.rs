@@ -8,7 +8,7 @@
 //! `fileDetails` with `originalFileHash`). Submitting to NCMEC itself (XML
 //! against their current XSD, the submit/upload/fileinfo/finish sequence,
 //! credentials) is out of scope here: a submission adapter can take this
-//! payload from a webhook or implement [`ReportSink`] later.
+//! payload from a webhook or implement [`ReportSink`](super::delivery::ReportSink) later.
 //!
 //! Delivery: each report is wrapped once into an [`OutboundReport`] whose body bytes and
 //! idempotency key never change, so every retry sends the same bytes under the same key;
@@ -34,13 +34,6 @@ pub fn is_csam_category(category: Option<&str>) -> bool {
 /// XSD that NCMEC's API serves at the time of submission.
 pub const INCIDENT_TYPE_CHILD_PORNOGRAPHY: &str =
     "Child Pornography (possession, manufacture, and distribution)";
-
-pub use super::delivery::{
-    classify_status, deliver_with_retries, next_attempt_delay, next_attempt_delay_with_jitter,
-    retry_delay, DeliveryAttempts, DeliveryOutcome, ReportSink, BACKOFF_MAX, BACKOFF_MIN,
-    PERMANENT_FAILURE_RETRY,
-};
-pub use super::webhook::{sign_body, verify_signature, WebhookConfig, WebhookSecret, WebhookSink};
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 pub const SIGNATURE_HEADER: &str = "X-Coverguard-Signature";
@@ -592,7 +585,15 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
+    use crate::act::delivery::{
+        classify_status, deliver_with_retries, next_attempt_delay, next_attempt_delay_with_jitter,
+        retry_delay, DeliveryOutcome, ReportSink, BACKOFF_MAX, BACKOFF_MIN,
+        PERMANENT_FAILURE_RETRY,
+    };
     use crate::act::test_webhook::{Reply, TestWebhook};
+    use crate::act::webhook::{
+        sign_body, verify_signature, WebhookConfig, WebhookSecret, WebhookSink,
+    };
 
     fn sample_hit(category: Option<&str>) -> HitReport {
         HitReport {

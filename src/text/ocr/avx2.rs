@@ -10,7 +10,7 @@ macro_rules! avx2_where_present {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if $crate::text::ocr::avx2::avx2_present() {
                 #[target_feature(enable = "avx2")]
                 fn avx2($($arg: $ty),*) -> $ret {
                     $portable($($arg),*)
@@ -24,3 +24,11 @@ macro_rules! avx2_where_present {
 }
 
 pub(super) use avx2_where_present;
+
+/// Whether the functions [`avx2_where_present`] defines run their AVX2 copies here.
+pub(super) fn avx2_present() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}

@@ -823,17 +823,9 @@ mod tests {
             .collect()
     }
 
-    /// Whether `grey_at`, `opponents_at` and `seeds` run their AVX2 copies here.
-    fn avx2_present() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return std::arch::is_x86_feature_detected!("avx2");
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    }
-
     #[test]
     fn the_avx2_pass_finds_what_the_portable_pass_finds() {
-        if !avx2_present() {
+        if !crate::text::ocr::avx2::avx2_present() {
             eprintln!("skipped: no AVX2 on this CPU, so only the portable pass runs");
             return;
         }

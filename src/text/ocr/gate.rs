@@ -60,6 +60,11 @@ pub struct GateParams {
     /// what lies after it.
     pub spaced_cover: f64,
     pub spaced_gap: f64,
+    /// A row turned a quarter with its letters spaced apart needs this many letters (or
+    /// runs of touching ones). In photos without text, such rows are blades of grass
+    /// and the cells of patterns, two to five apart; a contact detail spelled out so is
+    /// longer.
+    pub min_turned_spaced_letters: usize,
 }
 
 impl Default for GateParams {
@@ -84,6 +89,7 @@ impl Default for GateParams {
             min_shown_height: 32.0,
             spaced_cover: 0.6,
             spaced_gap: 0.3,
+            min_turned_spaced_letters: 6,
         }
     }
 }
@@ -215,6 +221,12 @@ fn seeds_portable(gray: &[u8], width: usize, height: usize, params: &GateParams)
                     bounds.x1 - bounds.x0
                 };
                 let cover: f64 = spans.iter().map(|(a, b)| b - a).sum::<f64>() / length;
+                if vertical
+                    && cover < params.spaced_cover
+                    && spans.len() < params.min_turned_spaced_letters
+                {
+                    continue;
+                }
                 let spaced = (cover < params.spaced_cover).then(|| Spaced {
                     vertical,
                     spans: spans
@@ -1109,6 +1121,36 @@ mod tests {
                 spans
             })
         );
+    }
+
+    #[test]
+    fn a_turned_row_of_letters_spaced_apart_needs_enough_letters() {
+        // The same row upright and turned a quarter, letters two widths apart: upright
+        // any length is a row, turned only one long enough to spell a contact detail.
+        let params = GateParams::default();
+        let pitch = 7 + 14;
+        for n in 3..=8 {
+            let bars: Vec<_> = (0..n)
+                .flat_map(|i| letters(1, 10 + i * pitch, 40))
+                .collect();
+            let (w, h) = (20 + n * pitch, 100);
+            let g = image(w, h, 230, &bars);
+            let upright = seeds(&g, w, h, &params);
+            assert_eq!(upright.len(), 1, "{n} letters upright");
+            assert!(upright[0].spaced.is_some(), "{n} letters upright");
+            let turned = seeds(&transposed(&g, w, h), h, w, &params);
+            // Textures make such rows of two to five.
+            if n >= 6 {
+                assert_eq!(turned.len(), 1, "{n} letters turned");
+                let spaced = turned[0].spaced.as_ref().expect("spaced");
+                assert!(
+                    spaced.vertical && spaced.spans.len() == n,
+                    "{n}: {spaced:?}"
+                );
+            } else {
+                assert!(turned.is_empty(), "{n} letters turned: {turned:?}");
+            }
+        }
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub struct GateParams {
     pub spaced_cover: f64,
     pub spaced_gap: f64,
     /// A row turned a quarter with its letters spaced apart needs this many letters (or
-    /// runs of touching ones). In photos without text, such rows are blades of grass
-    /// and the cells of patterns, two to five apart; a contact detail spelled out so is
+    /// runs of touching ones). In photos without text such rows are blades of grass or
+    /// the cells of a pattern, two to five of them; a contact detail spelled out so is
     /// longer.
     pub min_turned_spaced_letters: usize,
 }

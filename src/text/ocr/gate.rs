@@ -221,13 +221,11 @@ fn seeds_portable(gray: &[u8], width: usize, height: usize, params: &GateParams)
                     bounds.x1 - bounds.x0
                 };
                 let cover: f64 = spans.iter().map(|(a, b)| b - a).sum::<f64>() / length;
-                if vertical
-                    && cover < params.spaced_cover
-                    && spans.len() < params.min_turned_spaced_letters
-                {
+                let is_spaced = cover < params.spaced_cover;
+                if vertical && is_spaced && spans.len() < params.min_turned_spaced_letters {
                     continue;
                 }
-                let spaced = (cover < params.spaced_cover).then(|| Spaced {
+                let spaced = is_spaced.then(|| Spaced {
                     vertical,
                     spans: spans
                         .iter()

@@ -199,7 +199,7 @@ fn seeds_portable(gray: &[u8], width: usize, height: usize, params: &GateParams)
     for ink in [dark_ink, light_ink] {
         // Each glyph, and whether it is one turned too (tested once: a texture's blobs
         // run to the tens of thousands).
-        let found: Vec<(Glyph, bool)> = blobs(gray, &mean, &ink)
+        let found: Vec<(Glyph, bool)> = blobs(gray, &mean, &ink, |b| b.may_be_glyph(params))
             .iter()
             .filter_map(|b| b.glyph(params))
             .collect();
@@ -413,6 +413,20 @@ impl Blob {
         self.sum2 += o.sum2;
     }
 
+    /// Whether the blob has a glyph's height and proportions and fills enough of its
+    /// box: what [`Blob::glyph`] asks of its bounds and count alone.
+    fn may_be_glyph(&self, params: &GateParams) -> bool {
+        let (bw, bh) = self.size();
+        shaped(bw, bh, params) && self.n as f64 >= params.min_fill * bw * bh
+    }
+
+    fn size(&self) -> (f64, f64) {
+        (
+            (self.x1 - self.x0 + 1) as f64,
+            (self.y1 - self.y0 + 1) as f64,
+        )
+    }
+
     /// The blob as a glyph, if it looks like one: of a glyph's height and proportions,
     /// in clear contrast with its surroundings, of one ink, filling enough of its box;
     /// and whether it has a glyph's height and proportions turned a quarter too.
@@ -424,21 +438,12 @@ impl Blob {
     /// to that, not its row.
     fn glyph(&self, params: &GateParams) -> Option<(Glyph, bool)> {
         let (n, sum, sum2) = (self.n as f64, self.sum as f64, self.sum2 as f64);
-        let (bw, bh) = (
-            (self.x1 - self.x0 + 1) as f64,
-            (self.y1 - self.y0 + 1) as f64,
-        );
-        let shaped = |bw: f64, bh: f64| {
-            (params.min_height as f64..=params.max_height as f64).contains(&bh)
-                && bw <= 3.0 * bh
-                && bh <= 18.0 * bw
-        };
+        let (bw, bh) = self.size();
         let contrast = self.contrast as f64 / n;
         let spread = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
-        let glyph_like = shaped(bw, bh)
+        let glyph_like = self.may_be_glyph(params)
             && contrast >= params.min_contrast
-            && spread <= params.max_spread * contrast
-            && n >= params.min_fill * bw * bh;
+            && spread <= params.max_spread * contrast;
         glyph_like.then(|| {
             let glyph = Glyph {
                 x0: self.x0 as f64,
@@ -447,9 +452,16 @@ impl Blob {
                 y1: (self.y1 + 1) as f64,
                 ink: sum / n,
             };
-            (glyph, shaped(bh, bw))
+            (glyph, shaped(bh, bw, params))
         })
     }
+}
+
+/// Whether a `bw` x `bh` box has a glyph's height and proportions.
+fn shaped(bw: f64, bh: f64, params: &GateParams) -> bool {
+    (params.min_height as f64..=params.max_height as f64).contains(&bh)
+        && bw <= 3.0 * bh
+        && bh <= 18.0 * bw
 }
 
 /// The root of `a`'s set in a union-find forest, halving the path on the way.
@@ -487,23 +499,27 @@ fn edge(row: &[u8], mut from: usize, value: u8) -> usize {
 }
 
 /// The 8-connected blobs of `ink` (pixels darker, or lighter, than their local mean,
-/// inside a border of none), in the raster order of their first pixel. Labelled by runs
-/// rather than by flood fill: a textured photo marks a third of its pixels, and a row's
-/// runs are summed in one sweep and joined to the touching runs of the row above.
+/// inside a border of none) that `wanted` keeps, in the raster order of their first
+/// pixel. Labelled by runs rather than by flood fill: a textured photo marks a third of
+/// its pixels, and a row's runs are found in one sweep and joined to the touching runs
+/// of the row above. `wanted` sees each blob's bounds and pixel count (its sums still
+/// zero); only the pixels of the blobs it keeps are summed, since most ink lies in
+/// blobs no glyph has the size or shape of (a texture's grain, one wide patch).
 #[inline(always)]
-fn blobs(gray: &[u8], mean: &LocalMean, ink: &[u8]) -> Vec<Blob> {
+fn blobs(gray: &[u8], mean: &LocalMean, ink: &[u8], wanted: impl Fn(&Blob) -> bool) -> Vec<Blob> {
     let (w, h) = (mean.w, mean.h);
     let pw = w + 2;
-    // One blob per run until the end, which is the run itself (a row's runs are the
-    // blobs `above` for the next row); a run's parent is an earlier run of its blob, so
-    // each blob's root is its first run in raster order.
-    let mut blobs: Vec<Blob> = Vec::new();
+    // Each run's columns (end exclusive), row by row: rows[y] is row y's first run. A
+    // run's parent is an earlier run of its blob, so each blob's root is its first run
+    // in raster order.
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    let mut rows = Vec::with_capacity(h + 1);
     let mut parent: Vec<usize> = Vec::new();
     let mut above = 0..0;
     for y in 0..h {
         let row = &ink[(y + 1) * pw + 1..(y + 1) * pw + 1 + w];
-        let (values, means) = (&gray[y * w..(y + 1) * w], &mean.mean[y * w..(y + 1) * w]);
-        let first = blobs.len();
+        let first = runs.len();
+        rows.push(first);
         let mut next_above = above.start;
         let mut x = 0;
         loop {
@@ -513,50 +529,72 @@ fn blobs(gray: &[u8], mean: &LocalMean, ink: &[u8]) -> Vec<Blob> {
             }
             let x1 = edge(row, x0, 0);
             x = x1;
-            let (mut sum, mut sum2, mut contrast) = (0u32, 0u64, 0u32);
-            for (&v, &m) in values[x0..x1].iter().zip(&means[x0..x1]) {
-                sum += v as u32;
-                sum2 += (v as u32 * v as u32) as u64;
-                contrast += (v as i32 - m as i32).unsigned_abs();
-            }
-            let id = blobs.len();
+            let id = runs.len();
             parent.push(id);
-            blobs.push(Blob {
-                x0: x0 as u32,
-                y0: y as u32,
-                x1: (x1 - 1) as u32,
-                y1: y as u32,
-                n: (x1 - x0) as u32,
-                sum,
-                contrast,
-                sum2,
-            });
+            runs.push((x0 as u32, x1 as u32));
             // A run above touches this one when it reaches column x0 - 1 and starts by
             // column x1 (diagonal neighbours count).
-            while next_above < above.end && (blobs[next_above].x1 as usize) + 1 < x0 {
+            while next_above < above.end && (runs[next_above].1 as usize) < x0 {
                 next_above += 1;
             }
             let mut k = next_above;
-            while k < above.end && blobs[k].x0 as usize <= x1 {
+            while k < above.end && runs[k].0 as usize <= x1 {
                 let (a, b) = (root(&mut parent, k), root(&mut parent, id));
                 parent[a.max(b)] = a.min(b);
                 k += 1;
             }
         }
-        above = first..blobs.len();
+        above = first..runs.len();
     }
-    // Every run's sums into its root, which comes before it.
-    let mut found = Vec::new();
-    for i in 0..blobs.len() {
-        let r = root(&mut parent, i);
-        if r == i {
-            found.push(i);
-        } else {
-            let run = blobs[i];
-            blobs[r].merge(&run);
+    rows.push(runs.len());
+    // Each blob's bounds and count, under a label given in the order of its root.
+    let mut label = vec![0u32; runs.len()];
+    let mut found: Vec<Blob> = Vec::new();
+    for y in 0..h {
+        for i in rows[y]..rows[y + 1] {
+            let (x0, x1) = runs[i];
+            let run = Blob {
+                x0,
+                y0: y as u32,
+                x1: x1 - 1,
+                y1: y as u32,
+                n: x1 - x0,
+                sum: 0,
+                contrast: 0,
+                sum2: 0,
+            };
+            let r = root(&mut parent, i);
+            if r == i {
+                label[i] = found.len() as u32;
+                found.push(run);
+            } else {
+                label[i] = label[r];
+                found[label[r] as usize].merge(&run);
+            }
         }
     }
-    found.into_iter().map(|i| blobs[i]).collect()
+    let keep: Vec<bool> = found.iter().map(&wanted).collect();
+    for y in 0..h {
+        let (values, means) = (&gray[y * w..(y + 1) * w], &mean.mean[y * w..(y + 1) * w]);
+        for i in rows[y]..rows[y + 1] {
+            let l = label[i] as usize;
+            if !keep[l] {
+                continue;
+            }
+            let (x0, x1) = (runs[i].0 as usize, runs[i].1 as usize);
+            let blob = &mut found[l];
+            for (&v, &m) in values[x0..x1].iter().zip(&means[x0..x1]) {
+                blob.sum += v as u32;
+                blob.sum2 += (v as u32 * v as u32) as u64;
+                blob.contrast += (v as i32 - m as i32).unsigned_abs();
+            }
+        }
+    }
+    found
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(b, k)| k.then_some(b))
+        .collect()
 }
 
 /// A row of glyphs: its bounds, its glyphs' median height, and their spans along it,
@@ -769,8 +807,17 @@ mod tests {
                 let mean = LocalMean::new(gray, w, h, window);
                 let (dark, light) = mean.ink(gray, 0);
                 for ink in [&dark, &light] {
-                    let expected = blobs_by_flood_fill(gray, &mean, ink);
-                    assert_eq!(blobs(gray, &mean, ink), expected);
+                    let all = blobs_by_flood_fill(gray, &mean, ink);
+                    assert_eq!(blobs(gray, &mean, ink, |_| true), all);
+                    // Only the blobs kept are summed and returned, whole: the gate's
+                    // own test, and one that keeps blobs larger than a pixel.
+                    let params = GateParams::default();
+                    let tests: [&dyn Fn(&Blob) -> bool; 2] =
+                        [&|b| b.may_be_glyph(&params), &|b| b.n > 1];
+                    for wanted in tests {
+                        let kept: Vec<Blob> = all.iter().copied().filter(wanted).collect();
+                        assert_eq!(blobs(gray, &mean, ink, wanted), kept);
+                    }
                 }
             }
         }
@@ -782,7 +829,7 @@ mod tests {
             let (px, py) = (p % (w + 2), p / (w + 2));
             *v = (px > 0 && py > 0 && px <= w && py <= h) as u8;
         }
-        let found = blobs(&gray, &mean, &all);
+        let found = blobs(&gray, &mean, &all, |_| true);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].n as usize, w * h);
         assert_eq!(found, blobs_by_flood_fill(&gray, &mean, &all));
